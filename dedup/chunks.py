@@ -1,0 +1,197 @@
+"""Per-chunk work, run in worker processes: the pure per-record stages in order.
+
+Two passes touch every record.  ``prepare_chunk`` (read + HTML extraction) spools records
+to a chunk file and counts candidate template lines, because the cleaner needs the site
+templates learned from *all* articles before it can clean any.  ``analyse_chunk`` (clean →
+language → fingerprints and term vectors) rewrites the chunk file with cleaned records and
+returns only compact arrays to the main process: texts never leave the chunk files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import orjson
+from scipy.sparse import csr_matrix
+
+from dedup.clean import TemplateCounts, clean_article, count_template_lines
+from dedup.cluster import vectorize
+from dedup.duplicates import Fingerprints, fingerprint
+from dedup.extract import extract_html
+from dedup.language import Detected, detect_language, iso_code
+from dedup.read import RawItem, Reject, parse_item, published_day
+from dedup.records import Record
+
+if TYPE_CHECKING:
+    from dedup.config import Config
+
+
+@dataclass(slots=True)
+class Timer:
+    """Seconds spent per stage inside one chunk, summed later across chunks."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the enclosed block under ``name``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass(slots=True)
+class PreparedChunk:
+    """What the main process keeps from the first pass over a chunk."""
+
+    ids: list[str]
+    seqs: list[int]
+    rejects: list[tuple[int, Reject]]
+    templates: TemplateCounts
+    seconds: dict[str, float]
+
+
+@dataclass(slots=True)
+class AnalysedChunk:
+    """Compact per-article arrays for the global steps (no texts)."""
+
+    seqs: np.ndarray  # int64 input position
+    ids: list[str]
+    langs: list[str]
+    days: np.ndarray  # float64 days since epoch, NaN when unknown
+    lengths: np.ndarray  # int64 characters of cleaned text
+    prints: Fingerprints
+    vectors: csr_matrix
+    rejects: list[tuple[int, Reject]]
+    seconds: dict[str, float]
+
+
+def write_records(path: Path, records: Sequence[Record]) -> None:
+    """Replace a chunk file atomically, so a killed worker never leaves half a chunk."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as handle:
+        for record in records:
+            handle.write(orjson.dumps(record.to_dict()) + b"\n")
+    os.replace(tmp, path)
+
+
+def read_records(path: Path) -> list[Record]:
+    """Load a chunk file written by ``write_records``."""
+    with path.open("rb") as handle:
+        return [Record.from_dict(orjson.loads(line)) for line in handle]
+
+
+def prepare_chunk(items: Sequence[tuple[int, RawItem | Reject]], path: Path,
+                  cfg: Config) -> PreparedChunk:
+    """Read stage for one chunk: decode, extract HTML, spool, count template lines."""
+    timer = Timer()
+    records: list[Record] = []
+    rejects: list[tuple[int, Reject]] = []
+    for seq, item in items:
+        with timer.stage("read"):
+            parsed = item if isinstance(item, Reject) else parse_item(item, cfg.read)
+        if isinstance(parsed, Record) and parsed.html is not None:
+            with timer.stage("extract"):
+                parsed = apply_extraction(parsed, cfg)
+        if isinstance(parsed, Reject):
+            rejects.append((seq, parsed))
+            continue
+        parsed.seq = seq
+        records.append(parsed)
+    with timer.stage("clean"):
+        counts = count_template_lines(((r.source, r.text) for r in records), cfg.clean)
+    with timer.stage("read"):
+        write_records(path, records)
+    return PreparedChunk(ids=[r.id for r in records], seqs=[r.seq for r in records],
+                         rejects=rejects, templates=counts, seconds=timer.seconds)
+
+
+def apply_extraction(record: Record, cfg: Config) -> Record | Reject:
+    """Replace raw HTML by its main text; fields given in the input win over page metadata."""
+    extracted = extract_html(record.html or "", record.url, cfg.extract)
+    record.html = None
+    record.title = record.title or extracted.title
+    record.text = extracted.text
+    record.published = record.published or extracted.published
+    record.source = record.source or extracted.source
+    record.lang = record.lang or extracted.lang
+    record.flags.extend(extracted.flags)
+    if not (record.title.strip() or record.text.strip()):
+        return Reject(origin=record.origin, reason="no_main_text",
+                      detail="HTML without extractable title or text", id=record.id)
+    return record
+
+
+def analyse_chunk(path: Path, renames: Mapping[int, str],
+                  templates: Mapping[str, frozenset[int]], cfg: Config) -> AnalysedChunk:
+    """Clean, detect language and compute dedup/cluster features for one spooled chunk."""
+    timer = Timer()
+    kept: list[Record] = []
+    rejects: list[tuple[int, Reject]] = []
+    for record in read_records(path):
+        if record.seq in renames:
+            record.id = renames[record.seq]
+            record.flags.append("duplicate_id")
+        with timer.stage("clean"):
+            cleaned = clean_article(record.title, record.text, record.source, templates,
+                                    cfg.clean)
+        if cleaned.title.strip() or cleaned.text.strip():
+            record.title, record.text = cleaned.title, cleaned.text
+            record.flags.extend(cleaned.flags)
+        elif has_sentence(record, cfg.clean.min_sentence_words):
+            record.flags.append("cleaning_skipped")
+        else:
+            rejects.append((record.seq, Reject(origin=record.origin, reason="only_boilerplate",
+                                               detail="nothing left after cleaning",
+                                               id=record.id)))
+            continue
+        with timer.stage("language"):
+            found = language_of(record, cfg)
+        record.lang, record.lang_confidence = found.lang, found.confidence
+        kept.append(record)
+    titles, texts = [r.title for r in kept], [r.text for r in kept]
+    langs = [r.lang or "und" for r in kept]
+    with timer.stage("dedup"):
+        prints = fingerprint(titles, texts, cfg.dedup)
+    with timer.stage("cluster"):
+        vectors = vectorize(titles, texts, langs, cfg.cluster)
+    with timer.stage("write"):
+        write_records(path, kept)
+    return AnalysedChunk(
+        seqs=np.array([r.seq for r in kept], dtype=np.int64),
+        ids=[r.id for r in kept],
+        langs=langs,
+        days=np.array([published_day(r.published) for r in kept], dtype=np.float64),
+        lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
+        prints=prints,
+        vectors=vectors,
+        rejects=rejects,
+        seconds=timer.seconds,
+    )
+
+
+def has_sentence(record: Record, min_words: int) -> bool:
+    """Whether a record the cleaner would empty still holds a sentence-length line.
+
+    Such a record is kept uncleaned (flagged) rather than rejected: the cruft rules are
+    tuned to short widget lines, so a long line they match is more likely a real article
+    written like a caption or teaser, and losing an article is worse than keeping cruft.
+    """
+    lines = [record.title, *record.text.split("\n")]
+    return any(len(line.split()) >= min_words for line in lines)
+
+
+def language_of(record: Record, cfg: Config) -> Detected:
+    """The input's language when configured to trust it, else detection on cleaned text."""
+    if cfg.language.trust_input and record.lang:
+        return Detected(iso_code(record.lang.strip().lower()), 1.0)
+    return detect_language(record.title, record.text, cfg.language)

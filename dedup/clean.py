@@ -1,0 +1,775 @@
+"""Clean stage: strip scraper boilerplate from plain-text article bodies.
+
+Scraped article bodies arrive with the site's chrome flattened into them: language
+switchers, share/comment widgets, breadcrumbs, bylines, tag lists, photo captions,
+"read also" teasers and copyright footers.  Left in, these lines make unrelated
+articles of one site look alike to the near-duplicate and clustering stages.
+
+Everything here is a pure function of (record fields, learned site templates, config),
+so it runs unchanged in a joblib worker or a Dask partition.  The guiding rule is that
+content must survive: removing a real sentence is worse than leaving a footer.  Hence
+cruft is matched only as *whole* lines (exact phrase sets on a normalised key, or
+anchored regexes), never because a line merely contains a cruft word, and every rule
+has a length ceiling so long paragraphs are never touched.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from hashlib import blake2b
+
+
+@dataclass(frozen=True, slots=True)
+class CleanConfig:
+    """Every threshold of the clean stage, with what raising or lowering it trades."""
+
+    # Site templates: a line must be in >= this many articles of one source.  Lower
+    # catches templates of small sources sooner, but lets a handful of re-published
+    # versions of one story (which share paragraphs) delete each other's content.
+    template_min_docs: int = 5
+    # ... and in >= this share of that source's articles.  Lower catches templates
+    # shown on only some pages (e.g. per-section footers); higher protects recurring
+    # content lines such as a weekly column's fixed intro.
+    template_min_share: float = 0.05
+    # Lines longer than this are never learned as template: real paragraphs are long,
+    # template lines short.  Higher lets long repeated disclaimers be learned too.
+    template_max_line_chars: int = 200
+    # Lines longer than this are never matched by the phrase/regex rules.  Higher
+    # catches long "Read also:" teasers and captions; lower is faster and safer.
+    max_cruft_line_chars: int = 300
+    # Photo captions ("Photo: ...") longer than this are kept: scrapers sometimes glue
+    # the credit to the first paragraph ("Photo: Jane DoeIn light of ...").  Higher
+    # catches long agency captions.
+    max_caption_chars: int = 160
+    # Each breadcrumb segment ("World" in "Home » World » Europe") has at most this many
+    # words.  Higher catches long section names, but also short phrases that happen to
+    # be separated by a "»" or ">".
+    max_breadcrumb_segment_words: int = 4
+    # A byline (prefixed or glued "OutletName Person Name") is at most this long.
+    # Higher catches long multi-author bylines, but also short all-capitalised
+    # subheadings.
+    max_byline_chars: int = 60
+    # How many leading text lines are compared with the title to drop its repeat.
+    # Higher also catches a title repeated below a kicker; lower never touches a
+    # paragraph that coincidentally equals the title further down.
+    title_repeat_scan_lines: int = 3
+    # A teaser of another article (headline line + summary ending in an ellipsis) is
+    # recognised only if the headline is at most this long ...
+    teaser_max_headline_chars: int = 160
+    # ... and the summary at least this long.  Lower catches short teasers, but also a
+    # real closing quote that trails off ("...").
+    teaser_min_summary_chars: int = 60
+    # When the rules would leave nothing of a record, it is still kept (uncleaned, flagged
+    # "cleaning_skipped") if a line has at least this many words: a long line that looks
+    # like cruft is more likely a real article. Lower keeps more such records, higher
+    # rejects more of them as "only_boilerplate".
+    min_sentence_words: int = 8
+
+
+@dataclass(slots=True)
+class TemplateCounts:
+    """Mergeable counts for the repeated-line learner (chunks are counted in separate
+    worker processes, then merged; later on Dask)."""
+
+    docs_per_source: Counter[str] = field(default_factory=Counter)
+    # (source, stable 64-bit hash of normalised line) -> number of articles containing it
+    lines_per_source: Counter[tuple[str, int]] = field(default_factory=Counter)
+
+    def merge(self, other: TemplateCounts) -> TemplateCounts:
+        """Add ``other``'s counts into this object and return it.
+
+        In place on purpose: the line counter of a large dump holds millions of keys, and
+        copying it at every step would make a fold over many chunks quadratic.  Merging
+        is associative and commutative, so chunks can be reduced in any order or tree.
+        """
+        self.docs_per_source.update(other.docs_per_source)
+        self.lines_per_source.update(other.lines_per_source)
+        return self
+
+
+@dataclass(slots=True)
+class Cleaned:
+    """Result of :func:`clean_article`."""
+
+    title: str
+    text: str
+    removed_lines: int
+    # "title_from_text": the title was missing or cruft and was taken from the text.
+    flags: list[str]
+
+
+# ---------------------------------------------------------------------------------
+# Normalisation
+# ---------------------------------------------------------------------------------
+
+# Line separators other than "\n" that scrapers leave behind.
+_NEWLINE_CHARS = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+# Invisible characters that only break exact matching.  ZWJ/ZWNJ (U+200C/D) are kept:
+# they change spelling in Persian and Indic scripts and form emoji sequences.
+_INVISIBLE_CHARS = "\u00ad\u200b\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+# Non-breaking and typographic spaces, tabs: all become a plain space.
+_SPACE_CHARS = (
+    "\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u202f\u205f\u3000"
+)
+_TRANSLATION = str.maketrans(
+    {**dict.fromkeys(_NEWLINE_CHARS, "\n"), **dict.fromkeys(_SPACE_CHARS, " "),
+     **dict.fromkeys(_INVISIBLE_CHARS, None)}
+)
+_NEEDS_TRANSLATION = re.compile(f"[{_NEWLINE_CHARS}{_SPACE_CHARS}{_INVISIBLE_CHARS}]")
+_SPACE_RUN = re.compile(r" {2,}")
+
+
+def normalise_lines(text: str) -> list[str]:
+    """NFC, unified newlines, no invisible characters, single spaces, no empty lines.
+
+    Every rule and the template hash work on this form, so the same line scraped with
+    a NBSP on one page and a plain space on another is recognised as the same line.
+    """
+    if not text:
+        return []
+    text = unicodedata.normalize("NFC", text)
+    if _NEEDS_TRANSLATION.search(text):  # str.translate is slow; most texts need none
+        text = text.translate(_TRANSLATION)
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
+    return [stripped for line in text.split("\n") if (stripped := line.strip())]
+
+
+# Punctuation, digits and symbols trimmed from both ends of a line before phrase lookup.
+_EDGE_CHARS = string.punctuation + string.digits + string.whitespace + "…«»„“”‘’‚–—•·©®™¡¿|"
+
+
+def phrase_key(line: str) -> str:
+    """Case-folded line without leading/trailing punctuation or digits.
+
+    ``Share.``, ``Comments (3)`` and ``- Menu -`` all become the key of their phrase, so
+    the phrase sets stay small and still match whole lines only.
+    """
+    key = line.casefold().strip(_EDGE_CHARS)
+    # casefold() turns Turkish "İ" into "i" + combining dot; the phrase sets spell "i".
+    return key.replace("\u0307", "") if "\u0307" in key else key
+
+
+def line_hash(line: str) -> int:
+    """Stable 64-bit hash of a normalised line (same value in every process and run,
+    unlike ``hash()``, so counts from separate workers can be merged)."""
+    digest = blake2b(line.casefold().encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+# ---------------------------------------------------------------------------------
+# Phrase sets (matched against ``phrase_key`` of a whole line)
+# ---------------------------------------------------------------------------------
+
+# Each phrase set below lists one language per line: en, de, ru, uk, es, fr, it, pt,
+# pl, tr.  Phrases are compared with ``phrase_key`` of the whole line.
+
+# Share / social widgets.  "Jetzt teilen:" is deliberately absent: it heads real
+# share-count boxes in some German articles.
+SHARE_PHRASES: frozenset[str] = frozenset({
+    "share", "share this", "share this article", "share this story", "share on facebook",
+    "share on twitter", "tweet", "print", "email", "e-mail",
+    "teilen", "artikel teilen", "diesen artikel teilen", "drucken",
+    "поделиться", "поделиться в facebook", "печать",
+    "поділитися", "поширити", "друк",
+    "compartir", "compartir en facebook", "compartir en twitter", "imprimir",
+    "partager", "partager sur facebook", "partager sur twitter", "imprimer",
+    "condividi", "condividi su facebook", "stampa",
+    "compartilhar", "partilhar", "compartilhe",
+    "udostępnij", "podziel się", "drukuj",
+    "paylaş", "yazdır",
+})
+
+# Comment / reply widgets (WordPress "Leave a Reply" / "Cancel reply" in each language).
+COMMENT_PHRASES: frozenset[str] = frozenset({
+    "comments", "comment", "no comments", "leave a reply", "leave a comment",
+    "cancel reply", "post a comment", "add a comment", "view comments", "show comments",
+    "kommentare", "kommentar", "kommentar schreiben", "kommentieren",
+    "hinterlasse eine antwort", "antworten abbrechen", "antwort abbrechen",
+    "комментарии", "комментарий", "оставить комментарий", "добавить комментарий",
+    "оставить ответ", "отменить ответ",
+    "коментарі", "коментар", "залишити коментар", "додати коментар",
+    "залишити відповідь", "скасувати відповідь",
+    "comentarios", "comentario", "deja un comentario", "dejar un comentario",
+    "deja una respuesta", "cancelar respuesta", "cancelar la respuesta",
+    "commentaires", "commentaire", "laisser un commentaire", "laisser une réponse",
+    "annuler la réponse",
+    "commenti", "commento", "lascia un commento", "lascia una risposta",
+    "annulla risposta",
+    "comentários", "comentário", "deixe um comentário", "deixe uma resposta",
+    "cancelar resposta",
+    "komentarze", "komentarz", "zostaw komentarz", "dodaj komentarz", "zostaw odpowiedź",
+    "anuluj odpowiedź", "anuluj pisanie odpowiedzi",
+    "yorumlar", "yorum", "yorum yap", "bir yanıt yazın", "cevap bırakın",
+    "yanıtı iptal et", "cevabı iptal et",
+})
+
+# Headings of lists of other articles.  Bare "Read also" labels are not here: see
+# ``_READ_ALSO_LABELS``.
+RELATED_PHRASES: frozenset[str] = frozenset({
+    "related posts", "related articles", "related stories", "related news", "related",
+    "you may also like", "you might also like", "recommended", "more stories",
+    "most read", "most popular", "trending", "latest news",
+    "mehr zum thema", "das könnte sie auch interessieren", "auch interessant",
+    "ähnliche beiträge", "verwandte artikel", "weitere artikel", "meistgelesen",
+    "похожие новости", "похожие статьи", "похожие записи", "материалы по теме", "по теме",
+    "вам может быть интересно", "популярное", "новости партнеров",
+    "схожі новини", "схожі статті", "схожі записи", "по темі", "вас може зацікавити",
+    "вам може бути цікаво", "популярне", "новини партнерів",
+    "te puede interesar", "también te puede interesar", "noticias relacionadas",
+    "artículos relacionados", "entradas relacionadas", "lo más leído", "más noticias",
+    "articles similaires", "articles connexes", "sur le même sujet",
+    "vous aimerez aussi", "vous pourriez aimer", "les plus lus",
+    "articoli correlati", "post correlati", "potrebbe interessarti",
+    "ti potrebbe interessare", "i più letti",
+    "posts relacionados", "artigos relacionados", "notícias relacionadas",
+    "você pode gostar", "mais lidas",
+    "powiązane artykuły", "podobne artykuły", "podobne wpisy", "powiązane wpisy",
+    "polecane", "polecamy", "najczęściej czytane",
+    "ilgili haberler", "ilgili yazılar", "benzer haberler", "benzer yazılar",
+    "bunlar da ilginizi çekebilir", "ilginizi çekebilir", "en çok okunanlar",
+})
+
+# Site navigation, search and account chrome (incl. WordPress "Exit mobile version").
+NAVIGATION_PHRASES: frozenset[str] = frozenset({
+    "menu", "main menu", "search", "sign in", "log in", "login", "log out", "sign up",
+    "register", "subscribe", "subscribe now", "newsletter", "skip to content",
+    "skip to main content", "toggle navigation", "back to top", "exit mobile version",
+    "home",
+    "menü", "suche", "anmelden", "abonnieren", "registrieren", "startseite",
+    "zum inhalt springen", "nach oben", "mobile version verlassen",
+    "меню", "поиск", "войти", "вход", "подписаться", "главная", "регистрация",
+    "выйти из мобильной версии",
+    "пошук", "увійти", "вхід", "підписатися", "головна", "реєстрація",
+    "вийти з мобільної версії",
+    "menú", "buscar", "búsqueda", "iniciar sesión", "acceder", "suscríbete",
+    "suscribirse", "inicio", "salir de la versión móvil",
+    "rechercher", "recherche", "se connecter", "connexion", "s'abonner", "abonnez-vous",
+    "accueil", "quitter la version mobile",
+    "cerca", "ricerca", "accedi", "iscriviti", "abbonati", "esci dalla versione mobile",
+    "pesquisar", "pesquisa", "entrar", "iniciar sessão", "assine", "assinar",
+    "inscreva-se", "início", "sair da versão móvel", "sair da versão mobile",
+    "szukaj", "wyszukaj", "zaloguj się", "zaloguj", "subskrybuj", "zapisz się",
+    "strona główna", "wyjdź z wersji mobilnej",
+    "ara", "arama", "giriş yap", "oturum aç", "abone ol", "ana sayfa",
+    "mobil sürümden çık",
+})
+
+# Advertisement placeholders.
+AD_PHRASES: frozenset[str] = frozenset({
+    "advertisement", "advertising", "sponsored", "sponsored content", "ad",
+    "anzeige", "werbung",
+    "реклама",
+    "publicidad", "anuncio",
+    "publicité",
+    "pubblicità",
+    "publicidade",
+    "reklama",
+    "reklam",
+})
+
+# All whole-line phrase sets; a line whose key is in here is cruft.
+CRUFT_PHRASES: frozenset[str] = (
+    SHARE_PHRASES | COMMENT_PHRASES | RELATED_PHRASES | NAVIGATION_PHRASES | AD_PHRASES
+)
+
+# No phrase above is longer than this, so longer lines skip the lookup.
+_MAX_PHRASE_LINE_CHARS = 64
+
+# Codes a language switcher shows ("ua en ru", "es | en").  A curated list rather
+# than all of ISO 639-1, so that short word pairs ("to be", "no no") never match.
+LANGUAGE_CODES: frozenset[str] = frozenset({
+    "en", "ru", "ua", "uk", "de", "fr", "es", "it", "pl", "pt", "tr", "nl", "ar", "zh",
+    "ja", "ko", "cs", "cz", "sk", "hu", "ro", "bg", "sr", "hr", "el", "gr", "he", "fa",
+    "kk", "kz", "be", "by", "lt", "lv", "et", "fi", "sv", "se", "da", "ka", "az", "hy",
+    "eng", "rus", "ukr", "deu", "укр", "рус", "ру", "уа",
+})
+
+# Words a date/time stamp is made of, in the supported languages; a short line with a
+# digit and only these words is a date line (cruft as a title, kept inside the text).
+DATE_WORDS: frozenset[str] = frozenset({
+    # English
+    "january", "february", "march", "april", "may", "june", "july", "august",
+    "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun",
+    "jul", "aug", "sep", "sept", "oct", "nov", "dec", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday", "mon", "tue", "tues", "wed", "thu",
+    "thur", "thurs", "fri", "sat", "sun", "updated", "update", "published", "posted",
+    "last", "on", "at", "am", "pm", "a", "p", "m", "today", "yesterday", "st", "nd",
+    "rd", "th", "of",
+    # time zones
+    "ist", "gmt", "utc", "est", "edt", "cst", "cdt", "pst", "pdt", "mst", "mdt", "et",
+    "bst", "cet", "cest", "msk", "eet", "eest", "aest", "aedt", "jst", "hkt", "sgt",
+    "wib", "hrs", "h",
+    # German
+    "januar", "jänner", "februar", "märz", "mai", "juni", "juli", "oktober", "dezember",
+    "montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag",
+    "uhr", "um", "aktualisiert", "veröffentlicht", "heute", "gestern", "stand",
+    # French
+    "janvier", "février", "mars", "avril", "juin", "juillet", "août", "septembre",
+    "octobre", "novembre", "décembre", "lundi", "mardi", "mercredi", "jeudi",
+    "vendredi", "samedi", "dimanche", "le", "à", "mis", "jour", "publié", "hier",
+    # Spanish
+    "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+    "septiembre", "setiembre", "octubre", "noviembre", "diciembre", "lunes", "martes",
+    "miércoles", "jueves", "viernes", "sábado", "domingo", "de", "del", "actualizado",
+    "publicado", "hoy", "ayer", "las", "la",
+    # Italian
+    "gennaio", "febbraio", "aprile", "maggio", "giugno", "luglio", "settembre",
+    "ottobre", "dicembre", "lunedì", "martedì", "mercoledì", "giovedì", "venerdì",
+    "sabato", "domenica", "di", "alle", "aggiornato", "pubblicato", "oggi", "ieri",
+    # Portuguese
+    "janeiro", "fevereiro", "março", "maio", "junho", "julho", "setembro", "outubro",
+    "novembro", "dezembro", "segunda-feira", "terça-feira", "quarta-feira",
+    "quinta-feira", "sexta-feira", "feira", "às", "atualizado", "hoje", "ontem",
+    # Polish
+    "stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "lipca", "sierpnia",
+    "września", "października", "listopada", "grudnia", "styczeń", "luty", "marzec",
+    "kwiecień", "czerwiec", "lipiec", "sierpień", "wrzesień", "październik", "listopad",
+    "grudzień", "poniedziałek", "wtorek", "środa", "czwartek", "piątek", "sobota",
+    "niedziela", "zaktualizowano", "opublikowano", "dzisiaj", "wczoraj", "godz",
+    # Russian
+    "января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
+    "сентября", "октября", "ноября", "декабря", "январь", "февраль", "март", "апрель",
+    "май", "июнь", "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь",
+    "понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье",
+    "в", "г", "года", "обновлено", "опубликовано", "сегодня", "вчера",
+    # Ukrainian
+    "січня", "лютого", "березня", "квітня", "травня", "червня", "липня", "серпня",
+    "вересня", "жовтня", "листопада", "грудня", "понеділок", "вівторок", "середа",
+    "четвер", "пʼятниця", "п'ятниця", "субота", "неділя", "о", "р", "року", "оновлено",
+    "опубліковано", "сьогодні", "вчора",
+    # Turkish
+    "ocak", "şubat", "mart", "nisan", "mayıs", "haziran", "temmuz", "ağustos", "eylül",
+    "ekim", "kasım", "aralık", "pazartesi", "salı", "çarşamba", "perşembe", "cuma",
+    "cumartesi", "pazar", "saat", "güncelleme", "güncellendi", "bugün", "dün",
+})
+
+# Lower-case name particles allowed inside a person's name in a byline.
+NAME_PARTICLES: frozenset[str] = frozenset({
+    "de", "da", "di", "del", "della", "dos", "das", "do", "du", "van", "von", "der",
+    "den", "ten", "ter", "le", "la", "bin", "ibn", "al", "el", "y", "e",
+})
+
+# Words joining several authors in one byline.
+NAME_CONJUNCTIONS: frozenset[str] = frozenset({
+    "and", "&", "und", "и", "і", "та", "y", "et", "e", "i", "ve",
+})
+
+# ---------------------------------------------------------------------------------
+# Anchored line regexes, grouped by rule class
+# ---------------------------------------------------------------------------------
+
+_CODES = "|".join(sorted(LANGUAGE_CODES, key=len, reverse=True))
+# Language switcher: only language codes, at least two, separated by space/pipe/slash.
+_LANGUAGE_SWITCHER = re.compile(
+    rf"^(?:{_CODES})(?:\s*[|/·•,]\s*|\s+)(?:(?:{_CODES})(?:\s*[|/·•,]\s*|\s+))*(?:{_CODES})$",
+    re.IGNORECASE,
+)
+
+# Breadcrumb separators; "|" and "/" are left out: dates and credits use them.
+_BREADCRUMB_SEPARATOR = re.compile(r"\s+[»›>→]\s+")
+
+# Labels of tag lists: "Tags: Trump, Ukraine".
+_TAG_LABELS = (
+    r"tags?|теги|тэги|мітки|метки|ключевые слова|ключові слова|schlagwörter|schlagworte"
+    r"|stichwörter|themen|etiquetas|tagi|słowa kluczowe|étiquettes|mots[- ]clés|etichette"
+    r"|parole chiave|marcadores|palavras-chave|etiketler|anahtar kelimeler"
+)
+# Labels of "Read also: <headline>" teasers.  Only matched with a headline after the
+# colon: a bare "Read also:" is left alone, like the headline line that follows it.
+_READ_ALSO_LABELS = (
+    r"read also|read more|also read|see also|related|lesen sie auch|lies auch|mehr dazu"
+    r"|auch lesenswert|lea también|lee también|ver también|leer más|читайте также"
+    r"|читайте тоже|смотрите также|читать также|читайте також|дивіться також"
+    r"|czytaj także|czytaj też|czytaj również|zobacz także|zobacz też|lire aussi"
+    r"|à lire aussi|a lire aussi|voir aussi|leggi anche|vedi anche|leia também|leia mais"
+    r"|veja também|ayrıca okuyun|ayrıca bakınız|bunu da okuyun|ilginizi çekebilir"
+)
+# Labels starting a photo caption: "Photo: ...", "Фото: ...", "Foto: ... (dpa)".
+_CAPTION_LABELS = (
+    r"photos?|foto|fotos|фото|світлина|zdjęcie|zdj\.|fot\.|bild|image|imagen|immagine"
+    r"|imagem|fotoğraf|görsel|picture|pic|illustration|иллюстрация|ілюстрація"
+)
+# Calls to follow/subscribe ("Follow us on Twitter and Facebook",
+# "Подписывайтесь на наш Telegram-канал"); the rest of the line is short.
+_FOLLOW_US_STARTS = (
+    r"follow us|subscribe to|sign up for|join us on|folgen sie uns|folge uns"
+    r"|abonnieren sie|síguenos|suscríbete a|suscríbete al|suivez-nous|abonnez-vous à"
+    r"|seguici|iscriviti a|iscriviti al|siga-nos|inscreva-se|obserwuj nas|subskrybuj nas"
+    r"|abone olun|подписывайтесь|подпишитесь|следите за нами"
+    r"|підписуйтесь|підпишіться|стежте за нами|слідкуйте за нами|bizi .{0,60}takip edin"
+)
+# Copyright footers starting with the sign ("© 2025 X", "Copyright © 2025 X").
+_COPYRIGHT_STARTS = r"©|\(c\)\s|&copy;|copyright\s*(?:©|\(c\)|\d)"
+# One anchored regex for all the label-started classes above (one C-level match per
+# line instead of five).
+_LABELLED_CRUFT = re.compile(
+    rf"^(?:(?:{_TAG_LABELS})\s*:\s*\S"
+    rf"|(?:{_READ_ALSO_LABELS})\s*[:：]\s*\S"
+    rf"|(?P<caption>(?:{_CAPTION_LABELS})(?:\s+credit)?\s*:\s*\S)"
+    rf"|(?:{_FOLLOW_US_STARTS})\b.{{0,80}}$"
+    rf"|{_COPYRIGHT_STARTS})",
+    re.IGNORECASE,
+)
+
+# A caption glued after other text on the same line, recognised only with its credit
+# in parentheses at the very end ("... Photo: Leaders in Paris (Getty Images)").
+_GLUED_CAPTION = re.compile(
+    r"\s+(?:Photo|PHOTO|Foto|FOTO|Фото|ФОТО|Bild|Zdjęcie|Fotoğraf)\s*:\s[^()]{1,250}"
+    r"\([^()]{2,60}\)$"
+)
+
+# Copyright footers ending in "all rights reserved"; searched in the line's tail only.
+_RIGHTS_RESERVED_END = re.compile(
+    r"(?:all rights reserved|alle rechte vorbehalten|todos los derechos reservados"
+    r"|все права защищены|усі права захищені|всі права захищені|tous droits réservés"
+    r"|tutti i diritti riservati|todos os direitos reservados|wszelkie prawa zastrzeżone"
+    r"|усі права захищено|всі права захищено|tüm hakları saklıdır|riproduzione riservata)"
+    r"[.!]?$",
+    re.IGNORECASE,
+)
+_RIGHTS_RESERVED_TAIL = 40
+
+# Bylines with a label and a colon: "Author: X", "Автор: X", "Yazar: X".
+_LABELLED_BYLINE = re.compile(
+    r"^(?:authors?|written by|autor|autorin|autorzy|autora|autore|auteur|autores|text|texto"
+    r"|автор|авторка|автори|авторы|текст|yazar|yazan|muhabir)\s*:\s*(?P<name>.+)$",
+    re.IGNORECASE,
+)
+# Bylines with a preposition: "By X", "Von X", "Por X", "Par X", "Di X" -- capitalised
+# as a byline is, so "by" inside running text never starts one.
+_PREPOSITION_BYLINE = re.compile(r"^(?:By|BY|Von|VON|Por|POR|Par|PAR|Di|DI|Przez)\s+(?P<name>.+)$")
+
+# Structural limits of the line shapes below (not tuning knobs: a language switcher
+# of more than ~10 codes or a date stamp of more than ~80 characters does not occur).
+_MAX_SWITCHER_CHARS = 40
+_MAX_BREADCRUMB_CHARS = 150
+_MAX_BREADCRUMB_SEGMENT_CHARS = 40
+_MAX_DATE_LINE_CHARS = 80
+# A glued byline line: outlet words plus the glued first name, particles and surnames.
+_MAX_GLUED_BYLINE_WORDS = 7
+# A teaser headline has a headline's word count; a teaser block leaves this many
+# lines of article before it.
+_MIN_HEADLINE_WORDS = 3
+_MAX_HEADLINE_WORDS = 25
+_MIN_LINES_BEFORE_TEASER = 2
+
+# Pieces for the remaining checks.
+_LETTER_WORD = re.compile(r"[^\W\d_]+")
+_DIGIT = re.compile(r"\d")
+_HEADLINE_END = re.compile(r"[.!?:;,…]$")
+_TRUNCATED_END = re.compile(r"(?:[^\W_]|[\"”’»)])(?:…|\.\.\.)$")
+
+
+# ---------------------------------------------------------------------------------
+# Line rules
+# ---------------------------------------------------------------------------------
+
+
+def is_language_switcher(line: str) -> bool:
+    """A line made only of language codes (``ua en ru``)."""
+    return len(line) <= _MAX_SWITCHER_CHARS and _LANGUAGE_SWITCHER.match(line) is not None
+
+
+def is_breadcrumb(line: str, cfg: CleanConfig) -> bool:
+    """``Home » World » Europe``: two or more short, label-like segments.
+
+    Segments must be non-empty, so German quotes (``»Wir schaffen das«``) never match,
+    and must not end like a sentence.
+    """
+    if len(line) > _MAX_BREADCRUMB_CHARS or _BREADCRUMB_SEPARATOR.search(line) is None:
+        return False
+    return all(
+        segment and len(segment) <= _MAX_BREADCRUMB_SEGMENT_CHARS
+        and len(segment.split()) <= cfg.max_breadcrumb_segment_words
+        and not _HEADLINE_END.search(segment)
+        for segment in _BREADCRUMB_SEPARATOR.split(line)
+    )
+
+
+def ends_rights_reserved(line: str) -> bool:
+    """``Metro Post. All rights reserved.`` / ``... Alle Rechte vorbehalten``."""
+    return _RIGHTS_RESERVED_END.search(line[-_RIGHTS_RESERVED_TAIL:]) is not None
+
+
+def is_date_line(line: str) -> bool:
+    """A date/time stamp such as ``Updated: November 11, 2011 20: 09 IST``."""
+    if len(line) > _MAX_DATE_LINE_CHARS or not _DIGIT.search(line):
+        return False
+    return all(word in DATE_WORDS for word in _LETTER_WORD.findall(line.casefold()))
+
+
+def _is_name_token(token: str) -> bool:
+    """A capitalised word of a person's name (``María``, ``O'Neil``, ``J.``)."""
+    head = token[0]
+    return head.isupper() and all(ch.isalpha() or ch in ".-'’" for ch in token)
+
+
+def looks_like_person_name(name: str, min_tokens: int = 1) -> bool:
+    """``Chris York``, ``María López``, ``Anna Schmidt und Ivan Sokolov``.
+
+    Every word is capitalised (or a name particle / author conjunction), so a sentence
+    (``Von Ingrid Zeilinger schließen``) or a lower-case initial (``Autor: j``) is not a
+    name.  Commas are refused: ``By X, Agency`` lines are too varied to call.  Callers
+    bound the length (``max_byline_chars``).
+    """
+    name_tokens = 0
+    for token in name.split():
+        if _is_name_token(token):
+            name_tokens += 1
+        elif token not in NAME_PARTICLES and token not in NAME_CONJUNCTIONS:
+            return False
+    return name_tokens >= min_tokens
+
+
+def _glued_join(token: str) -> int:
+    """Index where a lower-case run of >= 3 letters meets an upper-case letter inside
+    ``token`` (``IndependentChris`` -> 11), or -1."""
+    for i in range(3, len(token)):
+        if token[i].isupper() and token[i - 3:i].isalpha() and token[i - 3:i].islower():
+            return i
+    return -1
+
+
+def is_glued_byline(line: str, source: str | None, cfg: CleanConfig) -> bool:
+    """Outlet name glued to the author's name: ``The Kyiv IndependentChris York``.
+
+    With a known ``source`` the line must be that outlet's name followed by a person's
+    name.  Otherwise it must be a short line of capitalised words with exactly one
+    lower->Upper join, the part after the join being a name of 2-3 capitalised words
+    (particles such as ``van der`` aside).  Acronyms end
+    company names (``BellWether Advisors LLP``), never person names.
+    """
+    if len(line) > cfg.max_byline_chars:
+        return False
+    if source and _is_source_then_name(line, source):
+        return True
+    tokens = line.split()
+    if not 2 <= len(tokens) <= _MAX_GLUED_BYLINE_WORDS or not all(
+        _is_name_token(token) or token in NAME_PARTICLES for token in tokens
+    ):
+        return False
+    joins = [(i, at) for i, token in enumerate(tokens) if (at := _glued_join(token)) >= 0]
+    if len(joins) != 1:
+        return False
+    index, at = joins[0]
+    name = [t for t in [tokens[index][at:], *tokens[index + 1:]] if t not in NAME_PARTICLES]
+    return 2 <= len(name) <= 3 and not any(t.isupper() for t in name)
+
+
+def _is_source_then_name(line: str, source: str) -> bool:
+    """``Kyiv HeraldJohn Carter`` for source ``Kyiv Herald`` (an optional leading
+    ``The`` and separator allowed)."""
+    if line[:4].casefold() == "the " and source[:4].casefold() != "the ":
+        line = line[4:]
+    if line[: len(source)].casefold() != source.casefold():
+        return False
+    rest = line[len(source):].lstrip(" |-–—·:")
+    return looks_like_person_name(rest, min_tokens=2)
+
+
+def is_byline(line: str, source: str | None, cfg: CleanConfig) -> bool:
+    """``Author: X`` / ``Автор: X`` / ``By X`` / ``Von X`` / glued outlet+author."""
+    if len(line) > cfg.max_byline_chars:
+        return False
+    labelled = _LABELLED_BYLINE.match(line)
+    if labelled is not None:
+        return looks_like_person_name(labelled["name"])
+    with_preposition = _PREPOSITION_BYLINE.match(line)
+    if with_preposition is not None:
+        return looks_like_person_name(with_preposition["name"], min_tokens=2)
+    return is_glued_byline(line, source, cfg)
+
+
+def is_cruft_line(line: str, source: str | None, cfg: CleanConfig) -> bool:
+    """Whole-line cruft by phrase set or anchored regex; long lines are never cruft.
+
+    Checks are ordered and gated by length so that a typical paragraph costs two regex
+    calls: this runs on every line of millions of articles.
+    """
+    length = len(line)
+    if length > cfg.max_cruft_line_chars:
+        return False
+    if length <= _MAX_PHRASE_LINE_CHARS:
+        key = phrase_key(line)
+        if key in CRUFT_PHRASES or (source and key == phrase_key(source)):
+            return True
+    labelled = _LABELLED_CRUFT.match(line)
+    if labelled is not None:
+        return labelled["caption"] is None or length <= cfg.max_caption_chars
+    if ends_rights_reserved(line):
+        return True
+    if length <= cfg.max_byline_chars and (
+        is_language_switcher(line) or is_byline(line, source, cfg)
+    ):
+        return True
+    return is_breadcrumb(line, cfg)
+
+
+def is_cruft_title(title: str, cfg: CleanConfig) -> bool:
+    """A title that says nothing about the article: a date stamp, a language switcher,
+    a breadcrumb or a widget label.  Bylines and captions are not checked here, since
+    a real headline may start with "By" or "Photo"."""
+    return (
+        phrase_key(title) in CRUFT_PHRASES
+        or is_date_line(title)
+        or is_language_switcher(title)
+        or is_breadcrumb(title, cfg)
+        or ends_rights_reserved(title)
+    )
+
+
+def strip_glued_caption(line: str) -> str:
+    """Drop a photo caption glued to the end of a line (as scrapers do to the title)."""
+    if not line.endswith(")"):
+        return line
+    match = _GLUED_CAPTION.search(line)
+    return line[: match.start()] if match else line
+
+
+# ---------------------------------------------------------------------------------
+# Site templates
+# ---------------------------------------------------------------------------------
+
+
+def count_template_lines(
+    items: Iterable[tuple[str | None, str]], cfg: CleanConfig
+) -> TemplateCounts:
+    """Count, per source, in how many articles each (short) line occurs.
+
+    Each distinct line counts once per article, so a widget repeated within one page
+    cannot pass the thresholds alone.  Records without a source are skipped.
+    """
+    counts = TemplateCounts()
+    for source, text in items:
+        if not source:
+            continue
+        counts.docs_per_source[source] += 1
+        hashes = {
+            line_hash(line) for line in normalise_lines(text)
+            if len(line) <= cfg.template_max_line_chars
+        }
+        counts.lines_per_source.update((source, h) for h in hashes)
+    return counts
+
+
+def learn_templates(counts: TemplateCounts, cfg: CleanConfig) -> dict[str, frozenset[int]]:
+    """source -> hashes of its template lines (frequent in both count and share)."""
+    learned: dict[str, set[int]] = {}
+    for (source, digest), n_docs in counts.lines_per_source.items():
+        total = counts.docs_per_source[source]
+        if n_docs >= cfg.template_min_docs and n_docs >= cfg.template_min_share * total:
+            learned.setdefault(source, set()).add(digest)
+    return {source: frozenset(hashes) for source, hashes in learned.items()}
+
+
+def _is_template_line(line: str, template: frozenset[int], cfg: CleanConfig) -> bool:
+    return len(line) <= cfg.template_max_line_chars and line_hash(line) in template
+
+
+# ---------------------------------------------------------------------------------
+# Title and teasers
+# ---------------------------------------------------------------------------------
+
+
+def _same_line(a: str, b: str) -> bool:
+    """Equal once case and edge punctuation are ignored (``Title.`` == ``title``)."""
+    return phrase_key(a) == phrase_key(b)
+
+
+def take_title_from_text(lines: list[str]) -> tuple[str, list[str]]:
+    """The first line that is not a date stamp becomes the title, removed from text."""
+    for i, line in enumerate(lines):
+        if not is_date_line(line):
+            return line, lines[:i] + lines[i + 1:]
+    return "", lines
+
+
+def drop_title_repeat(title: str, lines: list[str], cfg: CleanConfig) -> list[str]:
+    """Remove copies of the title among the first lines of the text."""
+    if not title:
+        return lines
+    head = lines[: cfg.title_repeat_scan_lines]
+    kept_head = [line for line in head if not _same_line(line, title)]
+    return kept_head + lines[cfg.title_repeat_scan_lines:]
+
+
+def _is_headline(line: str, cfg: CleanConfig) -> bool:
+    """Short, a few words, and not ending like a sentence."""
+    return (
+        len(line) <= cfg.teaser_max_headline_chars
+        and _MIN_HEADLINE_WORDS <= len(line.split()) <= _MAX_HEADLINE_WORDS
+        and not _HEADLINE_END.search(line)
+    )
+
+
+def _is_truncated_summary(line: str, cfg: CleanConfig) -> bool:
+    """A paragraph cut off mid-sentence with an ellipsis glued to its last word."""
+    return len(line) >= cfg.teaser_min_summary_chars and _TRUNCATED_END.search(line) is not None
+
+
+def drop_trailing_teasers(lines: list[str], cfg: CleanConfig) -> list[str]:
+    """Remove teasers of other articles at the end of the text.
+
+    A teaser is a headline-like line followed by a summary cut off with an ellipsis.
+    Only trailing pairs are taken (related-article blocks sit after the article), and
+    some lines must remain, so a truncated article body is never emptied.
+    """
+    end = len(lines)
+    while (
+        end - 2 >= _MIN_LINES_BEFORE_TEASER
+        and _is_truncated_summary(lines[end - 1], cfg)
+        and _is_headline(lines[end - 2], cfg)
+    ):
+        end -= 2
+    return lines[:end]
+
+
+# ---------------------------------------------------------------------------------
+# The stage
+# ---------------------------------------------------------------------------------
+
+
+def drop_cruft_lines(
+    lines: list[str], source: str | None, template: frozenset[int], cfg: CleanConfig
+) -> list[str]:
+    """Lines that are neither rule cruft nor the source's template, with glued
+    captions cut off."""
+    return [
+        strip_glued_caption(line) for line in lines
+        if not is_cruft_line(line, source, cfg)
+        and not (template and _is_template_line(line, template, cfg))
+    ]
+
+
+def clean_article(
+    title: str,
+    text: str,
+    source: str | None,
+    templates: Mapping[str, frozenset[int]],
+    cfg: CleanConfig,
+) -> Cleaned:
+    """Clean one article: drop cruft lines, fix the title, drop its repeat and teasers.
+
+    A record made only of cruft comes back with empty title and text; the caller
+    rejects it with a reason rather than this stage guessing what to keep.
+    """
+    raw_lines = normalise_lines(text)
+    template = templates.get(source, frozenset()) if source else frozenset()
+    lines = drop_cruft_lines(raw_lines, source, template, cfg)
+    flags: list[str] = []
+    clean_title = strip_glued_caption(" ".join(normalise_lines(title)))
+    if not clean_title or is_cruft_title(clean_title, cfg):
+        clean_title, lines = take_title_from_text(lines)
+        if clean_title:
+            flags.append("title_from_text")
+    lines = drop_title_repeat(clean_title, lines, cfg)
+    lines = drop_trailing_teasers(lines, cfg)
+    removed = len(raw_lines) - len(lines) - len(flags)
+    return Cleaned(clean_title, "\n".join(lines), removed, flags)

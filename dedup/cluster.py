@@ -1,0 +1,632 @@
+"""Same-event clustering of canonical (already de-duplicated) articles.
+
+Two steps so the job scales out:
+
+* :func:`vectorize` runs per chunk in worker processes.  It is stateless: terms are
+  hashed (no shared vocabulary) and it returns raw, title-weighted term counts.
+* :func:`cluster` runs once over compact arrays only (stacked sparse rows, language
+  codes, dates, ids).  Per language block it turns counts into TF-IDF with document
+  frequencies of that block, finds each article's nearest neighbours with batched
+  sparse products (sparse top-k per row, never a dense all-pairs matrix) and merges
+  clusters by average link over the pairs that are neighbours or share one.  The
+  linkage similarity mixes word cosine with neighbourhood cosine (how far two articles
+  have the same neighbours), which splits same-kind events that share vocabulary.
+  Average link does not chain the way single link does: a merge needs the *mean*
+  similarity over all member pairs to clear the threshold, so one bridging article
+  cannot glue two stories together.
+
+Everything is computed in id order internally, so permuting the input rows permutes
+the output identically.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Knobs of same-event clustering; each comment says what the value trades."""
+
+    # Hash space.  Smaller saves memory but collisions make unrelated terms match
+    # (precision); 2**20 keeps collisions rare for news vocabularies.
+    n_features: int = 2**20
+    # How many times a title token counts.  Titles name the event, bodies drift into
+    # background: higher favours precision on same-kind events, too high over-trusts
+    # short generic headlines.
+    title_weight: float = 2.0
+    # Body tokens kept, lead first.  Later paragraphs repeat background shared by
+    # same-kind events (precision) and cost time; too few loses detail (recall).
+    max_text_tokens: int = 400
+    # Tokens shorter than this are dropped (single letters from initials, "s" of "'s").
+    min_token_chars: int = 2
+    # Drop digits-only tokens: figures differ between reports of one event (recall)
+    # but years and scores can tell same-kind events apart (precision).
+    drop_numbers: bool = False
+    # Words are cut to this many characters (0 keeps them whole): a crude stemmer for
+    # every language that joins inflected forms (recall, esp. ru/de/pl) but also
+    # unrelated words sharing a prefix (precision).
+    stem_chars: int = 0
+    # Character n-gram length for scripts written without spaces (zh, ja, th ...).
+    char_ngram: int = 2
+    # Articles further apart than this (days, both dates known) never share a
+    # cluster: larger follows long-running stories (recall) but lets recurring
+    # events of one kind merge (precision).
+    window_days: float = 7.0
+    # Candidate neighbours kept per article.  More finds more merge candidates in big
+    # stories (recall) at proportional cost (speed); it does not loosen the threshold.
+    knn: int = 10
+    # Minimum cosine for a candidate neighbour.  Lower keeps more candidates (recall
+    # of big stories, whose average link is carried by many moderate pairs) at cost.
+    floor: float = 0.15
+    # Weight of an article itself in its neighbourhood vector, against its neighbours'
+    # similarities: higher keeps second-order similarity closer to direct similarity.
+    self_weight: float = 0.5
+    # Share of word cosine in the linkage similarity, the rest is neighbourhood cosine.
+    # Neighbourhoods split same-kind events (precision on big events) but are noisy for
+    # stories of two or three articles (recall there).
+    word_share: float = 0.5
+    # Average-link similarity needed to merge two clusters: the main precision vs
+    # recall dial.
+    threshold: float = 0.4
+    # Terms in more documents of a block than this are ignored when *searching*
+    # candidates (still used for similarities).  Very common terms make the sparse
+    # products quadratic while saying little about the event: lower is faster but may
+    # miss candidates that share only common words.
+    max_candidate_df: int = 1000
+    # Search similarity (over the reduced search vectors, a lower bound of the cosine)
+    # below which a hit is not considered.  Lower finds neighbours that share mostly
+    # light terms (recall) at more cost (speed).
+    search_floor: float = 0.05
+    # Heaviest terms per article used to search neighbours.  Fewer is faster; too
+    # few misses neighbours that share only lighter terms (recall).
+    search_terms: int = 40
+    # Rows per sparse product batch: memory vs per-batch overhead.
+    batch_rows: int = 512
+    # Centroid terms reported per cluster.
+    top_terms: int = 10
+
+
+@dataclass(slots=True)
+class Clustering:
+    """Result of :func:`cluster`, aligned with the input rows."""
+
+    labels: np.ndarray  # int64 per row: cluster 0..n_clusters-1, numbered by smallest id
+    representative: np.ndarray  # int64 per cluster: row index of its most central member
+    similarity: np.ndarray  # float32 per row: cosine to its cluster's representative
+    top_features: list[list[int]]  # per cluster: hashed feature indices, best first
+
+
+# --------------------------------------------------------------------------- tokens
+
+# Scripts written without spaces between words: words cannot be found, so overlapping
+# character n-grams stand in for them.
+_NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue", "wuu"})
+_NO_SPACE_CHARS = (
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u0f00-\u0fff"  # Tibetan
+    "\u1000-\u109f"  # Myanmar
+    "\u1780-\u17ff"  # Khmer
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
+)
+
+
+def _combining_mark_ranges() -> str:
+    r"""Character-class ranges of combining marks in the BMP.
+
+    ``\w`` excludes combining marks (categories Mn/Mc), which would cut Hindi or Thai
+    words apart at every vowel sign; adding them keeps such words whole.
+    """
+    import unicodedata
+
+    marks = [c for c in range(0x300, 0x10000) if unicodedata.category(chr(c)) in ("Mn", "Mc")]
+    ranges: list[str] = []
+    start = prev = marks[0]
+    for c in [*marks[1:], sys.maxunicode + 2]:
+        if c != prev + 1:
+            ranges.append(f"{chr(start)}-{chr(prev)}" if prev > start else chr(start))
+            start = c
+        prev = c
+    return "".join(ranges)
+
+
+_MARKS = _combining_mark_ranges()
+_WORD = re.compile(rf"[\w{_MARKS}]+")
+# In no-space languages: a run of no-space script (group 1), or any other word.
+_SEGMENT = re.compile(rf"([{_NO_SPACE_CHARS}]+)|(?:(?![{_NO_SPACE_CHARS}])[\w{_MARKS}])+")
+
+
+def _uses_char_ngrams(lang: str) -> bool:
+    """True for languages whose words are not separated by spaces (``zh-Hant`` -> zh)."""
+    return re.split(r"[-_]", lang.lower(), maxsplit=1)[0] in _NO_SPACE_LANGS
+
+
+def _keep_word(token: str, cfg: ClusterConfig) -> bool:
+    """Filter for space-separated words: too short or (optionally) only digits."""
+    return len(token) >= cfg.min_token_chars and not (cfg.drop_numbers and token.isdigit())
+
+
+def _words(tokens: list[str], cfg: ClusterConfig) -> list[str]:
+    """Kept words, cut to ``cfg.stem_chars`` characters when stemming is on."""
+    kept = [t for t in tokens if _keep_word(t, cfg)]
+    return [t[: cfg.stem_chars] for t in kept] if cfg.stem_chars else kept
+
+
+def _char_ngrams(run: str, n: int) -> Iterator[str]:
+    """Overlapping character n-grams of a run; a run shorter than n is one token."""
+    if len(run) <= n:
+        yield run
+        return
+    for i in range(len(run) - n + 1):
+        yield run[i : i + n]
+
+
+def tokenize(text: str, lang: str, cfg: ClusterConfig) -> list[str]:
+    """Lowercased Unicode word tokens, or character n-grams for no-space scripts."""
+    text = text.casefold()
+    if not _uses_char_ngrams(lang):
+        return _words(_WORD.findall(text), cfg)
+    tokens: list[str] = []
+    for match in _SEGMENT.finditer(text):
+        if match.group(1):
+            tokens.extend(_char_ngrams(match.group(1), cfg.char_ngram))
+        else:
+            tokens.extend(_words([match.group(0)], cfg))
+    return tokens
+
+
+def _document_tokens(title: str, text: str, lang: str, cfg: ClusterConfig) -> list[str]:
+    """Title and truncated body tokens of one document, in that order."""
+    return tokenize(title, lang, cfg) + tokenize(text, lang, cfg)[: cfg.max_text_tokens]
+
+
+# ------------------------------------------------------------------------ vectorize
+
+
+def _hasher(cfg: ClusterConfig) -> FeatureHasher:
+    """The one hashing function shared by :func:`vectorize` and :func:`feature_terms`."""
+    return FeatureHasher(
+        n_features=cfg.n_features, input_type="string", alternate_sign=False, dtype=np.float32
+    )
+
+
+def vectorize(
+    titles: Sequence[str], texts: Sequence[str], langs: Sequence[str], cfg: ClusterConfig
+) -> sp.csr_matrix:
+    """Raw title-weighted term counts, one float32 row per document.
+
+    Stateless (hashing, no vocabulary) so chunks can be vectorised in any worker and
+    stacked afterwards; weighting by document frequency happens in :func:`cluster`.
+    """
+    if not titles:  # FeatureHasher cannot transform an empty batch
+        return sp.csr_matrix((0, cfg.n_features), dtype=np.float32)
+    hasher = _hasher(cfg)
+    title_counts = hasher.transform(
+        tokenize(t, lang, cfg) for t, lang in zip(titles, langs, strict=True)
+    )
+    body_counts = hasher.transform(
+        tokenize(t, lang, cfg)[: cfg.max_text_tokens] for t, lang in zip(texts, langs, strict=True)
+    )
+    counts = (title_counts * np.float32(cfg.title_weight) + body_counts).astype(np.float32)
+    return sp.csr_matrix(counts)
+
+
+def feature_terms(
+    title: str, text: str, lang: str, features: Sequence[int], cfg: ClusterConfig
+) -> list[str]:
+    """Terms of one document behind hashed feature indices, in the order of ``features``.
+
+    Hashing cannot be inverted, so the representative article is re-tokenised and its
+    own terms are hashed; on a collision the term seen first in the document wins.
+    Features the document does not contain are skipped.
+    """
+    terms = list(dict.fromkeys(_document_tokens(title, text, lang, cfg)))
+    if not terms:
+        return []
+    hashed = _hasher(cfg).transform([t] for t in terms).tocsr()
+    term_of: dict[int, str] = {}
+    for term, index in zip(terms, hashed.indices.tolist(), strict=True):
+        term_of.setdefault(index, term)
+    return [term_of[f] for f in features if f in term_of]
+
+
+# -------------------------------------------------------------------------- weights
+
+
+def _tfidf_rows(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """Sublinear TF, log(1 + count), times block IDF; rows L2-normalised (zero rows stay zero).
+
+    Sublinear TF stops a long body from being dominated by one repeated word; the IDF
+    uses only this block's document frequencies, so it can be computed per block.
+    """
+    weights = counts.astype(np.float64, copy=True)
+    weights.sum_duplicates()
+    weights.data = np.log1p(weights.data)
+    n_docs = weights.shape[0]
+    doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
+    idf = np.log((1.0 + n_docs) / (1.0 + doc_freq)) + 1.0
+    weights.data *= idf[weights.indices]
+    norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    weights = sp.diags(1.0 / norms) @ weights
+    weights.eliminate_zeros()
+    return sp.csr_matrix(weights)
+
+
+# ----------------------------------------------------------------------- neighbours
+
+
+def _within_window(day_a: np.ndarray, day_b: np.ndarray, window_days: float) -> np.ndarray:
+    """Pairs whose dates allow one cluster; an unknown (NaN) date never forbids."""
+    with np.errstate(invalid="ignore"):
+        far = np.abs(day_a - day_b) > window_days
+    return ~far
+
+
+def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
+    """Weights reduced to what the neighbour search multiplies.
+
+    Each row keeps its ``cfg.search_terms`` heaviest terms, and terms found in more
+    than ``cfg.max_candidate_df`` documents are dropped: common terms make the
+    products quadratic while saying little about the event.  Terms of one document
+    cannot link two.
+    """
+    doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
+    useful = (doc_freq >= 2) & (doc_freq <= cfg.max_candidate_df)
+    searchable = weights.copy()
+    searchable.data = searchable.data * useful[searchable.indices]
+    searchable.eliminate_zeros()
+    rows = np.repeat(np.arange(searchable.shape[0]), np.diff(searchable.indptr))
+    kept = _top_k_per_row(rows, searchable.indices, searchable.data, cfg.search_terms)
+    return sp.csr_matrix((kept[2], (kept[0], kept[1])), shape=searchable.shape)
+
+
+def _date_order(days: np.ndarray) -> np.ndarray:
+    """Rows by date, undated last, ties by row (= id order within a block)."""
+    return np.lexsort((np.arange(days.size), np.isnan(days), np.nan_to_num(days)))
+
+
+def _column_ranges(
+    sorted_days: np.ndarray, n_dated: int, start: int, stop: int, window_days: float
+) -> list[tuple[int, int]]:
+    """Date-ordered row ranges a query batch can match: its window plus the undated.
+
+    This is what keeps dated data sub-quadratic: a batch is only multiplied with the
+    articles within ``window_days`` of it.
+    """
+    n = sorted_days.size
+    if stop > n_dated or not np.isfinite(window_days):
+        return [(0, n)]
+    lo = np.searchsorted(sorted_days[:n_dated], sorted_days[start] - window_days, "left")
+    hi = np.searchsorted(sorted_days[:n_dated], sorted_days[stop - 1] + window_days, "right")
+    return [(int(lo), int(hi)), (n_dated, n)]
+
+
+def _top_k_per_row(
+    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k largest ``sims`` (in [0, 1]) of each row; ties go to the smaller column.
+
+    One stable sort on a (row, -sim) key once entries are in (row, col) order: the
+    products come in that order already, and a three-key sort of millions of entries
+    per batch would dominate the run time.
+    """
+    in_order = np.all((rows[1:] > rows[:-1]) | ((rows[1:] == rows[:-1]) & (cols[1:] > cols[:-1])))
+    if not in_order:
+        by_row_col = np.lexsort((cols, rows))
+        rows, cols, sims = rows[by_row_col], cols[by_row_col], sims[by_row_col]
+    order = np.argsort(rows * 4.0 + (1.0 - sims), kind="stable")
+    rows, cols, sims = rows[order], cols[order], sims[order]
+    row_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    row_lengths = np.diff(np.r_[row_starts, rows.size])
+    rank_in_row = np.arange(rows.size) - np.repeat(row_starts, row_lengths)
+    keep = rank_in_row < k
+    return rows[keep], cols[keep], sims[keep]
+
+
+def _nearest_neighbours(
+    weights: sp.csr_matrix, days: np.ndarray, cfg: ClusterConfig
+) -> sp.csr_matrix:
+    """Each row's ``cfg.knn`` most similar rows (cosine >= ``cfg.floor``, in the window).
+
+    Sparse products of the reduced search vectors in row batches, with a sparse top-k
+    per row, never an n x n matrix.  The ``2 * knn`` best search hits (ties by date,
+    then id) are then scored by their exact cosine.  Returned as a sparse n x n matrix
+    of cosines (row i holds i's neighbours).
+    """
+    order = _date_order(days)
+    searchable = _searchable(weights, cfg)[order]
+    sorted_days = days[order]
+    n, n_dated = days.size, int(np.count_nonzero(~np.isnan(days)))
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for start in range(0, n, cfg.batch_rows):
+        stop = min(start + cfg.batch_rows, n)
+        ranges = _column_ranges(sorted_days, n_dated, start, stop, cfg.window_days)
+        columns = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+        candidates = sp.vstack([searchable[lo:hi] for lo, hi in ranges], format="csr")
+        product = sp.csr_matrix(searchable[start:stop] @ candidates.T)
+        product.sort_indices()
+        coo = product.tocoo()
+        rows, cols = coo.row + start, columns[coo.col]
+        keep = (
+            (coo.data >= cfg.search_floor)
+            & (rows != cols)
+            & _within_window(sorted_days[rows], sorted_days[cols], cfg.window_days)
+        )
+        rows, cols, _ = _top_k_per_row(rows[keep], cols[keep], coo.data[keep], 2 * cfg.knn)
+        rows, cols = order[rows], order[cols]
+        exact = _row_dots(weights, rows, cols)
+        close = exact >= cfg.floor
+        found.append(_top_k_per_row(rows[close], cols[close], exact[close], cfg.knn))
+    rows, cols, sims = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
+
+
+def _row_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Dot products of the row pairs (rows[i], cols[i])."""
+    return np.asarray(vectors[rows].multiply(vectors[cols]).sum(axis=1)).ravel()
+
+
+def _neighbourhood_vectors(neighbours: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
+    """Unit rows: the article itself plus its neighbours, weighted by similarity.
+
+    Their cosine is high when two articles have the same neighbours.  Articles of one
+    event share most of theirs, while a same-kind event (another earthquake, a match
+    of the same club) shares only a few: this second-order signal is what separates
+    them where the word overlap alone cannot.
+    """
+    n = neighbours.shape[0]
+    vectors = sp.csr_matrix(neighbours + sp.identity(n, format="csr") * cfg.self_weight)
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ vectors)
+
+
+def _linkage_vectors(
+    weights: sp.csr_matrix, neighbourhood: sp.csr_matrix, cfg: ClusterConfig
+) -> sp.csr_matrix:
+    """Unit rows whose dot product mixes word cosine and neighbourhood cosine.
+
+    Concatenating the scaled parts keeps the mixed similarity a dot product, so the
+    average link between two clusters is still the dot of their member sums.
+    """
+    alpha = cfg.word_share
+    return sp.hstack([weights * np.sqrt(alpha), neighbourhood * np.sqrt(1.0 - alpha)], format="csr")
+
+
+def _candidate_pairs(
+    neighbourhood: sp.csr_matrix, cfg: ClusterConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (a < b) that are neighbours or share one, at most ``2 * knn`` per row."""
+    n = neighbourhood.shape[0]
+    transposed = neighbourhood.T.tocsr()
+    found_a: list[np.ndarray] = []
+    found_b: list[np.ndarray] = []
+    for start in range(0, n, cfg.batch_rows):
+        product = sp.csr_matrix(neighbourhood[start : start + cfg.batch_rows] @ transposed)
+        product.sort_indices()
+        coo = product.tocoo()
+        rows, cols, _ = _top_k_per_row(coo.row + start, coo.col, coo.data, 2 * cfg.knn)
+        found_a.append(rows)
+        found_b.append(cols)
+    return _unique_pairs(np.concatenate(found_a), np.concatenate(found_b), n)
+
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected pairs without self-pairs or repeats, as (smaller, larger), sorted."""
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    between = low != high
+    keys = np.unique(low[between].astype(np.int64) * n + high[between])
+    return keys // n, keys % n
+
+
+# ---------------------------------------------------------------------- agglomerate
+
+
+def _cluster_sums(vectors: sp.csr_matrix, label: np.ndarray, keys: np.ndarray) -> sp.csr_matrix:
+    """Sum of member vectors for each cluster key in ``keys`` (sorted), one row each."""
+    members = np.flatnonzero(np.isin(label, keys))
+    rows = np.searchsorted(keys, label[members])
+    indicator = sp.csr_matrix(
+        (np.ones(members.size), (rows, members)), shape=(keys.size, vectors.shape[0])
+    )
+    return sp.csr_matrix(indicator @ vectors)
+
+
+def _average_similarity(
+    vectors: sp.csr_matrix, label: np.ndarray, size: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """Exact average-link similarity of cluster pairs (a[i], b[i]).
+
+    The mean similarity over all member pairs equals the dot product of the two member
+    sums divided by both sizes, so no member pair needs to be a candidate.
+    """
+    keys = np.unique(np.concatenate([a, b]))
+    sums = _cluster_sums(vectors, label, keys)
+    dots = _row_dots(sums, np.searchsorted(keys, a), np.searchsorted(keys, b))
+    return dots / (size[a] * size[b])
+
+
+def _best_partner(a: np.ndarray, b: np.ndarray, sim: np.ndarray, n: int) -> np.ndarray:
+    """For each cluster key its best partner (-1 if none) under one total edge order.
+
+    Edges are ordered by similarity, then by their (smaller, larger) keys, so the
+    globally best edge is the best of both its ends: every round merges something.
+    """
+    src, dst = np.r_[a, b], np.r_[b, a]
+    order = np.lexsort((np.r_[b, b], np.r_[a, a], -np.r_[sim, sim], src))
+    src, dst = src[order], dst[order]
+    first = np.r_[True, src[1:] != src[:-1]]
+    best = np.full(n, -1, dtype=np.int64)
+    best[src[first]] = dst[first]
+    return best
+
+
+def _relabel_edges(
+    a: np.ndarray, b: np.ndarray, sim: np.ndarray, touched: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges between the merged clusters: self-loops dropped, parallel edges joined.
+
+    Returns (a, b, sim, stale); only edges touching a merged cluster are stale, the
+    others keep their similarity.
+    """
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    between = low != high
+    keys, first = np.unique(low[between] * n + high[between], return_index=True)
+    a, b = keys // n, keys % n
+    return a, b, sim[between][first], touched[a] | touched[b]
+
+
+def _average_link(
+    vectors: sp.csr_matrix,
+    a: np.ndarray,
+    b: np.ndarray,
+    days: np.ndarray,
+    cfg: ClusterConfig,
+) -> np.ndarray:
+    """Average-link agglomeration over the candidate pairs (a, b) of one block.
+
+    Returns, per row, the smallest row index of its cluster.  Each round merges every
+    pair of clusters that are each other's best partner (above the threshold, within
+    the date window).  Average link is reducible, so these parallel merges give the
+    same result as merging the single best pair at a time, in far fewer rounds.
+    """
+    n = vectors.shape[0]
+    label = np.arange(n)
+    size = np.ones(n)
+    first_day, last_day = days.copy(), days.copy()
+    sim = np.zeros(a.size)
+    stale = np.ones(a.size, dtype=bool)
+    while a.size:
+        sim[stale] = _average_similarity(vectors, label, size, a[stale], b[stale])
+        span_ok = _within_window(
+            np.fmin(first_day[a], first_day[b]), np.fmax(last_day[a], last_day[b]), cfg.window_days
+        )
+        a, b, sim = a[span_ok], b[span_ok], sim[span_ok]
+        strong = sim >= cfg.threshold
+        if not strong.any():
+            break
+        best = _best_partner(a[strong], b[strong], sim[strong], n)
+        keep = np.flatnonzero(best > np.arange(n))
+        keep = keep[best[best[keep]] == keep]
+        absorbed = best[keep]
+        size[keep] += size[absorbed]
+        first_day[keep] = np.fmin(first_day[keep], first_day[absorbed])
+        last_day[keep] = np.fmax(last_day[keep], last_day[absorbed])
+        new_key = np.arange(n)
+        new_key[absorbed] = keep
+        label = new_key[label]
+        touched = np.zeros(n, dtype=bool)
+        touched[keep] = True
+        a, b, sim, stale = _relabel_edges(new_key[a], new_key[b], sim, touched, n)
+    return label
+
+
+def _cluster_block(weights: sp.csr_matrix, days: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+    """Cluster keys (smallest member row) of one language block."""
+    neighbourhood = _neighbourhood_vectors(_nearest_neighbours(weights, days, cfg), cfg)
+    a, b = _candidate_pairs(neighbourhood, cfg)
+    return _average_link(_linkage_vectors(weights, neighbourhood, cfg), a, b, days, cfg)
+
+
+# ------------------------------------------------------------------------ summarise
+
+
+def _block_rows(langs: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each language block (ascending), blocks in language-code order."""
+    codes, inverse = np.unique(langs.astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(inverse, minlength=codes.size))[:-1])
+
+
+def _top_features_per_row(sums: sp.csr_matrix, top: int) -> list[list[int]]:
+    """Indices of each row's largest entries, best first, ties by feature index."""
+    sums = sp.csr_matrix(sums)
+    sums.sort_indices()
+    rows = np.repeat(np.arange(sums.shape[0]), np.diff(sums.indptr))
+    order = np.lexsort((sums.indices, -sums.data, rows))
+    features = sums.indices[order]
+    return [
+        features[lo:hi][:top].tolist()
+        for lo, hi in zip(sums.indptr[:-1], sums.indptr[1:], strict=True)
+    ]
+
+
+def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> Clustering:
+    """Number clusters, pick representatives, similarities and centroid terms.
+
+    ``key`` is the smallest row of each row's cluster and rows are in id order, so
+    numbering clusters by key numbers them by their smallest id.
+    """
+    keys, labels = np.unique(key, return_inverse=True)
+    n = key.size
+    indicator = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(keys.size, n))
+    sums = sp.csr_matrix(indicator @ weights)
+    centrality = np.asarray(weights.multiply(sums[labels]).sum(axis=1)).ravel()
+    # Highest dot with the member sum = highest mean similarity to the other members.
+    by_centrality = np.lexsort((np.arange(n), -centrality, labels))
+    first = np.r_[True, labels[by_centrality][1:] != labels[by_centrality][:-1]]
+    representative = by_centrality[first]
+    similarity = np.asarray(weights.multiply(weights[representative[labels]]).sum(axis=1)).ravel()
+    similarity[representative] = 1.0
+    return Clustering(
+        labels=labels.astype(np.int64),
+        representative=representative.astype(np.int64),
+        similarity=similarity.astype(np.float32),
+        top_features=_top_features_per_row(sums, cfg.top_terms),
+    )
+
+
+def cluster(
+    vectors: sp.csr_matrix,
+    langs: Sequence[str],
+    days: np.ndarray,
+    ids: Sequence[str],
+    cfg: ClusterConfig,
+) -> Clustering:
+    """Group articles about the same event; see the module docstring for the method.
+
+    ``vectors`` are :func:`vectorize` rows, ``days`` float days since the epoch (NaN
+    when unknown) and ``ids`` unique article ids, which break every tie so the result
+    does not depend on row order.
+    """
+    n = vectors.shape[0]
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Clustering(empty, empty, np.zeros(0, dtype=np.float32), [])
+    order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
+    counts = sp.csr_matrix(vectors)[order]
+    block_langs = np.asarray(langs, dtype=object)[order]
+    block_days = np.asarray(days, dtype=np.float64)[order]
+    key = np.arange(n)
+    parts: list[sp.csr_matrix] = []
+    part_rows: list[np.ndarray] = []
+    for rows in _block_rows(block_langs):
+        weights = _tfidf_rows(counts[rows])
+        key[rows] = rows[_cluster_block(weights, block_days[rows], cfg)]
+        parts.append(weights)
+        part_rows.append(rows)
+    weights = sp.vstack(parts, format="csr")[np.argsort(np.concatenate(part_rows))]
+    in_id_order = _summarise(sp.csr_matrix(weights), key, cfg)
+    return _to_input_order(in_id_order, order)
+
+
+def _to_input_order(result: Clustering, order: np.ndarray) -> Clustering:
+    """Map a result computed on rows sorted by id back to the caller's row order."""
+    labels = np.empty_like(result.labels)
+    labels[order] = result.labels
+    similarity = np.empty_like(result.similarity)
+    similarity[order] = result.similarity
+    return Clustering(
+        labels=labels,
+        representative=order[result.representative],
+        similarity=similarity,
+        top_features=result.top_features,
+    )

@@ -1,0 +1,200 @@
+"""One configuration object for the whole job, loaded from TOML and overridable from the CLI.
+
+Each stage owns the frozen dataclass of its own section (``clean.CleanConfig`` and so on),
+in the spirit of scikit-learn estimators: parameters are plain values, set once, checked
+early.  This module only composes the sections, reads TOML and applies ``--set`` overrides,
+so an unknown key or a value of the wrong type fails before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dedup.clean import CleanConfig
+from dedup.cluster import ClusterConfig
+from dedup.duplicates import DedupConfig
+from dedup.extract import ExtractConfig
+from dedup.language import LanguageConfig
+from dedup.read import ReadConfig
+
+
+class ConfigError(ValueError):
+    """A user error in the configuration: reported as one clear message, exit code 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """How the job is executed; none of these change the output bytes."""
+
+    # Worker processes for the per-record stages. 0 = one per CPU core.
+    workers: int = 0
+    # Records per chunk. Bigger chunks amortise process overhead; smaller ones bound memory
+    # per worker and give finer progress. Output does not depend on it.
+    chunk_size: int = 2000
+    # Progress bars on stderr: "auto" (only when stderr is a terminal), "always", "never".
+    progress: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole job's configuration, one section per stage."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    read: ReadConfig = field(default_factory=ReadConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict, as recorded in the run report."""
+        return dataclasses.asdict(self)
+
+
+def load_config(path: Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Defaults, then the TOML file, then ``section.key=value`` overrides, validated."""
+    config = Config()
+    if path is not None:
+        config = apply_mapping(config, read_toml(path), origin=str(path))
+    for item in overrides:
+        config = apply_override(config, item)
+    validate(config)
+    return config
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning I/O and syntax errors into ConfigError."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config {path} is not valid TOML: {err}") from err
+
+
+def apply_mapping(config: Config, data: dict[str, Any], origin: str) -> Config:
+    """Overlay a ``{section: {key: value}}`` mapping on ``config``."""
+    for section_name, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: [{section_name}] must be a table of settings")
+        for key, value in values.items():
+            config = set_value(config, f"{section_name}.{key}", value)
+    return config
+
+
+def apply_override(config: Config, item: str) -> Config:
+    """Apply one CLI ``--set section.key=value``; the value is read as TOML, else as a string."""
+    dotted, sep, raw = item.partition("=")
+    if not sep:
+        raise ConfigError(f"--set {item!r}: expected section.key=value")
+    return set_value(config, dotted.strip(), parse_scalar(raw.strip()))
+
+
+def parse_scalar(raw: str) -> Any:
+    """``3`` -> int, ``0.5`` -> float, ``true`` -> bool, ``["a"]`` -> list, else the string."""
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def set_value(config: Config, dotted: str, value: Any) -> Config:
+    """Return a copy of ``config`` with ``section.key`` (or ``section.table.key``) set."""
+    parts = dotted.split(".")
+    section_name = parts[0]
+    section = section_of(config, section_name, dotted)
+    if len(parts) == 2:
+        key = parts[1]
+        expected = field_types(type(section)).get(key)
+        if expected is None:
+            raise ConfigError(f"unknown config key {dotted!r}; known: {known_keys(section)}")
+        coerced = coerce(value, expected, dotted)
+    elif len(parts) == 3 and isinstance(getattr(section, parts[1], None), dict):
+        key = parts[1]
+        coerced = {**getattr(section, key), parts[2]: coerce(value, str, dotted)}
+    else:
+        raise ConfigError(f"unknown config key {dotted!r}")
+    try:
+        updated = dataclasses.replace(section, **{key: coerced})
+    except ValueError as err:  # a section's own __post_init__ check
+        raise ConfigError(f"{dotted}: {err}") from err
+    return dataclasses.replace(config, **{section_name: updated})
+
+
+def section_of(config: Config, name: str, dotted: str) -> Any:
+    """The section dataclass called ``name``, or a ConfigError listing the sections."""
+    names = [f.name for f in dataclasses.fields(config)]
+    if name not in names:
+        raise ConfigError(f"unknown config section in {dotted!r}; sections: {', '.join(names)}")
+    return getattr(config, name)
+
+
+def known_keys(section: Any) -> str:
+    """Comma-separated keys of a section, for error messages."""
+    return ", ".join(f.name for f in dataclasses.fields(section))
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """Resolved type hints of a dataclass's fields."""
+    return typing.get_type_hints(cls)
+
+
+def coerce(value: Any, expected: Any, dotted: str) -> Any:
+    """Check ``value`` against the field's type; ints are accepted where floats are expected."""
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(expected)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is not type(None):
+                try:
+                    return coerce(value, option, dotted)
+                except ConfigError:
+                    continue
+        raise ConfigError(f"{dotted}: {value!r} is not a valid {expected}")
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{dotted}: expected a list, got {value!r}")
+        (item_type, *_) = typing.get_args(expected) or (Any,)
+        items = [coerce(v, item_type, dotted) for v in value] if item_type is not Any else value
+        return tuple(items) if origin is tuple else list(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{dotted}: expected a table, got {value!r}")
+        return dict(value)
+    if expected is Any:
+        return value
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{dotted}: expected true or false, got {value!r}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{dotted}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def validate(config: Config) -> None:
+    """Range checks that types alone cannot express."""
+    checks = [
+        (config.run.workers >= 0, "run.workers must be >= 0"),
+        (config.run.chunk_size >= 1, "run.chunk_size must be >= 1"),
+        (config.run.progress in ("auto", "always", "never"),
+         "run.progress must be auto, always or never"),
+        (0.0 < config.dedup.threshold <= 1.0, "dedup.threshold must be in (0, 1]"),
+        (config.dedup.num_perm >= 16, "dedup.num_perm must be >= 16"),
+        (config.dedup.shingle_size >= 1, "dedup.shingle_size must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

@@ -1,0 +1,64 @@
+"""Engines decide where per-chunk work runs; stages never know which engine runs them.
+
+The local engine streams tasks through joblib worker processes and yields results in task
+order, so output never depends on the number of workers or on scheduling.  joblib's
+``pre_dispatch`` bounds how many chunks are in flight, which bounds memory.  A distributed
+engine only has to provide the same ``map``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
+
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Engine(Protocol):
+    """Runs a function over tasks and yields the results in task order."""
+
+    def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
+            desc: str) -> Iterator[R]:
+        """``func(*task)`` for every task, results in the order of ``tasks``."""
+        ...
+
+
+def resolve_workers(workers: int) -> int:
+    """0 means one worker per available CPU core."""
+    if workers > 0:
+        return workers
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def show_progress(setting: str) -> bool:
+    """Progress bars only where somebody watches: on a terminal, or when asked."""
+    return setting == "always" or (setting == "auto" and sys.stderr.isatty())
+
+
+class LocalEngine:
+    """joblib processes on this machine (in-process when there is a single worker)."""
+
+    def __init__(self, workers: int, progress: bool = False) -> None:
+        self.workers = resolve_workers(workers)
+        self.progress = progress
+
+    def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
+            desc: str) -> Iterator[R]:
+        """Stream ``func(*task)`` over the tasks, two tasks per worker in flight at most."""
+        if self.workers == 1:
+            results: Iterable[R] = (func(*task) for task in tasks)
+        else:
+            parallel = Parallel(n_jobs=self.workers, return_as="generator",
+                                pre_dispatch="2*n_jobs", batch_size=1)
+            results = parallel(delayed(func)(*task) for task in tasks)
+        yield from tqdm(results, desc=desc, unit="chunk", disable=not self.progress,
+                        file=sys.stderr, leave=False)

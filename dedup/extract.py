@@ -1,0 +1,298 @@
+"""Main text and metadata from one raw HTML page, via trafilatura.
+
+Some input records carry the page itself (``html``) instead of ``text``.  This module
+only wraps trafilatura: it bounds the input, pins every option that would make the
+output depend on the clock, the network or earlier calls, and turns every failure
+into an empty result plus a flag, because one broken page in a dump of millions must
+not stop the batch -- the caller decides what to reject.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+
+import trafilatura
+from lxml.etree import XPath
+from lxml.html import HtmlElement
+from trafilatura.deduplication import LRUCache
+from trafilatura.settings import Document
+
+FAVOR_CHOICES = ("precision", "recall", "balanced")
+
+# Opening tags of blocks that carry no article text; the attribute run is capped so a
+# "<script" without ">" cannot make every later search scan to the end of the page.
+_BULKY_OPEN = re.compile(r"<(script|style|svg)\b([^>]{0,4096})>", re.IGNORECASE)
+_BULKY_CLOSE = {
+    tag: re.compile(rf"</{tag}\s*>", re.IGNORECASE) for tag in ("script", "style", "svg")
+}
+
+# Text nodes a reader sees; used to tell a displayed lead from an invisible SEO description.
+_VISIBLE_TEXT = XPath(
+    "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
+    " or ancestor::template)]"
+)
+# Meta descriptions shorter than this are site slogans or labels rather than leads.
+_MIN_LEAD_CHARS = 40
+
+# The host part trafilatura falls back to as "site name" when the page declares none.
+_URL_HOST = re.compile(r"https?://(?:www\.|w[0-9]+\.)?([^/:?#]+)", re.IGNORECASE)
+
+FLAG_TRUNCATED = "html_truncated"
+FLAG_NO_MAIN_TEXT = "html_no_main_text"
+FLAG_ERROR = "html_extract_error"
+
+# Loggers that report routine rejects ("empty HTML tree", "discarding data") at WARNING or
+# ERROR level; on millions of pages that is pure noise, and the flags carry the outcome.
+_NOISY_LOGGERS = ("trafilatura", "htmldate", "courlan")
+
+# Declared-language sources after <html lang> / <html xml:lang>: the HTTP-equivalent header,
+# then the Open Graph locale.
+_META_LANG_XPATH = (
+    "//meta[translate(@http-equiv, 'CONTENT-LANGUAGE', 'content-language')"
+    " = 'content-language']/@content"
+    " | //meta[@property = 'og:locale']/@content"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractConfig:
+    """Extraction settings; defaults are the best measured on real news pages.
+
+    Every field trades something; the comment says what.
+    """
+
+    # Pages above this many UTF-8 bytes lose their script/style/svg blocks and, if still too
+    # big, are cut before parsing (flagged "html_truncated"): cost grows linearly with size
+    # (about 3 s per MB on link-heavy markup) and a broken 50 MB page must not stall a worker.
+    # Lower bounds cost harder but cuts more long pages; real article pages are well below.
+    max_html_bytes: int = 1_000_000
+    # trafilatura's precision/recall trade-off: "precision" drops more boilerplate but also
+    # short paragraphs, "recall" keeps more text and more teasers and link lists; "balanced"
+    # retries in recall mode only when the first pass finds little.
+    favor: str = "balanced"
+    # Tables sometimes hold article content (results, figures); off drops them together
+    # with layout tables.
+    include_tables: bool = True
+    # Reader comments are not the article.  Off also makes trafilatura prune comment
+    # sections from the page before it looks for the main text.
+    include_comments: bool = False
+    # Prepend the page's meta description when it is shown on the page but trafilatura
+    # dropped it: that is nearly always the article's lead, which sits in the header.
+    # Off keeps strictly trafilatura's text; on adds one line to about 1 page in 6.
+    keep_lead: bool = True
+    # True skips the readability/jusText comparison: about 40% less time per page, but on
+    # layouts trafilatura's own rules misread it keeps teasers instead of the article.
+    fast: bool = False
+    # Drops paragraphs repeated within the page.  A fresh cache per page keeps it
+    # deterministic (trafilatura's default cache is global, so one page's output would
+    # depend on the pages processed before it); costs a little time, rarely changes text.
+    deduplicate: bool = False
+    # Search dates in the visible text too (htmldate "extensive_search"): finds more dates,
+    # but mostly guesses such as a copyright year read as 1 January; off keeps to markup
+    # (meta tags, JSON-LD, time elements, the URL).
+    date_text_search: bool = False
+    # Latest plausible publication date (ISO 8601).  Fixed instead of "today" so reruns give
+    # the same output; set it to the crawl date of the dump when known.
+    latest_date: str = "2100-12-31"
+
+    def __post_init__(self) -> None:
+        """Fail at construction, not once per record, on a misspelt setting."""
+        if self.favor not in FAVOR_CHOICES:
+            raise ValueError(f"favor must be one of {FAVOR_CHOICES}, got {self.favor!r}")
+        if self.max_html_bytes <= 0:
+            raise ValueError(f"max_html_bytes must be positive, got {self.max_html_bytes}")
+        # htmldate silently falls back to "today" on an unparsable date, breaking determinism
+        date.fromisoformat(self.latest_date)
+
+
+@dataclass(slots=True)
+class Extracted:
+    """What one page yields; empty strings and ``None`` when a part is not found."""
+
+    title: str = ""
+    text: str = ""
+    published: str | None = None
+    source: str | None = None
+    lang: str | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+def extract_html(html: str, url: str | None, cfg: ExtractConfig) -> Extracted:
+    """Extract main text, title, date, site name and declared language from one page.
+
+    Never raises on bad input: a page without extractable text (empty, binary junk,
+    content nested deeper than libxml2's limit of 256) gives empty text and
+    ``html_no_main_text``, plus ``html_extract_error`` if trafilatura itself failed, so
+    the caller can reject it with a reason.  Short boilerplate-only pages may still yield
+    a line or two ("Home"); judging length is the caller's job.
+    """
+    result = Extracted()
+    try:
+        _extract_into(result, html, url, cfg)
+    except Exception:  # contract: a bad page is flagged, never fatal
+        result.flags.append(FLAG_ERROR)
+    if not result.text:
+        result.flags.append(FLAG_NO_MAIN_TEXT)
+    return result
+
+
+def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractConfig) -> None:
+    """Bound the input, parse it once, and fill ``result`` from trafilatura's output."""
+    html, truncated = _bounded(html, cfg.max_html_bytes)
+    if truncated:
+        result.flags.append(FLAG_TRUNCATED)
+    tree = trafilatura.load_html(html) if html.strip() else None
+    if tree is None:
+        return
+    result.lang = _declared_lang(tree)
+    doc = _run_trafilatura(tree, url, cfg)
+    _fill_from_document(result, doc)
+    if cfg.keep_lead and doc is not None:
+        result.text = _with_lead(result.text, doc.description, tree)
+
+
+def _bounded(html: str, max_bytes: int) -> tuple[str, bool]:
+    """Return the page as at most ``max_bytes`` UTF-8 bytes, and whether content was cut.
+
+    An oversize page first loses its script/style/svg blocks, which trafilatura discards
+    anyway and which make up most of the bytes of many modern pages, so the cut only
+    reaches article markup on pages that are genuinely huge.  Lone surrogates (upstream
+    mis-decoding) become "?" because lxml rejects them; a cut inside a multi-byte
+    character drops that character.
+    """
+    data = html.encode("utf-8", errors="replace")
+    if len(data) > max_bytes:
+        data = _drop_bulky_blocks(data.decode("utf-8")).encode("utf-8")
+    if len(data) <= max_bytes:
+        return data.decode("utf-8"), False
+    return data[:max_bytes].decode("utf-8", errors="ignore"), True
+
+
+def _drop_bulky_blocks(html: str) -> str:
+    """Remove <script>, <style> and <svg> elements, keeping JSON-LD (dates, headline).
+
+    Hand-rolled scan rather than one regex so that the cost stays linear on junk with
+    thousands of unclosed tags; an unclosed block runs to the end, as it does in a browser.
+    """
+    kept: list[str] = []
+    pos = 0
+    while opening := _BULKY_OPEN.search(html, pos):
+        if "ld+json" in opening[2].lower():
+            kept.append(html[pos : opening.end()])
+            pos = opening.end()
+            continue
+        kept.append(html[pos : opening.start()])
+        closing = _BULKY_CLOSE[opening[1].lower()].search(html, opening.end())
+        if closing is None:
+            return "".join(kept)
+        pos = closing.end()
+    kept.append(html[pos:])
+    return "".join(kept)
+
+
+def _declared_lang(tree: HtmlElement) -> str | None:
+    """The language the page declares, verbatim (e.g. "de-DE"); never guessed from text.
+
+    The author's own <html lang> comes first; meta tags are often site-wide templates.
+    """
+    candidates = [tree.get("lang"), tree.get("xml:lang"), *tree.xpath(_META_LANG_XPATH)]
+    return next((str(v).strip() for v in candidates if v is not None and str(v).strip()), None)
+
+
+def _run_trafilatura(tree: HtmlElement, url: str | None, cfg: ExtractConfig) -> Document | None:
+    """Call trafilatura with every clock-, network- and history-dependent option pinned.
+
+    ``date_extraction_params`` replaces trafilatura's default, which sets ``max_date`` to
+    today; ``original_date`` prefers the publication date over "last modified".  The tree
+    is already parsed, so neither trafilatura nor htmldate ever treats input as a URL to
+    fetch.  ``bare_extraction`` copies the tree, so ours stays intact.
+    """
+    doc = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        fast=cfg.fast,
+        favor_precision=cfg.favor == "precision",
+        favor_recall=cfg.favor == "recall",
+        include_comments=cfg.include_comments,
+        include_tables=cfg.include_tables,
+        include_images=False,
+        include_formatting=False,
+        include_links=False,
+        # a per-page cache, so deduplication never reaches across pages
+        deduplicate=LRUCache(maxsize=4096) if cfg.deduplicate else False,
+        with_metadata=True,
+        date_extraction_params={
+            "extensive_search": cfg.date_text_search,
+            "original_date": True,
+            "max_date": cfg.latest_date,
+        },
+    )
+    return doc if isinstance(doc, Document) else None
+
+
+def _fill_from_document(result: Extracted, doc: Document | None) -> None:
+    """Copy trafilatura's Document fields into ``result`` (``doc`` is None when nothing found)."""
+    if doc is None:
+        return
+    result.title = _clean_line(doc.title)
+    result.text = _as_lines(doc.text)
+    result.published = doc.date or None
+    result.source = _declared_sitename(doc.sitename, doc.url)
+
+
+def _with_lead(text: str, description: str | None, tree: HtmlElement) -> str:
+    """Put back the article's lead (standfirst) when trafilatura dropped it.
+
+    Leads often sit in the article header, outside the container trafilatura keeps.  The
+    meta description is usually that lead; it is only trusted when the page also shows
+    it as visible text (so SEO blurbs and site slogans, which are not displayed or are
+    short, stay out) and only added to a page that has main text of its own.
+    """
+    lead = _clean_line(description)
+    if not text or len(lead) < _MIN_LEAD_CHARS or lead in " ".join(text.split()):
+        return text
+    visible = _nfc(" ".join(" ".join(_VISIBLE_TEXT(tree)).split()))
+    return f"{lead}\n{text}" if lead in visible else text
+
+
+def _declared_sitename(sitename: str | None, page_url: str | None) -> str | None:
+    """The site name the page states, or None when trafilatura only echoed the URL's host.
+
+    The caller already has the URL; a host name dressed up as a site name would hide that
+    the page named no publisher.
+    """
+    name = _clean_line(sitename)
+    host = _URL_HOST.match(page_url or "")
+    if not name or (host and name.lower() == host[1].lower()):
+        return None
+    return name
+
+
+def _clean_line(value: str | None) -> str:
+    """Collapse whitespace of a one-line field (titles often carry newlines and tabs)."""
+    return _nfc(" ".join((value or "").split()))
+
+
+def _as_lines(text: str | None) -> str:
+    """One paragraph per line, without blank or whitespace-only lines."""
+    lines = (" ".join(line.split()) for line in (text or "").splitlines())
+    return _nfc("\n".join(line for line in lines if line))
+
+
+def _nfc(value: str) -> str:
+    """Canonical composition, so the same word typed two ways (e.g. Bengali U+09DF vs
+    U+09AF U+09BC, "e" + combining accent vs "é") compares and hashes equal downstream."""
+    return unicodedata.normalize("NFC", value)
+
+
+def _silence_library_logs() -> None:
+    """Keep routine reject messages of the extraction libraries out of the job log."""
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+_silence_library_logs()

@@ -1,0 +1,343 @@
+"""The batch job: read → clean → language → dedup → cluster → write.
+
+The per-record stages run per chunk on an engine (see ``chunks``); the two global steps,
+duplicate grouping and event clustering, run here on compact arrays; the write pass then
+streams the chunk files once more to produce the outputs.  Every input record ends in
+``articles.jsonl`` or ``rejects.jsonl``, and the report proves it (``in = out + rejected``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import itertools
+import os
+import platform
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from dedup import __version__
+from dedup.chunks import (
+    AnalysedChunk,
+    PreparedChunk,
+    analyse_chunk,
+    prepare_chunk,
+    read_records,
+)
+from dedup.clean import TemplateCounts, learn_templates
+from dedup.cluster import Clustering, cluster, feature_terms
+from dedup.config import Config
+from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates
+from dedup.engine import Engine, LocalEngine, show_progress
+from dedup.read import RawItem, Reject, discover_inputs, iter_raw_items
+from dedup.write import (
+    ClusterSummary,
+    Placement,
+    article_row,
+    cluster_id_for,
+    cluster_row,
+    representative_of,
+    write_json,
+    write_jsonl,
+)
+
+T = TypeVar("T")
+WORK_DIR = ".dedup-work"
+VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
+             "orjson", "joblib")
+
+
+class OutputError(ValueError):
+    """The output directory cannot be used: reported before any work starts."""
+
+
+@dataclass(slots=True)
+class Corpus:
+    """All analysed chunks stacked: the compact arrays the global steps work on."""
+
+    ids: list[str]
+    langs: list[str]
+    days: np.ndarray
+    lengths: np.ndarray
+    prints: Fingerprints
+    vectors: sp.csr_matrix
+
+
+@dataclass(slots=True)
+class Grouping:
+    """Results of the global steps, aligned with the Corpus rows."""
+
+    dups: DuplicateGroups
+    canonical_rows: np.ndarray  # rows that are their group's canonical
+    clustering: Clustering  # over canonical_rows
+    label: np.ndarray  # cluster label of every row (duplicates take their canonical's)
+    cluster_ids: list[str]  # per label
+
+
+def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
+            engine: Engine | None = None) -> dict[str, Any]:
+    """Run the whole job and return the report (also written to ``out_dir/report.json``)."""
+    started = time.perf_counter()
+    files = discover_inputs(inputs)
+    work = prepare_output_dir(out_dir)
+    engine = engine or LocalEngine(cfg.run.workers, show_progress(cfg.run.progress))
+    wall: dict[str, float] = {}
+
+    tick = time.perf_counter()
+    prepared = list(engine.map(prepare_chunk, read_tasks(files, work, cfg), "read"))
+    wall["read"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    templates = learn_templates(merge_counts(p.templates for p in prepared), cfg.clean)
+    renames = unique_id_renames(prepared)
+    tasks = ((chunk_path(work, index), renames.get(index, {}), templates, cfg)
+             for index in range(len(prepared)))
+    analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
+    wall["analyse"] = time.perf_counter() - tick
+
+    corpus = stack(analysed, cfg)
+    tick = time.perf_counter()
+    dups = find_duplicates(corpus.prints, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
+    wall["dedup"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    grouping = group_events(corpus, dups, cfg)
+    wall["cluster"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    rejects = sorted([*itertools.chain.from_iterable(p.rejects for p in prepared),
+                      *itertools.chain.from_iterable(a.rejects for a in analysed)],
+                     key=lambda pair: pair[0])
+    summaries = write_articles(out_dir, work, len(prepared), corpus, grouping, cfg)
+    write_clusters(out_dir, corpus, grouping, summaries)
+    write_jsonl(out_dir / "rejects.jsonl", (reject.to_dict() for _, reject in rejects))
+    wall["write"] = time.perf_counter() - tick
+
+    records_in = sum(len(p.seqs) + len(p.rejects) for p in prepared)
+    report = build_report(files, records_in, rejects, corpus, grouping, prepared, analysed,
+                          wall, time.perf_counter() - started, engine, cfg)
+    write_json(out_dir / "report.json", report)
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def prepare_output_dir(out_dir: Path) -> Path:
+    """Create the output and scratch directories, or fail with one clear message."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        work = out_dir / WORK_DIR
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+    except OSError as err:
+        raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from err
+    if not os.access(out_dir, os.W_OK):
+        raise OutputError(f"cannot write to {out_dir}: permission denied")
+    return work
+
+
+def chunk_path(work: Path, index: int) -> Path:
+    """The spool file of chunk ``index``."""
+    return work / f"chunk-{index:06d}.jsonl"
+
+
+def read_tasks(files: Sequence[Path], work: Path,
+               cfg: Config) -> Iterator[tuple[list[tuple[int, RawItem | Reject]], Path, Config]]:
+    """Raw input items numbered in input order, cut into chunks of ``run.chunk_size``."""
+    numbered = enumerate(iter_raw_items(files))
+    for index, batch in enumerate(batched(numbered, cfg.run.chunk_size)):
+        yield batch, chunk_path(work, index), cfg
+
+
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter); lazy, for streaming."""
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def merge_counts(parts: Iterable[TemplateCounts]) -> TemplateCounts:
+    """Sum the per-chunk template line counts into a fresh total."""
+    total = TemplateCounts(Counter(), Counter())
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+def unique_id_renames(prepared: Sequence[PreparedChunk]) -> dict[int, dict[int, str]]:
+    """Per chunk, ``seq -> new id`` for records whose id was already used earlier in the input.
+
+    A repeated id gets ``~2``, ``~3``... appended (flagged ``duplicate_id``) rather than being
+    dropped: the record may be a different article, and losing it would be worse.
+    """
+    seen: set[str] = set()
+    renames: dict[int, dict[int, str]] = {}
+    for index, chunk in enumerate(prepared):
+        for seq, record_id in zip(chunk.seqs, chunk.ids, strict=True):
+            new_id, suffix = record_id, 1
+            while new_id in seen:
+                suffix += 1
+                new_id = f"{record_id}~{suffix}"
+            seen.add(new_id)
+            if new_id != record_id:
+                renames.setdefault(index, {})[seq] = new_id
+    return renames
+
+
+def stack(analysed: Sequence[AnalysedChunk], cfg: Config) -> Corpus:
+    """Concatenate the per-chunk arrays in chunk order."""
+    num_perm = cfg.dedup.num_perm
+    return Corpus(
+        ids=[i for chunk in analysed for i in chunk.ids],
+        langs=[lang for chunk in analysed for lang in chunk.langs],
+        days=np.concatenate([c.days for c in analysed] or [np.zeros(0)]),
+        lengths=np.concatenate([c.lengths for c in analysed] or [np.zeros(0, np.int64)]),
+        prints=Fingerprints(
+            exact=np.concatenate([c.prints.exact for c in analysed] or [np.zeros(0, np.uint64)]),
+            signatures=np.concatenate([c.prints.signatures for c in analysed]
+                                      or [np.zeros((0, num_perm), np.uint32)]),
+        ),
+        vectors=sp.vstack([c.vectors for c in analysed], format="csr")
+        if analysed else sp.csr_matrix((0, cfg.cluster.n_features), dtype=np.float32),
+    )
+
+
+def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config) -> Grouping:
+    """Cluster the canonical articles; duplicates join their canonical's cluster."""
+    n = len(corpus.ids)
+    canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
+    clustering = cluster(corpus.vectors[canonical_rows],
+                         [corpus.langs[i] for i in canonical_rows],
+                         corpus.days[canonical_rows],
+                         [corpus.ids[i] for i in canonical_rows], cfg.cluster)
+    position = np.full(n, -1, dtype=np.int64)
+    position[canonical_rows] = np.arange(len(canonical_rows))
+    label = clustering.labels[position[dups.canonical]] if n else np.zeros(0, np.int64)
+    members: dict[int, list[str]] = {}
+    for row, lab in zip(canonical_rows, clustering.labels, strict=True):
+        members.setdefault(int(lab), []).append(corpus.ids[row])
+    cluster_ids = [cluster_id_for(members[lab]) for lab in range(len(members))]
+    return Grouping(dups=dups, canonical_rows=canonical_rows, clustering=clustering,
+                    label=label, cluster_ids=cluster_ids)
+
+
+def placement_of(row: int, corpus: Corpus, grouping: Grouping) -> Placement:
+    """Dup group, cluster and representative flag of one row."""
+    canonical = int(grouping.dups.canonical[row])
+    lab = int(grouping.label[row])
+    rep_row = int(grouping.canonical_rows[grouping.clustering.representative[lab]])
+    position = int(np.searchsorted(grouping.canonical_rows, canonical))
+    return Placement(
+        cluster_id=grouping.cluster_ids[lab],
+        dup_group=corpus.ids[canonical],
+        duplicate_of=None if canonical == row else corpus.ids[canonical],
+        is_representative=row == rep_row,
+        similarity=float(grouping.clustering.similarity[position]),
+    )
+
+
+def write_articles(out_dir: Path, work: Path, n_chunks: int, corpus: Corpus,
+                   grouping: Grouping, cfg: Config) -> dict[int, ClusterSummary]:
+    """Stream the cleaned chunks into articles.jsonl, gathering per-cluster summaries."""
+    summaries: dict[int, ClusterSummary] = {}
+    top_features = grouping.clustering.top_features
+
+    def rows() -> Iterator[dict[str, Any]]:
+        row = 0
+        for index in range(n_chunks):
+            for record in read_records(chunk_path(work, index)):
+                placed = placement_of(row, corpus, grouping)
+                lab = int(grouping.label[row])
+                summary = summaries.setdefault(lab, ClusterSummary())
+                summary.add(record)
+                if placed.is_representative:
+                    summary.representative = representative_of(record)
+                    summary.top_terms = feature_terms(record.title, record.text,
+                                                      record.lang or "und", top_features[lab],
+                                                      cfg.cluster)
+                yield article_row(record, placed)
+                row += 1
+
+    write_jsonl(out_dir / "articles.jsonl", rows())
+    return summaries
+
+
+def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
+                   summaries: dict[int, ClusterSummary]) -> None:
+    """clusters.jsonl: largest clusters first, ties by cluster id; members best first."""
+    by_label: dict[int, list[int]] = {}
+    for row, lab in enumerate(grouping.label.tolist()):
+        by_label.setdefault(lab, []).append(row)
+    order = sorted(by_label, key=lambda lab: (-len(by_label[lab]), grouping.cluster_ids[lab]))
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for lab in order:
+            placed = [(placement_of(row, corpus, grouping), corpus.ids[row])
+                      for row in by_label[lab]]
+            placed.sort(key=lambda p: (not p[0].is_representative, -p[0].similarity, p[1]))
+            members = [{"id": i, "similarity": round(p.similarity, 4),
+                        "duplicate_of": p.duplicate_of} for p, i in placed]
+            unique = sum(1 for p, _ in placed if p.duplicate_of is None)
+            yield cluster_row(grouping.cluster_ids[lab], members, unique, summaries[lab])
+
+    write_jsonl(out_dir / "clusters.jsonl", rows())
+
+
+def build_report(files: Sequence[Path], records_in: int,
+                 rejects: Sequence[tuple[int, Reject]], corpus: Corpus, grouping: Grouping,
+                 prepared: Sequence[PreparedChunk], analysed: Sequence[AnalysedChunk],
+                 wall: dict[str, float], total: float, engine: Engine,
+                 cfg: Config) -> dict[str, Any]:
+    """Counts, timings, config and versions; checks that every input record is accounted for."""
+    out = len(corpus.ids)
+    if records_in != out + len(rejects):
+        raise RuntimeError(f"accounting error: {records_in} in, {out} out, "
+                           f"{len(rejects)} rejected")
+    canonical = grouping.dups.canonical
+    duplicates = int(np.sum(canonical != np.arange(out)))
+    sizes = Counter(grouping.label.tolist())
+    cpu: Counter[str] = Counter()
+    for seconds in [*(p.seconds for p in prepared), *(a.seconds for a in analysed)]:
+        cpu.update(seconds)
+    return {
+        "dedup_version": __version__,
+        "inputs": [str(f) for f in files],
+        "counts": {
+            "in": records_in,
+            "out": out,
+            "rejected": len(rejects),
+            "rejected_by_reason": dict(sorted(Counter(r.reason for _, r in rejects).items())),
+            "duplicates": duplicates,
+            "exact_duplicate_pairs": grouping.dups.exact_pairs,
+            "near_duplicate_pairs": grouping.dups.near_pairs,
+            "dup_groups_with_copies": len(set(canonical[canonical != np.arange(out)].tolist())),
+            "clusters": len(sizes),
+            "clusters_with_several_articles": sum(1 for s in sizes.values() if s > 1),
+            "languages": dict(sorted(Counter(corpus.langs).items())),
+        },
+        "seconds": {
+            "total": round(total, 3),
+            "wall_by_step": {k: round(v, 3) for k, v in wall.items()},
+            "cpu_by_stage": {k: round(v, 3) for k, v in sorted(cpu.items())},
+        },
+        "articles_per_second": round(records_in / total, 1) if total else None,
+        "engine": {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)},
+        "config": cfg.to_dict(),
+        "versions": versions(),
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape the output."""
+    found = {"python": platform.python_version(), "dedup": __version__}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found

@@ -1,0 +1,260 @@
+"""Read stage: find input records and turn each raw line or file into a Record or a Reject.
+
+Reading is split in two so the expensive half runs in workers: the main process only
+enumerates raw items (a JSONL line's bytes, or a path) with their ``file:line`` origin;
+``parse_item`` (a pure function, run per chunk in a worker) decodes, maps field names and
+validates.  Nothing is dropped silently: anything unusable becomes a Reject with a reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dedup.records import Record
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+DOCUMENT_SUFFIXES = (".txt", ".html", ".htm")
+DEFAULT_FIELDS = {
+    "id": "id",
+    "title": "title",
+    "text": "text",
+    "html": "html",
+    "url": "url",
+    "published": "published",
+    "source": "source",
+    "lang": "lang",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadConfig:
+    """How input records are mapped and bounded."""
+
+    # Input field name for each record field, e.g. {text = "body", published = "date"}.
+    fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
+    # Longer texts are cut here and flagged "text_truncated": bounds time and memory per
+    # record at the cost of losing the tail of pathological articles.
+    max_text_chars: int = 200_000
+
+
+class InputError(ValueError):
+    """A user error in the input paths: reported before any work starts."""
+
+
+@dataclass(slots=True)
+class RawItem:
+    """One undecoded input record: a JSONL line or a whole document file."""
+
+    origin: str
+    kind: str  # "json", "txt" or "html"
+    payload: bytes
+
+
+@dataclass(slots=True)
+class Reject:
+    """An input record that could not be used, with the reason and where it came from."""
+
+    origin: str
+    reason: str
+    detail: str = ""
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rejects.jsonl row."""
+        return {"id": self.id, "origin": self.origin, "reason": self.reason, "detail": self.detail}
+
+
+def discover_inputs(paths: Sequence[str]) -> list[Path]:
+    """Expand input paths into the sorted list of files to read, failing early on bad paths.
+
+    Directories contribute their ``.txt``/``.html``/``.jsonl(.gz)`` files (recursively,
+    sorted by path) so that the record order, and hence the output, is reproducible.
+    """
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_readable_kind(p)))
+        elif path.is_file():
+            if not is_readable_kind(path):
+                raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
+                                 ".txt, .html or a directory of them)")
+            files.append(path)
+        else:
+            raise InputError(f"{name}: no such file or directory")
+    return files
+
+
+def is_readable_kind(path: Path) -> bool:
+    """True for the file kinds the reader understands."""
+    name = path.name.lower()
+    return name.endswith(JSONL_SUFFIXES) or name.endswith(DOCUMENT_SUFFIXES)
+
+
+def iter_raw_items(files: Sequence[Path]) -> Iterator[RawItem | Reject]:
+    """Yield every raw record of every file in order; broken files yield a Reject and go on."""
+    for path in files:
+        name = path.name.lower()
+        if name.endswith(JSONL_SUFFIXES):
+            yield from iter_jsonl_lines(path)
+        else:
+            kind = "html" if name.endswith((".html", ".htm")) else "txt"
+            try:
+                yield RawItem(origin=str(path), kind=kind, payload=path.read_bytes())
+            except OSError as err:
+                yield Reject(origin=str(path), reason="unreadable_file", detail=str(err))
+
+
+def iter_jsonl_lines(path: Path) -> Iterator[RawItem | Reject]:
+    """Lines of a (possibly gzipped) JSONL file; a truncated gzip ends in a Reject, not a crash."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    line_no = 0
+    try:
+        with opener(path, "rb") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield RawItem(origin=f"{path}:{line_no}", kind="json", payload=line)
+    except (OSError, EOFError, zlib.error) as err:
+        yield Reject(origin=f"{path}:{line_no + 1}", reason="unreadable_file", detail=str(err))
+
+
+def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:
+    """Decode one raw item into a Record, or explain why it cannot be one."""
+    if item.kind == "json":
+        return record_from_json(item, cfg)
+    text, flags = decode_bytes(item.payload)
+    stem = Path(item.origin).stem
+    if item.kind == "html":
+        return finish_record(Record(id=stem, html=text, origin=item.origin, flags=flags), cfg)
+    title, _, body = text.strip().partition("\n")
+    return finish_record(Record(id=stem, title=title, text=body, origin=item.origin, flags=flags),
+                         cfg)
+
+
+def decode_bytes(payload: bytes) -> tuple[str, list[str]]:
+    """UTF-8 text with NULs removed; invalid bytes are replaced and flagged, never fatal."""
+    flags: list[str] = []
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = payload.decode("utf-8", errors="replace")
+        flags.append("invalid_utf8")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+        flags.append("nul_bytes")
+    return text, flags
+
+
+def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:
+    """Map one JSON object onto a Record using the configured field names."""
+    flags: list[str] = []
+    try:
+        data = orjson.loads(item.payload)
+    except orjson.JSONDecodeError:
+        text, flags = decode_bytes(item.payload)
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as err:
+            return Reject(origin=item.origin, reason="malformed_json", detail=str(err)[:200])
+    if not isinstance(data, dict):
+        return Reject(origin=item.origin, reason="not_an_object",
+                      detail=f"line is a JSON {type(data).__name__}")
+    values: dict[str, str | None] = {}
+    for name, key in cfg.fields.items():
+        value = data.get(key)
+        if value is not None and not is_scalar(value):
+            return Reject(origin=item.origin, reason="wrong_field_type",
+                          detail=f"{key} is a {type(value).__name__}",
+                          id=text_or_none(data.get(cfg.fields.get("id", "id"))))
+        values[name] = None if value is None else str(value)
+    record = Record(
+        id=values.get("id") or "",
+        title=values.get("title") or "",
+        text=values.get("text") or "",
+        html=values.get("html"),
+        url=values.get("url"),
+        source=values.get("source"),
+        published=values.get("published"),
+        lang=values.get("lang"),
+        origin=item.origin,
+        flags=flags,
+    )
+    return finish_record(record, cfg)
+
+
+def is_scalar(value: Any) -> bool:
+    """Strings and numbers can be record fields; lists, objects and booleans cannot."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A scalar id as a string, anything else as None (for rejects)."""
+    return str(value) if is_scalar(value) else None
+
+
+def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
+    """Shared checks: strip NULs, give a stable id, bound text, normalise the date."""
+    for name in ("id", "title", "text", "html", "url", "source", "published", "lang"):
+        value = getattr(record, name)
+        if value and "\x00" in value:
+            setattr(record, name, value.replace("\x00", ""))
+            if "nul_bytes" not in record.flags:
+                record.flags.append("nul_bytes")
+    record.id = record.id.strip()
+    if not (record.title.strip() or record.text.strip() or (record.html or "").strip()):
+        return Reject(origin=record.origin, reason="empty", detail="no title, text or html",
+                      id=record.id or None)
+    if not record.id:
+        record.id = content_id(record)
+    if len(record.text) > cfg.max_text_chars:
+        record.text = record.text[: cfg.max_text_chars]
+        record.flags.append("text_truncated")
+    if record.published is not None:
+        record.published = normalise_published(record.published, record.flags)
+    return record
+
+
+def content_id(record: Record) -> str:
+    """A stable id for a record that has none: a hash of its content, not of its position."""
+    digest = hashlib.blake2b(digest_size=8)
+    for part in (record.title, record.text, record.html or "", record.url or ""):
+        digest.update(part.encode("utf-8", errors="replace") + b"\x00")
+    return "h" + digest.hexdigest()
+
+
+def normalise_published(value: str, flags: list[str]) -> str | None:
+    """ISO 8601 in UTC (``YYYY-MM-DD`` or ``...THH:MM:SSZ``); unparseable -> None, flagged."""
+    parsed = parse_datetime(value)
+    if parsed is None:
+        flags.append("bad_published")
+        return None
+    if len(value.strip()) <= 10:
+        return parsed.date().isoformat()
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(value: str) -> datetime | None:
+    """Parse ISO 8601 (with ``Z``, offsets or date only); naive times are taken as UTC."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def published_day(published: str | None) -> float:
+    """Days since the Unix epoch (NaN when unknown): the unit of the clustering time window."""
+    parsed = parse_datetime(published) if published else None
+    return parsed.timestamp() / 86400.0 if parsed else float("nan")

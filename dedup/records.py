@@ -1,0 +1,43 @@
+"""The plain record every stage reads and returns.
+
+A record is deliberately a small slotted dataclass (like datatrove's ``Document``):
+stages are pure functions ``list[Record] -> list[Record]`` so the same code runs in a
+joblib worker or a Dask partition.  Records cross process boundaries as orjson dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Record:
+    """One article on its way through the pipeline.
+
+    ``origin`` is ``file:line`` so any output or reject can be traced back to its input;
+    ``seq`` is the position in the input, which fixes output order on any engine.
+    ``flags`` collects notes a stage wants the user to see (e.g. ``title_from_text``).
+    """
+
+    id: str
+    title: str = ""
+    text: str = ""
+    html: str | None = None
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None
+    lang: str | None = None
+    lang_confidence: float | None = None
+    origin: str = ""
+    seq: int = -1
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for orjson serialisation between stages."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)

@@ -1,0 +1,132 @@
+"""Write stage: per-article output, cluster manifests, rejects and the run report.
+
+Every file is written to a temporary name and renamed into place, so a killed run never
+leaves a half-written manifest that looks complete; ``report.json`` is renamed last and
+marks a finished run.  Rows are serialised with a fixed key order so that the same input
+and config always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from dedup.records import Record
+
+LEAD_CHARS = 300
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """Write ``path`` via a temporary file in the same directory and an atomic rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows as JSON lines atomically; returns how many were written."""
+    count = 0
+    with atomic_file(path) as handle:
+        for row in rows:
+            handle.write(orjson.dumps(row) + b"\n")
+            count += 1
+    return count
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write one indented JSON document atomically."""
+    with atomic_file(path) as handle:
+        handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def cluster_id_for(canonical_ids: Iterable[str]) -> str:
+    """A cluster's id from its (canonical) members' ids: independent of order and chunking."""
+    digest = hashlib.blake2b("\n".join(sorted(canonical_ids)).encode("utf-8"), digest_size=8)
+    return "c-" + digest.hexdigest()
+
+
+@dataclass(slots=True)
+class Placement:
+    """Where one article ended up: its duplicate group and its cluster."""
+
+    cluster_id: str
+    dup_group: str
+    duplicate_of: str | None
+    is_representative: bool
+    similarity: float
+
+
+def article_row(record: Record, placed: Placement) -> dict[str, Any]:
+    """The articles.jsonl row; optional input fields appear only when they were given."""
+    row: dict[str, Any] = {
+        "id": record.id,
+        "title": record.title,
+        "text": record.text,
+        "lang": record.lang,
+        "lang_confidence": record.lang_confidence,
+        "cluster_id": placed.cluster_id,
+        "dup_group": placed.dup_group,
+        "duplicate_of": placed.duplicate_of,
+        "is_representative": placed.is_representative,
+    }
+    for name in ("url", "source", "published"):
+        value = getattr(record, name)
+        if value:
+            row[name] = value
+    if record.flags:
+        row["flags"] = record.flags
+    return row
+
+
+@dataclass(slots=True)
+class ClusterSummary:
+    """What the clusters.jsonl row needs that only the write pass over the texts can see."""
+
+    languages: dict[str, int] = field(default_factory=dict)
+    first: str | None = None
+    last: str | None = None
+    representative: dict[str, Any] = field(default_factory=dict)
+    top_terms: list[str] = field(default_factory=list)
+
+    def add(self, record: Record) -> None:
+        """Account one member article."""
+        lang = record.lang or "und"
+        self.languages[lang] = self.languages.get(lang, 0) + 1
+        if record.published:
+            if self.first is None or record.published < self.first:
+                self.first = record.published
+            if self.last is None or record.published > self.last:
+                self.last = record.published
+
+
+def representative_of(record: Record) -> dict[str, Any]:
+    """The representative's summary in its cluster row."""
+    return {"id": record.id, "title": record.title, "url": record.url,
+            "lead": record.text[:LEAD_CHARS]}
+
+
+def cluster_row(cluster_id: str, members: list[dict[str, Any]], unique: int,
+                summary: ClusterSummary) -> dict[str, Any]:
+    """The clusters.jsonl row for one cluster."""
+    return {
+        "cluster_id": cluster_id,
+        "size": len(members),
+        "unique": unique,
+        "languages": dict(sorted(summary.languages.items())),
+        "first": summary.first,
+        "last": summary.last,
+        "representative": summary.representative,
+        "top_terms": summary.top_terms,
+        "members": members,
+    }

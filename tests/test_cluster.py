@@ -1,0 +1,281 @@
+"""Same-event clustering on articles generated here from small templates.
+
+Each event has its own names and details but shares the vocabulary of its kind
+(two earthquakes, two football matches ...), so separating events is non-trivial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from dedup.cluster import ClusterConfig, Clustering, cluster, feature_terms, tokenize, vectorize
+
+KIND_SENTENCES = {
+    "quake": [
+        "A powerful earthquake struck the region early on {day}, officials said.",
+        "Rescue teams searched collapsed buildings for survivors after the quake.",
+        "The earthquake had a magnitude of {magnitude} according to the seismological service.",
+        "Aftershocks rattled residents who spent the night outside their homes.",
+        "Experts warned that more tremors could follow in the coming days.",
+    ],
+    "match": [
+        "The home side won the league match on {day} in front of a full stadium.",
+        "The coach praised his players after a hard fought game.",
+        "Fans celebrated the victory late into the night.",
+        "The result moves the club up the table with five games left.",
+        "Tickets for the game had sold out within hours.",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One real-world event: its own title, detail sentences and names."""
+
+    kind: str
+    title: str
+    details: list[str]
+    slots: dict[str, str]
+
+
+EVENTS = [
+    Event(
+        kind="quake",
+        title="Earthquake hits {place}, killing dozens",
+        details=[
+            "The quake was centred near {place}, close to the {river} river valley.",
+            "Governor {person} declared a state of emergency in {place}.",
+            "Hospitals in {place} treated hundreds of injured people.",
+            "Tents for families from {place} were set up along the {river}.",
+        ],
+        slots={
+            "place": "Valdoria",
+            "river": "Serpa",
+            "person": "Maren Holt",
+            "magnitude": "6.1",
+            "day": "Monday",
+        },
+    ),
+    Event(
+        kind="quake",
+        title="Strong quake shakes {place}",
+        details=[
+            "Buildings in {place} swayed and the {river} bridge was closed.",
+            "Mayor {person} said schools in {place} would stay shut.",
+            "Power was cut across {place} and nearby mountain villages.",
+            "Engineers from {place} inspected the old dam on the {river}.",
+        ],
+        slots={
+            "place": "Kestrana",
+            "river": "Olm",
+            "person": "Ivo Brandt",
+            "magnitude": "5.4",
+            "day": "Thursday",
+        },
+    ),
+    Event(
+        kind="match",
+        title="{team} beat {rival} in derby",
+        details=[
+            "{striker} scored twice as {team} beat {rival}.",
+            "{rival} goalkeeper {keeper} was sent off before half time.",
+            "It was the first derby win for {team} over {rival} in three years.",
+            "{striker} dedicated the win to the {team} supporters.",
+        ],
+        slots={
+            "team": "Northport Rovers",
+            "rival": "Eastfield Athletic",
+            "striker": "Tomas Reyne",
+            "keeper": "Ola Fjeld",
+            "day": "Saturday",
+        },
+    ),
+    Event(
+        kind="match",
+        title="{team} edge {rival} after late goal",
+        details=[
+            "A late header by {striker} gave {team} the win against {rival}.",
+            "{rival} had led through a penalty by {keeper}.",
+            "{team} are now unbeaten in six games against {rival}.",
+            "{keeper} apologised to the {rival} fans after the final whistle.",
+        ],
+        slots={
+            "team": "Harbour City",
+            "rival": "Millbrook United",
+            "striker": "Jonas Weir",
+            "keeper": "Pavel Sorin",
+            "day": "Sunday",
+        },
+    ),
+]
+
+CFG = ClusterConfig(n_features=2**18, window_days=7.0)
+
+
+def make_articles(per_event: int, seed: int) -> tuple[list[str], list[str], list[int]]:
+    """Titles, texts and gold event index: each article mixes event and kind sentences."""
+    rng = np.random.default_rng(seed)
+    titles: list[str] = []
+    texts: list[str] = []
+    gold: list[int] = []
+    for event_index, event in enumerate(EVENTS):
+        for _ in range(per_event):
+            details = [str(s) for s in rng.choice(event.details, size=3, replace=False)]
+            kind = [str(s) for s in rng.choice(KIND_SENTENCES[event.kind], size=2, replace=False)]
+            sentences = details + kind
+            rng.shuffle(sentences)
+            titles.append(event.title.format(**event.slots))
+            texts.append(" ".join(s.format(**event.slots) for s in sentences))
+            gold.append(event_index)
+    return titles, texts, gold
+
+
+def run(
+    titles: list[str],
+    texts: list[str],
+    langs: list[str] | None = None,
+    days: np.ndarray | None = None,
+    ids: list[str] | None = None,
+    cfg: ClusterConfig = CFG,
+) -> Clustering:
+    """Vectorise and cluster, defaulting to English, undated rows with sortable ids."""
+    n = len(titles)
+    langs = langs or ["en"] * n
+    days = np.full(n, np.nan) if days is None else days
+    ids = ids or [f"doc-{i:04d}" for i in range(n)]
+    return cluster(vectorize(titles, texts, langs, cfg), langs, days, ids, cfg)
+
+
+def same_partition(labels: np.ndarray, gold: list[int]) -> bool:
+    """True when labels and gold group the rows identically (names aside)."""
+    pairs = set(zip(labels.tolist(), gold, strict=True))
+    return len(pairs) == len(set(labels.tolist())) == len(set(gold))
+
+
+def test_vectorize_counts_title_tokens_with_weight() -> None:
+    cfg = ClusterConfig(n_features=2**12, title_weight=3.0)
+    vectors = vectorize(["Storm"], ["storm warning issued"], ["en"], cfg)
+    assert vectors.shape == (1, 2**12)
+    assert vectors.dtype == np.float32
+    assert sorted(vectors.data.tolist()) == [1.0, 1.0, 4.0]  # storm: 3 (title) + 1 (text)
+
+
+def test_tokenize_words_numbers_and_no_space_scripts() -> None:
+    no_numbers = ClusterConfig(drop_numbers=True)
+    assert tokenize("Kerry's 2 ÉLAN, élan 2024", "fr", no_numbers) == ["kerry", "élan", "élan"]
+    assert tokenize("in 2024", "en", ClusterConfig(drop_numbers=False)) == ["in", "2024"]
+    assert tokenize("Präsidentin Präsidenten", "de", ClusterConfig(stem_chars=6)) == ["präsid"] * 2
+    assert tokenize("東京都の地震", "ja", CFG) == ["東京", "京都", "都の", "の地", "地震"]
+    assert tokenize("iPhone東京", "zh", CFG) == ["iphone", "東京"]
+    # Hindi vowel signs are combining marks: words must not be cut at them.
+    assert tokenize("भारत सरकार", "hi", CFG) == ["भारत", "सरकार"]
+
+
+def test_events_of_the_same_kind_are_separated() -> None:
+    titles, texts, gold = make_articles(per_event=6, seed=1)
+    result = run(titles, texts)
+    assert same_partition(result.labels, gold)
+
+
+def test_recurring_event_months_apart_splits_only_when_dated() -> None:
+    titles, texts, _ = make_articles(per_event=6, seed=2)
+    titles, texts = titles[:6], texts[:6]  # one event, reported twice
+    days = np.array([100.0, 100.5, 101.0, 220.0, 220.5, 221.0])
+    assert len(set(run(titles, texts).labels.tolist())) == 1
+    dated = run(titles, texts, days=days)
+    assert same_partition(dated.labels, [0, 0, 0, 1, 1, 1])
+
+
+def test_no_cluster_spans_more_than_the_window() -> None:
+    titles, texts, _ = make_articles(per_event=10, seed=3)
+    days = np.arange(10, dtype=float) * 2.0  # a chain: each within 7 days of the next
+    result = run(titles[:10], texts[:10], days=days)
+    for label in set(result.labels.tolist()):
+        member_days = days[result.labels == label]
+        assert member_days.max() - member_days.min() <= CFG.window_days
+
+
+def test_same_text_in_two_languages_never_joins() -> None:
+    titles, texts, _ = make_articles(per_event=3, seed=4)
+    langs = ["en"] * 3 + ["de"] * 3
+    result = run(titles[:3] * 2, texts[:3] * 2, langs=langs)
+    assert same_partition(result.labels, [0, 0, 0, 1, 1, 1])
+
+
+def test_permuting_rows_permutes_the_result() -> None:
+    titles, texts, _ = make_articles(per_event=5, seed=5)
+    ids = [f"a{i:03d}" for i in range(len(titles))]
+    days = np.where(np.arange(len(titles)) % 3 == 0, np.nan, 10.0 + np.arange(len(titles)) % 4)
+    base = run(titles, texts, days=days, ids=ids)
+    perm = np.random.default_rng(0).permutation(len(titles))
+    moved = run(
+        [titles[i] for i in perm],
+        [texts[i] for i in perm],
+        days=days[perm],
+        ids=[ids[i] for i in perm],
+    )
+    np.testing.assert_array_equal(moved.labels, base.labels[perm])
+    np.testing.assert_array_equal(moved.similarity, base.similarity[perm])
+    np.testing.assert_array_equal(perm[moved.representative], base.representative)
+    assert moved.top_features == base.top_features
+
+
+def test_clusters_are_numbered_by_smallest_id() -> None:
+    titles, texts, _ = make_articles(per_event=3, seed=6)
+    ids = [f"z{i:02d}" for i in range(len(titles))][::-1]
+    result = run(titles, texts, ids=ids)
+    smallest: dict[int, str] = {}
+    for label, doc_id in zip(result.labels.tolist(), ids, strict=True):
+        smallest[label] = min(smallest.get(label, doc_id), doc_id)
+    assert [smallest[label] for label in sorted(smallest)] == sorted(smallest.values())
+
+
+def test_representative_is_a_member_with_similarity_one() -> None:
+    titles, texts, _ = make_articles(per_event=4, seed=7)
+    result = run(titles, texts)
+    n_clusters = int(result.labels.max()) + 1
+    assert result.representative.shape == (n_clusters,)
+    assert len(result.top_features) == n_clusters
+    for label, row in enumerate(result.representative.tolist()):
+        assert result.labels[row] == label
+        assert result.similarity[row] == pytest.approx(1.0)
+        members = result.similarity[result.labels == label]
+        assert np.all(members <= 1.0 + 1e-6) and np.all(members > 0.0)
+
+
+def test_batching_does_not_change_the_result() -> None:
+    titles, texts, _ = make_articles(per_event=5, seed=8)
+    whole = run(titles, texts)
+    batched = run(titles, texts, cfg=ClusterConfig(n_features=2**18, batch_rows=3))
+    np.testing.assert_array_equal(whole.labels, batched.labels)
+
+
+def test_feature_terms_are_terms_of_the_representative() -> None:
+    titles, texts, _ = make_articles(per_event=4, seed=9)
+    result = run(titles, texts)
+    for label, row in enumerate(result.representative.tolist()):
+        features = result.top_features[label]
+        terms = feature_terms(titles[row], texts[row], "en", features, CFG)
+        doc_terms = set(tokenize(titles[row] + " " + texts[row], "en", CFG))
+        assert terms and set(terms) <= doc_terms
+        assert len(terms) <= len(features) <= CFG.top_terms
+    # The place name is the most distinctive term of the first quake's cluster.
+    first = result.labels[0]
+    row = result.representative[first]
+    top = feature_terms(titles[row], texts[row], "en", result.top_features[first][:3], CFG)
+    assert "valdoria" in top
+
+
+def test_empty_documents_become_singletons() -> None:
+    result = run(["", "", "Storm hits coast"], ["", "", "A storm hit the coast."])
+    assert len(set(result.labels.tolist())) == 3
+    np.testing.assert_array_equal(result.similarity, np.ones(3, dtype=np.float32))
+
+
+def test_no_articles_give_an_empty_result() -> None:
+    result = run([], [])
+    assert result.labels.size == 0 and result.representative.size == 0
+    assert result.top_features == []

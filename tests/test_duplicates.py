@@ -1,0 +1,82 @@
+"""MinHash signatures, LSH grouping and canonical choice."""
+
+from __future__ import annotations
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from dedup.duplicates import (
+    DedupConfig,
+    find_duplicates,
+    fingerprint,
+    lsh_params,
+    shingles,
+    to_lean_minhash,
+    tokens_of,
+)
+
+CFG = DedupConfig()
+BASE = ("Officials said the new bridge over the river will open in the spring after two years "
+        "of delays caused by flooding, rising costs and a dispute between the contractors.")
+
+
+def test_signatures_are_bit_identical_to_datasketch() -> None:
+    texts = [BASE, "Киев заявил о новых переговорах в Париже", "北京今天发布了新的经济数据", "one"]
+    prints = fingerprint([""] * len(texts), texts, CFG)
+    for text, signature in zip(texts, prints.signatures, strict=True):
+        reference = MinHash(num_perm=CFG.num_perm, seed=CFG.seed, scheme="affine32")
+        for gram in shingles(tokens_of(text), CFG.shingle_size):
+            reference.update(gram)
+        assert np.array_equal(reference.hashvalues, signature)
+
+
+def test_signatures_work_in_a_datasketch_lsh_index() -> None:
+    edited = BASE.replace("new bridge", "new steel bridge")
+    prints = fingerprint(["", "", ""], [BASE, edited, "Something else entirely happened."], CFG)
+    bands, rows = lsh_params(CFG)
+    index = MinHashLSH(num_perm=CFG.num_perm, params=(bands, rows))
+    for key, signature in zip("abc", prints.signatures, strict=True):
+        index.insert(key, to_lean_minhash(signature, CFG))
+    assert sorted(index.query(to_lean_minhash(prints.signatures[0], CFG))) == ["a", "b"]
+
+
+def group(texts: list[str], ids: list[str], days: list[float] | None = None) -> list[str]:
+    """The canonical id of every text."""
+    prints = fingerprint([""] * len(texts), texts, CFG)
+    found = find_duplicates(prints, ids, np.array(days or [np.nan] * len(texts)),
+                            np.array([len(t) for t in texts]), CFG)
+    return [ids[i] for i in found.canonical]
+
+
+def test_exact_near_and_distinct_articles() -> None:
+    texts = [BASE, BASE.upper(), BASE.replace("two years", "almost two years"),
+             "A completely different story about elections in a small mountain town last week."]
+    assert group(texts, ["d", "c", "b", "a"]) == ["b", "b", "b", "a"]
+
+
+def test_canonical_is_earliest_then_longest_then_smallest_id() -> None:
+    texts = [BASE, BASE + " More text.", BASE]
+    assert group(texts, ["x", "y", "z"], [20.0, 10.0, np.nan]) == ["y", "y", "y"]
+    assert group(texts, ["x", "y", "z"]) == ["y", "y", "y"]
+    assert group([BASE, BASE], ["q", "p"]) == ["p", "p"]
+
+
+def test_grouping_does_not_depend_on_order() -> None:
+    texts = [BASE, BASE.replace("spring", "summer"), "Other news entirely, nothing shared here."]
+    ids = ["a", "b", "c"]
+    forward = dict(zip(ids, group(texts, ids), strict=True))
+    backward = dict(zip(ids[::-1], group(texts[::-1], ids[::-1]), strict=True))
+    assert forward == backward
+
+
+def test_headline_only_records_compare_titles() -> None:
+    prints = fingerprint(["Storm hits the coast", "Storm hits the coast", "Markets fall"],
+                         ["", "", ""], CFG)
+    assert prints.exact[0] == prints.exact[1] != prints.exact[2]
+
+
+def test_empty_text_has_no_signature_and_no_group() -> None:
+    prints = fingerprint(["", ""], ["", ""], CFG)
+    assert (prints.exact == 0).all()
+    found = find_duplicates(prints, ["a", "b"], np.array([np.nan, np.nan]), np.array([0, 0]), CFG)
+    assert list(found.canonical) == [0, 1]

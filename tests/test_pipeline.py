@@ -1,0 +1,185 @@
+"""End-to-end runs of the job: the seeds, and a generated multilingual corpus with known truth."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from synthetic import make_corpus
+
+from dedup.cli import main
+from dedup.config import load_config
+from dedup.pipeline import run_job
+
+SEEDS = Path(__file__).parent.parent / "seeds"
+SEED_CRUFT = ["ua en ru", "Share.", "Leave A Reply", "Exit mobile version", "Comments",
+              "Author: Daryna Vialko", "The Kyiv IndependentChris York"]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All rows of a JSONL file."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write rows as JSONL and return the path."""
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of the CLI on the seeds folder."""
+    out = tmp_path_factory.mktemp("seeds") / "out"
+    assert main(["run", str(SEEDS), "--out", str(out), "--workers", "1"]) == 0
+    return out
+
+
+def test_seeds_lose_cruft_and_keep_every_sentence(seeds_run: Path) -> None:
+    articles = {a["id"]: a for a in read_jsonl(seeds_run / "articles.jsonl")}
+    assert len(articles) == 5
+    for path in sorted(SEEDS.glob("*.txt")):
+        article = articles[path.stem]
+        output_lines = {line.strip() for line in
+                        (article["title"] + "\n" + article["text"]).split("\n")}
+        for cruft in SEED_CRUFT:
+            assert cruft not in output_lines, (path.name, cruft)
+        body = " ".join((article["title"] + "\n" + article["text"]).split())
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            line = " ".join(line.split())
+            is_sentence = len(line.split()) >= 8 and line.endswith((".", '"', "”", "’", "'"))
+            if is_sentence and "Photo:" not in line and "ball is in" not in line:
+                assert line in body, (path.name, line)
+        assert article["lang"] == "en"
+
+
+def test_seed_teaser_and_caption_are_gone(seeds_run: Path) -> None:
+    articles = {a["id"]: a for a in read_jsonl(seeds_run / "articles.jsonl")}
+    assert "There will still be war" not in articles["001_5a22a9f7725d6c69"]["text"]
+    assert "ball is in" not in articles["001_5a22a9f7725d6c69"]["text"]
+    assert "Getty Images" not in articles["000_49556e529cafbafb"]["text"]
+
+
+def test_seed_outputs_are_complete(seeds_run: Path) -> None:
+    report = orjson.loads((seeds_run / "report.json").read_bytes())
+    assert report["counts"]["in"] == 5 and report["counts"]["out"] == 5
+    assert report["counts"]["rejected"] == 0
+    clusters = read_jsonl(seeds_run / "clusters.jsonl")
+    assert sum(c["size"] for c in clusters) == 5
+    for c in clusters:
+        assert c["representative"]["id"] == c["members"][0]["id"]
+    assert not (seeds_run / ".dedup-work").exists()
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The job over a generated corpus in four languages with known copies and events."""
+    records, truth = make_corpus()
+    base = tmp_path_factory.mktemp("synthetic")
+    source = write_jsonl(base / "in.jsonl", records)
+    out = base / "out"
+    run_job([str(source)], out, load_config(overrides=["run.workers=2", "run.chunk_size=7"]))
+    return out, truth
+
+
+def test_synthetic_languages(synthetic_run: tuple[Path, dict[str, Any]]) -> None:
+    out, truth = synthetic_run
+    for article in read_jsonl(out / "articles.jsonl"):
+        assert article["lang"] == truth[article["id"]]["lang"], article["id"]
+
+
+def test_synthetic_duplicate_groups_are_exactly_the_copies(
+        synthetic_run: tuple[Path, dict[str, Any]]) -> None:
+    out, truth = synthetic_run
+    articles = {a["id"]: a for a in read_jsonl(out / "articles.jsonl")}
+    groups: dict[str, set[str]] = defaultdict(set)
+    for article_id, article in articles.items():
+        groups[article["dup_group"]].add(truth[article_id]["copy_of"])
+        canonical = articles[article["dup_group"]]
+        assert canonical["duplicate_of"] is None
+        assert article["duplicate_of"] == (None if article is canonical else canonical["id"])
+        assert len(canonical["text"]) >= len(article["text"])
+    assert all(len(originals) == 1 for originals in groups.values())
+    assert len(groups) == len({t["copy_of"] for t in truth.values()})
+
+
+def test_synthetic_clusters_are_the_events(synthetic_run: tuple[Path, dict[str, Any]]) -> None:
+    out, truth = synthetic_run
+    by_cluster: dict[str, set[str]] = defaultdict(set)
+    for article in read_jsonl(out / "articles.jsonl"):
+        by_cluster[article["cluster_id"]].add(truth[article["id"]]["event"])
+    events = {t["event"] for t in truth.values()}
+    assert all(len(found) == 1 for found in by_cluster.values())
+    assert len(by_cluster) == len(events)
+
+
+def test_synthetic_manifest_matches_articles(synthetic_run: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = synthetic_run
+    articles = {a["id"]: a for a in read_jsonl(out / "articles.jsonl")}
+    clusters = read_jsonl(out / "clusters.jsonl")
+    assert sum(c["size"] for c in clusters) == len(articles)
+    for c in clusters:
+        rep = articles[c["representative"]["id"]]
+        assert rep["is_representative"] and rep["cluster_id"] == c["cluster_id"]
+        assert {m["id"] for m in c["members"]} == {
+            i for i, a in articles.items() if a["cluster_id"] == c["cluster_id"]}
+        assert c["unique"] == sum(1 for m in c["members"] if m["duplicate_of"] is None)
+        assert c["first"] <= c["last"]
+        assert c["top_terms"]
+
+
+def test_output_bytes_do_not_depend_on_workers_or_chunks(tmp_path: Path) -> None:
+    records, _ = make_corpus(seed=3, per_language=2)
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    outputs = []
+    for workers, chunk in [(1, 1000), (2, 5)]:
+        out = tmp_path / f"out-{workers}-{chunk}"
+        run_job([str(source)], out, load_config(
+            overrides=[f"run.workers={workers}", f"run.chunk_size={chunk}"]))
+        outputs.append({name: (out / name).read_bytes()
+                        for name in ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")})
+    assert outputs[0] == outputs[1]
+
+
+def test_every_record_is_accounted_for(tmp_path: Path) -> None:
+    good = [{"id": "a", "title": "Talks in Paris", "text": "Leaders met in Paris on Monday."},
+            {"id": "a", "title": "Same id", "text": "A different article reusing the id."},
+            {"title": "No id here", "text": "This record has no id at all, so it gets one."},
+            {"id": "feed", "title": "Headline only, from a feed"},
+            {"id": "caption", "text": "Photo: The minister said the talks would resume next "
+                                      "week in Geneva (Reuters)"}]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in good)
+                       + b'{"id": "broken", "title": \n'
+                       + b'[1, 2, 3]\n'
+                       + b'{"id": "empty", "title": "", "text": "  "}\n'
+                       + b'{"id": "cruft", "title": "", "text": "Share.\\nLeave A Reply"}\n'
+                       + b'{"id": "typed", "title": ["not", "text"]}\n')
+    out = tmp_path / "out"
+    report = run_job([str(source)], out, load_config(overrides=["run.workers=1"]))
+    counts = report["counts"]
+    assert counts["in"] == 10 and counts["out"] == 5 and counts["rejected"] == 5
+    assert counts["rejected_by_reason"] == {"empty": 1, "malformed_json": 1, "not_an_object": 1,
+                                            "only_boilerplate": 1, "wrong_field_type": 1}
+    articles = read_jsonl(out / "articles.jsonl")
+    assert [a["id"] for a in articles][:2] == ["a", "a~2"]
+    assert "duplicate_id" in articles[1]["flags"]
+    assert articles[2]["id"].startswith("h")
+    assert articles[3]["title"] == "Headline only, from a feed" and articles[3]["text"] == ""
+    assert "cleaning_skipped" in articles[4]["flags"] and "Geneva" in articles[4]["text"]
+    rejects = read_jsonl(out / "rejects.jsonl")
+    assert [r["origin"].rsplit(":", 1)[1] for r in rejects] == ["6", "7", "8", "9", "10"]
+
+
+def test_user_errors_exit_2_before_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["run", str(SEEDS), "--out", str(tmp_path / "o"), "--set", "dedup.nope=1"]) == 2
+    assert "unknown config key" in capsys.readouterr().err
+    assert main(["run", str(SEEDS), "--out", str(tmp_path / "o"), "--set",
+                 "dedup.threshold=high"]) == 2
+    assert "dedup.threshold" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

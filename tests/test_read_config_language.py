@@ -1,0 +1,130 @@
+"""Reader, configuration and language detection."""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+import pytest
+
+from dedup.config import ConfigError, load_config
+from dedup.language import LanguageConfig, detect_language
+from dedup.read import (
+    InputError,
+    RawItem,
+    ReadConfig,
+    Reject,
+    discover_inputs,
+    iter_raw_items,
+    parse_item,
+    published_day,
+)
+from dedup.records import Record
+
+REPO = Path(__file__).parent.parent
+
+
+def parse(line: bytes, cfg: ReadConfig | None = None) -> Record | Reject:
+    """Parse one JSONL line."""
+    return parse_item(RawItem("f.jsonl:1", "json", line), cfg or ReadConfig())
+
+
+def test_field_mapping_and_normalised_dates() -> None:
+    cfg = load_config(overrides=['read.fields.text="body"', 'read.fields.published="date"'])
+    record = parse(b'{"id": 7, "title": "T", "body": "B", "date": "2025-03-20T10:00:00+02:00"}',
+                   cfg.read)
+    assert isinstance(record, Record)
+    assert (record.id, record.text, record.published) == ("7", "B", "2025-03-20T08:00:00Z")
+
+
+def test_bad_dates_are_flagged_not_rejected() -> None:
+    record = parse(b'{"id": "x", "title": "T", "published": "last Tuesday"}')
+    assert isinstance(record, Record)
+    assert record.published is None and "bad_published" in record.flags
+    assert math.isnan(published_day(None))
+    assert published_day("1970-01-02") == 1.0
+
+
+def test_text_is_capped_and_flagged() -> None:
+    record = parse(b'{"id": "x", "text": "' + b"a" * 50 + b'"}', ReadConfig(max_text_chars=10))
+    assert isinstance(record, Record)
+    assert len(record.text) == 10 and "text_truncated" in record.flags
+
+
+def test_invalid_utf8_and_nul_bytes_are_repaired_and_flagged() -> None:
+    record = parse(b'{"id": "x", "title": "caf\xe9", "text": "a\\u0000b"}')
+    assert isinstance(record, Record)
+    assert record.text == "ab" and {"invalid_utf8", "nul_bytes"} <= set(record.flags)
+
+
+def test_txt_and_html_files(tmp_path: Path) -> None:
+    (tmp_path / "one.txt").write_text("\n\nThe title\nFirst line.\nSecond line.\n")
+    (tmp_path / "two.html").write_text("<html><body><p>Hi</p></body></html>")
+    (tmp_path / "notes.md").write_text("ignored")
+    files = discover_inputs([str(tmp_path)])
+    assert [f.name for f in files] == ["one.txt", "two.html"]
+    items = [i for i in iter_raw_items(files) if isinstance(i, RawItem)]
+    txt = parse_item(items[0], ReadConfig())
+    assert isinstance(txt, Record)
+    assert (txt.id, txt.title, txt.text) == ("one", "The title", "First line.\nSecond line.")
+    html = parse_item(items[1], ReadConfig())
+    assert isinstance(html, Record) and html.html and not html.text
+
+
+def test_truncated_gzip_ends_in_a_reject(tmp_path: Path) -> None:
+    data = gzip.compress(b"".join(b'{"id": "%d", "text": "x"}\n' % i for i in range(2000)))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    items = list(iter_raw_items([path]))
+    assert isinstance(items[-1], Reject) and items[-1].reason == "unreadable_file"
+    assert all(isinstance(i, RawItem) for i in items[:-1]) and len(items) > 1
+
+
+def test_bad_paths_fail_early(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        discover_inputs([str(tmp_path / "nope")])
+    (tmp_path / "data.csv").write_text("a,b")
+    with pytest.raises(InputError, match="unsupported"):
+        discover_inputs([str(tmp_path / "data.csv")])
+
+
+def test_config_file_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[dedup]\nthreshold = 0.8\n[run]\nworkers = 3\n")
+    cfg = load_config(path, ["dedup.threshold=0.9"])
+    assert cfg.dedup.threshold == 0.9 and cfg.run.workers == 3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("nosection.x=1", "unknown config section"),
+    ("dedup.nokey=1", "unknown config key"),
+    ("dedup.num_perm=many", "expected an integer"),
+    ("dedup.threshold=2.0", "dedup.threshold must be"),
+    ("run.progress=sometimes", "run.progress"),
+    ("novalue", "expected section.key=value"),
+])
+def test_config_errors_are_clear(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+def test_default_toml_states_the_defaults() -> None:
+    assert load_config(REPO / "configs" / "default.toml") == load_config()
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("Leaders from the EU, the UK and Canada will gather in Paris next week.", "en"),
+    ("Die Staats- und Regierungschefs treffen sich nächste Woche in Paris.", "de"),
+    ("Лідери ЄС, Великої Британії та Канади зберуться в Парижі наступного тижня.", "uk"),
+    ("Лидеры ЕС, Великобритании и Канады соберутся в Париже на следующей неделе.", "ru"),
+    ("北京今天发布了新的经济数据，显示工业生产增长放缓。", "zh"),
+])
+def test_language_is_detected_and_deterministic(text: str, lang: str) -> None:
+    first = detect_language("", text, LanguageConfig())
+    assert first.lang == lang and 0 < first.confidence <= 1
+    assert all(detect_language("", text, LanguageConfig()) == first for _ in range(5))
+
+
+def test_too_little_text_is_undetermined() -> None:
+    assert detect_language("", "12 34 !!", LanguageConfig()).lang == "und"
