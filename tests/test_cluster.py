@@ -166,7 +166,11 @@ def test_vectorize_counts_title_tokens_with_weight() -> None:
 def test_tokenize_words_numbers_and_no_space_scripts() -> None:
     no_numbers = ClusterConfig(drop_numbers=True)
     assert tokenize("Kerry's 2 ÉLAN, élan 2024", "fr", no_numbers) == ["kerry", "élan", "élan"]
-    assert tokenize("in 2024", "en", ClusterConfig(drop_numbers=False)) == ["in", "2024"]
+    assert tokenize("vote in 2024", "en", ClusterConfig(drop_numbers=False)) == ["vote", "2024"]
+    keep_all = ClusterConfig(drop_stopwords=False)
+    assert tokenize("the vote in Kyiv", "en", keep_all) == ["the", "vote", "in", "kyiv"]
+    assert tokenize("Голосування в Києві та Львові", "uk", ClusterConfig()) == [
+        "голосування", "києві", "львові"]
     assert tokenize("Präsidentin Präsidenten", "de", ClusterConfig(stem_chars=6)) == ["präsid"] * 2
     assert tokenize("東京都の地震", "ja", CFG) == ["東京", "京都", "都の", "の地", "地震"]
     assert tokenize("iPhone東京", "zh", CFG) == ["iphone", "東京"]

@@ -71,6 +71,7 @@ def test_seed_outputs_are_complete(seeds_run: Path) -> None:
     assert sum(c["size"] for c in clusters) == 5
     for c in clusters:
         assert c["representative"]["id"] == c["members"][0]["id"]
+        assert c["top_terms"] and not {"the", "to", "of", "and", "in"} & set(c["top_terms"])
     assert not (seeds_run / ".dedup-work").exists()
 
 
