@@ -19,7 +19,8 @@ def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_is_clean() -> None:
     pytest.importorskip("ruff")
-    result = run_tool("ruff", "check", "dedup", "tests", "benchmarks")
+    targets = [name for name in ("dedup", "tests", "benchmarks") if (REPO / name).is_dir()]
+    result = run_tool("ruff", "check", *targets)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
