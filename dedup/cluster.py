@@ -79,6 +79,11 @@ class ClusterConfig:
     # Neighbourhoods split same-kind events (precision on big events) but are noisy for
     # stories of two or three articles (recall there).
     word_share: float = 0.5
+    # Blocks smaller than this give the neighbourhood part proportionally less weight
+    # (a block of 5 gets a tenth of it at 50): in a few articles everyone is everyone's
+    # neighbour, which would merge them all. Higher trusts word overlap alone in more
+    # small blocks; lower lets small same-topic blocks merge.
+    neighbourhood_min_block: int = 50
     # Average-link similarity needed to merge two clusters: the main precision vs
     # recall dial. Measured: 0.30 splits same-kind events best but fragments stories of
     # two or three short leads; 0.40 the reverse; 0.35 is the middle.
@@ -405,8 +410,19 @@ def _linkage_vectors(
     Concatenating the scaled parts keeps the mixed similarity a dot product, so the
     average link between two clusters is still the dot of their member sums.
     """
-    alpha = cfg.word_share
+    alpha = _word_share(weights.shape[0], cfg)
     return sp.hstack([weights * np.sqrt(alpha), neighbourhood * np.sqrt(1.0 - alpha)], format="csr")
+
+
+def _word_share(block_size: int, cfg: ClusterConfig) -> float:
+    """The word part of the linkage, raised towards 1 in blocks too small for neighbourhoods.
+
+    In a block of a handful of articles every article is in every other's k nearest
+    neighbours, so shared neighbours say "same event" for all pairs; the neighbourhood
+    part only carries evidence once the block is well larger than ``knn``.
+    """
+    evidence = min(1.0, block_size / cfg.neighbourhood_min_block)
+    return 1.0 - (1.0 - cfg.word_share) * evidence
 
 
 def _candidate_pairs(
