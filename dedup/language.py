@@ -73,8 +73,8 @@ def sample_text(title: str, text: str, budget: int) -> str:
         return "\n".join([title, *lines])
     picked = [title[:budget]]
     used = len(picked[0])
-    step = max(1, round(len(lines) * max(1, budget - used) / max(1, total)) or 1)
-    for index in evenly_spaced(len(lines), step):
+    fitting = max(1, round(len(lines) * max(1, budget - used) / max(1, total)))
+    for index in evenly_spaced(len(lines), fitting):
         if used >= budget:
             break
         piece = lines[index][: budget - used]

@@ -75,9 +75,10 @@ class Grouping:
     """Results of the global steps, aligned with the Corpus rows."""
 
     dups: DuplicateGroups
-    canonical_rows: np.ndarray  # rows that are their group's canonical
-    clustering: Clustering  # over canonical_rows
+    clustering: Clustering  # over the canonical rows
     label: np.ndarray  # cluster label of every row (duplicates take their canonical's)
+    similarity: np.ndarray  # to the representative, per row (duplicates take their canonical's)
+    representative_row: np.ndarray  # per label
     cluster_ids: list[str]  # per label
 
 
@@ -217,27 +218,27 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config) -> Grouping
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster)
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
-    label = clustering.labels[position[dups.canonical]] if n else np.zeros(0, np.int64)
+    of_canonical = position[dups.canonical]
     members: dict[int, list[str]] = {}
     for row, lab in zip(canonical_rows, clustering.labels, strict=True):
         members.setdefault(int(lab), []).append(corpus.ids[row])
-    cluster_ids = [cluster_id_for(members[lab]) for lab in range(len(members))]
-    return Grouping(dups=dups, canonical_rows=canonical_rows, clustering=clustering,
-                    label=label, cluster_ids=cluster_ids)
+    return Grouping(dups=dups, clustering=clustering,
+                    label=clustering.labels[of_canonical],
+                    similarity=clustering.similarity[of_canonical],
+                    representative_row=canonical_rows[clustering.representative],
+                    cluster_ids=[cluster_id_for(members[lab]) for lab in range(len(members))])
 
 
 def placement_of(row: int, corpus: Corpus, grouping: Grouping) -> Placement:
-    """Dup group, cluster and representative flag of one row."""
+    """Dup group, cluster and representative flag of one row (array look-ups only)."""
     canonical = int(grouping.dups.canonical[row])
     lab = int(grouping.label[row])
-    rep_row = int(grouping.canonical_rows[grouping.clustering.representative[lab]])
-    position = int(np.searchsorted(grouping.canonical_rows, canonical))
     return Placement(
         cluster_id=grouping.cluster_ids[lab],
         dup_group=corpus.ids[canonical],
         duplicate_of=None if canonical == row else corpus.ids[canonical],
-        is_representative=row == rep_row,
-        similarity=float(grouping.clustering.similarity[position]),
+        is_representative=row == int(grouping.representative_row[lab]),
+        similarity=float(grouping.similarity[row]),
     )
 
 
