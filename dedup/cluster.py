@@ -176,17 +176,8 @@ def _words(tokens: list[str], lang: str, cfg: ClusterConfig) -> list[str]:
     return [t for t in tokens if _keep_word(t, cfg) and t not in stop]
 
 
-# ISO 639-1 codes of the Snowball algorithms PyStemmer ships.
-_SNOWBALL_NAMES = {
-    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech",
-    "da": "danish", "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian",
-    "fi": "finnish", "fr": "french", "de": "german", "el": "greek", "hi": "hindi",
-    "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian",
-    "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "nb": "norwegian",
-    "nn": "norwegian", "fa": "persian", "pl": "polish", "pt": "portuguese",
-    "ro": "romanian", "ru": "russian", "sr": "serbian", "es": "spanish", "sv": "swedish",
-    "ta": "tamil", "tr": "turkish", "yi": "yiddish",
-}
+# Snowball takes ISO 639-1 codes itself; Bokmål is its "no" algorithm under another code.
+_SNOWBALL_ALIASES = {"nb": "no"}
 
 
 @cache
@@ -195,8 +186,10 @@ def _stemmer(lang: str) -> Stemmer.Stemmer | None:
 
     Built once per process; PyStemmer caches the stems of frequent words itself.
     """
-    name = _SNOWBALL_NAMES.get(lang)
-    return Stemmer.Stemmer(name) if name in Stemmer.algorithms() else None
+    try:
+        return Stemmer.Stemmer(_SNOWBALL_ALIASES.get(lang, lang))
+    except KeyError:
+        return None
 
 
 def _term_keys(words: list[str], lang: str, cfg: ClusterConfig) -> list[str]:
@@ -228,9 +221,12 @@ def _surface_tokens(text: str, lang: str, cfg: ClusterConfig) -> list[str]:
     return tokens
 
 
-def tokenize(text: str, lang: str, cfg: ClusterConfig) -> list[str]:
-    """The terms of a text that its vector counts (stems of kept words, or n-grams)."""
-    return _term_keys(_surface_tokens(text, lang, cfg), lang, cfg)
+def tokenize(text: str, lang: str, cfg: ClusterConfig, limit: int | None = None) -> list[str]:
+    """The first ``limit`` terms of a text that its vector counts (stems, or n-grams).
+
+    The cut comes before stemming, so a long body costs no stemming beyond its lead.
+    """
+    return _term_keys(_surface_tokens(text, lang, cfg)[:limit], lang, cfg)
 
 
 def _document_surface_tokens(title: str, text: str, lang: str, cfg: ClusterConfig) -> list[str]:
@@ -264,7 +260,7 @@ def vectorize(
         tokenize(t, lang, cfg) for t, lang in zip(titles, langs, strict=True)
     )
     body_counts = hasher.transform(
-        tokenize(t, lang, cfg)[: cfg.max_text_tokens] for t, lang in zip(texts, langs, strict=True)
+        tokenize(t, lang, cfg, cfg.max_text_tokens) for t, lang in zip(texts, langs, strict=True)
     )
     counts = (title_counts * np.float32(cfg.title_weight) + body_counts).astype(np.float32)
     return sp.csr_matrix(counts)
@@ -281,9 +277,10 @@ def feature_terms(
     Features the document does not contain are skipped.
     """
     surfaces = _document_surface_tokens(title, text, lang, cfg)
-    all_keys = _term_keys(surfaces, lang, cfg)
-    first_surface = dict(zip(reversed(all_keys), reversed(surfaces), strict=True))
-    keys = list(dict.fromkeys(all_keys))
+    first_surface: dict[str, str] = {}
+    for key, surface in zip(_term_keys(surfaces, lang, cfg), surfaces, strict=True):
+        first_surface.setdefault(key, surface)
+    keys = list(first_surface)
     if not keys:
         return []
     hashed = _hasher(cfg).transform([k] for k in keys).tocsr()
