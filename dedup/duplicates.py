@@ -5,8 +5,9 @@ signature; globally, articles sharing an exact hash or an LSH bucket become cand
 pairs, candidates are verified against the Jaccard threshold, and connected components of
 the verified pairs are the duplicate groups.
 
-Signatures are bit-identical to ``datasketch.MinHash(num_perm, seed, scheme="affine32")``
-fed the same shingles, computed for many documents at once in numpy; ``to_lean_minhash``
+Signatures are bit-identical to
+``datasketch.MinHash(num_perm, seed, hashfunc=shingle_hash, scheme="affine32")`` fed the
+same shingles, computed for many documents at once in numpy; ``to_lean_minhash``
 wraps one for use in a ``datasketch.MinHashLSH`` index.  The global step only touches
 compact arrays (uint32 signature rows, uint64 hashes, ints), never texts, so it maps onto a
 shuffle on ``(band, band hash)`` for a distributed engine.
@@ -28,6 +29,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 SCHEME = "affine32"
+# FNV-1a's 32-bit prime: combines token hashes into a shingle hash.
+_FNV_PRIME = 0x01000193
+# Distinct words whose hashes a worker keeps; cleared when full (results never change).
+_MAX_CACHED_TOKENS = 1 << 20
+_TOKEN_HASHES: dict[str, int] = {}
 MAX_HASH = np.uint32(0xFFFFFFFF)
 # One token per CJK/kana/hangul character (these scripts do not separate words with
 # spaces), otherwise runs of letters and digits.
@@ -83,13 +89,56 @@ def dedup_text(title: str, text: str) -> str:
 
 
 def shingles(tokens: Sequence[str], size: int) -> list[bytes]:
-    """Distinct word n-grams as UTF-8 bytes; a text shorter than ``size`` is one shingle."""
+    """Word n-grams as UTF-8 bytes, as fed to ``datasketch.MinHash(hashfunc=shingle_hash)``.
+
+    A text shorter than ``size`` is one shingle.  Only for interoperability: the job
+    itself hashes shingles from token hashes (see :func:`shingle_hashes`).
+    """
     if not tokens:
         return []
     if len(tokens) <= size:
         return [" ".join(tokens).encode("utf-8")]
-    grams = {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
-    return [gram.encode("utf-8") for gram in sorted(grams)]
+    return [" ".join(tokens[i : i + size]).encode("utf-8")
+            for i in range(len(tokens) - size + 1)]
+
+
+def shingle_hash(shingle: bytes) -> int:
+    """The 32-bit hash of one shingle (space-joined tokens), as a datasketch ``hashfunc``.
+
+    Each token is hashed with datasketch's ``sha1_hash32`` and the token hashes are
+    combined FNV-style.  Hashing tokens rather than whole shingles lets a chunk hash each
+    distinct word once (news reuses its words) and combine them for every shingle in
+    numpy: five times cheaper than SHA-1 per shingle, which dominated the stage.
+    """
+    value = 0
+    for token in shingle.split(b" "):
+        value = ((value * _FNV_PRIME) & 0xFFFFFFFF) ^ sha1_hash32(token)
+    return value
+
+
+def token_hashes(tokens: Sequence[str]) -> np.ndarray:
+    """``sha1_hash32`` of every token, each distinct word hashed once per process."""
+    known = _TOKEN_HASHES
+    if len(known) > _MAX_CACHED_TOKENS:
+        known.clear()
+    for token in set(tokens).difference(known):
+        known[token] = sha1_hash32(token.encode("utf-8"))
+    return np.fromiter((known[token] for token in tokens), dtype=np.uint32, count=len(tokens))
+
+
+def shingle_hashes(tokens: Sequence[str], size: int) -> np.ndarray:
+    """:func:`shingle_hash` of every shingle of ``tokens``, computed in numpy.
+
+    Repeated shingles are kept: they cannot change a minimum.
+    """
+    if not tokens:
+        return np.zeros(0, dtype=np.uint32)
+    hashes = token_hashes(tokens)
+    width = min(size, hashes.size)
+    combined = np.zeros(hashes.size - width + 1, dtype=np.uint32)
+    for offset in range(width):
+        combined = (combined * _FNV_PRIME) ^ hashes[offset : offset + combined.size]
+    return combined
 
 
 def fingerprint(titles: Sequence[str], texts: Sequence[str], cfg: DedupConfig) -> Fingerprints:
@@ -100,9 +149,7 @@ def fingerprint(titles: Sequence[str], texts: Sequence[str], cfg: DedupConfig) -
         tokens = tokens_of(dedup_text(title, text))
         if tokens:
             exact[row] = content_hash(tokens)
-        grams = shingles(tokens, cfg.shingle_size)
-        hashed.append(np.fromiter((sha1_hash32(g) for g in grams), dtype=np.uint32,
-                                  count=len(grams)))
+        hashed.append(shingle_hashes(tokens, cfg.shingle_size))
     return Fingerprints(exact=exact, signatures=minhash_signatures(hashed, cfg))
 
 

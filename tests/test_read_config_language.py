@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from dedup.config import ConfigError, load_config
-from dedup.language import LanguageConfig, detect_language
+from dedup.language import (
+    LanguageConfig,
+    detect_language,
+    iso_code,
+    known_grams,
+    normalised_codes,
+    pack,
+    profiles,
+)
 from dedup.read import (
     InputError,
     RawItem,
@@ -128,3 +136,36 @@ def test_language_is_detected_and_deterministic(text: str, lang: str) -> None:
 
 def test_too_little_text_is_undetermined() -> None:
     assert detect_language("", "12 34 !!", LanguageConfig()).lang == "und"
+
+
+LANGDETECT_SENTENCES = [
+    "Leaders from the EU, the UK and Canada will gather in Paris next week.",
+    "Die Staats- und Regierungschefs treffen sich nächste Woche in Paris.",
+    "Les dirigeants européens se réuniront la semaine prochaine à Paris.",
+    "Los líderes europeos se reunirán la próxima semana en París.",
+    "I leader europei si incontreranno la prossima settimana a Parigi.",
+    "Przywódcy europejscy spotkają się w przyszłym tygodniu w Paryżu.",
+    "Avrupalı liderler gelecek hafta Paris'te bir araya gelecek.",
+    "Os líderes europeus vão reunir-se na próxima semana em Paris.",
+    "Лідери ЄС, Великої Британії та Канади зберуться в Парижі наступного тижня.",
+    "Лидеры ЕС, Великобритании и Канады соберутся в Париже на следующей неделе.",
+]
+
+
+@pytest.mark.parametrize("text", LANGDETECT_SENTENCES)
+def test_detection_agrees_with_langdetect_on_clear_text(text: str) -> None:
+    """The stage scores langdetect's own profiles, so on clear text both must agree."""
+    from langdetect import DetectorFactory, detect
+
+    DetectorFactory.seed = 0
+    assert detect_language("", text, LanguageConfig()).lang == iso_code(detect(text))
+
+
+def test_acronyms_and_addresses_do_not_decide_the_language() -> None:
+    """All-capitals runs, URLs and e-mail addresses are skipped as langdetect skips them."""
+    text = "Перемир'я обговорили в Києві NATO USA EU https://example.com/news news@example.com"
+    assert detect_language("", text, LanguageConfig()).lang == "uk"
+    model = profiles()
+    rows, _ = known_grams(normalised_codes("NATO", model), model)
+    inside_the_run = {pack(gram) for gram in ("A", "T", "NA", "AT", "NAT", "ATO")}
+    assert not {int(model.keys[r]) for r in rows} & inside_the_run

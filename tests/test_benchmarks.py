@@ -1,0 +1,69 @@
+"""The benchmark dump generator and the throughput harness (speed itself is not tested)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import corpus  # noqa: E402
+import throughput  # noqa: E402
+
+from dedup.config import load_config  # noqa: E402
+from dedup.pipeline import run_job  # noqa: E402
+
+
+def test_a_smaller_dump_is_a_prefix_of_a_larger_one() -> None:
+    shape = corpus.DumpShape()
+    assert list(corpus.generate(40, shape))[:25] == list(corpus.generate(25, shape))
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return corpus.write_dump(tmp_path_factory.mktemp("bench") / "dump.jsonl", 600,
+                             corpus.DumpShape())
+
+
+def test_dump_looks_like_a_news_scrape(dump: Path) -> None:
+    records = [json.loads(line) for line in dump.read_text().splitlines()]
+    texts = [r["text"] for r in records if r.get("text")]
+    assert 1200 < sum(map(len, texts)) / len(texts) < 1800
+    assert any("html" in r for r in records) and any(r.get("text") == "" for r in records)
+    assert any("published" not in r for r in records) and any("source" not in r for r in records)
+    assert sum("Leave A Reply" in t or "Share." in t for t in texts) > len(texts) // 4
+
+
+def test_the_job_finds_the_dumps_structure(dump: Path, tmp_path: Path) -> None:
+    """Copies are found, site templates removed and languages told apart."""
+    report = run_job([str(dump)], tmp_path / "out", load_config(overrides=["run.workers=1"]))
+    assert report["counts"]["in"] == report["counts"]["out"] == 600
+    assert report["counts"]["duplicates"] > 30
+    assert len([n for n in report["counts"]["languages"].values() if n >= 10]) >= 8
+    articles = [json.loads(line) for line in (tmp_path / "out" / "articles.jsonl").open()]
+    assert not any("All rights reserved" in a["text"] for a in articles)
+    expected = {int(a["id"][1:]): a["lang"] for a in articles}
+    plan = corpus.make_plan(600, corpus.DumpShape())
+    right = sum(corpus.event_language(int(plan.event[i]), corpus.DumpShape().seed) == lang
+                for i, lang in expected.items())
+    assert right / len(expected) > 0.9
+
+
+def test_throughput_harness_reports_every_step(dump: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dump-300-seed2024.jsonl").write_bytes(
+        b"".join(dump.read_bytes().splitlines(keepends=True)[:300]))
+    assert throughput.main(["--sizes", "300", "--workers", "1", "--baseline", "40",
+                            "--data", str(data), "--json", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr().out
+    for step in [*throughput.STEPS, "total"]:
+        assert f"| 300 | {step} |" in printed
+    figures = json.loads((tmp_path / "r.json").read_text())
+    assert figures["baseline_articles_per_second"] > 0
+    assert figures["runs"]["300"]["peak_rss_mb"] > 10
