@@ -22,12 +22,13 @@ import orjson
 from scipy.sparse import csr_matrix
 
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
-from dedup.cluster import vectorize
+from dedup.cluster import ClusterConfig, feature_terms, vectorize
 from dedup.duplicates import Fingerprints, fingerprint
 from dedup.extract import extract_html
-from dedup.language import Detected, detect_language, iso_code
+from dedup.language import Detected, detect_languages, iso_code
 from dedup.read import RawItem, Reject, parse_item, published_day
 from dedup.records import Record
+from dedup.write import ClusterSummary, Placement, article_row, representative_of, write_jsonl
 
 if TYPE_CHECKING:
     from dedup.config import Config
@@ -154,10 +155,10 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
                                                detail="nothing left after cleaning",
                                                id=record.id)))
             continue
-        with timer.stage("language"):
-            found = language_of(record, cfg)
-        record.lang, record.lang_confidence = found.lang, found.confidence
         kept.append(record)
+    with timer.stage("language"):
+        for record, found in zip(kept, languages_of(kept, cfg), strict=True):
+            record.lang, record.lang_confidence = found.lang, found.confidence
     titles, texts = [r.title for r in kept], [r.text for r in kept]
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
@@ -179,6 +180,42 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     )
 
 
+@dataclass(slots=True)
+class ChunkPlacement:
+    """Where each row of one chunk ended up, as the write pass needs it (no texts)."""
+
+    labels: list[int]
+    cluster_ids: list[str]
+    dup_groups: list[str]
+    is_duplicate: list[bool]
+    is_representative: list[bool]
+    top_features: dict[int, list[int]]  # per label whose representative is in this chunk
+    cluster: ClusterConfig
+
+
+def write_article_part(chunk: Path, part: Path,
+                       placement: ChunkPlacement) -> dict[int, ClusterSummary]:
+    """Write one chunk's articles.jsonl rows to ``part``; summarise its clusters."""
+    summaries: dict[int, ClusterSummary] = {}
+    rows = []
+    for i, record in enumerate(read_records(chunk)):
+        lab = placement.labels[i]
+        summary = summaries.setdefault(lab, ClusterSummary())
+        summary.add(record)
+        if placement.is_representative[i]:
+            summary.representative = representative_of(record)
+            summary.top_terms = feature_terms(record.title, record.text, record.lang or "und",
+                                              placement.top_features[lab], placement.cluster)
+        rows.append(article_row(record, Placement(
+            cluster_id=placement.cluster_ids[i],
+            dup_group=placement.dup_groups[i],
+            duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
+            is_representative=placement.is_representative[i],
+        )))
+    write_jsonl(part, rows)
+    return summaries
+
+
 def has_sentence(record: Record, min_words: int) -> bool:
     """Whether a record the cleaner would empty still holds a sentence-length line.
 
@@ -190,8 +227,15 @@ def has_sentence(record: Record, min_words: int) -> bool:
     return any(len(line.split()) >= min_words for line in lines)
 
 
-def language_of(record: Record, cfg: Config) -> Detected:
-    """The input's language when configured to trust it, else detection on cleaned text."""
-    if cfg.language.trust_input and record.lang:
-        return Detected(iso_code(record.lang.strip().lower()), 1.0)
-    return detect_language(record.title, record.text, cfg.language)
+def languages_of(records: Sequence[Record], cfg: Config) -> list[Detected]:
+    """The input's language where configured to trust it, else detection on cleaned text."""
+    detected = iter(detect_languages(
+        [r.title for r in records if not trusted(r, cfg)],
+        [r.text for r in records if not trusted(r, cfg)], cfg.language))
+    return [Detected(iso_code((r.lang or "").strip().lower()), 1.0) if trusted(r, cfg)
+            else next(detected) for r in records]
+
+
+def trusted(record: Record, cfg: Config) -> bool:
+    """Whether the record's own language is used instead of detection."""
+    return cfg.language.trust_input and bool(record.lang)

@@ -165,15 +165,15 @@ def _uses_char_ngrams(lang: str) -> bool:
     return re.split(r"[-_]", lang.lower(), maxsplit=1)[0] in _NO_SPACE_LANGS
 
 
-def _keep_word(token: str, cfg: ClusterConfig) -> bool:
-    """Filter for space-separated words: too short or (optionally) only digits."""
-    return len(token) >= cfg.min_token_chars and not (cfg.drop_numbers and token.isdigit())
-
-
 def _words(tokens: list[str], lang: str, cfg: ClusterConfig) -> list[str]:
-    """Kept words as written, without function words."""
+    """Kept words as written: long enough, not function words, optionally not numbers.
+
+    One comprehension without a call per token: this runs over every word of the dump.
+    """
     stop = stopwords_for(lang) if cfg.drop_stopwords else frozenset()
-    return [t for t in tokens if _keep_word(t, cfg) and t not in stop]
+    shortest = cfg.min_token_chars
+    words = [t for t in tokens if len(t) >= shortest and t not in stop]
+    return [t for t in words if not t.isdigit()] if cfg.drop_numbers else words
 
 
 # Snowball takes ISO 639-1 codes itself; Bokmål is its "no" algorithm under another code.
@@ -610,34 +610,47 @@ def _block_rows(langs: np.ndarray) -> list[np.ndarray]:
 
 
 def _top_features_per_row(sums: sp.csr_matrix, top: int) -> list[list[int]]:
-    """Indices of each row's largest entries, best first, ties by feature index."""
+    """Indices of each row's largest entries, best first, ties by feature index.
+
+    A partial selection per row: a cluster's centroid has hundreds of terms and only
+    ``top`` are reported, so sorting all of them (millions of entries) is wasted work.
+    """
     sums = sp.csr_matrix(sums)
     sums.sort_indices()
-    rows = np.repeat(np.arange(sums.shape[0]), np.diff(sums.indptr))
-    order = np.lexsort((sums.indices, -sums.data, rows))
-    features = sums.indices[order]
-    return [
-        features[lo:hi][:top].tolist()
-        for lo, hi in zip(sums.indptr[:-1], sums.indptr[1:], strict=True)
-    ]
+    features: list[list[int]] = []
+    for lo, hi in zip(sums.indptr[:-1].tolist(), sums.indptr[1:].tolist(), strict=True):
+        data, indices = sums.data[lo:hi], sums.indices[lo:hi]
+        if hi - lo > top:
+            cut = np.partition(data, hi - lo - top)[hi - lo - top]  # the top-th largest
+            above = data > cut
+            tied = np.flatnonzero(data == cut)[: top - int(above.sum())]
+            chosen = np.r_[np.flatnonzero(above), tied]
+            data, indices = data[chosen], indices[chosen]
+        features.append(indices[np.lexsort((indices, -data))].tolist())
+    return features
 
 
 def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> Clustering:
     """Number clusters, pick representatives, similarities and centroid terms.
 
     ``key`` is the smallest row of each row's cluster and rows are in id order, so
-    numbering clusters by key numbers them by their smallest id.
+    numbering clusters by key numbers them by their smallest id.  Centrality and
+    similarity are only computed for members of clusters with several articles: a
+    single article is its own representative.
     """
     keys, labels = np.unique(key, return_inverse=True)
     n = key.size
     indicator = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(keys.size, n))
     sums = sp.csr_matrix(indicator @ weights)
-    centrality = np.asarray(weights.multiply(sums[labels]).sum(axis=1)).ravel()
+    shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
+    centrality = np.zeros(n)
+    centrality[shared] = _row_dots_with(weights[shared], sums[labels[shared]])
     # Highest dot with the member sum = highest mean similarity to the other members.
     by_centrality = np.lexsort((np.arange(n), -centrality, labels))
     first = np.r_[True, labels[by_centrality][1:] != labels[by_centrality][:-1]]
     representative = by_centrality[first]
-    similarity = np.asarray(weights.multiply(weights[representative[labels]]).sum(axis=1)).ravel()
+    similarity = np.ones(n)
+    similarity[shared] = _row_dots_with(weights[shared], weights[representative[labels[shared]]])
     similarity[representative] = 1.0
     return Clustering(
         labels=labels.astype(np.int64),
@@ -645,6 +658,11 @@ def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> C
         similarity=similarity.astype(np.float32),
         top_features=_top_features_per_row(sums, cfg.top_terms),
     )
+
+
+def _row_dots_with(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
+    """Dot product of each row of ``left`` with the same row of ``right``."""
+    return np.asarray(left.multiply(right).sum(axis=1)).ravel()
 
 
 def cluster(

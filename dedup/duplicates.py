@@ -302,28 +302,35 @@ def lsh_candidates(signatures: np.ndarray, id_rank: np.ndarray, cfg: DedupConfig
 
 def bucket_pairs(keys: np.ndarray, rows: np.ndarray, id_rank: np.ndarray,
                  max_pairs_size: int) -> np.ndarray:
-    """Pairs within each bucket of one band: all pairs in small buckets, a star in big ones."""
+    """Pairs within each bucket of one band: all pairs in small buckets, a star in big ones.
+
+    Buckets of equal size are paired together as one matrix of members, so the work is a
+    few array operations per distinct bucket size, not a Python loop per bucket.
+    """
     order = np.argsort(keys, kind="stable")
     keys, rows = keys[order], rows[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
-    out: list[np.ndarray] = []
-    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+    out: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
+    for size in np.unique(sizes[(sizes > 1) & (sizes <= max_pairs_size)]).tolist():
+        members = rows[starts[sizes == size][:, None] + np.arange(size)]
+        left, right = np.triu_indices(size, k=1)
+        out.append(np.stack([members[:, left].ravel(), members[:, right].ravel()], axis=1))
+    for start, size in zip(starts[sizes > max_pairs_size], sizes[sizes > max_pairs_size],
+                           strict=True):
         members = rows[start : start + size]
-        if size <= max_pairs_size:
-            left, right = np.triu_indices(size, k=1)
-            out.append(np.stack([members[left], members[right]], axis=1))
-        else:
-            out.append(star_edges(np.zeros(size, dtype=np.uint64), members, id_rank))
-    return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
+        out.append(star_edges(np.zeros(size, dtype=np.uint64), members, id_rank))
+    return np.concatenate(out).astype(np.int64)
 
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Pairs as (min, max) rows, without repeats, sorted."""
     if len(pairs) == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    ordered = np.sort(pairs.astype(np.int64), axis=1)
-    return np.unique(ordered, axis=0)
+    low, high = pairs.min(axis=1).astype(np.int64), pairs.max(axis=1).astype(np.int64)
+    width = int(high.max()) + 1
+    keys = np.unique(low * width + high)
+    return np.stack([keys // width, keys % width], axis=1)
 
 
 def verified_edges(pairs: np.ndarray, signatures: np.ndarray, threshold: float,

@@ -26,24 +26,23 @@ import scipy.sparse as sp
 from dedup import __version__
 from dedup.chunks import (
     AnalysedChunk,
+    ChunkPlacement,
     PreparedChunk,
     analyse_chunk,
     prepare_chunk,
-    read_records,
+    write_article_part,
 )
 from dedup.clean import TemplateCounts, learn_templates
-from dedup.cluster import Clustering, cluster, feature_terms
+from dedup.cluster import Clustering, cluster
 from dedup.config import Config
 from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates
 from dedup.engine import Engine, LocalEngine, show_progress
 from dedup.read import RawItem, Reject, discover_inputs, iter_raw_items
 from dedup.write import (
     ClusterSummary,
-    Placement,
-    article_row,
     cluster_id_for,
     cluster_row,
-    representative_of,
+    concatenate,
     write_json,
     write_jsonl,
 )
@@ -116,7 +115,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     rejects = sorted([*itertools.chain.from_iterable(p.rejects for p in prepared),
                       *itertools.chain.from_iterable(a.rejects for a in analysed)],
                      key=lambda pair: pair[0])
-    summaries = write_articles(out_dir, work, len(prepared), corpus, grouping, cfg)
+    summaries = write_articles(out_dir, work, analysed, corpus, grouping, engine, cfg)
     write_clusters(out_dir, corpus, grouping, summaries)
     write_jsonl(out_dir / "rejects.jsonl", (reject.to_dict() for _, reject in rejects))
     wall["write"] = time.perf_counter() - tick
@@ -229,62 +228,77 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config) -> Grouping
                     cluster_ids=[cluster_id_for(members[lab]) for lab in range(len(members))])
 
 
-def placement_of(row: int, corpus: Corpus, grouping: Grouping) -> Placement:
-    """Dup group, cluster and representative flag of one row (array look-ups only)."""
-    canonical = int(grouping.dups.canonical[row])
-    lab = int(grouping.label[row])
-    return Placement(
-        cluster_id=grouping.cluster_ids[lab],
-        dup_group=corpus.ids[canonical],
-        duplicate_of=None if canonical == row else corpus.ids[canonical],
-        is_representative=row == int(grouping.representative_row[lab]),
-        similarity=float(grouping.similarity[row]),
-    )
+def chunk_placements(corpus: Corpus, grouping: Grouping, bounds: Sequence[int],
+                     cfg: Config) -> Iterator[ChunkPlacement]:
+    """Per chunk, where each of its rows ended up (array look-ups, no texts)."""
+    for start, stop in itertools.pairwise(bounds):
+        rows = np.arange(start, stop)
+        canonical = grouping.dups.canonical[start:stop]
+        labels = grouping.label[start:stop]
+        representative = grouping.representative_row[labels] == rows
+        yield ChunkPlacement(
+            labels=labels.tolist(),
+            cluster_ids=[grouping.cluster_ids[lab] for lab in labels.tolist()],
+            dup_groups=[corpus.ids[c] for c in canonical.tolist()],
+            is_duplicate=(canonical != rows).tolist(),
+            is_representative=representative.tolist(),
+            top_features={int(lab): grouping.clustering.top_features[lab]
+                          for lab in labels[representative].tolist()},
+            cluster=cfg.cluster,
+        )
 
 
-def write_articles(out_dir: Path, work: Path, n_chunks: int, corpus: Corpus,
-                   grouping: Grouping, cfg: Config) -> dict[int, ClusterSummary]:
-    """Stream the cleaned chunks into articles.jsonl, gathering per-cluster summaries."""
+def write_articles(out_dir: Path, work: Path, analysed: Sequence[AnalysedChunk],
+                   corpus: Corpus, grouping: Grouping, engine: Engine,
+                   cfg: Config) -> dict[int, ClusterSummary]:
+    """articles.jsonl, written per chunk by the workers and joined in chunk order.
+
+    Workers also summarise their chunk's clusters (languages, dates, the representative's
+    lead and terms); the summaries are merged here.
+    """
+    bounds = np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]).tolist()
+    tasks = ((chunk_path(work, index), part_path(work, index), placement)
+             for index, placement in enumerate(chunk_placements(corpus, grouping, bounds, cfg)))
     summaries: dict[int, ClusterSummary] = {}
-    top_features = grouping.clustering.top_features
-
-    def rows() -> Iterator[dict[str, Any]]:
-        row = 0
-        for index in range(n_chunks):
-            for record in read_records(chunk_path(work, index)):
-                placed = placement_of(row, corpus, grouping)
-                lab = int(grouping.label[row])
-                summary = summaries.setdefault(lab, ClusterSummary())
-                summary.add(record)
-                if placed.is_representative:
-                    summary.representative = representative_of(record)
-                    summary.top_terms = feature_terms(record.title, record.text,
-                                                      record.lang or "und", top_features[lab],
-                                                      cfg.cluster)
-                yield article_row(record, placed)
-                row += 1
-
-    write_jsonl(out_dir / "articles.jsonl", rows())
+    for part in engine.map(write_article_part, tasks, "write"):
+        for lab, summary in part.items():
+            summaries.setdefault(lab, ClusterSummary()).merge(summary)
+    concatenate([part_path(work, index) for index in range(len(analysed))],
+                out_dir / "articles.jsonl")
     return summaries
+
+
+def part_path(work: Path, index: int) -> Path:
+    """The articles.jsonl part written for chunk ``index``."""
+    return work / f"articles-{index:06d}.jsonl"
 
 
 def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
                    summaries: dict[int, ClusterSummary]) -> None:
     """clusters.jsonl: largest clusters first, ties by cluster id; members best first."""
-    by_label: dict[int, list[int]] = {}
-    for row, lab in enumerate(grouping.label.tolist()):
-        by_label.setdefault(lab, []).append(row)
-    order = sorted(by_label, key=lambda lab: (-len(by_label[lab]), grouping.cluster_ids[lab]))
+    labels = grouping.label
+    by_label = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[by_label], np.arange(len(grouping.cluster_ids) + 1))
+    sizes = np.diff(starts)
+    order = sorted(range(len(grouping.cluster_ids)),
+                   key=lambda lab: (-int(sizes[lab]), grouping.cluster_ids[lab]))
+    canonical = grouping.dups.canonical.tolist()
+    similarity = grouping.similarity.tolist()
 
     def rows() -> Iterator[dict[str, Any]]:
         for lab in order:
-            placed = [(placement_of(row, corpus, grouping), corpus.ids[row])
-                      for row in by_label[lab]]
-            placed.sort(key=lambda p: (not p[0].is_representative, -p[0].similarity, p[1]))
-            members = [{"id": i, "similarity": round(p.similarity, 4),
-                        "duplicate_of": p.duplicate_of} for p, i in placed]
-            unique = sum(1 for p, _ in placed if p.duplicate_of is None)
-            yield cluster_row(grouping.cluster_ids[lab], members, unique, summaries[lab])
+            representative = int(grouping.representative_row[lab])
+            members = []
+            for row in by_label[starts[lab]:starts[lab + 1]].tolist():
+                duplicate_of = None if canonical[row] == row else corpus.ids[canonical[row]]
+                members.append((row != representative, -similarity[row], corpus.ids[row],
+                                duplicate_of))
+            members.sort(key=lambda m: m[:3])
+            unique = sum(1 for m in members if m[3] is None)
+            yield cluster_row(grouping.cluster_ids[lab],
+                              [{"id": i, "similarity": round(-s, 4), "duplicate_of": d}
+                               for _, s, i, d in members],
+                              unique, summaries[lab])
 
     write_jsonl(out_dir / "clusters.jsonl", rows())
 

@@ -7,7 +7,7 @@ joblib worker or a Dask partition.  Records cross process boundaries as orjson d
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -34,10 +34,19 @@ class Record:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for orjson serialisation between stages."""
-        return asdict(self)
+        """Plain dict for orjson serialisation between stages.
+
+        Field by field rather than ``dataclasses.asdict``, whose deep copy cost more than
+        the serialisation itself; ``flags`` is the only mutable field and is copied.
+        """
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        data["flags"] = list(self.flags)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Record))

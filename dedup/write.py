@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,14 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
+def concatenate(parts: Sequence[Path], path: Path) -> None:
+    """Join files byte for byte into ``path``, atomically."""
+    with atomic_file(path) as out:
+        for part in parts:
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write one indented JSON document atomically."""
     with atomic_file(path) as handle:
@@ -64,7 +73,6 @@ class Placement:
     dup_group: str
     duplicate_of: str | None
     is_representative: bool
-    similarity: float
 
 
 def article_row(record: Record, placed: Placement) -> dict[str, Any]:
@@ -103,11 +111,25 @@ class ClusterSummary:
         """Account one member article."""
         lang = record.lang or "und"
         self.languages[lang] = self.languages.get(lang, 0) + 1
-        if record.published:
-            if self.first is None or record.published < self.first:
-                self.first = record.published
-            if self.last is None or record.published > self.last:
-                self.last = record.published
+        self.note_date(record.published)
+
+    def note_date(self, published: str | None) -> None:
+        """Widen the first/last range to include ``published`` (when known)."""
+        if published:
+            if self.first is None or published < self.first:
+                self.first = published
+            if self.last is None or published > self.last:
+                self.last = published
+
+
+    def merge(self, other: ClusterSummary) -> None:
+        """Fold in the summary of the same cluster's members from another chunk."""
+        for lang, count in other.languages.items():
+            self.languages[lang] = self.languages.get(lang, 0) + count
+        self.note_date(other.first)
+        self.note_date(other.last)
+        if other.representative:
+            self.representative, self.top_terms = other.representative, other.top_terms
 
 
 def representative_of(record: Record) -> dict[str, Any]:

@@ -6,14 +6,17 @@ import gzip
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dedup.config import ConfigError, load_config
 from dedup.language import (
     LanguageConfig,
     detect_language,
+    detect_languages,
     iso_code,
-    known_grams,
+    lookup,
+    ngrams,
     normalised_codes,
     pack,
     profiles,
@@ -166,6 +169,16 @@ def test_acronyms_and_addresses_do_not_decide_the_language() -> None:
     text = "Перемир'я обговорили в Києві NATO USA EU https://example.com/news news@example.com"
     assert detect_language("", text, LanguageConfig()).lang == "uk"
     model = profiles()
-    rows, _ = known_grams(normalised_codes("NATO", model), model)
+    grams, _ = ngrams(*normalised_codes(["NATO"], model), model)
     inside_the_run = {pack(gram) for gram in ("A", "T", "NA", "AT", "NAT", "ATO")}
-    assert not {int(model.keys[r]) for r in rows} & inside_the_run
+    assert not set(grams.tolist()) & inside_the_run
+    assert lookup(np.array([pack("the"), pack("qxz")], dtype=np.uint64), model).tolist()[1] == -1
+    assert lookup(np.array([pack("the")], dtype=np.uint64), model)[0] >= 0
+
+
+def test_batch_detection_is_per_article() -> None:
+    """An article's result never depends on the other articles of its batch."""
+    texts = [*LANGDETECT_SENTENCES, "", "12 34", "Ok"]
+    alone = [detect_language("", text, LanguageConfig()) for text in texts]
+    assert detect_languages([""] * len(texts), texts, LanguageConfig()) == alone
+    assert detect_languages([""] * 3, texts[::-1][:3], LanguageConfig()) == alone[::-1][:3]
