@@ -32,6 +32,7 @@ import scipy.sparse as sp
 import Stemmer
 from sklearn.feature_extraction import FeatureHasher
 
+from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
 
 
@@ -665,49 +666,73 @@ def _row_dots_with(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
     return np.asarray(left.multiply(right).sum(axis=1)).ravel()
 
 
+def cluster_block(counts: sp.csr_matrix, days: np.ndarray, cfg: ClusterConfig) -> Clustering:
+    """Clusters of one language block, numbered, with representatives and top terms.
+
+    A pure function of the block (rows in id order), so an engine can run blocks as
+    independent tasks; only the small result travels back.
+    """
+    weights = _tfidf_rows(counts)
+    return _summarise(weights, _cluster_block(weights, days, cfg), cfg)
+
+
 def cluster(
     vectors: sp.csr_matrix,
     langs: Sequence[str],
     days: np.ndarray,
     ids: Sequence[str],
     cfg: ClusterConfig,
+    engine: Engine | None = None,
 ) -> Clustering:
     """Group articles about the same event; see the module docstring for the method.
 
     ``vectors`` are :func:`vectorize` rows, ``days`` float days since the epoch (NaN
     when unknown) and ``ids`` unique article ids, which break every tie so the result
-    does not depend on row order.
+    does not depend on row order.  Language blocks are independent: with an ``engine``
+    they run as parallel tasks, largest first so the longest one starts at once.
     """
     n = vectors.shape[0]
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Clustering(empty, empty, np.zeros(0, dtype=np.float32), [])
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
-    counts = sp.csr_matrix(vectors)[order]
     block_langs = np.asarray(langs, dtype=object)[order]
-    block_days = np.asarray(days, dtype=np.float64)[order]
-    key = np.arange(n)
-    parts: list[sp.csr_matrix] = []
-    part_rows: list[np.ndarray] = []
-    for rows in _block_rows(block_langs):
-        weights = _tfidf_rows(counts[rows])
-        key[rows] = rows[_cluster_block(weights, block_days[rows], cfg)]
-        parts.append(weights)
-        part_rows.append(rows)
-    weights = sp.vstack(parts, format="csr")[np.argsort(np.concatenate(part_rows))]
-    in_id_order = _summarise(sp.csr_matrix(weights), key, cfg)
-    return _to_input_order(in_id_order, order)
+    blocks = [order[rows] for rows in _block_rows(block_langs)]
+    blocks.sort(key=len, reverse=True)
+    counts = sp.csr_matrix(vectors)
+    block_days = np.asarray(days, dtype=np.float64)
+    tasks = ((counts[rows], block_days[rows], cfg) for rows in blocks)
+    parts = list((engine or SerialEngine()).map(cluster_block, tasks, "cluster"))
+    return _merge_blocks(blocks, parts, order, n)
 
 
-def _to_input_order(result: Clustering, order: np.ndarray) -> Clustering:
-    """Map a result computed on rows sorted by id back to the caller's row order."""
-    labels = np.empty_like(result.labels)
-    labels[order] = result.labels
-    similarity = np.empty_like(result.similarity)
-    similarity[order] = result.similarity
-    return Clustering(
-        labels=labels,
-        representative=order[result.representative],
-        similarity=similarity,
-        top_features=result.top_features,
-    )
+def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
+                  order: np.ndarray, n: int) -> Clustering:
+    """One Clustering from per-block ones: clusters renumbered by their smallest id.
+
+    Block rows are input rows listed in id order, so a block cluster's first member is
+    its smallest id, and ``order`` ranks input rows by id.
+    """
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[order] = np.arange(n)
+    first_member = np.concatenate([
+        rows[np.unique(part.labels, return_index=True)[1]]
+        for rows, part in zip(blocks, parts, strict=True)
+    ])
+    new_label = np.empty(first_member.size, dtype=np.int64)
+    new_label[np.argsort(id_rank[first_member])] = np.arange(first_member.size)
+    labels = np.empty(n, dtype=np.int64)
+    similarity = np.empty(n, dtype=np.float32)
+    representative = np.empty(first_member.size, dtype=np.int64)
+    top_features: list[list[int]] = [[] for _ in range(first_member.size)]
+    offset = 0
+    for rows, part in zip(blocks, parts, strict=True):
+        renumbered = new_label[offset : offset + part.representative.size]
+        labels[rows] = renumbered[part.labels]
+        similarity[rows] = part.similarity
+        representative[renumbered] = rows[part.representative]
+        for label, features in zip(renumbered.tolist(), part.top_features, strict=True):
+            top_features[label] = features
+        offset += part.representative.size
+    return Clustering(labels=labels, representative=representative, similarity=similarity,
+                      top_features=top_features)

@@ -123,7 +123,7 @@ def token_hashes(tokens: Sequence[str]) -> np.ndarray:
         known.clear()
     for token in set(tokens).difference(known):
         known[token] = sha1_hash32(token.encode("utf-8"))
-    return np.fromiter((known[token] for token in tokens), dtype=np.uint32, count=len(tokens))
+    return np.array(list(map(known.__getitem__, tokens)), dtype=np.uint32)
 
 
 def shingle_hashes(tokens: Sequence[str], size: int) -> np.ndarray:

@@ -44,6 +44,15 @@ def show_progress(setting: str) -> bool:
     return setting == "always" or (setting == "auto" and sys.stderr.isatty())
 
 
+class SerialEngine:
+    """Runs every task in this process, in order: for small inputs and tests."""
+
+    def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
+            desc: str) -> Iterator[R]:
+        """``func(*task)`` for every task, lazily and in order."""
+        return (func(*task) for task in tasks)
+
+
 class LocalEngine:
     """joblib processes on this machine (in-process when there is a single worker)."""
 
@@ -55,7 +64,7 @@ class LocalEngine:
             desc: str) -> Iterator[R]:
         """Stream ``func(*task)`` over the tasks, two tasks per worker in flight at most."""
         if self.workers == 1:
-            results: Iterable[R] = (func(*task) for task in tasks)
+            results: Iterable[R] = SerialEngine().map(func, tasks, desc)
         else:
             parallel = Parallel(n_jobs=self.workers, return_as="generator",
                                 pre_dispatch="2*n_jobs", batch_size=1)

@@ -108,7 +108,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     wall["dedup"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    grouping = group_events(corpus, dups, cfg)
+    grouping = group_events(corpus, dups, cfg, engine)
     wall["cluster"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -207,14 +207,15 @@ def stack(analysed: Sequence[AnalysedChunk], cfg: Config) -> Corpus:
     )
 
 
-def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config) -> Grouping:
+def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
+                 engine: Engine | None = None) -> Grouping:
     """Cluster the canonical articles; duplicates join their canonical's cluster."""
     n = len(corpus.ids)
     canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
     clustering = cluster(corpus.vectors[canonical_rows],
                          [corpus.langs[i] for i in canonical_rows],
                          corpus.days[canonical_rows],
-                         [corpus.ids[i] for i in canonical_rows], cfg.cluster)
+                         [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine)
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
     of_canonical = position[dups.canonical]
