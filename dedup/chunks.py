@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, save_npz
 
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
 from dedup.cluster import ClusterConfig, feature_terms, vectorize
@@ -71,7 +71,7 @@ class AnalysedChunk:
     days: np.ndarray  # float64 days since epoch, NaN when unknown
     lengths: np.ndarray  # int64 characters of cleaned text
     prints: Fingerprints
-    vectors: csr_matrix
+    vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
     rejects: list[tuple[int, Reject]]
     seconds: dict[str, float]
 
@@ -164,7 +164,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     with timer.stage("dedup"):
         prints = fingerprint(titles, texts, cfg.dedup)
     with timer.stage("cluster"):
-        vectors = vectorize(titles, texts, langs, cfg.cluster)
+        vector_parts = spool_vectors(path, vectorize(titles, texts, langs, cfg.cluster), langs)
     with timer.stage("write"):
         write_records(path, kept)
     return AnalysedChunk(
@@ -174,10 +174,26 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         days=np.array([published_day(r.published) for r in kept], dtype=np.float64),
         lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
         prints=prints,
-        vectors=vectors,
+        vector_parts=vector_parts,
         rejects=rejects,
         seconds=timer.seconds,
     )
+
+
+def spool_vectors(path: Path, vectors: csr_matrix, langs: Sequence[str]) -> dict[str, Path]:
+    """Save a chunk's term vectors per language next to its records; returns the files.
+
+    The vectors are the largest per-article data; kept on disk, the main process never
+    holds them, and a language block's clustering task loads only its language's parts.
+    """
+    by_lang: dict[str, list[int]] = {}
+    for row, lang in enumerate(langs):
+        by_lang.setdefault(lang, []).append(row)
+    parts: dict[str, Path] = {}
+    for number, (lang, rows) in enumerate(sorted(by_lang.items())):
+        parts[lang] = path.with_name(f"{path.stem}-vectors-{number}.npz")
+        save_npz(parts[lang], vectors[rows], compressed=False)
+    return parts
 
 
 @dataclass(slots=True)

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -666,18 +668,50 @@ def _row_dots_with(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
     return np.asarray(left.multiply(right).sum(axis=1)).ravel()
 
 
-def cluster_block(counts: sp.csr_matrix, days: np.ndarray, cfg: ClusterConfig) -> Clustering:
+class RowSource(Protocol):
+    """Where a block's term-count rows come from; must pickle small to travel to a task."""
+
+    def load(self) -> sp.csr_matrix:
+        """The block's rows, in the block's (id) order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InMemoryRows:
+    """Rows already in memory (tests, small inputs)."""
+
+    matrix: sp.csr_matrix
+
+    def load(self) -> sp.csr_matrix:
+        """The rows as given."""
+        return self.matrix
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRows:
+    """Rows spread over vector files saved per chunk (``dedup.chunks.spool_vectors``)."""
+
+    files: tuple[Path, ...]
+    picks: np.ndarray  # rows of the files stacked in order, listed in the block's order
+
+    def load(self) -> sp.csr_matrix:
+        """Stack the files and pick the block's rows."""
+        return sp.csr_matrix(sp.vstack([sp.load_npz(f) for f in self.files], format="csr")
+                             [self.picks])
+
+
+def cluster_block(source: RowSource, days: np.ndarray, cfg: ClusterConfig) -> Clustering:
     """Clusters of one language block, numbered, with representatives and top terms.
 
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
-    weights = _tfidf_rows(counts)
+    weights = _tfidf_rows(source.load())
     return _summarise(weights, _cluster_block(weights, days, cfg), cfg)
 
 
 def cluster(
-    vectors: sp.csr_matrix,
+    vectors: sp.csr_matrix | Callable[[np.ndarray], RowSource],
     langs: Sequence[str],
     days: np.ndarray,
     ids: Sequence[str],
@@ -686,24 +720,30 @@ def cluster(
 ) -> Clustering:
     """Group articles about the same event; see the module docstring for the method.
 
-    ``vectors`` are :func:`vectorize` rows, ``days`` float days since the epoch (NaN
+    ``vectors`` are :func:`vectorize` rows, or a function giving the rows of a list of
+    row indices (so they can stay on disk); ``days`` are float days since the epoch (NaN
     when unknown) and ``ids`` unique article ids, which break every tie so the result
     does not depend on row order.  Language blocks are independent: with an ``engine``
     they run as parallel tasks, largest first so the longest one starts at once.
     """
-    n = vectors.shape[0]
+    n = len(ids)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Clustering(empty, empty, np.zeros(0, dtype=np.float32), [])
+    rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors))
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
     block_langs = np.asarray(langs, dtype=object)[order]
     blocks = [order[rows] for rows in _block_rows(block_langs)]
     blocks.sort(key=len, reverse=True)
-    counts = sp.csr_matrix(vectors)
     block_days = np.asarray(days, dtype=np.float64)
-    tasks = ((counts[rows], block_days[rows], cfg) for rows in blocks)
+    tasks = ((rows_of(rows), block_days[rows], cfg) for rows in blocks)
     parts = list((engine or SerialEngine()).map(cluster_block, tasks, "cluster"))
     return _merge_blocks(blocks, parts, order, n)
+
+
+def _in_memory(matrix: sp.csr_matrix) -> Callable[[np.ndarray], RowSource]:
+    """Row sources slicing a matrix held in memory."""
+    return lambda rows: InMemoryRows(matrix[rows])
 
 
 def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],

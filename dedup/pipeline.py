@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from dedup import __version__
 from dedup.chunks import (
@@ -33,7 +32,7 @@ from dedup.chunks import (
     write_article_part,
 )
 from dedup.clean import TemplateCounts, learn_templates
-from dedup.cluster import Clustering, cluster
+from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
 from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates
 from dedup.engine import Engine, LocalEngine, show_progress
@@ -66,7 +65,10 @@ class Corpus:
     days: np.ndarray
     lengths: np.ndarray
     prints: Fingerprints
-    vectors: sp.csr_matrix
+    vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
+    part_sizes: list[Counter[str]]  # per chunk: rows per language
+    chunk_of: np.ndarray  # int64 per row: its chunk
+    part_row: np.ndarray  # int64 per row: its row in its chunk's language vector file
 
 
 @dataclass(slots=True)
@@ -202,9 +204,34 @@ def stack(analysed: Sequence[AnalysedChunk], cfg: Config) -> Corpus:
             signatures=np.concatenate([c.prints.signatures for c in analysed]
                                       or [np.zeros((0, num_perm), np.uint32)]),
         ),
-        vectors=sp.vstack([c.vectors for c in analysed], format="csr")
-        if analysed else sp.csr_matrix((0, cfg.cluster.n_features), dtype=np.float32),
+        vector_parts=[c.vector_parts for c in analysed],
+        part_sizes=[Counter(c.langs) for c in analysed],
+        chunk_of=np.repeat(np.arange(len(analysed)), [len(c.ids) for c in analysed]),
+        part_row=np.concatenate([rank_within_language(c.langs) for c in analysed]
+                                or [np.zeros(0, np.int64)]),
     )
+
+
+def rank_within_language(langs: Sequence[str]) -> np.ndarray:
+    """Each row's position among the rows of its language (its row in the vector file)."""
+    seen: Counter[str] = Counter()
+    ranks = np.empty(len(langs), dtype=np.int64)
+    for row, lang in enumerate(langs):
+        ranks[row] = seen[lang]
+        seen[lang] += 1
+    return ranks
+
+
+def spooled_rows(corpus: Corpus, rows: np.ndarray) -> SpooledRows:
+    """Where the term vectors of ``rows`` (one language, in this order) are on disk."""
+    lang = corpus.langs[int(rows[0])]
+    chunks = np.unique(corpus.chunk_of[rows]).tolist()
+    sizes = [corpus.part_sizes[chunk][lang] for chunk in chunks]
+    start_of_chunk = dict(zip(chunks, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+    starts = np.array([start_of_chunk[c] for c in corpus.chunk_of[rows].tolist()],
+                      dtype=np.int64)
+    return SpooledRows(files=tuple(corpus.vector_parts[chunk][lang] for chunk in chunks),
+                       picks=starts + corpus.part_row[rows])
 
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
@@ -212,7 +239,7 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
     """Cluster the canonical articles; duplicates join their canonical's cluster."""
     n = len(corpus.ids)
     canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
-    clustering = cluster(corpus.vectors[canonical_rows],
+    clustering = cluster(lambda rows: spooled_rows(corpus, canonical_rows[rows]),
                          [corpus.langs[i] for i in canonical_rows],
                          corpus.days[canonical_rows],
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine)
