@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from dedup.cluster import ClusterConfig, Clustering, cluster, feature_terms, tokenize, vectorize
+from dedup.cluster import (
+    ClusterConfig,
+    Clustering,
+    cluster,
+    feature_index,
+    feature_terms,
+    tokenize,
+    vectorize,
+)
 
 KIND_SENTENCES = {
     "quake": [
@@ -300,3 +308,14 @@ def test_no_articles_give_an_empty_result() -> None:
     result = run([], [])
     assert result.labels.size == 0 and result.representative.size == 0
     assert result.top_features == []
+
+
+def test_feature_index_is_the_hashers_column() -> None:
+    """Top terms are found by hashing terms directly; it must be vectorize's hash."""
+    cfg = ClusterConfig(n_features=2**12)
+    terms = ["storm", "election", "киев", "вибори", "北京", "a" * 40, "naïve", "1999"]
+    for term in terms:
+        hashed = vectorize([term], [""], ["en"], ClusterConfig(n_features=2**12,
+                                                                drop_stopwords=False,
+                                                                stemming=False))
+        assert hashed.indices.tolist() == [feature_index(term, cfg.n_features)]
