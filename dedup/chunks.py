@@ -26,7 +26,7 @@ from dedup.cluster import ClusterConfig, feature_terms, vectorize
 from dedup.duplicates import Fingerprints, fingerprint
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
-from dedup.read import RawItem, Reject, parse_item, published_day
+from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
 from dedup.records import Record
 from dedup.write import ClusterSummary, Placement, article_row, representative_of, write_jsonl
 
@@ -91,12 +91,13 @@ def read_records(path: Path) -> list[Record]:
         return [Record.from_dict(orjson.loads(line)) for line in handle]
 
 
-def prepare_chunk(items: Sequence[tuple[int, RawItem | Reject]], path: Path,
-                  cfg: Config) -> PreparedChunk:
+def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
     """Read stage for one chunk: decode, extract HTML, spool, count template lines."""
     timer = Timer()
     records: list[Record] = []
     rejects: list[tuple[int, Reject]] = []
+    with timer.stage("read"):
+        items = numbered_items(batch)
     for seq, item in items:
         with timer.stage("read"):
             parsed = item if isinstance(item, Reject) else parse_item(item, cfg.read)

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
 from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates
 from dedup.engine import Engine, LocalEngine, show_progress
-from dedup.read import RawItem, Reject, discover_inputs, iter_raw_items
+from dedup.read import Batch, Reject, discover_inputs, read_batches
 from dedup.write import (
     ClusterSummary,
     cluster_id_for,
@@ -46,7 +46,6 @@ from dedup.write import (
     write_jsonl,
 )
 
-T = TypeVar("T")
 WORK_DIR = ".dedup-work"
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
              "orjson", "joblib")
@@ -158,17 +157,10 @@ def chunk_path(work: Path, index: int) -> Path:
 
 
 def read_tasks(files: Sequence[Path], work: Path,
-               cfg: Config) -> Iterator[tuple[list[tuple[int, RawItem | Reject]], Path, Config]]:
-    """Raw input items numbered in input order, cut into chunks of ``run.chunk_size``."""
-    numbered = enumerate(iter_raw_items(files))
-    for index, batch in enumerate(batched(numbered, cfg.run.chunk_size)):
+               cfg: Config) -> Iterator[tuple[Batch, Path, Config]]:
+    """Raw input cut into chunks of about ``run.chunk_size`` records, numbered in input order."""
+    for index, batch in enumerate(read_batches(files, cfg.run.chunk_size)):
         yield batch, chunk_path(work, index), cfg
-
-
-def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of ``size`` items (the last may be shorter); lazy, for streaming."""
-    while batch := list(itertools.islice(items, size)):
-        yield batch
 
 
 def merge_counts(parts: Iterable[TemplateCounts]) -> TemplateCounts:

@@ -102,29 +102,113 @@ def is_readable_kind(path: Path) -> bool:
 
 def iter_raw_items(files: Sequence[Path]) -> Iterator[RawItem | Reject]:
     """Yield every raw record of every file in order; broken files yield a Reject and go on."""
+    for batch in read_batches(files, 1 << 30):
+        for _, item in numbered_items(batch):
+            yield item
+
+
+@dataclass(frozen=True, slots=True)
+class LineBlock:
+    """Consecutive lines of one JSONL file, shipped to a worker as one bytes object.
+
+    Pickling one block costs a copy; pickling a thousand line objects cost the main
+    process more than the workers spent parsing them.
+    """
+
+    path: str
+    first_line: int  # line number of the block's first line
+    first_seq: int  # input position of the block's first record
+    count: int  # records in the block (non-blank lines)
+    data: bytes  # the lines, newlines included
+
+    def items(self) -> list[tuple[int, RawItem | Reject]]:
+        """The block's records, numbered, exactly as reading the lines one by one gives."""
+        parts = self.data.split(b"\n")
+        lines = [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+        items: list[tuple[int, RawItem | Reject]] = []
+        for offset, line in enumerate(lines):
+            if line.strip():
+                items.append((self.first_seq + len(items), RawItem(
+                    origin=f"{self.path}:{self.first_line + offset}", kind="json",
+                    payload=line)))
+        return items
+
+
+Batch = list[tuple[int, RawItem | Reject]] | LineBlock
+
+
+def numbered_items(batch: Batch) -> list[tuple[int, RawItem | Reject]]:
+    """A batch's records with their input positions."""
+    return batch.items() if isinstance(batch, LineBlock) else batch
+
+
+def read_batches(files: Sequence[Path], size: int) -> Iterator[Batch]:
+    """The input cut into batches of about ``size`` records, numbered in input order.
+
+    JSONL lines travel as :class:`LineBlock`; documents (.txt/.html) and rejects as
+    numbered items.  A batch never spans two JSONL files.
+    """
+    seq = 0
+    pending: list[tuple[int, RawItem | Reject]] = []
     for path in files:
-        name = path.name.lower()
-        if name.endswith(JSONL_SUFFIXES):
-            yield from iter_jsonl_lines(path)
-        else:
-            kind = "html" if name.endswith((".html", ".htm")) else "txt"
-            try:
-                yield RawItem(origin=str(path), kind=kind, payload=path.read_bytes())
-            except OSError as err:
-                yield Reject(origin=str(path), reason="unreadable_file", detail=str(err))
+        if path.name.lower().endswith(JSONL_SUFFIXES):
+            if pending:
+                yield pending
+                pending = []
+            for block in jsonl_blocks(path, size, seq):
+                seq += block.count if isinstance(block, LineBlock) else len(block)
+                yield block
+            continue
+        pending.append((seq, document_item(path)))
+        seq += 1
+        if len(pending) == size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
 
 
-def iter_jsonl_lines(path: Path) -> Iterator[RawItem | Reject]:
-    """Lines of a (possibly gzipped) JSONL file; a truncated gzip ends in a Reject, not a crash."""
+def document_item(path: Path) -> RawItem | Reject:
+    """A whole .txt or .html file as one raw record."""
+    kind = "html" if path.name.lower().endswith((".html", ".htm")) else "txt"
+    try:
+        return RawItem(origin=str(path), kind=kind, payload=path.read_bytes())
+    except OSError as err:
+        return Reject(origin=str(path), reason="unreadable_file", detail=str(err))
+
+
+def jsonl_blocks(path: Path, size: int, first_seq: int) -> Iterator[Batch]:
+    """Blocks of ``size`` lines of a (possibly gzipped) JSONL file.
+
+    A truncated or corrupt gzip ends in a Reject after the lines read so far, not a crash.
+    """
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    line_no = 0
+    lines: list[bytes] = []
+    first_line, line_no, seq = 1, 0, first_seq
+
+    def block() -> LineBlock:
+        return LineBlock(path=str(path), first_line=first_line, first_seq=seq,
+                         count=sum(1 for kept in lines if kept.strip()), data=b"".join(lines))
+
     try:
         with opener(path, "rb") as handle:
             for line_no, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield RawItem(origin=f"{path}:{line_no}", kind="json", payload=line)
+                lines.append(line)
+                if len(lines) == size:
+                    full = block()
+                    yield full
+                    seq += full.count
+                    first_line, lines = line_no + 1, []
     except (OSError, EOFError, zlib.error) as err:
-        yield Reject(origin=f"{path}:{line_no + 1}", reason="unreadable_file", detail=str(err))
+        if lines:
+            partial = block()
+            yield partial
+            seq += partial.count
+        yield [(seq, Reject(origin=f"{path}:{line_no + 1}", reason="unreadable_file",
+                            detail=str(err)))]
+        return
+    if lines:
+        yield block()
 
 
 def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:

@@ -28,8 +28,10 @@ from dedup.read import (
     Reject,
     discover_inputs,
     iter_raw_items,
+    numbered_items,
     parse_item,
     published_day,
+    read_batches,
 )
 from dedup.records import Record
 
@@ -90,6 +92,29 @@ def test_truncated_gzip_ends_in_a_reject(tmp_path: Path) -> None:
     items = list(iter_raw_items([path]))
     assert isinstance(items[-1], Reject) and items[-1].reason == "unreadable_file"
     assert all(isinstance(i, RawItem) for i in items[:-1]) and len(items) > 1
+
+
+def test_batches_number_records_the_same_whatever_their_size(tmp_path: Path) -> None:
+    """Blocks of lines, documents and rejects keep input positions and line numbers."""
+    (tmp_path / "a.jsonl").write_bytes(b'{"id": "a1"}\n\n{"id": "a2"}\n  \n{"id": "a3"}')
+    (tmp_path / "b.txt").write_text("Title\nBody.\n")
+    data = gzip.compress(b"".join(b'{"id": "c%d"}\n' % i for i in range(500)))
+    (tmp_path / "c.jsonl.gz").write_bytes(data[: len(data) // 2])
+    files = discover_inputs([str(tmp_path)])
+
+    def numbered(size: int) -> list[tuple[int, str, str]]:
+        return [(seq, item.origin, item.payload.decode() if isinstance(item, RawItem)
+                 else item.reason)
+                for batch in read_batches(files, size) for seq, item in numbered_items(batch)]
+
+    whole = numbered(10**6)
+    assert [seq for seq, _, _ in whole] == list(range(len(whole)))
+    assert whole[:4] == [(0, f"{tmp_path}/a.jsonl:1", '{"id": "a1"}\n'),
+                         (1, f"{tmp_path}/a.jsonl:3", '{"id": "a2"}\n'),
+                         (2, f"{tmp_path}/a.jsonl:5", '{"id": "a3"}'),
+                         (3, f"{tmp_path}/b.txt", "Title\nBody.\n")]
+    assert whole[-1][2] == "unreadable_file"
+    assert numbered(1) == numbered(2) == numbered(7) == whole
 
 
 def test_bad_paths_fail_early(tmp_path: Path) -> None:
