@@ -246,13 +246,10 @@ def has_sentence(record: Record, min_words: int) -> bool:
 
 def languages_of(records: Sequence[Record], cfg: Config) -> list[Detected]:
     """The input's language where configured to trust it, else detection on cleaned text."""
+    trusted = [cfg.language.trust_input and bool(r.lang) for r in records]
     detected = iter(detect_languages(
-        [r.title for r in records if not trusted(r, cfg)],
-        [r.text for r in records if not trusted(r, cfg)], cfg.language))
-    return [Detected(iso_code((r.lang or "").strip().lower()), 1.0) if trusted(r, cfg)
-            else next(detected) for r in records]
-
-
-def trusted(record: Record, cfg: Config) -> bool:
-    """Whether the record's own language is used instead of detection."""
-    return cfg.language.trust_input and bool(record.lang)
+        [r.title for r, given in zip(records, trusted, strict=True) if not given],
+        [r.text for r, given in zip(records, trusted, strict=True) if not given],
+        cfg.language))
+    return [Detected(iso_code((r.lang or "").strip().lower()), 1.0) if given
+            else next(detected) for r, given in zip(records, trusted, strict=True)]

@@ -70,9 +70,7 @@ class Corpus:
     lengths: np.ndarray
     prints: Fingerprints
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
-    part_sizes: list[Counter[str]]  # per chunk: rows per language
-    chunk_of: np.ndarray  # int64 per row: its chunk
-    part_row: np.ndarray  # int64 per row: its row in its chunk's language vector file
+    lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
 
 
 @dataclass(slots=True)
@@ -205,15 +203,12 @@ def stack(analysed: Sequence[AnalysedChunk], cfg: Config) -> Corpus:
                                       or [np.zeros((0, num_perm), np.uint32)]),
         ),
         vector_parts=[c.vector_parts for c in analysed],
-        part_sizes=[Counter(c.langs) for c in analysed],
-        chunk_of=np.repeat(np.arange(len(analysed)), [len(c.ids) for c in analysed]),
-        part_row=np.concatenate([rank_within_language(c.langs) for c in analysed]
-                                or [np.zeros(0, np.int64)]),
+        lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
     )
 
 
 def rank_within_language(langs: Sequence[str]) -> np.ndarray:
-    """Each row's position among the rows of its language (its row in the vector file)."""
+    """Each row's position among the rows of its language."""
     seen: Counter[str] = Counter()
     ranks = np.empty(len(langs), dtype=np.int64)
     for row, lang in enumerate(langs):
@@ -223,15 +218,14 @@ def rank_within_language(langs: Sequence[str]) -> np.ndarray:
 
 
 def spooled_rows(corpus: Corpus, rows: np.ndarray) -> SpooledRows:
-    """Where the term vectors of ``rows`` (one language, in this order) are on disk."""
+    """Where the term vectors of ``rows`` (one language, in this order) are on disk.
+
+    A language's vector files, stacked in chunk order, hold its rows in input order, so
+    a row's place in the stack is its rank within its language.
+    """
     lang = corpus.langs[int(rows[0])]
-    chunks = np.unique(corpus.chunk_of[rows]).tolist()
-    sizes = [corpus.part_sizes[chunk][lang] for chunk in chunks]
-    start_of_chunk = dict(zip(chunks, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
-    starts = np.array([start_of_chunk[c] for c in corpus.chunk_of[rows].tolist()],
-                      dtype=np.int64)
-    return SpooledRows(files=tuple(corpus.vector_parts[chunk][lang] for chunk in chunks),
-                       picks=starts + corpus.part_row[rows])
+    files = tuple(parts[lang] for parts in corpus.vector_parts if lang in parts)
+    return SpooledRows(files=files, picks=corpus.lang_rank[rows])
 
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,

@@ -100,13 +100,6 @@ def is_readable_kind(path: Path) -> bool:
     return name.endswith(JSONL_SUFFIXES) or name.endswith(DOCUMENT_SUFFIXES)
 
 
-def iter_raw_items(files: Sequence[Path]) -> Iterator[RawItem | Reject]:
-    """Yield every raw record of every file in order; broken files yield a Reject and go on."""
-    for batch in read_batches(files, 1 << 30):
-        for _, item in numbered_items(batch):
-            yield item
-
-
 @dataclass(frozen=True, slots=True)
 class LineBlock:
     """Consecutive lines of one JSONL file, shipped to a worker as one bytes object.

@@ -121,7 +121,6 @@ class ClusterSummary:
             if self.last is None or published > self.last:
                 self.last = published
 
-
     def merge(self, other: ClusterSummary) -> None:
         """Fold in the summary of the same cluster's members from another chunk."""
         for lang, count in other.languages.items():

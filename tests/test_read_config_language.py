@@ -27,7 +27,6 @@ from dedup.read import (
     ReadConfig,
     Reject,
     discover_inputs,
-    iter_raw_items,
     numbered_items,
     parse_item,
     published_day,
@@ -71,13 +70,18 @@ def test_invalid_utf8_and_nul_bytes_are_repaired_and_flagged() -> None:
     assert record.text == "ab" and {"invalid_utf8", "nul_bytes"} <= set(record.flags)
 
 
+def raw_items(files: list[Path]) -> list[RawItem | Reject]:
+    """Every raw record of the files, in input order."""
+    return [item for batch in read_batches(files, 100) for _, item in numbered_items(batch)]
+
+
 def test_txt_and_html_files(tmp_path: Path) -> None:
     (tmp_path / "one.txt").write_text("\n\nThe title\nFirst line.\nSecond line.\n")
     (tmp_path / "two.html").write_text("<html><body><p>Hi</p></body></html>")
     (tmp_path / "notes.md").write_text("ignored")
     files = discover_inputs([str(tmp_path)])
     assert [f.name for f in files] == ["one.txt", "two.html"]
-    items = [i for i in iter_raw_items(files) if isinstance(i, RawItem)]
+    items = [i for i in raw_items(files) if isinstance(i, RawItem)]
     txt = parse_item(items[0], ReadConfig())
     assert isinstance(txt, Record)
     assert (txt.id, txt.title, txt.text) == ("one", "The title", "First line.\nSecond line.")
@@ -89,7 +93,7 @@ def test_truncated_gzip_ends_in_a_reject(tmp_path: Path) -> None:
     data = gzip.compress(b"".join(b'{"id": "%d", "text": "x"}\n' % i for i in range(2000)))
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(data[: len(data) // 2])
-    items = list(iter_raw_items([path]))
+    items = raw_items([path])
     assert isinstance(items[-1], Reject) and items[-1].reason == "unreadable_file"
     assert all(isinstance(i, RawItem) for i in items[:-1]) and len(items) > 1
 
