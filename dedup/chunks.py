@@ -28,6 +28,7 @@ from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
 from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
 from dedup.records import Record
+from dedup.tokens import Document
 from dedup.write import ClusterSummary, Placement, article_row, representative_of, write_jsonl
 
 if TYPE_CHECKING:
@@ -160,12 +161,12 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     with timer.stage("language"):
         for record, found in zip(kept, languages_of(kept, cfg), strict=True):
             record.lang, record.lang_confidence = found.lang, found.confidence
-    titles, texts = [r.title for r in kept], [r.text for r in kept]
+    docs = [Document(r.title, r.text) for r in kept]  # tokenised once, for both stages
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
-        prints = fingerprint(titles, texts, cfg.dedup)
+        prints = fingerprint(docs, cfg.dedup)
     with timer.stage("cluster"):
-        vector_parts = spool_vectors(path, vectorize(titles, texts, langs, cfg.cluster), langs)
+        vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     with timer.stage("write"):
         write_records(path, kept)
     return AnalysedChunk(

@@ -22,7 +22,6 @@ the output identically.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -32,11 +31,11 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 import Stemmer
-from sklearn.feature_extraction import FeatureHasher
 from sklearn.utils import murmurhash3_32
 
 from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
+from dedup.tokens import MARKS, NO_SPACE_CHARS, Document, words
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,41 +128,11 @@ class Clustering:
 # Scripts written without spaces between words: words cannot be found, so overlapping
 # character n-grams stand in for them.
 _NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue", "wuu"})
-_NO_SPACE_CHARS = (
-    "\u0e00-\u0eff"  # Thai, Lao
-    "\u0f00-\u0fff"  # Tibetan
-    "\u1000-\u109f"  # Myanmar
-    "\u1780-\u17ff"  # Khmer
-    "\u3040-\u30ff"  # Hiragana, Katakana
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
-)
-
-
-def _combining_mark_ranges() -> str:
-    r"""Character-class ranges of combining marks in the BMP.
-
-    ``\w`` excludes combining marks (categories Mn/Mc), which would cut Hindi or Thai
-    words apart at every vowel sign; adding them keeps such words whole.
-    """
-    import unicodedata
-
-    marks = [c for c in range(0x300, 0x10000) if unicodedata.category(chr(c)) in ("Mn", "Mc")]
-    ranges: list[str] = []
-    start = prev = marks[0]
-    for c in [*marks[1:], sys.maxunicode + 2]:
-        if c != prev + 1:
-            ranges.append(f"{chr(start)}-{chr(prev)}" if prev > start else chr(start))
-            start = c
-        prev = c
-    return "".join(ranges)
-
-
-_MARKS = _combining_mark_ranges()
-_WORD = re.compile(rf"[\w{_MARKS}]+")
 # In no-space languages: a run of no-space script (group 1), or any other word.
-_SEGMENT = re.compile(rf"([{_NO_SPACE_CHARS}]+)|(?:(?![{_NO_SPACE_CHARS}])[\w{_MARKS}])+")
+_SEGMENT = re.compile(rf"([{NO_SPACE_CHARS}]+)|(?:[^\W{NO_SPACE_CHARS}]|[{MARKS}])+")
 
 
+@cache
 def _uses_char_ngrams(lang: str) -> bool:
     """True for languages whose words are not separated by spaces (``zh-Hant`` -> zh)."""
     return re.split(r"[-_]", lang.lower(), maxsplit=1)[0] in _NO_SPACE_LANGS
@@ -181,7 +150,6 @@ def _words(tokens: list[str], lang: str, cfg: ClusterConfig) -> list[str]:
 
 
 _INT32_MIN = -(2**31)
-_FEATURE_SLICE = 64
 
 # Snowball takes ISO 639-1 codes itself; Bokmål is its "no" algorithm under another code.
 _SNOWBALL_ALIASES = {"nb": "no"}
@@ -216,11 +184,10 @@ def _char_ngrams(run: str, n: int) -> Iterator[str]:
 
 def _surface_tokens(text: str, lang: str, cfg: ClusterConfig) -> list[str]:
     """Lowercased kept words as written, or character n-grams for no-space scripts."""
-    text = text.casefold()
     if not _uses_char_ngrams(lang):
-        return _words(_WORD.findall(text), lang, cfg)
+        return _words(words(text), lang, cfg)
     tokens: list[str] = []
-    for match in _SEGMENT.finditer(text):
+    for match in _SEGMENT.finditer(text.casefold()):
         if match.group(1):
             tokens.extend(_char_ngrams(match.group(1), cfg.char_ngram))
         else:
@@ -236,41 +203,83 @@ def tokenize(text: str, lang: str, cfg: ClusterConfig, limit: int | None = None)
     return _term_keys(_surface_tokens(text, lang, cfg)[:limit], lang, cfg)
 
 
-def _document_surface_tokens(title: str, text: str, lang: str, cfg: ClusterConfig) -> list[str]:
-    """Title and truncated body tokens of one document as written, in that order."""
-    body = _surface_tokens(text, lang, cfg)[: cfg.max_text_tokens]
-    return _surface_tokens(title, lang, cfg) + body
-
-
 # ------------------------------------------------------------------------ vectorize
 
-
-def _hasher(cfg: ClusterConfig) -> FeatureHasher:
-    """The one hashing function shared by :func:`vectorize` and :func:`feature_terms`."""
-    return FeatureHasher(
-        n_features=cfg.n_features, input_type="string", alternate_sign=False, dtype=np.float32
-    )
+# Distinct words whose columns a worker remembers; cleared when full (results never
+# change, only the time to recompute them).
+_MAX_CACHED_COLUMNS = 1 << 20
+_NOT_A_TERM = -1
 
 
-def vectorize(
-    titles: Sequence[str], texts: Sequence[str], langs: Sequence[str], cfg: ClusterConfig
-) -> sp.csr_matrix:
+@cache
+def _column_table(lang: str, cfg: ClusterConfig, screen: bool) -> dict[str, int]:
+    """This process's memory of each token's column (or ``_NOT_A_TERM``), per language."""
+    return {}
+
+
+def _learn_columns(table: dict[str, int], tokens: set[str], lang: str, cfg: ClusterConfig,
+                   screen: bool) -> None:
+    """Stem and hash tokens not seen before; screened out ones are remembered as such."""
+    if len(table) + len(tokens) > _MAX_CACHED_COLUMNS:
+        table.clear()
+    new = list(tokens)
+    terms = _words(new, lang, cfg) if screen else new
+    table.update(dict.fromkeys(new, _NOT_A_TERM))
+    for term, key in zip(terms, _term_keys(terms, lang, cfg), strict=True):
+        table[term] = feature_index(key, cfg.n_features)
+
+
+def _token_columns(text: str, written: list[str], lang: str,
+                   cfg: ClusterConfig) -> tuple[np.ndarray, list[str]]:
+    """Every token of a text and its column (``_NOT_A_TERM`` for tokens that are not terms).
+
+    ``written`` is the text's :func:`~dedup.tokens.words`, shared with the dedup stage;
+    texts in no-space languages are read again as character n-grams.  News repeats its
+    vocabulary, so each distinct word is screened, stemmed and hashed once per process
+    and only looked up afterwards: doing that per token was most of the cost of
+    vectorising, and of finding each cluster's top terms.
+    """
+    screen = not _uses_char_ngrams(lang)
+    tokens = written if screen else _surface_tokens(text, lang, cfg)
+    table = _column_table(lang, cfg, screen)
+    new = set(tokens).difference(table)
+    if new:
+        _learn_columns(table, new, lang, cfg, screen)
+    columns = np.fromiter(map(table.__getitem__, tokens), dtype=np.int32, count=len(tokens))
+    return columns, tokens
+
+
+def _term_columns(text: str, written: list[str], lang: str, cfg: ClusterConfig,
+                  limit: int | None = None) -> np.ndarray:
+    """Columns of the first ``limit`` terms of a text: :func:`tokenize`, hashed."""
+    columns, _ = _token_columns(text, written, lang, cfg)
+    return columns[columns != _NOT_A_TERM][:limit]
+
+
+def vectorize(docs: Sequence[Document], langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:
     """Raw title-weighted term counts, one float32 row per document.
 
     Stateless (hashing, no vocabulary) so chunks can be vectorised in any worker and
     stacked afterwards; weighting by document frequency happens in :func:`cluster`.
+    Columns and counts are those of scikit-learn's ``FeatureHasher`` (non-negative,
+    string input) over :func:`tokenize`'s terms.
     """
-    if not titles:  # FeatureHasher cannot transform an empty batch
-        return sp.csr_matrix((0, cfg.n_features), dtype=np.float32)
-    hasher = _hasher(cfg)
-    title_counts = hasher.transform(
-        tokenize(t, lang, cfg) for t, lang in zip(titles, langs, strict=True)
+    columns: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
+    weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
+    weight_of = np.array([cfg.title_weight, 1.0], dtype=np.float32)
+    for doc, lang in zip(docs, langs, strict=True):
+        in_title = _term_columns(doc.title, doc.title_words, lang, cfg)
+        in_body = _term_columns(doc.text, doc.text_words, lang, cfg, cfg.max_text_tokens)
+        columns += (in_title, in_body)
+        weights.append(np.repeat(weight_of, [in_title.size, in_body.size]))
+    lengths = [w.size for w in weights[1:]]
+    counts = sp.csr_matrix(
+        (np.concatenate(weights), np.concatenate(columns),
+         np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])),
+        shape=(len(docs), cfg.n_features), dtype=np.float32,
     )
-    body_counts = hasher.transform(
-        tokenize(t, lang, cfg, cfg.max_text_tokens) for t, lang in zip(texts, langs, strict=True)
-    )
-    counts = (title_counts * np.float32(cfg.title_weight) + body_counts).astype(np.float32)
-    return sp.csr_matrix(counts)
+    counts.sum_duplicates()
+    return counts
 
 
 def feature_terms(
@@ -283,30 +292,24 @@ def feature_terms(
     stem is shown as its first written form in the document ("elections", not "elect").
     Features the document does not contain are skipped.
     """
-    surfaces = _document_surface_tokens(title, text, lang, cfg)
     wanted = set(features)
     term_of: dict[int, str] = {}
-    seen: set[str] = set()
-    # In slices, stemming only as far as needed: top terms are mostly in the title and lead.
-    for start in range(0, len(surfaces), _FEATURE_SLICE):
-        piece = surfaces[start : start + _FEATURE_SLICE]
-        for key, surface in zip(_term_keys(piece, lang, cfg), piece, strict=True):
-            if key in seen:
-                continue
-            seen.add(key)
-            index = feature_index(key, cfg.n_features)
+    doc = Document(title, text)
+    parts = ((title, doc.title_words, None), (text, doc.text_words, cfg.max_text_tokens))
+    for part, written, limit in parts:
+        columns, tokens = _token_columns(part, written, lang, cfg)
+        kept = np.flatnonzero(columns != _NOT_A_TERM)[:limit].tolist()
+        for index, token in zip(columns[kept].tolist(), [tokens[i] for i in kept], strict=True):
             if index in wanted and index not in term_of:
-                term_of[index] = surface
-        if len(term_of) == len(wanted):
-            break
+                term_of[index] = token
     return [term_of[f] for f in features if f in term_of]
 
 
 def feature_index(term: str, n_features: int) -> int:
-    """The column :func:`vectorize`'s FeatureHasher gives ``term`` (its exact formula).
+    """The column scikit-learn's ``FeatureHasher`` gives ``term`` (its exact formula).
 
-    Calling the hash directly costs a fraction of a FeatureHasher transform per term,
-    which matters when every cluster's top terms are looked up.
+    Same columns as that hasher, so hashed vectors stay comparable with vectors users
+    build with scikit-learn.
     """
     signed = murmurhash3_32(term, seed=0)
     if signed == _INT32_MIN:

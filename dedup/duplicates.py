@@ -16,7 +16,6 @@ shuffle on ``(band, band hash)`` for a distributed engine.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +27,8 @@ from datasketch.lsh import _optimal_param
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from dedup.tokens import Document
+
 SCHEME = "affine32"
 # FNV-1a's 32-bit prime: combines token hashes into a shingle hash.
 _FNV_PRIME = 0x01000193
@@ -35,9 +36,6 @@ _FNV_PRIME = 0x01000193
 _MAX_CACHED_TOKENS = 1 << 20
 _TOKEN_HASHES: dict[str, int] = {}
 MAX_HASH = np.uint32(0xFFFFFFFF)
-# One token per CJK/kana/hangul character (these scripts do not separate words with
-# spaces), otherwise runs of letters and digits.
-TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+", re.UNICODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +72,13 @@ class Fingerprints:
     signatures: np.ndarray  # uint32 (n, num_perm); rows of MAX_HASH = no shingles
 
 
-def tokens_of(text: str) -> list[str]:
-    """Case-folded word tokens (CJK characters one by one)."""
-    return TOKEN.findall(text.casefold())
-
-
-def dedup_text(title: str, text: str) -> str:
-    """The content compared for duplicates: the body, or the title of a headline-only record.
+def dedup_words(doc: Document) -> list[str]:
+    """The words compared for duplicates: the body's, or the title's in a headline-only record.
 
     Titles are left out when there is a body because syndicated copies often get a new
     headline ("WATCH: ...", cut at a different length) over the same text.
     """
-    return text if text.strip() else title
+    return doc.text_words if doc.text.strip() else doc.title_words
 
 
 def shingles(tokens: Sequence[str], size: int) -> list[bytes]:
@@ -141,12 +134,12 @@ def shingle_hashes(tokens: Sequence[str], size: int) -> np.ndarray:
     return combined
 
 
-def fingerprint(titles: Sequence[str], texts: Sequence[str], cfg: DedupConfig) -> Fingerprints:
+def fingerprint(docs: Sequence[Document], cfg: DedupConfig) -> Fingerprints:
     """Exact hashes and MinHash signatures for a chunk of articles."""
-    exact = np.zeros(len(texts), dtype=np.uint64)
+    exact = np.zeros(len(docs), dtype=np.uint64)
     hashed: list[np.ndarray] = []
-    for row, (title, text) in enumerate(zip(titles, texts, strict=True)):
-        tokens = tokens_of(dedup_text(title, text))
+    for row, doc in enumerate(docs):
+        tokens = dedup_words(doc)
         if tokens:
             exact[row] = content_hash(tokens)
         hashed.append(shingle_hashes(tokens, cfg.shingle_size))
@@ -176,34 +169,40 @@ def fmix32(values: np.ndarray) -> np.ndarray:
 
 
 def minhash_signatures(hashed: Sequence[np.ndarray], cfg: DedupConfig,
-                       batch_values: int = 65536) -> np.ndarray:
+                       batch_values: int = 16384) -> np.ndarray:
     """MinHash rows for many documents at once.
 
     Documents are processed in batches of about ``batch_values`` shingles: one
     ``(num_perm, batch)`` product and a segmented minimum replace a Python loop per
-    document and permutation.
+    document and permutation.  The product goes into one reused buffer, small enough to
+    stay in cache: allocating it per batch made the stage memory-bound.
     """
     a, b = permutations(cfg.num_perm, cfg.seed)
     out = np.full((len(hashed), cfg.num_perm), MAX_HASH, dtype=np.uint32)
+    longest = max((len(h) for h in hashed), default=0)
+    buffer = np.empty((cfg.num_perm, max(batch_values, longest)), dtype=np.uint32)
     start = 0
     while start < len(hashed):
         stop, size = start, 0
         while stop < len(hashed) and (size == 0 or size + len(hashed[stop]) <= batch_values):
             size += len(hashed[stop])
             stop += 1
-        fill_batch(out, hashed, start, stop, a, b)
+        fill_batch(out, hashed, start, stop, (a, b), buffer)
         start = stop
     return out
 
 
 def fill_batch(out: np.ndarray, hashed: Sequence[np.ndarray], start: int, stop: int,
-               a: np.ndarray, b: np.ndarray) -> None:
+               permutation: tuple[np.ndarray, np.ndarray], buffer: np.ndarray) -> None:
     """Signatures of documents ``start:stop`` (documents without shingles stay empty)."""
     rows = [row for row in range(start, stop) if len(hashed[row])]
     if not rows:
         return
+    a, b = permutation
     values = fmix32(np.concatenate([hashed[row] for row in rows]))
-    permuted = a[:, None] * values[None, :] + b[:, None]
+    permuted = buffer[:, : values.size]
+    np.multiply(a[:, None], values[None, :], out=permuted)
+    permuted += b[:, None]
     offsets = np.cumsum([0] + [len(hashed[row]) for row in rows[:-1]])
     out[rows] = np.minimum.reduceat(permuted, offsets, axis=1).T
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from sklearn.feature_extraction import FeatureHasher
 
 from dedup.cluster import (
     ClusterConfig,
@@ -20,6 +21,7 @@ from dedup.cluster import (
     tokenize,
     vectorize,
 )
+from dedup.tokens import documents
 
 KIND_SENTENCES = {
     "quake": [
@@ -155,7 +157,7 @@ def run(
     langs = langs or ["en"] * n
     days = np.full(n, np.nan) if days is None else days
     ids = ids or [f"doc-{i:04d}" for i in range(n)]
-    return cluster(vectorize(titles, texts, langs, cfg), langs, days, ids, cfg)
+    return cluster(vectorize(documents(titles, texts), langs, cfg), langs, days, ids, cfg)
 
 
 def same_partition(labels: np.ndarray, gold: list[int]) -> bool:
@@ -166,7 +168,7 @@ def same_partition(labels: np.ndarray, gold: list[int]) -> bool:
 
 def test_vectorize_counts_title_tokens_with_weight() -> None:
     cfg = ClusterConfig(n_features=2**12, title_weight=3.0)
-    vectors = vectorize(["Storm"], ["storm warning issued"], ["en"], cfg)
+    vectors = vectorize(documents(["Storm"], ["storm warning issued"]), ["en"], cfg)
     assert vectors.shape == (1, 2**12)
     assert vectors.dtype == np.float32
     assert sorted(vectors.data.tolist()) == [1.0, 1.0, 4.0]  # storm: 3 (title) + 1 (text)
@@ -196,7 +198,7 @@ def test_stemming_joins_inflected_forms_where_snowball_has_the_language() -> Non
 
 def test_top_terms_show_a_stem_as_the_word_written_in_the_article() -> None:
     title, text = "Elections in Kyiv", "The elections were held. Election officials counted."
-    counts = vectorize([title], [text], ["en"], CFG)
+    counts = vectorize(documents([title], [text]), ["en"], CFG)
     features = [int(f) for f in counts.indices[np.argsort(-counts.data, kind="stable")]]
     terms = feature_terms(title, text, "en", features, CFG)
     assert terms[0] == "elections"
@@ -310,12 +312,20 @@ def test_no_articles_give_an_empty_result() -> None:
     assert result.top_features == []
 
 
-def test_feature_index_is_the_hashers_column() -> None:
-    """Top terms are found by hashing terms directly; it must be vectorize's hash."""
+def test_vectors_are_feature_hasher_counts() -> None:
+    """Columns and title-weighted counts are scikit-learn FeatureHasher's over the same terms."""
     cfg = ClusterConfig(n_features=2**12)
-    terms = ["storm", "election", "киев", "вибори", "北京", "a" * 40, "naïve", "1999"]
-    for term in terms:
-        hashed = vectorize([term], [""], ["en"], ClusterConfig(n_features=2**12,
-                                                                drop_stopwords=False,
-                                                                stemming=False))
-        assert hashed.indices.tolist() == [feature_index(term, cfg.n_features)]
+    hasher = FeatureHasher(n_features=cfg.n_features, input_type="string",
+                           alternate_sign=False, dtype=np.float32)
+    titles, texts, _ = make_articles(per_event=3, seed=4)
+    titles, texts = [*titles, "北京 naïve", "", "a" * 40], [*texts, "Киев 1999", "", ""]
+    langs = ["en"] * (len(titles) - 3) + ["zh", "en", "ru"]
+    got = vectorize(documents(titles, texts), langs, cfg)
+    want = (hasher.transform(tokenize(t, lang, cfg) for t, lang in zip(titles, langs, strict=True))
+            * np.float32(cfg.title_weight)
+            + hasher.transform(tokenize(t, lang, cfg, cfg.max_text_tokens)
+                               for t, lang in zip(texts, langs, strict=True)))
+    assert got.dtype == np.float32 and got.has_canonical_format
+    assert (got != want).nnz == 0
+    for term in ["storm", "election", "киев", "вибори", "北京", "a" * 40, "naïve", "1999"]:
+        assert hasher.transform([[term]]).indices.tolist() == [feature_index(term, cfg.n_features)]

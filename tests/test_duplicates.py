@@ -13,8 +13,8 @@ from dedup.duplicates import (
     shingle_hash,
     shingles,
     to_lean_minhash,
-    tokens_of,
 )
+from dedup.tokens import documents, words
 
 CFG = DedupConfig()
 BASE = ("Officials said the new bridge over the river will open in the spring after two years "
@@ -23,18 +23,19 @@ BASE = ("Officials said the new bridge over the river will open in the spring af
 
 def test_signatures_are_bit_identical_to_datasketch() -> None:
     texts = [BASE, "Киев заявил о новых переговорах в Париже", "北京今天发布了新的经济数据", "one"]
-    prints = fingerprint([""] * len(texts), texts, CFG)
+    prints = fingerprint(documents([""] * len(texts), texts), CFG)
     for text, signature in zip(texts, prints.signatures, strict=True):
         reference = MinHash(num_perm=CFG.num_perm, seed=CFG.seed, hashfunc=shingle_hash,
                             scheme="affine32")
-        for gram in shingles(tokens_of(text), CFG.shingle_size):
+        for gram in shingles(words(text), CFG.shingle_size):
             reference.update(gram)
         assert np.array_equal(reference.hashvalues, signature)
 
 
 def test_signatures_work_in_a_datasketch_lsh_index() -> None:
     edited = BASE.replace("new bridge", "new steel bridge")
-    prints = fingerprint(["", "", ""], [BASE, edited, "Something else entirely happened."], CFG)
+    texts = [BASE, edited, "Something else entirely happened."]
+    prints = fingerprint(documents(["", "", ""], texts), CFG)
     bands, rows = lsh_params(CFG)
     index = MinHashLSH(num_perm=CFG.num_perm, params=(bands, rows))
     for key, signature in zip("abc", prints.signatures, strict=True):
@@ -44,7 +45,7 @@ def test_signatures_work_in_a_datasketch_lsh_index() -> None:
 
 def group(texts: list[str], ids: list[str], days: list[float] | None = None) -> list[str]:
     """The canonical id of every text."""
-    prints = fingerprint([""] * len(texts), texts, CFG)
+    prints = fingerprint(documents([""] * len(texts), texts), CFG)
     found = find_duplicates(prints, ids, np.array(days or [np.nan] * len(texts)),
                             np.array([len(t) for t in texts]), CFG)
     return [ids[i] for i in found.canonical]
@@ -72,13 +73,13 @@ def test_grouping_does_not_depend_on_order() -> None:
 
 
 def test_headline_only_records_compare_titles() -> None:
-    prints = fingerprint(["Storm hits the coast", "Storm hits the coast", "Markets fall"],
-                         ["", "", ""], CFG)
+    prints = fingerprint(documents(["Storm hits the coast", "Storm hits the coast",
+                                    "Markets fall"], ["", "", ""]), CFG)
     assert prints.exact[0] == prints.exact[1] != prints.exact[2]
 
 
 def test_empty_text_has_no_signature_and_no_group() -> None:
-    prints = fingerprint(["", ""], ["", ""], CFG)
+    prints = fingerprint(documents(["", ""], ["", ""]), CFG)
     assert (prints.exact == 0).all()
     found = find_duplicates(prints, ["a", "b"], np.array([np.nan, np.nan]), np.array([0, 0]), CFG)
     assert list(found.canonical) == [0, 1]
