@@ -28,7 +28,7 @@ from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
 from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
 from dedup.records import Record
-from dedup.tokens import Document
+from dedup.tokens import documents
 from dedup.write import ClusterSummary, Placement, article_row, representative_of, write_jsonl
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     with timer.stage("language"):
         for record, found in zip(kept, languages_of(kept, cfg), strict=True):
             record.lang, record.lang_confidence = found.lang, found.confidence
-    docs = [Document(r.title, r.text) for r in kept]  # tokenised once, for both stages
+    docs = documents([r.title for r in kept], [r.text for r in kept])  # shared by both stages
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
         prints = fingerprint(docs, cfg.dedup)

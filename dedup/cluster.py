@@ -35,7 +35,7 @@ from sklearn.utils import murmurhash3_32
 
 from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
-from dedup.tokens import MARKS, NO_SPACE_CHARS, Document, words
+from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Document, Field, documents, words
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,14 @@ class Clustering:
     labels: np.ndarray  # int64 per row: cluster 0..n_clusters-1, numbered by smallest id
     representative: np.ndarray  # int64 per cluster: row index of its most central member
     similarity: np.ndarray  # float32 per row: cosine to its cluster's representative
-    top_features: list[list[int]]  # per cluster: hashed feature indices, best first
+    # int32 (n_clusters, top_terms): hashed feature indices, best first, -1 past the last.
+    # One array, not a list per cluster: a million clusters' lists took 250 MB.
+    top_features: np.ndarray
+
+    def features_of(self, label: int) -> list[int]:
+        """The top feature indices of one cluster, best first."""
+        row = self.top_features[label]
+        return row[row >= 0].tolist()
 
 
 # --------------------------------------------------------------------------- tokens
@@ -205,54 +212,38 @@ def tokenize(text: str, lang: str, cfg: ClusterConfig, limit: int | None = None)
 
 # ------------------------------------------------------------------------ vectorize
 
-# Distinct words whose columns a worker remembers; cleared when full (results never
-# change, only the time to recompute them).
-_MAX_CACHED_COLUMNS = 1 << 20
 _NOT_A_TERM = -1
 
 
-@cache
-def _column_table(lang: str, cfg: ClusterConfig, screen: bool) -> dict[str, int]:
-    """This process's memory of each token's column (or ``_NOT_A_TERM``), per language."""
-    return {}
-
-
-def _learn_columns(table: dict[str, int], tokens: set[str], lang: str, cfg: ClusterConfig,
-                   screen: bool) -> None:
-    """Stem and hash tokens not seen before; screened out ones are remembered as such."""
-    if len(table) + len(tokens) > _MAX_CACHED_COLUMNS:
-        table.clear()
-    new = list(tokens)
-    terms = _words(new, lang, cfg) if screen else new
-    table.update(dict.fromkeys(new, _NOT_A_TERM))
+def _word_columns(words: list[str], lang: str, cfg: ClusterConfig, screen: bool) -> list[int]:
+    """The column of each word (``_NOT_A_TERM`` for words the screen drops)."""
+    terms = _words(words, lang, cfg) if screen else words
+    columns = dict.fromkeys(words, _NOT_A_TERM)
     for term, key in zip(terms, _term_keys(terms, lang, cfg), strict=True):
-        table[term] = feature_index(key, cfg.n_features)
+        columns[term] = feature_index(key, cfg.n_features)
+    return [columns[word] for word in words]
 
 
-def _token_columns(text: str, written: list[str], lang: str,
-                   cfg: ClusterConfig) -> tuple[np.ndarray, list[str]]:
-    """Every token of a text and its column (``_NOT_A_TERM`` for tokens that are not terms).
+def _token_columns(field: Field, lang: str, cfg: ClusterConfig) -> tuple[np.ndarray, list[str]]:
+    """Every token of a field and its column (``_NOT_A_TERM`` for tokens that are not terms).
 
-    ``written`` is the text's :func:`~dedup.tokens.words`, shared with the dedup stage;
-    texts in no-space languages are read again as character n-grams.  News repeats its
-    vocabulary, so each distinct word is screened, stemmed and hashed once per process
-    and only looked up afterwards: doing that per token was most of the cost of
-    vectorising, and of finding each cluster's top terms.
+    Tokens are the field's words, shared with the dedup stage; in no-space languages
+    they are read again as character n-grams.  Each distinct token is screened, stemmed
+    and hashed once per process (:data:`~dedup.tokens.VOCABULARY`): doing that per
+    token was most of the cost of vectorising, and of finding each cluster's top terms.
     """
     screen = not _uses_char_ngrams(lang)
-    tokens = written if screen else _surface_tokens(text, lang, cfg)
-    table = _column_table(lang, cfg, screen)
-    new = set(tokens).difference(table)
-    if new:
-        _learn_columns(table, new, lang, cfg, screen)
-    columns = np.fromiter(map(table.__getitem__, tokens), dtype=np.int32, count=len(tokens))
+    tokens = field.words if screen else _surface_tokens(field.raw, lang, cfg)
+    ids = field.ids if screen else VOCABULARY.ids(tokens)
+    columns = VOCABULARY.facts(("column", lang, cfg, screen), ids,
+                               lambda words: _word_columns(words, lang, cfg, screen), np.int32)
     return columns, tokens
 
 
-def _term_columns(text: str, written: list[str], lang: str, cfg: ClusterConfig,
+def _term_columns(field: Field, lang: str, cfg: ClusterConfig,
                   limit: int | None = None) -> np.ndarray:
-    """Columns of the first ``limit`` terms of a text: :func:`tokenize`, hashed."""
-    columns, _ = _token_columns(text, written, lang, cfg)
+    """Columns of the first ``limit`` terms of a field: :func:`tokenize`, hashed."""
+    columns, _ = _token_columns(field, lang, cfg)
     return columns[columns != _NOT_A_TERM][:limit]
 
 
@@ -268,8 +259,8 @@ def vectorize(docs: Sequence[Document], langs: Sequence[str], cfg: ClusterConfig
     weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
     weight_of = np.array([cfg.title_weight, 1.0], dtype=np.float32)
     for doc, lang in zip(docs, langs, strict=True):
-        in_title = _term_columns(doc.title, doc.title_words, lang, cfg)
-        in_body = _term_columns(doc.text, doc.text_words, lang, cfg, cfg.max_text_tokens)
+        in_title = _term_columns(doc.title, lang, cfg)
+        in_body = _term_columns(doc.text, lang, cfg, cfg.max_text_tokens)
         columns += (in_title, in_body)
         weights.append(np.repeat(weight_of, [in_title.size, in_body.size]))
     lengths = [w.size for w in weights[1:]]
@@ -294,10 +285,9 @@ def feature_terms(
     """
     wanted = set(features)
     term_of: dict[int, str] = {}
-    doc = Document(title, text)
-    parts = ((title, doc.title_words, None), (text, doc.text_words, cfg.max_text_tokens))
-    for part, written, limit in parts:
-        columns, tokens = _token_columns(part, written, lang, cfg)
+    doc = documents([title], [text])[0]
+    for field, limit in ((doc.title, None), (doc.text, cfg.max_text_tokens)):
+        columns, tokens = _token_columns(field, lang, cfg)
         kept = np.flatnonzero(columns != _NOT_A_TERM)[:limit].tolist()
         for index, token in zip(columns[kept].tolist(), [tokens[i] for i in kept], strict=True):
             if index in wanted and index not in term_of:
@@ -636,16 +626,17 @@ def _block_rows(langs: np.ndarray) -> list[np.ndarray]:
     return np.split(order, np.cumsum(np.bincount(inverse, minlength=codes.size))[:-1])
 
 
-def _top_features_per_row(sums: sp.csr_matrix, top: int) -> list[list[int]]:
-    """Indices of each row's largest entries, best first, ties by feature index.
+def _top_features_per_row(sums: sp.csr_matrix, top: int) -> np.ndarray:
+    """Indices of each row's largest entries, best first, ties by feature index (-1 pads).
 
     A partial selection per row: a cluster's centroid has hundreds of terms and only
     ``top`` are reported, so sorting all of them (millions of entries) is wasted work.
     """
     sums = sp.csr_matrix(sums)
     sums.sort_indices()
-    features: list[list[int]] = []
-    for lo, hi in zip(sums.indptr[:-1].tolist(), sums.indptr[1:].tolist(), strict=True):
+    features = np.full((sums.shape[0], top), -1, dtype=np.int32)
+    bounds = zip(sums.indptr[:-1].tolist(), sums.indptr[1:].tolist(), strict=True)
+    for row, (lo, hi) in enumerate(bounds):
         data, indices = sums.data[lo:hi], sums.indices[lo:hi]
         if hi - lo > top:
             cut = np.partition(data, hi - lo - top)[hi - lo - top]  # the top-th largest
@@ -653,7 +644,7 @@ def _top_features_per_row(sums: sp.csr_matrix, top: int) -> list[list[int]]:
             tied = np.flatnonzero(data == cut)[: top - int(above.sum())]
             chosen = np.r_[np.flatnonzero(above), tied]
             data, indices = data[chosen], indices[chosen]
-        features.append(indices[np.lexsort((indices, -data))].tolist())
+        features[row, : indices.size] = indices[np.lexsort((indices, -data))]
     return features
 
 
@@ -719,9 +710,23 @@ class SpooledRows:
     picks: np.ndarray  # rows of the files stacked in order, listed in the block's order
 
     def load(self) -> sp.csr_matrix:
-        """Stack the files and pick the block's rows."""
-        return sp.csr_matrix(sp.vstack([sp.load_npz(f) for f in self.files], format="csr")
-                             [self.picks])
+        """The block's rows, taking from each file only its share.
+
+        Stacking whole files first would hold the block's rows twice, plus the rows of
+        duplicates left out of it: the peak of the largest block's task.
+        """
+        order = np.argsort(self.picks, kind="stable")
+        wanted = self.picks[order]
+        pieces, offset = [], 0
+        for file in self.files:
+            part = sp.load_npz(file)
+            lo, hi = np.searchsorted(wanted, [offset, offset + part.shape[0]])
+            pieces.append(sp.csr_matrix(part)[wanted[lo:hi] - offset])
+            offset += part.shape[0]
+        in_file_order = sp.vstack(pieces, format="csr")
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
+        return sp.csr_matrix(in_file_order[position])
 
 
 def cluster_block(source: RowSource, days: np.ndarray, cfg: ClusterConfig) -> Clustering:
@@ -753,7 +758,8 @@ def cluster(
     n = len(ids)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Clustering(empty, empty, np.zeros(0, dtype=np.float32), [])
+        return Clustering(empty, empty, np.zeros(0, dtype=np.float32),
+                          np.zeros((0, cfg.top_terms), dtype=np.int32))
     rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors))
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
     block_langs = np.asarray(langs, dtype=object)[order]
@@ -788,15 +794,14 @@ def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
     labels = np.empty(n, dtype=np.int64)
     similarity = np.empty(n, dtype=np.float32)
     representative = np.empty(first_member.size, dtype=np.int64)
-    top_features: list[list[int]] = [[] for _ in range(first_member.size)]
+    top_features = np.full((first_member.size, parts[0].top_features.shape[1]), -1, np.int32)
     offset = 0
     for rows, part in zip(blocks, parts, strict=True):
         renumbered = new_label[offset : offset + part.representative.size]
         labels[rows] = renumbered[part.labels]
         similarity[rows] = part.similarity
         representative[renumbered] = rows[part.representative]
-        for label, features in zip(renumbered.tolist(), part.top_features, strict=True):
-            top_features[label] = features
+        top_features[renumbered] = part.top_features
         offset += part.representative.size
     return Clustering(labels=labels, representative=representative, similarity=similarity,
                       top_features=top_features)

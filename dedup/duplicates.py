@@ -27,14 +27,11 @@ from datasketch.lsh import _optimal_param
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from dedup.tokens import Document
+from dedup.tokens import VOCABULARY, Document, Field
 
 SCHEME = "affine32"
 # FNV-1a's 32-bit prime: combines token hashes into a shingle hash.
 _FNV_PRIME = 0x01000193
-# Distinct words whose hashes a worker keeps; cleared when full (results never change).
-_MAX_CACHED_TOKENS = 1 << 20
-_TOKEN_HASHES: dict[str, int] = {}
 MAX_HASH = np.uint32(0xFFFFFFFF)
 
 
@@ -72,13 +69,13 @@ class Fingerprints:
     signatures: np.ndarray  # uint32 (n, num_perm); rows of MAX_HASH = no shingles
 
 
-def dedup_words(doc: Document) -> list[str]:
-    """The words compared for duplicates: the body's, or the title's in a headline-only record.
+def dedup_field(doc: Document) -> Field:
+    """The field compared for duplicates: the body, or the title of a headline-only record.
 
     Titles are left out when there is a body because syndicated copies often get a new
     headline ("WATCH: ...", cut at a different length) over the same text.
     """
-    return doc.text_words if doc.text.strip() else doc.title_words
+    return doc.text if doc.text.raw.strip() else doc.title
 
 
 def shingles(tokens: Sequence[str], size: int) -> list[bytes]:
@@ -109,24 +106,18 @@ def shingle_hash(shingle: bytes) -> int:
     return value
 
 
-def token_hashes(tokens: Sequence[str]) -> np.ndarray:
-    """``sha1_hash32`` of every token, each distinct word hashed once per process."""
-    known = _TOKEN_HASHES
-    if len(known) > _MAX_CACHED_TOKENS:
-        known.clear()
-    for token in set(tokens).difference(known):
-        known[token] = sha1_hash32(token.encode("utf-8"))
-    return np.array(list(map(known.__getitem__, tokens)), dtype=np.uint32)
+def word_hashes(words: list[str]) -> list[int]:
+    """``sha1_hash32`` of each word, the token hash inside :func:`shingle_hash`."""
+    return [sha1_hash32(word.encode("utf-8")) for word in words]
 
 
-def shingle_hashes(tokens: Sequence[str], size: int) -> np.ndarray:
-    """:func:`shingle_hash` of every shingle of ``tokens``, computed in numpy.
+def shingle_hashes(hashes: np.ndarray, size: int) -> np.ndarray:
+    """:func:`shingle_hash` of every shingle, from the hashes of a text's tokens, in numpy.
 
     Repeated shingles are kept: they cannot change a minimum.
     """
-    if not tokens:
+    if not hashes.size:
         return np.zeros(0, dtype=np.uint32)
-    hashes = token_hashes(tokens)
     width = min(size, hashes.size)
     combined = np.zeros(hashes.size - width + 1, dtype=np.uint32)
     for offset in range(width):
@@ -135,14 +126,18 @@ def shingle_hashes(tokens: Sequence[str], size: int) -> np.ndarray:
 
 
 def fingerprint(docs: Sequence[Document], cfg: DedupConfig) -> Fingerprints:
-    """Exact hashes and MinHash signatures for a chunk of articles."""
+    """Exact hashes and MinHash signatures for a chunk of articles.
+
+    Each distinct word is hashed once per process (:data:`~dedup.tokens.VOCABULARY`).
+    """
     exact = np.zeros(len(docs), dtype=np.uint64)
     hashed: list[np.ndarray] = []
     for row, doc in enumerate(docs):
-        tokens = dedup_words(doc)
-        if tokens:
-            exact[row] = content_hash(tokens)
-        hashed.append(shingle_hashes(tokens, cfg.shingle_size))
+        compared = dedup_field(doc)
+        if compared.words:
+            exact[row] = content_hash(compared.words)
+        hashes = VOCABULARY.facts("sha1_hash32", compared.ids, word_hashes, np.uint32)
+        hashed.append(shingle_hashes(hashes, cfg.shingle_size))
     return Fingerprints(exact=exact, signatures=minhash_signatures(hashed, cfg))
 
 

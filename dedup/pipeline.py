@@ -95,11 +95,12 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     wall: dict[str, float] = {}
 
     tick = time.perf_counter()
-    prepared = list(engine.map(prepare_chunk, read_tasks(files, work, cfg), "read"))
+    prepared, counts = fold_templates(engine.map(prepare_chunk, read_tasks(files, work, cfg),
+                                                 "read"))
     wall["read"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    templates = learn_templates(merge_counts(p.templates for p in prepared), cfg.clean)
+    templates = learn_templates(counts, cfg.clean)
     renames = unique_id_renames(prepared)
     tasks = ((chunk_path(work, index), renames.get(index, {}), templates, cfg)
              for index in range(len(prepared)))
@@ -161,12 +162,20 @@ def read_tasks(files: Sequence[Path], work: Path,
         yield batch, chunk_path(work, index), cfg
 
 
-def merge_counts(parts: Iterable[TemplateCounts]) -> TemplateCounts:
-    """Sum the per-chunk template line counts into a fresh total."""
-    total = TemplateCounts(Counter(), Counter())
-    for part in parts:
-        total.merge(part)
-    return total
+def fold_templates(
+    chunks: Iterable[PreparedChunk],
+) -> tuple[list[PreparedChunk], TemplateCounts]:
+    """The prepared chunks, with their template line counts summed as they arrive.
+
+    Each chunk's counts are dropped once added, so they are never held twice.
+    """
+    total = TemplateCounts()
+    kept = []
+    for chunk in chunks:
+        total.merge(chunk.templates)
+        chunk.templates = TemplateCounts()
+        kept.append(chunk)
+    return kept, total
 
 
 def unique_id_renames(prepared: Sequence[PreparedChunk]) -> dict[int, dict[int, str]]:
@@ -264,7 +273,7 @@ def chunk_placements(corpus: Corpus, grouping: Grouping, bounds: Sequence[int],
             dup_groups=[corpus.ids[c] for c in canonical.tolist()],
             is_duplicate=(canonical != rows).tolist(),
             is_representative=representative.tolist(),
-            top_features={int(lab): grouping.clustering.top_features[lab]
+            top_features={int(lab): grouping.clustering.features_of(lab)
                           for lab in labels[representative].tolist()},
             cluster=cfg.cluster,
         )

@@ -180,7 +180,7 @@ def test_template_learning_needs_both_count_and_share() -> None:
     counts = count_template_lines(items, CleanConfig(template_min_docs=5,
                                                      template_min_share=0.5))
     assert counts.docs_per_source == {"site-a": 40, "site-b": 3}
-    assert counts.lines_per_source[("site-a", line_hash(template))] == 40
+    assert line_counts(counts)[("site-a", line_hash(template))] == 40
     learned = learn_templates(counts, CleanConfig(template_min_docs=5, template_min_share=0.5))
     assert learned == {"site-a": frozenset({line_hash(template)})}
     # The share threshold alone keeps a line on 4 of 40 pages (10%) out ...
@@ -194,7 +194,7 @@ def test_template_learning_needs_both_count_and_share() -> None:
 def test_template_counts_once_per_article_and_ignores_long_lines() -> None:
     long_line = "x" * 250
     counts = count_template_lines([("s", "Dup\nDup\ndup\n" + long_line)], CFG)
-    assert counts.lines_per_source == {("s", line_hash("Dup")): 1}
+    assert line_counts(counts) == {("s", line_hash("Dup")): 1}
 
 
 def test_merge_of_chunk_counts_equals_counting_everything() -> None:
@@ -205,9 +205,25 @@ def test_merge_of_chunk_counts_equals_counting_everything() -> None:
     merged = count_template_lines(items[:7], CFG).merge(
         count_template_lines(items[7:20], CFG).merge(count_template_lines(items[20:], CFG)))
     assert merged.docs_per_source == whole.docs_per_source
-    assert merged.lines_per_source == whole.lines_per_source
+    assert line_counts(merged) == line_counts(whole)
     assert learn_templates(merged, CFG) == learn_templates(whole, CFG)
-    assert TemplateCounts().merge(whole).lines_per_source == whole.lines_per_source
+    assert line_counts(TemplateCounts().merge(whole)) == line_counts(whole)
+
+
+def test_many_merges_reduce_to_the_same_counts() -> None:
+    items = [(f"site-{i % 4}", f"Line {i % 50}\nMenu") for i in range(3000)]
+    folded = TemplateCounts()
+    for start in range(0, len(items), 7):
+        folded.merge(count_template_lines(items[start:start + 7], CFG))
+    assert line_counts(folded) == line_counts(count_template_lines(items, CFG))
+    assert line_counts(folded)[("site-1", line_hash("menu"))] == 750
+
+
+def line_counts(counts: TemplateCounts) -> dict[tuple[str, int], int]:
+    """(source, line hash) -> articles holding the line, for comparing counts."""
+    pairs, articles = counts.totals()
+    return {(counts.source_names[s], line): n
+            for (s, line), n in zip(pairs.tolist(), articles.tolist(), strict=True)}
 
 
 def test_line_hash_is_stable_across_runs_and_case() -> None:

@@ -7,14 +7,17 @@ Each event has its own names and details but shares the vocabulary of its kind
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 
 from dedup.cluster import (
     ClusterConfig,
     Clustering,
+    SpooledRows,
     cluster,
     feature_index,
     feature_terms,
@@ -251,7 +254,7 @@ def test_permuting_rows_permutes_the_result() -> None:
     np.testing.assert_array_equal(moved.labels, base.labels[perm])
     np.testing.assert_array_equal(moved.similarity, base.similarity[perm])
     np.testing.assert_array_equal(perm[moved.representative], base.representative)
-    assert moved.top_features == base.top_features
+    np.testing.assert_array_equal(moved.top_features, base.top_features)
 
 
 def test_clusters_are_numbered_by_smallest_id() -> None:
@@ -288,7 +291,7 @@ def test_feature_terms_are_terms_of_the_representative() -> None:
     titles, texts, _ = make_articles(per_event=4, seed=9)
     result = run(titles, texts)
     for label, row in enumerate(result.representative.tolist()):
-        features = result.top_features[label]
+        features = result.features_of(label)
         terms = feature_terms(titles[row], texts[row], "en", features, CFG)
         written = set(tokenize(titles[row] + " " + texts[row], "en", UNSTEMMED))
         assert terms and set(terms) <= written
@@ -296,7 +299,7 @@ def test_feature_terms_are_terms_of_the_representative() -> None:
     # The place name is the most distinctive term of the first quake's cluster.
     first = result.labels[0]
     row = result.representative[first]
-    top = feature_terms(titles[row], texts[row], "en", result.top_features[first][:3], CFG)
+    top = feature_terms(titles[row], texts[row], "en", result.features_of(first)[:3], CFG)
     assert "valdoria" in top
 
 
@@ -309,7 +312,7 @@ def test_empty_documents_become_singletons() -> None:
 def test_no_articles_give_an_empty_result() -> None:
     result = run([], [])
     assert result.labels.size == 0 and result.representative.size == 0
-    assert result.top_features == []
+    assert result.top_features.shape == (0, CFG.top_terms)
 
 
 def test_vectors_are_feature_hasher_counts() -> None:
@@ -329,3 +332,17 @@ def test_vectors_are_feature_hasher_counts() -> None:
     assert (got != want).nnz == 0
     for term in ["storm", "election", "киев", "вибори", "北京", "a" * 40, "naïve", "1999"]:
         assert hasher.transform([[term]]).indices.tolist() == [feature_index(term, cfg.n_features)]
+
+
+def test_spooled_rows_load_the_picked_rows_in_the_given_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    parts = [sp.random(rows, 50, density=0.2, format="csr", dtype=np.float32, random_state=rng)
+             for rows in (4, 0, 7, 5)]
+    files = []
+    for number, part in enumerate(parts):
+        files.append(tmp_path / f"part-{number}.npz")
+        sp.save_npz(files[-1], part, compressed=False)
+    picks = rng.permutation(16)[:11]
+    loaded = SpooledRows(files=tuple(files), picks=picks).load()
+    expected = sp.vstack(parts, format="csr")[picks]
+    assert loaded.shape == expected.shape and (loaded != expected).nnz == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dedup.tokens import Document, documents, words
+import numpy as np
+
+from dedup.tokens import Vocabulary, documents, words
 
 
 def test_words_are_case_folded_runs_of_letters_and_digits() -> None:
@@ -24,13 +26,42 @@ def test_no_space_scripts_give_one_token_per_character() -> None:
     assert words("서울 시장") == ["서울", "시장"]
 
 
-def test_documents_tokenise_once_and_only_when_asked() -> None:
-    doc = Document("Storm hits", "The storm hit the coast.")
-    assert doc._title_words is None and doc._text_words is None
-    first = doc.text_words
+def test_fields_tokenise_once_and_only_when_asked() -> None:
+    doc = documents(["Storm hits"], ["The storm hit the coast."])[0]
+    assert doc.title._words is None and doc.text._words is None
+    first = doc.text.words
     assert first == ["the", "storm", "hit", "the", "coast"]
-    assert doc.text_words is first
-    assert [d.title_words for d in documents(["A b", ""], ["", "c"])] == [["a", "b"], []]
+    assert doc.text.words is first
+    assert [d.title.words for d in documents(["A b", ""], ["", "c"])] == [["a", "b"], []]
+
+
+def test_vocabulary_numbers_words_and_computes_facts_once_per_word() -> None:
+    vocabulary = Vocabulary()
+    ids = vocabulary.ids(["b", "a", "b"])
+    assert ids[0] == ids[2] != ids[1]
+    seen: list[list[str]] = []
+
+    def lengths(words: list[str]) -> list[int]:
+        seen.append(sorted(words))
+        return [len(word) for word in words]
+
+    assert vocabulary.facts("len", ids, lengths, np.int32).tolist() == [1, 1, 1]
+    more = vocabulary.ids(["ccc", "a"])
+    assert vocabulary.facts("len", more, lengths, np.int32).tolist() == [3, 1]
+    assert seen == [["a", "b"], ["ccc"]]
+
+
+def test_vocabulary_forgets_when_full_without_changing_facts() -> None:
+    vocabulary = Vocabulary(capacity=2)
+
+    def lengths(words: list[str]) -> list[int]:
+        return [len(word) for word in words]
+
+    first = vocabulary.facts("len", vocabulary.ids(["x", "yy", "zzz"]), lengths, np.int32)
+    vocabulary.make_room()
+    assert vocabulary.ids(["zzz"]).tolist() == [0]
+    again = vocabulary.facts("len", vocabulary.ids(["x", "yy", "zzz"]), lengths, np.int32)
+    assert first.tolist() == again.tolist() == [1, 2, 3]
 
 
 def test_texts_with_and_without_no_space_scripts_tokenise_alike() -> None:
