@@ -315,19 +315,23 @@ def _tfidf_rows(counts: sp.csr_matrix) -> sp.csr_matrix:
 
     Sublinear TF stops a long body from being dominated by one repeated word; the IDF
     uses only this block's document frequencies, so it can be computed per block.
+    Computed in place on one float64 copy: the largest block's task peaked on the
+    temporary matrices of the plain formula.
     """
     weights = counts.astype(np.float64, copy=True)
+    del counts  # the caller's float32 rows are not needed any more
     weights.sum_duplicates()
-    weights.data = np.log1p(weights.data)
-    n_docs = weights.shape[0]
+    np.log1p(weights.data, out=weights.data)
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    idf = np.log((1.0 + n_docs) / (1.0 + doc_freq)) + 1.0
-    weights.data *= idf[weights.indices]
-    norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
+    weights.data *= (np.log((1.0 + weights.shape[0]) / (1.0 + doc_freq)) + 1.0)[weights.indices]
+    squares = sp.csr_matrix((np.square(weights.data), weights.indices, weights.indptr),
+                            shape=weights.shape)
+    norms = np.sqrt(np.asarray(squares.sum(axis=1)).ravel())
+    del squares
     norms[norms == 0] = 1.0
-    weights = sp.diags(1.0 / norms) @ weights
+    weights.data *= np.repeat(1.0 / norms, np.diff(weights.indptr))
     weights.eliminate_zeros()
-    return sp.csr_matrix(weights)
+    return weights
 
 
 # ----------------------------------------------------------------------- neighbours
@@ -415,7 +419,7 @@ def _nearest_neighbours(
     searchable = _searchable(weights, cfg)[order]
     sorted_days = days[order]
     n, n_dated = days.size, int(np.count_nonzero(~np.isnan(days)))
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    found: list[tuple[np.ndarray, np.ndarray]] = []
     for start in range(0, n, cfg.batch_rows):
         stop = min(start + cfg.batch_rows, n)
         ranges = _column_ranges(sorted_days, n_dated, start, stop, cfg.window_days)
@@ -431,12 +435,29 @@ def _nearest_neighbours(
             & _within_window(sorted_days[rows], sorted_days[cols], cfg.window_days)
         )
         rows, cols, _ = _top_k_per_row(rows[keep], cols[keep], coo.data[keep], 2 * cfg.knn)
-        rows, cols = order[rows], order[cols]
-        exact = _row_dots(weights, rows, cols)
-        close = exact >= cfg.floor
-        found.append(_top_k_per_row(rows[close], cols[close], exact[close], cfg.knn))
-    rows, cols, sims = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        found.append((order[rows], order[cols]))
+    rows, cols = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    exact = _pair_dots(weights, rows, cols)
+    close = exact >= cfg.floor
+    rows, cols, sims = _top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)
     return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
+
+
+def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
+               batch: int = 16384) -> np.ndarray:
+    """Dot products of the row pairs (rows[i], cols[i]), each unordered pair computed once.
+
+    Neighbours are often mutual, so (i, j) and (j, i) are both searched; the dot is
+    symmetric bit for bit (same products summed in the same index order).
+    """
+    n = vectors.shape[0]
+    keys, inverse = np.unique(np.minimum(rows, cols) * n + np.maximum(rows, cols),
+                              return_inverse=True)
+    dots = np.empty(keys.size)
+    for start in range(0, keys.size, batch):
+        part = keys[start : start + batch]
+        dots[start : start + batch] = _row_dots(vectors, part // n, part % n)
+    return dots[inverse]
 
 
 def _row_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -663,6 +684,9 @@ def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> C
     shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
     centrality = np.zeros(n)
     centrality[shared] = _row_dots_with(weights[shared], sums[labels[shared]])
+    # Members of a pair are exactly as central as each other; rounding away the last
+    # bits lets the id decide such ties instead of the summation order.
+    centrality = np.round(centrality, 9)
     # Highest dot with the member sum = highest mean similarity to the other members.
     by_centrality = np.lexsort((np.arange(n), -centrality, labels))
     first = np.r_[True, labels[by_centrality][1:] != labels[by_centrality][:-1]]

@@ -346,3 +346,18 @@ def test_spooled_rows_load_the_picked_rows_in_the_given_order(tmp_path: Path) ->
     loaded = SpooledRows(files=tuple(files), picks=picks).load()
     expected = sp.vstack(parts, format="csr")[picks]
     assert loaded.shape == expected.shape and (loaded != expected).nnz == 0
+
+
+def test_the_smaller_id_represents_a_pair_whatever_the_order() -> None:
+    """Both members of a pair are equally central; the tie must not hang on rounding."""
+    titles, texts, _ = make_articles(per_event=2, seed=5)
+    pairs = {}
+    for ids in ([f"doc-{i:04d}" for i in range(len(titles))],
+                [f"doc-{len(titles) - i:04d}" for i in range(len(titles))]):
+        result = run(titles, texts, ids=ids)
+        for label, row in enumerate(result.representative.tolist()):
+            members = [ids[r] for r in np.flatnonzero(result.labels == label)]
+            if len(members) == 2:
+                assert ids[row] == min(members)
+                pairs[frozenset(members)] = ids[row]
+    assert pairs
