@@ -196,8 +196,12 @@ def phrase_key(line: str) -> str:
 def line_hash(line: str) -> int:
     """Stable 64-bit hash of a normalised line (same value in every process and run,
     unlike ``hash()``, so counts from separate workers can be merged)."""
-    digest = blake2b(line.casefold().encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    return _stable_hash(line.casefold())
+
+
+def _stable_hash(text: str) -> int:
+    """64-bit blake2b of the text: equal in every process and run, unlike ``hash()``."""
+    return int.from_bytes(blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
 
 
 # ---------------------------------------------------------------------------------
@@ -706,17 +710,19 @@ def count_template_lines(
 
 def source_hash(source: str) -> int:
     """Stable 64-bit hash of a source name (exact: sources differing in case are distinct)."""
-    return int.from_bytes(blake2b(source.encode("utf-8"), digest_size=8).digest(), "big")
+    return _stable_hash(source)
 
 
 def learn_templates(counts: TemplateCounts, cfg: CleanConfig) -> dict[str, frozenset[int]]:
     """source -> hashes of its template lines (frequent in both count and share)."""
     pairs, articles = counts.totals()
     names = list(counts.source_names.items())
+    if not names:
+        return {}
     hashes = np.array([key for key, _ in names], dtype=np.uint64)
     docs = np.array([counts.docs_per_source[name] for _, name in names], dtype=np.int64)
     order = np.argsort(hashes)
-    source_docs = docs[order][np.searchsorted(hashes[order], pairs[:, 0])] if names else articles
+    source_docs = docs[order][np.searchsorted(hashes[order], pairs[:, 0])]
     frequent = ((articles >= cfg.template_min_docs)
                 & (articles >= cfg.template_min_share * source_docs))
     learned: dict[str, set[int]] = {}

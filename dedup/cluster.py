@@ -145,15 +145,15 @@ def _uses_char_ngrams(lang: str) -> bool:
     return re.split(r"[-_]", lang.lower(), maxsplit=1)[0] in _NO_SPACE_LANGS
 
 
-def _words(tokens: list[str], lang: str, cfg: ClusterConfig) -> list[str]:
+def _kept_words(tokens: list[str], lang: str, cfg: ClusterConfig) -> list[str]:
     """Kept words as written: long enough, not function words, optionally not numbers.
 
     One comprehension without a call per token: this runs over every word of the dump.
     """
     stop = stopwords_for(lang) if cfg.drop_stopwords else frozenset()
     shortest = cfg.min_token_chars
-    words = [t for t in tokens if len(t) >= shortest and t not in stop]
-    return [t for t in words if not t.isdigit()] if cfg.drop_numbers else words
+    kept = [t for t in tokens if len(t) >= shortest and t not in stop]
+    return [t for t in kept if not t.isdigit()] if cfg.drop_numbers else kept
 
 
 _INT32_MIN = -(2**31)
@@ -192,13 +192,13 @@ def _char_ngrams(run: str, n: int) -> Iterator[str]:
 def _surface_tokens(text: str, lang: str, cfg: ClusterConfig) -> list[str]:
     """Lowercased kept words as written, or character n-grams for no-space scripts."""
     if not _uses_char_ngrams(lang):
-        return _words(words(text), lang, cfg)
+        return _kept_words(words(text), lang, cfg)
     tokens: list[str] = []
     for match in _SEGMENT.finditer(text.casefold()):
         if match.group(1):
             tokens.extend(_char_ngrams(match.group(1), cfg.char_ngram))
         else:
-            tokens.extend(_words([match.group(0)], lang, cfg))
+            tokens.extend(_kept_words([match.group(0)], lang, cfg))
     return tokens
 
 
@@ -217,7 +217,7 @@ _NOT_A_TERM = -1
 
 def _word_columns(words: list[str], lang: str, cfg: ClusterConfig, screen: bool) -> list[int]:
     """The column of each word (``_NOT_A_TERM`` for words the screen drops)."""
-    terms = _words(words, lang, cfg) if screen else words
+    terms = _kept_words(words, lang, cfg) if screen else words
     columns = dict.fromkeys(words, _NOT_A_TERM)
     for term, key in zip(terms, _term_keys(terms, lang, cfg), strict=True):
         columns[term] = feature_index(key, cfg.n_features)
@@ -250,10 +250,11 @@ def _term_columns(field: Field, lang: str, cfg: ClusterConfig,
 def vectorize(docs: Sequence[Document], langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:
     """Raw title-weighted term counts, one float32 row per document.
 
-    Stateless (hashing, no vocabulary) so chunks can be vectorised in any worker and
-    stacked afterwards; weighting by document frequency happens in :func:`cluster`.
-    Columns and counts are those of scikit-learn's ``FeatureHasher`` (non-negative,
-    string input) over :func:`tokenize`'s terms.
+    Hashed, with no shared vocabulary (the per-process word cache only saves work), so
+    chunks can be vectorised in any worker and stacked afterwards; weighting by document
+    frequency happens in :func:`cluster`.  Columns and counts are those of
+    scikit-learn's ``FeatureHasher`` (non-negative, string input) over :func:`tokenize`'s
+    terms.
     """
     columns: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
     weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
@@ -310,16 +311,14 @@ def feature_index(term: str, n_features: int) -> int:
 # -------------------------------------------------------------------------- weights
 
 
-def _tfidf_rows(counts: sp.csr_matrix) -> sp.csr_matrix:
+def _tfidf_rows(weights: sp.csr_matrix) -> sp.csr_matrix:
     """Sublinear TF, log(1 + count), times block IDF; rows L2-normalised (zero rows stay zero).
 
     Sublinear TF stops a long body from being dominated by one repeated word; the IDF
     uses only this block's document frequencies, so it can be computed per block.
-    Computed in place on one float64 copy: the largest block's task peaked on the
-    temporary matrices of the plain formula.
+    Turns float64 counts into weights in place and returns them: the largest block's
+    task peaked on the temporary matrices of the plain formula.
     """
-    weights = counts.astype(np.float64, copy=True)
-    del counts  # the caller's float32 rows are not needed any more
     weights.sum_duplicates()
     np.log1p(weights.data, out=weights.data)
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
@@ -759,7 +758,7 @@ def cluster_block(source: RowSource, days: np.ndarray, cfg: ClusterConfig) -> Cl
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
-    weights = _tfidf_rows(source.load())
+    weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
     return _summarise(weights, _cluster_block(weights, days, cfg), cfg)
 
 
