@@ -22,7 +22,7 @@ import orjson
 from scipy.sparse import csr_matrix, save_npz
 
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
-from dedup.cluster import ClusterConfig, feature_terms, vectorize
+from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
 from dedup.duplicates import Fingerprints, fingerprint
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
@@ -161,7 +161,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     with timer.stage("language"):
         for record, found in zip(kept, languages_of(kept, cfg), strict=True):
             record.lang, record.lang_confidence = found.lang, found.confidence
-    docs = documents([r.title for r in kept], [r.text for r in kept])  # shared by both stages
+    with timer.stage("tokenise"):
+        docs = documents([r.title for r in kept], [r.text for r in kept])  # for both stages
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
         prints = fingerprint(docs, cfg.dedup)
@@ -188,11 +189,8 @@ def spool_vectors(path: Path, vectors: csr_matrix, langs: Sequence[str]) -> dict
     The vectors are the largest per-article data; kept on disk, the main process never
     holds them, and a language block's clustering task loads only its language's parts.
     """
-    by_lang: dict[str, list[int]] = {}
-    for row, lang in enumerate(langs):
-        by_lang.setdefault(lang, []).append(row)
     parts: dict[str, Path] = {}
-    for number, (lang, rows) in enumerate(sorted(by_lang.items())):
+    for number, (lang, rows) in enumerate(rows_by_language(langs).items()):
         parts[lang] = path.with_name(f"{path.stem}-vectors-{number}.npz")
         save_npz(parts[lang], vectors[rows], compressed=False)
     return parts
@@ -214,24 +212,37 @@ class ChunkPlacement:
 def write_article_part(chunk: Path, part: Path,
                        placement: ChunkPlacement) -> dict[int, ClusterSummary]:
     """Write one chunk's articles.jsonl rows to ``part``; summarise its clusters."""
+    records = read_records(chunk)
     summaries: dict[int, ClusterSummary] = {}
-    rows = []
-    for i, record in enumerate(read_records(chunk)):
-        lab = placement.labels[i]
-        summary = summaries.setdefault(lab, ClusterSummary())
-        summary.add(record)
-        if placement.is_representative[i]:
-            summary.representative = representative_of(record)
-            summary.top_terms = feature_terms(record.title, record.text, record.lang or "und",
-                                              placement.top_features[lab], placement.cluster)
-        rows.append(article_row(record, Placement(
-            cluster_id=placement.cluster_ids[i],
-            dup_group=placement.dup_groups[i],
-            duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
-            is_representative=placement.is_representative[i],
-        )))
-    write_jsonl(part, rows)
+    for record, lab in zip(records, placement.labels, strict=True):
+        summaries.setdefault(lab, ClusterSummary()).add(record)
+    describe_representatives(records, placement, summaries)
+    write_jsonl(part, (article_row(record, Placement(
+        cluster_id=placement.cluster_ids[i],
+        dup_group=placement.dup_groups[i],
+        duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
+        is_representative=placement.is_representative[i],
+    )) for i, record in enumerate(records)))
     return summaries
+
+
+def describe_representatives(records: Sequence[Record], placement: ChunkPlacement,
+                             summaries: dict[int, ClusterSummary]) -> None:
+    """Give each cluster whose representative is in the chunk its lead and top terms.
+
+    The representatives are tokenised together: one by one, finding their terms cost
+    more than the rest of the write pass.
+    """
+    chosen = [i for i, flag in enumerate(placement.is_representative) if flag]
+    representatives = [records[i] for i in chosen]
+    labels = [placement.labels[i] for i in chosen]
+    terms = feature_terms(documents([r.title for r in representatives],
+                                    [r.text for r in representatives]),
+                          [r.lang or "und" for r in representatives],
+                          [placement.top_features[lab] for lab in labels], placement.cluster)
+    for record, lab, top in zip(representatives, labels, terms, strict=True):
+        summaries[lab].representative = representative_of(record)
+        summaries[lab].top_terms = top
 
 
 def has_sentence(record: Record, min_words: int) -> bool:

@@ -21,6 +21,7 @@ the output identically.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from sklearn.utils import murmurhash3_32
 
 from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
-from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Document, Field, documents, words
+from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,30 +225,60 @@ def _word_columns(words: list[str], lang: str, cfg: ClusterConfig, screen: bool)
     return [columns[word] for word in words]
 
 
-def _token_columns(field: Field, lang: str, cfg: ClusterConfig) -> tuple[np.ndarray, list[str]]:
-    """Every token of a field and its column (``_NOT_A_TERM`` for tokens that are not terms).
+@dataclass(slots=True)
+class _Terms:
+    """The terms some articles' vectors count, flat, each article's title terms first."""
 
-    Tokens are the field's words, shared with the dedup stage; in no-space languages
-    they are read again as character n-grams.  Each distinct token is screened, stemmed
-    and hashed once per process (:data:`~dedup.tokens.VOCABULARY`): doing that per
-    token was most of the cost of vectorising, and of finding each cluster's top terms.
+    tokens: list[str]  # the words (or n-grams) that ``position`` points into
+    position: np.ndarray  # int64: each term's token in ``tokens``
+    column: np.ndarray  # int32: each term's hashed column
+    row: np.ndarray  # int64: each term's article
+    in_title: np.ndarray  # bool: whether the term is in its article's title
+
+
+def _terms(docs: Documents, rows: np.ndarray, lang: str, cfg: ClusterConfig) -> _Terms:
+    """Title terms, then the first ``cfg.max_text_tokens`` body terms, of ``rows`` (one language).
+
+    Tokens are the words shared with the dedup stage; in no-space languages they are
+    read again as character n-grams.  Each distinct token is screened, stemmed and
+    hashed once per process (:data:`~dedup.tokens.VOCABULARY`), and the whole batch's
+    columns are gathered at once: per token, and then per field, that cost more than the
+    rest of vectorising.
     """
+    fields = np.stack([2 * rows, 2 * rows + 1], axis=1).ravel()
     screen = not _uses_char_ngrams(lang)
-    tokens = field.words if screen else _surface_tokens(field.raw, lang, cfg)
-    ids = field.ids if screen else VOCABULARY.ids(tokens)
-    columns = VOCABULARY.facts(("column", lang, cfg, screen), ids,
-                               lambda words: _word_columns(words, lang, cfg, screen), np.int32)
-    return columns, tokens
+    if screen:
+        tokens = docs.words
+        position, field_of = docs.positions(fields)
+        ids = docs.ids[position]
+    else:
+        per_field = [_surface_tokens(docs.raw[field], lang, cfg) for field in fields.tolist()]
+        tokens = list(itertools.chain.from_iterable(per_field))
+        position = np.arange(len(tokens))
+        field_of = np.repeat(fields, [len(field) for field in per_field])
+        ids = VOCABULARY.ids(tokens)
+    column = VOCABULARY.facts(("column", lang, cfg, screen), ids,
+                              lambda words: _word_columns(words, lang, cfg, screen), np.int32)
+    is_term = column != _NOT_A_TERM
+    position, column, field_of = position[is_term], column[is_term], field_of[is_term]
+    field_starts = np.flatnonzero(np.r_[True, field_of[1:] != field_of[:-1]])
+    rank = np.arange(field_of.size) - np.repeat(field_starts, np.diff(np.r_[field_starts,
+                                                                            field_of.size]))
+    in_title = field_of % 2 == 0
+    kept = in_title | (rank < cfg.max_text_tokens)
+    return _Terms(tokens=tokens, position=position[kept], column=column[kept],
+                  row=field_of[kept] // 2, in_title=in_title[kept])
 
 
-def _term_columns(field: Field, lang: str, cfg: ClusterConfig,
-                  limit: int | None = None) -> np.ndarray:
-    """Columns of the first ``limit`` terms of a field: :func:`tokenize`, hashed."""
-    columns, _ = _token_columns(field, lang, cfg)
-    return columns[columns != _NOT_A_TERM][:limit]
+def rows_by_language(langs: Sequence[str]) -> dict[str, np.ndarray]:
+    """Row indices (ascending) of each language, languages in code order."""
+    by_lang: dict[str, list[int]] = {}
+    for row, lang in enumerate(langs):
+        by_lang.setdefault(lang, []).append(row)
+    return {lang: np.array(rows, dtype=np.int64) for lang, rows in sorted(by_lang.items())}
 
 
-def vectorize(docs: Sequence[Document], langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:
+def vectorize(docs: Documents, langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:
     """Raw title-weighted term counts, one float32 row per document.
 
     Hashed, with no shared vocabulary (the per-process word cache only saves work), so
@@ -256,44 +287,39 @@ def vectorize(docs: Sequence[Document], langs: Sequence[str], cfg: ClusterConfig
     scikit-learn's ``FeatureHasher`` (non-negative, string input) over :func:`tokenize`'s
     terms.
     """
-    columns: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
-    weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
-    weight_of = np.array([cfg.title_weight, 1.0], dtype=np.float32)
-    for doc, lang in zip(docs, langs, strict=True):
-        in_title = _term_columns(doc.title, lang, cfg)
-        in_body = _term_columns(doc.text, lang, cfg, cfg.max_text_tokens)
-        columns += (in_title, in_body)
-        weights.append(np.repeat(weight_of, [in_title.size, in_body.size]))
-    lengths = [w.size for w in weights[1:]]
+    parts = [_terms(docs, rows, lang, cfg) for lang, rows in rows_by_language(langs).items()]
+    weight = np.array([1.0, cfg.title_weight], dtype=np.float32)
     counts = sp.csr_matrix(
-        (np.concatenate(weights), np.concatenate(columns),
-         np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])),
+        (np.concatenate([weight[p.in_title.astype(np.int64)] for p in parts] or [weight[:0]]),
+         (np.concatenate([p.row for p in parts] or [np.zeros(0, np.int64)]),
+          np.concatenate([p.column for p in parts] or [np.zeros(0, np.int32)]))),
         shape=(len(docs), cfg.n_features), dtype=np.float32,
     )
     counts.sum_duplicates()
     return counts
 
 
-def feature_terms(
-    title: str, text: str, lang: str, features: Sequence[int], cfg: ClusterConfig
-) -> list[str]:
-    """Terms of one document behind hashed feature indices, in the order of ``features``.
+def feature_terms(docs: Documents, langs: Sequence[str], features: Sequence[Sequence[int]],
+                  cfg: ClusterConfig) -> list[list[str]]:
+    """Per article, its terms behind the hashed feature indices asked, in the order asked.
 
-    Hashing cannot be inverted, so the representative article is re-tokenised and its
-    own terms are hashed; on a collision the term seen first in the document wins.  A
-    stem is shown as its first written form in the document ("elections", not "elect").
-    Features the document does not contain are skipped.
+    Hashing cannot be inverted, so representatives are tokenised again and their own
+    terms hashed; on a collision the term seen first in the article (title first) wins.
+    A stem is shown as its first written form ("elections", not "elect").  Features an
+    article does not contain are skipped.
     """
-    wanted = set(features)
-    term_of: dict[int, str] = {}
-    doc = documents([title], [text])[0]
-    for field, limit in ((doc.title, None), (doc.text, cfg.max_text_tokens)):
-        columns, tokens = _token_columns(field, lang, cfg)
-        kept = np.flatnonzero(columns != _NOT_A_TERM)[:limit].tolist()
-        for index, token in zip(columns[kept].tolist(), [tokens[i] for i in kept], strict=True):
-            if index in wanted and index not in term_of:
-                term_of[index] = token
-    return [term_of[f] for f in features if f in term_of]
+    term_of: list[dict[int, str]] = [{} for _ in range(len(docs))]
+    for lang, rows in rows_by_language(langs).items():
+        terms = _terms(docs, rows, lang, cfg)
+        keys = terms.row * cfg.n_features + terms.column
+        wanted = np.concatenate([row * cfg.n_features + np.asarray(features[row], np.int64)
+                                 for row in rows.tolist()])
+        hits = np.flatnonzero(np.isin(keys, wanted))
+        found, first = np.unique(keys[hits], return_index=True)
+        for key, at in zip(found.tolist(), terms.position[hits[first]].tolist(), strict=True):
+            term_of[key // cfg.n_features][key % cfg.n_features] = terms.tokens[at]
+    return [[terms[f] for f in wanted if f in terms]
+            for terms, wanted in zip(term_of, features, strict=True)]
 
 
 def feature_index(term: str, n_features: int) -> int:

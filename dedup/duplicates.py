@@ -27,7 +27,7 @@ from datasketch.lsh import _optimal_param
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from dedup.tokens import VOCABULARY, Document, Field
+from dedup.tokens import VOCABULARY, Documents
 
 SCHEME = "affine32"
 # FNV-1a's 32-bit prime: combines token hashes into a shingle hash.
@@ -69,13 +69,16 @@ class Fingerprints:
     signatures: np.ndarray  # uint32 (n, num_perm); rows of MAX_HASH = no shingles
 
 
-def dedup_field(doc: Document) -> Field:
-    """The field compared for duplicates: the body, or the title of a headline-only record.
+def compared_fields(docs: Documents) -> np.ndarray:
+    """Per article, the field compared for duplicates: the body, or a headline-only title.
 
     Titles are left out when there is a body because syndicated copies often get a new
     headline ("WATCH: ...", cut at a different length) over the same text.
     """
-    return doc.text if doc.text.raw.strip() else doc.title
+    bodies = np.arange(1, 2 * len(docs), 2)
+    has_body = np.fromiter((bool(docs.raw[f].strip()) for f in bodies.tolist()), dtype=bool,
+                           count=bodies.size)
+    return np.where(has_body, bodies, bodies - 1)
 
 
 def shingles(tokens: Sequence[str], size: int) -> list[bytes]:
@@ -102,7 +105,7 @@ def shingle_hash(shingle: bytes) -> int:
     """
     tokens = shingle.split(b" ")
     hashes = np.array([sha1_hash32(token) for token in tokens], dtype=np.uint32)
-    return int(shingle_hashes(hashes, len(tokens))[0])
+    return int(shingle_hashes(hashes, np.array([len(tokens)]), len(tokens))[0][0])
 
 
 def word_hashes(words: list[str]) -> list[int]:
@@ -110,34 +113,45 @@ def word_hashes(words: list[str]) -> list[int]:
     return [sha1_hash32(word.encode("utf-8")) for word in words]
 
 
-def shingle_hashes(hashes: np.ndarray, size: int) -> np.ndarray:
-    """:func:`shingle_hash` of every shingle, from the hashes of a text's tokens, in numpy.
+def shingle_hashes(hashes: np.ndarray, lengths: np.ndarray,
+                   size: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`shingle_hash` of every shingle of many texts at once, from their token hashes.
 
+    ``hashes`` holds the texts' token hashes one text after another, ``lengths`` the
+    number of tokens of each.  Returns the shingle hashes, text after text, and how many
+    each text has (a text shorter than ``size`` is one shingle, an empty one none).
     Repeated shingles are kept: they cannot change a minimum.
     """
-    if not hashes.size:
-        return np.zeros(0, dtype=np.uint32)
-    width = min(size, hashes.size)
-    combined = np.zeros(hashes.size - width + 1, dtype=np.uint32)
-    for offset in range(width):
-        combined = (combined * _FNV_PRIME) ^ hashes[offset : offset + combined.size]
-    return combined
+    counts = np.where(lengths >= size, lengths - size + 1, np.minimum(lengths, 1))
+    text_starts = np.cumsum(lengths) - lengths
+    first_shingle = np.cumsum(counts) - counts
+    starts = np.arange(int(counts.sum())) + np.repeat(text_starts - first_shingle, counts)
+    widths = np.repeat(np.minimum(lengths, size), counts)
+    padded = np.concatenate([hashes.astype(np.uint32), np.zeros(size, dtype=np.uint32)])
+    combined = np.zeros(hashes.size, dtype=np.uint32)
+    values = np.zeros(starts.size, dtype=np.uint32)
+    for width in range(1, size + 1):
+        combined = (combined * _FNV_PRIME) ^ padded[width - 1 : width - 1 + hashes.size]
+        done = widths == width
+        values[done] = combined[starts[done]]
+    return values, counts
 
 
-def fingerprint(docs: Sequence[Document], cfg: DedupConfig) -> Fingerprints:
-    """Exact hashes and MinHash signatures for a chunk of articles.
+def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
+    """Exact hashes and MinHash signatures for a batch of articles.
 
-    Each distinct word is hashed once per process (:data:`~dedup.tokens.VOCABULARY`).
+    Each distinct word is hashed once per process (:data:`~dedup.tokens.VOCABULARY`),
+    and the whole batch's shingles are combined in one pass.
     """
-    exact = np.zeros(len(docs), dtype=np.uint64)
-    hashed: list[np.ndarray] = []
-    for row, doc in enumerate(docs):
-        compared = dedup_field(doc)
-        if compared.words:
-            exact[row] = content_hash(compared.words)
-        hashes = VOCABULARY.facts("sha1_hash32", compared.ids, word_hashes, np.uint32)
-        hashed.append(shingle_hashes(hashes, cfg.shingle_size))
-    return Fingerprints(exact=exact, signatures=minhash_signatures(hashed, cfg))
+    fields = compared_fields(docs)
+    lengths = np.diff(docs.bounds)[fields]
+    exact = np.fromiter((content_hash(docs.field_words(field)) if length else 0
+                         for field, length in zip(fields.tolist(), lengths.tolist(), strict=True)),
+                        dtype=np.uint64, count=fields.size)
+    index, _ = docs.positions(fields)
+    hashes = VOCABULARY.facts("sha1_hash32", docs.ids[index], word_hashes, np.uint32)
+    values, counts = shingle_hashes(hashes, lengths, cfg.shingle_size)
+    return Fingerprints(exact=exact, signatures=minhash_signatures(values, counts, cfg))
 
 
 def content_hash(tokens: Sequence[str]) -> int:
@@ -162,43 +176,42 @@ def fmix32(values: np.ndarray) -> np.ndarray:
     return values ^ (values >> np.uint32(16))
 
 
-def minhash_signatures(hashed: Sequence[np.ndarray], cfg: DedupConfig,
+def minhash_signatures(values: np.ndarray, counts: np.ndarray, cfg: DedupConfig,
                        batch_values: int = 16384) -> np.ndarray:
-    """MinHash rows for many documents at once.
+    """MinHash rows for many documents at once, from their shingle hashes.
 
-    Documents are processed in batches of about ``batch_values`` shingles: one
-    ``(num_perm, batch)`` product and a segmented minimum replace a Python loop per
-    document and permutation.  The product goes into one reused buffer, small enough to
-    stay in cache: allocating it per batch made the stage memory-bound.
+    ``values`` holds the documents' shingle hashes one document after another, ``counts``
+    how many each has.  Documents are processed in runs of about ``batch_values``
+    shingles: one ``(num_perm, batch)`` product and a segmented minimum replace a Python
+    loop per document and permutation.  The product goes into one reused buffer, small
+    enough to stay in cache: allocating it per batch made the stage memory-bound.
     """
     a, b = permutations(cfg.num_perm, cfg.seed)
-    out = np.full((len(hashed), cfg.num_perm), MAX_HASH, dtype=np.uint32)
-    longest = max((len(h) for h in hashed), default=0)
-    buffer = np.empty((cfg.num_perm, max(batch_values, longest)), dtype=np.uint32)
+    out = np.full((counts.size, cfg.num_perm), MAX_HASH, dtype=np.uint32)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    buffer = np.empty((cfg.num_perm, max(batch_values, int(counts.max(initial=0)))),
+                      dtype=np.uint32)
     start = 0
-    while start < len(hashed):
-        stop, size = start, 0
-        while stop < len(hashed) and (size == 0 or size + len(hashed[stop]) <= batch_values):
-            size += len(hashed[stop])
-            stop += 1
-        fill_batch(out, hashed, start, stop, (a, b), buffer)
+    while start < counts.size:
+        fits = int(np.searchsorted(offsets, offsets[start] + batch_values, "right")) - 1
+        stop = min(max(fits, start + 1), counts.size)
+        fill_batch(out, values, offsets, start, stop, (a, b), buffer)
         start = stop
     return out
 
 
-def fill_batch(out: np.ndarray, hashed: Sequence[np.ndarray], start: int, stop: int,
+def fill_batch(out: np.ndarray, values: np.ndarray, offsets: np.ndarray, start: int, stop: int,
                permutation: tuple[np.ndarray, np.ndarray], buffer: np.ndarray) -> None:
     """Signatures of documents ``start:stop`` (documents without shingles stay empty)."""
-    rows = [row for row in range(start, stop) if len(hashed[row])]
-    if not rows:
+    rows = start + np.flatnonzero(offsets[start + 1 : stop + 1] > offsets[start:stop])
+    if not rows.size:
         return
     a, b = permutation
-    values = fmix32(np.concatenate([hashed[row] for row in rows]))
-    permuted = buffer[:, : values.size]
-    np.multiply(a[:, None], values[None, :], out=permuted)
+    mixed = fmix32(values[offsets[start] : offsets[stop]])
+    permuted = buffer[:, : mixed.size]
+    np.multiply(a[:, None], mixed[None, :], out=permuted)
     permuted += b[:, None]
-    offsets = np.cumsum([0] + [len(hashed[row]) for row in rows[:-1]])
-    out[rows] = np.minimum.reduceat(permuted, offsets, axis=1).T
+    out[rows] = np.minimum.reduceat(permuted, offsets[rows] - offsets[start], axis=1).T
 
 
 def to_lean_minhash(signature: np.ndarray, cfg: DedupConfig) -> LeanMinHash:

@@ -1,7 +1,7 @@
 """Word tokens shared by the dedup and cluster stages.
 
 Regex tokenising a 1.5 KB body costs about as much as everything else either stage does
-with it, so each article is tokenised once (:class:`Document`) and both stages read the
+with it, so each article is tokenised once (:class:`Documents`) and both stages read the
 same words.  Words are runs of letters, digits and combining marks (so Hindi or Bengali
 words are not cut at every vowel sign); scripts written without spaces (CJK, kana, Thai,
 Lao, Khmer, Myanmar, Tibetan) give one token per character, since their words cannot be
@@ -10,6 +10,7 @@ found without a dictionary.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import unicodedata
@@ -116,40 +117,42 @@ class Vocabulary:
 VOCABULARY = Vocabulary()
 
 
-class Field:
-    """One text field of an article (title or body), tokenised at most once, when asked."""
-
-    __slots__ = ("_ids", "_words", "raw")
-
-    def __init__(self, raw: str) -> None:
-        self.raw = raw
-        self._words: list[str] | None = None
-        self._ids: np.ndarray | None = None
-
-    @property
-    def words(self) -> list[str]:
-        """:func:`words` of the field."""
-        if self._words is None:
-            self._words = words(self.raw)
-        return self._words
-
-    @property
-    def ids(self) -> np.ndarray:
-        """The words' ids in :data:`VOCABULARY`."""
-        if self._ids is None:
-            self._ids = VOCABULARY.ids(self.words)
-        return self._ids
-
-
 @dataclass(slots=True)
-class Document:
-    """An article's title and body as the dedup and cluster stages share them."""
+class Documents:
+    """A batch of articles' titles and bodies, tokenised once, as flat arrays.
 
-    title: Field
-    text: Field
+    Field ``2 * i`` is article i's title and ``2 * i + 1`` its body.  The words of all
+    fields sit in one list with one id array, so vocabulary look-ups, word hashing and
+    column gathers run once per batch: done per field, numpy's per-call overhead cost as
+    much as the work itself.  The dedup and cluster stages read the same words.
+    """
+
+    raw: list[str]  # per field
+    words: list[str]  # every field's words, field after field
+    ids: np.ndarray  # int64: each word's id in VOCABULARY, valid until the next batch
+    bounds: np.ndarray  # int64 (fields + 1): field f's words are words[bounds[f]:bounds[f + 1]]
+
+    def __len__(self) -> int:
+        return len(self.raw) // 2
+
+    def field_words(self, field: int) -> list[str]:
+        """The words of one field."""
+        return self.words[self.bounds[field] : self.bounds[field + 1]]
+
+    def positions(self, fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices into ``words`` of these fields' words, in this order, and the field of each."""
+        starts, lengths = self.bounds[fields], np.diff(self.bounds)[fields]
+        offsets = np.cumsum(lengths) - lengths
+        index = np.arange(int(lengths.sum())) + np.repeat(starts - offsets, lengths)
+        return index, np.repeat(fields, lengths)
 
 
-def documents(titles: Sequence[str], texts: Sequence[str]) -> list[Document]:
-    """A batch of documents; word ids stay valid until the next batch is made."""
+def documents(titles: Sequence[str], texts: Sequence[str]) -> Documents:
+    """Tokenise a batch of articles; word ids stay valid until the next batch is made."""
     VOCABULARY.make_room()
-    return [Document(Field(title), Field(text)) for title, text in zip(titles, texts, strict=True)]
+    raw = [field for pair in zip(titles, texts, strict=True) for field in pair]
+    per_field = [words(field) for field in raw]
+    flat = list(itertools.chain.from_iterable(per_field))
+    bounds = np.zeros(len(raw) + 1, dtype=np.int64)
+    np.cumsum([len(field) for field in per_field], out=bounds[1:])
+    return Documents(raw=raw, words=flat, ids=VOCABULARY.ids(flat), bounds=bounds)

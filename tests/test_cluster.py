@@ -203,7 +203,7 @@ def test_top_terms_show_a_stem_as_the_word_written_in_the_article() -> None:
     title, text = "Elections in Kyiv", "The elections were held. Election officials counted."
     counts = vectorize(documents([title], [text]), ["en"], CFG)
     features = [int(f) for f in counts.indices[np.argsort(-counts.data, kind="stable")]]
-    terms = feature_terms(title, text, "en", features, CFG)
+    terms = feature_terms(documents([title], [text]), ["en"], [features], CFG)[0]
     assert terms[0] == "elections"
     assert "elect" not in terms and "kyiv" in terms
 
@@ -292,15 +292,31 @@ def test_feature_terms_are_terms_of_the_representative() -> None:
     result = run(titles, texts)
     for label, row in enumerate(result.representative.tolist()):
         features = result.features_of(label)
-        terms = feature_terms(titles[row], texts[row], "en", features, CFG)
+        terms = feature_terms(documents([titles[row]], [texts[row]]), ["en"], [features], CFG)[0]
         written = set(tokenize(titles[row] + " " + texts[row], "en", UNSTEMMED))
         assert terms and set(terms) <= written
         assert len(terms) <= len(features) <= CFG.top_terms
     # The place name is the most distinctive term of the first quake's cluster.
     first = result.labels[0]
     row = result.representative[first]
-    top = feature_terms(titles[row], texts[row], "en", result.features_of(first)[:3], CFG)
+    top = feature_terms(documents([titles[row]], [texts[row]]), ["en"],
+                        [result.features_of(first)[:3]], CFG)[0]
     assert "valdoria" in top
+
+
+def test_feature_terms_of_a_batch_are_each_articles_own() -> None:
+    """Articles of several languages asked together get what each gets alone."""
+    titles = ["Storm hits Kyiv", "東京で地震", "Выборы в Киеве", "", "Storm over Lviv"]
+    texts = ["The storm hit Kyiv hard.", "東京都の地震", "Выборы прошли спокойно.", "", ""]
+    langs = ["en", "ja", "ru", "en", "en"]
+    vectors = vectorize(documents(titles, texts), langs, CFG)
+    features = [vectors[row].indices.tolist()[::-1] for row in range(len(titles))]
+    together = feature_terms(documents(titles, texts), langs, features, CFG)
+    alone = [feature_terms(documents([title], [text]), [lang], [wanted], CFG)[0]
+             for title, text, lang, wanted in zip(titles, texts, langs, features, strict=True)]
+    assert together == alone
+    assert [len(terms) for terms in together] == [len(f) for f in features]
+    assert "東京" in together[1] and together[3] == []
 
 
 def test_empty_documents_become_singletons() -> None:
@@ -330,6 +346,10 @@ def test_vectors_are_feature_hasher_counts() -> None:
                                for t, lang in zip(texts, langs, strict=True)))
     assert got.dtype == np.float32 and got.has_canonical_format
     assert (got != want).nnz == 0
+    shuffled = np.random.default_rng(0).permutation(len(titles))
+    again = vectorize(documents([titles[i] for i in shuffled], [texts[i] for i in shuffled]),
+                      [langs[i] for i in shuffled], cfg)
+    assert (again != want[shuffled]).nnz == 0
     for term in ["storm", "election", "киев", "вибори", "北京", "a" * 40, "naïve", "1999"]:
         assert hasher.transform([[term]]).indices.tolist() == [feature_index(term, cfg.n_features)]
 

@@ -26,13 +26,15 @@ def test_no_space_scripts_give_one_token_per_character() -> None:
     assert words("서울 시장") == ["서울", "시장"]
 
 
-def test_fields_tokenise_once_and_only_when_asked() -> None:
-    doc = documents(["Storm hits"], ["The storm hit the coast."])[0]
-    assert doc.title._words is None and doc.text._words is None
-    first = doc.text.words
-    assert first == ["the", "storm", "hit", "the", "coast"]
-    assert doc.text.words is first
-    assert [d.title.words for d in documents(["A b", ""], ["", "c"])] == [["a", "b"], []]
+def test_documents_hold_every_fields_words_flat() -> None:
+    docs = documents(["Storm hits", ""], ["The storm hit the coast.", "c"])
+    assert len(docs) == 2
+    assert [docs.field_words(f) for f in range(4)] == [
+        ["storm", "hits"], ["the", "storm", "hit", "the", "coast"], [], ["c"]]
+    assert docs.ids[0] == docs.ids[3] != docs.ids[1]  # one id per distinct word
+    index, field_of = docs.positions(np.array([3, 0]))
+    assert [docs.words[i] for i in index] == ["c", "storm", "hits"]
+    assert field_of.tolist() == [3, 0, 0]
 
 
 def test_vocabulary_numbers_words_and_computes_facts_once_per_word() -> None:
