@@ -389,23 +389,35 @@ def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
 
 def _date_order(days: np.ndarray) -> np.ndarray:
     """Rows by date, undated last, ties by row (= id order within a block)."""
-    return np.lexsort((np.arange(days.size), np.isnan(days), np.nan_to_num(days)))
+    return np.lexsort((np.arange(days.size), np.nan_to_num(days), np.isnan(days)))
 
 
-def _column_ranges(
-    sorted_days: np.ndarray, n_dated: int, start: int, stop: int, window_days: float
-) -> list[tuple[int, int]]:
-    """Date-ordered row ranges a query batch can match: its window plus the undated.
+def _slabs(sorted_days: np.ndarray, n_dated: int,
+           cfg: ClusterConfig) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Date-ordered query row ranges, each with the row ranges its rows can match.
 
-    This is what keeps dated data sub-quadratic: a batch is only multiplied with the
-    articles within ``window_days`` of it.
+    A slab of dated rows spans at most ``window_days`` (or one batch) and matches the
+    dated rows within ``window_days`` of it plus the undated; undated rows match all.
+    This is what keeps dated data sub-quadratic, and a slab's candidates are laid out
+    for the products once, shared by all its batches: per batch, that copy cost more
+    than the products.
     """
     n = sorted_days.size
-    if stop > n_dated or not np.isfinite(window_days):
-        return [(0, n)]
-    lo = np.searchsorted(sorted_days[:n_dated], sorted_days[start] - window_days, "left")
-    hi = np.searchsorted(sorted_days[:n_dated], sorted_days[stop - 1] + window_days, "right")
-    return [(int(lo), int(hi)), (n_dated, n)]
+    if not np.isfinite(cfg.window_days):
+        return [(0, n, [(0, n)])]
+    dated = sorted_days[:n_dated]
+    slabs: list[tuple[int, int, list[tuple[int, int]]]] = []
+    start = 0
+    while start < n_dated:
+        stop = max(int(np.searchsorted(dated, dated[start] + cfg.window_days, "right")),
+                   min(start + cfg.batch_rows, n_dated))
+        lo = int(np.searchsorted(dated, dated[start] - cfg.window_days, "left"))
+        hi = int(np.searchsorted(dated, dated[stop - 1] + cfg.window_days, "right"))
+        slabs.append((start, stop, [(lo, hi), (n_dated, n)]))
+        start = stop
+    if n_dated < n:
+        slabs.append((n_dated, n, [(0, n)]))
+    return slabs
 
 
 def _top_k_per_row(
@@ -413,9 +425,9 @@ def _top_k_per_row(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The k largest ``sims`` (in [0, 1]) of each row; ties go to the smaller column.
 
-    One stable sort on a (row, -sim) key once entries are in (row, col) order: the
-    products come in that order already, and a three-key sort of millions of entries
-    per batch would dominate the run time.
+    One stable sort on a (row, -sim) key once entries are in (row, col) order; entries
+    that come in that order (a canonical sparse matrix's) skip the sort into it, which
+    for millions of entries would dominate the run time.
     """
     in_order = np.all((rows[1:] > rows[:-1]) | ((rows[1:] == rows[:-1]) & (cols[1:] > cols[:-1])))
     if not in_order:
@@ -445,22 +457,18 @@ def _nearest_neighbours(
     sorted_days = days[order]
     n, n_dated = days.size, int(np.count_nonzero(~np.isnan(days)))
     found: list[tuple[np.ndarray, np.ndarray]] = []
-    for start in range(0, n, cfg.batch_rows):
-        stop = min(start + cfg.batch_rows, n)
-        ranges = _column_ranges(sorted_days, n_dated, start, stop, cfg.window_days)
+    for first, last, ranges in _slabs(sorted_days, n_dated, cfg):
         columns = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
-        candidates = sp.vstack([searchable[lo:hi] for lo, hi in ranges], format="csr")
-        product = sp.csr_matrix(searchable[start:stop] @ candidates.T)
-        product.sort_indices()
-        coo = product.tocoo()
-        rows, cols = coo.row + start, columns[coo.col]
-        keep = (
-            (coo.data >= cfg.search_floor)
-            & (rows != cols)
-            & _within_window(sorted_days[rows], sorted_days[cols], cfg.window_days)
-        )
-        rows, cols, _ = _top_k_per_row(rows[keep], cols[keep], coo.data[keep], 2 * cfg.knn)
-        found.append((order[rows], order[cols]))
+        candidates = sp.vstack([searchable[lo:hi] for lo, hi in ranges], format="csr").T.tocsr()
+        for start in range(first, last, cfg.batch_rows):
+            product = (searchable[start : min(start + cfg.batch_rows, last)] @ candidates).tocoo()
+            hit = product.data >= cfg.search_floor  # most products are tiny: drop them first
+            rows, cols = product.row[hit] + start, columns[product.col[hit]]
+            sims = product.data[hit]
+            keep = (rows != cols) & _within_window(sorted_days[rows], sorted_days[cols],
+                                                   cfg.window_days)
+            rows, cols, _ = _top_k_per_row(rows[keep], cols[keep], sims[keep], 2 * cfg.knn)
+            found.append((order[rows], order[cols]))
     rows, cols = (np.concatenate(parts) for parts in zip(*found, strict=True))
     exact = _pair_dots(weights, rows, cols)
     close = exact >= cfg.floor
@@ -468,8 +476,7 @@ def _nearest_neighbours(
     return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
 
-def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
-               batch: int = 16384) -> np.ndarray:
+def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Dot products of the row pairs (rows[i], cols[i]), each unordered pair computed once.
 
     Neighbours are often mutual, so (i, j) and (j, i) are both searched; the dot is
@@ -478,16 +485,22 @@ def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
     n = vectors.shape[0]
     keys, inverse = np.unique(np.minimum(rows, cols) * n + np.maximum(rows, cols),
                               return_inverse=True)
-    dots = np.empty(keys.size)
-    for start in range(0, keys.size, batch):
-        part = keys[start : start + batch]
-        dots[start : start + batch] = _row_dots(vectors, part // n, part % n)
-    return dots[inverse]
+    return _row_dots(vectors, keys // n, vectors, keys % n)[inverse]
 
 
-def _row_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Dot products of the row pairs (rows[i], cols[i])."""
-    return np.asarray(vectors[rows].multiply(vectors[cols]).sum(axis=1)).ravel()
+def _row_dots(left: sp.csr_matrix, left_rows: np.ndarray, right: sp.csr_matrix,
+              right_rows: np.ndarray, batch: int = 16384) -> np.ndarray:
+    """Dot products of ``left[left_rows[i]]`` and ``right[right_rows[i]]``, a batch at a time.
+
+    Gathering the rows of every pair at once held copies of a block's vectors several
+    times over: the memory peak of clustering a large block.
+    """
+    dots = np.empty(left_rows.size)
+    for start in range(0, left_rows.size, batch):
+        part = slice(start, start + batch)
+        products = left[left_rows[part]].multiply(right[right_rows[part]])
+        dots[part] = np.asarray(products.sum(axis=1)).ravel()
+    return dots
 
 
 def _neighbourhood_vectors(neighbours: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
@@ -576,7 +589,7 @@ def _average_similarity(
     """
     keys = np.unique(np.concatenate([a, b]))
     sums = _cluster_sums(vectors, label, keys)
-    dots = _row_dots(sums, np.searchsorted(keys, a), np.searchsorted(keys, b))
+    dots = _row_dots(sums, np.searchsorted(keys, a), sums, np.searchsorted(keys, b))
     return dots / (size[a] * size[b])
 
 
@@ -708,7 +721,7 @@ def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> C
     sums = sp.csr_matrix(indicator @ weights)
     shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
     centrality = np.zeros(n)
-    centrality[shared] = _row_dots_with(weights[shared], sums[labels[shared]])
+    centrality[shared] = _row_dots(weights, shared, sums, labels[shared])
     # Members of a pair are exactly as central as each other; rounding away the last
     # bits lets the id decide such ties instead of the summation order.
     centrality = np.round(centrality, 9)
@@ -717,7 +730,7 @@ def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> C
     first = np.r_[True, labels[by_centrality][1:] != labels[by_centrality][:-1]]
     representative = by_centrality[first]
     similarity = np.ones(n)
-    similarity[shared] = _row_dots_with(weights[shared], weights[representative[labels[shared]]])
+    similarity[shared] = _row_dots(weights, shared, weights, representative[labels[shared]])
     similarity[representative] = 1.0
     return Clustering(
         labels=labels.astype(np.int64),
@@ -725,11 +738,6 @@ def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> C
         similarity=similarity.astype(np.float32),
         top_features=_top_features_per_row(sums, cfg.top_terms),
     )
-
-
-def _row_dots_with(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
-    """Dot product of each row of ``left`` with the same row of ``right``."""
-    return np.asarray(left.multiply(right).sum(axis=1)).ravel()
 
 
 class RowSource(Protocol):

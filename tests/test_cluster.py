@@ -18,6 +18,9 @@ from dedup.cluster import (
     ClusterConfig,
     Clustering,
     SpooledRows,
+    _date_order,
+    _nearest_neighbours,
+    _searchable,
     cluster,
     feature_index,
     feature_terms,
@@ -285,6 +288,42 @@ def test_batching_does_not_change_the_result() -> None:
     whole = run(titles, texts)
     batched = run(titles, texts, cfg=ClusterConfig(n_features=2**18, batch_rows=3))
     np.testing.assert_array_equal(whole.labels, batched.labels)
+
+
+def brute_force_neighbours(weights: sp.csr_matrix, days: np.ndarray,
+                           cfg: ClusterConfig) -> list[list[int]]:
+    """The neighbour search's definition, pair by pair over dense matrices."""
+    n = days.size
+    date_rank = np.empty(n, dtype=np.int64)
+    date_rank[_date_order(days)] = np.arange(n)
+    search = (_searchable(weights, cfg) @ _searchable(weights, cfg).T).toarray()
+    exact = (weights @ weights.T).toarray()
+    found = []
+    for i in range(n):
+        hits = [j for j in range(n) if j != i and search[i, j] >= cfg.search_floor
+                and not abs(days[i] - days[j]) > cfg.window_days]
+        hits = sorted(hits, key=lambda j: (-search[i, j], date_rank[j]))[: 2 * cfg.knn]
+        close = [j for j in hits if exact[i, j] >= cfg.floor]
+        found.append(sorted(close, key=lambda j: (-exact[i, j], j))[: cfg.knn])
+    return found
+
+
+@pytest.mark.parametrize("batch_rows", [7, 512])
+def test_neighbour_search_finds_the_k_nearest_within_the_window(batch_rows: int) -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    weights = sp.random(n, 60, density=0.08, format="csr", random_state=rng)
+    norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
+    weights = sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-9)) @ weights)
+    days = rng.uniform(0, 40, n).round(1)
+    days[rng.random(n) < 0.1] = np.nan  # undated articles match every date
+    cfg = ClusterConfig(knn=4, floor=0.2, search_terms=5, max_candidate_df=30,
+                        batch_rows=batch_rows)
+    got = _nearest_neighbours(weights, days, cfg)
+    want = brute_force_neighbours(weights, days, cfg)
+    for i in range(n):
+        row = got[i]
+        assert row.indices[np.lexsort((row.indices, -row.data))].tolist() == want[i]
 
 
 def test_feature_terms_are_terms_of_the_representative() -> None:
