@@ -369,22 +369,27 @@ def _within_window(day_a: np.ndarray, day_b: np.ndarray, window_days: float) -> 
     return ~far
 
 
-def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
+def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig,
+                batch: int = 16384) -> sp.csr_matrix:
     """Weights reduced to what the neighbour search multiplies.
 
     Each row keeps its ``cfg.search_terms`` heaviest terms, and terms found in more
     than ``cfg.max_candidate_df`` documents are dropped: common terms make the
     products quadratic while saying little about the event.  Terms of one document
-    cannot link two.
+    cannot link two.  Rows are reduced a batch at a time: the sort over every entry
+    of a large block at once was the peak of its memory.
     """
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
     useful = (doc_freq >= 2) & (doc_freq <= cfg.max_candidate_df)
-    searchable = weights.copy()
-    searchable.data = searchable.data * useful[searchable.indices]
-    searchable.eliminate_zeros()
-    rows = np.repeat(np.arange(searchable.shape[0]), np.diff(searchable.indptr))
-    kept = _top_k_per_row(rows, searchable.indices, searchable.data, cfg.search_terms)
-    return sp.csr_matrix((kept[2], (kept[0], kept[1])), shape=searchable.shape)
+    parts = []
+    for start in range(0, weights.shape[0], batch):
+        rows = weights[start : start + batch]
+        entry_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+        kept = useful[rows.indices] & (rows.data != 0)
+        top = _top_k_per_row(entry_row[kept], rows.indices[kept], rows.data[kept],
+                             cfg.search_terms)
+        parts.append(sp.csr_matrix((top[2], (top[0], top[1])), shape=rows.shape))
+    return sp.vstack(parts, format="csr")
 
 
 def _date_order(days: np.ndarray) -> np.ndarray:
