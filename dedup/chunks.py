@@ -29,7 +29,7 @@ from dedup.language import Detected, detect_languages, iso_code
 from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
 from dedup.records import Record
 from dedup.tokens import documents
-from dedup.write import ClusterSummary, Placement, article_row, representative_of, write_jsonl
+from dedup.write import Placement, article_row, representative_of, write_jsonl
 
 if TYPE_CHECKING:
     from dedup.config import Config
@@ -70,6 +70,7 @@ class AnalysedChunk:
     ids: list[str]
     langs: list[str]
     days: np.ndarray  # float64 days since epoch, NaN when unknown
+    published: list[str | None]  # as given, for the clusters' first and last dates
     lengths: np.ndarray  # int64 characters of cleaned text
     prints: Fingerprints
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
@@ -175,6 +176,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         ids=[r.id for r in kept],
         langs=langs,
         days=np.array([published_day(r.published) for r in kept], dtype=np.float64),
+        published=[r.published for r in kept],
         lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
         prints=prints,
         vector_parts=vector_parts,
@@ -209,40 +211,49 @@ class ChunkPlacement:
     cluster: ClusterConfig
 
 
-def write_article_part(chunk: Path, part: Path,
-                       placement: ChunkPlacement) -> dict[int, ClusterSummary]:
-    """Write one chunk's articles.jsonl rows to ``part``; summarise its clusters."""
+@dataclass(slots=True)
+class DescribedPart:
+    """Where one chunk's cluster descriptions went: one line per representative in it."""
+
+    labels: np.ndarray  # int64: the cluster each line describes, in file order
+    sizes: np.ndarray  # int64: bytes of each line
+
+
+def write_article_part(chunk: Path, part: Path, descriptions: Path,
+                       placement: ChunkPlacement) -> DescribedPart:
+    """Write one chunk's articles.jsonl rows to ``part`` and its clusters' descriptions."""
     records = read_records(chunk)
-    summaries: dict[int, ClusterSummary] = {}
-    for record, lab in zip(records, placement.labels, strict=True):
-        summaries.setdefault(lab, ClusterSummary()).add(record)
-    describe_representatives(records, placement, summaries)
     write_jsonl(part, (article_row(record, Placement(
         cluster_id=placement.cluster_ids[i],
         dup_group=placement.dup_groups[i],
         duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
         is_representative=placement.is_representative[i],
     )) for i, record in enumerate(records)))
-    return summaries
+    return describe_representatives(records, placement, descriptions)
 
 
 def describe_representatives(records: Sequence[Record], placement: ChunkPlacement,
-                             summaries: dict[int, ClusterSummary]) -> None:
-    """Give each cluster whose representative is in the chunk its lead and top terms.
+                             path: Path) -> DescribedPart:
+    """Write the description (representative's lead, top terms) of each cluster whose
+    representative is in the chunk, one JSON line each.
 
-    The representatives are tokenised together: one by one, finding their terms cost
-    more than the rest of the write pass.
+    Descriptions wait on disk for the manifest: held in the main process, a million
+    clusters' leads and terms were its largest object.  The representatives are
+    tokenised together: one by one, finding their terms cost more than the rest of the
+    write pass.
     """
     chosen = [i for i, flag in enumerate(placement.is_representative) if flag]
     representatives = [records[i] for i in chosen]
-    labels = [placement.labels[i] for i in chosen]
     terms = feature_terms(documents([r.title for r in representatives],
                                     [r.text for r in representatives]),
                           [r.lang or "und" for r in representatives],
-                          [placement.top_features[lab] for lab in labels], placement.cluster)
-    for record, lab, top in zip(representatives, labels, terms, strict=True):
-        summaries[lab].representative = representative_of(record)
-        summaries[lab].top_terms = top
+                          [placement.top_features[placement.labels[i]] for i in chosen],
+                          placement.cluster)
+    lines = [orjson.dumps([representative_of(record), top]) + b"\n"
+             for record, top in zip(representatives, terms, strict=True)]
+    path.write_bytes(b"".join(lines))
+    return DescribedPart(labels=np.array([placement.labels[i] for i in chosen], dtype=np.int64),
+                         sizes=np.array([len(line) for line in lines], dtype=np.int64))
 
 
 def has_sentence(record: Record, min_words: int) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from dedup import __version__
 from dedup.chunks import (
@@ -67,6 +68,7 @@ class Corpus:
     ids: list[str]
     langs: list[str]
     days: np.ndarray
+    published: list[str | None]
     lengths: np.ndarray
     prints: Fingerprints
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
@@ -123,8 +125,8 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     rejects = sorted([*itertools.chain.from_iterable(p.rejects for p in prepared),
                       *itertools.chain.from_iterable(a.rejects for a in analysed)],
                      key=lambda pair: pair[0])
-    summaries = write_articles(out_dir, work, analysed, corpus, grouping, engine, cfg)
-    write_clusters(out_dir, corpus, grouping, summaries)
+    descriptions = write_articles(out_dir, work, analysed, corpus, grouping, engine, cfg)
+    write_clusters(out_dir, corpus, grouping, descriptions)
     write_jsonl(out_dir / "rejects.jsonl", (reject.to_dict() for _, reject in rejects))
     wall["write"] = time.perf_counter() - tick
 
@@ -205,6 +207,7 @@ def stack(analysed: Sequence[AnalysedChunk], cfg: Config) -> Corpus:
         ids=[i for chunk in analysed for i in chunk.ids],
         langs=[lang for chunk in analysed for lang in chunk.langs],
         days=np.concatenate([c.days for c in analysed] or [np.zeros(0)]),
+        published=[p for chunk in analysed for p in chunk.published],
         lengths=np.concatenate([c.lengths for c in analysed] or [np.zeros(0, np.int64)]),
         prints=Fingerprints(
             exact=np.concatenate([c.prints.exact for c in analysed] or [np.zeros(0, np.uint64)]),
@@ -279,33 +282,48 @@ def chunk_placements(corpus: Corpus, grouping: Grouping, bounds: Sequence[int],
         )
 
 
+@dataclass(slots=True)
+class Descriptions:
+    """Every cluster's description line (representative, top terms), in one file on disk."""
+
+    path: Path
+    offset: np.ndarray  # int64 per label: where its line starts
+    size: np.ndarray  # int64 per label: its line's length in bytes
+
+
 def write_articles(out_dir: Path, work: Path, analysed: Sequence[AnalysedChunk],
                    corpus: Corpus, grouping: Grouping, engine: Engine,
-                   cfg: Config) -> dict[int, ClusterSummary]:
+                   cfg: Config) -> Descriptions:
     """articles.jsonl, written per chunk by the workers and joined in chunk order.
 
-    Workers also summarise their chunk's clusters (languages, dates, the representative's
-    lead and terms); the summaries are merged here.
+    Workers also write the descriptions of the clusters whose representatives they
+    hold; those parts are joined too, and only their positions are kept here.
     """
     bounds = np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]).tolist()
-    tasks = ((chunk_path(work, index), part_path(work, index), placement)
+    parts = [(part_path(work, index, "articles"), part_path(work, index, "descriptions"))
+             for index in range(len(analysed))]
+    tasks = ((chunk_path(work, index), *parts[index], placement)
              for index, placement in enumerate(chunk_placements(corpus, grouping, bounds, cfg)))
-    summaries: dict[int, ClusterSummary] = {}
-    for part in engine.map(write_article_part, tasks, "write"):
-        for lab, summary in part.items():
-            summaries.setdefault(lab, ClusterSummary()).merge(summary)
-    concatenate([part_path(work, index) for index in range(len(analysed))],
-                out_dir / "articles.jsonl")
-    return summaries
+    described = list(engine.map(write_article_part, tasks, "write"))
+    concatenate([articles for articles, _ in parts], out_dir / "articles.jsonl")
+    descriptions = Descriptions(work / "descriptions.jsonl",
+                                np.zeros(len(grouping.cluster_ids), dtype=np.int64),
+                                np.zeros(len(grouping.cluster_ids), dtype=np.int64))
+    concatenate([lines for _, lines in parts], descriptions.path)
+    sizes = np.concatenate([d.sizes for d in described] or [np.zeros(0, np.int64)])
+    labels = np.concatenate([d.labels for d in described] or [np.zeros(0, np.int64)])
+    descriptions.offset[labels] = np.cumsum(sizes) - sizes
+    descriptions.size[labels] = sizes
+    return descriptions
 
 
-def part_path(work: Path, index: int) -> Path:
-    """The articles.jsonl part written for chunk ``index``."""
-    return work / f"articles-{index:06d}.jsonl"
+def part_path(work: Path, index: int, kind: str) -> Path:
+    """The ``kind`` part (articles or descriptions) written for chunk ``index``."""
+    return work / f"{kind}-{index:06d}.jsonl"
 
 
 def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
-                   summaries: dict[int, ClusterSummary]) -> None:
+                   descriptions: Descriptions) -> None:
     """clusters.jsonl: largest clusters first, ties by cluster id; members best first."""
     labels = grouping.label
     by_label = np.argsort(labels, kind="stable")
@@ -316,22 +334,31 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
     canonical = grouping.dups.canonical.tolist()
     similarity = grouping.similarity.tolist()
 
-    def rows() -> Iterator[dict[str, Any]]:
+    def rows(described: int) -> Iterator[dict[str, Any]]:
         for lab in order:
             representative = int(grouping.representative_row[lab])
+            member_rows = by_label[starts[lab]:starts[lab + 1]].tolist()
             members = []
-            for row in by_label[starts[lab]:starts[lab + 1]].tolist():
+            for row in member_rows:
                 duplicate_of = None if canonical[row] == row else corpus.ids[canonical[row]]
                 members.append((row != representative, -similarity[row], corpus.ids[row],
                                 duplicate_of))
             members.sort(key=lambda m: m[:3])
             unique = sum(1 for m in members if m[3] is None)
+            shown, top_terms = orjson.loads(os.pread(described, int(descriptions.size[lab]),
+                                                    int(descriptions.offset[lab])))
+            dates = [corpus.published[row] for row in member_rows if corpus.published[row]]
+            summary = ClusterSummary(
+                languages=dict(Counter(corpus.langs[row] for row in member_rows)),
+                first=min(dates, default=None), last=max(dates, default=None),
+                representative=shown, top_terms=top_terms)
             yield cluster_row(grouping.cluster_ids[lab],
                               [{"id": i, "similarity": round(-s, 4), "duplicate_of": d}
                                for _, s, i, d in members],
-                              unique, summaries[lab])
+                              unique, summary)
 
-    write_jsonl(out_dir / "clusters.jsonl", rows())
+    with descriptions.path.open("rb") as handle:
+        write_jsonl(out_dir / "clusters.jsonl", rows(handle.fileno()))
 
 
 def build_report(files: Sequence[Path], records_in: int,

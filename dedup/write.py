@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -99,36 +99,13 @@ def article_row(record: Record, placed: Placement) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class ClusterSummary:
-    """What the clusters.jsonl row needs that only the write pass over the texts can see."""
+    """A clusters.jsonl row's fields besides its members."""
 
-    languages: dict[str, int] = field(default_factory=dict)
-    first: str | None = None
-    last: str | None = None
-    representative: dict[str, Any] = field(default_factory=dict)
-    top_terms: list[str] = field(default_factory=list)
-
-    def add(self, record: Record) -> None:
-        """Account one member article."""
-        lang = record.lang or "und"
-        self.languages[lang] = self.languages.get(lang, 0) + 1
-        self.note_date(record.published)
-
-    def note_date(self, published: str | None) -> None:
-        """Widen the first/last range to include ``published`` (when known)."""
-        if published:
-            if self.first is None or published < self.first:
-                self.first = published
-            if self.last is None or published > self.last:
-                self.last = published
-
-    def merge(self, other: ClusterSummary) -> None:
-        """Fold in the summary of the same cluster's members from another chunk."""
-        for lang, count in other.languages.items():
-            self.languages[lang] = self.languages.get(lang, 0) + count
-        self.note_date(other.first)
-        self.note_date(other.last)
-        if other.representative:
-            self.representative, self.top_terms = other.representative, other.top_terms
+    languages: dict[str, int]
+    first: str | None
+    last: str | None
+    representative: dict[str, Any]
+    top_terms: list[str]
 
 
 def representative_of(record: Record) -> dict[str, Any]:

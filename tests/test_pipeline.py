@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,13 @@ def test_synthetic_manifest_matches_articles(synthetic_run: tuple[Path, dict[str
         assert {m["id"] for m in c["members"]} == {
             i for i, a in articles.items() if a["cluster_id"] == c["cluster_id"]}
         assert c["unique"] == sum(1 for m in c["members"] if m["duplicate_of"] is None)
+        members = [articles[m["id"]] for m in c["members"]]
+        assert c["languages"] == dict(sorted(Counter(a["lang"] for a in members).items()))
+        dates = [a["published"] for a in members if a.get("published")]
+        assert (c["first"], c["last"]) == (min(dates, default=None), max(dates, default=None))
         assert c["first"] <= c["last"]
+        assert c["representative"]["title"] == rep["title"]
+        assert c["representative"]["lead"] == rep["text"][:300]
         assert c["top_terms"]
 
 
