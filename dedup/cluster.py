@@ -229,8 +229,8 @@ def _word_columns(words: list[str], lang: str, cfg: ClusterConfig, screen: bool)
 class _Terms:
     """The terms some articles' vectors count, flat, each article's title terms first."""
 
-    tokens: list[str]  # the words (or n-grams) that ``position`` points into
-    position: np.ndarray  # int64: each term's token in ``tokens``
+    token: Callable[[int], str]  # the word (or n-gram) at a position
+    position: np.ndarray  # int64: each term's token position
     column: np.ndarray  # int32: each term's hashed column
     row: np.ndarray  # int64: each term's article
     in_title: np.ndarray  # bool: whether the term is in its article's title
@@ -247,13 +247,15 @@ def _terms(docs: Documents, rows: np.ndarray, lang: str, cfg: ClusterConfig) -> 
     """
     fields = np.stack([2 * rows, 2 * rows + 1], axis=1).ravel()
     screen = not _uses_char_ngrams(lang)
+    token: Callable[[int], str]
     if screen:
-        tokens = docs.words
+        token = docs.token
         position, field_of = docs.positions(fields)
         ids = docs.ids[position]
     else:
         per_field = [_surface_tokens(docs.raw[field], lang, cfg) for field in fields.tolist()]
         tokens = list(itertools.chain.from_iterable(per_field))
+        token = tokens.__getitem__
         position = np.arange(len(tokens))
         field_of = np.repeat(fields, [len(field) for field in per_field])
         ids = VOCABULARY.ids(tokens)
@@ -266,7 +268,7 @@ def _terms(docs: Documents, rows: np.ndarray, lang: str, cfg: ClusterConfig) -> 
                                                                             field_of.size]))
     in_title = field_of % 2 == 0
     kept = in_title | (rank < cfg.max_text_tokens)
-    return _Terms(tokens=tokens, position=position[kept], column=column[kept],
+    return _Terms(token=token, position=position[kept], column=column[kept],
                   row=field_of[kept] // 2, in_title=in_title[kept])
 
 
@@ -317,7 +319,7 @@ def feature_terms(docs: Documents, langs: Sequence[str], features: Sequence[Sequ
         hits = np.flatnonzero(np.isin(keys, wanted))
         found, first = np.unique(keys[hits], return_index=True)
         for key, at in zip(found.tolist(), terms.position[hits[first]].tolist(), strict=True):
-            term_of[key // cfg.n_features][key % cfg.n_features] = terms.tokens[at]
+            term_of[key // cfg.n_features][key % cfg.n_features] = terms.token(at)
     return [[terms[f] for f in wanted if f in terms]
             for terms, wanted in zip(term_of, features, strict=True)]
 

@@ -145,7 +145,8 @@ def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
     """
     fields = compared_fields(docs)
     lengths = np.diff(docs.bounds)[fields]
-    exact = np.fromiter((content_hash(docs.field_words(field)) if length else 0
+    exact = np.fromiter((content_hash(docs.hashes[docs.bounds[field] : docs.bounds[field + 1]])
+                         if length else 0
                          for field, length in zip(fields.tolist(), lengths.tolist(), strict=True)),
                         dtype=np.uint64, count=fields.size)
     index, _ = docs.positions(fields)
@@ -154,9 +155,10 @@ def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
     return Fingerprints(exact=exact, signatures=minhash_signatures(values, counts, cfg))
 
 
-def content_hash(tokens: Sequence[str]) -> int:
-    """64-bit hash of the token stream: equal for texts that differ only in case/punctuation."""
-    digest = hashlib.blake2b(" ".join(tokens).encode("utf-8"), digest_size=8).digest()
+def content_hash(token_hashes: np.ndarray) -> int:
+    """64-bit hash of a token stream (by its token hashes): equal for texts that differ
+    only in case and punctuation."""
+    digest = hashlib.blake2b(token_hashes.tobytes(), digest_size=8).digest()
     return int.from_bytes(digest, "little") or 1
 
 

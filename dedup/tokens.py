@@ -16,6 +16,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -31,17 +32,22 @@ NO_SPACE_CHARS = (
 _NO_SPACE = re.compile(f"[{NO_SPACE_CHARS}]")
 
 
-def combining_mark_ranges() -> str:
-    r"""Character-class ranges of the BMP's combining marks outside no-space scripts.
+def combining_marks() -> list[str]:
+    r"""The BMP's combining marks outside no-space scripts.
 
     ``\w`` excludes combining marks (categories Mn/Mc), which would cut Hindi or Bengali
     words apart at every vowel sign; adding them keeps such words whole.
     """
-    marks = [c for c in range(0x300, 0x10000)
-             if unicodedata.category(chr(c)) in ("Mn", "Mc") and not _NO_SPACE.match(chr(c))]
+    return [chr(c) for c in range(0x300, 0x10000)
+            if unicodedata.category(chr(c)) in ("Mn", "Mc") and not _NO_SPACE.match(chr(c))]
+
+
+def character_ranges(chars: list[str]) -> str:
+    """A regex character class body (without brackets) matching exactly ``chars`` (sorted)."""
+    codes = [ord(char) for char in chars]
     ranges: list[str] = []
-    start = prev = marks[0]
-    for c in [*marks[1:], sys.maxunicode + 2]:
+    start = prev = codes[0]
+    for c in [*codes[1:], sys.maxunicode + 2]:
         if c != prev + 1:
             ranges.append(f"{chr(start)}-{chr(prev)}" if prev > start else chr(start))
             start = c
@@ -49,7 +55,8 @@ def combining_mark_ranges() -> str:
     return "".join(ranges)
 
 
-MARKS = combining_mark_ranges()
+_MARK_CHARS = combining_marks()
+MARKS = character_ranges(_MARK_CHARS)
 # One no-space-script character, or a run of other word characters and combining marks.
 WORD = re.compile(rf"[{NO_SPACE_CHARS}]|(?:[^\W{NO_SPACE_CHARS}]|[{MARKS}])+")
 # The same tokens in texts without no-space scripts, found in half the time.
@@ -64,18 +71,98 @@ def words(text: str) -> list[str]:
     return WORD.findall(folded)
 
 
+# Token hashes: a polynomial over code points modulo 2**64 with this odd base, so a
+# token's hash comes from prefix sums in numpy without a string per token.
+_BASE = np.uint64(0x100000001B3)
+_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+@cache
+def char_classes() -> np.ndarray:
+    """Per code point: 1 word character or combining mark, 2 no-space-script character
+    (a token by itself), 0 anything else: :data:`WORD`'s two alternatives, as a table.
+
+    ``\\w`` is ``str.isalnum()`` plus the underscore (the ``re`` documentation's
+    definition), which is far quicker to tabulate than matching every code point.
+    """
+    classes = np.fromiter((chr(c).isalnum() for c in range(sys.maxunicode + 1)),
+                          dtype=np.uint8, count=sys.maxunicode + 1)
+    classes[ord("_")] = 1
+    classes[np.array([ord(mark) for mark in _MARK_CHARS])] = 1
+    bmp = "".join(map(chr, range(0x10000)))
+    classes[[match.start() for match in _NO_SPACE.finditer(bmp)]] = 2
+    return classes
+
+
+class _Powers:
+    """``_BASE`` and its inverse to the powers 0..n, grown as longer texts come."""
+
+    def __init__(self) -> None:
+        self.up = np.ones(1, dtype=np.uint64)
+        self.down = np.ones(1, dtype=np.uint64)
+
+    def upto(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Both power tables, at least ``n + 1`` long (integer overflow wraps: mod 2**64)."""
+        if self.up.size <= n:
+            size = max(n + 1, 2 * self.up.size)
+            self.up = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE)], dtype=np.uint64)
+            self.down = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE_INVERSE)],
+                                   dtype=np.uint64)
+        return self.up, self.down
+
+
+_POWERS = _Powers()
+
+
+def token_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each token ``codes[starts[i]:ends[i]]``, whatever its position.
+
+    Prefix sums of ``code * BASE**position`` give every token's polynomial at once; the
+    inverse powers shift it to position 0, and the length is mixed in.  A collision
+    between two of a process's (at most about a million) distinct words has a chance
+    near 1e-8.
+    """
+    up, down = _POWERS.upto(codes.size)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(codes.size + 1, dtype=np.uint64)
+        np.cumsum(codes.astype(np.uint64) * up[: codes.size], out=prefix[1:])
+        shifted = (prefix[ends] - prefix[starts]) * down[starts]
+        return (shifted ^ (ends - starts).astype(np.uint64)) * _MIX
+
+
+def token_spans(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of every token in ``codes``: :func:`words`' tokens, found in numpy."""
+    classes = char_classes()[codes]
+    word = classes == 1
+    starts = np.flatnonzero(word & np.r_[True, ~word[:-1]])
+    ends = np.flatnonzero(word & np.r_[~word[1:], True]) + 1
+    single = np.flatnonzero(classes == 2)
+    if single.size:
+        order = np.argsort(np.r_[starts, single], kind="stable")
+        starts, ends = np.r_[starts, single][order], np.r_[ends, single + 1][order]
+    return starts, ends
+
+
+def code_points(text: str) -> np.ndarray:
+    """The code points of a text (lone surrogates included) as uint32."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 class Vocabulary:
     """Ids for the distinct words this process has seen, and facts computed once per word.
 
     News repeats its vocabulary: hashing, screening or stemming a word once per process
     and gathering the results by id afterwards (numpy) costs a fraction of doing it per
-    token, and one id look-up per token serves both the dedup and cluster stages.  It
-    only remembers, so results never depend on what it has seen.
+    token, and one id look-up per token serves both the dedup and cluster stages.  Words
+    are known by their :func:`token_hashes`, so a batch of tokens needs no string per
+    token; a word's string is made once, when it is new.  It only remembers, so results
+    never depend on what it has seen.
     """
 
     def __init__(self, capacity: int = 1 << 20) -> None:
         self.capacity = capacity
-        self._ids: dict[str, int] = {}
+        self._ids: dict[int, int] = {}
         self._words: list[str] = []
         self._facts: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -86,15 +173,28 @@ class Vocabulary:
             self._words.clear()
             self._facts.clear()
 
-    def ids(self, words: list[str]) -> np.ndarray:
-        """The id of every word, new words numbered as they come."""
-        index = self._ids
-        new = list(set(words).difference(index))
-        if new:
-            index.update(zip(new, range(len(self._words), len(self._words) + len(new)),
-                             strict=True))
-            self._words += new
-        return np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+    def ids_of_hashes(self, hashes: np.ndarray,
+                      spell: Callable[[np.ndarray], list[str]]) -> np.ndarray:
+        """The id of every token given by its hash; ``spell`` gives the strings of tokens
+        (by index into ``hashes``) and is asked only for words new to this process."""
+        distinct, inverse = np.unique(hashes, return_inverse=True)
+        found = np.fromiter(map(self._ids.get, distinct.tolist(), itertools.repeat(-1)),
+                            dtype=np.int64, count=distinct.size)
+        new = np.flatnonzero(found < 0)
+        if new.size:
+            found[new] = np.arange(len(self._words), len(self._words) + new.size)
+            self._ids.update(zip(distinct[new].tolist(), found[new].tolist(), strict=True))
+            occurrence = np.empty(distinct.size, dtype=np.int64)
+            occurrence[inverse] = np.arange(hashes.size)
+            self._words += spell(occurrence[new])
+        return found[inverse.ravel()]
+
+    def ids(self, words: Sequence[str]) -> np.ndarray:
+        """The id of every word in a list (for tokens made as strings, like n-grams)."""
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        ends = np.cumsum(lengths + 1) - 1
+        hashes = token_hashes(code_points("\n".join(words)), ends - lengths, ends)
+        return self.ids_of_hashes(hashes, lambda picked: [words[i] for i in picked.tolist()])
 
     def facts(self, kind: Hashable, ids: np.ndarray,
               compute: Callable[[list[str]], Sequence[int]], dtype: type) -> np.ndarray:
@@ -121,26 +221,34 @@ VOCABULARY = Vocabulary()
 class Documents:
     """A batch of articles' titles and bodies, tokenised once, as flat arrays.
 
-    Field ``2 * i`` is article i's title and ``2 * i + 1`` its body.  The words of all
-    fields sit in one list with one id array, so vocabulary look-ups, word hashing and
-    column gathers run once per batch: done per field, numpy's per-call overhead cost as
-    much as the work itself.  The dedup and cluster stages read the same words.
+    Field ``2 * i`` is article i's title and ``2 * i + 1`` its body.  Tokens are spans of
+    one case-folded text holding every field, with one hash and one vocabulary id each:
+    no string per token (making them was half the cost of tokenising), and vocabulary
+    look-ups, word hashing and column gathers run once per batch.  The dedup and cluster
+    stages read the same tokens.
     """
 
-    raw: list[str]  # per field
-    words: list[str]  # every field's words, field after field
-    ids: np.ndarray  # int64: each word's id in VOCABULARY, valid until the next batch
-    bounds: np.ndarray  # int64 (fields + 1): field f's words are words[bounds[f]:bounds[f + 1]]
+    raw: list[str]  # per field, as given
+    text: str  # every field case-folded, joined by newlines
+    starts: np.ndarray  # int64 per token: where it starts in ``text``
+    ends: np.ndarray  # int64 per token: where it ends
+    hashes: np.ndarray  # uint64 per token: :func:`token_hashes`
+    ids: np.ndarray  # int64 per token: its id in VOCABULARY, valid until the next batch
+    bounds: np.ndarray  # int64 (fields + 1): field f's tokens are bounds[f]:bounds[f + 1]
 
     def __len__(self) -> int:
         return len(self.raw) // 2
 
+    def token(self, index: int) -> str:
+        """One token as a string."""
+        return self.text[self.starts[index] : self.ends[index]]
+
     def field_words(self, field: int) -> list[str]:
-        """The words of one field."""
-        return self.words[self.bounds[field] : self.bounds[field + 1]]
+        """The tokens of one field as strings: :func:`words` of it."""
+        return [self.token(i) for i in range(self.bounds[field], self.bounds[field + 1])]
 
     def positions(self, fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Indices into ``words`` of these fields' words, in this order, and the field of each."""
+        """Indices of these fields' tokens, in this order, and the field of each."""
         starts, lengths = self.bounds[fields], np.diff(self.bounds)[fields]
         offsets = np.cumsum(lengths) - lengths
         index = np.arange(int(lengths.sum())) + np.repeat(starts - offsets, lengths)
@@ -151,8 +259,15 @@ def documents(titles: Sequence[str], texts: Sequence[str]) -> Documents:
     """Tokenise a batch of articles; word ids stay valid until the next batch is made."""
     VOCABULARY.make_room()
     raw = [field for pair in zip(titles, texts, strict=True) for field in pair]
-    per_field = [words(field) for field in raw]
-    flat = list(itertools.chain.from_iterable(per_field))
-    bounds = np.zeros(len(raw) + 1, dtype=np.int64)
-    np.cumsum([len(field) for field in per_field], out=bounds[1:])
-    return Documents(raw=raw, words=flat, ids=VOCABULARY.ids(flat), bounds=bounds)
+    folded = [field.casefold() for field in raw]
+    text = "\n".join(folded)
+    codes = code_points(text)
+    starts, ends = token_spans(codes)
+    field_starts = np.cumsum([0, *(len(field) + 1 for field in folded)])
+    bounds = np.searchsorted(starts, field_starts).astype(np.int64)
+    hashes = token_hashes(codes, starts, ends)
+    ids = VOCABULARY.ids_of_hashes(hashes, lambda picked: [
+        text[start:end] for start, end in zip(starts[picked].tolist(), ends[picked].tolist(),
+                                              strict=True)])
+    return Documents(raw=raw, text=text, starts=starts, ends=ends, hashes=hashes, ids=ids,
+                     bounds=bounds)

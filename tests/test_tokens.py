@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dedup.tokens import Vocabulary, documents, words
+from dedup.tokens import Vocabulary, char_classes, code_points, documents, token_hashes, words
 
 
 def test_words_are_case_folded_runs_of_letters_and_digits() -> None:
@@ -33,7 +33,7 @@ def test_documents_hold_every_fields_words_flat() -> None:
         ["storm", "hits"], ["the", "storm", "hit", "the", "coast"], [], ["c"]]
     assert docs.ids[0] == docs.ids[3] != docs.ids[1]  # one id per distinct word
     index, field_of = docs.positions(np.array([3, 0]))
-    assert [docs.words[i] for i in index] == ["c", "storm", "hits"]
+    assert [docs.token(i) for i in index] == ["c", "storm", "hits"]
     assert field_of.tolist() == [3, 0, 0]
 
 
@@ -69,3 +69,35 @@ def test_vocabulary_forgets_when_full_without_changing_facts() -> None:
 def test_texts_with_and_without_no_space_scripts_tokenise_alike() -> None:
     latin = "Kyiv's mayor, naïve_2024 — भारत"
     assert words(latin) == words(latin + " 東京")[:-2]
+
+
+MIXED = [
+    "Kerry's 2 ÉLAN, élan_2024! Straße", "भारत सरकार ने कहा", "東京都の地震 iPhone东京",
+    "ภาษาไทย ກາວ", "서울 시장", "Ελλάδα и Україна — naïve", "emoji 🙂 and 𠀋 (astral ideograph)",
+    "", "   ", "a\u0301b \ud800 lone surrogate", "tab\tnew\nline_under_score",
+]
+
+
+def test_documents_find_the_same_tokens_as_words() -> None:
+    docs = documents(MIXED, list(reversed(MIXED)))
+    for field, raw in enumerate(docs.raw):
+        assert docs.field_words(field) == words(raw), raw
+
+
+def test_the_character_table_is_the_word_pattern() -> None:
+    table = char_classes()
+    for char in "aZ9_éß\u0915\u093e\u0301":
+        assert table[ord(char)] == 1, repr(char)
+    for char in "東のภ\u0e31":
+        assert table[ord(char)] == 2, repr(char)
+    for char in " -'\n🙂\u00a0":
+        assert table[ord(char)] == 0, repr(char)
+
+
+def test_token_hashes_depend_on_the_token_only() -> None:
+    text = "storm, storm stormy torm"
+    codes = code_points(text)
+    hashes = token_hashes(codes, np.array([0, 7, 13, 20]), np.array([5, 12, 19, 24]))
+    assert hashes[0] == hashes[1]
+    assert len(set(hashes.tolist())) == 3
+    assert token_hashes(code_points("xx" + text), np.array([2]), np.array([7]))[0] == hashes[0]
