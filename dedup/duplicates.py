@@ -303,7 +303,9 @@ def lsh_candidates(signatures: np.ndarray, id_rank: np.ndarray, cfg: DedupConfig
     """Candidate pairs (i < j) that share at least one LSH bucket."""
     bands, rows = lsh_params(cfg)
     has_content = np.flatnonzero((signatures != MAX_HASH).any(axis=1))
-    pairs = [bucket_pairs(band_keys(signatures[has_content], band, rows), has_content, id_rank,
+    # Keys of every row, then the rows with content: selecting rows first copied the whole
+    # signature matrix once per band, most of the step's time and memory at 1M articles.
+    pairs = [bucket_pairs(band_keys(signatures, band, rows)[has_content], has_content, id_rank,
                           cfg.max_bucket_pairs) for band in range(bands)]
     return unique_pairs(np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64))
 
@@ -315,7 +317,7 @@ def bucket_pairs(keys: np.ndarray, rows: np.ndarray, id_rank: np.ndarray,
     Buckets of equal size are paired together as one matrix of members, so the work is a
     few array operations per distinct bucket size, not a Python loop per bucket.
     """
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # order within a bucket is irrelevant: pairs are normalised
     keys, rows = keys[order], rows[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
@@ -373,6 +375,9 @@ def estimated_jaccard(signatures: np.ndarray, canonical: np.ndarray) -> np.ndarr
     """Share of equal signature values between each article and its canonical."""
     if len(canonical) == 0:
         return np.zeros(0, dtype=np.float32)
-    same = (signatures == signatures[canonical]).mean(axis=1).astype(np.float32)
-    same[canonical == np.arange(len(canonical))] = 1.0
+    same = np.ones(len(canonical), dtype=np.float32)
+    copies = np.flatnonzero(canonical != np.arange(len(canonical)))
+    for start in range(0, copies.size, 100_000):  # bounded: never a copy of all signatures
+        rows = copies[start : start + 100_000]
+        same[rows] = (signatures[rows] == signatures[canonical[rows]]).mean(axis=1)
     return same
