@@ -5,10 +5,12 @@
 For each size it generates (or reuses) a dump with ``benchmarks/corpus.py``, runs
 ``dedup run`` on it in a subprocess and prints, per step, seconds, articles/s and MB/s,
 plus the peak resident memory of the whole process tree (main process and workers,
-sampled every 0.1 s).  In the same run it times a naive pipeline -- datasketch ``MinHash``
-per article, langdetect on the full text, scikit-learn's ``TfidfVectorizer`` -- on a
-subsample with the same number of worker processes, and prints the ratio.  Machines here
-are noisy, so only ratios measured in one run are comparable across runs.
+sampled every 0.1 s), and how well the clusters and duplicate groups match the events
+and copies the generator planted (BCubed F1), so a faster run that got worse shows.
+In the same run it times a naive pipeline -- datasketch ``MinHash`` per article,
+langdetect on the full text, scikit-learn's ``TfidfVectorizer`` -- on a subsample with
+the same number of worker processes, and prints the ratio.  Machines here are noisy, so
+only ratios measured in one run are comparable across runs.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import psutil
 from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import DumpShape, write_dump
+from corpus import DumpShape, make_plan, write_dump
 
 HERE = Path(__file__).resolve().parent
 STEPS = ("read", "analyse", "dedup", "cluster", "write")
@@ -74,8 +77,36 @@ def dump_path(data_dir: Path, n: int, seed: int) -> Path:
     return path
 
 
-def run_job(path: Path, workers: int, extra: list[str]) -> dict[str, Any]:
-    """Run ``dedup run`` on one dump; returns its report plus wall time and peak RSS."""
+def bcubed(found: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """BCubed precision, recall and F1 of a partition against the truth (int labels >= 0)."""
+    width = int(truth.max()) + 1
+    cells, together = np.unique(found * width + truth, return_counts=True)
+    precision = float((together**2 / np.bincount(found)[cells // width]).sum() / found.size)
+    recall = float((together**2 / np.bincount(truth)[cells % width]).sum() / found.size)
+    return {"precision": round(precision, 4), "recall": round(recall, 4),
+            "f1": round(2 * precision * recall / (precision + recall), 4)}
+
+
+def quality(articles: Path, n: int, seed: int) -> dict[str, dict[str, float]]:
+    """Clusters against the planted events, duplicate groups against the planted copies."""
+    plan = make_plan(n, DumpShape(seed=seed))
+    index, cluster, group = [], [], []
+    labels: dict[str, int] = {}
+    with articles.open("rb") as handle:
+        for line in handle:
+            article = orjson.loads(line)
+            index.append(int(article["id"][1:]))
+            cluster.append(labels.setdefault(article["cluster_id"], len(labels)))
+            group.append(labels.setdefault(article["dup_group"], len(labels)))
+    rows = np.array(index)
+    original = np.where(plan.copy_of[rows] >= 0, plan.copy_of[rows], rows)
+    return {"clusters": bcubed(np.array(cluster), plan.event[rows]),
+            "dup_groups": bcubed(np.array(group), original)}
+
+
+def run_job(path: Path, workers: int, extra: list[str], n: int,
+            seed: int) -> dict[str, Any]:
+    """Run ``dedup run`` on one dump; returns its report plus wall time, peak RSS, quality."""
     out = Path(tempfile.mkdtemp(prefix="dedup-bench-"))
     command = [sys.executable, "-m", "dedup.cli", "run", str(path), "--out", str(out),
                "--workers", str(workers), "--set", "run.progress=never", *extra]
@@ -91,8 +122,9 @@ def run_job(path: Path, workers: int, extra: list[str]) -> dict[str, Any]:
     if code != 0:
         raise SystemExit(f"dedup run failed with exit code {code}: {' '.join(command)}")
     report = json.loads((out / "report.json").read_text())
+    report["bench"] = {"wall": wall, "peak_rss_bytes": memory.peak_bytes,
+                       "quality": quality(out / "articles.jsonl", n, seed)}
     shutil.rmtree(out, ignore_errors=True)
-    report["bench"] = {"wall": wall, "peak_rss_bytes": memory.peak_bytes}
     return report
 
 
@@ -163,12 +195,13 @@ def main(argv: list[str] | None = None) -> int:
                                "cpus": os.cpu_count(), "workers": args.workers}
     lines = ["| articles | step | seconds | articles/s | MB/s |", "|---|---|---|---|---|"]
     for n in sizes:
-        report = run_job(paths[n], args.workers, extra)
+        report = run_job(paths[n], args.workers, extra, n, args.seed)
         size_mb = paths[n].stat().st_size / 1e6
         lines.extend(stage_rows(report, n, size_mb))
         results["runs"][n] = {"wall": report["bench"]["wall"], "input_mb": size_mb,
                               "peak_rss_mb": report["bench"]["peak_rss_bytes"] / 1e6,
-                              "seconds": report["seconds"], "counts": report["counts"]}
+                              "seconds": report["seconds"], "counts": report["counts"],
+                              "quality": report["bench"]["quality"]}
     print("\n".join(lines))
     print()
     print(f"naive baseline: {baseline:,.0f} articles/s on {args.baseline:,} articles, "
@@ -182,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             if previous else ""
         print(f"{n:,} articles: {rate:,.0f} articles/s end to end, "
               f"x{rate / baseline:.1f} the baseline, peak RSS {run['peak_rss_mb']:,.0f} MB"
-              f"{growth}")
+              f"{growth}; BCubed F1 clusters {run['quality']['clusters']['f1']}, "
+              f"duplicate groups {run['quality']['dup_groups']['f1']}")
         previous = per_article
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

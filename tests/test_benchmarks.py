@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,3 +68,17 @@ def test_throughput_harness_reports_every_step(dump: Path, tmp_path: Path,
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["baseline_articles_per_second"] > 0
     assert figures["runs"]["300"]["peak_rss_mb"] > 10
+    quality = figures["runs"]["300"]["quality"]
+    assert quality["clusters"]["f1"] > 0.9 and quality["dup_groups"]["f1"] > 0.9
+    assert "BCubed F1 clusters" in printed
+
+
+def test_bcubed_scores_a_partition_against_the_truth() -> None:
+    truth = np.array([0, 0, 0, 1, 1])
+    perfect = throughput.bcubed(np.array([5, 5, 5, 2, 2]), truth)
+    assert perfect == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    split = throughput.bcubed(np.array([0, 0, 1, 2, 2]), truth)
+    # Items 0-1 see 2 of their 3 true mates, item 2 sees 1 of 3: recall (2/3*2 + 1/3 + 2)/5.
+    assert split["precision"] == 1.0 and split["recall"] == round((4 / 3 + 1 / 3 + 2) / 5, 4)
+    merged = throughput.bcubed(np.zeros(5, dtype=np.int64), truth)
+    assert merged["recall"] == 1.0 and merged["precision"] == round((3 * 3 / 5 + 2 * 2 / 5) / 5, 4)
