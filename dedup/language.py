@@ -72,7 +72,7 @@ class Profiles:
     langs: tuple[str, ...]  # ISO 639-1, one per column
     slots: np.ndarray  # uint64 open-addressing table of packed n-grams (0 = empty slot)
     slot_rows: np.ndarray  # int64: row of log_probs for each filled slot
-    log_probs: np.ndarray  # float32 (n_grams, n_langs): log(p(gram | lang) + smoothing)
+    log_probs: np.ndarray  # float64 (n_grams, n_langs): log(p(gram | lang) + smoothing)
     normal: np.ndarray  # uint32 per BMP code point: langdetect's character normalisation
     upper: np.ndarray  # bool per BMP code point: upper case after normalisation
 
@@ -115,7 +115,7 @@ def profiles() -> Profiles:
         langs=tuple(iso_code(lang) for lang in factory.langlist),
         slots=slots,
         slot_rows=slot_rows,
-        log_probs=np.log(probs + _SMOOTHING).astype(np.float32),
+        log_probs=np.log(probs + _SMOOTHING),
         normal=normal,
         upper=np.array([chr(c).isupper() for c in normal.tolist()]),
     )
@@ -138,15 +138,12 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str],
     model = profiles()
     codes, doc_of = normalised_codes(samples, model)
     letters = np.bincount(doc_of[codes != _SPACE], minlength=len(samples))
-    grams, gram_doc = ngrams(codes, doc_of, model)
-    rows = lookup(grams, model)
-    known = rows >= 0
-    counts = sp.csr_matrix(
-        (np.ones(int(known.sum()), dtype=np.float32), (gram_doc[known], rows[known])),
-        shape=(len(samples), model.log_probs.shape[0]),
-    )
-    scores = np.asarray(counts @ model.log_probs)
-    found = np.diff(counts.indptr) > 0
+    scores = np.zeros((len(samples), len(model.langs)), dtype=np.float64)
+    found = np.zeros(len(samples), dtype=bool)
+    for grams, gram_doc in ngrams(codes, doc_of, model):
+        counts = gram_counts(lookup(grams, model), gram_doc, len(samples), model)
+        scores += counts @ model.log_probs
+        found |= np.diff(counts.indptr) > 0
     posterior = np.exp(scores - scores.max(axis=1, keepdims=True))
     posterior /= posterior.sum(axis=1, keepdims=True)
     best = posterior.argmax(axis=1)
@@ -155,6 +152,18 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str],
         if found[i] and letters[i] >= cfg.min_letters else Detected(UNDETERMINED, 0.0)
         for i, b in enumerate(best.tolist())
     ]
+
+
+def gram_counts(rows: np.ndarray, gram_doc: np.ndarray, n_docs: int,
+                model: Profiles) -> sp.csr_matrix:
+    """One row per sample, one entry per occurrence of a known n-gram (repeats add up in
+    the product).  ``gram_doc`` is ascending, so the matrix is laid out directly: building
+    it from coordinates sorted every sample's n-grams, a third of the stage's time."""
+    known = rows >= 0
+    indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gram_doc[known], minlength=n_docs), out=indptr[1:])
+    return sp.csr_matrix((np.ones(indptr[-1], dtype=np.float64), rows[known], indptr),
+                         shape=(n_docs, model.log_probs.shape[0]))
 
 
 def normalised_codes(samples: Sequence[str], model: Profiles) -> tuple[np.ndarray, np.ndarray]:
@@ -184,8 +193,9 @@ def normalised_codes(samples: Sequence[str], model: Profiles) -> tuple[np.ndarra
 
 
 def ngrams(codes: np.ndarray, doc_of: np.ndarray,
-           model: Profiles) -> tuple[np.ndarray, np.ndarray]:
-    """Packed 1-, 2- and 3-grams by langdetect's rules, with the sample each belongs to.
+           model: Profiles) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Packed 1-, 2- and 3-grams by langdetect's rules, each length with the samples they
+    belong to (ascending, as the samples come).
 
     A space is never a 1-gram, 2- and 3-grams never span a word gap (a 3-gram's middle is
     never a space), and n-grams ending inside an all-capitals run are skipped (acronyms
@@ -199,14 +209,12 @@ def ngrams(codes: np.ndarray, doc_of: np.ndarray,
     ones = ~space & ~capital_run
     twos = ~(space[1:] & space[:-1]) & ~capital_run[1:]
     threes = ~space[1:-1] & ~capital_run[2:]
-    grams = np.concatenate([
-        codes[ones],
-        ((codes[:-1] << _CHAR_BITS) | codes[1:])[twos],
-        ((codes[:-2] << (_CHAR_BITS * np.uint64(2))) | (codes[1:-1] << _CHAR_BITS)
-         | codes[2:])[threes],
-    ])
-    docs = np.concatenate([doc_of[ones], doc_of[1:][twos], doc_of[2:][threes]])
-    return grams, docs
+    return [
+        (codes[ones], doc_of[ones]),
+        (((codes[:-1] << _CHAR_BITS) | codes[1:])[twos], doc_of[1:][twos]),
+        (((codes[:-2] << (_CHAR_BITS * np.uint64(2))) | (codes[1:-1] << _CHAR_BITS)
+          | codes[2:])[threes], doc_of[2:][threes]),
+    ]
 
 
 def lookup(grams: np.ndarray, model: Profiles) -> np.ndarray:
