@@ -103,9 +103,13 @@ class _Powers:
         self.down = np.ones(1, dtype=np.uint64)
 
     def upto(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Both power tables, at least ``n + 1`` long (integer overflow wraps: mod 2**64)."""
+        """Both power tables, at least ``n + 1`` long (integer overflow wraps: mod 2**64).
+
+        They are as long as the longest batch text so far (16 bytes per character, 50 MB
+        for a chunk of 2,000 news articles), with a little room so similar chunks reuse them.
+        """
         if self.up.size <= n:
-            size = max(n + 1, 2 * self.up.size)
+            size = n + 1 + n // 8
             self.up = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE)], dtype=np.uint64)
             self.down = np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE_INVERSE)],
                                    dtype=np.uint64)
