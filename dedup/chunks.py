@@ -23,7 +23,7 @@ from scipy.sparse import csr_matrix, save_npz
 
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
 from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
-from dedup.duplicates import Fingerprints, fingerprint
+from dedup.duplicates import fingerprint
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
 from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
@@ -72,7 +72,8 @@ class AnalysedChunk:
     days: np.ndarray  # float64 days since epoch, NaN when unknown
     published: list[str | None]  # as given, for the clusters' first and last dates
     lengths: np.ndarray  # int64 characters of cleaned text
-    prints: Fingerprints
+    exact: np.ndarray  # uint64 content hash per row (0 = no content)
+    signatures: Path  # the rows' MinHash signatures (np.save), read by the dedup step
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
     rejects: list[tuple[int, Reject]]
     seconds: dict[str, float]
@@ -178,11 +179,24 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         days=np.array([published_day(r.published) for r in kept], dtype=np.float64),
         published=[r.published for r in kept],
         lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
-        prints=prints,
+        exact=prints.exact,
+        signatures=save_signatures(path, prints.signatures),
         vector_parts=vector_parts,
         rejects=rejects,
         seconds=timer.seconds,
     )
+
+
+def save_signatures(path: Path, signatures: np.ndarray) -> Path:
+    """Save a chunk's MinHash signatures next to its records; returns the file.
+
+    Like the vectors, they wait on disk: held per chunk in the main process, a million
+    articles' 512 MB stayed resident after the dedup step (the allocator keeps freed
+    small arrays), on top of the stacked copy the step needs.
+    """
+    saved = path.with_name(f"{path.stem}-signatures.npy")
+    np.save(saved, signatures)
+    return saved
 
 
 def spool_vectors(path: Path, vectors: csr_matrix, langs: Sequence[str]) -> dict[str, Path]:

@@ -52,11 +52,6 @@ VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy",
              "orjson", "joblib")
 
 
-# Stands in for fingerprints that were used up, so their memory is returned.
-RELEASED = Fingerprints(exact=np.zeros(0, dtype=np.uint64),
-                        signatures=np.zeros((0, 0), dtype=np.uint32))
-
-
 class OutputError(ValueError):
     """The output directory cannot be used: reported before any work starts."""
 
@@ -70,7 +65,8 @@ class Corpus:
     days: np.ndarray
     published: list[str | None]
     lengths: np.ndarray
-    prints: Fingerprints
+    exact: np.ndarray  # uint64 content hash per row
+    signature_files: list[Path]  # per chunk, its rows' MinHash signatures
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
 
@@ -109,12 +105,12 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
     wall["analyse"] = time.perf_counter() - tick
 
-    corpus = stack(analysed, cfg)
-    for chunk in analysed:  # stacked into the corpus: never hold signatures twice
-        chunk.prints = RELEASED
+    corpus = stack(analysed)
     tick = time.perf_counter()
-    dups = find_duplicates(corpus.prints, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
-    corpus.prints = RELEASED  # 512 MB per million articles, not needed after grouping
+    prints = Fingerprints(corpus.exact, load_signatures(corpus.signature_files,
+                                                        len(corpus.ids), cfg.dedup.num_perm))
+    dups = find_duplicates(prints, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
+    del prints  # 512 MB per million articles, not needed after grouping
     wall["dedup"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -200,23 +196,30 @@ def unique_id_renames(prepared: Sequence[PreparedChunk]) -> dict[int, dict[int, 
     return renames
 
 
-def stack(analysed: Sequence[AnalysedChunk], cfg: Config) -> Corpus:
+def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
     """Concatenate the per-chunk arrays in chunk order."""
-    num_perm = cfg.dedup.num_perm
     return Corpus(
         ids=[i for chunk in analysed for i in chunk.ids],
         langs=[lang for chunk in analysed for lang in chunk.langs],
         days=np.concatenate([c.days for c in analysed] or [np.zeros(0)]),
         published=[p for chunk in analysed for p in chunk.published],
         lengths=np.concatenate([c.lengths for c in analysed] or [np.zeros(0, np.int64)]),
-        prints=Fingerprints(
-            exact=np.concatenate([c.prints.exact for c in analysed] or [np.zeros(0, np.uint64)]),
-            signatures=np.concatenate([c.prints.signatures for c in analysed]
-                                      or [np.zeros((0, num_perm), np.uint32)]),
-        ),
+        exact=np.concatenate([c.exact for c in analysed] or [np.zeros(0, np.uint64)]),
+        signature_files=[c.signatures for c in analysed],
         vector_parts=[c.vector_parts for c in analysed],
         lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
     )
+
+
+def load_signatures(files: Sequence[Path], n: int, num_perm: int) -> np.ndarray:
+    """All chunks' signatures in chunk order, read into one array allocated once."""
+    signatures = np.empty((n, num_perm), dtype=np.uint32)
+    start = 0
+    for file in files:
+        part = np.load(file, mmap_mode="r")
+        signatures[start : start + len(part)] = part
+        start += len(part)
+    return signatures
 
 
 def rank_within_language(langs: Sequence[str]) -> np.ndarray:
