@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +44,33 @@ STEPS = ("read", "analyse", "dedup", "cluster", "write")
 
 @dataclass(slots=True)
 class PeakMemory:
-    """Peak summed RSS of a process and its children, sampled in a thread."""
+    """Peak summed RSS of a process and its children, sampled in a thread, with a timeline.
+
+    The timeline (seconds since start, main process MB, largest child MB, all MB) shows
+    which step and which process make the peak: compare it with the report's step times.
+    """
 
     pid: int
     peak_bytes: int = 0
     running: bool = True
+    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
 
     def sample(self) -> None:
+        started = time.perf_counter()
         while self.running:
             try:
                 root = psutil.Process(self.pid)
-                tree = [root, *root.children(recursive=True)]
-                total = 0
-                for process in tree:
-                    try:
-                        total += process.memory_info().rss
-                    except psutil.Error:
-                        continue
-                self.peak_bytes = max(self.peak_bytes, total)
+                main = root.memory_info().rss
+                children = []
+                for child in root.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        children.append(child.memory_info().rss)
             except psutil.Error:
                 return
+            total = main + sum(children)
+            self.peak_bytes = max(self.peak_bytes, total)
+            self.timeline.append((round(time.perf_counter() - started, 1), main >> 20,
+                                  max(children, default=0) >> 20, total >> 20))
             time.sleep(0.1)
 
 
@@ -123,6 +130,7 @@ def run_job(path: Path, workers: int, extra: list[str], n: int,
         raise SystemExit(f"dedup run failed with exit code {code}: {' '.join(command)}")
     report = json.loads((out / "report.json").read_text())
     report["bench"] = {"wall": wall, "peak_rss_bytes": memory.peak_bytes,
+                       "memory_timeline": memory.timeline,
                        "quality": quality(out / "articles.jsonl", n, seed)}
     shutil.rmtree(out, ignore_errors=True)
     return report
@@ -201,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         results["runs"][n] = {"wall": report["bench"]["wall"], "input_mb": size_mb,
                               "peak_rss_mb": report["bench"]["peak_rss_bytes"] / 1e6,
                               "seconds": report["seconds"], "counts": report["counts"],
-                              "quality": report["bench"]["quality"]}
+                              "quality": report["bench"]["quality"],
+                              "memory_timeline_mb": report["bench"]["memory_timeline"]}
     print("\n".join(lines))
     print()
     print(f"naive baseline: {baseline:,.0f} articles/s on {args.baseline:,} articles, "

@@ -68,6 +68,9 @@ def test_throughput_harness_reports_every_step(dump: Path, tmp_path: Path,
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["baseline_articles_per_second"] > 0
     assert figures["runs"]["300"]["peak_rss_mb"] > 10
+    timeline = figures["runs"]["300"]["memory_timeline_mb"]  # MiB
+    peak_mib = figures["runs"]["300"]["peak_rss_mb"] * 1e6 / 2**20
+    assert timeline and all(main <= total <= peak_mib for _, main, _, total in timeline)
     quality = figures["runs"]["300"]["quality"]
     assert quality["clusters"]["f1"] > 0.9 and quality["dup_groups"]["f1"] > 0.9
     assert "BCubed F1 clusters" in printed
