@@ -133,6 +133,8 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str],
     The whole batch is scored at once (one pass of array operations instead of dozens
     per article); every article's result depends on its own text only.
     """
+    if not titles:  # a chunk whose every article was rejected, or whose languages were given
+        return []
     samples = [sample_text(title, text, cfg.sample_chars)
                for title, text in zip(titles, texts, strict=True)]
     model = profiles()

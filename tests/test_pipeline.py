@@ -154,7 +154,8 @@ def test_output_bytes_do_not_depend_on_workers_or_chunks(tmp_path: Path) -> None
     assert outputs[0] == outputs[1]
 
 
-def test_every_record_is_accounted_for(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk_size", [1000, 1])  # 1: chunks where every record is rejected
+def test_every_record_is_accounted_for(tmp_path: Path, chunk_size: int) -> None:
     good = [{"id": "a", "title": "Talks in Paris", "text": "Leaders met in Paris on Monday."},
             {"id": "a", "title": "Same id", "text": "A different article reusing the id."},
             {"title": "No id here", "text": "This record has no id at all, so it gets one."},
@@ -169,7 +170,8 @@ def test_every_record_is_accounted_for(tmp_path: Path) -> None:
                        + b'{"id": "cruft", "title": "", "text": "Share.\\nLeave A Reply"}\n'
                        + b'{"id": "typed", "title": ["not", "text"]}\n')
     out = tmp_path / "out"
-    report = run_job([str(source)], out, load_config(overrides=["run.workers=1"]))
+    report = run_job([str(source)], out, load_config(
+        overrides=["run.workers=1", f"run.chunk_size={chunk_size}"]))
     counts = report["counts"]
     assert counts["in"] == 10 and counts["out"] == 5 and counts["rejected"] == 5
     assert counts["rejected_by_reason"] == {"empty": 1, "malformed_json": 1, "not_an_object": 1,

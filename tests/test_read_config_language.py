@@ -211,4 +211,5 @@ def test_batch_detection_is_per_article() -> None:
     texts = [*LANGDETECT_SENTENCES, "", "12 34", "Ok"]
     alone = [detect_language("", text, LanguageConfig()) for text in texts]
     assert detect_languages([""] * len(texts), texts, LanguageConfig()) == alone
+    assert detect_languages([], [], LanguageConfig()) == []
     assert detect_languages([""] * 3, texts[::-1][:3], LanguageConfig()) == alone[::-1][:3]
