@@ -168,6 +168,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
         prints = fingerprint(docs, cfg.dedup)
+        signatures = save_signatures(path, prints.signatures)
     with timer.stage("cluster"):
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     with timer.stage("write"):
@@ -180,7 +181,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         published=[r.published for r in kept],
         lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
         exact=prints.exact,
-        signatures=save_signatures(path, prints.signatures),
+        signatures=signatures,
         vector_parts=vector_parts,
         rejects=rejects,
         seconds=timer.seconds,
