@@ -259,15 +259,15 @@ def describe_representatives(records: Sequence[Record], placement: ChunkPlacemen
     """
     chosen = [i for i, flag in enumerate(placement.is_representative) if flag]
     representatives = [records[i] for i in chosen]
+    labels = [placement.labels[i] for i in chosen]
     terms = feature_terms(documents([r.title for r in representatives],
                                     [r.text for r in representatives]),
                           [r.lang or "und" for r in representatives],
-                          [placement.top_features[placement.labels[i]] for i in chosen],
-                          placement.cluster)
+                          [placement.top_features[lab] for lab in labels], placement.cluster)
     lines = [orjson.dumps([representative_of(record), top]) + b"\n"
              for record, top in zip(representatives, terms, strict=True)]
     path.write_bytes(b"".join(lines))
-    return DescribedPart(labels=np.array([placement.labels[i] for i in chosen], dtype=np.int64),
+    return DescribedPart(labels=np.array(labels, dtype=np.int64),
                          sizes=np.array([len(line) for line in lines], dtype=np.int64))
 
 

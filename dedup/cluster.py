@@ -685,13 +685,6 @@ def _cluster_block(weights: sp.csr_matrix, days: np.ndarray, cfg: ClusterConfig)
 # ------------------------------------------------------------------------ summarise
 
 
-def _block_rows(langs: np.ndarray) -> list[np.ndarray]:
-    """Row indices of each language block (ascending), blocks in language-code order."""
-    codes, inverse = np.unique(langs.astype(str), return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(inverse, minlength=codes.size))[:-1])
-
-
 def _top_features_per_row(sums: sp.csr_matrix, top: int) -> np.ndarray:
     """Indices of each row's largest entries, best first, ties by feature index (-1 pads).
 
@@ -826,8 +819,7 @@ def cluster(
                           np.zeros((0, cfg.top_terms), dtype=np.int32))
     rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors))
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
-    block_langs = np.asarray(langs, dtype=object)[order]
-    blocks = [order[rows] for rows in _block_rows(block_langs)]
+    blocks = [order[rows] for rows in rows_by_language([langs[i] for i in order]).values()]
     blocks.sort(key=len, reverse=True)
     block_days = np.asarray(days, dtype=np.float64)
     tasks = ((rows_of(rows), block_days[rows], cfg) for rows in blocks)

@@ -371,13 +371,15 @@ def components(edges: np.ndarray, n: int) -> np.ndarray:
     return connected_components(graph, directed=False)[1].astype(np.int64)
 
 
-def estimated_jaccard(signatures: np.ndarray, canonical: np.ndarray) -> np.ndarray:
-    """Share of equal signature values between each article and its canonical."""
-    if len(canonical) == 0:
-        return np.zeros(0, dtype=np.float32)
+def estimated_jaccard(signatures: np.ndarray, canonical: np.ndarray,
+                      batch: int = 100_000) -> np.ndarray:
+    """Share of equal signature values between each article and its canonical.
+
+    Only copies are compared, a batch at a time: never a copy of all signatures.
+    """
     same = np.ones(len(canonical), dtype=np.float32)
     copies = np.flatnonzero(canonical != np.arange(len(canonical)))
-    for start in range(0, copies.size, 100_000):  # bounded: never a copy of all signatures
-        rows = copies[start : start + 100_000]
+    for start in range(0, copies.size, batch):
+        rows = copies[start : start + batch]
         same[rows] = (signatures[rows] == signatures[canonical[rows]]).mean(axis=1)
     return same

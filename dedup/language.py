@@ -169,7 +169,8 @@ def gram_counts(rows: np.ndarray, gram_doc: np.ndarray, n_docs: int,
 
 
 def normalised_codes(samples: Sequence[str], model: Profiles) -> tuple[np.ndarray, np.ndarray]:
-    """Code points of all samples as langdetect's n-gram reader sees them, and their sample.
+    """Code points of all samples (at least one) as langdetect's n-gram reader sees them,
+    and their sample.
 
     Each sample is padded with spaces (so no n-gram spans two samples) and space runs are
     collapsed.  Latin letters are dropped from mostly non-Latin samples, as langdetect
@@ -179,8 +180,7 @@ def normalised_codes(samples: Sequence[str], model: Profiles) -> tuple[np.ndarra
     codes = np.frombuffer(" ".join(["", *texts, ""]).encode("utf-32-le", "surrogatepass"),
                           dtype=np.uint32)
     lengths = np.array([len(text) + 1 for text in texts], dtype=np.int64)
-    doc_of = np.repeat(np.arange(len(texts)), lengths)
-    doc_of = np.r_[0, doc_of] if texts else np.zeros(codes.size, dtype=np.int64)
+    doc_of = np.r_[0, np.repeat(np.arange(len(texts)), lengths)]  # the leading pad: sample 0
     latin = (codes >= ord("A")) & (codes <= ord("z"))
     non_latin = (codes >= 0x300) & ((codes < 0x1E00) | (codes > 0x1EFF))
     mostly_non_latin = (np.bincount(doc_of[latin], minlength=len(texts)) * 2
