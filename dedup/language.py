@@ -26,6 +26,8 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.utils.ngram import NGram
 
+from dedup.hashtable import IntTable
+
 UNDETERMINED = "und"
 # langdetect's region variants and legacy codes mapped onto ISO 639-1.
 CODE_MAP = {"zh-cn": "zh", "zh-tw": "zh", "iw": "he", "in": "id", "jw": "jv"}
@@ -37,10 +39,9 @@ _SMOOTHING = 0.5 / 10_000
 _BMP = 0x10000
 _SPACE = np.uint64(32)
 _CHAR_BITS = np.uint64(21)  # every code point fits in 21 bits
-# The n-gram hash table: 2**19 slots for langdetect's ~88k n-grams, a golden-ratio
-# multiplier (Knuth's multiplicative hashing).
+# The n-gram table's size: 2**19 slots for langdetect's ~88k n-grams, so that most
+# look-ups, of known and unknown n-grams alike, end at the first slot.
 _TABLE_BITS = 19
-_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,7 @@ class Profiles:
     """langdetect's profiles as arrays: an n-gram hash table and log probabilities."""
 
     langs: tuple[str, ...]  # ISO 639-1, one per column
-    slots: np.ndarray  # uint64 open-addressing table of packed n-grams (0 = empty slot)
-    slot_rows: np.ndarray  # int64: row of log_probs for each filled slot
+    rows: IntTable  # packed n-gram -> its row of log_probs
     log_probs: np.ndarray  # float64 (n_grams, n_langs): log(p(gram | lang) + smoothing)
     normal: np.ndarray  # uint32 per BMP code point: langdetect's character normalisation
     upper: np.ndarray  # bool per BMP code point: upper case after normalisation
@@ -85,36 +85,20 @@ def pack(gram: str) -> int:
     return key
 
 
-def _slot_of(keys: np.ndarray) -> np.ndarray:
-    """Home slot of packed n-grams: multiplicative hashing, the top bits of the product."""
-    return ((keys * _HASH_MULTIPLIER) >> np.uint64(64 - _TABLE_BITS)).astype(np.int64)
-
-
-def _hash_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Open-addressing table (linear probing) of ``keys``; a quarter full, so probes are short."""
-    slots = np.zeros(1 << _TABLE_BITS, dtype=np.uint64)
-    slot_rows = np.full(1 << _TABLE_BITS, -1, dtype=np.int64)
-    for row, (key, home) in enumerate(zip(keys.tolist(), _slot_of(keys).tolist(), strict=True)):
-        while slots[home]:
-            home = (home + 1) & ((1 << _TABLE_BITS) - 1)
-        slots[home], slot_rows[home] = key, row
-    return slots, slot_rows
-
-
 @cache
 def profiles() -> Profiles:
     """langdetect's profiles turned into lookup arrays, once per process (about a second)."""
     factory = DetectorFactory()
     factory.load_profile(PROFILES_DIRECTORY)
     grams = list(factory.word_lang_prob_map)
-    keys = np.array([pack(gram) for gram in grams], dtype=np.uint64)
-    slots, slot_rows = _hash_table(keys)
+    rows = IntTable(_TABLE_BITS)
+    rows.add(np.array([pack(gram) for gram in grams], dtype=np.uint64),
+             np.arange(len(grams), dtype=np.int64))
     probs = np.array([factory.word_lang_prob_map[gram] for gram in grams], dtype=np.float64)
     normal = np.array([ord(NGram.normalize(chr(c))) for c in range(_BMP)], dtype=np.uint32)
     return Profiles(
         langs=tuple(iso_code(lang) for lang in factory.langlist),
-        slots=slots,
-        slot_rows=slot_rows,
+        rows=rows,
         log_probs=np.log(probs + _SMOOTHING),
         normal=normal,
         upper=np.array([chr(c).isupper() for c in normal.tolist()]),
@@ -143,7 +127,7 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str],
     scores = np.zeros((len(samples), len(model.langs)), dtype=np.float64)
     found = np.zeros(len(samples), dtype=bool)
     for grams, gram_doc in ngrams(codes, doc_of, model):
-        counts = gram_counts(lookup(grams, model), gram_doc, len(samples), model)
+        counts = gram_counts(model.rows.get(grams), gram_doc, len(samples), model)
         scores += counts @ model.log_probs
         found |= np.diff(counts.indptr) > 0
     posterior = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -176,7 +160,7 @@ def normalised_codes(samples: Sequence[str], model: Profiles) -> tuple[np.ndarra
     collapsed.  Latin letters are dropped from mostly non-Latin samples, as langdetect
     does, so a Cyrillic article's English brand names do not vote.
     """
-    texts = [_MAIL.sub(" ", _URL.sub(" ", sample)) for sample in samples]
+    texts = [without_addresses(sample) for sample in samples]
     codes = np.frombuffer(" ".join(["", *texts, ""]).encode("utf-32-le", "surrogatepass"),
                           dtype=np.uint32)
     lengths = np.array([len(text) + 1 for text in texts], dtype=np.int64)
@@ -192,6 +176,16 @@ def normalised_codes(samples: Sequence[str], model: Profiles) -> tuple[np.ndarra
     space = codes == _SPACE
     single = np.r_[True, ~(space[1:] & space[:-1])]
     return codes[single], doc_of[single]
+
+
+def without_addresses(text: str) -> str:
+    """The text with URLs and e-mail addresses blanked, as langdetect reads it.
+
+    Most texts have neither; the substring tests spare them two regex scans.
+    """
+    if "http" in text:
+        text = _URL.sub(" ", text)
+    return _MAIL.sub(" ", text) if "@" in text else text
 
 
 def ngrams(codes: np.ndarray, doc_of: np.ndarray,
@@ -217,25 +211,6 @@ def ngrams(codes: np.ndarray, doc_of: np.ndarray,
         (((codes[:-2] << (_CHAR_BITS * np.uint64(2))) | (codes[1:-1] << _CHAR_BITS)
           | codes[2:])[threes], doc_of[2:][threes]),
     ]
-
-
-def lookup(grams: np.ndarray, model: Profiles) -> np.ndarray:
-    """Profile row of each packed n-gram, -1 for n-grams no profile has.
-
-    Vectorised linear probing: each round resolves the n-grams found in their current
-    slot or stopped by an empty one, and moves the rest one slot on.
-    """
-    rows = np.full(grams.size, -1, dtype=np.int64)
-    pending = np.arange(grams.size)
-    slot = _slot_of(grams)
-    mask = (1 << _TABLE_BITS) - 1
-    while pending.size:
-        stored = model.slots[slot]
-        hit = stored == grams[pending]
-        rows[pending[hit]] = model.slot_rows[slot[hit]]
-        unresolved = ~hit & (stored != 0)
-        pending, slot = pending[unresolved], (slot[unresolved] + 1) & mask
-    return rows
 
 
 def iso_code(code: str) -> str:

@@ -10,7 +10,6 @@ found without a dictionary.
 
 from __future__ import annotations
 
-import itertools
 import re
 import sys
 import unicodedata
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+
+from dedup.hashtable import MISSING, IntTable
 
 # Scripts written without spaces between words.
 NO_SPACE_CHARS = (
@@ -166,14 +167,14 @@ class Vocabulary:
 
     def __init__(self, capacity: int = 1 << 20) -> None:
         self.capacity = capacity
-        self._ids: dict[int, int] = {}
+        self._ids = IntTable()
         self._words: list[str] = []
         self._facts: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
 
     def make_room(self) -> None:
         """Forget everything once over capacity.  Ids change, so only between batches."""
         if len(self._words) > self.capacity:
-            self._ids.clear()
+            self._ids = IntTable()
             self._words.clear()
             self._facts.clear()
 
@@ -181,17 +182,16 @@ class Vocabulary:
                       spell: Callable[[np.ndarray], list[str]]) -> np.ndarray:
         """The id of every token given by its hash; ``spell`` gives the strings of tokens
         (by index into ``hashes``) and is asked only for words new to this process."""
-        distinct, inverse = np.unique(hashes, return_inverse=True)
-        found = np.fromiter(map(self._ids.get, distinct.tolist(), itertools.repeat(-1)),
-                            dtype=np.int64, count=distinct.size)
-        new = np.flatnonzero(found < 0)
-        if new.size:
-            found[new] = np.arange(len(self._words), len(self._words) + new.size)
-            self._ids.update(zip(distinct[new].tolist(), found[new].tolist(), strict=True))
-            occurrence = np.empty(distinct.size, dtype=np.int64)
-            occurrence[inverse] = np.arange(hashes.size)
-            self._words += spell(occurrence[new])
-        return found[inverse.ravel()]
+        found = self._ids.get(hashes)
+        missing = np.flatnonzero(found == MISSING)
+        if missing.size:
+            distinct, first, inverse = np.unique(hashes[missing], return_index=True,
+                                                 return_inverse=True)
+            new = np.arange(len(self._words), len(self._words) + distinct.size)
+            self._ids.add(distinct, new)
+            self._words += spell(missing[first])
+            found[missing] = new[inverse.ravel()]
+        return found
 
     def ids(self, words: Sequence[str]) -> np.ndarray:
         """The id of every word in a list (for tokens made as strings, like n-grams)."""

@@ -15,7 +15,6 @@ from dedup.language import (
     detect_language,
     detect_languages,
     iso_code,
-    lookup,
     ngrams,
     normalised_codes,
     pack,
@@ -202,8 +201,8 @@ def test_acronyms_and_addresses_do_not_decide_the_language() -> None:
              for gram in packed.tolist()}
     inside_the_run = {pack(gram) for gram in ("A", "T", "NA", "AT", "NAT", "ATO")}
     assert grams and not grams & inside_the_run
-    assert lookup(np.array([pack("the"), pack("qxz")], dtype=np.uint64), model).tolist()[1] == -1
-    assert lookup(np.array([pack("the")], dtype=np.uint64), model)[0] >= 0
+    assert model.rows.get(np.array([pack("the"), pack("qxz")], dtype=np.uint64))[1] == -1
+    assert model.rows.get(np.array([pack("the")], dtype=np.uint64))[0] >= 0
 
 
 def test_batch_detection_is_per_article() -> None:
