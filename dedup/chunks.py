@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,13 @@ from dedup.language import Detected, detect_languages, iso_code
 from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
 from dedup.records import Record
 from dedup.tokens import documents
-from dedup.write import Placement, article_row, representative_of, write_jsonl
+from dedup.write import (
+    Placement,
+    article_row_parts,
+    placed_row,
+    representative_of,
+    row_fields,
+)
 
 if TYPE_CHECKING:
     from dedup.config import Config
@@ -79,13 +85,34 @@ class AnalysedChunk:
     seconds: dict[str, float]
 
 
-def write_records(path: Path, records: Sequence[Record]) -> None:
-    """Replace a chunk file atomically, so a killed worker never leaves half a chunk."""
+def spool(path: Path, lines: Iterable[bytes]) -> None:
+    """Replace a scratch file atomically, so a killed worker never leaves half a chunk.
+
+    Not synced to disk: scratch files are remade by rerunning, and a sync per chunk
+    stalls the worker on the disk.
+    """
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as handle:
-        for record in records:
-            handle.write(orjson.dumps(record.to_dict()) + b"\n")
+        handle.writelines(lines)
     os.replace(tmp, path)
+
+
+def write_records(path: Path, records: Sequence[Record]) -> None:
+    """Spool records for the next pass."""
+    spool(path, (orjson.dumps(record.to_dict()) + b"\n" for record in records))
+
+
+def write_row_parts(path: Path, records: Sequence[Record]) -> None:
+    """Spool records as their articles.jsonl rows, two lines each: the JSON before and
+    after the placement fields (see ``article_row_parts``)."""
+    spool(path, (b"".join([head, b"\n", tail, b"\n"])
+                 for head, tail in map(article_row_parts, records)))
+
+
+def read_row_parts(path: Path) -> list[tuple[bytes, bytes]]:
+    """Load a chunk file written by ``write_row_parts``: (head, tail) per record."""
+    lines = path.read_bytes().split(b"\n")
+    return list(zip(lines[0:-1:2], lines[1:-1:2], strict=True))
 
 
 def read_records(path: Path) -> list[Record]:
@@ -172,7 +199,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     with timer.stage("cluster"):
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     with timer.stage("write"):
-        write_records(path, kept)
+        write_row_parts(path, kept)
     return AnalysedChunk(
         seqs=np.array([r.seq for r in kept], dtype=np.int64),
         ids=[r.id for r in kept],
@@ -237,17 +264,17 @@ class DescribedPart:
 def write_article_part(chunk: Path, part: Path, descriptions: Path,
                        placement: ChunkPlacement) -> DescribedPart:
     """Write one chunk's articles.jsonl rows to ``part`` and its clusters' descriptions."""
-    records = read_records(chunk)
-    write_jsonl(part, (article_row(record, Placement(
+    rows = read_row_parts(chunk)
+    spool(part, (placed_row(head, tail, Placement(
         cluster_id=placement.cluster_ids[i],
         dup_group=placement.dup_groups[i],
         duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
         is_representative=placement.is_representative[i],
-    )) for i, record in enumerate(records)))
-    return describe_representatives(records, placement, descriptions)
+    )) for i, (head, tail) in enumerate(rows)))
+    return describe_representatives(rows, placement, descriptions)
 
 
-def describe_representatives(records: Sequence[Record], placement: ChunkPlacement,
+def describe_representatives(rows: Sequence[tuple[bytes, bytes]], placement: ChunkPlacement,
                              path: Path) -> DescribedPart:
     """Write the description (representative's lead, top terms) of each cluster whose
     representative is in the chunk, one JSON line each.
@@ -258,14 +285,14 @@ def describe_representatives(records: Sequence[Record], placement: ChunkPlacemen
     write pass.
     """
     chosen = [i for i, flag in enumerate(placement.is_representative) if flag]
-    representatives = [records[i] for i in chosen]
+    representatives = [row_fields(*rows[i]) for i in chosen]
     labels = [placement.labels[i] for i in chosen]
-    terms = feature_terms(documents([r.title for r in representatives],
-                                    [r.text for r in representatives]),
-                          [r.lang or "und" for r in representatives],
+    terms = feature_terms(documents([r["title"] for r in representatives],
+                                    [r["text"] for r in representatives]),
+                          [r["lang"] or "und" for r in representatives],
                           [placement.top_features[lab] for lab in labels], placement.cluster)
-    lines = [orjson.dumps([representative_of(record), top]) + b"\n"
-             for record, top in zip(representatives, terms, strict=True)]
+    lines = [orjson.dumps([representative_of(row), top]) + b"\n"
+             for row, top in zip(representatives, terms, strict=True)]
     path.write_bytes(b"".join(lines))
     return DescribedPart(labels=np.array(labels, dtype=np.int64),
                          sizes=np.array([len(line) for line in lines], dtype=np.int64))

@@ -13,6 +13,8 @@ from synthetic import make_corpus
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.pipeline import run_job
+from dedup.records import Record
+from dedup.write import Placement, article_row_parts, placed_row, row_fields
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 SEED_CRUFT = ["ua en ru", "Share.", "Leave A Reply", "Exit mobile version", "Comments",
@@ -195,3 +197,26 @@ def test_user_errors_exit_2_before_work(tmp_path: Path, capsys: pytest.CaptureFi
                  "dedup.threshold=high"]) == 2
     assert "dedup.threshold" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("optional", [
+    {},
+    {"url": "https://a.example/1", "source": "A \"quoted\" outlet", "published": "2025-03-01",
+     "flags": ["title_from_text"]},
+])
+def test_article_rows_joined_from_parts_equal_whole_rows(optional: dict[str, Any]) -> None:
+    """The write pass splices placement fields between spooled row parts; the line must
+    be exactly the row serialised whole, keys in the documented order."""
+    record = Record(id="a-1", title="Kyiv talks", text="Line one\nЛінія \u2028two", lang="uk",
+                    lang_confidence=0.9871, **optional)
+    placed = Placement(cluster_id="c-0f", dup_group="a-0", duplicate_of="a-0",
+                       is_representative=False)
+    whole = {"id": "a-1", "title": "Kyiv talks", "text": "Line one\nЛінія \u2028two",
+             "lang": "uk", "lang_confidence": 0.9871, "cluster_id": "c-0f", "dup_group": "a-0",
+             "duplicate_of": "a-0", "is_representative": False, **optional}
+    head, tail = article_row_parts(record)
+    assert placed_row(head, tail, placed) == orjson.dumps(whole) + b"\n"
+    assert b"\n" not in head + tail  # each part is one spool line
+    assert row_fields(head, tail) == {k: v for k, v in whole.items()
+                                      if k not in ("cluster_id", "dup_group", "duplicate_of",
+                                                   "is_representative")}
