@@ -327,41 +327,84 @@ def part_path(work: Path, index: int, kind: str) -> Path:
 
 def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
                    descriptions: Descriptions) -> None:
-    """clusters.jsonl: largest clusters first, ties by cluster id; members best first."""
-    labels = grouping.label
-    by_label = np.argsort(labels, kind="stable")
-    starts = np.searchsorted(labels[by_label], np.arange(len(grouping.cluster_ids) + 1))
+    """clusters.jsonl: largest clusters first, ties by cluster id; members best first.
+
+    Member order, counts and date ranges come from sorts over all rows at once; only
+    the JSON is made per cluster.  Per cluster and member in Python, this serial step
+    kept the workers waiting.
+    """
+    members, starts = members_best_first(corpus, grouping)
     sizes = np.diff(starts)
-    order = sorted(range(len(grouping.cluster_ids)),
-                   key=lambda lab: (-int(sizes[lab]), grouping.cluster_ids[lab]))
-    canonical = grouping.dups.canonical.tolist()
-    similarity = grouping.similarity.tolist()
+    order = sorted(range(sizes.size), key=lambda lab: (-int(sizes[lab]), grouping.cluster_ids[lab]))
+    canonical = grouping.dups.canonical
+    unique = np.bincount(grouping.label[canonical == np.arange(canonical.size)],
+                         minlength=sizes.size).tolist()
+    languages = languages_per_cluster(corpus.langs, grouping.label, sizes.size)
+    first, last = date_range_per_cluster(corpus.published, members, starts)
+    ids, similarity = corpus.ids, grouping.similarity.tolist()
+    duplicate_of = [None if c == row else ids[c] for row, c in enumerate(canonical.tolist())]
 
     def rows(described: int) -> Iterator[dict[str, Any]]:
         for lab in order:
-            representative = int(grouping.representative_row[lab])
-            member_rows = by_label[starts[lab]:starts[lab + 1]].tolist()
-            members = []
-            for row in member_rows:
-                duplicate_of = None if canonical[row] == row else corpus.ids[canonical[row]]
-                members.append((row != representative, -similarity[row], corpus.ids[row],
-                                duplicate_of))
-            members.sort(key=lambda m: m[:3])
-            unique = sum(1 for m in members if m[3] is None)
             shown, top_terms = orjson.loads(os.pread(described, int(descriptions.size[lab]),
                                                     int(descriptions.offset[lab])))
-            dates = [corpus.published[row] for row in member_rows if corpus.published[row]]
-            summary = ClusterSummary(
-                languages=dict(Counter(corpus.langs[row] for row in member_rows)),
-                first=min(dates, default=None), last=max(dates, default=None),
-                representative=shown, top_terms=top_terms)
+            summary = ClusterSummary(languages=languages[lab], first=first[lab], last=last[lab],
+                                     representative=shown, top_terms=top_terms)
             yield cluster_row(grouping.cluster_ids[lab],
-                              [{"id": i, "similarity": round(-s, 4), "duplicate_of": d}
-                               for _, s, i, d in members],
-                              unique, summary)
+                              [{"id": ids[row], "similarity": round(similarity[row], 4),
+                                "duplicate_of": duplicate_of[row]}
+                               for row in members[starts[lab]:starts[lab + 1]].tolist()],
+                              unique[lab], summary)
 
     with descriptions.path.open("rb") as handle:
         write_jsonl(out_dir / "clusters.jsonl", rows(handle.fileno()))
+
+
+def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, np.ndarray]:
+    """All rows grouped by cluster, each cluster's representative first, then the others by
+    similarity to it (highest first) and id; and where each cluster's rows start."""
+    n = len(corpus.ids)
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[sorted(range(n), key=corpus.ids.__getitem__)] = np.arange(n)
+    not_representative = grouping.representative_row[grouping.label] != np.arange(n)
+    members = np.lexsort((id_rank, -grouping.similarity, not_representative, grouping.label))
+    starts = np.r_[0, np.cumsum(np.bincount(grouping.label, minlength=len(grouping.cluster_ids)))]
+    return members, starts
+
+
+def languages_per_cluster(langs: Sequence[str], labels: np.ndarray,
+                          clusters: int) -> list[dict[str, int]]:
+    """Per cluster, how many members each language has, languages in code order."""
+    names = sorted(set(langs))
+    if not names:
+        return []
+    code = {name: index for index, name in enumerate(names)}
+    lang_of = np.fromiter((code[lang] for lang in langs), dtype=np.int64, count=len(langs))
+    pairs, counts = np.unique(labels * len(names) + lang_of, return_counts=True)
+    bounds = np.searchsorted(pairs // len(names), np.arange(clusters + 1)).tolist()
+    pair_langs = [names[i] for i in (pairs % len(names)).tolist()]
+    pair_counts = counts.tolist()
+    return [dict(zip(pair_langs[lo:hi], pair_counts[lo:hi], strict=True))
+            for lo, hi in itertools.pairwise(bounds)]
+
+
+def date_range_per_cluster(published: Sequence[str | None], members: np.ndarray,
+                           starts: np.ndarray) -> tuple[list[str | None], list[str | None]]:
+    """Per cluster, its members' earliest and latest ``published`` (None when none has one).
+
+    Compared as strings, like the dates themselves: ranks in the sorted distinct dates.
+    """
+    dates = sorted({date for date in published if date})
+    rank_of = {date: rank for rank, date in enumerate(dates)}
+    rank = np.fromiter((rank_of.get(date or "", -1) for date in published), dtype=np.int64,
+                       count=len(published))[members]
+    if not rank.size:
+        return [], []
+    cuts = starts[:-1]
+    earliest = np.minimum.reduceat(np.where(rank < 0, len(dates), rank), cuts).tolist()
+    latest = np.maximum.reduceat(rank, cuts).tolist()
+    return ([dates[r] if r < len(dates) else None for r in earliest],
+            [dates[r] if r >= 0 else None for r in latest])
 
 
 def build_report(files: Sequence[Path], records_in: int,
