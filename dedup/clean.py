@@ -201,7 +201,12 @@ def line_hash(line: str) -> int:
 
 def _stable_hash(text: str) -> int:
     """64-bit blake2b of the text: equal in every process and run, unlike ``hash()``."""
-    return int.from_bytes(blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+    return int.from_bytes(_digest(text), "big")
+
+
+def _digest(text: str) -> bytes:
+    """The 8 bytes of :func:`_stable_hash` (big-endian)."""
+    return blake2b(text.encode("utf-8"), digest_size=8).digest()
 
 
 # ---------------------------------------------------------------------------------
@@ -702,18 +707,23 @@ def count_template_lines(
     cannot pass the thresholds alone.  Records without a source are skipped.
     """
     counts = TemplateCounts()
-    rows: list[tuple[int, int]] = []
+    digests: list[bytes] = []
+    lines_per_source: list[tuple[str, int]] = []
     for source, text in items:
         if not source:
             continue
         counts.docs_per_source[source] += 1
-        key = source_hash(source)
-        counts.source_names[key] = source
-        rows.extend((key, h) for h in {
-            line_hash(line) for line in normalise_lines(text)
-            if len(line) <= cfg.template_max_line_chars
-        })
-    pairs = np.array(rows, dtype=np.uint64).reshape(-1, 2)
+        distinct = {line.casefold() for line in normalise_lines(text)
+                    if len(line) <= cfg.template_max_line_chars}
+        digests.extend(map(_digest, distinct))
+        lines_per_source.append((source, len(distinct)))
+    keys = {source: source_hash(source) for source in counts.docs_per_source}
+    counts.source_names = {key: source for source, key in keys.items()}
+    pairs = np.column_stack([
+        np.repeat(np.array([keys[source] for source, _ in lines_per_source], dtype=np.uint64),
+                  [count for _, count in lines_per_source]),
+        np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64),  # = line_hash
+    ])
     counts.parts = [_summed(pairs, np.ones(len(pairs), dtype=np.int64))]
     return counts
 
