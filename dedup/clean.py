@@ -760,11 +760,6 @@ def _is_template_line(line: str, template: frozenset[int], cfg: CleanConfig) -> 
 # ---------------------------------------------------------------------------------
 
 
-def _same_line(a: str, b: str) -> bool:
-    """Equal once case and edge punctuation are ignored (``Title.`` == ``title``)."""
-    return phrase_key(a) == phrase_key(b)
-
-
 def take_title_from_text(lines: list[str]) -> tuple[str, list[str]]:
     """The first line that is not a date stamp becomes the title, removed from text."""
     for i, line in enumerate(lines):
@@ -778,7 +773,9 @@ def drop_title_repeat(title: str, lines: list[str], cfg: CleanConfig) -> list[st
     if not title:
         return lines
     head = lines[: cfg.title_repeat_scan_lines]
-    kept_head = [line for line in head if not _same_line(line, title)]
+    # Equal once case and edge punctuation are ignored ("Title." repeats "title").
+    title_key = phrase_key(title)
+    kept_head = [line for line in head if phrase_key(line) != title_key]
     return kept_head + lines[cfg.title_repeat_scan_lines:]
 
 
