@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +45,11 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def concatenate(parts: Sequence[Path], path: Path) -> None:
-    """Join files byte for byte into ``path``, atomically."""
-    with atomic_file(path) as out:
-        for part in parts:
-            with part.open("rb") as handle:
-                shutil.copyfileobj(handle, out, 1 << 20)
+def append_part(part: Path, out: IO[bytes]) -> None:
+    """Copy a part file to the end of ``out`` byte for byte, then delete the part."""
+    with part.open("rb") as handle:
+        shutil.copyfileobj(handle, out, 1 << 20)
+    part.unlink()
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
