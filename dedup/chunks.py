@@ -3,8 +3,10 @@
 Two passes touch every record.  ``prepare_chunk`` (read + HTML extraction) spools records
 to a chunk file and counts candidate template lines, because the cleaner needs the site
 templates learned from *all* articles before it can clean any.  ``analyse_chunk`` (clean →
-language → fingerprints and term vectors) rewrites the chunk file with cleaned records and
-returns only compact arrays to the main process: texts never leave the chunk files.
+language → fingerprints and term vectors) rewrites the chunk file with the cleaned records'
+articles.jsonl rows, less their placement, and returns only compact arrays to the main
+process: texts never leave the chunk files.  ``write_article_part`` completes the rows
+once every article's cluster is known.
 """
 
 from __future__ import annotations
