@@ -11,7 +11,6 @@ once every article's cluster is known.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from dedup.tokens import documents
 from dedup.write import (
     Placement,
     article_row_parts,
+    atomic_file,
     placed_row,
     representative_of,
     row_fields,
@@ -88,15 +88,9 @@ class AnalysedChunk:
 
 
 def spool(path: Path, lines: Iterable[bytes]) -> None:
-    """Replace a scratch file atomically, so a killed worker never leaves half a chunk.
-
-    Not synced to disk: scratch files are remade by rerunning, and a sync per chunk
-    stalls the worker on the disk.
-    """
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as handle:
+    """Replace a scratch file atomically, so a killed worker never leaves half a chunk."""
+    with atomic_file(path, sync=False) as handle:
         handle.writelines(lines)
-    os.replace(tmp, path)
 
 
 def write_records(path: Path, records: Sequence[Record]) -> None:
@@ -295,7 +289,7 @@ def describe_representatives(rows: Sequence[tuple[bytes, bytes]], placement: Chu
                           [placement.top_features[lab] for lab in labels], placement.cluster)
     lines = [orjson.dumps([representative_of(row), top]) + b"\n"
              for row, top in zip(representatives, terms, strict=True)]
-    path.write_bytes(b"".join(lines))
+    spool(path, lines)
     return DescribedPart(labels=np.array(labels, dtype=np.int64),
                          sizes=np.array([len(line) for line in lines], dtype=np.int64))
 

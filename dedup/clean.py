@@ -462,7 +462,6 @@ _LABELLED_CRUFT = re.compile(
     rf"|(?P<caption>(?:{_CAPTION_LABELS})(?:\s+credit)?\s*:\s*\S))",
     re.IGNORECASE,
 )
-_LABEL_COLONS = (":", "：")
 # The label-started classes without a colon: follow-us calls and copyright signs.
 _CALL_OR_COPYRIGHT = re.compile(
     rf"^(?:(?:{_FOLLOW_US_STARTS})\b.{{0,80}}$|{_COPYRIGHT_STARTS})", re.IGNORECASE
@@ -644,7 +643,7 @@ def is_byline(line: str, source: str | None, cfg: CleanConfig) -> bool:
 
 def has_colon(line: str) -> bool:
     """Whether a line holds a colon (ASCII or full-width), as every labelled cruft line does."""
-    return _LABEL_COLONS[0] in line or _LABEL_COLONS[1] in line
+    return ":" in line or "：" in line
 
 
 def is_cruft_line(line: str, source: str | None, cfg: CleanConfig) -> bool:

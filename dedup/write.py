@@ -25,13 +25,18 @@ LEAD_CHARS = 300
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """Write ``path`` via a temporary file in the same directory and an atomic rename."""
+def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
+    """Write ``path`` via a temporary file in the same directory and an atomic rename.
+
+    ``sync`` makes the bytes durable before the rename (outputs); scratch files skip it,
+    as they are remade by rerunning and a sync per chunk stalls a worker on the disk.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as handle:
         yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
@@ -88,8 +93,8 @@ def article_row_parts(record: Record) -> tuple[bytes, bytes]:
         "lang": record.lang,
         "lang_confidence": record.lang_confidence,
     })
-    tail: dict[str, Any] = {name: getattr(record, name) for name in ("url", "source", "published")
-                            if getattr(record, name)}
+    tail: dict[str, Any] = {name: value for name in ("url", "source", "published")
+                            if (value := getattr(record, name))}
     if record.flags:
         tail["flags"] = record.flags
     return head[:-1], orjson.dumps(tail)[1:]
