@@ -35,7 +35,7 @@ from dedup.chunks import (
 from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
-from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates
+from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates, rank_of
 from dedup.engine import Engine, LocalEngine, show_progress
 from dedup.read import Batch, Reject, discover_inputs, read_batches
 from dedup.write import (
@@ -372,11 +372,9 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
 def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, np.ndarray]:
     """All rows grouped by cluster, each cluster's representative first, then the others by
     similarity to it (highest first) and id; and where each cluster's rows start."""
-    n = len(corpus.ids)
-    id_rank = np.empty(n, dtype=np.int64)
-    id_rank[sorted(range(n), key=corpus.ids.__getitem__)] = np.arange(n)
-    not_representative = grouping.representative_row[grouping.label] != np.arange(n)
-    members = np.lexsort((id_rank, -grouping.similarity, not_representative, grouping.label))
+    not_representative = grouping.representative_row[grouping.label] != np.arange(len(corpus.ids))
+    members = np.lexsort((rank_of(corpus.ids), -grouping.similarity, not_representative,
+                          grouping.label))
     starts = np.r_[0, np.cumsum(np.bincount(grouping.label, minlength=len(grouping.cluster_ids)))]
     return members, starts
 
