@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from dedup import __version__
 from dedup.chunks import (
@@ -29,8 +28,8 @@ from dedup.chunks import (
     ChunkPlacement,
     PreparedChunk,
     analyse_chunk,
+    finish_chunk,
     prepare_chunk,
-    write_article_part,
 )
 from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
@@ -39,11 +38,9 @@ from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates, ran
 from dedup.engine import Engine, LocalEngine, show_progress
 from dedup.read import Batch, Reject, discover_inputs, read_batches
 from dedup.write import (
-    ClusterSummary,
-    append_part,
     atomic_file,
     cluster_id_for,
-    cluster_row,
+    cluster_line,
     write_json,
     write_jsonl,
 )
@@ -288,85 +285,78 @@ def chunk_placements(corpus: Corpus, grouping: Grouping, bounds: Sequence[int],
 
 @dataclass(slots=True)
 class Descriptions:
-    """Every cluster's description line (representative, top terms), in one file on disk."""
+    """Every cluster's description (representative, top terms), in one file on disk."""
 
     path: Path
-    offset: np.ndarray  # int64 per label: where its line starts
-    size: np.ndarray  # int64 per label: its line's length in bytes
+    offset: np.ndarray  # int64 per label: where its description starts
+    size: np.ndarray  # int64 per label: its description's length in bytes
 
 
 def write_articles(out_dir: Path, work: Path, analysed: Sequence[AnalysedChunk],
                    corpus: Corpus, grouping: Grouping, engine: Engine,
                    cfg: Config) -> Descriptions:
-    """articles.jsonl, written per chunk by the workers and joined in chunk order.
+    """articles.jsonl, finished per chunk by the workers and appended in chunk order.
 
-    Workers also write the descriptions of the clusters whose representatives they
-    hold; those parts are joined too, and only their positions are kept here.  Each
-    chunk's parts are appended as soon as they are done, while the workers go on with
-    the next chunks: joined at the end, copying 2 GB per million articles kept the
-    workers waiting.
+    Workers also describe the clusters whose representatives they hold; the descriptions
+    go to a scratch file, and only their positions are kept here.  Each chunk is appended
+    as soon as it is done, while the workers go on with the next ones: joined at the
+    end, copying 2 GB per million articles kept the workers waiting.
     """
     bounds = np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]).tolist()
-    parts = [(part_path(work, index, "articles"), part_path(work, index, "descriptions"))
-             for index in range(len(analysed))]
-    tasks = ((chunk_path(work, index), *parts[index], placement)
+    tasks = ((chunk_path(work, index), placement)
              for index, placement in enumerate(chunk_placements(corpus, grouping, bounds, cfg)))
     descriptions = Descriptions(work / "descriptions.jsonl",
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64),
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64))
-    described = []
+    labels, sizes = [], []
     with (atomic_file(out_dir / "articles.jsonl") as articles,
           descriptions.path.open("wb") as lines):
-        for (article_part, description_part), part in zip(
-                parts, engine.map(write_article_part, tasks, "write"), strict=True):
-            append_part(article_part, articles)
-            append_part(description_part, lines)
-            described.append(part)
-    sizes = np.concatenate([d.sizes for d in described] or [np.zeros(0, np.int64)])
-    labels = np.concatenate([d.labels for d in described] or [np.zeros(0, np.int64)])
-    descriptions.offset[labels] = np.cumsum(sizes) - sizes
-    descriptions.size[labels] = sizes
+        for finished in engine.map(finish_chunk, tasks, "write"):
+            articles.write(finished.articles)
+            lines.write(finished.descriptions)
+            labels.append(finished.labels)
+            sizes.append(finished.sizes)
+    described = np.concatenate(labels or [np.zeros(0, np.int64)])
+    size = np.concatenate(sizes or [np.zeros(0, np.int64)])
+    descriptions.offset[described] = np.cumsum(size) - size
+    descriptions.size[described] = size
     return descriptions
-
-
-def part_path(work: Path, index: int, kind: str) -> Path:
-    """The ``kind`` part (articles or descriptions) written for chunk ``index``."""
-    return work / f"{kind}-{index:06d}.jsonl"
 
 
 def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
                    descriptions: Descriptions) -> None:
     """clusters.jsonl: largest clusters first, ties by cluster id; members best first.
 
-    Member order, counts and date ranges come from sorts over all rows at once; only
-    the JSON is made per cluster.  Per cluster and member in Python, this serial step
-    kept the workers waiting.
+    Member order, counts and date ranges come from sorts over all rows at once, and the
+    descriptions are spliced in as written; only the members' JSON is made per cluster.
+    Per cluster and member in Python, this serial step kept the workers waiting.
     """
     members, starts = members_best_first(corpus, grouping)
     sizes = np.diff(starts)
-    order = sorted(range(sizes.size), key=lambda lab: (-int(sizes[lab]), grouping.cluster_ids[lab]))
+    order = np.lexsort((np.array(grouping.cluster_ids), -sizes)).tolist()
     canonical = grouping.dups.canonical
     unique = np.bincount(grouping.label[canonical == np.arange(canonical.size)],
                          minlength=sizes.size).tolist()
     languages = languages_per_cluster(corpus.langs, grouping.label, sizes.size)
     first, last = date_range_per_cluster(corpus.published, members, starts)
-    ids, similarity = corpus.ids, grouping.similarity.tolist()
+    ids, cluster_ids = corpus.ids, grouping.cluster_ids
+    similarity = [round(value, 4) for value in grouping.similarity.tolist()]
     duplicate_of = [None if c == row else ids[c] for row, c in enumerate(canonical.tolist())]
+    rows, bounds, size = members.tolist(), starts.tolist(), sizes.tolist()
+    offset, length = descriptions.offset.tolist(), descriptions.size.tolist()
 
-    def rows(described: int) -> Iterator[dict[str, Any]]:
+    def lines(described: int) -> Iterator[bytes]:
         for lab in order:
-            shown, top_terms = orjson.loads(os.pread(described, int(descriptions.size[lab]),
-                                                    int(descriptions.offset[lab])))
-            summary = ClusterSummary(languages=languages[lab], first=first[lab], last=last[lab],
-                                     representative=shown, top_terms=top_terms)
-            yield cluster_row(grouping.cluster_ids[lab],
-                              [{"id": ids[row], "similarity": round(similarity[row], 4),
-                                "duplicate_of": duplicate_of[row]}
-                               for row in members[starts[lab]:starts[lab + 1]].tolist()],
-                              unique[lab], summary)
+            head = {"cluster_id": cluster_ids[lab], "size": size[lab], "unique": unique[lab],
+                    "languages": languages[lab], "first": first[lab], "last": last[lab]}
+            yield cluster_line(head, os.pread(described, length[lab], offset[lab]),
+                               [{"id": ids[row], "similarity": similarity[row],
+                                 "duplicate_of": duplicate_of[row]}
+                                for row in rows[bounds[lab]:bounds[lab + 1]]])
 
-    with descriptions.path.open("rb") as handle:
-        write_jsonl(out_dir / "clusters.jsonl", rows(handle.fileno()))
+    with (descriptions.path.open("rb") as handle,
+          atomic_file(out_dir / "clusters.jsonl") as out):
+        out.writelines(lines(handle.fileno()))
 
 
 def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, np.ndarray]:

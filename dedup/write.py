@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,13 +47,6 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
             handle.write(orjson.dumps(row) + b"\n")
             count += 1
     return count
-
-
-def append_part(part: Path, out: IO[bytes]) -> None:
-    """Copy a part file to the end of ``out`` byte for byte, then delete the part."""
-    with part.open("rb") as handle:
-        shutil.copyfileobj(handle, out, 1 << 20)
-    part.unlink()
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -116,39 +108,30 @@ def placed_row(head: bytes, tail: bytes, placed: Placement) -> bytes:
     return b"".join([head, b",", middle, b"}\n" if tail == b"}" else b"," + tail + b"\n"])
 
 
-@dataclass(slots=True)
-class ClusterSummary:
-    """A clusters.jsonl row's fields besides its members."""
-
-    languages: dict[str, int]
-    first: str | None
-    last: str | None
-    representative: dict[str, Any]
-    top_terms: list[str]
-
-
 def row_fields(head: bytes, tail: bytes) -> dict[str, Any]:
     """The fields of a row kept as :func:`article_row_parts` (placement not included)."""
     return {**orjson.loads(head + b"}"), **orjson.loads(b"{" + tail)}
 
 
-def representative_of(row: dict[str, Any]) -> dict[str, Any]:
-    """The representative's summary in its cluster row."""
-    return {"id": row["id"], "title": row["title"], "url": row.get("url"),
-            "lead": row["text"][:LEAD_CHARS]}
+def cluster_description(row: dict[str, Any], top_terms: list[str]) -> bytes:
+    """A cluster's representative (from its articles.jsonl fields) and top terms, as the
+    JSON members ``"representative":{...},"top_terms":[...]`` of its clusters.jsonl line.
+
+    Made in the write pass and spliced in by :func:`cluster_line`, so the manifest never
+    decodes and re-encodes a lead.
+    """
+    representative = {"id": row["id"], "title": row["title"], "url": row.get("url"),
+                      "lead": row["text"][:LEAD_CHARS]}
+    return orjson.dumps({"representative": representative, "top_terms": top_terms})[1:-1]
 
 
-def cluster_row(cluster_id: str, members: list[dict[str, Any]], unique: int,
-                summary: ClusterSummary) -> dict[str, Any]:
-    """The clusters.jsonl row for one cluster."""
-    return {
-        "cluster_id": cluster_id,
-        "size": len(members),
-        "unique": unique,
-        "languages": dict(sorted(summary.languages.items())),
-        "first": summary.first,
-        "last": summary.last,
-        "representative": summary.representative,
-        "top_terms": summary.top_terms,
-        "members": members,
-    }
+def cluster_line(head: dict[str, Any], description: bytes,
+                 members: list[dict[str, Any]]) -> bytes:
+    """One clusters.jsonl line: ``head`` (cluster_id, size, unique, languages, first,
+    last), the :func:`cluster_description`, then the members.
+
+    Compact JSON objects join byte for byte: the line equals ``orjson.dumps`` of the
+    whole row with its keys in that order.
+    """
+    return b"".join([orjson.dumps(head)[:-1], b",", description, b',"members":',
+                     orjson.dumps(members), b"}\n"])

@@ -14,7 +14,15 @@ from dedup.cli import main
 from dedup.config import load_config
 from dedup.pipeline import run_job
 from dedup.records import Record
-from dedup.write import Placement, article_row_parts, placed_row, row_fields
+from dedup.write import (
+    LEAD_CHARS,
+    Placement,
+    article_row_parts,
+    cluster_description,
+    cluster_line,
+    placed_row,
+    row_fields,
+)
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 SEED_CRUFT = ["ua en ru", "Share.", "Leave A Reply", "Exit mobile version", "Comments",
@@ -220,3 +228,22 @@ def test_article_rows_joined_from_parts_equal_whole_rows(optional: dict[str, Any
     assert row_fields(head, tail) == {k: v for k, v in whole.items()
                                       if k not in ("cluster_id", "dup_group", "duplicate_of",
                                                    "is_representative")}
+
+
+@pytest.mark.parametrize("url", [None, "https://a.example/1?q=\"x\""])
+def test_cluster_lines_joined_from_parts_equal_whole_rows(url: str | None) -> None:
+    """The manifest splices each cluster's description, made in the write pass, between
+    its head and members; the line must be exactly the row serialised whole."""
+    text = "Лід \u2028" + "x" * LEAD_CHARS
+    row = {"id": "a-1", "title": "Kyiv \"talks\"", "text": text, "url": url}
+    head = {"cluster_id": "c-0f", "size": 2, "unique": 1, "languages": {"en": 1, "uk": 1},
+            "first": "2025-03-01", "last": None}
+    members = [{"id": "a-1", "similarity": 1.0, "duplicate_of": None},
+               {"id": "b-2", "similarity": 0.8125, "duplicate_of": "a-1"}]
+    whole = {**head,
+             "representative": {"id": "a-1", "title": "Kyiv \"talks\"", "url": url,
+                                "lead": text[:LEAD_CHARS]},
+             "top_terms": ["kyiv", "лід"], "members": members}
+    line = cluster_line(head, cluster_description(row, ["kyiv", "лід"]), members)
+    assert line == orjson.dumps(whole) + b"\n"
+    assert orjson.loads(line) == whole
