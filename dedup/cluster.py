@@ -167,12 +167,16 @@ _SNOWBALL_ALIASES = {"nb": "no"}
 def _stemmer(lang: str) -> Stemmer.Stemmer | None:
     """The Snowball stemmer of ``lang``, or None where Snowball has none (uk, zh...).
 
-    Built once per process; PyStemmer caches the stems of frequent words itself.
+    Built once per process, without PyStemmer's own cache of stems: the vocabulary asks
+    for each word's stem once, so that cache never hit and its upkeep tripled the cost
+    of stemming a word (2.2 -> 0.7 us).
     """
     try:
-        return Stemmer.Stemmer(_SNOWBALL_ALIASES.get(lang, lang))
+        stemmer = Stemmer.Stemmer(_SNOWBALL_ALIASES.get(lang, lang))
     except KeyError:
         return None
+    stemmer.maxCacheSize = 0
+    return stemmer
 
 
 def _term_keys(words: list[str], lang: str, cfg: ClusterConfig) -> list[str]:
