@@ -259,9 +259,8 @@ class FinishedChunk:
     """
 
     articles: bytes  # the chunk's articles.jsonl lines
-    descriptions: bytes  # one per cluster whose representative is in the chunk, joined
-    labels: np.ndarray  # int64: the cluster each description describes, in order
-    sizes: np.ndarray  # int64: bytes of each description
+    labels: list[int]  # the clusters whose representatives are in the chunk
+    descriptions: list[bytes]  # each of those clusters' description, in the same order
 
 
 def finish_chunk(chunk: Path, placement: ChunkPlacement) -> FinishedChunk:
@@ -273,10 +272,8 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement) -> FinishedChunk:
         duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
         is_representative=placement.is_representative[i],
     )) for i, (head, tail) in enumerate(rows)])
-    labels, lines = describe_representatives(rows, placement)
-    return FinishedChunk(articles=articles, descriptions=b"".join(lines),
-                         labels=np.array(labels, dtype=np.int64),
-                         sizes=np.array([len(line) for line in lines], dtype=np.int64))
+    labels, descriptions = describe_representatives(rows, placement)
+    return FinishedChunk(articles=articles, labels=labels, descriptions=descriptions)
 
 
 def describe_representatives(rows: Sequence[tuple[bytes, bytes]],

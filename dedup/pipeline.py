@@ -305,21 +305,21 @@ def write_articles(out_dir: Path, work: Path, analysed: Sequence[AnalysedChunk],
     bounds = np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]).tolist()
     tasks = ((chunk_path(work, index), placement)
              for index, placement in enumerate(chunk_placements(corpus, grouping, bounds, cfg)))
-    descriptions = Descriptions(work / "descriptions.jsonl",
+    descriptions = Descriptions(work / "descriptions.bin",
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64),
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64))
-    labels, sizes = [], []
+    labels: list[int] = []
+    sizes: list[int] = []
     with (atomic_file(out_dir / "articles.jsonl") as articles,
-          descriptions.path.open("wb") as lines):
+          descriptions.path.open("wb") as described):
         for finished in engine.map(finish_chunk, tasks, "write"):
             articles.write(finished.articles)
-            lines.write(finished.descriptions)
-            labels.append(finished.labels)
-            sizes.append(finished.sizes)
-    described = np.concatenate(labels or [np.zeros(0, np.int64)])
-    size = np.concatenate(sizes or [np.zeros(0, np.int64)])
-    descriptions.offset[described] = np.cumsum(size) - size
-    descriptions.size[described] = size
+            described.writelines(finished.descriptions)
+            labels += finished.labels
+            sizes += map(len, finished.descriptions)
+    size = np.array(sizes, dtype=np.int64)
+    descriptions.offset[labels] = np.cumsum(size) - size
+    descriptions.size[labels] = size
     return descriptions
 
 
