@@ -8,6 +8,12 @@ chunk of articles at once (hash-table lookups and one sparse product), determini
 construction, and as accurate on the language-id development set (paragraphs 0.853 vs
 0.853, sentences 0.838 vs 0.837).
 
+Letters then settle what the n-gram model cannot: scripts only one language writes
+(Georgian, Armenian), Cyrillic alphabets that rule out the model's choice (langdetect has
+no Belarusian, Kazakh or Serbian profile and mixes up uk/ru/bg/mk on short text), and
+function words for Serbian against Macedonian.  On the language-id development set (41
+languages) that lifts paragraphs from 0.853 to 0.998 and sentences from 0.838 to 0.976.
+
 It reads a bounded, evenly sampled slice of the text: cost stays flat for long articles,
 and sampling across the whole text (not just the lead) resists a foreign-language quote or
 a leftover English footer deciding the result.
@@ -30,7 +36,31 @@ from dedup.hashtable import IntTable
 
 UNDETERMINED = "und"
 # langdetect's region variants and legacy codes mapped onto ISO 639-1.
-CODE_MAP = {"zh-cn": "zh", "zh-tw": "zh", "iw": "he", "in": "id", "jw": "jv"}
+# langdetect's "no" profile is Bokmål, written "nb" in ISO 639-1 when told from Nynorsk.
+CODE_MAP = {"zh-cn": "zh", "zh-tw": "zh", "iw": "he", "in": "id", "jw": "jv", "no": "nb"}
+# The alphabets of the languages this job meets in Cyrillic (lower case).  A text's
+# letters rule out every language whose alphabet lacks them: langdetect has no Belarusian,
+# Kazakh or Serbian profile and confuses uk/ru/bg/mk on short text, yet "і" next to "ы"
+# is only Belarusian, and "є" only Ukrainian.
+ALPHABETS = {
+    "ru": "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    "uk": "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя",
+    "be": "абвгдеёжзійклмнопрстуўфхцчшыьэюя",
+    "bg": "абвгдежзийклмнопрстуфхцчшщъьюя",
+    "mk": "абвгдѓежзѕијклљмнњопрстќуфхцчџш",
+    "sr": "абвгдђежзијклљмнњопрстћуфхцчџш",
+    "kk": "аәбвгғдеёжзийкқлмнңоөпрстуұүфхһцчшщъыіьэюя",
+}
+# Serbian and Macedonian share most of their alphabet, and langdetect knows only
+# Macedonian; their commonest function words differ ("је" is, "у" in, "су" are, against
+# "е", "во", "се"), so a text both alphabets allow is Serbian when its Serbian words
+# outnumber the Macedonian ones.
+SERBIAN_WORDS = frozenset({"је", "у", "су", "није", "али", "шта", "због"})
+MACEDONIAN_WORDS = frozenset({"е", "во", "се", "ќе", "што", "но", "поради"})
+# Scripts that one language writes (langdetect has no profile for either).
+OWN_SCRIPTS = {"ka": (0x10A0, 0x1100), "hy": (0x0531, 0x0590)}
+_CYRILLIC = (0x0400, 0x0530)
+_CYRILLIC_MODEL_LANGS = ("bg", "mk", "ru", "uk")
 # langdetect's own pre-cleaning: addresses say nothing about the language.
 _URL = re.compile(r"https?://[-_.?&~;+=/#0-9A-Za-z]{1,2076}")
 _MAIL = re.compile(r"[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{1,255}")
@@ -56,6 +86,11 @@ class LanguageConfig:
     min_letters: int = 12
     # A language given in the input (`lang`) is used instead of detection when true.
     trust_input: bool = False
+    # Share of a Cyrillic text's letters that may lie outside a language's alphabet (a
+    # quoted name, a typo) before the letters rule that language out. Lower lets a single
+    # telling letter (є, ў, ђ...) decide a short text (recall on uk/be/kk/sr) but lets a
+    # quoted word overturn a longer one (precision). Flat from 0.005 to 0.02 on sentences.
+    foreign_letter_share: float = 0.01
 
 
 @dataclass(slots=True)
@@ -133,11 +168,105 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str],
     posterior = np.exp(scores - scores.max(axis=1, keepdims=True))
     posterior /= posterior.sum(axis=1, keepdims=True)
     best = posterior.argmax(axis=1)
+    ruled = letter_rules(samples, cfg, posterior, model.langs)
     return [
-        Detected(model.langs[b], round(float(posterior[i, b]), 4))
-        if found[i] and letters[i] >= cfg.min_letters else Detected(UNDETERMINED, 0.0)
-        for i, b in enumerate(best.tolist())
+        rule or (Detected(model.langs[b], round(float(posterior[i, b]), 4))
+                 if found[i] and letters[i] >= cfg.min_letters else Detected(UNDETERMINED, 0.0))
+        for i, (b, rule) in enumerate(zip(best.tolist(), ruled, strict=True))
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Letters:
+    """Lookup arrays for the letter rules."""
+
+    alpha: np.ndarray  # bool per BMP code point: a letter
+    script: np.ndarray  # int64 per BMP code point: index in OWN_SCRIPTS of its script, or -1
+    outside: np.ndarray  # bool (language of ALPHABETS, Cyrillic code point): not in its alphabet
+
+
+@cache
+def letters_table() -> Letters:
+    """The letter rules' lookup arrays, once per process."""
+    script = np.full(_BMP, -1, dtype=np.int64)
+    for index, bounds in enumerate(OWN_SCRIPTS.values()):
+        script[slice(*bounds)] = index
+    outside = np.ones((len(ALPHABETS), _CYRILLIC[1] - _CYRILLIC[0]), dtype=bool)
+    for row, alphabet in enumerate(ALPHABETS.values()):
+        outside[row, [ord(c) - _CYRILLIC[0] for c in alphabet + alphabet.upper()]] = False
+    return Letters(alpha=np.array([chr(c).isalpha() for c in range(_BMP)]), script=script,
+                   outside=outside)
+
+
+def letter_rules(samples: Sequence[str], cfg: LanguageConfig,
+                 posterior: np.ndarray, model_langs: Sequence[str]) -> list[Detected | None]:
+    """What letters decide, per sample, over the n-gram model; None where they do not.
+
+    A script only one language writes decides when most letters are in it (confidence:
+    that share).  A mostly Cyrillic text whose letters rule out the model's choice gets
+    the possible language the model likes best, or, if the model knows none of them, the
+    one whose alphabet fits best (confidence: the model's probability that the text is in
+    one of the Cyrillic languages it knows).
+    """
+    table = letters_table()
+    codes = np.frombuffer("".join(samples).encode("utf-32-le", "surrogatepass"),
+                          dtype=np.uint32).astype(np.int64)
+    doc_of = np.repeat(np.arange(len(samples)), [len(sample) for sample in samples])
+    codes, doc_of = codes[codes < _BMP], doc_of[codes < _BMP]
+    n_docs, n_scripts = len(samples), len(OWN_SCRIPTS)
+    letters = np.bincount(doc_of[table.alpha[codes]], minlength=n_docs)
+    script = table.script[codes]
+    scripts = np.bincount(doc_of[script >= 0] * n_scripts + script[script >= 0],
+                          minlength=n_docs * n_scripts).reshape(n_docs, n_scripts)
+    in_cyrillic = (codes >= _CYRILLIC[0]) & (codes < _CYRILLIC[1])
+    cyrillic_doc, cyrillic_code = doc_of[in_cyrillic], codes[in_cyrillic] - _CYRILLIC[0]
+    cyrillic = np.bincount(cyrillic_doc, minlength=n_docs)
+    foreign = np.stack([np.bincount(cyrillic_doc[row[cyrillic_code]], minlength=n_docs)
+                        for row in table.outside], axis=1)
+    possible = foreign <= cfg.foreign_letter_share * cyrillic[:, None]
+    column = {lang: index for index, lang in enumerate(model_langs)}
+    best = posterior.argmax(axis=1)
+    alphabet_of = np.array([list(ALPHABETS).index(lang) if lang in ALPHABETS else -1
+                            for lang in model_langs])[best]
+    best_ruled_out = (alphabet_of >= 0) & ~possible[np.arange(n_docs), alphabet_of]
+    maybe_serbian = (best == column["mk"]) & possible[:, list(ALPHABETS).index("sr")]
+    in_question = (letters >= cfg.min_letters) & (
+        (scripts.max(axis=1) * 2 > letters)
+        | ((cyrillic * 2 > letters) & (best_ruled_out | maybe_serbian)))
+    ruled: list[Detected | None] = [None] * n_docs
+    for i in np.flatnonzero(in_question).tolist():
+        top_script = int(scripts[i].argmax())
+        if scripts[i, top_script] * 2 > letters[i]:
+            ruled[i] = Detected(list(OWN_SCRIPTS)[top_script],
+                                round(float(scripts[i, top_script] / letters[i]), 4))
+            continue
+        allowed = dict(zip(ALPHABETS, possible[i].tolist(), strict=True))
+        lang = (fitting_language(allowed, foreign[i], posterior[i], column)
+                if best_ruled_out[i] else model_langs[best[i]])
+        if lang == "mk" and allowed["sr"] and reads_serbian(samples[i]):
+            lang = "sr"
+        cyrillic_mass = posterior[i, [column[code] for code in _CYRILLIC_MODEL_LANGS]].sum()
+        if lang != model_langs[best[i]]:
+            ruled[i] = Detected(lang, round(float(cyrillic_mass), 4))
+    return ruled
+
+
+def reads_serbian(sample: str) -> bool:
+    """Whether a Cyrillic text that Serbian and Macedonian both could write has more
+    Serbian than Macedonian function words."""
+    words = sample.lower().split()
+    return (sum(word in SERBIAN_WORDS for word in words)
+            > sum(word in MACEDONIAN_WORDS for word in words))
+
+
+def fitting_language(allowed: dict[str, bool], foreign: np.ndarray, posterior: np.ndarray,
+                     column: dict[str, int]) -> str:
+    """Among the Cyrillic languages a text's letters allow, the model's favourite; if it
+    knows none of them (or none is allowed), the one with the fewest foreign letters."""
+    known = [lang for lang, ok in allowed.items() if ok and lang in column]
+    if known:
+        return max(known, key=lambda lang: posterior[column[lang]])
+    return list(ALPHABETS)[int(foreign.argmin())]
 
 
 def gram_counts(rows: np.ndarray, gram_doc: np.ndarray, n_docs: int,

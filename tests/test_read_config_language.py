@@ -165,6 +165,35 @@ def test_language_is_detected_and_deterministic(text: str, lang: str) -> None:
     assert all(detect_language("", text, LanguageConfig()) == first for _ in range(5))
 
 
+@pytest.mark.parametrize("text, lang", [
+    ("Лідэры краін Еўрапейскага саюза збяруцца ў Парыжы на наступным тыдні.", "be"),
+    ("Кіраўніцтва горада паведаміла, што новы мост адкрыюць увосень.", "be"),
+    ("Еуропалық одақ елдерінің басшылары келесі аптада Парижде жиналады.", "kk"),
+    ("Лидери европских земаља састаће се следеће недеље у Паризу, саопштила је влада.", "sr"),
+    ("Влада је саопштила да су лидери у Паризу договорили нове мере.", "sr"),
+    ("Лидерите на европските земји ќе се сретнат следната недела во Париз.", "mk"),
+    ("Владата соопшти дека министерот е во Париз на средба со колегите.", "mk"),
+    ("Лидерите на европейските държави ще се срещнат следващата седмица в Париж.", "bg"),
+    ("Є надія, що перемовини відбудуться наступного тижня.", "uk"),
+    ("ევროპის ლიდერები მომავალ კვირას პარიზში შეიკრიბებიან.", "ka"),
+    ("Եվրոպայի առաջնորդները հաջորդ շաբաթ կհավաքվեն Փարիզում։", "hy"),
+    ("Europeiske ledere skal møtes i Paris neste uke for å diskutere våpenhvilen.", "nb"),
+])
+def test_letters_decide_where_the_ngram_model_cannot(text: str, lang: str) -> None:
+    """langdetect has no be/kk/sr/ka/hy profile and mixes up the Cyrillic languages on
+    short text; alphabets, scripts and function words settle those."""
+    assert detect_language("", text, LanguageConfig()).lang == lang
+
+
+def test_a_quoted_word_does_not_decide_a_long_text() -> None:
+    """One Ukrainian letter in a long Russian text is within ``foreign_letter_share``."""
+    text = ("Лидеры ЕС, Великобритании и Канады соберутся в Париже на следующей неделе, "
+            "чтобы обсудить гарантии безопасности и поддержку армии. Министр назвал встречу "
+            "«історичною» и добавил, что решения будут приняты до конца месяца.")
+    assert detect_language("", text, LanguageConfig()).lang == "ru"
+    assert detect_language("", text, LanguageConfig(foreign_letter_share=0.0)).lang != "ru"
+
+
 def test_too_little_text_is_undetermined() -> None:
     assert detect_language("", "12 34 !!", LanguageConfig()).lang == "und"
 
