@@ -198,6 +198,26 @@ def letters_table() -> Letters:
                    outside=outside)
 
 
+def letter_counts(samples: Sequence[str]) -> tuple[np.ndarray, ...]:
+    """Per sample: letters, letters per script of OWN_SCRIPTS, Cyrillic letters, and
+    Cyrillic letters outside each alphabet of ALPHABETS, counted for all samples at once."""
+    table = letters_table()
+    codes = np.frombuffer("".join(samples).encode("utf-32-le", "surrogatepass"),
+                          dtype=np.uint32).astype(np.int64)
+    doc_of = np.repeat(np.arange(len(samples)), [len(sample) for sample in samples])
+    codes, doc_of = codes[codes < _BMP], doc_of[codes < _BMP]
+    n_docs, n_scripts = len(samples), len(OWN_SCRIPTS)
+    script = table.script[codes]
+    scripts = np.bincount(doc_of[script >= 0] * n_scripts + script[script >= 0],
+                          minlength=n_docs * n_scripts).reshape(n_docs, n_scripts)
+    in_cyrillic = (codes >= _CYRILLIC[0]) & (codes < _CYRILLIC[1])
+    cyrillic_doc, cyrillic_code = doc_of[in_cyrillic], codes[in_cyrillic] - _CYRILLIC[0]
+    foreign = np.stack([np.bincount(cyrillic_doc[row[cyrillic_code]], minlength=n_docs)
+                        for row in table.outside], axis=1)
+    return (np.bincount(doc_of[table.alpha[codes]], minlength=n_docs), scripts,
+            np.bincount(cyrillic_doc, minlength=n_docs), foreign)
+
+
 def letter_rules(samples: Sequence[str], cfg: LanguageConfig,
                  posterior: np.ndarray, model_langs: Sequence[str]) -> list[Detected | None]:
     """What letters decide, per sample, over the n-gram model; None where they do not.
@@ -208,21 +228,8 @@ def letter_rules(samples: Sequence[str], cfg: LanguageConfig,
     one whose alphabet fits best (confidence: the model's probability that the text is in
     one of the Cyrillic languages it knows).
     """
-    table = letters_table()
-    codes = np.frombuffer("".join(samples).encode("utf-32-le", "surrogatepass"),
-                          dtype=np.uint32).astype(np.int64)
-    doc_of = np.repeat(np.arange(len(samples)), [len(sample) for sample in samples])
-    codes, doc_of = codes[codes < _BMP], doc_of[codes < _BMP]
-    n_docs, n_scripts = len(samples), len(OWN_SCRIPTS)
-    letters = np.bincount(doc_of[table.alpha[codes]], minlength=n_docs)
-    script = table.script[codes]
-    scripts = np.bincount(doc_of[script >= 0] * n_scripts + script[script >= 0],
-                          minlength=n_docs * n_scripts).reshape(n_docs, n_scripts)
-    in_cyrillic = (codes >= _CYRILLIC[0]) & (codes < _CYRILLIC[1])
-    cyrillic_doc, cyrillic_code = doc_of[in_cyrillic], codes[in_cyrillic] - _CYRILLIC[0]
-    cyrillic = np.bincount(cyrillic_doc, minlength=n_docs)
-    foreign = np.stack([np.bincount(cyrillic_doc[row[cyrillic_code]], minlength=n_docs)
-                        for row in table.outside], axis=1)
+    letters, scripts, cyrillic, foreign = letter_counts(samples)
+    n_docs = len(samples)
     possible = foreign <= cfg.foreign_letter_share * cyrillic[:, None]
     column = {lang: index for index, lang in enumerate(model_langs)}
     best = posterior.argmax(axis=1)
