@@ -27,6 +27,7 @@ from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, vector
 from dedup.duplicates import fingerprint
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
+from dedup.link import anchor_rows
 from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
 from dedup.records import Record
 from dedup.tokens import documents
@@ -83,6 +84,7 @@ class AnalysedChunk:
     exact: np.ndarray  # uint64 content hash per row (0 = no content)
     signatures: Path  # the rows' MinHash signatures (np.save), read by the dedup step
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
+    anchors: Path  # the rows' anchor counts for cross-lingual linking (save_npz)
     rejects: list[tuple[int, Reject]]
     seconds: dict[str, float]
 
@@ -194,6 +196,10 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         signatures = save_signatures(path, prints.signatures)
     with timer.stage("cluster"):
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
+    with timer.stage("link"):
+        anchors = path.with_name(f"{path.stem}-anchors.npz")
+        save_npz(anchors, anchor_rows([r.title for r in kept], [r.text for r in kept],
+                                      cfg.link), compressed=False)
     with timer.stage("write"):
         write_row_parts(path, kept)
     return AnalysedChunk(
@@ -206,6 +212,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         exact=prints.exact,
         signatures=signatures,
         vector_parts=vector_parts,
+        anchors=anchors,
         rejects=rejects,
         seconds=timer.seconds,
     )

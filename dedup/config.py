@@ -21,6 +21,7 @@ from dedup.cluster import ClusterConfig
 from dedup.duplicates import DedupConfig
 from dedup.extract import ExtractConfig
 from dedup.language import LanguageConfig
+from dedup.link import LinkConfig
 from dedup.read import ReadConfig
 
 
@@ -52,6 +53,7 @@ class Config:
     language: LanguageConfig = field(default_factory=LanguageConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, as recorded in the run report."""
@@ -194,6 +196,9 @@ def validate(config: Config) -> None:
         (0.0 < config.dedup.threshold <= 1.0, "dedup.threshold must be in (0, 1]"),
         (config.dedup.num_perm >= 16, "dedup.num_perm must be >= 16"),
         (config.dedup.shingle_size >= 1, "dedup.shingle_size must be >= 1"),
+        (0.0 < config.link.threshold <= 1.0, "link.threshold must be in (0, 1]"),
+        (config.link.prefix_chars >= 3, "link.prefix_chars must be >= 3"),
+        (config.link.max_anchors >= 1, "link.max_anchors must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:

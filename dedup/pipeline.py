@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from dedup import __version__
 from dedup.chunks import (
@@ -36,6 +37,7 @@ from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
 from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates, rank_of
 from dedup.engine import Engine, LocalEngine, show_progress
+from dedup.link import ClusterAnchors, link_clusters, merge_linked
 from dedup.read import Batch, Reject, discover_inputs, read_batches
 from dedup.write import (
     atomic_file,
@@ -66,6 +68,7 @@ class Corpus:
     exact: np.ndarray  # uint64 content hash per row
     signature_files: list[Path]  # per chunk, its rows' MinHash signatures
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
+    anchor_files: list[Path]  # per chunk: its rows' anchor counts
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
 
 
@@ -205,6 +208,7 @@ def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
         exact=np.concatenate([c.exact for c in analysed] or [np.zeros(0, np.uint64)]),
         signature_files=[c.signatures for c in analysed],
         vector_parts=[c.vector_parts for c in analysed],
+        anchor_files=[c.anchors for c in analysed],
         lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
     )
 
@@ -243,13 +247,18 @@ def spooled_rows(corpus: Corpus, rows: np.ndarray) -> SpooledRows:
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                  engine: Engine | None = None) -> Grouping:
-    """Cluster the canonical articles; duplicates join their canonical's cluster."""
+    """Cluster the canonical articles per language, link the clusters across languages;
+    duplicates join their canonical's cluster."""
     n = len(corpus.ids)
     canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
+    canonical_langs = [corpus.langs[i] for i in canonical_rows]
     clustering = cluster(lambda rows: spooled_rows(corpus, canonical_rows[rows]),
-                         [corpus.langs[i] for i in canonical_rows],
-                         corpus.days[canonical_rows],
+                         canonical_langs, corpus.days[canonical_rows],
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine)
+    if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
+        anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
+        clustering = merge_linked(clustering, link_clusters(anchors, cfg.link,
+                                                            cfg.cluster.window_days))
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
     of_canonical = position[dups.canonical]
@@ -261,6 +270,40 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                     similarity=clustering.similarity[of_canonical],
                     representative_row=canonical_rows[clustering.representative],
                     cluster_ids=[cluster_id_for(members[lab]) for lab in range(len(members))])
+
+
+def cluster_anchors(corpus: Corpus, canonical_rows: np.ndarray, clustering: Clustering,
+                    cfg: Config) -> ClusterAnchors:
+    """Sum the canonical articles' anchor counts per cluster, reading one chunk at a time.
+
+    Each chunk contributes (cluster, feature, count) triplets; one sparse matrix is built
+    from all of them at the end (adding per-chunk matrices would copy the sum each time).
+    """
+    n_clusters = clustering.representative.size
+    label_of_row = np.full(len(corpus.ids), -1, dtype=np.int64)
+    label_of_row[canonical_rows] = clustering.labels
+    frequency = np.zeros(cfg.link.n_features, dtype=np.int64)
+    triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    start = 0
+    for file in corpus.anchor_files:
+        part = sp.load_npz(file).tocsr()
+        labels = label_of_row[start : start + part.shape[0]]
+        start += part.shape[0]
+        part = part[np.flatnonzero(labels >= 0)].tocoo()
+        frequency += np.bincount(part.col, minlength=cfg.link.n_features)
+        triplets.append((labels[labels >= 0][part.row], part.col, part.data))
+    rows, cols, counts = (np.concatenate(parts) for parts in zip(*triplets, strict=True))
+    sums = sp.csr_matrix((counts, (rows, cols)), shape=(n_clusters, cfg.link.n_features))
+    days = corpus.days[canonical_rows]
+    first_day = np.full(n_clusters, np.nan)
+    last_day = np.full(n_clusters, np.nan)
+    np.fmin.at(first_day, clustering.labels, days)
+    np.fmax.at(last_day, clustering.labels, days)
+    return ClusterAnchors(sums=sums, document_frequency=frequency,
+                          articles=canonical_rows.size,
+                          langs=[corpus.langs[canonical_rows[r]]
+                                 for r in clustering.representative.tolist()],
+                          first_day=first_day, last_day=last_day)
 
 
 def chunk_placements(corpus: Corpus, grouping: Grouping, bounds: Sequence[int],

@@ -1,0 +1,235 @@
+"""Cross-lingual event linking: per-language clusters that report one event become one.
+
+Event clustering runs per language because words do not match across languages.  Names
+and numbers mostly do: "Zelensky", "Selenskyj" and "Зеленский" all start "zelen" once
+transliterated to Latin letters, stripped of accents and cut to a short prefix (which
+also absorbs inflection: "Trumpa", "Trumpem").  These *anchors* (capitalised words and
+numbers of two or more digits, from the title and the lead) are weighted by IDF over the
+whole corpus, summed per cluster, and two clusters of different languages are linked
+when their anchor cosine clears a threshold and each is the other's best match in its
+language.  Linked clusters share one cluster id: the event, in every language.
+
+No model and no dictionary: what it cannot see (an event told without shared names, or
+in scripts without capitals such as Chinese or Arabic, unless Latin names appear) stays
+unlinked; the threshold and the mutual-best rule keep what it links precise.
+
+Two steps, like the clustering: :func:`anchor_rows` runs per chunk in the workers and
+returns hashed anchor counts; :func:`link_clusters` runs once on per-cluster sums.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from dedup.cluster import Clustering, feature_index
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Settings of the cross-lingual linking (see the ``[link]`` section of the TOML)."""
+
+    enabled: bool = True
+    threshold: float = 0.3
+    prefix_chars: int = 5
+    lead_chars: int = 1500
+    max_anchors: int = 30
+    max_df: int = 1000
+    n_features: int = 1048576
+    batch_rows: int = 512
+
+
+# Cyrillic letters (Russian, Ukrainian, Belarusian, Bulgarian, Serbian, Macedonian,
+# Kazakh) and Greek ones in Latin letters, close to the spellings the Latin-script press
+# uses for names; the prefix cut hides most of the remaining differences in endings.
+_TO_LATIN = str.maketrans({
+    **dict(zip("абвгдзклмнопрстуфэ", "abvgdzklmnoprstufe", strict=True)),
+    "е": "e", "ё": "e", "ж": "zh", "и": "i", "й": "i", "х": "kh", "ц": "ts", "ч": "ch",
+    "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "ь": "", "ю": "yu", "я": "ya", "і": "i",
+    "ї": "i", "є": "ye", "ґ": "g", "ў": "u", "ђ": "dj", "ћ": "c", "џ": "dz", "ј": "j",
+    "љ": "lj", "њ": "nj", "ѓ": "gj", "ќ": "kj", "ѕ": "dz", "ә": "a", "ғ": "g", "қ": "k",
+    "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h",
+    **dict(zip("αβγδεζηθικλμνξοπρστυφχψω", "abgdeziiklmnxoprsstyfhpo", strict=True)),
+    "ß": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ı": "i", "þ": "th",
+})
+# A word (letters, then letters or digits) or a number; an apostrophe ends a word, so
+# "Şişli'de" gives "Şişli" (the suffix is lower case and not an anchor).
+_WORD = re.compile(r"[^\W\d_][^\W_]*|\d{2,}")
+
+
+@lru_cache(maxsize=1 << 16)
+def anchor_of(word: str, prefix_chars: int) -> str | None:
+    """A capitalised word's anchor (Latin letters, no accents, cut), or None.
+
+    None for words left with non-Latin letters (Arabic, CJK: no capitals there anyway)
+    or shorter than three letters (initials, "EU" is kept as "eu" only if it is long
+    enough to be telling).
+    """
+    latin = word.lower().translate(_TO_LATIN)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", latin)
+                    if not unicodedata.combining(c))
+    if len(plain) < 3 or not (plain.isascii() and plain.isalnum()):
+        return None
+    return plain[:prefix_chars]
+
+
+def anchors(title: str, text: str, cfg: LinkConfig) -> list[str]:
+    """The anchors of one article: its capitalised words and numbers, title and lead."""
+    found: list[str] = []
+    for word in _WORD.findall(f"{title}\n{text[: cfg.lead_chars]}"):
+        if word[0].isdigit():
+            found.append(f"#{word}")
+        elif word[0].isupper() and (anchor := anchor_of(word, cfg.prefix_chars)):
+            found.append(anchor)
+    return found
+
+
+def anchor_rows(titles: Sequence[str], texts: Sequence[str], cfg: LinkConfig) -> sp.csr_matrix:
+    """Hashed anchor counts, one row per article (stateless: runs in the workers)."""
+    indptr: list[int] = [0]
+    indices: list[int] = []
+    counts: list[int] = []
+    for title, text in zip(titles, texts, strict=True):
+        row = Counter(feature_index(a, cfg.n_features) for a in anchors(title, text, cfg))
+        indices.extend(sorted(row))
+        counts.extend(row[column] for column in sorted(row))
+        indptr.append(len(indices))
+    return sp.csr_matrix((np.array(counts, dtype=np.float32), np.array(indices, dtype=np.int32),
+                          np.array(indptr, dtype=np.int64)), shape=(len(titles), cfg.n_features))
+
+
+@dataclass(slots=True)
+class ClusterAnchors:
+    """Per-cluster anchor sums and what linking needs to know about each cluster."""
+
+    sums: sp.csr_matrix  # (clusters, n_features): summed anchor counts of the members
+    document_frequency: np.ndarray  # per feature: articles with that anchor
+    articles: int  # articles counted in document_frequency
+    langs: list[str]  # per cluster
+    first_day: np.ndarray  # per cluster: earliest member date (days, NaN if none dated)
+    last_day: np.ndarray  # per cluster: latest member date
+
+
+def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: float) -> np.ndarray:
+    """Event number per cluster: linked clusters share one, numbered by smallest cluster.
+
+    A link needs clusters of two different (known) languages, dates that allow one event
+    (their ranges at most ``window_days`` apart, or one undated), anchor cosine at least
+    ``cfg.threshold``, and that each is the other's best match in its language: a
+    cluster joins at most one cluster per other language directly, so one shared name
+    cannot pull a whole topic together.
+    """
+    n = len(anchors_of.langs)
+    weights = _anchor_weights(anchors_of, cfg)
+    lang_codes = np.unique(np.array(anchors_of.langs, dtype=object), return_inverse=True)[1]
+    a, b, sims = _candidate_links(weights, anchors_of, lang_codes, cfg, window_days)
+    a, b = _mutual_best(a, b, sims, lang_codes)
+    graph = sp.csr_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    first_cluster = np.full(component.max(initial=-1) + 1, n, dtype=np.int64)
+    np.minimum.at(first_cluster, component, np.arange(n))
+    event_of_component = np.empty_like(first_cluster)
+    event_of_component[np.argsort(first_cluster, kind="stable")] = np.arange(first_cluster.size)
+    return event_of_component[component]
+
+
+def _anchor_weights(anchors_of: ClusterAnchors, cfg: LinkConfig) -> sp.csr_matrix:
+    """Log-scaled anchor counts times IDF, the ``max_anchors`` heaviest per cluster, L2-normed.
+
+    Anchors in more than ``max_df`` articles ("Covid", the year) are dropped: they say
+    little about the event and would make the cluster-by-cluster product quadratic.
+    """
+    sums = anchors_of.sums.tocsr().astype(np.float64)
+    idf = np.log((1.0 + anchors_of.articles) / (1.0 + anchors_of.document_frequency)) + 1.0
+    common = anchors_of.document_frequency > cfg.max_df
+    weights = sums.copy()
+    weights.data = np.log1p(weights.data) * idf[weights.indices] * ~common[weights.indices]
+    weights = _heaviest_per_row(weights, cfg.max_anchors)
+    norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.diags(1.0 / norms) @ weights
+
+
+def _heaviest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    """Each row's ``keep`` largest entries (ties to the smaller column), zeros dropped."""
+    coo = matrix.tocoo()
+    nonzero = coo.data > 0
+    rows, cols, vals = coo.row[nonzero], coo.col[nonzero], coo.data[nonzero]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(matrix.shape[0]))
+    rank = np.arange(rows.size) - starts[rows]
+    kept = rank < keep
+    return sp.csr_matrix((vals[kept], (rows[kept], cols[kept])), shape=matrix.shape)
+
+
+def _candidate_links(weights: sp.csr_matrix, anchors_of: ClusterAnchors,
+                     lang_codes: np.ndarray, cfg: LinkConfig,
+                     window_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (a < b) of linkable clusters with their cosine, by batched sparse products."""
+    linkable = np.array([lang != "und" for lang in anchors_of.langs])
+    transposed = weights.T.tocsr()
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for start in range(0, weights.shape[0], cfg.batch_rows):
+        product = (weights[start : start + cfg.batch_rows] @ transposed).tocoo()
+        a, b = product.row + start, product.col
+        keep = ((a < b) & (product.data >= cfg.threshold) & (lang_codes[a] != lang_codes[b])
+                & linkable[a] & linkable[b]
+                & _dates_allow(anchors_of.first_day, anchors_of.last_day, a, b, window_days))
+        found.append((a[keep], b[keep], product.data[keep]))
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    a, b, sims = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    return a.astype(np.int64), b.astype(np.int64), sims
+
+
+def _dates_allow(first: np.ndarray, last: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 window_days: float) -> np.ndarray:
+    """True where the two clusters' date ranges are at most ``window_days`` apart, or
+    either cluster has no dated member."""
+    gap = np.maximum(first[a] - last[b], first[b] - last[a])
+    with np.errstate(invalid="ignore"):
+        return np.isnan(gap) | (gap <= window_days)
+
+
+def _mutual_best(a: np.ndarray, b: np.ndarray, sims: np.ndarray,
+                 lang_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs where each is the other's most similar cluster in its language.
+
+    Ties go to the smaller cluster number, so the choice does not depend on order.
+    """
+    if a.size == 0:
+        return a, b
+    src, dst, sim = np.r_[a, b], np.r_[b, a], np.r_[sims, sims]
+    order = np.lexsort((dst, -sim, lang_codes[dst], src))
+    src, dst = src[order], dst[order]
+    group = src * (lang_codes.max(initial=0) + 1) + lang_codes[dst]
+    first = np.r_[True, group[1:] != group[:-1]]
+    n = lang_codes.size
+    best = src[first] * n + dst[first]
+    mutual = np.isin(a * n + b, best) & np.isin(b * n + a, best)
+    return a[mutual], b[mutual]
+
+
+def merge_linked(clustering: Clustering, event_of: np.ndarray) -> Clustering:
+    """One cluster per event: its largest member cluster (ties: the first) speaks for it.
+
+    That cluster's representative and top terms become the event's; each article keeps
+    its similarity to the representative of its own language's cluster, the only one
+    its terms can be compared with.
+    """
+    sizes = np.bincount(clustering.labels, minlength=event_of.size)
+    order = np.lexsort((np.arange(event_of.size), -sizes, event_of))
+    leads = order[np.r_[True, event_of[order][1:] != event_of[order][:-1]]]
+    return Clustering(labels=event_of[clustering.labels],
+                      representative=clustering.representative[leads],
+                      similarity=clustering.similarity,
+                      top_features=clustering.top_features[leads])

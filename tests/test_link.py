@@ -1,0 +1,134 @@
+"""Cross-lingual event linking: anchors, the linking rules, and the job end to end."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import orjson
+from synthetic import FRAME_SETS, Event, article, made_up_name
+
+from dedup.cluster import Clustering
+from dedup.config import load_config
+from dedup.link import ClusterAnchors, LinkConfig, anchor_rows, anchors, link_clusters, merge_linked
+from dedup.pipeline import run_job
+
+CFG = LinkConfig()
+
+
+def test_anchors_match_across_scripts_and_inflection() -> None:
+    english = anchors("Zelensky meets Macron in Paris", "The talks lasted 12 hours.", CFG)
+    russian = anchors("Зеленский встретился с Макроном в Париже", "Переговоры шли 12 часов.", CFG)
+    german = anchors("Selenskyj trifft Macron in Paris", "", CFG)
+    assert {"zelen", "macro", "paris", "#12"} <= set(english)
+    assert {"zelen", "makro", "parizh"[:5], "#12"} <= set(russian)
+    assert {"macro", "paris"} <= set(german)
+    assert "lasted" not in english and "the" in english  # lower case words are not anchors
+    assert anchors("Łódź i Kraków", "", CFG) == ["lodz", "krako"]
+
+
+def test_scripts_without_capitals_give_only_their_latin_names_and_numbers() -> None:
+    assert anchors("الرئيس اللبنانى ميشال عون", "", CFG) == []
+    assert anchors("Mohanlal 主演的电影将于 2020 年上映", "", CFG) == ["mohan", "#2020"]
+
+
+def test_anchor_rows_count_each_anchor_per_article() -> None:
+    rows = anchor_rows(["Paris talks", ""], ["Paris and Berlin agreed.", ""], CFG)
+    assert rows.shape == (2, CFG.n_features)
+    assert sorted(rows[0].data.tolist()) == [1.0, 2.0] and rows[1].nnz == 0
+
+
+def cluster_anchors(words: list[str], langs: list[str],
+                    days: list[float] | None = None) -> ClusterAnchors:
+    """One cluster per entry of ``words`` (its anchors, space separated)."""
+    sums = anchor_rows([w.title() for w in words], [""] * len(words), CFG)
+    frequency = np.bincount(sums.indices, minlength=CFG.n_features)
+    day = np.array(days if days is not None else [np.nan] * len(words))
+    return ClusterAnchors(sums=sums, document_frequency=frequency, articles=len(words),
+                          langs=langs, first_day=day, last_day=day)
+
+
+def test_clusters_of_different_languages_sharing_names_are_linked() -> None:
+    clusters = cluster_anchors(["kovalenko brussels nato 2025", "kovalenko brüssel nato 2025",
+                                "kovalenko brussels nato 2025", "lisbon tram strike"],
+                               ["en", "de", "en", "fr"])
+    events = link_clusters(clusters, CFG, window_days=7.0)
+    # 0 and 2 are both English: only one of them (the first, on a tie) joins the German one.
+    assert events.tolist() == [0, 0, 1, 2]
+
+
+def test_links_need_mutual_best_match() -> None:
+    clusters = cluster_anchors(["ostrava mining union strike", "ostrava mining union",
+                                "ostrava mining"], ["pl", "cs", "cs"])
+    events = link_clusters(clusters, CFG, window_days=7.0)
+    assert events.tolist() == [0, 0, 1]
+
+
+def test_links_respect_dates_and_unknown_language() -> None:
+    words = ["kovalenko brussels nato 2025"] * 2
+    far_apart = cluster_anchors(words, ["en", "de"], days=[100.0, 200.0])
+    assert link_clusters(far_apart, CFG, window_days=7.0).tolist() == [0, 1]
+    close = cluster_anchors(words, ["en", "de"], days=[100.0, 104.0])
+    assert link_clusters(close, CFG, window_days=7.0).tolist() == [0, 0]
+    assert link_clusters(cluster_anchors(words, ["en", "und"]), CFG, 7.0).tolist() == [0, 1]
+
+
+def test_merged_event_speaks_through_its_largest_cluster() -> None:
+    clustering = Clustering(labels=np.array([0, 1, 1, 2]), representative=np.array([0, 2, 3]),
+                            similarity=np.array([1.0, 0.5, 1.0, 1.0], dtype=np.float32),
+                            top_features=np.array([[1, -1], [2, 3], [4, -1]], dtype=np.int32))
+    merged = merge_linked(clustering, np.array([0, 0, 1]))
+    assert merged.labels.tolist() == [0, 0, 0, 1]
+    assert merged.representative.tolist() == [2, 3]
+    assert merged.top_features.tolist() == [[2, 3], [4, -1]]
+    assert merged.similarity.tolist() == clustering.similarity.tolist()
+
+
+def multilingual_records() -> tuple[list[dict[str, object]], dict[str, str]]:
+    """Two events, each reported in English, German and Russian (three articles per
+    language), plus one more English event: records and the event of each id."""
+    rng = random.Random(5)
+    records: list[dict[str, object]] = []
+    event_of: dict[str, str] = {}
+    for key in ("a", "b", "c"):
+        entities = {"person": f"{made_up_name(rng, 2)} {made_up_name(rng, 3)}",
+                    "city": made_up_name(rng, 3), "org": f"{made_up_name(rng, 2)}-Union",
+                    "n": str(rng.randint(10, 90))}
+        for lang in ("en", "de", "ru") if key != "c" else ("en",):
+            event = Event(key, lang, entities, date(2025, 3, 1))
+            for number, frames in enumerate(FRAME_SETS):
+                title, text = article(rng, event, frames)
+                rid = f"{key}-{lang}-{number}"
+                records.append({"id": rid, "title": title, "text": text,
+                                "published": "2025-03-01"})
+                event_of[rid] = key
+    return records, event_of
+
+
+def clusters_of(out: Path) -> dict[str, set[str]]:
+    """Article ids per cluster id."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for line in (out / "articles.jsonl").read_bytes().splitlines():
+        row = orjson.loads(line)
+        found[row["cluster_id"]].add(row["id"])
+    return found
+
+
+def test_one_event_in_three_languages_is_one_cluster(tmp_path: Path) -> None:
+    records, event_of = multilingual_records()
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    run_job([str(source)], tmp_path / "out", load_config())
+    found = clusters_of(tmp_path / "out")
+    assert sorted(sorted({event_of[i] for i in ids}) for ids in found.values()) == [
+        ["a"], ["b"], ["c"]]
+    manifest = [orjson.loads(line) for line in (tmp_path / "out" / "clusters.jsonl")
+                .read_bytes().splitlines()]
+    assert sorted(c["languages"] == {"de": 3, "en": 3, "ru": 3} for c in manifest) == [
+        False, True, True]
+
+    run_job([str(source)], tmp_path / "off", load_config(overrides=["link.enabled=false"]))
+    assert len(clusters_of(tmp_path / "off")) == 7
