@@ -84,22 +84,42 @@ CRUFT_BY_CLASS = {
                     "Inicio › Internacional", "Головна > Новини"],
     "bylines": ["Author: Jane Roe", "Автор: Анна Коваленко", "Von Karl Meier", "Por Ana Gómez",
                 "By Mary Smith", "Par Jean Dupont", "Yazar: Ayşe Yılmaz",
-                "The Daily ChronicleJane Roe", "Morning WireMarta Kowalska",
+                "Di Marco Rossi", "Autor: Jan Kowalski", "Por João Silva",
+                "Автор: Олена Петренко", "Yazan: Mehmet Demir", "The Daily ChronicleJane Roe",
+                "Morning WireMarta Kowalska",
                 "Baltic ObserverLars van der Berg", "Odesa TribuneОлександр Шевченко"],
-    "tags": ["Tags: Trump, Ukraine", "Теги: выборы, Украина", "Schlagwörter: Bahn, Streik"],
+    "tags": ["Tags: Trump, Ukraine", "Теги: выборы, Украина", "Schlagwörter: Bahn, Streik",
+             "Mots-clés : budget, Sénat", "Tag: governo, Senato", "Tagi: Sejm, budżet",
+             "Теги: бюджет, Рада", "Etiketler: Meclis, bütçe", "Etiquetas: gobierno, presupuesto"],
     "captions": ["Photo: Leaders at the summit in Paris (Getty Images)",
-                 "Foto: Polizei am Tatort (dpa)", "Фото: Заседание правительства"],
+                 "Foto: Polizei am Tatort (dpa)", "Фото: Заседание правительства",
+                 "Photo : Le président à Paris (AFP)", "Foto: Il premier a Roma (Ansa)",
+                 "Фото: Засідання уряду", "Foto: O presidente em Lisboa (Lusa)",
+                 "Fotoğraf: Meclis Genel Kurulu (AA)", "Foto: El presidente en Madrid (EFE)"],
     "read also": ["Read also: Markets rally after rate cut",
                   "Lesen Sie auch: Bahn streikt erneut",
                   "Lea también: El Gobierno aprueba el presupuesto",
                   "Читайте также: В Москве прошел дождь",
                   "Читайте також: У Києві відкрили міст",
                   "Czytaj także: Sejm przyjął ustawę", "Lire aussi : Le gouvernement recule",
-                  "Leggi anche: Il governo cade", "Leia também: O governo caiu"],
+                  "Leggi anche: Il governo cade", "Leia também: O governo caiu",
+                  "Ayrıca okuyun: Meclis bütçeyi kabul etti", "Veja também: Governo anuncia",
+                  "À lire aussi : Le Sénat vote le budget", "Zobacz też: Rząd przyjął projekt",
+                  "Дивіться також: Рада ухвалила бюджет"],
+    "follow us": ["Suivez-nous sur Facebook et Twitter", "Seguici su Facebook e Twitter",
+                  "Siga-nos no Facebook e no Twitter", "Obserwuj nas na Facebooku",
+                  "Bizi Twitter'da takip edin", "Підписуйтесь на нас у Facebook",
+                  "Síguenos en Facebook y Twitter", "Подписывайтесь на нас в Facebook"],
     "copyright": ["© 2025 Some Outlet. All rights reserved.",
                   "© 2024 Nachrichten AG. Alle Rechte vorbehalten.",
                   "Periódico S.A. Todos los derechos reservados.",
-                  "© 2025 Газета. Все права защищены.", "Copyright © 2023 Wire Co"],
+                  "© 2025 Газета. Все права защищены.", "Copyright © 2023 Wire Co",
+                  "© 2025 Le Journal. Tous droits réservés.",
+                  "© 2025 Il Giornale. Tutti i diritti riservati.",
+                  "© 2025 Gazeta. Wszelkie prawa zastrzeżone.",
+                  "© 2025 Газета. Усі права захищені.",
+                  "© 2025 Jornal. Todos os direitos reservados.",
+                  "© 2025 Gazete. Tüm hakları saklıdır."],
 }
 
 
@@ -189,6 +209,26 @@ def test_template_learning_needs_both_count_and_share() -> None:
     # ... and lowering it lets the line in.
     lowered = learn_templates(counts, CleanConfig(template_min_docs=4, template_min_share=0.1))
     assert line_hash(rare) in lowered["site-a"]
+
+
+# A per-section footer line as sites print it, one per language the job is tuned for.
+SECTION_FOOTERS = {
+    "en": "All the news from the ECONOMY desk", "de": "Alle Nachrichten aus dem Ressort Wirtschaft",
+    "fr": "Toute l'actualité Économie", "es": "Todas las noticias de Economía",
+    "it": "Tutte le notizie di Economia", "pt": "Todas as notícias de Economia",
+    "pl": "Wszystkie wiadomości z działu Gospodarka", "tr": "Ekonomi haberlerinin tümü",
+    "uk": "Усі новини розділу «Економіка»", "ru": "Все новости раздела «Экономика»",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SECTION_FOOTERS))
+def test_site_template_is_learned_and_removed_in_every_language(lang: str) -> None:
+    footer = SECTION_FOOTERS[lang]
+    items: list[tuple[str | None, str]] = [("site", f"Story number {i}.\n{footer}")
+                                           for i in range(10)]
+    learned = learn_templates(count_template_lines(items, CFG), CFG)
+    cleaned = clean(f"{BODY}\n{footer.upper()}\n{BODY}", source="site", templates=learned)
+    assert cleaned.text == f"{BODY}\n{BODY}"
 
 
 def test_template_counts_once_per_article_and_ignores_long_lines() -> None:
