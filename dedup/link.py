@@ -19,9 +19,9 @@ returns hashed anchor counts; :func:`link_clusters` runs once on per-cluster sum
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,7 +40,7 @@ class LinkConfig:
     enabled: bool = True
     threshold: float = 0.3
     prefix_chars: int = 5
-    lead_chars: int = 1500
+    lead_chars: int = 800
     max_anchors: int = 30
     max_df: int = 1000
     n_features: int = 1048576
@@ -60,19 +60,24 @@ _TO_LATIN = str.maketrans({
     **dict(zip("αβγδεζηθικλμνξοπρστυφχψω", "abgdeziiklmnxoprsstyfhpo", strict=True)),
     "ß": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ı": "i", "þ": "th",
 })
-# A word (letters, then letters or digits) or a number; an apostrophe ends a word, so
-# "Şişli'de" gives "Şişli" (the suffix is lower case and not an anchor).
-_WORD = re.compile(r"[^\W\d_][^\W_]*|\d{2,}")
+# Every upper-case letter of the Basic Multilingual Plane, for a regex class: Python's
+# ``re`` has no \p{Lu}, and matching only capitalised words (about one word in six)
+# instead of every word and testing it made anchor extraction five times faster.
+_UPPER = re.escape("".join(c for c in map(chr, range(0x10000)) if c.isupper()))
+# A capitalised word (letters or digits after its capital) or a number of 2+ digits,
+# neither starting inside another word; an apostrophe ends a word, so "Şişli'de" gives
+# "Şişli" (the suffix is lower case and not an anchor).
+_ANCHOR_WORD = re.compile(rf"(?<![^\W_])(?:[{_UPPER}][^\W_]*|\d{{2,}})")
 
 
 @lru_cache(maxsize=1 << 16)
 def anchor_of(word: str, prefix_chars: int) -> str | None:
-    """A capitalised word's anchor (Latin letters, no accents, cut), or None.
+    """A capitalised word's anchor (Latin letters, no accents, cut) or a number's, or None.
 
-    None for words left with non-Latin letters (Arabic, CJK: no capitals there anyway)
-    or shorter than three letters (initials, "EU" is kept as "eu" only if it is long
-    enough to be telling).
+    None for words left with non-Latin letters or shorter than three letters (initials).
     """
+    if word[0].isdigit():
+        return f"#{word}"
     latin = word.lower().translate(_TO_LATIN)
     plain = "".join(c for c in unicodedata.normalize("NFKD", latin)
                     if not unicodedata.combining(c))
@@ -81,29 +86,33 @@ def anchor_of(word: str, prefix_chars: int) -> str | None:
     return plain[:prefix_chars]
 
 
+@lru_cache(maxsize=1 << 16)
+def _anchor_column(word: str, prefix_chars: int, n_features: int) -> int:
+    """The hashed column of a word's anchor, -1 when it has none (cached: names repeat)."""
+    anchor = anchor_of(word, prefix_chars)
+    return -1 if anchor is None else feature_index(anchor, n_features)
+
+
 def anchors(title: str, text: str, cfg: LinkConfig) -> list[str]:
     """The anchors of one article: its capitalised words and numbers, title and lead."""
-    found: list[str] = []
-    for word in _WORD.findall(f"{title}\n{text[: cfg.lead_chars]}"):
-        if word[0].isdigit():
-            found.append(f"#{word}")
-        elif word[0].isupper() and (anchor := anchor_of(word, cfg.prefix_chars)):
-            found.append(anchor)
-    return found
+    words = _ANCHOR_WORD.findall(f"{title}\n{text[: cfg.lead_chars]}")
+    return [a for a in (anchor_of(w, cfg.prefix_chars) for w in words) if a is not None]
 
 
 def anchor_rows(titles: Sequence[str], texts: Sequence[str], cfg: LinkConfig) -> sp.csr_matrix:
     """Hashed anchor counts, one row per article (stateless: runs in the workers)."""
-    indptr: list[int] = [0]
-    indices: list[int] = []
-    counts: list[int] = []
-    for title, text in zip(titles, texts, strict=True):
-        row = Counter(feature_index(a, cfg.n_features) for a in anchors(title, text, cfg))
-        indices.extend(sorted(row))
-        counts.extend(row[column] for column in sorted(row))
-        indptr.append(len(indices))
-    return sp.csr_matrix((np.array(counts, dtype=np.float32), np.array(indices, dtype=np.int32),
-                          np.array(indptr, dtype=np.int64)), shape=(len(titles), cfg.n_features))
+    rows: list[int] = []
+    columns: list[int] = []
+    for row, (title, text) in enumerate(zip(titles, texts, strict=True)):
+        found = [_anchor_column(w, cfg.prefix_chars, cfg.n_features)
+                 for w in _ANCHOR_WORD.findall(f"{title}\n{text[: cfg.lead_chars]}")]
+        kept = [c for c in found if c >= 0]
+        columns.extend(kept)
+        rows.extend([row] * len(kept))
+    counts = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
+                           shape=(len(titles), cfg.n_features))
+    counts.sum_duplicates()
+    return counts
 
 
 @dataclass(slots=True)
@@ -174,17 +183,26 @@ def _heaviest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
 def _candidate_links(weights: sp.csr_matrix, anchors_of: ClusterAnchors,
                      lang_codes: np.ndarray, cfg: LinkConfig,
                      window_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs (a < b) of linkable clusters with their cosine, by batched sparse products."""
-    linkable = np.array([lang != "und" for lang in anchors_of.langs])
-    transposed = weights.T.tocsr()
+    """Pairs of clusters of two different known languages whose anchor cosine reaches the
+    threshold and whose dates allow one event, each pair once, with its cosine.
+
+    Clusters are taken language by language, each block against the clusters of the
+    languages after it: no product is spent on pairs of one language, which share the
+    most names, nor on a pair twice.
+    """
+    known = np.flatnonzero(np.array([lang != "und" for lang in anchors_of.langs]))
+    order = known[np.argsort(lang_codes[known], kind="stable")]
+    ordered = weights[order]
+    bounds = np.flatnonzero(np.r_[True, np.diff(lang_codes[order]) != 0, True])
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for start in range(0, weights.shape[0], cfg.batch_rows):
-        product = (weights[start : start + cfg.batch_rows] @ transposed).tocoo()
-        a, b = product.row + start, product.col
-        keep = ((a < b) & (product.data >= cfg.threshold) & (lang_codes[a] != lang_codes[b])
-                & linkable[a] & linkable[b]
-                & _dates_allow(anchors_of.first_day, anchors_of.last_day, a, b, window_days))
-        found.append((a[keep], b[keep], product.data[keep]))
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        later = ordered[hi:].T.tocsr()
+        for start in range(lo, hi, cfg.batch_rows):
+            product = (ordered[start : min(start + cfg.batch_rows, hi)] @ later).tocoo()
+            close = product.data >= cfg.threshold
+            a, b = order[product.row[close] + start], order[product.col[close] + hi]
+            allowed = _dates_allow(anchors_of.first_day, anchors_of.last_day, a, b, window_days)
+            found.append((a[allowed], b[allowed], product.data[close][allowed]))
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     a, b, sims = (np.concatenate(parts) for parts in zip(*found, strict=True))
