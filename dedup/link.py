@@ -20,17 +20,18 @@ returns hashed anchor counts; :func:`link_clusters` runs once on per-cluster sum
 from __future__ import annotations
 
 import itertools
-import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from dedup.cluster import Clustering, feature_index
+from dedup.tokens import code_points, token_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +61,52 @@ _TO_LATIN = str.maketrans({
     **dict(zip("αβγδεζηθικλμνξοπρστυφχψω", "abgdeziiklmnxoprsstyfhpo", strict=True)),
     "ß": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ı": "i", "þ": "th",
 })
-# Every upper-case letter of the Basic Multilingual Plane, for a regex class: Python's
-# ``re`` has no \p{Lu}, and matching only capitalised words (about one word in six)
-# instead of every word and testing it made anchor extraction five times faster.
-_UPPER = re.escape("".join(c for c in map(chr, range(0x10000)) if c.isupper()))
-# A capitalised word (letters or digits after its capital) or a number of 2+ digits,
-# neither starting inside another word; an apostrophe ends a word, so "Şişli'de" gives
-# "Şişli" (the suffix is lower case and not an anchor).
-_ANCHOR_WORD = re.compile(rf"(?<![^\W_])(?:[{_UPPER}][^\W_]*|\d{{2,}})")
+# Per code point: 1 for an upper-case letter, 2 for a decimal digit, else 0.
+_CAPITAL, _DIGIT = 1, 2
 
 
-@lru_cache(maxsize=1 << 16)
+@cache
+def _char_kinds() -> np.ndarray:
+    """:data:`_CAPITAL`/:data:`_DIGIT` per code point, tabulated once per process."""
+    kinds = np.zeros(sys.maxunicode + 1, dtype=np.uint8)
+    bmp = [chr(c) for c in range(0x10000)]
+    kinds[[ord(c) for c in bmp if c.isupper()]] = _CAPITAL
+    kinds[[ord(c) for c in bmp if c.isdecimal()]] = _DIGIT
+    return kinds
+
+
+def anchor_words(titles: Sequence[str], texts: Sequence[str],
+                 lead_chars: int) -> tuple[np.ndarray, list[str]]:
+    """The capitalised words and 2+ digit numbers of each article's title and lead.
+
+    Words are the tokens of :func:`dedup.tokens.token_spans` (an apostrophe ends one, so
+    "Şişli'de" gives "Şişli" and a lower-case suffix), found for the whole batch in
+    numpy; only the few picked become strings.  Returns each word's article and the words.
+    """
+    fields = [f"{title}\n{text[:lead_chars]}" for title, text in zip(titles, texts, strict=True)]
+    joined = "\n".join(fields)
+    codes = code_points(joined)
+    starts, ends = token_spans(codes)
+    first = _char_kinds()[codes[starts]]
+    capital = first == _CAPITAL
+    numeric = np.flatnonzero((first == _DIGIT) & (ends - starts >= 2))
+    capital[numeric] = [joined[a:b].isdecimal() for a, b in zip(starts[numeric].tolist(),
+                                                                ends[numeric].tolist(),
+                                                                strict=True)]
+    picked = np.flatnonzero(capital)
+    field_starts = np.cumsum([0, *(len(field) + 1 for field in fields[:-1])])
+    article = np.searchsorted(field_starts, starts[picked], side="right") - 1
+    words = [joined[a:b] for a, b in zip(starts[picked].tolist(), ends[picked].tolist(),
+                                         strict=True)]
+    return article, words
+
+
 def anchor_of(word: str, prefix_chars: int) -> str | None:
     """A capitalised word's anchor (Latin letters, no accents, cut) or a number's, or None.
 
     None for words left with non-Latin letters or shorter than three letters (initials).
     """
-    if word[0].isdigit():
+    if word[0].isdecimal():
         return f"#{word}"
     latin = word.lower().translate(_TO_LATIN)
     plain = "".join(c for c in unicodedata.normalize("NFKD", latin)
@@ -86,31 +116,45 @@ def anchor_of(word: str, prefix_chars: int) -> str | None:
     return plain[:prefix_chars]
 
 
-@lru_cache(maxsize=1 << 16)
-def _anchor_column(word: str, prefix_chars: int, n_features: int) -> int:
-    """The hashed column of a word's anchor, -1 when it has none (cached: names repeat)."""
-    anchor = anchor_of(word, prefix_chars)
-    return -1 if anchor is None else feature_index(anchor, n_features)
+# Distinct words remembered per process before the memo starts over (about 50 MB).
+_MEMO_LIMIT = 1 << 18
+
+
+@cache
+def _column_memo(prefix_chars: int, n_features: int) -> dict[str, int]:
+    """Word -> its anchor's column (-1: no anchor), per setting: names repeat, so nearly
+    every look-up is a hit and the transliteration and hash run once per distinct word."""
+    return {}
+
+
+def anchor_columns(words: Sequence[str], cfg: LinkConfig) -> np.ndarray:
+    """The hashed column of each word's anchor, -1 where it has none."""
+    memo = _column_memo(cfg.prefix_chars, cfg.n_features)
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    columns = []
+    for word in words:
+        column = memo.get(word)
+        if column is None:
+            anchor = anchor_of(word, cfg.prefix_chars)
+            column = memo[word] = -1 if anchor is None else feature_index(anchor, cfg.n_features)
+        columns.append(column)
+    return np.array(columns, dtype=np.int64)
 
 
 def anchors(title: str, text: str, cfg: LinkConfig) -> list[str]:
     """The anchors of one article: its capitalised words and numbers, title and lead."""
-    words = _ANCHOR_WORD.findall(f"{title}\n{text[: cfg.lead_chars]}")
+    _, words = anchor_words([title], [text], cfg.lead_chars)
     return [a for a in (anchor_of(w, cfg.prefix_chars) for w in words) if a is not None]
 
 
 def anchor_rows(titles: Sequence[str], texts: Sequence[str], cfg: LinkConfig) -> sp.csr_matrix:
     """Hashed anchor counts, one row per article (stateless: runs in the workers)."""
-    rows: list[int] = []
-    columns: list[int] = []
-    for row, (title, text) in enumerate(zip(titles, texts, strict=True)):
-        found = [_anchor_column(w, cfg.prefix_chars, cfg.n_features)
-                 for w in _ANCHOR_WORD.findall(f"{title}\n{text[: cfg.lead_chars]}")]
-        kept = [c for c in found if c >= 0]
-        columns.extend(kept)
-        rows.extend([row] * len(kept))
-    counts = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
-                           shape=(len(titles), cfg.n_features))
+    article, words = anchor_words(titles, texts, cfg.lead_chars)
+    columns = anchor_columns(words, cfg)
+    kept = columns >= 0
+    counts = sp.csr_matrix((np.ones(int(kept.sum()), dtype=np.float32),
+                            (article[kept], columns[kept])), shape=(len(titles), cfg.n_features))
     counts.sum_duplicates()
     return counts
 
