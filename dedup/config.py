@@ -197,6 +197,7 @@ def validate(config: Config) -> None:
         (config.dedup.num_perm >= 16, "dedup.num_perm must be >= 16"),
         (config.dedup.shingle_size >= 1, "dedup.shingle_size must be >= 1"),
         (0.0 < config.link.threshold <= 1.0, "link.threshold must be in (0, 1]"),
+        (config.link.min_shared >= 1, "link.min_shared must be >= 1"),
         (config.link.prefix_chars >= 3, "link.prefix_chars must be >= 3"),
         (config.link.max_anchors >= 1, "link.max_anchors must be >= 1"),
     ]

@@ -40,6 +40,7 @@ class LinkConfig:
 
     enabled: bool = True
     threshold: float = 0.3
+    min_shared: int = 2
     prefix_chars: int = 5
     lead_chars: int = 800
     max_anchors: int = 30
@@ -176,9 +177,10 @@ def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: floa
 
     A link needs clusters of two different (known) languages, dates that allow one event
     (their ranges at most ``window_days`` apart, or one undated), anchor cosine at least
-    ``cfg.threshold``, and that each is the other's best match in its language: a
-    cluster joins at most one cluster per other language directly, so one shared name
-    cannot pull a whole topic together.
+    ``cfg.threshold`` over at least ``cfg.min_shared`` common anchors (one shared name
+    gives small clusters a high cosine by itself), and that each is the other's best
+    match in its language: a cluster joins at most one cluster per other language
+    directly, so one shared name cannot pull a whole topic together.
     """
     n = len(anchors_of.langs)
     weights = _anchor_weights(anchors_of, cfg)
@@ -250,7 +252,15 @@ def _candidate_links(weights: sp.csr_matrix, anchors_of: ClusterAnchors,
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     a, b, sims = (np.concatenate(parts) for parts in zip(*found, strict=True))
-    return a.astype(np.int64), b.astype(np.int64), sims
+    enough = _shared_anchors(weights, a, b) >= cfg.min_shared
+    return a[enough].astype(np.int64), b[enough].astype(np.int64), sims[enough]
+
+
+def _shared_anchors(weights: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many anchors each pair of clusters has in common."""
+    present = weights.copy()
+    present.data[:] = 1.0
+    return np.asarray(present[a].multiply(present[b]).sum(axis=1)).ravel().astype(np.int64)
 
 
 def _dates_allow(first: np.ndarray, last: np.ndarray, a: np.ndarray, b: np.ndarray,

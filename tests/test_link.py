@@ -67,6 +67,13 @@ def test_links_need_mutual_best_match() -> None:
     assert events.tolist() == [0, 0, 1]
 
 
+def test_one_shared_name_is_not_enough() -> None:
+    clusters = cluster_anchors(["kovalenko", "kovalenko"], ["en", "de"])
+    assert link_clusters(clusters, CFG, window_days=7.0).tolist() == [0, 1]
+    lenient = LinkConfig(min_shared=1)
+    assert link_clusters(clusters, lenient, window_days=7.0).tolist() == [0, 0]
+
+
 def test_links_respect_dates_and_unknown_language() -> None:
     words = ["kovalenko brussels nato 2025"] * 2
     far_apart = cluster_anchors(words, ["en", "de"], days=[100.0, 200.0])
