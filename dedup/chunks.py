@@ -3,8 +3,8 @@
 Two passes touch every record.  ``prepare_chunk`` (read + HTML extraction) spools records
 to a chunk file and counts candidate template lines, because the cleaner needs the site
 templates learned from *all* articles before it can clean any.  ``analyse_chunk`` (clean →
-language → fingerprints and term vectors) rewrites the chunk file with the cleaned records'
-articles.jsonl rows, less their placement, and returns only compact arrays to the main
+language → fingerprints and term vectors) spools the cleaned records' articles.jsonl rows,
+less their placement, in place of the records, and returns only compact arrays to the main
 process: texts never leave the chunk files until ``finish_chunk`` completes the rows, once
 every article's cluster is known, and hands them to the main process to append in order.
 """
@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 from scipy.sparse import csr_matrix, save_npz
 
+from dedup.checkpoint import load_result, save_result
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
 from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
 from dedup.duplicates import fingerprint
@@ -69,6 +70,7 @@ class PreparedChunk:
     rejects: list[tuple[int, Reject]]
     templates: TemplateCounts
     seconds: dict[str, float]
+    reused: bool = False  # loaded from a killed run's saved result
 
 
 @dataclass(slots=True)
@@ -87,6 +89,7 @@ class AnalysedChunk:
     anchors: Path  # the rows' anchor counts for cross-lingual linking (save_npz)
     rejects: list[tuple[int, Reject]]
     seconds: dict[str, float]
+    reused: bool = False  # loaded from a killed run's saved result
 
 
 def spool(path: Path, lines: Iterable[bytes]) -> None:
@@ -119,8 +122,30 @@ def read_records(path: Path) -> list[Record]:
         return [Record.from_dict(orjson.loads(line)) for line in handle]
 
 
+def prepared_path(path: Path) -> Path:
+    """Where the first pass saves a chunk's result (see ``dedup.checkpoint``)."""
+    return path.with_suffix(".prepared")
+
+
+def analysed_path(path: Path) -> Path:
+    """Where the second pass saves a chunk's result."""
+    return path.with_suffix(".analysed")
+
+
+def rows_path(path: Path) -> Path:
+    """The chunk's articles.jsonl rows, less their placement (second pass)."""
+    return path.with_suffix(".rows")
+
+
 def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
-    """Read stage for one chunk: decode, extract HTML, spool, count template lines."""
+    """Read stage for one chunk: decode, extract HTML, spool, count template lines.
+
+    A chunk a killed run had finished is not redone (its result is saved last).
+    """
+    done = load_result(prepared_path(path), PreparedChunk)
+    if done is not None:
+        done.reused = True
+        return done
     timer = Timer()
     records: list[Record] = []
     rejects: list[tuple[int, Reject]] = []
@@ -141,8 +166,10 @@ def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
         counts = count_template_lines(((r.source, r.text) for r in records), cfg.clean)
     with timer.stage("read"):
         write_records(path, records)
-    return PreparedChunk(ids=[r.id for r in records], seqs=[r.seq for r in records],
-                         rejects=rejects, templates=counts, seconds=timer.seconds)
+    result = PreparedChunk(ids=[r.id for r in records], seqs=[r.seq for r in records],
+                           rejects=rejects, templates=counts, seconds=timer.seconds)
+    save_result(prepared_path(path), result)
+    return result
 
 
 def apply_extraction(record: Record, cfg: Config) -> Record | Reject:
@@ -163,7 +190,15 @@ def apply_extraction(record: Record, cfg: Config) -> Record | Reject:
 
 def analyse_chunk(path: Path, renames: Mapping[int, str],
                   templates: Mapping[str, frozenset[int]], cfg: Config) -> AnalysedChunk:
-    """Clean, detect language and compute dedup/cluster features for one spooled chunk."""
+    """Clean, detect language and compute dedup/cluster features for one spooled chunk.
+
+    A chunk a killed run had finished is not redone; once its result is saved, the
+    records file has served (the rows file holds the cleaned articles) and goes.
+    """
+    done = load_result(analysed_path(path), AnalysedChunk)
+    if done is not None:
+        done.reused = True
+        return done
     timer = Timer()
     kept: list[Record] = []
     rejects: list[tuple[int, Reject]] = []
@@ -201,8 +236,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         save_npz(anchors, anchor_rows([r.title for r in kept], [r.text for r in kept],
                                       cfg.link), compressed=False)
     with timer.stage("write"):
-        write_row_parts(path, kept)
-    return AnalysedChunk(
+        write_row_parts(rows_path(path), kept)
+    result = AnalysedChunk(
         seqs=np.array([r.seq for r in kept], dtype=np.int64),
         ids=[r.id for r in kept],
         langs=langs,
@@ -216,6 +251,9 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         rejects=rejects,
         seconds=timer.seconds,
     )
+    save_result(analysed_path(path), result)
+    path.unlink()
+    return result
 
 
 def save_signatures(path: Path, signatures: np.ndarray) -> Path:

@@ -1,4 +1,4 @@
-"""Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--workers N]``.
+"""Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``.
 
 User errors (bad paths, unknown config keys, bad values) end with one clear message and
 exit code 2 before any work starts; a finished run prints a short summary on stdout.
@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override one config value, e.g. --set dedup.threshold=0.8")
     run.add_argument("--workers", type=int, metavar="N",
                      help="worker processes (0 = one per core); same as --set run.workers=N")
+    run.add_argument("--resume", action="store_true",
+                     help="continue a run into DIR that was killed: chunks it finished are "
+                          "not redone (same inputs and config; otherwise it starts over)")
     return parser
 
 
@@ -47,10 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f"run.workers={args.workers}")
     try:
         cfg = load_config(args.config, overrides)
-        report = run_job(args.inputs, args.out, cfg)
+        report = run_job(args.inputs, args.out, cfg, resume=args.resume)
     except (ConfigError, InputError, OutputError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
+    if args.resume and not report["resumed"]:
+        print("dedup: nothing to resume in this output directory for these inputs and "
+              "config: ran from the start", file=sys.stderr)
     print(summary(report, args.out))
     return 0
 

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dedup import __version__
+from dedup.checkpoint import is_resumable, mark_work_dir, run_fingerprint
 from dedup.chunks import (
     AnalysedChunk,
     ChunkPlacement,
@@ -31,6 +32,7 @@ from dedup.chunks import (
     analyse_chunk,
     finish_chunk,
     prepare_chunk,
+    rows_path,
 )
 from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
@@ -85,11 +87,16 @@ class Grouping:
 
 
 def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
-            engine: Engine | None = None) -> dict[str, Any]:
-    """Run the whole job and return the report (also written to ``out_dir/report.json``)."""
+            engine: Engine | None = None, resume: bool = False) -> dict[str, Any]:
+    """Run the whole job and return the report (also written to ``out_dir/report.json``).
+
+    With ``resume``, chunks that a killed run into ``out_dir`` had finished with the same
+    inputs and configuration are not redone (see ``dedup.checkpoint``); the outputs are
+    the same bytes as an uninterrupted run's.
+    """
     started = time.perf_counter()
     files = discover_inputs(inputs)
-    work = prepare_output_dir(out_dir)
+    work, resumed = prepare_output_dir(out_dir, run_fingerprint(files, cfg), resume)
     engine = engine or LocalEngine(cfg.run.workers, show_progress(cfg.run.progress))
     wall: dict[str, float] = {}
 
@@ -129,24 +136,41 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
 
     records_in = sum(len(p.seqs) + len(p.rejects) for p in prepared)
     report = build_report(files, records_in, rejects, corpus, grouping, prepared, analysed,
-                          wall, time.perf_counter() - started, engine, cfg)
+                          wall, time.perf_counter() - started, engine, cfg, resumed)
     write_json(out_dir / "report.json", report)
     shutil.rmtree(work, ignore_errors=True)
     return report
 
 
-def prepare_output_dir(out_dir: Path) -> Path:
-    """Create the output and scratch directories, or fail with one clear message."""
+# The outputs, in the order they are finished; report.json last, so a run is complete
+# exactly when its report exists.
+OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "report.json")
+
+
+def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple[Path, bool]:
+    """Create the output and scratch directories, or fail with one clear message.
+
+    A previous run's outputs go first: finished files of a run killed later would look
+    complete.  The scratch directory of a killed run is kept when ``resume`` is asked
+    and it belongs to the same inputs and configuration.  Returns it, and whether it
+    was kept.
+    """
+    work = out_dir / WORK_DIR
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        work = out_dir / WORK_DIR
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
+        for name in OUTPUTS:
+            (out_dir / name).unlink(missing_ok=True)
+            (out_dir / f".{name}.tmp").unlink(missing_ok=True)
+        resumed = resume and is_resumable(work, fingerprint)
+        if not resumed:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            mark_work_dir(work, fingerprint)
     except OSError as err:
         raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from err
     if not os.access(out_dir, os.W_OK):
         raise OutputError(f"cannot write to {out_dir}: permission denied")
-    return work
+    return work, resumed
 
 
 def chunk_path(work: Path, index: int) -> Path:
@@ -346,7 +370,7 @@ def write_articles(out_dir: Path, work: Path, analysed: Sequence[AnalysedChunk],
     end, copying 2 GB per million articles kept the workers waiting.
     """
     bounds = np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]).tolist()
-    tasks = ((chunk_path(work, index), placement)
+    tasks = ((rows_path(chunk_path(work, index)), placement)
              for index, placement in enumerate(chunk_placements(corpus, grouping, bounds, cfg)))
     descriptions = Descriptions(work / "descriptions.bin",
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64),
@@ -451,7 +475,7 @@ def build_report(files: Sequence[Path], records_in: int,
                  rejects: Sequence[tuple[int, Reject]], corpus: Corpus, grouping: Grouping,
                  prepared: Sequence[PreparedChunk], analysed: Sequence[AnalysedChunk],
                  wall: dict[str, float], total: float, engine: Engine,
-                 cfg: Config) -> dict[str, Any]:
+                 cfg: Config, resumed: bool) -> dict[str, Any]:
     """Counts, timings, config and versions; checks that every input record is accounted for."""
     out = len(corpus.ids)
     if records_in != out + len(rejects):
@@ -485,6 +509,9 @@ def build_report(files: Sequence[Path], records_in: int,
             "cpu_by_stage": {k: round(v, 3) for k, v in sorted(cpu.items())},
         },
         "articles_per_second": round(records_in / total, 1) if total else None,
+        "resumed": resumed,
+        "chunks_reused": {"read": sum(p.reused for p in prepared),
+                          "analyse": sum(a.reused for a in analysed)},
         "engine": {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)},
         "config": cfg.to_dict(),
         "versions": versions(),

@@ -1,0 +1,103 @@
+"""Runs killed with SIGKILL and resumed give the same bytes as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from synthetic import make_corpus
+
+from dedup.cli import main
+from dedup.pipeline import OUTPUTS, WORK_DIR
+
+FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
+ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated corpus of about a thousand records in four languages, plus bad lines."""
+    records, _ = make_corpus(seed=11, per_language=50)
+    path = tmp_path_factory.mktemp("corpus") / "in.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records)
+                     + b'{"id": "broken", "title": \n[1, 2]\n')
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The outputs of an uninterrupted run."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    assert main(["run", str(corpus), "--out", str(out), *ARGS]) == 0
+    return {name: (out / name).read_bytes() for name in FINAL}
+
+
+def saved(suffix: str) -> Callable[[Path], bool]:
+    """True once some chunk result with this suffix is in the work directory."""
+    return lambda work: any(work.glob(f"*{suffix}"))
+
+
+def writing(work: Path) -> bool:
+    """True once the write pass has started (it collects cluster descriptions)."""
+    return (work / "descriptions.bin").exists()
+
+
+def kill_when(corpus: Path, out: Path, ready: Callable[[Path], bool]) -> None:
+    """Start ``dedup run`` in its own process group and SIGKILL the group (workers too)
+    as soon as ``ready(work_dir)`` holds."""
+    process = subprocess.Popen([sys.executable, "-m", "dedup.cli", "run", str(corpus),
+                                "--out", str(out), *ARGS], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ready(out / WORK_DIR):
+        assert process.poll() is None, "the run ended before the point it was to be killed at"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize(("ready", "reused"), [
+    (saved(".prepared"), "read"), (saved(".analysed"), "analyse"), (writing, "analyse"),
+], ids=["read", "analyse", "write"])
+def test_killed_run_resumes_to_the_same_bytes(corpus: Path, reference: dict[str, bytes],
+                                              ready: Callable[[Path], bool], reused: str,
+                                              tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    kill_when(corpus, out, ready)
+    assert not (out / "report.json").exists()
+    for name in FINAL:  # whatever a killed run left is whole (written atomically)
+        if (out / name).exists():
+            assert (out / name).read_bytes().endswith(b"\n")
+    assert main(["run", str(corpus), "--out", str(out), *ARGS, "--resume"]) == 0
+    report = orjson.loads((out / "report.json").read_bytes())
+    assert report["resumed"] is True and report["chunks_reused"][reused] > 0
+    assert {name: (out / name).read_bytes() for name in FINAL} == reference
+    assert not (out / WORK_DIR).exists()
+
+
+def test_resume_with_other_config_starts_over(corpus: Path, reference: dict[str, bytes],
+                                              tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    kill_when(corpus, out, saved(".analysed"))
+    assert main(["run", str(corpus), "--out", str(out), *ARGS, "--resume",
+                 "--set", "cluster.threshold=0.5"]) == 0
+    assert "ran from the start" in capsys.readouterr().err
+    assert orjson.loads((out / "report.json").read_bytes())["resumed"] is False
+
+
+def test_new_run_removes_the_previous_outputs_first(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in OUTPUTS:
+        (out / name).write_text("from an earlier run\n")
+    kill_when(corpus, out, saved(".prepared"))
+    assert not any((out / name).exists() for name in OUTPUTS)
