@@ -272,6 +272,22 @@ def test_deep_nesting_does_not_hide_the_article() -> None:
     assert EN_BODY[0] in result.text
 
 
+def test_many_short_blocks_have_bounded_cost() -> None:
+    """Tens of thousands of short blocks (quadratic in jusText: 443 s for 60,000) are cut
+    to max_html_elements and skip the fallback; the article before them is kept."""
+    page = EN_PAGE.replace("</body>", "<div><p>filler</p></div>" * 60_000 + "</body>")
+    result = extract_html(page, None, CFG)
+    assert {"html_truncated", "html_no_fallback"} <= set(result.flags)
+    assert EN_BODY[0] in result.text
+
+
+def test_fallback_is_kept_below_the_element_limit() -> None:
+    page = EN_PAGE.replace("</body>", "<div><p>filler</p></div>" * 100 + "</body>")
+    assert "html_no_fallback" not in extract_html(page, None, CFG).flags
+    assert "html_no_fallback" in extract_html(
+        page, None, ExtractConfig(fallback_max_elements=100)).flags
+
+
 def test_deep_nesting_alone() -> None:
     """libxml2 drops content nested deeper than 256 levels: no text, flagged, no crash."""
     nested = "<div><span>" * 1000 + "deep down" + "</span></div>" * 1000
