@@ -8,6 +8,7 @@ validates.  Nothing is dropped silently: anything unusable becomes a Reject with
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import zlib
@@ -217,13 +218,34 @@ def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:
                          cfg)
 
 
+# Bytes Windows-1252 leaves undefined; they are read as Latin-1 (control characters).
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def _as_windows_1252(err: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: read the bytes UTF-8 rejects as Windows-1252.
+
+    Dumps that mix encodings mostly hold stray Latin-1/Windows-1252 text in otherwise
+    UTF-8 files (a "café" from an old CMS): this keeps it "café" instead of "caf\ufffd".
+    """
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    bad = err.object[err.start : err.end]
+    return "".join(chr(b) if b in _CP1252_UNDEFINED else bytes([b]).decode("cp1252")
+                   for b in bad), err.end
+
+
+codecs.register_error("dedup-windows-1252", _as_windows_1252)
+
+
 def decode_bytes(payload: bytes) -> tuple[str, list[str]]:
-    """UTF-8 text with NULs removed; invalid bytes are replaced and flagged, never fatal."""
+    """UTF-8 text with NULs removed; bytes that are not UTF-8 are read as Windows-1252
+    and flagged, never fatal."""
     flags: list[str] = []
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        text = payload.decode("utf-8", errors="replace")
+        text = payload.decode("utf-8", errors="dedup-windows-1252")
         flags.append("invalid_utf8")
     if "\x00" in text:
         text = text.replace("\x00", "")

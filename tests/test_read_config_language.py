@@ -64,9 +64,10 @@ def test_text_is_capped_and_flagged() -> None:
 
 
 def test_invalid_utf8_and_nul_bytes_are_repaired_and_flagged() -> None:
-    record = parse(b'{"id": "x", "title": "caf\xe9", "text": "a\\u0000b"}')
+    record = parse(b'{"id": "x", "title": "caf\xe9 \x93quoted\x94", "text": "a\\u0000b"}')
     assert isinstance(record, Record)
     assert record.text == "ab" and {"invalid_utf8", "nul_bytes"} <= set(record.flags)
+    assert record.title == "café “quoted”"  # stray Windows-1252 bytes in a UTF-8 dump
 
 
 def raw_items(files: list[Path]) -> list[RawItem | Reject]:
