@@ -247,3 +247,17 @@ def test_cluster_lines_joined_from_parts_equal_whole_rows(url: str | None) -> No
     line = cluster_line(head, cluster_description(row, ["kyiv", "лід"]), members)
     assert line == orjson.dumps(whole) + b"\n"
     assert orjson.loads(line) == whole
+
+
+def test_input_order_changes_only_the_order_of_article_rows(tmp_path: Path) -> None:
+    records, _ = make_corpus(seed=5, per_language=3)
+    outputs = []
+    for name, order in [("given", records), ("reversed", records[::-1])]:
+        source = write_jsonl(tmp_path / f"{name}.jsonl", order)
+        run_job([str(source)], tmp_path / name, load_config(
+            overrides=["run.workers=1", "run.chunk_size=4"]))
+        outputs.append(tmp_path / name)
+    given, reversed_ = ((out / "articles.jsonl").read_bytes().splitlines() for out in outputs)
+    assert sorted(given) == sorted(reversed_) and given != reversed_
+    assert (outputs[0] / "clusters.jsonl").read_bytes() == (
+        outputs[1] / "clusters.jsonl").read_bytes()

@@ -1,0 +1,136 @@
+"""Bad input never crashes a run and never vanishes: a corpus of every kind of bad record
+through the whole job, and property tests for the reader and the cleaner."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup.clean import CleanConfig, clean_article
+from dedup.config import load_config
+from dedup.pipeline import run_job
+from dedup.read import RawItem, ReadConfig, Reject, parse_item
+from dedup.records import Record
+
+BODY = ("Ministers from twelve countries met in Brussels on Tuesday to agree on a common plan "
+        "for the reconstruction of the damaged power grid before the winter.")
+MAX_TEXT = 5000
+
+
+def line(record: dict[str, Any]) -> bytes:
+    """One JSONL line."""
+    return orjson.dumps(record) + b"\n"
+
+
+def bad_corpus(folder: Path) -> list[Path]:
+    """Input files holding every kind of bad record the job must survive."""
+    jsonl = folder / "dump.jsonl"
+    jsonl.write_bytes(b"".join([
+        line({"id": "good", "title": "Grid plan agreed", "text": BODY}),
+        b'{"id": "truncated", "title": "Cut off in the mid\n',
+        b"[1, 2, 3]\n",
+        b'"just a string"\n',
+        line({"id": "typed", "title": "Grid", "text": {"nested": BODY}}),
+        line({"id": "no-text"}),
+        line({"id": "blank", "title": "  ", "text": "\n\n"}),
+        line({"id": "cruft", "title": "", "text": "Share.\nLeave A Reply\nExit mobile version"}),
+        b'{"id": "latin1", "title": "Caf\xe9 owners protest", "text": "' + BODY.encode() + b'"}\n',
+        line({"id": "nul", "title": "Grid\u0000 plan", "text": BODY + "\u0000"}),
+        b"\x00\x9f\x92\xff binary junk \xfe\n",
+        line({"id": "huge", "title": "A very long article", "text": (BODY + "\n") * 400_000}),
+        line({"id": "dup", "title": "First with this id", "text": BODY}),
+        line({"id": "dup", "title": "Second with this id", "text": "Another article. " + BODY}),
+        line({"id": "bad-date", "title": "Grid plan", "text": BODY, "published": "last Tuesday"}),
+        line({"id": "big-html", "html": "<html><body><article><h1>Grid</h1><p>" + BODY
+              + "</p></article>" + "<div><p>filler</p></div>" * 30_000 + "</body></html>"}),
+        line({"id": "deep-html", "html": "<div>" * 5000 + "deep" + "</div>" * 5000}),
+        line({"id": "feed", "title": "Headline only, from a feed"}),
+        line({"title": "No id given", "text": BODY}),
+    ]))
+    truncated = folder / "cut.jsonl.gz"
+    whole = gzip.compress(b"".join(line({"id": f"gz-{i}", "title": f"Story {i}", "text": BODY})
+                                   for i in range(50)))
+    truncated.write_bytes(whole[: len(whole) // 2])
+    return [jsonl, truncated]
+
+
+def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Path) -> None:
+    report = run_job([str(p) for p in bad_corpus(tmp_path)], tmp_path / "out",
+                     load_config(overrides=[f"read.max_text_chars={MAX_TEXT}", "run.workers=2",
+                                            "run.chunk_size=4"]))
+    articles = {a["id"]: a for a in map(orjson.loads,
+                                        (tmp_path / "out" / "articles.jsonl").read_bytes()
+                                        .splitlines())}
+    rejects = [orjson.loads(r) for r in (tmp_path / "out" / "rejects.jsonl").read_bytes()
+               .splitlines()]
+    counts = report["counts"]
+    assert counts["in"] == counts["out"] + counts["rejected"] == len(articles) + len(rejects)
+
+    reason_of = {r["origin"].rsplit(":", 1)[1] if r["id"] is None else r["id"]: r["reason"]
+                 for r in rejects if not r["origin"].startswith(str(tmp_path / "cut"))}
+    assert reason_of == {"2": "malformed_json", "3": "not_an_object", "4": "not_an_object",
+                         "typed": "wrong_field_type", "no-text": "empty", "blank": "empty",
+                         "cruft": "only_boilerplate", "11": "malformed_json",
+                         "deep-html": "no_main_text"}
+    assert all(r["origin"].startswith(str(tmp_path)) and r["detail"] for r in rejects)
+
+    assert articles["good"]["text"] == BODY and "flags" not in articles["good"]
+    assert articles["latin1"]["title"] == "Café owners protest"
+    assert "invalid_utf8" in articles["latin1"]["flags"]
+    assert "\u0000" not in articles["nul"]["text"] and "nul_bytes" in articles["nul"]["flags"]
+    assert len(articles["huge"]["text"]) <= MAX_TEXT
+    assert "text_truncated" in articles["huge"]["flags"]
+    assert articles["dup"]["title"] == "First with this id"
+    assert articles["dup~2"]["flags"] == ["duplicate_id"]
+    assert articles["bad-date"].get("published") is None
+    assert "bad_published" in articles["bad-date"]["flags"]
+    assert BODY in articles["big-html"]["text"]
+    assert {"html_truncated", "html_no_fallback"} <= set(articles["big-html"]["flags"])
+    assert articles["feed"]["text"] == ""
+    assert any(a["title"] == "No id given" for a in articles.values())
+
+    gz_kept = [i for i in articles if i.startswith("gz-")]
+    gz_rejects = [r for r in rejects if r["origin"].startswith(str(tmp_path / "cut"))]
+    assert gz_kept == [f"gz-{i}" for i in range(len(gz_kept))]  # everything before the cut
+    assert [r["reason"] for r in gz_rejects] == ["unreadable_file"]
+
+
+def parse(payload: bytes) -> Record | Reject:
+    """The reader on one JSONL line."""
+    return parse_item(RawItem("f.jsonl:1", "json", payload), ReadConfig())
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8)
+FIELDS = st.sampled_from(["id", "title", "text", "html", "url", "published", "source", "lang"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_reader_turns_any_bytes_into_a_record_or_a_reject(payload: bytes) -> None:
+    assert isinstance(parse(payload), Record | Reject)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(FIELDS | st.text(max_size=5), JSON_VALUES, max_size=6))
+def test_reader_turns_any_json_object_into_a_record_or_a_reject(data: dict[str, Any]) -> None:
+    parsed = parse(json.dumps(data).encode())  # orjson cannot write ints past 64 bits
+    if isinstance(parsed, Record):
+        assert parsed.id and isinstance(parsed.title, str) and isinstance(parsed.text, str)
+    else:
+        assert parsed.reason and parsed.detail
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400), st.text(max_size=2000), st.none() | st.text(max_size=20))
+def test_cleaner_accepts_any_text(title: str, text: str, source: str | None) -> None:
+    cleaned = clean_article(title, text, source, {}, CleanConfig())
+    assert isinstance(cleaned.title, str) and isinstance(cleaned.text, str)
