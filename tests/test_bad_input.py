@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from dedup.clean import CleanConfig, clean_article
 from dedup.config import load_config
+from dedup.extract import ExtractConfig, extract_html
 from dedup.pipeline import run_job
 from dedup.read import RawItem, ReadConfig, Reject, parse_item
 from dedup.records import Record
@@ -101,9 +102,9 @@ def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Pa
     assert [r["reason"] for r in gz_rejects] == ["unreadable_file"]
 
 
-def parse(payload: bytes) -> Record | Reject:
-    """The reader on one JSONL line."""
-    return parse_item(RawItem("f.jsonl:1", "json", payload), ReadConfig())
+def parse(payload: bytes, kind: str = "json") -> Record | Reject:
+    """The reader on one JSONL line (or one .txt/.html file's bytes)."""
+    return parse_item(RawItem("f.jsonl:1", kind, payload), ReadConfig())
 
 
 JSON_VALUES = st.recursive(
@@ -114,9 +115,16 @@ FIELDS = st.sampled_from(["id", "title", "text", "html", "url", "published", "so
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300))
-def test_reader_turns_any_bytes_into_a_record_or_a_reject(payload: bytes) -> None:
-    assert isinstance(parse(payload), Record | Reject)
+@given(st.binary(max_size=300), st.sampled_from(["json", "txt", "html"]))
+def test_reader_turns_any_bytes_into_a_record_or_a_reject(payload: bytes, kind: str) -> None:
+    assert isinstance(parse(payload, kind), Record | Reject)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=500) | st.binary(max_size=500).map(lambda b: b.decode("latin-1")))
+def test_extraction_turns_any_page_into_text_or_a_flag(page: str) -> None:
+    extracted = extract_html(page, None, ExtractConfig())
+    assert extracted.text or "html_no_main_text" in extracted.flags
 
 
 @settings(max_examples=300, deadline=None)

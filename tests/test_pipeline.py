@@ -205,6 +205,9 @@ def test_user_errors_exit_2_before_work(tmp_path: Path, capsys: pytest.CaptureFi
                  "dedup.threshold=high"]) == 2
     assert "dedup.threshold" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    (tmp_path / "a-file").write_text("not a directory")
+    assert main(["run", str(SEEDS), "--out", str(tmp_path / "a-file")]) == 2
+    assert "cannot write to" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("optional", [

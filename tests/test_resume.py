@@ -44,6 +44,13 @@ def saved(suffix: str) -> Callable[[Path], bool]:
     return lambda work: any(work.glob(f"*{suffix}"))
 
 
+def grouping(work: Path) -> bool:
+    """True between the last chunk's analysis and the write pass: the global steps
+    (duplicate groups, clusters, links) are running."""
+    return (any(work.glob("*.prepared")) and not any(work.glob("chunk-*.jsonl"))
+            and not (work / "descriptions.bin").exists())
+
+
 def writing(work: Path) -> bool:
     """True once the write pass has started (it collects cluster descriptions)."""
     return (work / "descriptions.bin").exists()
@@ -65,8 +72,9 @@ def kill_when(corpus: Path, out: Path, ready: Callable[[Path], bool]) -> None:
 
 
 @pytest.mark.parametrize(("ready", "reused"), [
-    (saved(".prepared"), "read"), (saved(".analysed"), "analyse"), (writing, "analyse"),
-], ids=["read", "analyse", "write"])
+    (saved(".prepared"), "read"), (saved(".analysed"), "analyse"), (grouping, "analyse"),
+    (writing, "analyse"),
+], ids=["read", "analyse", "global", "write"])
 def test_killed_run_resumes_to_the_same_bytes(corpus: Path, reference: dict[str, bytes],
                                               ready: Callable[[Path], bool], reused: str,
                                               tmp_path: Path) -> None:
