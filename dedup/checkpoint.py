@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 FINGERPRINT = "fingerprint.json"
 # Settings that do not change the output: a run may be resumed with other values.
-_FREE_SETTINGS = ("workers", "progress")
+_FREE_SETTINGS = ("workers", "progress", "engine", "scheduler")
 
 
 def run_fingerprint(files: Sequence[Path], cfg: Config) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any
 
 from dedup import __version__
 from dedup.config import ConfigError, load_config
+from dedup.engine import EngineError
 from dedup.pipeline import OutputError, run_job
 from dedup.read import InputError
 
@@ -36,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override one config value, e.g. --set dedup.threshold=0.8")
     run.add_argument("--workers", type=int, metavar="N",
                      help="worker processes (0 = one per core); same as --set run.workers=N")
+    run.add_argument("--engine", choices=("local", "dask"),
+                     help="where the per-chunk stages run (default local; dask needs "
+                          "pip install 'dedup[dask]'); same as --set run.engine=...")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler to use, e.g. tcp://127.0.0.1:8786 (default: a "
+                          "LocalCluster of --workers processes)")
     run.add_argument("--resume", action="store_true",
                      help="continue a run into DIR that was killed: chunks it finished are "
                           "not redone (same inputs and config; otherwise it starts over)")
@@ -48,10 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = list(args.set)
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
+    if args.engine is not None:
+        overrides.append(f'run.engine="{args.engine}"')
+    if args.scheduler is not None:
+        overrides.append(f'run.scheduler="{args.scheduler}"')
     try:
         cfg = load_config(args.config, overrides)
         report = run_job(args.inputs, args.out, cfg, resume=args.resume)
-    except (ConfigError, InputError, OutputError) as err:
+    except (ConfigError, InputError, OutputError, EngineError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
     if args.resume and not report["resumed"]:

@@ -40,6 +40,10 @@ class RunConfig:
     chunk_size: int = 2000
     # Progress bars on stderr: "auto" (only when stderr is a terminal), "always", "never".
     progress: str = "auto"
+    # Where the per-chunk stages run: "local" (joblib processes) or "dask".
+    engine: str = "local"
+    # Dask scheduler address; empty starts a LocalCluster of ``workers`` processes.
+    scheduler: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +197,9 @@ def validate(config: Config) -> None:
         (config.run.chunk_size >= 1, "run.chunk_size must be >= 1"),
         (config.run.progress in ("auto", "always", "never"),
          "run.progress must be auto, always or never"),
+        (config.run.engine in ("local", "dask"), "run.engine must be local or dask"),
+        (not config.run.scheduler or config.run.engine == "dask",
+         "run.scheduler needs run.engine = dask"),
         (0.0 < config.dedup.threshold <= 1.0, "dedup.threshold must be in (0, 1]"),
         (config.dedup.num_perm >= 16, "dedup.num_perm must be >= 16"),
         (config.dedup.shingle_size >= 1, "dedup.shingle_size must be >= 1"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from joblib import Parallel, delayed, parallel_config
@@ -91,3 +92,27 @@ class LocalEngine:
             results = parallel(delayed(func)(*task) for task in tasks)
         yield from tqdm(results, desc=desc, unit="chunk", disable=not self.progress,
                         file=sys.stderr, leave=False)
+
+
+class EngineError(RuntimeError):
+    """The engine cannot start (Dask missing, scheduler unreachable): a user error."""
+
+
+@contextmanager
+def open_engine(kind: str, workers: int, scheduler: str, progress: bool) -> Iterator[Engine]:
+    """The engine a run asked for, closed (cluster stopped) when the run ends."""
+    if kind == "local":
+        yield LocalEngine(workers, progress)
+        return
+    try:
+        from dedup.dask_engine import DaskEngine
+    except ImportError as err:
+        raise EngineError("the dask engine needs Dask: pip install 'dedup[dask]'") from err
+    try:
+        engine = DaskEngine(resolve_workers(workers), scheduler)
+    except OSError as err:
+        raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
+    try:
+        yield engine
+    finally:
+        engine.close()

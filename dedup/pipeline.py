@@ -38,7 +38,7 @@ from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
 from dedup.duplicates import DuplicateGroups, Fingerprints, find_duplicates, rank_of
-from dedup.engine import Engine, LocalEngine, show_progress
+from dedup.engine import Engine, open_engine, show_progress
 from dedup.link import ClusterAnchors, link_clusters, merge_linked
 from dedup.read import Batch, Reject, discover_inputs, read_batches
 from dedup.write import (
@@ -97,7 +97,16 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     started = time.perf_counter()
     files = discover_inputs(inputs)
     work, resumed = prepare_output_dir(out_dir, run_fingerprint(files, cfg), resume)
-    engine = engine or LocalEngine(cfg.run.workers, show_progress(cfg.run.progress))
+    if engine is not None:
+        return run_steps(files, out_dir, work, resumed, cfg, engine, started)
+    with open_engine(cfg.run.engine, cfg.run.workers, cfg.run.scheduler,
+                     show_progress(cfg.run.progress)) as opened:
+        return run_steps(files, out_dir, work, resumed, cfg, opened, started)
+
+
+def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, cfg: Config,
+              engine: Engine, started: float) -> dict[str, Any]:
+    """The job's steps on a prepared output directory; returns the report."""
     wall: dict[str, float] = {}
 
     tick = time.perf_counter()

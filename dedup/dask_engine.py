@@ -1,0 +1,53 @@
+"""The Dask engine: the same per-chunk stages on a Dask cluster (``pip install dedup[dask]``).
+
+Stages never know which engine runs them; this one submits each task to a Dask scheduler
+(one given by address, or a LocalCluster of worker processes started here) and yields the
+results in task order, so the output bytes are the same as the local engine's.  At most
+two tasks per worker are in flight, which bounds memory as joblib's ``pre_dispatch``
+does locally.  A worker that dies loses only its running tasks: the scheduler runs them
+again elsewhere, and every task is a pure function of its arguments whose files are
+replaced atomically, so a rerun gives the same result.
+
+Chunk spool files live in the output directory, so every worker must see it at the same
+path: a LocalCluster, or workers sharing the file system (NFS, a mounted volume).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from distributed import Client, Future, LocalCluster
+
+R = TypeVar("R")
+
+# How long to try reaching a scheduler before giving up with a user error.
+CONNECT_SECONDS = 10
+
+
+class DaskEngine:
+    """Runs tasks on a Dask cluster and yields results in task order."""
+
+    def __init__(self, workers: int, scheduler: str = "") -> None:
+        self.cluster = None if scheduler else LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        self.client = Client(scheduler or self.cluster, timeout=CONNECT_SECONDS)
+        self.workers = max(1, len(self.client.scheduler_info()["workers"]))
+
+    def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
+            desc: str) -> Iterator[R]:
+        """``func(*task)`` for every task on the cluster, two per worker in flight at most."""
+        in_flight: deque[Future] = deque()
+        for task in tasks:
+            in_flight.append(self.client.submit(func, *task, pure=False))
+            if len(in_flight) >= 2 * self.workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+    def close(self) -> None:
+        """Disconnect, and stop the LocalCluster if this engine started one."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

@@ -1,0 +1,125 @@
+"""The dask engine gives the local engine's bytes: on a LocalCluster, on a real scheduler
+with two worker processes, and when a worker dies mid-run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from distributed import Client
+from synthetic import make_corpus
+
+from dedup.cli import main
+from dedup.config import load_config
+from dedup.pipeline import WORK_DIR, run_job
+
+OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
+DASK = Path(sys.executable).parent / "dask"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated corpus in four languages."""
+    records, _ = make_corpus(seed=13, per_language=20)
+    path = tmp_path_factory.mktemp("corpus") / "in.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return path
+
+
+@pytest.fixture(scope="module")
+def local(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The local engine's outputs."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    run_job([str(corpus)], out, load_config(overrides=["run.workers=2", "run.chunk_size=10"]))
+    return outputs(out)
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    """The output files that must not depend on the engine."""
+    return {name: (out / name).read_bytes() for name in OUTPUTS}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def scheduler() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    started = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
+                                 address.rsplit(":", 1)[1], "--no-dashboard"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)]
+    started += [subprocess.Popen([str(DASK), "worker", address, "--nthreads", "1",
+                                  "--no-dashboard", "--no-nanny"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True) for _ in range(2)]
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, started[1:]
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):  # a test may have killed it
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_local_cluster_gives_the_local_bytes(corpus: Path, local: dict[str, bytes],
+                                             tmp_path: Path) -> None:
+    report = run_job([str(corpus)], tmp_path / "out", load_config(
+        overrides=["run.workers=2", "run.chunk_size=10", 'run.engine="dask"']))
+    assert report["engine"] == {"name": "DaskEngine", "workers": 2}
+    assert outputs(tmp_path / "out") == local
+
+
+def test_real_scheduler_gives_the_local_bytes(
+        corpus: Path, local: dict[str, bytes], tmp_path: Path,
+        scheduler: tuple[str, list[subprocess.Popen[bytes]]]) -> None:
+    address, _ = scheduler
+    assert main(["run", str(corpus), "--out", str(tmp_path / "out"), "--engine", "dask",
+                 "--scheduler", address, "--set", "run.chunk_size=10"]) == 0
+    assert outputs(tmp_path / "out") == local
+
+
+def test_a_worker_killed_mid_run_changes_nothing(
+        corpus: Path, local: dict[str, bytes], tmp_path: Path,
+        scheduler: tuple[str, list[subprocess.Popen[bytes]]]) -> None:
+    address, workers = scheduler
+    out = tmp_path / "out"
+
+    def kill_one_worker_once_chunks_are_done() -> None:
+        deadline = time.monotonic() + 120
+        while not any((out / WORK_DIR).glob("*.prepared")) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.killpg(workers[0].pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_one_worker_once_chunks_are_done)
+    killer.start()
+    assert main(["run", str(corpus), "--out", str(out), "--engine", "dask",
+                 "--scheduler", address, "--set", "run.chunk_size=10"]) == 0
+    killer.join()
+    assert workers[0].poll() is not None  # it did die during the run
+    assert outputs(out) == local
+
+
+def test_unreachable_scheduler_is_a_user_error(corpus: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(corpus), "--out", str(tmp_path / "out"), "--engine", "dask",
+                 "--scheduler", f"tcp://127.0.0.1:{free_port()}",
+                 "--set", "run.chunk_size=10"]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
