@@ -9,6 +9,7 @@ validates.  Nothing is dropped silently: anything unusable becomes a Reject with
 from __future__ import annotations
 
 import codecs
+import glob
 import gzip
 import hashlib
 import zlib
@@ -23,6 +24,9 @@ import orjson
 from dedup.records import Record
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+PARQUET_SUFFIXES = (".parquet",)
+# Files read as blocks of records (one batch never spans two of them).
+TABLE_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES
 DOCUMENT_SUFFIXES = (".txt", ".html", ".htm")
 DEFAULT_FIELDS = {
     "id": "id",
@@ -77,8 +81,9 @@ class Reject:
 def discover_inputs(paths: Sequence[str]) -> list[Path]:
     """Expand input paths into the sorted list of files to read, failing early on bad paths.
 
-    Directories contribute their ``.txt``/``.html``/``.jsonl(.gz)`` files (recursively,
-    sorted by path) so that the record order, and hence the output, is reproducible.
+    Directories contribute their ``.txt``/``.html``/``.jsonl(.gz)``/``.parquet`` files
+    (recursively, sorted by path), and a glob pattern (``dumps/*.parquet``) its matches
+    sorted by path, so that the record order, and hence the output, is reproducible.
     """
     files: list[Path] = []
     for name in paths:
@@ -88,17 +93,40 @@ def discover_inputs(paths: Sequence[str]) -> list[Path]:
         elif path.is_file():
             if not is_readable_kind(path):
                 raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
-                                 ".txt, .html or a directory of them)")
+                                 ".parquet, .txt, .html or a directory of them)")
             files.append(path)
+        elif is_pattern(name) and (matches := glob_inputs(name)):
+            files.extend(matches)
         else:
             raise InputError(f"{name}: no such file or directory")
+    if any(f.name.lower().endswith(PARQUET_SUFFIXES) for f in files):
+        require_pyarrow()
     return files
+
+
+def is_pattern(name: str) -> bool:
+    """True for a glob pattern rather than a plain path."""
+    return any(c in name for c in "*?[")
+
+
+def glob_inputs(pattern: str) -> list[Path]:
+    """The readable files matching a glob pattern (``**`` spans directories), by path."""
+    return sorted(p for p in map(Path, glob.glob(pattern, recursive=True))
+                  if p.is_file() and is_readable_kind(p))
+
+
+def require_pyarrow() -> None:
+    """Parquet input needs pyarrow (the optional extra 'parquet'): say so before any work."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as err:
+        raise InputError("reading .parquet needs pyarrow: pip install 'dedup[parquet]'") from err
 
 
 def is_readable_kind(path: Path) -> bool:
     """True for the file kinds the reader understands."""
     name = path.name.lower()
-    return name.endswith(JSONL_SUFFIXES) or name.endswith(DOCUMENT_SUFFIXES)
+    return name.endswith(TABLE_SUFFIXES) or name.endswith(DOCUMENT_SUFFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,17 +167,19 @@ def numbered_items(batch: Batch) -> list[tuple[int, RawItem | Reject]]:
 def read_batches(files: Sequence[Path], size: int) -> Iterator[Batch]:
     """The input cut into batches of about ``size`` records, numbered in input order.
 
-    JSONL lines travel as :class:`LineBlock`; documents (.txt/.html) and rejects as
-    numbered items.  A batch never spans two JSONL files.
+    JSONL lines and Parquet rows travel as :class:`LineBlock`; documents (.txt/.html) and
+    rejects as numbered items.  A batch never spans two JSONL or Parquet files.
     """
     seq = 0
     pending: list[tuple[int, RawItem | Reject]] = []
     for path in files:
-        if path.name.lower().endswith(JSONL_SUFFIXES):
+        if path.name.lower().endswith(TABLE_SUFFIXES):
             if pending:
                 yield pending
                 pending = []
-            for block in jsonl_blocks(path, size, seq):
+            blocks = parquet_blocks if path.name.lower().endswith(PARQUET_SUFFIXES) else \
+                jsonl_blocks
+            for block in blocks(path, size, seq):
                 seq += block.count if isinstance(block, LineBlock) else len(block)
                 yield block
             continue
@@ -203,6 +233,28 @@ def jsonl_blocks(path: Path, size: int, first_seq: int) -> Iterator[Batch]:
         return
     if lines:
         yield block()
+
+
+def parquet_blocks(path: Path, size: int, first_seq: int) -> Iterator[Batch]:
+    """Blocks of ``size`` rows of a Parquet file, each row turned into one JSON line.
+
+    The rows then take exactly the JSONL path (field mapping, type checks, rejects), and
+    an origin ``file:N`` names the N-th row.  Dates and other non-JSON values become
+    their ISO/text form.  A file pyarrow cannot read ends in a Reject, not a crash.
+    """
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    row, seq = 1, first_seq
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+            lines = [orjson.dumps(r, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+                     for r in batch.to_pylist()]
+            yield LineBlock(path=str(path), first_line=row, first_seq=seq, count=len(lines),
+                            data=b"".join(lines))
+            row, seq = row + len(lines), seq + len(lines)
+    except (OSError, pyarrow.ArrowException) as err:
+        yield [(seq, Reject(origin=f"{path}:{row}", reason="unreadable_file", detail=str(err)))]
 
 
 def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:

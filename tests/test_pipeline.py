@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from synthetic import make_corpus
 
@@ -264,3 +267,30 @@ def test_input_order_changes_only_the_order_of_article_rows(tmp_path: Path) -> N
     assert sorted(given) == sorted(reversed_) and given != reversed_
     assert (outputs[0] / "clusters.jsonl").read_bytes() == (
         outputs[1] / "clusters.jsonl").read_bytes()
+
+
+def test_parquet_input_gives_the_jsonl_output(tmp_path: Path) -> None:
+    records, _ = make_corpus(seed=2, per_language=2)
+    half = len(records) // 2
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for number, rows in enumerate([records[:half], records[half:]]):
+        pq.write_table(pa.Table.from_pylist(rows), parts / f"part-{number}.parquet")
+    (parts / "broken.parquet").write_bytes(b"PAR1 not really parquet")
+    jsonl = write_jsonl(tmp_path / "in.jsonl", records)
+    run_job([str(jsonl)], tmp_path / "from-jsonl", load_config())
+    report = run_job([str(parts / "part-*.parquet"), str(parts / "broken.parquet")],
+                     tmp_path / "from-parquet", load_config())
+    for name in ("articles.jsonl", "clusters.jsonl"):
+        assert (tmp_path / "from-jsonl" / name).read_bytes() == (
+            tmp_path / "from-parquet" / name).read_bytes()
+    assert report["counts"]["rejected_by_reason"] == {"unreadable_file": 1}
+
+
+def test_parquet_dates_and_numbers_become_fields(tmp_path: Path) -> None:
+    table = pa.table({"id": [17], "title": ["Grid plan agreed"], "text": ["Ministers met."],
+                      "published": pa.array([datetime(2025, 3, 20, 10, 0, tzinfo=UTC)])})
+    pq.write_table(table, tmp_path / "one.parquet")
+    run_job([str(tmp_path)], tmp_path / "out", load_config())
+    [article] = read_jsonl(tmp_path / "out" / "articles.jsonl")
+    assert article["id"] == "17" and article["published"].startswith("2025-03-20T10:00:00")
