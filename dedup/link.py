@@ -6,8 +6,9 @@ transliterated to Latin letters, stripped of accents and cut to a short prefix (
 also absorbs inflection: "Trumpa", "Trumpem").  These *anchors* (capitalised words and
 numbers of two or more digits, from the title and the lead) are weighted by IDF over the
 whole corpus, summed per cluster, and two clusters of different languages are linked
-when their anchor cosine clears a threshold and each is the other's best match in its
-language.  Linked clusters share one cluster id: the event, in every language.
+when their anchor cosine clears a threshold over at least two shared anchors and each is
+the other's best match in its language.  Linked clusters share one cluster id: the
+event, in every language.
 
 No model and no dictionary: what it cannot see (an event told without shared names, or
 in scripts without capitals such as Chinese or Arabic, unless Latin names appear) stays
@@ -59,7 +60,8 @@ _TO_LATIN = str.maketrans({
     "ї": "i", "є": "ye", "ґ": "g", "ў": "u", "ђ": "dj", "ћ": "c", "џ": "dz", "ј": "j",
     "љ": "lj", "њ": "nj", "ѓ": "gj", "ќ": "kj", "ѕ": "dz", "ә": "a", "ғ": "g", "қ": "k",
     "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h",
-    **dict(zip("αβγδεζηθικλμνξοπρστυφχψω", "abgdeziiklmnxoprsstyfhpo", strict=True)),
+    **dict(zip("αβγδεζηικλμνξοπρσςτυφω", "avgdezoiklmnxoprsstyfo", strict=True)),
+    "θ": "th", "χ": "ch", "ψ": "ps",
     "ß": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ı": "i", "þ": "th",
 })
 # Per code point: 1 for an upper-case letter, 2 for a decimal digit, else 0.
@@ -109,15 +111,15 @@ def anchor_of(word: str, prefix_chars: int) -> str | None:
     """
     if word[0].isdecimal():
         return f"#{word}"
-    latin = word.lower().translate(_TO_LATIN)
-    plain = "".join(c for c in unicodedata.normalize("NFKD", latin)
-                    if not unicodedata.combining(c))
+    bare = "".join(c for c in unicodedata.normalize("NFKD", word.lower())
+                   if not unicodedata.combining(c))
+    plain = bare.replace("ου", "ou").translate(_TO_LATIN)  # Greek's "ou" is a digraph
     if len(plain) < 3 or not (plain.isascii() and plain.isalnum()):
         return None
     return plain[:prefix_chars]
 
 
-# Distinct words remembered per process before the memo starts over (about 50 MB).
+# Distinct words remembered per process before the memo starts over (tens of MB).
 _MEMO_LIMIT = 1 << 18
 
 

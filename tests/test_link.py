@@ -28,6 +28,8 @@ def test_anchors_match_across_scripts_and_inflection() -> None:
     assert {"macro", "paris"} <= set(german)
     assert "lasted" not in english and "the" in english  # lower case words are not anchors
     assert anchors("Łódź i Kraków", "", CFG) == ["lodz", "krako"]
+    assert anchors("Τσίπρας και Βαρουφάκης", "", CFG) == ["tsipr", "varou"]
+    assert anchors("Tsipras and Varoufakis", "", CFG) == ["tsipr", "varou"]
 
 
 def test_scripts_without_capitals_give_only_their_latin_names_and_numbers() -> None:
