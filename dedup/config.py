@@ -9,6 +9,7 @@ so an unknown key or a value of the wrong type fails before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import tomllib
 import types
 import typing
@@ -23,6 +24,7 @@ from dedup.extract import ExtractConfig
 from dedup.language import LanguageConfig
 from dedup.link import LinkConfig
 from dedup.read import ReadConfig
+from dedup.write import WriteConfig
 
 
 class ConfigError(ValueError):
@@ -58,6 +60,7 @@ class Config:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     link: LinkConfig = field(default_factory=LinkConfig)
+    write: WriteConfig = field(default_factory=WriteConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, as recorded in the run report."""
@@ -205,6 +208,8 @@ def validate(config: Config) -> None:
         (config.dedup.shingle_size >= 1, "dedup.shingle_size must be >= 1"),
         (0.0 < config.link.threshold <= 1.0, "link.threshold must be in (0, 1]"),
         (config.link.min_shared >= 1, "link.min_shared must be >= 1"),
+        (not config.write.parquet or importlib.util.find_spec("pyarrow") is not None,
+         "write.parquet needs pyarrow: pip install 'dedup[parquet]'"),
         (config.link.prefix_chars >= 3, "link.prefix_chars must be >= 3"),
         (config.link.max_anchors >= 1, "link.max_anchors must be >= 1"),
     ]

@@ -141,6 +141,10 @@ def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, c
     descriptions = write_articles(out_dir, work, analysed, corpus, grouping, engine, cfg)
     write_clusters(out_dir, corpus, grouping, descriptions)
     write_jsonl(out_dir / "rejects.jsonl", (reject.to_dict() for _, reject in rejects))
+    if cfg.write.parquet:
+        from dedup.parquet import parquet_copies  # pyarrow is an optional extra
+
+        parquet_copies(out_dir)
     wall["write"] = time.perf_counter() - tick
 
     records_in = sum(len(p.seqs) + len(p.rejects) for p in prepared)
@@ -153,7 +157,8 @@ def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, c
 
 # The outputs, in the order they are finished; report.json last, so a run is complete
 # exactly when its report exists.
-OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "report.json")
+OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "articles.parquet",
+           "clusters.parquet", "report.json")
 
 
 def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple[Path, bool]:

@@ -23,6 +23,16 @@ from dedup.records import Record
 LEAD_CHARS = 300
 
 
+@dataclass(frozen=True, slots=True)
+class WriteConfig:
+    """Output settings (the ``[write]`` section of the TOML)."""
+
+    # Also write articles.parquet and clusters.parquet (needs the extra 'parquet'): the
+    # same rows as the JSONL files, for tools that read Parquet; costs a second pass over
+    # the outputs and their size again on disk.
+    parquet: bool = False
+
+
 @contextmanager
 def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
     """Write ``path`` via a temporary file in the same directory and an atomic rename.

@@ -294,3 +294,17 @@ def test_parquet_dates_and_numbers_become_fields(tmp_path: Path) -> None:
     run_job([str(tmp_path)], tmp_path / "out", load_config())
     [article] = read_jsonl(tmp_path / "out" / "articles.jsonl")
     assert article["id"] == "17" and article["published"].startswith("2025-03-20T10:00:00")
+
+
+def test_parquet_copies_hold_the_jsonl_rows(tmp_path: Path) -> None:
+    records, _ = make_corpus(seed=4, per_language=2)
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    run_job([str(source)], tmp_path / "out", load_config(overrides=["write.parquet=true"]))
+    for name in ("articles", "clusters"):
+        rows = read_jsonl(tmp_path / "out" / f"{name}.jsonl")
+        table = pq.read_table(tmp_path / "out" / f"{name}.parquet")
+        copied = table.to_pylist(maps_as_pydicts="strict")
+        assert len(copied) == len(rows)
+        for row, copy in zip(rows, copied, strict=True):  # absent fields come back null
+            assert {k: v for k, v in copy.items() if v is not None} == {
+                k: v for k, v in row.items() if v is not None}

@@ -1,0 +1,67 @@
+"""Parquet copies of the outputs (``write.parquet = true``; needs the extra 'parquet').
+
+The JSONL files stay the primary output; their Parquet copies are made from them after
+they are complete, in batches, with a fixed schema, so they hold exactly the same rows
+and fields (a field absent from a JSONL row is null) and the same input and config give
+the same bytes.  Each copy is written to a temporary name and renamed, like every output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dedup.write import atomic_file
+
+# Rows per Parquet row group: bounds memory (texts are the bulk) and keeps groups useful
+# for readers that skip by statistics.
+BATCH_ROWS = 10_000
+
+ARTICLES = pa.schema([
+    ("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
+    ("lang", pa.string()), ("lang_confidence", pa.float64()),
+    ("cluster_id", pa.string()), ("dup_group", pa.string()), ("duplicate_of", pa.string()),
+    ("is_representative", pa.bool_()), ("url", pa.string()), ("source", pa.string()),
+    ("published", pa.string()), ("flags", pa.list_(pa.string())),
+])
+CLUSTERS = pa.schema([
+    ("cluster_id", pa.string()), ("size", pa.int64()), ("unique", pa.int64()),
+    ("languages", pa.map_(pa.string(), pa.int64())), ("first", pa.string()),
+    ("last", pa.string()),
+    ("representative", pa.struct([("id", pa.string()), ("title", pa.string()),
+                                  ("url", pa.string()), ("lead", pa.string())])),
+    ("top_terms", pa.list_(pa.string())),
+    ("members", pa.list_(pa.struct([("id", pa.string()), ("similarity", pa.float64()),
+                                    ("duplicate_of", pa.string())]))),
+])
+
+
+def parquet_copies(out_dir: Path) -> None:
+    """articles.parquet and clusters.parquet from the finished JSONL outputs."""
+    jsonl_to_parquet(out_dir / "articles.jsonl", out_dir / "articles.parquet", ARTICLES)
+    jsonl_to_parquet(out_dir / "clusters.jsonl", out_dir / "clusters.parquet", CLUSTERS)
+
+
+def jsonl_to_parquet(source: Path, target: Path, schema: pa.Schema) -> None:
+    """Copy a JSONL output into a Parquet file of ``schema``, one row group per batch."""
+    with atomic_file(target) as handle, pq.ParquetWriter(handle, schema) as writer:
+        for rows in batches(source):
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+
+
+def batches(source: Path) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a JSONL file, ``BATCH_ROWS`` at a time."""
+    rows: list[dict[str, Any]] = []
+    with source.open("rb") as handle:
+        for line in handle:
+            rows.append(orjson.loads(line))
+            if len(rows) == BATCH_ROWS:
+                yield rows
+                rows = []
+    if rows:
+        yield rows
