@@ -252,7 +252,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         seconds=timer.seconds,
     )
     save_result(analysed_path(path), result)
-    path.unlink()
+    path.unlink(missing_ok=True)  # a rerun of this task (a lost worker) may be first
     return result
 
 

@@ -95,7 +95,9 @@ def discover_inputs(paths: Sequence[str]) -> list[Path]:
                 raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
                                  ".parquet, .txt, .html or a directory of them)")
             files.append(path)
-        elif is_pattern(name) and (matches := glob_inputs(name)):
+        elif is_pattern(name):
+            if not (matches := glob_inputs(name)):
+                raise InputError(f"{name}: the pattern matches no readable file")
             files.extend(matches)
         else:
             raise InputError(f"{name}: no such file or directory")

@@ -127,6 +127,13 @@ def test_bad_paths_fail_early(tmp_path: Path) -> None:
     (tmp_path / "data.csv").write_text("a,b")
     with pytest.raises(InputError, match="unsupported"):
         discover_inputs([str(tmp_path / "data.csv")])
+    with pytest.raises(InputError, match="matches no readable file"):
+        discover_inputs([str(tmp_path / "*.jsonl")])
+    (tmp_path / "b.jsonl").write_text("{}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.jsonl").write_text("{}\n")
+    assert discover_inputs([str(tmp_path / "**" / "*.jsonl")]) == [
+        tmp_path / "b.jsonl", tmp_path / "sub" / "a.jsonl"]
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:
