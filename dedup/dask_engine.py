@@ -18,21 +18,30 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+import dask
 from distributed import Client, Future, LocalCluster
 
 R = TypeVar("R")
 
 # How long to try reaching a scheduler before giving up with a user error.
 CONNECT_SECONDS = 10
+# Dask's setting for the environment its nannies start workers with.
+SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 
 
 class DaskEngine:
     """Runs tasks on a Dask cluster and yields results in task order."""
 
     def __init__(self, workers: int, scheduler: str = "") -> None:
-        self.cluster = None if scheduler else LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        self.client = Client(scheduler or self.cluster, timeout=CONNECT_SECONDS)
+        self.settings = dask.config.set({SPAWN_ENVIRON: worker_environment()})
+        try:
+            self.cluster = None if scheduler else LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=None)
+            self.client = Client(scheduler or self.cluster, timeout=CONNECT_SECONDS)
+        except BaseException:
+            self.settings.__exit__(None, None, None)
+            raise
         self.workers = max(1, len(self.client.scheduler_info()["workers"]))
 
     def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
@@ -47,7 +56,21 @@ class DaskEngine:
             yield in_flight.popleft().result()
 
     def close(self) -> None:
-        """Disconnect, and stop the LocalCluster if this engine started one."""
+        """Disconnect, stop the LocalCluster if this engine started one, restore settings."""
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        self.settings.__exit__(None, None, None)
+
+
+def worker_environment() -> dict[str, Any]:
+    """The environment Dask's nannies give new workers, less ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask sets it to 64 KB so workers hand freed memory back to the system at once; for
+    stages that allocate and free many small objects that made every free a trim: on
+    100k articles the analyse pass took 18.3 s with it and 15.0 s without (12.9 s on the
+    local engine).  Workers of a cluster started elsewhere need the same setting there.
+    """
+    environ = dict(dask.config.get(SPAWN_ENVIRON))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environ
