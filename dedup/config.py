@@ -201,6 +201,8 @@ def validate(config: Config) -> None:
         (config.run.progress in ("auto", "always", "never"),
          "run.progress must be auto, always or never"),
         (config.run.engine in ("local", "dask"), "run.engine must be local or dask"),
+        (config.run.engine != "dask" or importlib.util.find_spec("distributed") is not None,
+         "the dask engine needs Dask: pip install 'dedup[dask]'"),
         (not config.run.scheduler or config.run.engine == "dask",
          "run.scheduler needs run.engine = dask"),
         (0.0 < config.dedup.threshold <= 1.0, "dedup.threshold must be in (0, 1]"),

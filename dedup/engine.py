@@ -95,7 +95,7 @@ class LocalEngine:
 
 
 class EngineError(RuntimeError):
-    """The engine cannot start (Dask missing, scheduler unreachable): a user error."""
+    """The engine cannot start (the scheduler cannot be reached): a user error."""
 
 
 @contextmanager
@@ -104,10 +104,8 @@ def open_engine(kind: str, workers: int, scheduler: str, progress: bool) -> Iter
     if kind == "local":
         yield LocalEngine(workers, progress)
         return
-    try:
-        from dedup.dask_engine import DaskEngine
-    except ImportError as err:
-        raise EngineError("the dask engine needs Dask: pip install 'dedup[dask]'") from err
+    from dedup.dask_engine import DaskEngine  # an optional extra; config checks it is there
+
     try:
         engine = DaskEngine(resolve_workers(workers), scheduler)
     except OSError as err:

@@ -8,6 +8,7 @@ streams the chunk files once more to produce the outputs.  Every input record en
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import itertools
 import os
@@ -96,12 +97,13 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     """
     started = time.perf_counter()
     files = discover_inputs(inputs)
-    work, resumed = prepare_output_dir(out_dir, run_fingerprint(files, cfg), resume)
-    if engine is not None:
+    fingerprint = run_fingerprint(files, cfg)
+    with contextlib.ExitStack() as stack:
+        # the engine first: a scheduler that cannot be reached leaves DIR untouched
+        engine = engine or stack.enter_context(open_engine(
+            cfg.run.engine, cfg.run.workers, cfg.run.scheduler, show_progress(cfg.run.progress)))
+        work, resumed = prepare_output_dir(out_dir, fingerprint, resume)
         return run_steps(files, out_dir, work, resumed, cfg, engine, started)
-    with open_engine(cfg.run.engine, cfg.run.workers, cfg.run.scheduler,
-                     show_progress(cfg.run.progress)) as opened:
-        return run_steps(files, out_dir, work, resumed, cfg, opened, started)
 
 
 def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, cfg: Config,

@@ -123,3 +123,4 @@ def test_unreachable_scheduler_is_a_user_error(corpus: Path, tmp_path: Path,
                  "--scheduler", f"tcp://127.0.0.1:{free_port()}",
                  "--set", "run.chunk_size=10"]) == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
