@@ -107,7 +107,7 @@ def open_engine(kind: str, workers: int, scheduler: str, progress: bool) -> Iter
     from dedup.dask_engine import DaskEngine  # an optional extra; config checks it is there
 
     try:
-        engine = DaskEngine(resolve_workers(workers), scheduler)
+        engine = DaskEngine(resolve_workers(workers), scheduler, progress)
     except OSError as err:
         raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
     try:
