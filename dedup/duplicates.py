@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash
@@ -239,17 +240,21 @@ class DuplicateGroups:
 
 
 def find_duplicates(prints: Fingerprints, ids: Sequence[str], days: np.ndarray,
-                    lengths: np.ndarray, cfg: DedupConfig) -> DuplicateGroups:
+                    lengths: np.ndarray, cfg: DedupConfig,
+                    candidates: np.ndarray | None = None) -> DuplicateGroups:
     """Group articles into duplicate groups and pick each group's canonical article.
 
-    The canonical is the earliest published (unknown dates last), then the longest text,
-    then the smallest id, so the choice never depends on input order.
+    ``candidates`` are the LSH candidate pairs when the caller found them already (the
+    job does, one task per band); otherwise they are found here.  The canonical is the
+    earliest published (unknown dates last), then the longest text, then the smallest
+    id, so the choice never depends on input order.
     """
     n = len(ids)
     id_rank = rank_of(ids)
     exact = exact_edges(prints.exact, id_rank)
-    near = verified_edges(lsh_candidates(prints.signatures, id_rank, cfg), prints.signatures,
-                          cfg.threshold)
+    if candidates is None:
+        candidates = lsh_candidates(prints.signatures, id_rank, cfg)
+    near = verified_edges(candidates, prints.signatures, cfg.threshold)
     near = subtract_edges(near, exact, n)
     edges = np.concatenate([exact, near]) if len(exact) or len(near) else np.zeros((0, 2), int)
     labels = components(edges, n)
@@ -301,13 +306,35 @@ def band_keys(signatures: np.ndarray, band: int, rows: int) -> np.ndarray:
 
 def lsh_candidates(signatures: np.ndarray, id_rank: np.ndarray, cfg: DedupConfig) -> np.ndarray:
     """Candidate pairs (i < j) that share at least one LSH bucket."""
+    keys = all_band_keys(signatures, cfg)
+    rows = np.flatnonzero(has_content(signatures))
+    return unique_pairs(np.concatenate(
+        [np.zeros((0, 2), dtype=np.int64),
+         *(bucket_pairs(band[rows], rows, id_rank, cfg.max_bucket_pairs) for band in keys)]))
+
+
+def has_content(signatures: np.ndarray) -> np.ndarray:
+    """True for the articles with shingles (a signature of MAX_HASH only has none)."""
+    return (signatures != MAX_HASH).any(axis=1)
+
+
+def all_band_keys(signatures: np.ndarray, cfg: DedupConfig) -> np.ndarray:
+    """uint64 (bands, n): every band's key of every signature, band-major.
+
+    Band-major so that one band of many chunks is read as contiguous runs: the LSH step
+    runs as one task per band, each reading only its band's keys of every chunk.
+    """
     bands, rows = lsh_params(cfg)
-    has_content = np.flatnonzero((signatures != MAX_HASH).any(axis=1))
-    # Keys of every row, then the rows with content: selecting rows first copied the whole
-    # signature matrix once per band, most of the step's time and memory at 1M articles.
-    pairs = [bucket_pairs(band_keys(signatures, band, rows)[has_content], has_content, id_rank,
-                          cfg.max_bucket_pairs) for band in range(bands)]
-    return unique_pairs(np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64))
+    return np.stack([band_keys(signatures, band, rows) for band in range(bands)]) if bands \
+        else np.zeros((0, len(signatures)), dtype=np.uint64)
+
+
+def band_candidates(key_files: Sequence[Path], band: int, rows: np.ndarray,
+                    id_rank: np.ndarray, max_bucket_pairs: int) -> np.ndarray:
+    """One band's candidate pairs: its keys of every chunk (saved by the workers with
+    :func:`all_band_keys`, chunks in order) bucketed, for the rows with content."""
+    keys = np.concatenate([np.load(file, mmap_mode="r")[band] for file in key_files])
+    return bucket_pairs(keys[rows], rows, id_rank, max_bucket_pairs)
 
 
 def bucket_pairs(keys: np.ndarray, rows: np.ndarray, id_rank: np.ndarray,

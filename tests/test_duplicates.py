@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from dedup.duplicates import (
     DedupConfig,
+    all_band_keys,
+    band_candidates,
     find_duplicates,
     fingerprint,
+    has_content,
+    lsh_candidates,
     lsh_params,
+    rank_of,
     shingle_hash,
     shingles,
     to_lean_minhash,
+    unique_pairs,
 )
 from dedup.tokens import documents, words
 
@@ -83,3 +91,23 @@ def test_empty_text_has_no_signature_and_no_group() -> None:
     assert (prints.exact == 0).all()
     found = find_duplicates(prints, ["a", "b"], np.array([np.nan, np.nan]), np.array([0, 0]), CFG)
     assert list(found.canonical) == [0, 1]
+
+
+def test_band_tasks_over_chunk_files_find_the_in_memory_candidates(tmp_path: Path) -> None:
+    """The job's LSH: one task per band reading every chunk's saved band keys."""
+    texts = [BASE, BASE.replace("two years", "almost two years"), "", "short one",
+             BASE.replace("bridge", "tunnel"), "Something else entirely happened today.",
+             BASE.upper(), BASE + " Officials declined to comment."] * 3
+    ids = [f"id-{i}" for i in range(len(texts))]
+    prints = fingerprint(documents([""] * len(texts), texts), CFG)
+    files = []
+    for number, (start, stop) in enumerate([(0, 7), (7, 15), (15, len(texts))]):
+        files.append(tmp_path / f"chunk-{number}-bands.npy")
+        np.save(files[-1], all_band_keys(prints.signatures[start:stop], CFG))
+    rows = np.flatnonzero(has_content(prints.signatures))
+    id_rank = rank_of(ids)
+    bands, _ = lsh_params(CFG)
+    by_band = unique_pairs(np.concatenate([band_candidates(files, band, rows, id_rank, 4)
+                                           for band in range(bands)]))
+    in_memory = lsh_candidates(prints.signatures, id_rank, DedupConfig(max_bucket_pairs=4))
+    assert len(in_memory) > 0 and np.array_equal(by_band, in_memory)
