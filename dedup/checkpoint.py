@@ -43,8 +43,8 @@ def run_fingerprint(files: Sequence[Path], cfg: Config) -> bytes:
     config = cfg.to_dict()
     for name in _FREE_SETTINGS:
         config["run"].pop(name)
-    inputs = [[str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns]
-              for path in files]
+    inputs = [[str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+              for path, stat in ((path, path.stat()) for path in files)]
     return orjson.dumps({"version": __version__, "code": code_digest(), "config": config,
                          "inputs": inputs}, option=orjson.OPT_SORT_KEYS)
 

@@ -25,7 +25,7 @@ from scipy.sparse import csr_matrix, save_npz
 from dedup.checkpoint import load_result, save_result
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
 from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
-from dedup.duplicates import all_band_keys, fingerprint, has_content
+from dedup.duplicates import all_band_keys, fingerprint
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
 from dedup.link import anchor_rows
@@ -86,7 +86,6 @@ class AnalysedChunk:
     exact: np.ndarray  # uint64 content hash per row (0 = no content)
     signatures: Path  # the rows' MinHash signatures (np.save), read by the dedup step
     band_keys: Path  # the rows' LSH band keys, band-major (np.save), read per band
-    has_content: np.ndarray  # bool per row: it has shingles (LSH looks only at those)
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
     anchors: Path  # the rows' anchor counts for cross-lingual linking (save_npz)
     rejects: list[tuple[int, Reject]]
@@ -251,7 +250,6 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         exact=prints.exact,
         signatures=signatures,
         band_keys=band_keys,
-        has_content=has_content(prints.signatures),
         vector_parts=vector_parts,
         anchors=anchors,
         rejects=rejects,

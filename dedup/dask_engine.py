@@ -14,14 +14,14 @@ path: a LocalCluster, or workers sharing the file system (NFS, a mounted volume)
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import dask
 from distributed import Client, Future, LocalCluster
-from tqdm import tqdm
+
+from dedup.engine import with_progress
 
 R = TypeVar("R")
 
@@ -50,8 +50,7 @@ class DaskEngine:
     def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
             desc: str) -> Iterator[R]:
         """``func(*task)`` for every task on the cluster, two per worker in flight at most."""
-        yield from tqdm(self._results(func, tasks), desc=desc, unit="chunk",
-                        disable=not self.progress, file=sys.stderr, leave=False)
+        yield from with_progress(self._results(func, tasks), desc, self.progress)
 
     def _results(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]]) -> Iterator[R]:
         """Submit tasks as results come back, so that few are in flight; in task order."""

@@ -16,7 +16,7 @@ shuffle on ``(band, band hash)`` for a distributed engine.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -241,19 +241,18 @@ class DuplicateGroups:
 
 def find_duplicates(prints: Fingerprints, ids: Sequence[str], days: np.ndarray,
                     lengths: np.ndarray, cfg: DedupConfig,
-                    candidates: np.ndarray | None = None) -> DuplicateGroups:
+                    by_band: BandPairs | None = None) -> DuplicateGroups:
     """Group articles into duplicate groups and pick each group's canonical article.
 
-    ``candidates`` are the LSH candidate pairs when the caller found them already (the
-    job does, one task per band); otherwise they are found here.  The canonical is the
-    earliest published (unknown dates last), then the longest text, then the smallest
-    id, so the choice never depends on input order.
+    ``by_band`` finds the LSH bucket pairs band by band elsewhere (the job runs one
+    engine task per band); see :func:`lsh_candidates`.  The canonical is the earliest
+    published (unknown dates last), then the longest text, then the smallest id, so the
+    choice never depends on input order.
     """
     n = len(ids)
     id_rank = rank_of(ids)
     exact = exact_edges(prints.exact, id_rank)
-    if candidates is None:
-        candidates = lsh_candidates(prints.signatures, id_rank, cfg)
+    candidates = lsh_candidates(prints.signatures, id_rank, cfg, by_band)
     near = verified_edges(candidates, prints.signatures, cfg.threshold)
     near = subtract_edges(near, exact, n)
     edges = np.concatenate([exact, near]) if len(exact) or len(near) else np.zeros((0, 2), int)
@@ -304,13 +303,22 @@ def band_keys(signatures: np.ndarray, band: int, rows: int) -> np.ndarray:
     return key
 
 
-def lsh_candidates(signatures: np.ndarray, id_rank: np.ndarray, cfg: DedupConfig) -> np.ndarray:
-    """Candidate pairs (i < j) that share at least one LSH bucket."""
-    keys = all_band_keys(signatures, cfg)
+# Each band's bucket pairs of the given rows (those with content), given the id ranks.
+BandPairs = Callable[[np.ndarray, np.ndarray], Iterable[np.ndarray]]
+
+
+def lsh_candidates(signatures: np.ndarray, id_rank: np.ndarray, cfg: DedupConfig,
+                   by_band: BandPairs | None = None) -> np.ndarray:
+    """Candidate pairs (i < j) that share at least one LSH bucket.
+
+    The bands' bucket pairs come from ``by_band`` when given (tasks reading the chunks'
+    saved band keys), else from the signatures here.
+    """
     rows = np.flatnonzero(has_content(signatures))
-    return unique_pairs(np.concatenate(
-        [np.zeros((0, 2), dtype=np.int64),
-         *(bucket_pairs(band[rows], rows, id_rank, cfg.max_bucket_pairs) for band in keys)]))
+    pairs = by_band(rows, id_rank) if by_band else (
+        bucket_pairs(band[rows], rows, id_rank, cfg.max_bucket_pairs)
+        for band in all_band_keys(signatures, cfg))
+    return unique_pairs(np.concatenate([np.zeros((0, 2), dtype=np.int64), *pairs]))
 
 
 def has_content(signatures: np.ndarray) -> np.ndarray:

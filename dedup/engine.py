@@ -90,8 +90,13 @@ class LocalEngine:
                 parallel = Parallel(n_jobs=self.workers, return_as="generator",
                                     pre_dispatch="2*n_jobs", batch_size=1)
             results = parallel(delayed(func)(*task) for task in tasks)
-        yield from tqdm(results, desc=desc, unit="chunk", disable=not self.progress,
-                        file=sys.stderr, leave=False)
+        yield from with_progress(results, desc, self.progress)
+
+
+def with_progress(results: Iterable[R], desc: str, shown: bool) -> Iterator[R]:
+    """The results, counted by a progress bar on stderr (one per pass) when ``shown``."""
+    return iter(tqdm(results, desc=desc, unit="chunk", disable=not shown, file=sys.stderr,
+                     leave=False))
 
 
 class EngineError(RuntimeError):

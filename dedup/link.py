@@ -145,12 +145,6 @@ def anchor_columns(words: Sequence[str], cfg: LinkConfig) -> np.ndarray:
     return np.array(columns, dtype=np.int64)
 
 
-def anchors(title: str, text: str, cfg: LinkConfig) -> list[str]:
-    """The anchors of one article: its capitalised words and numbers, title and lead."""
-    _, words = anchor_words([title], [text], cfg.lead_chars)
-    return [a for a in (anchor_of(w, cfg.prefix_chars) for w in words) if a is not None]
-
-
 def anchor_rows(titles: Sequence[str], texts: Sequence[str], cfg: LinkConfig) -> sp.csr_matrix:
     """Hashed anchor counts, one row per article (stateless: runs in the workers)."""
     article, words = anchor_words(titles, texts, cfg.lead_chars)

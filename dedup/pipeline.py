@@ -39,13 +39,13 @@ from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
 from dedup.duplicates import (
+    BandPairs,
     DuplicateGroups,
     Fingerprints,
     band_candidates,
     find_duplicates,
     lsh_params,
     rank_of,
-    unique_pairs,
 )
 from dedup.engine import Engine, open_engine, show_progress
 from dedup.link import ClusterAnchors, link_clusters, merge_linked
@@ -79,7 +79,6 @@ class Corpus:
     exact: np.ndarray  # uint64 content hash per row
     signature_files: list[Path]  # per chunk, its rows' MinHash signatures
     band_key_files: list[Path]  # per chunk, its rows' LSH band keys, band-major
-    has_content: np.ndarray  # bool per row: it has shingles
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
     anchor_files: list[Path]  # per chunk: its rows' anchor counts
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
@@ -139,7 +138,7 @@ def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, c
     prints = Fingerprints(corpus.exact, load_signatures(corpus.signature_files,
                                                         len(corpus.ids), cfg.dedup.num_perm))
     dups = find_duplicates(prints, corpus.ids, corpus.days, corpus.lengths, cfg.dedup,
-                           lsh_candidates_by_band(corpus, cfg, engine))
+                           band_tasks(corpus, cfg, engine))
     del prints  # 512 MB per million articles, not needed after grouping
     wall["dedup"] = time.perf_counter() - tick
 
@@ -259,7 +258,6 @@ def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
         exact=np.concatenate([c.exact for c in analysed] or [np.zeros(0, np.uint64)]),
         signature_files=[c.signatures for c in analysed],
         band_key_files=[c.band_keys for c in analysed],
-        has_content=np.concatenate([c.has_content for c in analysed] or [np.zeros(0, bool)]),
         vector_parts=[c.vector_parts for c in analysed],
         anchor_files=[c.anchors for c in analysed],
         lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
@@ -277,17 +275,17 @@ def load_signatures(files: Sequence[Path], n: int, num_perm: int) -> np.ndarray:
     return signatures
 
 
-def lsh_candidates_by_band(corpus: Corpus, cfg: Config, engine: Engine) -> np.ndarray:
-    """LSH candidate pairs, one engine task per band: each reads its band's keys of every
-    chunk (written by the workers), buckets them and returns the pairs; no task ever
-    holds the signatures."""
-    rows = np.flatnonzero(corpus.has_content)
-    id_rank = rank_of(corpus.ids)
+def band_tasks(corpus: Corpus, cfg: Config, engine: Engine) -> BandPairs:
+    """LSH bucket pairs by one engine task per band: each reads its band's keys of every
+    chunk (written by the workers), so no task ever holds the signatures."""
     bands, _ = lsh_params(cfg.dedup)
-    tasks = ((corpus.band_key_files, band, rows, id_rank, cfg.dedup.max_bucket_pairs)
-             for band in range(bands))
-    return unique_pairs(np.concatenate([np.zeros((0, 2), dtype=np.int64),
-                                        *engine.map(band_candidates, tasks, "dedup")]))
+
+    def by_band(rows: np.ndarray, id_rank: np.ndarray) -> Iterator[np.ndarray]:
+        tasks = ((corpus.band_key_files, band, rows, id_rank, cfg.dedup.max_bucket_pairs)
+                 for band in range(bands))
+        return engine.map(band_candidates, tasks, "dedup")
+
+    return by_band
 
 
 def rank_within_language(langs: Sequence[str]) -> np.ndarray:

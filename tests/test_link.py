@@ -13,10 +13,24 @@ from synthetic import FRAME_SETS, Event, article, made_up_name
 
 from dedup.cluster import Clustering
 from dedup.config import load_config
-from dedup.link import ClusterAnchors, LinkConfig, anchor_rows, anchors, link_clusters, merge_linked
+from dedup.link import (
+    ClusterAnchors,
+    LinkConfig,
+    anchor_of,
+    anchor_rows,
+    anchor_words,
+    link_clusters,
+    merge_linked,
+)
 from dedup.pipeline import run_job
 
 CFG = LinkConfig()
+
+
+def anchors(title: str, text: str, cfg: LinkConfig) -> list[str]:
+    """The anchors of one article, in order (what anchor_rows counts)."""
+    _, words = anchor_words([title], [text], cfg.lead_chars)
+    return [a for a in (anchor_of(w, cfg.prefix_chars) for w in words) if a is not None]
 
 
 def test_anchors_match_across_scripts_and_inflection() -> None:
