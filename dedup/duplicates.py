@@ -3,23 +3,25 @@
 Per chunk (in workers) every article gets a normalised-content hash and a MinHash
 signature; globally, articles sharing an exact hash or an LSH bucket become candidate
 pairs, candidates are verified against the Jaccard threshold, and connected components of
-the verified pairs are the duplicate groups.
+the verified pairs are the duplicate groups.  The global step asks the signatures only
+for bucket pairs and pair agreements (:class:`Signatures`), so the job answers from the
+chunks' files in engine tasks and no process holds them all.
 
 Signatures are bit-identical to
 ``datasketch.MinHash(num_perm, seed, hashfunc=shingle_hash, scheme="affine32")`` fed the
 same shingles, computed for many documents at once in numpy; ``to_lean_minhash``
 wraps one for use in a ``datasketch.MinHashLSH`` index.  The global step only touches
-compact arrays (uint32 signature rows, uint64 hashes, ints), never texts, so it maps onto a
-shuffle on ``(band, band hash)`` for a distributed engine.
+compact arrays (uint32 signature rows, uint64 hashes, ints), never texts.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash
@@ -239,23 +241,59 @@ class DuplicateGroups:
     near_pairs: int  # verified pairs found by LSH only
 
 
-def find_duplicates(prints: Fingerprints, ids: Sequence[str], days: np.ndarray,
-                    lengths: np.ndarray, cfg: DedupConfig,
-                    by_band: BandPairs | None = None) -> DuplicateGroups:
+class Signatures(Protocol):
+    """What the global dedup step needs of the articles' MinHash signatures.
+
+    Only two questions are asked of them, so they never have to be in one place: the job
+    answers both with engine tasks reading the chunks' saved files (at 512 bytes per
+    article, all signatures of 100M articles would be 51 GB), tests and library users
+    with :class:`SignatureArray`.
+    """
+
+    def band_pairs(self, rows: np.ndarray, id_rank: np.ndarray) -> Iterable[np.ndarray]:
+        """Each LSH band's bucket pairs among ``rows`` (the articles with content)."""
+        ...
+
+    def agreement(self, pairs: np.ndarray) -> np.ndarray:
+        """Per pair of rows, the share of equal signature values (estimated Jaccard)."""
+        ...
+
+
+class SignatureArray:
+    """All signatures in memory: :class:`Signatures` for tests and small inputs."""
+
+    def __init__(self, signatures: np.ndarray, cfg: DedupConfig) -> None:
+        self.signatures = signatures
+        self.cfg = cfg
+
+    def band_pairs(self, rows: np.ndarray, id_rank: np.ndarray) -> Iterator[np.ndarray]:
+        """Every band's bucket pairs, from keys computed here."""
+        return (bucket_pairs(band[rows], rows, id_rank, self.cfg.max_bucket_pairs)
+                for band in all_band_keys(self.signatures, self.cfg))
+
+    def agreement(self, pairs: np.ndarray) -> np.ndarray:
+        """Equal values of each pair, compared a batch at a time."""
+        return equal_values(self.signatures, pairs) / self.signatures.shape[1]
+
+
+def find_duplicates(exact: np.ndarray, signatures: Signatures, ids: Sequence[str],
+                    days: np.ndarray, lengths: np.ndarray, cfg: DedupConfig) -> DuplicateGroups:
     """Group articles into duplicate groups and pick each group's canonical article.
 
-    ``by_band`` finds the LSH bucket pairs band by band elsewhere (the job runs one
-    engine task per band); see :func:`lsh_candidates`.  The canonical is the earliest
-    published (unknown dates last), then the longest text, then the smallest id, so the
-    choice never depends on input order.
+    ``exact`` holds the content hashes (0 for an article without content, which is also
+    the one without shingles).  The canonical is the earliest published (unknown dates
+    last), then the longest text, then the smallest id, so the choice never depends on
+    input order.
     """
     n = len(ids)
     id_rank = rank_of(ids)
-    exact = exact_edges(prints.exact, id_rank)
-    candidates = lsh_candidates(prints.signatures, id_rank, cfg, by_band)
-    near = verified_edges(candidates, prints.signatures, cfg.threshold)
-    near = subtract_edges(near, exact, n)
-    edges = np.concatenate([exact, near]) if len(exact) or len(near) else np.zeros((0, 2), int)
+    exact_pairs = exact_edges(exact, id_rank)
+    candidates = unique_pairs(np.concatenate([np.zeros((0, 2), dtype=np.int64),
+                                              *signatures.band_pairs(np.flatnonzero(exact),
+                                                                     id_rank)]))
+    near = candidates[signatures.agreement(candidates) >= cfg.threshold]
+    near = subtract_edges(near, exact_pairs, n)
+    edges = np.concatenate([exact_pairs, near])
     labels = components(edges, n)
     order = np.lexsort((id_rank, -lengths, np.nan_to_num(days, nan=np.inf), labels))
     first = np.ones(n, dtype=bool)
@@ -264,8 +302,8 @@ def find_duplicates(prints: Fingerprints, ids: Sequence[str], days: np.ndarray,
     canonical_of_label[labels[order][first]] = order[first]
     canonical = canonical_of_label[labels] if n else np.zeros(0, dtype=np.int64)
     return DuplicateGroups(canonical=canonical,
-                           similarity=estimated_jaccard(prints.signatures, canonical),
-                           exact_pairs=len(exact), near_pairs=len(near))
+                           similarity=similarity_to_canonical(signatures, canonical),
+                           exact_pairs=len(exact_pairs), near_pairs=len(near))
 
 
 def rank_of(ids: Sequence[str]) -> np.ndarray:
@@ -301,29 +339,6 @@ def band_keys(signatures: np.ndarray, band: int, rows: int) -> np.ndarray:
         key = (key ^ column) * np.uint64(0x100000001B3)
         key ^= key >> np.uint64(29)
     return key
-
-
-# Each band's bucket pairs of the given rows (those with content), given the id ranks.
-BandPairs = Callable[[np.ndarray, np.ndarray], Iterable[np.ndarray]]
-
-
-def lsh_candidates(signatures: np.ndarray, id_rank: np.ndarray, cfg: DedupConfig,
-                   by_band: BandPairs | None = None) -> np.ndarray:
-    """Candidate pairs (i < j) that share at least one LSH bucket.
-
-    The bands' bucket pairs come from ``by_band`` when given (tasks reading the chunks'
-    saved band keys), else from the signatures here.
-    """
-    rows = np.flatnonzero(has_content(signatures))
-    pairs = by_band(rows, id_rank) if by_band else (
-        bucket_pairs(band[rows], rows, id_rank, cfg.max_bucket_pairs)
-        for band in all_band_keys(signatures, cfg))
-    return unique_pairs(np.concatenate([np.zeros((0, 2), dtype=np.int64), *pairs]))
-
-
-def has_content(signatures: np.ndarray) -> np.ndarray:
-    """True for the articles with shingles (a signature of MAX_HASH only has none)."""
-    return (signatures != MAX_HASH).any(axis=1)
 
 
 def all_band_keys(signatures: np.ndarray, cfg: DedupConfig) -> np.ndarray:
@@ -378,15 +393,33 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     return np.stack([keys // width, keys % width], axis=1)
 
 
-def verified_edges(pairs: np.ndarray, signatures: np.ndarray, threshold: float,
-                   batch: int = 100_000) -> np.ndarray:
-    """Keep the candidate pairs whose estimated Jaccard similarity reaches the threshold."""
-    keep = np.zeros(len(pairs), dtype=bool)
+def equal_values(signatures: np.ndarray, pairs: np.ndarray, batch: int = 50_000) -> np.ndarray:
+    """Per pair of rows, how many signature values are equal (a batch of pairs at a time,
+    so the gathered rows stay small)."""
+    equal = np.zeros(len(pairs), dtype=np.uint16)
     for start in range(0, len(pairs), batch):
         part = pairs[start : start + batch]
-        agree = (signatures[part[:, 0]] == signatures[part[:, 1]]).mean(axis=1)
-        keep[start : start + batch] = agree >= threshold
-    return pairs[keep]
+        equal[start : start + batch] = (signatures[part[:, 0]] == signatures[part[:, 1]]).sum(
+            axis=1)
+    return equal
+
+
+def chunk_pair_equal_values(files: Sequence[Path], starts: np.ndarray,
+                            pairs: np.ndarray) -> np.ndarray:
+    """:func:`equal_values` of global row pairs, reading only their rows from the chunks'
+    saved signatures (memory-mapped; chunk ``i`` holds the rows from ``starts[i]``)."""
+    rows, inverse = np.unique(pairs, return_inverse=True)
+    return equal_values(saved_rows(files, starts, rows), inverse.reshape(pairs.shape))
+
+
+def saved_rows(files: Sequence[Path], starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The signatures of sorted global ``rows``, read from the chunk files that hold them."""
+    chunk_of_row = np.searchsorted(starts, rows, side="right") - 1
+    chunks, firsts = np.unique(chunk_of_row, return_index=True)
+    parts = [np.load(files[chunk], mmap_mode="r")[rows[first:stop] - starts[chunk]]
+             for chunk, first, stop in zip(chunks.tolist(), firsts.tolist(),
+                                           [*firsts[1:].tolist(), len(rows)], strict=True)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.uint32)
 
 
 def subtract_edges(edges: np.ndarray, known: np.ndarray, n: int) -> np.ndarray:
@@ -406,15 +439,12 @@ def components(edges: np.ndarray, n: int) -> np.ndarray:
     return connected_components(graph, directed=False)[1].astype(np.int64)
 
 
-def estimated_jaccard(signatures: np.ndarray, canonical: np.ndarray,
-                      batch: int = 100_000) -> np.ndarray:
-    """Share of equal signature values between each article and its canonical.
+def similarity_to_canonical(signatures: Signatures, canonical: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity between each article and its canonical (1 for it).
 
-    Only copies are compared, a batch at a time: never a copy of all signatures.
+    Only the copies are compared.
     """
     same = np.ones(len(canonical), dtype=np.float32)
     copies = np.flatnonzero(canonical != np.arange(len(canonical)))
-    for start in range(0, copies.size, batch):
-        rows = copies[start : start + batch]
-        same[rows] = (signatures[rows] == signatures[canonical[rows]]).mean(axis=1)
+    same[copies] = signatures.agreement(np.stack([copies, canonical[copies]], axis=1))
     return same

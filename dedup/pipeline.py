@@ -39,10 +39,9 @@ from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
 from dedup.duplicates import (
-    BandPairs,
     DuplicateGroups,
-    Fingerprints,
     band_candidates,
+    chunk_pair_equal_values,
     find_duplicates,
     lsh_params,
     rank_of,
@@ -77,6 +76,7 @@ class Corpus:
     published: list[str | None]
     lengths: np.ndarray
     exact: np.ndarray  # uint64 content hash per row
+    chunk_bounds: np.ndarray  # int64: the first row of every chunk, then the row count
     signature_files: list[Path]  # per chunk, its rows' MinHash signatures
     band_key_files: list[Path]  # per chunk, its rows' LSH band keys, band-major
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
@@ -135,11 +135,8 @@ def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, c
 
     corpus = stack(analysed)
     tick = time.perf_counter()
-    prints = Fingerprints(corpus.exact, load_signatures(corpus.signature_files,
-                                                        len(corpus.ids), cfg.dedup.num_perm))
-    dups = find_duplicates(prints, corpus.ids, corpus.days, corpus.lengths, cfg.dedup,
-                           band_tasks(corpus, cfg, engine))
-    del prints  # 512 MB per million articles, not needed after grouping
+    dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine), corpus.ids,
+                           corpus.days, corpus.lengths, cfg.dedup)
     wall["dedup"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -150,7 +147,7 @@ def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, c
     rejects = sorted([*itertools.chain.from_iterable(p.rejects for p in prepared),
                       *itertools.chain.from_iterable(a.rejects for a in analysed)],
                      key=lambda pair: pair[0])
-    descriptions = write_articles(out_dir, work, analysed, corpus, grouping, engine, cfg)
+    descriptions = write_articles(out_dir, work, corpus, grouping, engine, cfg)
     write_clusters(out_dir, corpus, grouping, descriptions)
     write_jsonl(out_dir / "rejects.jsonl", (reject.to_dict() for _, reject in rejects))
     if cfg.write.parquet:
@@ -256,6 +253,7 @@ def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
         published=[p for chunk in analysed for p in chunk.published],
         lengths=np.concatenate([c.lengths for c in analysed] or [np.zeros(0, np.int64)]),
         exact=np.concatenate([c.exact for c in analysed] or [np.zeros(0, np.uint64)]),
+        chunk_bounds=np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]),
         signature_files=[c.signatures for c in analysed],
         band_key_files=[c.band_keys for c in analysed],
         vector_parts=[c.vector_parts for c in analysed],
@@ -264,28 +262,38 @@ def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
     )
 
 
-def load_signatures(files: Sequence[Path], n: int, num_perm: int) -> np.ndarray:
-    """All chunks' signatures in chunk order, read into one array allocated once."""
-    signatures = np.empty((n, num_perm), dtype=np.uint32)
-    start = 0
-    for file in files:
-        part = np.load(file, mmap_mode="r")
-        signatures[start : start + len(part)] = part
-        start += len(part)
-    return signatures
+# Candidate pairs per signature-comparing task: 50k pairs gather at most 100k signature
+# rows (51 MB) in a worker.
+PAIRS_PER_TASK = 50_000
 
 
-def band_tasks(corpus: Corpus, cfg: Config, engine: Engine) -> BandPairs:
-    """LSH bucket pairs by one engine task per band: each reads its band's keys of every
-    chunk (written by the workers), so no task ever holds the signatures."""
-    bands, _ = lsh_params(cfg.dedup)
+class ChunkedSignatures:
+    """The signatures where the workers saved them, one file per chunk (see
+    ``duplicates.Signatures``): the LSH step is one engine task per band, reading that
+    band's keys of every chunk, and candidate pairs are compared by tasks reading only
+    their rows.  The main process never holds the signatures; what crosses the network
+    is row numbers, bucket pairs and counts."""
 
-    def by_band(rows: np.ndarray, id_rank: np.ndarray) -> Iterator[np.ndarray]:
-        tasks = ((corpus.band_key_files, band, rows, id_rank, cfg.dedup.max_bucket_pairs)
+    def __init__(self, corpus: Corpus, cfg: Config, engine: Engine) -> None:
+        self.corpus = corpus
+        self.cfg = cfg
+        self.engine = engine
+
+    def band_pairs(self, rows: np.ndarray, id_rank: np.ndarray) -> Iterator[np.ndarray]:
+        """One task per band."""
+        bands, _ = lsh_params(self.cfg.dedup)
+        tasks = ((self.corpus.band_key_files, band, rows, id_rank, self.cfg.dedup.max_bucket_pairs)
                  for band in range(bands))
-        return engine.map(band_candidates, tasks, "dedup")
+        return self.engine.map(band_candidates, tasks, "dedup")
 
-    return by_band
+    def agreement(self, pairs: np.ndarray) -> np.ndarray:
+        """One task per ``PAIRS_PER_TASK`` pairs."""
+        tasks = ((self.corpus.signature_files, self.corpus.chunk_bounds,
+                  pairs[start : start + PAIRS_PER_TASK])
+                 for start in range(0, len(pairs), PAIRS_PER_TASK))
+        equal = np.concatenate([np.zeros(0, dtype=np.uint16),
+                                *self.engine.map(chunk_pair_equal_values, tasks, "compare")])
+        return equal / self.cfg.dedup.num_perm
 
 
 def rank_within_language(langs: Sequence[str]) -> np.ndarray:
@@ -370,10 +378,10 @@ def cluster_anchors(corpus: Corpus, canonical_rows: np.ndarray, clustering: Clus
                           first_day=first_day, last_day=last_day)
 
 
-def chunk_placements(corpus: Corpus, grouping: Grouping, bounds: Sequence[int],
+def chunk_placements(corpus: Corpus, grouping: Grouping,
                      cfg: Config) -> Iterator[ChunkPlacement]:
     """Per chunk, where each of its rows ended up (array look-ups, no texts)."""
-    for start, stop in itertools.pairwise(bounds):
+    for start, stop in itertools.pairwise(corpus.chunk_bounds.tolist()):
         rows = np.arange(start, stop)
         canonical = grouping.dups.canonical[start:stop]
         labels = grouping.label[start:stop]
@@ -399,8 +407,7 @@ class Descriptions:
     size: np.ndarray  # int64 per label: its description's length in bytes
 
 
-def write_articles(out_dir: Path, work: Path, analysed: Sequence[AnalysedChunk],
-                   corpus: Corpus, grouping: Grouping, engine: Engine,
+def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
                    cfg: Config) -> Descriptions:
     """articles.jsonl, finished per chunk by the workers and appended in chunk order.
 
@@ -409,9 +416,8 @@ def write_articles(out_dir: Path, work: Path, analysed: Sequence[AnalysedChunk],
     as soon as it is done, while the workers go on with the next ones: joined at the
     end, copying 2 GB per million articles kept the workers waiting.
     """
-    bounds = np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]).tolist()
     tasks = ((rows_path(chunk_path(work, index)), placement)
-             for index, placement in enumerate(chunk_placements(corpus, grouping, bounds, cfg)))
+             for index, placement in enumerate(chunk_placements(corpus, grouping, cfg)))
     descriptions = Descriptions(work / "descriptions.bin",
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64),
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64))

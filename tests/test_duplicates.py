@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +11,13 @@ from datasketch import MinHash, MinHashLSH
 
 from dedup.duplicates import (
     DedupConfig,
+    SignatureArray,
     all_band_keys,
     band_candidates,
+    chunk_pair_equal_values,
+    equal_values,
     find_duplicates,
     fingerprint,
-    has_content,
-    lsh_candidates,
     lsh_params,
     rank_of,
     shingle_hash,
@@ -54,7 +57,8 @@ def test_signatures_work_in_a_datasketch_lsh_index() -> None:
 def group(texts: list[str], ids: list[str], days: list[float] | None = None) -> list[str]:
     """The canonical id of every text."""
     prints = fingerprint(documents([""] * len(texts), texts), CFG)
-    found = find_duplicates(prints, ids, np.array(days or [np.nan] * len(texts)),
+    found = find_duplicates(prints.exact, SignatureArray(prints.signatures, CFG), ids,
+                            np.array(days or [np.nan] * len(texts)),
                             np.array([len(t) for t in texts]), CFG)
     return [ids[i] for i in found.canonical]
 
@@ -89,25 +93,59 @@ def test_headline_only_records_compare_titles() -> None:
 def test_empty_text_has_no_signature_and_no_group() -> None:
     prints = fingerprint(documents(["", ""], ["", ""]), CFG)
     assert (prints.exact == 0).all()
-    found = find_duplicates(prints, ["a", "b"], np.array([np.nan, np.nan]), np.array([0, 0]), CFG)
+    found = find_duplicates(prints.exact, SignatureArray(prints.signatures, CFG), ["a", "b"],
+                            np.array([np.nan, np.nan]), np.array([0, 0]), CFG)
     assert list(found.canonical) == [0, 1]
+
+
+CHUNKED = [BASE, BASE.replace("two years", "almost two years"), "", "short one",
+           BASE.replace("bridge", "tunnel"), "Something else entirely happened today.",
+           BASE.upper(), BASE + " Officials declined to comment."] * 3
+CHUNK_BOUNDS = np.array([0, 7, 15, len(CHUNKED)])
+
+
+def saved_per_chunk(folder: Path, name: str, per_chunk: Callable[[int, int], np.ndarray],
+                    ) -> list[Path]:
+    """One ``.npy`` file per chunk of CHUNKED, as the workers save them."""
+    files = []
+    for number, (start, stop) in enumerate(itertools.pairwise(CHUNK_BOUNDS.tolist())):
+        files.append(folder / f"chunk-{number}-{name}.npy")
+        np.save(files[-1], per_chunk(start, stop))
+    return files
 
 
 def test_band_tasks_over_chunk_files_find_the_in_memory_candidates(tmp_path: Path) -> None:
     """The job's LSH: one task per band reading every chunk's saved band keys."""
-    texts = [BASE, BASE.replace("two years", "almost two years"), "", "short one",
-             BASE.replace("bridge", "tunnel"), "Something else entirely happened today.",
-             BASE.upper(), BASE + " Officials declined to comment."] * 3
-    ids = [f"id-{i}" for i in range(len(texts))]
-    prints = fingerprint(documents([""] * len(texts), texts), CFG)
-    files = []
-    for number, (start, stop) in enumerate([(0, 7), (7, 15), (15, len(texts))]):
-        files.append(tmp_path / f"chunk-{number}-bands.npy")
-        np.save(files[-1], all_band_keys(prints.signatures[start:stop], CFG))
-    rows = np.flatnonzero(has_content(prints.signatures))
+    ids = [f"id-{i}" for i in range(len(CHUNKED))]
+    prints = fingerprint(documents([""] * len(CHUNKED), CHUNKED), CFG)
+    files = saved_per_chunk(tmp_path, "bands",
+                            lambda start, stop: all_band_keys(prints.signatures[start:stop], CFG))
+    rows = np.flatnonzero(prints.exact)
     id_rank = rank_of(ids)
     bands, _ = lsh_params(CFG)
     by_band = unique_pairs(np.concatenate([band_candidates(files, band, rows, id_rank, 4)
                                            for band in range(bands)]))
-    in_memory = lsh_candidates(prints.signatures, id_rank, DedupConfig(max_bucket_pairs=4))
+    in_memory = unique_pairs(np.concatenate(list(
+        SignatureArray(prints.signatures, DedupConfig(max_bucket_pairs=4)).band_pairs(
+            rows, id_rank))))
     assert len(in_memory) > 0 and np.array_equal(by_band, in_memory)
+
+
+def test_pairs_compared_from_chunk_files_agree_with_the_signatures(tmp_path: Path) -> None:
+    """The job's verification: tasks read only their pairs' rows from the chunk files."""
+    signatures = fingerprint(documents([""] * len(CHUNKED), CHUNKED), CFG).signatures
+    files = saved_per_chunk(tmp_path, "signatures", lambda start, stop: signatures[start:stop])
+    rows = np.arange(len(CHUNKED))
+    pairs = np.stack([np.repeat(rows, len(rows)), np.tile(rows, len(rows))], axis=1)[::-3]
+    from_files = chunk_pair_equal_values(files, CHUNK_BOUNDS, pairs)
+    expected = [(signatures[a] == signatures[b]).sum() for a, b in pairs.tolist()]
+    assert from_files.tolist() == expected == equal_values(signatures, pairs, batch=7).tolist()
+    assert {0, CFG.num_perm} < set(expected) and len(set(expected)) > 3
+
+
+def test_empty_signature_rows_are_the_articles_without_content() -> None:
+    """find_duplicates takes ``exact != 0`` for "has shingles"; both come from one length."""
+    texts = ["", "one", "two words", BASE, "   ", "!!!"]
+    prints = fingerprint(documents([""] * len(texts), texts), CFG)
+    no_shingles = (prints.signatures == np.iinfo(np.uint32).max).all(axis=1)
+    assert (no_shingles == (prints.exact == 0)).all() and no_shingles.sum() == 3
