@@ -25,7 +25,7 @@ from scipy.sparse import csr_matrix, save_npz
 from dedup.checkpoint import load_result, save_result
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
 from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
-from dedup.duplicates import all_band_keys, fingerprint
+from dedup.duplicates import fingerprint, save_sorted_band_keys
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
 from dedup.link import anchor_rows
@@ -85,7 +85,7 @@ class AnalysedChunk:
     lengths: np.ndarray  # int64 characters of cleaned text
     exact: np.ndarray  # uint64 content hash per row (0 = no content)
     signatures: Path  # the rows' MinHash signatures (np.save), read by the dedup step
-    band_keys: Path  # the rows' LSH band keys, band-major (np.save), read per band
+    band_keys: Path  # the rows' LSH band keys sorted per band (see save_sorted_band_keys)
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
     anchors: Path  # the rows' anchor counts for cross-lingual linking (save_npz)
     rejects: list[tuple[int, Reject]]
@@ -230,8 +230,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     with timer.stage("dedup"):
         prints = fingerprint(docs, cfg.dedup)
         signatures = save_signatures(path, prints.signatures)
-        band_keys = path.with_name(f"{path.stem}-bands.npy")
-        np.save(band_keys, all_band_keys(prints.signatures, cfg.dedup))
+        band_keys = save_sorted_band_keys(path.with_name(f"{path.stem}-bands.npy"),
+                                          prints.signatures, cfg.dedup)
     with timer.stage("cluster"):
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     with timer.stage("link"):
@@ -263,9 +263,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
 def save_signatures(path: Path, signatures: np.ndarray) -> Path:
     """Save a chunk's MinHash signatures next to its records; returns the file.
 
-    Like the vectors, they wait on disk: held per chunk in the main process, a million
-    articles' 512 MB stayed resident after the dedup step (the allocator keeps freed
-    small arrays), on top of the stacked copy the step needs.
+    Like the vectors, they wait on disk: the dedup step's tasks read the rows of the
+    pairs they compare, and no process holds all of them (512 MB per million articles).
     """
     saved = path.with_name(f"{path.stem}-signatures.npy")
     np.save(saved, signatures)

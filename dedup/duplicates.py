@@ -17,6 +17,7 @@ compact arrays (uint32 signature rows, uint64 hashes, ints), never texts.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -250,8 +251,12 @@ class Signatures(Protocol):
     with :class:`SignatureArray`.
     """
 
-    def band_pairs(self, rows: np.ndarray, id_rank: np.ndarray) -> Iterable[np.ndarray]:
-        """Each LSH band's bucket pairs among ``rows`` (the articles with content)."""
+    def band_pairs(self, id_rank: np.ndarray) -> Iterable[np.ndarray]:
+        """LSH bucket pairs of the articles with content, in any number of parts.
+
+        Buckets up to ``max_bucket_pairs`` give all their pairs, larger ones a star
+        around their smallest-id member (by ``id_rank``).
+        """
         ...
 
     def agreement(self, pairs: np.ndarray) -> np.ndarray:
@@ -266,9 +271,10 @@ class SignatureArray:
         self.signatures = signatures
         self.cfg = cfg
 
-    def band_pairs(self, rows: np.ndarray, id_rank: np.ndarray) -> Iterator[np.ndarray]:
+    def band_pairs(self, id_rank: np.ndarray) -> Iterator[np.ndarray]:
         """Every band's bucket pairs, from keys computed here."""
-        return (bucket_pairs(band[rows], rows, id_rank, self.cfg.max_bucket_pairs)
+        rows = np.flatnonzero(has_content(self.signatures))
+        return (buckets_of(band[rows], rows, self.cfg.max_bucket_pairs).edges(id_rank)
                 for band in all_band_keys(self.signatures, self.cfg))
 
     def agreement(self, pairs: np.ndarray) -> np.ndarray:
@@ -280,17 +286,15 @@ def find_duplicates(exact: np.ndarray, signatures: Signatures, ids: Sequence[str
                     days: np.ndarray, lengths: np.ndarray, cfg: DedupConfig) -> DuplicateGroups:
     """Group articles into duplicate groups and pick each group's canonical article.
 
-    ``exact`` holds the content hashes (0 for an article without content, which is also
-    the one without shingles).  The canonical is the earliest published (unknown dates
-    last), then the longest text, then the smallest id, so the choice never depends on
-    input order.
+    ``exact`` holds the content hashes (0 for an article without content).  The
+    canonical is the earliest published (unknown dates last), then the longest text,
+    then the smallest id, so the choice never depends on input order.
     """
     n = len(ids)
     id_rank = rank_of(ids)
     exact_pairs = exact_edges(exact, id_rank)
     candidates = unique_pairs(np.concatenate([np.zeros((0, 2), dtype=np.int64),
-                                              *signatures.band_pairs(np.flatnonzero(exact),
-                                                                     id_rank)]))
+                                              *signatures.band_pairs(id_rank)]))
     near = candidates[signatures.agreement(candidates) >= cfg.threshold]
     near = subtract_edges(near, exact_pairs, n)
     edges = np.concatenate([exact_pairs, near])
@@ -341,34 +345,89 @@ def band_keys(signatures: np.ndarray, band: int, rows: int) -> np.ndarray:
     return key
 
 
-def all_band_keys(signatures: np.ndarray, cfg: DedupConfig) -> np.ndarray:
-    """uint64 (bands, n): every band's key of every signature, band-major.
+def has_content(signatures: np.ndarray) -> np.ndarray:
+    """True for the articles with shingles (a signature of MAX_HASH only has none)."""
+    return (signatures != MAX_HASH).any(axis=1)
 
-    Band-major so that one band of many chunks is read as contiguous runs: the LSH step
-    runs as one task per band, each reading only its band's keys of every chunk.
-    """
+
+def all_band_keys(signatures: np.ndarray, cfg: DedupConfig) -> np.ndarray:
+    """uint64 (bands, n): every band's key of every signature, band-major."""
     bands, rows = lsh_params(cfg)
     return np.stack([band_keys(signatures, band, rows) for band in range(bands)]) if bands \
         else np.zeros((0, len(signatures)), dtype=np.uint64)
 
 
-def band_candidates(key_files: Sequence[Path], band: int, rows: np.ndarray,
-                    id_rank: np.ndarray, max_bucket_pairs: int) -> np.ndarray:
-    """One band's candidate pairs: its keys of every chunk (saved by the workers with
-    :func:`all_band_keys`, chunks in order) bucketed, for the rows with content."""
-    keys = np.concatenate([np.load(file, mmap_mode="r")[band] for file in key_files])
-    return bucket_pairs(keys[rows], rows, id_rank, max_bucket_pairs)
+def save_sorted_band_keys(file: Path, signatures: np.ndarray, cfg: DedupConfig) -> Path:
+    """Save a chunk's band keys for the LSH step: per band, its rows with content sorted
+    by key (``file``, uint64 (bands, m)) and their rows in the chunk (the file of
+    :func:`band_rows_file`, uint32).  Returns ``file``.
+
+    This is the map side of the LSH shuffle on ``(band, key)``: sorted, any key range of
+    a band is one contiguous slice of every chunk's file, found by binary search, so
+    tasks can split the key space among however many workers there are.
+    """
+    rows = np.flatnonzero(has_content(signatures))
+    keys = all_band_keys(signatures[rows], cfg)
+    order = np.argsort(keys, axis=1, kind="stable")
+    np.save(file, np.take_along_axis(keys, order, axis=1))
+    np.save(band_rows_file(file), rows[order].astype(np.uint32))
+    return file
 
 
-def bucket_pairs(keys: np.ndarray, rows: np.ndarray, id_rank: np.ndarray,
-                 max_pairs_size: int) -> np.ndarray:
-    """Pairs within each bucket of one band: all pairs in small buckets, a star in big ones.
+def band_rows_file(key_file: Path) -> Path:
+    """Where the rows of a chunk's sorted band keys are saved, next to the keys."""
+    return key_file.with_name(f"{key_file.stem}-rows.npy")
+
+
+def key_ranges(parts: int) -> list[tuple[int, int]]:
+    """The 64-bit key space cut into ``parts`` equal ranges ``(first, last)``, both
+    included (keys are hashes, so the ranges hold about equal shares of the keys)."""
+    cuts = [part * (1 << 64) // parts for part in range(parts + 1)]
+    return [(lo, hi - 1) for lo, hi in itertools.pairwise(cuts)]
+
+
+def band_range_buckets(key_files: Sequence[Path], chunk_starts: np.ndarray, band: int,
+                       key_range: tuple[int, int], max_bucket_pairs: int) -> Buckets:
+    """The reduce side of the LSH shuffle: the buckets of one band whose keys fall in
+    ``key_range``, gathered from the slices of every chunk's sorted keys
+    (:func:`save_sorted_band_keys`; chunk ``i`` holds the rows from ``chunk_starts[i]``)."""
+    keys, rows = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]
+    for file, start in zip(key_files, chunk_starts.tolist(), strict=True):
+        sorted_keys = np.load(file, mmap_mode="r")[band]
+        first, last = np.array(key_range, dtype=np.uint64)
+        lo = int(np.searchsorted(sorted_keys, first, "left"))
+        hi = int(np.searchsorted(sorted_keys, last, "right"))
+        keys.append(np.asarray(sorted_keys[lo:hi]))
+        rows.append(np.load(band_rows_file(file), mmap_mode="r")[band, lo:hi] + start)
+    return buckets_of(np.concatenate(keys), np.concatenate(rows), max_bucket_pairs)
+
+
+@dataclass(slots=True)
+class Buckets:
+    """One band's buckets (or part of them), as pairs of rows.
+
+    Large buckets are kept as their members: their star needs the id ranks, which only
+    the main process has (and which would be 8 bytes per article sent to every task).
+    """
+
+    pairs: np.ndarray  # int64 (k, 2): all pairs within buckets up to the size limit
+    crowded_keys: np.ndarray  # uint64: the key of each member of a larger bucket
+    crowded_rows: np.ndarray  # int64: those members
+
+    def edges(self, id_rank: np.ndarray) -> np.ndarray:
+        """The pairs, and each larger bucket's members paired with its smallest id."""
+        return np.concatenate([self.pairs,
+                               star_edges(self.crowded_keys, self.crowded_rows, id_rank)])
+
+
+def buckets_of(keys: np.ndarray, rows: np.ndarray, max_pairs_size: int) -> Buckets:
+    """The buckets of one band: all pairs in small ones, the members of big ones.
 
     Buckets of equal size are paired together as one matrix of members, so the work is a
     few array operations per distinct bucket size, not a Python loop per bucket.
     """
-    order = np.argsort(keys)  # order within a bucket is irrelevant: pairs are normalised
-    keys, rows = keys[order], rows[order]
+    order = np.argsort(keys, kind="stable")  # order in a bucket is irrelevant: pairs are
+    keys, rows = keys[order], rows[order]    # normalised, stars get their hub by id rank
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
     out: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
@@ -376,11 +435,9 @@ def bucket_pairs(keys: np.ndarray, rows: np.ndarray, id_rank: np.ndarray,
         members = rows[starts[sizes == size][:, None] + np.arange(size)]
         left, right = np.triu_indices(size, k=1)
         out.append(np.stack([members[:, left].ravel(), members[:, right].ravel()], axis=1))
-    for start, size in zip(starts[sizes > max_pairs_size], sizes[sizes > max_pairs_size],
-                           strict=True):
-        members = rows[start : start + size]
-        out.append(star_edges(np.zeros(size, dtype=np.uint64), members, id_rank))
-    return np.concatenate(out).astype(np.int64)
+    crowded = np.repeat(sizes > max_pairs_size, sizes)
+    return Buckets(pairs=np.concatenate(out).astype(np.int64), crowded_keys=keys[crowded],
+                   crowded_rows=rows[crowded].astype(np.int64))
 
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:

@@ -40,9 +40,10 @@ from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config
 from dedup.duplicates import (
     DuplicateGroups,
-    band_candidates,
+    band_range_buckets,
     chunk_pair_equal_values,
     find_duplicates,
+    key_ranges,
     lsh_params,
     rank_of,
 )
@@ -78,7 +79,7 @@ class Corpus:
     exact: np.ndarray  # uint64 content hash per row
     chunk_bounds: np.ndarray  # int64: the first row of every chunk, then the row count
     signature_files: list[Path]  # per chunk, its rows' MinHash signatures
-    band_key_files: list[Path]  # per chunk, its rows' LSH band keys, band-major
+    band_key_files: list[Path]  # per chunk, its rows' LSH band keys, sorted per band
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
     anchor_files: list[Path]  # per chunk: its rows' anchor counts
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
@@ -265,26 +266,35 @@ def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
 # Candidate pairs per signature-comparing task: 50k pairs gather at most 100k signature
 # rows (51 MB) in a worker.
 PAIRS_PER_TASK = 50_000
+# Band keys per LSH task, about: a band's key space is cut into as many ranges as it
+# takes (12 bytes a key and its row, plus the sort's copies: ~100 MB a task).
+KEYS_PER_TASK = 4_000_000
 
 
 class ChunkedSignatures:
     """The signatures where the workers saved them, one file per chunk (see
-    ``duplicates.Signatures``): the LSH step is one engine task per band, reading that
-    band's keys of every chunk, and candidate pairs are compared by tasks reading only
-    their rows.  The main process never holds the signatures; what crosses the network
-    is row numbers, bucket pairs and counts."""
+    ``duplicates.Signatures``).
+
+    The LSH step is a shuffle on (band, key): one engine task per band and key range,
+    each reading its slice of every chunk's sorted keys.  Candidate pairs are compared
+    by tasks reading only their rows.  The main process never holds the signatures;
+    what crosses the network is row numbers, bucket pairs and counts.
+    """
 
     def __init__(self, corpus: Corpus, cfg: Config, engine: Engine) -> None:
         self.corpus = corpus
         self.cfg = cfg
         self.engine = engine
 
-    def band_pairs(self, rows: np.ndarray, id_rank: np.ndarray) -> Iterator[np.ndarray]:
-        """One task per band."""
+    def band_pairs(self, id_rank: np.ndarray) -> Iterator[np.ndarray]:
+        """One task per band and key range; large buckets become stars here."""
         bands, _ = lsh_params(self.cfg.dedup)
-        tasks = ((self.corpus.band_key_files, band, rows, id_rank, self.cfg.dedup.max_bucket_pairs)
-                 for band in range(bands))
-        return self.engine.map(band_candidates, tasks, "dedup")
+        ranges = key_ranges(max(1, -(-len(id_rank) // KEYS_PER_TASK)))
+        tasks = ((self.corpus.band_key_files, self.corpus.chunk_bounds[:-1], band, key_range,
+                  self.cfg.dedup.max_bucket_pairs)
+                 for band in range(bands) for key_range in ranges)
+        return (buckets.edges(id_rank)
+                for buckets in self.engine.map(band_range_buckets, tasks, "dedup"))
 
     def agreement(self, pairs: np.ndarray) -> np.ndarray:
         """One task per ``PAIRS_PER_TASK`` pairs."""

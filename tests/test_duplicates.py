@@ -7,19 +7,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from datasketch import MinHash, MinHashLSH
 
 from dedup.duplicates import (
     DedupConfig,
     SignatureArray,
-    all_band_keys,
-    band_candidates,
+    band_range_buckets,
+    buckets_of,
     chunk_pair_equal_values,
     equal_values,
     find_duplicates,
     fingerprint,
+    key_ranges,
     lsh_params,
     rank_of,
+    save_sorted_band_keys,
     shingle_hash,
     shingles,
     to_lean_minhash,
@@ -114,21 +117,40 @@ def saved_per_chunk(folder: Path, name: str, per_chunk: Callable[[int, int], np.
     return files
 
 
-def test_band_tasks_over_chunk_files_find_the_in_memory_candidates(tmp_path: Path) -> None:
-    """The job's LSH: one task per band reading every chunk's saved band keys."""
-    ids = [f"id-{i}" for i in range(len(CHUNKED))]
+@pytest.mark.parametrize("ranges", [1, 3])
+def test_band_shuffle_over_chunk_files_finds_the_in_memory_candidates(
+        tmp_path: Path, ranges: int) -> None:
+    """The job's LSH: tasks per band and key range, reading every chunk's sorted keys."""
+    ids = [f"id-{i}" for i in range(len(CHUNKED))][::-1]
     prints = fingerprint(documents([""] * len(CHUNKED), CHUNKED), CFG)
-    files = saved_per_chunk(tmp_path, "bands",
-                            lambda start, stop: all_band_keys(prints.signatures[start:stop], CFG))
-    rows = np.flatnonzero(prints.exact)
+    files = []
+    for number, (start, stop) in enumerate(itertools.pairwise(CHUNK_BOUNDS.tolist())):
+        files.append(save_sorted_band_keys(tmp_path / f"chunk-{number}-bands.npy",
+                                           prints.signatures[start:stop], CFG))
     id_rank = rank_of(ids)
     bands, _ = lsh_params(CFG)
-    by_band = unique_pairs(np.concatenate([band_candidates(files, band, rows, id_rank, 4)
-                                           for band in range(bands)]))
+    shuffled = unique_pairs(np.concatenate([
+        band_range_buckets(files, CHUNK_BOUNDS[:-1], band, key_range, 2).edges(id_rank)
+        for band in range(bands) for key_range in key_ranges(ranges)]))
     in_memory = unique_pairs(np.concatenate(list(
-        SignatureArray(prints.signatures, DedupConfig(max_bucket_pairs=4)).band_pairs(
-            rows, id_rank))))
-    assert len(in_memory) > 0 and np.array_equal(by_band, in_memory)
+        SignatureArray(prints.signatures, DedupConfig(max_bucket_pairs=2)).band_pairs(id_rank))))
+    assert len(in_memory) > 0 and np.array_equal(shuffled, in_memory)
+    assert not np.isin(np.flatnonzero(prints.exact == 0), in_memory).any()
+
+
+def test_crowded_buckets_become_stars_around_the_smallest_id() -> None:
+    keys = np.array([5, 9, 5, 5, 9, 7], dtype=np.uint64)
+    buckets = buckets_of(keys, np.arange(6), max_pairs_size=2)
+    assert buckets.pairs.tolist() == [[1, 4]] or buckets.pairs.tolist() == [[4, 1]]
+    id_rank = np.array([3, 0, 2, 1, 4, 5])  # row 3 has the smallest id of bucket 5
+    stars = sorted(map(sorted, buckets.edges(id_rank)[1:].tolist()))
+    assert stars == [[0, 3], [2, 3]]
+
+
+def test_key_ranges_cover_the_key_space_once() -> None:
+    ranges = key_ranges(7)
+    assert ranges[0][0] == 0 and ranges[-1][1] == (1 << 64) - 1
+    assert all(last + 1 == first for (_, last), (first, _) in itertools.pairwise(ranges))
 
 
 def test_pairs_compared_from_chunk_files_agree_with_the_signatures(tmp_path: Path) -> None:
