@@ -24,7 +24,7 @@ from scipy.sparse import csr_matrix, save_npz
 
 from dedup.checkpoint import load_result, save_result
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
-from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
+from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, save_rows, vectorize
 from dedup.duplicates import fingerprint, save_sorted_band_keys
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
@@ -279,8 +279,7 @@ def spool_vectors(path: Path, vectors: csr_matrix, langs: Sequence[str]) -> dict
     """
     parts: dict[str, Path] = {}
     for number, (lang, rows) in enumerate(rows_by_language(langs).items()):
-        parts[lang] = path.with_name(f"{path.stem}-vectors-{number}.npz")
-        save_npz(parts[lang], vectors[rows], compressed=False)
+        parts[lang] = save_rows(path.with_name(f"{path.stem}-vectors-{number}"), vectors[rows])
     return parts
 
 

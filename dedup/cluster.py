@@ -73,6 +73,14 @@ class ClusterConfig:
     # cluster: larger follows long-running stories (recall) but lets recurring
     # events of one kind merge (precision).
     window_days: float = 7.0
+    # Dated articles of a language are clustered in periods of this many days (UTC,
+    # counted from 1970-01-01), each an independent task with its own document
+    # frequencies, and undated ones in a block of their own; 0 keeps one block per
+    # language.  A block's memory and time grow with its rows, so set it when a
+    # language has millions of articles (30 gives a few million per block at 100M a
+    # year); the price is that an event spanning a period boundary is split in two, and
+    # an undated article no longer joins dated ones.
+    block_days: float = 0.0
     # Candidate neighbours kept per article.  More finds more merge candidates in big
     # stories (recall) at proportional cost (speed); it does not loosen the threshold.
     knn: int = 10
@@ -282,6 +290,22 @@ def rows_by_language(langs: Sequence[str]) -> dict[str, np.ndarray]:
     for row, lang in enumerate(langs):
         by_lang.setdefault(lang, []).append(row)
     return {lang: np.array(rows, dtype=np.int64) for lang, rows in sorted(by_lang.items())}
+
+
+def rows_by_block(langs: Sequence[str], days: np.ndarray,
+                  block_days: float) -> list[np.ndarray]:
+    """Row indices (ascending) of each clustering block: a language, or with
+    ``block_days`` a language's period of that many days (its undated rows are one more
+    block).  Periods are fixed on the calendar, so a block never depends on other rows."""
+    if block_days <= 0:
+        return list(rows_by_language(langs).values())
+    period = np.where(np.isnan(days), -1, np.floor(np.nan_to_num(days) / block_days) + 1)
+    blocks = []
+    for rows in rows_by_language(langs).values():
+        _, index = np.unique(period[rows], return_inverse=True)
+        order = np.argsort(index, kind="stable")
+        blocks += np.split(rows[order], np.cumsum(np.bincount(index))[:-1].tolist())
+    return blocks
 
 
 def vectorize(docs: Documents, langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:
@@ -763,27 +787,57 @@ class InMemoryRows:
         return self.matrix
 
 
+def save_rows(base: Path, matrix: sp.csr_matrix) -> Path:
+    """Save CSR rows as three ``.npy`` files named from ``base`` (row pointers, columns,
+    values); returns ``base``.  Unlike ``.npz`` they can be memory-mapped, so a reader
+    takes only the rows it wants (see :func:`read_rows`)."""
+    for name in ("indptr", "indices", "data"):
+        np.save(_rows_part(base, name), getattr(matrix, name))
+    return base
+
+
+def _rows_part(base: Path, name: str) -> Path:
+    """One of the three files of :func:`save_rows`."""
+    return base.with_name(f"{base.name}-{name}.npy")
+
+
+def read_rows(base: Path, indptr: np.ndarray, wanted: np.ndarray,
+              n_features: int) -> sp.csr_matrix:
+    """The ``wanted`` rows (sorted) of rows saved by :func:`save_rows` whose (memory-mapped)
+    row pointers are ``indptr``: only their entries are read from the files."""
+    starts, stops = indptr[wanted], indptr[wanted + 1]
+    lengths = stops - starts
+    ends = np.cumsum(lengths)
+    positions = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]) if
+                                                                         ends.size else 0)
+    indices = np.load(_rows_part(base, "indices"), mmap_mode="r")[positions]
+    data = np.load(_rows_part(base, "data"), mmap_mode="r")[positions]
+    return sp.csr_matrix((data, indices, np.r_[0, ends]), shape=(wanted.size, n_features))
+
+
 @dataclass(frozen=True, slots=True)
 class SpooledRows:
-    """Rows spread over vector files saved per chunk (``dedup.chunks.spool_vectors``)."""
+    """Rows spread over vector files saved per chunk with :func:`save_rows`."""
 
     files: tuple[Path, ...]
     picks: np.ndarray  # rows of the files stacked in order, listed in the block's order
+    n_features: int
 
     def load(self) -> sp.csr_matrix:
-        """The block's rows, taking from each file only its share.
+        """The block's rows, reading from each file only its share.
 
-        Stacking whole files first would hold the block's rows twice, plus the rows of
-        duplicates left out of it: the peak of the largest block's task.
+        Whole files would hold the rows of other blocks too (other periods, duplicates
+        left out): with period blocks, each file was read once per period.
         """
         order = np.argsort(self.picks, kind="stable")
         wanted = self.picks[order]
         pieces, offset = [], 0
         for file in self.files:
-            part = sp.load_npz(file)
-            lo, hi = np.searchsorted(wanted, [offset, offset + part.shape[0]])
-            pieces.append(sp.csr_matrix(part)[wanted[lo:hi] - offset])
-            offset += part.shape[0]
+            indptr = np.load(_rows_part(file, "indptr"), mmap_mode="r")
+            lo, hi = np.searchsorted(wanted, [offset, offset + indptr.size - 1])
+            if hi > lo:
+                pieces.append(read_rows(file, indptr, wanted[lo:hi] - offset, self.n_features))
+            offset += indptr.size - 1
         in_file_order = sp.vstack(pieces, format="csr")
         position = np.empty_like(order)
         position[order] = np.arange(order.size)
@@ -823,10 +877,11 @@ def cluster(
                           np.zeros((0, cfg.top_terms), dtype=np.int32))
     rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors))
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
-    blocks = [order[rows] for rows in rows_by_language([langs[i] for i in order]).values()]
+    all_days = np.asarray(days, dtype=np.float64)
+    blocks = [order[rows] for rows in rows_by_block([langs[i] for i in order],
+                                                    all_days[order], cfg.block_days)]
     blocks.sort(key=len, reverse=True)
-    block_days = np.asarray(days, dtype=np.float64)
-    tasks = ((rows_of(rows), block_days[rows], cfg) for rows in blocks)
+    tasks = ((rows_of(rows), all_days[rows], cfg) for rows in blocks)
     parts = list((engine or SerialEngine()).map(cluster_block, tasks, "cluster"))
     return _merge_blocks(blocks, parts, order, n)
 

@@ -316,7 +316,7 @@ def rank_within_language(langs: Sequence[str]) -> np.ndarray:
     return ranks
 
 
-def spooled_rows(corpus: Corpus, rows: np.ndarray) -> SpooledRows:
+def spooled_rows(corpus: Corpus, rows: np.ndarray, n_features: int) -> SpooledRows:
     """Where the term vectors of ``rows`` (one language, in this order) are on disk.
 
     A language's vector files, stacked in chunk order, hold its rows in input order, so
@@ -324,7 +324,7 @@ def spooled_rows(corpus: Corpus, rows: np.ndarray) -> SpooledRows:
     """
     lang = corpus.langs[int(rows[0])]
     files = tuple(parts[lang] for parts in corpus.vector_parts if lang in parts)
-    return SpooledRows(files=files, picks=corpus.lang_rank[rows])
+    return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features)
 
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
@@ -334,7 +334,8 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
     n = len(corpus.ids)
     canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
     canonical_langs = [corpus.langs[i] for i in canonical_rows]
-    clustering = cluster(lambda rows: spooled_rows(corpus, canonical_rows[rows]),
+    clustering = cluster(lambda rows: spooled_rows(corpus, canonical_rows[rows],
+                                                     cfg.cluster.n_features),
                          canonical_langs, corpus.days[canonical_rows],
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:

@@ -24,6 +24,8 @@ from dedup.cluster import (
     cluster,
     feature_index,
     feature_terms,
+    rows_by_block,
+    save_rows,
     tokenize,
     vectorize,
 )
@@ -235,6 +237,34 @@ def test_no_cluster_spans_more_than_the_window() -> None:
         assert member_days.max() - member_days.min() <= CFG.window_days
 
 
+def test_period_blocks_split_at_calendar_boundaries_and_keep_undated_apart() -> None:
+    langs = ["en", "en", "de", "en", "en", "en", "de"]
+    days = np.array([29.0, 30.5, 31.0, np.nan, 59.9, 60.0, np.nan])
+    blocks = sorted(b.tolist() for b in rows_by_block(langs, days, block_days=30.0))
+    assert blocks == [[0], [1, 4], [2], [3], [5], [6]]
+    assert sorted(b.tolist() for b in rows_by_block(langs, days, 0.0)) == [[0, 1, 3, 4, 5],
+                                                                            [2, 6]]
+
+
+def test_one_event_in_each_period_block_clusters_as_in_one_block() -> None:
+    """Blocks are independent tasks: two events in two periods come out the same."""
+    titles, texts, gold = make_articles(per_event=6, seed=2)
+    days = np.array([30.0 * event + 5 + row % 3 for row, event in enumerate(gold)])
+    blocked = run(titles, texts, days=days,
+                  cfg=ClusterConfig(n_features=2**18, window_days=7.0, block_days=30.0))
+    assert same_partition(blocked.labels, gold)
+    assert same_partition(run(titles, texts, days=days).labels, gold)
+
+
+def test_an_event_across_a_period_boundary_is_split() -> None:
+    titles, texts, _ = make_articles(per_event=6, seed=2)
+    days = np.array([28.0, 28.5, 29.0, 30.0, 30.5, 31.0])
+    assert len(set(run(titles[:6], texts[:6], days=days).labels.tolist())) == 1
+    blocked = run(titles[:6], texts[:6], days=days,
+                  cfg=ClusterConfig(n_features=2**18, window_days=7.0, block_days=30.0))
+    assert same_partition(blocked.labels, [0, 0, 0, 1, 1, 1])
+
+
 def test_same_text_in_two_languages_never_joins() -> None:
     titles, texts, _ = make_articles(per_event=3, seed=4)
     langs = ["en"] * 3 + ["de"] * 3
@@ -397,12 +427,9 @@ def test_spooled_rows_load_the_picked_rows_in_the_given_order(tmp_path: Path) ->
     rng = np.random.default_rng(3)
     parts = [sp.random(rows, 50, density=0.2, format="csr", dtype=np.float32, random_state=rng)
              for rows in (4, 0, 7, 5)]
-    files = []
-    for number, part in enumerate(parts):
-        files.append(tmp_path / f"part-{number}.npz")
-        sp.save_npz(files[-1], part, compressed=False)
+    files = [save_rows(tmp_path / f"part-{number}", part) for number, part in enumerate(parts)]
     picks = rng.permutation(16)[:11]
-    loaded = SpooledRows(files=tuple(files), picks=picks).load()
+    loaded = SpooledRows(files=tuple(files), picks=picks, n_features=50).load()
     expected = sp.vstack(parts, format="csr")[picks]
     assert loaded.shape == expected.shape and (loaded != expected).nnz == 0
 
