@@ -25,6 +25,7 @@ from dedup.write import atomic_file
 
 if TYPE_CHECKING:
     from dedup.config import Config
+    from dedup.read import InputFile
 
 T = TypeVar("T")
 
@@ -33,9 +34,10 @@ FINGERPRINT = "fingerprint.json"
 _FREE_SETTINGS = ("workers", "progress", "engine", "scheduler")
 
 
-def run_fingerprint(files: Sequence[Path], cfg: Config) -> bytes:
+def run_fingerprint(files: Sequence[InputFile], cfg: Config) -> bytes:
     """What a run's chunk results depend on: the code, the configuration, and every
-    input file's path, size and modification time (a changed input starts the run over).
+    input file's version (path, size and modification time or ETag: a changed input
+    starts the run over).
 
     The code is the hash of the package's sources, not only its version: chunk results
     saved by other code may lack fields this code reads.
@@ -43,8 +45,7 @@ def run_fingerprint(files: Sequence[Path], cfg: Config) -> bytes:
     config = cfg.to_dict()
     for name in _FREE_SETTINGS:
         config["run"].pop(name)
-    inputs = [[str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-              for path, stat in ((path, path.stat()) for path in files)]
+    inputs = [file.version() for file in files]
     return orjson.dumps({"version": __version__, "code": code_digest(), "config": config,
                          "inputs": inputs}, option=orjson.OPT_SORT_KEYS)
 

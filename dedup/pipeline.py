@@ -49,7 +49,7 @@ from dedup.duplicates import (
 )
 from dedup.engine import Engine, open_engine, show_progress
 from dedup.link import ClusterAnchors, link_clusters, merge_linked
-from dedup.read import Batch, Reject, discover_inputs, read_batches
+from dedup.read import Batch, InputFile, Reject, discover_inputs, read_batches
 from dedup.write import (
     atomic_file,
     cluster_id_for,
@@ -116,7 +116,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
         return run_steps(files, out_dir, work, resumed, cfg, engine, started)
 
 
-def run_steps(files: Sequence[Path], out_dir: Path, work: Path, resumed: bool, cfg: Config,
+def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bool, cfg: Config,
               engine: Engine, started: float) -> dict[str, Any]:
     """The job's steps on a prepared output directory; returns the report."""
     wall: dict[str, float] = {}
@@ -202,7 +202,7 @@ def chunk_path(work: Path, index: int) -> Path:
     return work / f"chunk-{index:06d}.jsonl"
 
 
-def read_tasks(files: Sequence[Path], work: Path,
+def read_tasks(files: Sequence[InputFile], work: Path,
                cfg: Config) -> Iterator[tuple[Batch, Path, Config]]:
     """Raw input cut into chunks of about ``run.chunk_size`` records, numbered in input order."""
     for index, batch in enumerate(read_batches(files, cfg.run.chunk_size)):
@@ -528,7 +528,7 @@ def date_range_per_cluster(published: Sequence[str | None], members: np.ndarray,
             [dates[r] if r >= 0 else None for r in latest])
 
 
-def build_report(files: Sequence[Path], records_in: int,
+def build_report(files: Sequence[InputFile], records_in: int,
                  rejects: Sequence[tuple[int, Reject]], corpus: Corpus, grouping: Grouping,
                  prepared: Sequence[PreparedChunk], analysed: Sequence[AnalysedChunk],
                  wall: dict[str, float], total: float, engine: Engine,
@@ -546,7 +546,7 @@ def build_report(files: Sequence[Path], records_in: int,
         cpu.update(seconds)
     return {
         "dedup_version": __version__,
-        "inputs": [str(f) for f in files],
+        "inputs": [f.location for f in files],
         "counts": {
             "in": records_in,
             "out": out,

@@ -12,12 +12,14 @@ import codecs
 import glob
 import gzip
 import hashlib
+import re
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -78,43 +80,132 @@ class Reject:
         return {"id": self.id, "origin": self.origin, "reason": self.reason, "detail": self.detail}
 
 
-def discover_inputs(paths: Sequence[str]) -> list[Path]:
-    """Expand input paths into the sorted list of files to read, failing early on bad paths.
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One input file: a local path, or an fsspec URL (``s3://bucket/2026-11.jsonl.gz``).
+
+    Only the main process opens inputs (it cuts them into blocks for the workers), so
+    workers need neither a URL's filesystem package nor its credentials.
+    """
+
+    location: str  # the path or URL, as origins and the report show it
+
+    @property
+    def name(self) -> str:
+        """The file's name (a URL's last path segment, without its query)."""
+        return self.location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] \
+            if is_url(self.location) else Path(self.location).name
+
+    def open(self) -> AbstractContextManager[IO[bytes]]:
+        """The file's bytes, from the local disk or through fsspec."""
+        if is_url(self.location):
+            import fsspec
+
+            return cast(AbstractContextManager[IO[bytes]], fsspec.open(self.location, "rb"))
+        return open(self.location, "rb")
+
+    def version(self) -> list[str | int]:
+        """What tells this file's content apart from an edited one's, without reading it:
+        the resolved path, size and modification time, or a URL's size and the first
+        version stamp its store gives (ETag, modification time...)."""
+        if not is_url(self.location):
+            stat = Path(self.location).stat()
+            return [str(Path(self.location).resolve()), stat.st_size, stat.st_mtime_ns]
+        fs, path = url_filesystem(self.location)
+        info = fs.info(path)
+        stamp = next((str(info[key]) for key in VERSION_STAMPS if info.get(key)), "")
+        return [self.location, int(info.get("size") or 0), stamp]
+
+
+# Keys of fsspec's file info that change when a stored file changes, most telling first.
+VERSION_STAMPS = ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified",
+                  "last_modified", "updated", "created")
+
+
+def is_url(name: str) -> bool:
+    """True for ``protocol://...`` (fsspec URLs, ``file://`` included), not local paths."""
+    return bool(URL_SCHEME.match(name))
+
+
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def url_filesystem(url: str) -> tuple[Any, str]:
+    """fsspec's filesystem and path for a URL; a missing package is a user error."""
+    try:
+        from fsspec.core import url_to_fs
+
+        return url_to_fs(url)
+    except ImportError as err:
+        hint = "pip install 'dedup[remote]'" if "fsspec" in str(err) else str(err)
+        raise InputError(f"{url}: cannot read this URL ({hint})") from err
+    except ValueError as err:
+        raise InputError(f"{url}: {err}") from err
+
+
+def discover_inputs(names: Sequence[str]) -> list[InputFile]:
+    """Expand input paths and URLs into the sorted list of files to read, failing early.
 
     Directories contribute their ``.txt``/``.html``/``.jsonl(.gz)``/``.parquet`` files
     (recursively, sorted by path), and a glob pattern (``dumps/*.parquet``) its matches
     sorted by path, so that the record order, and hence the output, is reproducible.
+    URLs (``s3://bucket/dumps/``, ``gs://bucket/*.parquet``) work the same through fsspec.
     """
-    files: list[Path] = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_readable_kind(p)))
-        elif path.is_file():
-            if not is_readable_kind(path):
-                raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
-                                 ".parquet, .txt, .html or a directory of them)")
-            files.append(path)
-        elif is_pattern(name):
-            if not (matches := glob_inputs(name)):
-                raise InputError(f"{name}: the pattern matches no readable file")
-            files.extend(matches)
-        else:
-            raise InputError(f"{name}: no such file or directory")
+    files: list[InputFile] = []
+    for name in names:
+        found = remote_inputs(name) if is_url(name) else local_inputs(name)
+        files.extend(InputFile(location) for location in found)
     if any(f.name.lower().endswith(PARQUET_SUFFIXES) for f in files):
         require_pyarrow()
     return files
 
 
+def local_inputs(name: str) -> list[str]:
+    """The readable files a local path, directory or glob pattern names."""
+    path = Path(name)
+    if path.is_dir():
+        return [str(p) for p in sorted(path.rglob("*")) if p.is_file() and is_readable_kind(p.name)]
+    if path.is_file():
+        return [str(require_readable_kind(name, path.name))]
+    if is_pattern(name):
+        return [p for p in sorted(glob.glob(name, recursive=True))
+                if Path(p).is_file() and is_readable_kind(p)] or no_match(name)
+    raise InputError(f"{name}: no such file or directory")
+
+
+def remote_inputs(url: str) -> list[str]:
+    """The readable files a URL, a URL of a directory (prefix) or a URL pattern names."""
+    fs, path = url_filesystem(url)
+    try:
+        if fs.isfile(path):
+            return [require_readable_kind(url, url)]
+        if fs.isdir(path):
+            return [fs.unstrip_protocol(p) for p in sorted(fs.find(path))
+                    if is_readable_kind(p)]
+        if is_pattern(path):
+            return [fs.unstrip_protocol(p) for p in sorted(fs.glob(path))
+                    if fs.isfile(p) and is_readable_kind(p)] or no_match(url)
+    except OSError as err:
+        raise InputError(f"{url}: {err}") from err
+    raise InputError(f"{url}: no such file or directory")
+
+
+def require_readable_kind(name: str, file_name: str) -> str:
+    """``name``, if the reader understands its kind of file."""
+    if not is_readable_kind(file_name):
+        raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
+                         ".parquet, .txt, .html or a directory of them)")
+    return name
+
+
+def no_match(pattern: str) -> list[str]:
+    """A pattern that matches nothing readable is a user error, not an empty run."""
+    raise InputError(f"{pattern}: the pattern matches no readable file")
+
+
 def is_pattern(name: str) -> bool:
     """True for a glob pattern rather than a plain path."""
     return any(c in name for c in "*?[")
-
-
-def glob_inputs(pattern: str) -> list[Path]:
-    """The readable files matching a glob pattern (``**`` spans directories), by path."""
-    return sorted(p for p in map(Path, glob.glob(pattern, recursive=True))
-                  if p.is_file() and is_readable_kind(p))
 
 
 def require_pyarrow() -> None:
@@ -125,9 +216,9 @@ def require_pyarrow() -> None:
         raise InputError("reading .parquet needs pyarrow: pip install 'dedup[parquet]'") from err
 
 
-def is_readable_kind(path: Path) -> bool:
-    """True for the file kinds the reader understands."""
-    name = path.name.lower()
+def is_readable_kind(name: str) -> bool:
+    """True for the file kinds the reader understands (by the file's name)."""
+    name = name.lower()
     return name.endswith(TABLE_SUFFIXES) or name.endswith(DOCUMENT_SUFFIXES)
 
 
@@ -166,7 +257,7 @@ def numbered_items(batch: Batch) -> list[tuple[int, RawItem | Reject]]:
     return batch.items() if isinstance(batch, LineBlock) else batch
 
 
-def read_batches(files: Sequence[Path], size: int) -> Iterator[Batch]:
+def read_batches(files: Sequence[InputFile], size: int) -> Iterator[Batch]:
     """The input cut into batches of about ``size`` records, numbered in input order.
 
     JSONL lines and Parquet rows travel as :class:`LineBlock`; documents (.txt/.html) and
@@ -194,30 +285,31 @@ def read_batches(files: Sequence[Path], size: int) -> Iterator[Batch]:
         yield pending
 
 
-def document_item(path: Path) -> RawItem | Reject:
+def document_item(path: InputFile) -> RawItem | Reject:
     """A whole .txt or .html file as one raw record."""
     kind = "html" if path.name.lower().endswith((".html", ".htm")) else "txt"
     try:
-        return RawItem(origin=str(path), kind=kind, payload=path.read_bytes())
+        with path.open() as handle:
+            return RawItem(origin=path.location, kind=kind, payload=handle.read())
     except OSError as err:
-        return Reject(origin=str(path), reason="unreadable_file", detail=str(err))
+        return Reject(origin=path.location, reason="unreadable_file", detail=str(err))
 
 
-def jsonl_blocks(path: Path, size: int, first_seq: int) -> Iterator[Batch]:
+def jsonl_blocks(path: InputFile, size: int, first_seq: int) -> Iterator[Batch]:
     """Blocks of ``size`` lines of a (possibly gzipped) JSONL file.
 
     A truncated or corrupt gzip ends in a Reject after the lines read so far, not a crash.
     """
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    gzipped = path.name.lower().endswith(".gz")
     lines: list[bytes] = []
     first_line, line_no, seq = 1, 0, first_seq
 
     def block() -> LineBlock:
-        return LineBlock(path=str(path), first_line=first_line, first_seq=seq,
+        return LineBlock(path=path.location, first_line=first_line, first_seq=seq,
                          count=sum(1 for kept in lines if kept.strip()), data=b"".join(lines))
 
     try:
-        with opener(path, "rb") as handle:
+        with path.open() as raw, (gzip.open(raw) if gzipped else raw) as handle:
             for line_no, line in enumerate(handle, start=1):
                 lines.append(line)
                 if len(lines) == size:
@@ -230,14 +322,14 @@ def jsonl_blocks(path: Path, size: int, first_seq: int) -> Iterator[Batch]:
             partial = block()
             yield partial
             seq += partial.count
-        yield [(seq, Reject(origin=f"{path}:{line_no + 1}", reason="unreadable_file",
+        yield [(seq, Reject(origin=f"{path.location}:{line_no + 1}", reason="unreadable_file",
                             detail=str(err)))]
         return
     if lines:
         yield block()
 
 
-def parquet_blocks(path: Path, size: int, first_seq: int) -> Iterator[Batch]:
+def parquet_blocks(path: InputFile, size: int, first_seq: int) -> Iterator[Batch]:
     """Blocks of ``size`` rows of a Parquet file, each row turned into one JSON line.
 
     The rows then take exactly the JSONL path (field mapping, type checks, rejects), and
@@ -249,14 +341,16 @@ def parquet_blocks(path: Path, size: int, first_seq: int) -> Iterator[Batch]:
 
     row, seq = 1, first_seq
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
-            lines = [orjson.dumps(r, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-                     for r in batch.to_pylist()]
-            yield LineBlock(path=str(path), first_line=row, first_seq=seq, count=len(lines),
-                            data=b"".join(lines))
-            row, seq = row + len(lines), seq + len(lines)
+        with path.open() as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=size):
+                lines = [orjson.dumps(r, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+                         for r in batch.to_pylist()]
+                yield LineBlock(path=path.location, first_line=row, first_seq=seq,
+                                count=len(lines), data=b"".join(lines))
+                row, seq = row + len(lines), seq + len(lines)
     except (OSError, pyarrow.ArrowException) as err:
-        yield [(seq, Reject(origin=f"{path}:{row}", reason="unreadable_file", detail=str(err)))]
+        yield [(seq, Reject(origin=f"{path.location}:{row}", reason="unreadable_file",
+                            detail=str(err)))]
 
 
 def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:

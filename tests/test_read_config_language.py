@@ -22,6 +22,7 @@ from dedup.language import (
 )
 from dedup.read import (
     InputError,
+    InputFile,
     RawItem,
     ReadConfig,
     Reject,
@@ -70,7 +71,7 @@ def test_invalid_utf8_and_nul_bytes_are_repaired_and_flagged() -> None:
     assert record.title == "café “quoted”"  # stray Windows-1252 bytes in a UTF-8 dump
 
 
-def raw_items(files: list[Path]) -> list[RawItem | Reject]:
+def raw_items(files: list[InputFile]) -> list[RawItem | Reject]:
     """Every raw record of the files, in input order."""
     return [item for batch in read_batches(files, 100) for _, item in numbered_items(batch)]
 
@@ -93,7 +94,7 @@ def test_truncated_gzip_ends_in_a_reject(tmp_path: Path) -> None:
     data = gzip.compress(b"".join(b'{"id": "%d", "text": "x"}\n' % i for i in range(2000)))
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(data[: len(data) // 2])
-    items = raw_items([path])
+    items = raw_items([InputFile(str(path))])
     assert isinstance(items[-1], Reject) and items[-1].reason == "unreadable_file"
     assert all(isinstance(i, RawItem) for i in items[:-1]) and len(items) > 1
 
@@ -133,7 +134,7 @@ def test_bad_paths_fail_early(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.jsonl").write_text("{}\n")
     assert discover_inputs([str(tmp_path / "**" / "*.jsonl")]) == [
-        tmp_path / "b.jsonl", tmp_path / "sub" / "a.jsonl"]
+        InputFile(str(tmp_path / "b.jsonl")), InputFile(str(tmp_path / "sub" / "a.jsonl"))]
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:
