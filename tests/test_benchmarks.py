@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import corpus  # noqa: E402
+import scale_model  # noqa: E402
 import throughput  # noqa: E402
 
 from dedup.config import load_config  # noqa: E402
@@ -85,3 +86,23 @@ def test_bcubed_scores_a_partition_against_the_truth() -> None:
     assert split["precision"] == 1.0 and split["recall"] == round((4 / 3 + 1 / 3 + 2) / 5, 4)
     merged = throughput.bcubed(np.zeros(5, dtype=np.int64), truth)
     assert merged["recall"] == 1.0 and merged["precision"] == round((3 * 3 / 5 + 2 * 2 / 5) / 5, 4)
+
+
+def test_scale_model_splits_every_step_between_main_process_and_tasks(
+        dump: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = dump.read_bytes().splitlines(keepends=True)[:300]
+    (data / "dump-300-seed2024.jsonl").write_bytes(b"".join(lines))
+    assert scale_model.main(["--size", "300", "--workers", "2,8", "--target", "3000",
+                             "--data", str(data), "--json", str(tmp_path / "m.json")]) == 0
+    figures = json.loads((tmp_path / "m.json").read_text())
+    wall = figures["report"]["seconds"]["wall_by_step"]
+    assert set(figures["steps"]) == set(throughput.STEPS) == set(wall)
+    for step, cost in figures["steps"].items():
+        assert cost["tasks"] >= 1 and 0 < cost["task_seconds"] <= wall[step]
+    assert figures["passes"]["read"]["sent_bytes"] > sum(map(len, lines))  # the raw input
+    assert all(size > 0 for size in figures["spool_bytes"].values())
+    totals = {w: sum(e.values()) for w, e in figures["estimates"].items()}
+    assert totals["8"] < totals["2"]
+    assert "| 8 |" in capsys.readouterr().out
