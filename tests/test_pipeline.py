@@ -154,14 +154,16 @@ def test_synthetic_manifest_matches_articles(synthetic_run: tuple[Path, dict[str
         assert c["top_terms"]
 
 
-def test_output_bytes_do_not_depend_on_workers_or_chunks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("settings", [[], ["cluster.block_days=30"]])  # language x period
+def test_output_bytes_do_not_depend_on_workers_or_chunks(tmp_path: Path,
+                                                         settings: list[str]) -> None:
     records, _ = make_corpus(seed=3, per_language=2)
     source = write_jsonl(tmp_path / "in.jsonl", records)
     outputs = []
     for workers, chunk in [(1, 1000), (2, 5)]:
         out = tmp_path / f"out-{workers}-{chunk}"
         run_job([str(source)], out, load_config(
-            overrides=[f"run.workers={workers}", f"run.chunk_size={chunk}"]))
+            overrides=[f"run.workers={workers}", f"run.chunk_size={chunk}", *settings]))
         outputs.append({name: (out / name).read_bytes()
                         for name in ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")})
     assert outputs[0] == outputs[1]
