@@ -357,7 +357,7 @@ def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:
     """Decode one raw item into a Record, or explain why it cannot be one."""
     if item.kind == "json":
         return record_from_json(item, cfg)
-    text, flags = decode_bytes(item.payload)
+    text, flags = decode_document(item.payload, item.kind)
     stem = Path(item.origin).stem
     if item.kind == "html":
         return finish_record(Record(id=stem, html=text, origin=item.origin, flags=flags), cfg)
@@ -395,10 +395,78 @@ def decode_bytes(payload: bytes) -> tuple[str, list[str]]:
     except UnicodeDecodeError:
         text = payload.decode("utf-8", errors="dedup-windows-1252")
         flags.append("invalid_utf8")
+    return without_nuls(text, flags)
+
+
+def without_nuls(text: str, flags: list[str]) -> tuple[str, list[str]]:
+    """The text without NUL characters (flagged when there were some)."""
     if "\x00" in text:
         text = text.replace("\x00", "")
         flags.append("nul_bytes")
     return text, flags
+
+
+def decode_document(payload: bytes, kind: str) -> tuple[str, list[str]]:
+    """A whole .txt or .html file's text, in the encoding it was written in.
+
+    A byte-order mark decides first.  Then valid UTF-8 is read as UTF-8, even where a
+    page declares another charset: scrapers often save pages as UTF-8 and keep the
+    stale ``<meta charset>``, and text in another encoding is rarely valid UTF-8.
+    Otherwise a page is read in the charset its first 1,024 bytes declare (Cyrillic
+    sites still serve windows-1251, Chinese ones GBK), and anything else as UTF-8 with
+    the Windows-1252 fallback of :func:`decode_bytes`.
+    """
+    encoding = bom_encoding(payload)
+    if encoding is None and kind == "html" and not is_utf8(payload):
+        encoding = declared_charset(payload[:1024])
+    if encoding is None:
+        return decode_bytes(payload)
+    try:
+        return without_nuls(payload.decode(encoding), [])
+    except UnicodeDecodeError:
+        return without_nuls(payload.decode(encoding, errors="replace"), ["undecodable_bytes"])
+
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+# <meta charset="..."> and <meta http-equiv="Content-Type" content="...; charset=...">.
+_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+# Labels browsers read as a superset of what they name (WHATWG Encoding Standard): pages
+# labelled Latin-1 are written in Windows-1252 (Python's Latin-1 would turn its curly
+# quotes and dashes into control characters), GB2312 ones in GBK, and so on.
+_BROWSER_CODECS = {
+    **dict.fromkeys(("ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1",
+                     "l1", "cp819", "ibm819", "x-cp1252"), "cp1252"),
+    **dict.fromkeys(("gb2312", "gbk", "x-gbk"), "gb18030"),
+    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis"), "cp932"),
+    "euc-kr": "cp949", "iso-8859-9": "cp1254", "tis-620": "cp874", "iso-8859-11": "cp874",
+}
+
+
+def bom_encoding(payload: bytes) -> str | None:
+    """The encoding a byte-order mark announces, if the payload starts with one."""
+    return next((encoding for bom, encoding in _BOMS if payload.startswith(bom)), None)
+
+
+def is_utf8(payload: bytes) -> bool:
+    """True when the bytes are valid UTF-8 (plain ASCII included)."""
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def declared_charset(head: bytes) -> str | None:
+    """The Python codec of the charset an HTML head declares, if it names a known one."""
+    found = _META_CHARSET.search(head)
+    if not found:
+        return None
+    label = found.group(1).decode("ascii").lower()
+    try:
+        return codecs.lookup(_BROWSER_CODECS.get(label, label)).name
+    except LookupError:
+        return None
 
 
 def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:

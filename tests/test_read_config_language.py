@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import math
 from pathlib import Path
@@ -69,6 +70,52 @@ def test_invalid_utf8_and_nul_bytes_are_repaired_and_flagged() -> None:
     assert isinstance(record, Record)
     assert record.text == "ab" and {"invalid_utf8", "nul_bytes"} <= set(record.flags)
     assert record.title == "café “quoted”"  # stray Windows-1252 bytes in a UTF-8 dump
+
+
+UKRAINIAN = "Київ оголосив про нові переговори — «коаліція охочих» зібралася знову."
+CHINESE = "北京今天发布了新的经济数据，增长超过预期。"
+
+
+def html_page(meta: str, body: str) -> str:
+    return f"<html><head>{meta}<title>t</title></head><body><p>{body}</p></body></html>"
+
+
+@pytest.mark.parametrize(("meta", "body", "encoding"), [
+    ('<meta charset="windows-1251">', UKRAINIAN, "cp1251"),
+    ('<meta http-equiv="Content-Type" content="text/html; charset=koi8-u">',
+     "Київ оголосив про нові переговори.", "koi8_u"),
+    ("<META CHARSET=gb2312>", CHINESE, "gbk"),
+    ('<meta charset="iso-8859-1">', "Café “quoted” – dash", "cp1252"),  # read as browsers do
+])
+def test_html_files_are_read_in_the_charset_they_declare(meta: str, body: str,
+                                                         encoding: str) -> None:
+    page = html_page(meta, body)
+    record = parse_item(RawItem(origin="p.html", kind="html", payload=page.encode(encoding)),
+                        ReadConfig())
+    assert isinstance(record, Record) and record.html == page and not record.flags
+
+
+def test_utf8_wins_over_a_stale_declaration_and_boms_decide() -> None:
+    page = html_page('<meta charset="windows-1251">', UKRAINIAN)  # re-saved as UTF-8
+    saved = parse_item(RawItem(origin="p.html", kind="html", payload=page.encode()),
+                       ReadConfig())
+    assert isinstance(saved, Record) and saved.html == page
+    for payload in (codecs.BOM_UTF8 + page.encode(), page.encode("utf-16")):  # BOM + text
+        record = parse_item(RawItem(origin="p.html", kind="html", payload=payload),
+                            ReadConfig())
+        assert isinstance(record, Record) and record.html == page
+    note = parse_item(RawItem(origin="n.txt", kind="txt",
+                              payload=f"Title\n{UKRAINIAN}\n".encode("utf-16")), ReadConfig())
+    assert isinstance(note, Record) and (note.title, note.text) == ("Title", UKRAINIAN)
+
+
+def test_undeclared_or_wrongly_declared_bytes_never_fail() -> None:
+    cp1251 = html_page("", UKRAINIAN).encode("cp1251")  # no declaration: Windows-1252 guess
+    record = parse_item(RawItem(origin="p.html", kind="html", payload=cp1251), ReadConfig())
+    assert isinstance(record, Record) and "invalid_utf8" in record.flags
+    lying = html_page('<meta charset="utf-16be">', "odd").encode() + b"\xff"
+    record = parse_item(RawItem(origin="p.html", kind="html", payload=lying), ReadConfig())
+    assert isinstance(record, Record) and "undecodable_bytes" in record.flags
 
 
 def raw_items(files: list[InputFile]) -> list[RawItem | Reject]:
