@@ -39,6 +39,7 @@ from dedup.write import (
     cluster_description,
     placed_row,
     row_fields,
+    save_array,
 )
 
 if TYPE_CHECKING:
@@ -236,8 +237,9 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     with timer.stage("link"):
         anchors = path.with_name(f"{path.stem}-anchors.npz")
-        save_npz(anchors, anchor_rows([r.title for r in kept], [r.text for r in kept],
-                                      cfg.link), compressed=False)
+        with atomic_file(anchors, sync=False) as handle:
+            save_npz(handle, anchor_rows([r.title for r in kept], [r.text for r in kept],
+                                         cfg.link), compressed=False)
     with timer.stage("write"):
         write_row_parts(rows_path(path), kept)
     result = AnalysedChunk(
@@ -267,7 +269,7 @@ def save_signatures(path: Path, signatures: np.ndarray) -> Path:
     pairs they compare, and no process holds all of them (512 MB per million articles).
     """
     saved = path.with_name(f"{path.stem}-signatures.npy")
-    np.save(saved, signatures)
+    save_array(saved, signatures)
     return saved
 
 

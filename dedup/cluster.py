@@ -37,6 +37,7 @@ from sklearn.utils import murmurhash3_32
 from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
 from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
+from dedup.write import save_array
 
 
 @dataclass(frozen=True, slots=True)
@@ -792,7 +793,7 @@ def save_rows(base: Path, matrix: sp.csr_matrix) -> Path:
     values); returns ``base``.  Unlike ``.npz`` they can be memory-mapped, so a reader
     takes only the rows it wants (see :func:`read_rows`)."""
     for name in ("indptr", "indices", "data"):
-        np.save(_rows_part(base, name), getattr(matrix, name))
+        save_array(_rows_part(base, name), getattr(matrix, name))
     return base
 
 

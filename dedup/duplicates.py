@@ -32,6 +32,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from dedup.tokens import VOCABULARY, Documents
+from dedup.write import save_array
 
 SCHEME = "affine32"
 # FNV-1a's 32-bit prime: combines token hashes into a shingle hash.
@@ -369,8 +370,8 @@ def save_sorted_band_keys(file: Path, signatures: np.ndarray, cfg: DedupConfig) 
     rows = np.flatnonzero(has_content(signatures))
     keys = all_band_keys(signatures[rows], cfg)
     order = np.argsort(keys, axis=1, kind="stable")
-    np.save(file, np.take_along_axis(keys, order, axis=1))
-    np.save(band_rows_file(file), rows[order].astype(np.uint32))
+    save_array(file, np.take_along_axis(keys, order, axis=1))
+    save_array(band_rows_file(file), rows[order].astype(np.uint32))
     return file
 
 

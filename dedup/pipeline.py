@@ -54,6 +54,7 @@ from dedup.write import (
     atomic_file,
     cluster_id_for,
     cluster_line,
+    temporary_files,
     write_json,
     write_jsonl,
 )
@@ -184,7 +185,8 @@ def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in OUTPUTS:
             (out_dir / name).unlink(missing_ok=True)
-            (out_dir / f".{name}.tmp").unlink(missing_ok=True)
+            for stale in temporary_files(out_dir / name):
+                stale.unlink(missing_ok=True)
         resumed = resume and is_resumable(work, fingerprint)
         if not resumed:
             shutil.rmtree(work, ignore_errors=True)

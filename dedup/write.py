@@ -8,14 +8,17 @@ and config always give the same bytes.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import orjson
 
 from dedup.records import Record
@@ -37,16 +40,34 @@ class WriteConfig:
 def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
     """Write ``path`` via a temporary file in the same directory and an atomic rename.
 
-    ``sync`` makes the bytes durable before the rename (outputs); scratch files skip it,
-    as they are remade by rerunning and a sync per chunk stalls a worker on the disk.
+    The temporary name is unique to this writer: on a cluster the same task can run twice
+    at once (a worker wrongly presumed dead), and two writers of one temporary file
+    could rename a torn mix of both.  ``sync`` makes the bytes durable before the rename
+    (outputs); scratch files skip it, as they are remade by rerunning and a sync per
+    chunk stalls a worker on the disk.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        yield handle
-        if sync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            yield handle
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """``np.save`` to a scratch file, atomically: readers memory-map these files, so a
+    rerun of the task must never expose a half-written one."""
+    with atomic_file(path, sync=False) as handle:
+        np.save(handle, array)
+
+
+def temporary_files(path: Path) -> list[Path]:
+    """Temporary files :func:`atomic_file` left for ``path`` (a killed writer's)."""
+    return list(path.parent.glob(f".{glob.escape(path.name)}.*tmp"))
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -16,6 +16,7 @@ from synthetic import make_corpus
 
 from dedup.cli import main
 from dedup.pipeline import OUTPUTS, WORK_DIR
+from dedup.write import atomic_file
 
 FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
 ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
@@ -107,5 +108,23 @@ def test_new_run_removes_the_previous_outputs_first(corpus: Path, tmp_path: Path
     out.mkdir()
     for name in OUTPUTS:
         (out / name).write_text("from an earlier run\n")
+        (out / f".{name}.tmp").write_text("a killed writer's\n")
+        (out / f".{name}.123-abc.tmp").write_text("a killed writer's\n")
     kill_when(corpus, out, saved(".prepared"))
     assert not any((out / name).exists() for name in OUTPUTS)
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_two_writers_of_one_file_never_mix(tmp_path: Path) -> None:
+    """On a cluster one task can run twice at once: each writer has its own temporary."""
+    target = tmp_path / "chunk-000001-signatures.npy"
+    with atomic_file(target, sync=False) as first, atomic_file(target, sync=False) as second:
+        first.write(b"first " * 1000)
+        second.write(b"second " * 1000)
+        assert len(list(tmp_path.glob(".*.tmp"))) == 2
+    assert target.read_bytes() in (b"first " * 1000, b"second " * 1000)
+    with pytest.raises(RuntimeError), atomic_file(target, sync=False) as third:
+        third.write(b"half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_bytes() in (b"first " * 1000, b"second " * 1000)
+    assert not list(tmp_path.glob(".*.tmp"))
