@@ -300,7 +300,7 @@ def rows_by_block(langs: Sequence[str], days: np.ndarray,
     block).  Periods are fixed on the calendar, so a block never depends on other rows."""
     if block_days <= 0:
         return list(rows_by_language(langs).values())
-    period = np.where(np.isnan(days), -1, np.floor(np.nan_to_num(days) / block_days) + 1)
+    period = np.where(np.isnan(days), np.inf, np.floor(days / block_days))
     blocks = []
     for rows in rows_by_language(langs).values():
         _, index = np.unique(period[rows], return_inverse=True)
@@ -828,7 +828,7 @@ class SpooledRows:
         """The block's rows, reading from each file only its share.
 
         Whole files would hold the rows of other blocks too (other periods, duplicates
-        left out): with period blocks, each file was read once per period.
+        left out), and with period blocks every file would be read once per period.
         """
         order = np.argsort(self.picks, kind="stable")
         wanted = self.picks[order]

@@ -300,7 +300,7 @@ class ChunkedSignatures:
 
     def agreement(self, pairs: np.ndarray) -> np.ndarray:
         """One task per ``PAIRS_PER_TASK`` pairs."""
-        tasks = ((self.corpus.signature_files, self.corpus.chunk_bounds,
+        tasks = ((self.corpus.signature_files, self.corpus.chunk_bounds[:-1],
                   pairs[start : start + PAIRS_PER_TASK])
                  for start in range(0, len(pairs), PAIRS_PER_TASK))
         equal = np.concatenate([np.zeros(0, dtype=np.uint16),

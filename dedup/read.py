@@ -164,11 +164,12 @@ def local_inputs(name: str) -> list[str]:
     """The readable files a local path, directory or glob pattern names."""
     path = Path(name)
     if path.is_dir():
-        return [str(p) for p in sorted(path.rglob("*")) if p.is_file() and is_readable_kind(p.name)]
+        return [str(p) for p in sorted(path.rglob("*"))
+                if p.is_file() and is_readable_kind(p.name)]
     if path.is_file():
-        return [str(require_readable_kind(name, path.name))]
+        return [require_readable_kind(name, path.name)]
     if is_pattern(name):
-        return [p for p in sorted(glob.glob(name, recursive=True))
+        return [p for p in sorted(glob.glob(name, recursive=True), key=by_folder)
                 if Path(p).is_file() and is_readable_kind(p)] or no_match(name)
     raise InputError(f"{name}: no such file or directory")
 
@@ -180,14 +181,21 @@ def remote_inputs(url: str) -> list[str]:
         if fs.isfile(path):
             return [require_readable_kind(url, url)]
         if fs.isdir(path):
-            return [fs.unstrip_protocol(p) for p in sorted(fs.find(path))
+            return [fs.unstrip_protocol(p) for p in sorted(fs.find(path), key=by_folder)
                     if is_readable_kind(p)]
         if is_pattern(path):
-            return [fs.unstrip_protocol(p) for p in sorted(fs.glob(path))
+            return [fs.unstrip_protocol(p) for p in sorted(fs.glob(path), key=by_folder)
                     if fs.isfile(p) and is_readable_kind(p)] or no_match(url)
     except OSError as err:
         raise InputError(f"{url}: {err}") from err
     raise InputError(f"{url}: no such file or directory")
+
+
+def by_folder(name: str) -> list[str]:
+    """Sort key of a path or URL path: folder by folder, as ``Path`` objects sort, so a
+    folder read by URL, by pattern or by path gives its files in one order ("b/x" before
+    "b-2/x", which a plain string sort reverses)."""
+    return name.split("/")
 
 
 def require_readable_kind(name: str, file_name: str) -> str:

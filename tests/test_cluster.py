@@ -238,12 +238,12 @@ def test_no_cluster_spans_more_than_the_window() -> None:
 
 
 def test_period_blocks_split_at_calendar_boundaries_and_keep_undated_apart() -> None:
-    langs = ["en", "en", "de", "en", "en", "en", "de"]
-    days = np.array([29.0, 30.5, 31.0, np.nan, 59.9, 60.0, np.nan])
+    langs = ["en", "en", "de", "en", "en", "en", "de", "en"]
+    days = np.array([29.0, 30.5, 31.0, np.nan, 59.9, 60.0, np.nan, -40.0])  # and 1969
     blocks = sorted(b.tolist() for b in rows_by_block(langs, days, block_days=30.0))
-    assert blocks == [[0], [1, 4], [2], [3], [5], [6]]
-    assert sorted(b.tolist() for b in rows_by_block(langs, days, 0.0)) == [[0, 1, 3, 4, 5],
-                                                                            [2, 6]]
+    assert blocks == [[0], [1, 4], [2], [3], [5], [6], [7]]
+    assert sorted(b.tolist() for b in rows_by_block(langs, days, 0.0)) == [
+        [0, 1, 3, 4, 5, 7], [2, 6]]
 
 
 def test_one_event_in_each_period_block_clusters_as_in_one_block() -> None:

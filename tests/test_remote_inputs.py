@@ -85,6 +85,18 @@ def test_url_patterns_and_file_urls_name_the_same_files(tmp_path: Path,
         tmp_path / "by-path" / "clusters.jsonl").read_bytes()
 
 
+def test_a_folder_lists_in_one_order_by_path_pattern_or_url(tmp_path: Path,
+                                                            memory_root: str) -> None:
+    files = {"b-2/x.jsonl": b"{}\n", "b/x.jsonl": b"{}\n", "b/a/y.jsonl": b"{}\n"}
+    put(f"{tmp_path}/in-dump", files)
+    put(f"{memory_root}/in-dump", files)
+    for names in ([f"{tmp_path}/in-dump"], [f"{tmp_path}/in-dump/**/*.jsonl"],
+                  [f"file://{tmp_path}/in-dump"], [f"{memory_root}/in-dump"],
+                  [f"{memory_root}/in-dump/**/*.jsonl"]):
+        found = [f.location.split("/in-dump/", 1)[1] for f in discover_inputs(names)]
+        assert found == ["b/a/y.jsonl", "b/x.jsonl", "b-2/x.jsonl"], names  # as Paths sort
+
+
 def test_bad_urls_fail_before_any_work(tmp_path: Path, memory_root: str) -> None:
     put(memory_root, {"x/data.csv": b"a,b\n"})
     for url, message in [(f"{memory_root}/missing.jsonl", "no such file"),
