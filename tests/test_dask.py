@@ -19,6 +19,7 @@ import pytest
 from distributed import Client
 from synthetic import make_corpus
 
+from dedup import pipeline
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.pipeline import WORK_DIR, run_job
@@ -80,7 +81,11 @@ def scheduler() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
 
 
 def test_local_cluster_gives_the_local_bytes(corpus: Path, local: dict[str, bytes],
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also with the LSH shuffle and the signature comparisons cut into many tasks."""
+    monkeypatch.setattr(pipeline, "KEYS_PER_TASK", 40)
+    monkeypatch.setattr(pipeline, "PAIRS_PER_TASK", 3)
     report = run_job([str(corpus)], tmp_path / "out", load_config(
         overrides=["run.workers=2", "run.chunk_size=10", 'run.engine="dask"']))
     assert report["engine"] == {"name": "DaskEngine", "workers": 2}
