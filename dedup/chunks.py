@@ -307,13 +307,18 @@ class FinishedChunk:
     waited on the disk (16 s of the write step at 1M articles).
     """
 
-    articles: bytes  # the chunk's articles.jsonl lines
+    articles: bytes  # the chunk's articles.jsonl lines (empty when written to a part)
     labels: list[int]  # the clusters whose representatives are in the chunk
     descriptions: list[bytes]  # each of those clusters' description, in the same order
 
 
-def finish_chunk(chunk: Path, placement: ChunkPlacement) -> FinishedChunk:
-    """One chunk's articles.jsonl rows and its clusters' descriptions."""
+def finish_chunk(chunk: Path, placement: ChunkPlacement,
+                 part: Path | None = None) -> FinishedChunk:
+    """One chunk's articles.jsonl rows and its clusters' descriptions.
+
+    With ``part`` the rows are written to that file here, in the worker, and not
+    returned (``write.article_parts``).
+    """
     rows = read_row_parts(chunk)
     articles = b"".join([placed_row(head, tail, Placement(
         cluster_id=placement.cluster_ids[i],
@@ -322,6 +327,10 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement) -> FinishedChunk:
         is_representative=placement.is_representative[i],
     )) for i, (head, tail) in enumerate(rows)])
     labels, descriptions = describe_representatives(rows, placement)
+    if part is not None:
+        with atomic_file(part) as handle:
+            handle.write(articles)
+        articles = b""
     return FinishedChunk(articles=articles, labels=labels, descriptions=descriptions)
 
 

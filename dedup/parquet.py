@@ -8,7 +8,7 @@ the same bytes.  Each copy is written to a temporary name and renamed, like ever
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,27 +41,30 @@ CLUSTERS = pa.schema([
 ])
 
 
-def parquet_copies(out_dir: Path) -> None:
-    """articles.parquet and clusters.parquet from the finished JSONL outputs."""
-    jsonl_to_parquet(out_dir / "articles.jsonl", out_dir / "articles.parquet", ARTICLES)
-    jsonl_to_parquet(out_dir / "clusters.jsonl", out_dir / "clusters.parquet", CLUSTERS)
+def parquet_copies(out_dir: Path, article_files: Sequence[Path]) -> None:
+    """articles.parquet and clusters.parquet from the finished JSONL outputs (the
+    articles in one file or in parts)."""
+    jsonl_to_parquet(article_files, out_dir / "articles.parquet", ARTICLES)
+    jsonl_to_parquet([out_dir / "clusters.jsonl"], out_dir / "clusters.parquet", CLUSTERS)
 
 
-def jsonl_to_parquet(source: Path, target: Path, schema: pa.Schema) -> None:
-    """Copy a JSONL output into a Parquet file of ``schema``, one row group per batch."""
+def jsonl_to_parquet(sources: Sequence[Path], target: Path, schema: pa.Schema) -> None:
+    """Copy JSONL files, in order, into a Parquet file of ``schema``, one row group per
+    batch."""
     with atomic_file(target) as handle, pq.ParquetWriter(handle, schema) as writer:
-        for rows in batches(source):
+        for rows in batches(sources):
             writer.write_table(pa.Table.from_pylist(rows, schema=schema))
 
 
-def batches(source: Path) -> Iterator[list[dict[str, Any]]]:
-    """The rows of a JSONL file, ``BATCH_ROWS`` at a time."""
+def batches(sources: Sequence[Path]) -> Iterator[list[dict[str, Any]]]:
+    """The rows of JSONL files, in order, ``BATCH_ROWS`` at a time."""
     rows: list[dict[str, Any]] = []
-    with source.open("rb") as handle:
-        for line in handle:
-            rows.append(orjson.loads(line))
-            if len(rows) == BATCH_ROWS:
-                yield rows
-                rows = []
+    for source in sources:
+        with source.open("rb") as handle:
+            for line in handle:
+                rows.append(orjson.loads(line))
+                if len(rows) == BATCH_ROWS:
+                    yield rows
+                    rows = []
     if rows:
         yield rows

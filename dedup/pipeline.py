@@ -155,7 +155,7 @@ def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bo
     if cfg.write.parquet:
         from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
-        parquet_copies(out_dir)
+        parquet_copies(out_dir, article_files(out_dir))
     wall["write"] = time.perf_counter() - tick
 
     records_in = sum(len(p.seqs) + len(p.rejects) for p in prepared)
@@ -170,6 +170,15 @@ def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bo
 # exactly when its report exists.
 OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "articles.parquet",
            "clusters.parquet", "report.json")
+# The folder of articles.jsonl's parts, with write.article_parts.
+ARTICLE_PARTS = "articles"
+
+
+def article_files(out_dir: Path) -> list[Path]:
+    """The finished articles output: articles.jsonl, or its parts in order."""
+    parts = out_dir / ARTICLE_PARTS
+    return sorted(parts.glob("part-*.jsonl")) if parts.is_dir() else [
+        out_dir / "articles.jsonl"]
 
 
 def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple[Path, bool]:
@@ -187,6 +196,7 @@ def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple
             (out_dir / name).unlink(missing_ok=True)
             for stale in temporary_files(out_dir / name):
                 stale.unlink(missing_ok=True)
+        shutil.rmtree(out_dir / ARTICLE_PARTS, ignore_errors=True)
         resumed = resume and is_resumable(work, fingerprint)
         if not resumed:
             shutil.rmtree(work, ignore_errors=True)
@@ -429,17 +439,24 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     as soon as it is done, while the workers go on with the next ones: joined at the
     end, copying 2 GB per million articles kept the workers waiting.
     """
-    tasks = ((rows_path(chunk_path(work, index)), placement)
+    parts = out_dir / ARTICLE_PARTS if cfg.write.article_parts else None
+    if parts is not None:
+        parts.mkdir()
+    tasks = ((rows_path(chunk_path(work, index)), placement,
+              parts / f"part-{index:06d}.jsonl" if parts else None)
              for index, placement in enumerate(chunk_placements(corpus, grouping, cfg)))
     descriptions = Descriptions(work / "descriptions.bin",
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64),
                                 np.zeros(len(grouping.cluster_ids), dtype=np.int64))
     labels: list[int] = []
     sizes: list[int] = []
-    with (atomic_file(out_dir / "articles.jsonl") as articles,
-          descriptions.path.open("wb") as described):
+    with contextlib.ExitStack() as files:
+        described = files.enter_context(descriptions.path.open("wb"))
+        articles = None if parts else files.enter_context(
+            atomic_file(out_dir / "articles.jsonl"))
         for finished in engine.map(finish_chunk, tasks, "write"):
-            articles.write(finished.articles)
+            if articles is not None:
+                articles.write(finished.articles)
             described.writelines(finished.descriptions)
             labels += finished.labels
             sizes += map(len, finished.descriptions)

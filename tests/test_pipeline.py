@@ -310,3 +310,24 @@ def test_parquet_copies_hold_the_jsonl_rows(tmp_path: Path) -> None:
         for row, copy in zip(rows, copied, strict=True):  # absent fields come back null
             assert {k: v for k, v in copy.items() if v is not None} == {
                 k: v for k, v in row.items() if v is not None}
+
+
+def test_article_parts_are_articles_jsonl_cut_per_chunk(tmp_path: Path) -> None:
+    records, _ = make_corpus(seed=4, per_language=2)
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    settings = ["run.workers=2", "run.chunk_size=7"]
+    run_job([str(source)], tmp_path / "whole", load_config(overrides=settings))
+    out = tmp_path / "parts"
+    (out / "articles").mkdir(parents=True)
+    (out / "articles" / "part-999999.jsonl").write_text("from an earlier run\n")
+    run_job([str(source)], out, load_config(
+        overrides=[*settings, "write.article_parts=true", "write.parquet=true"]))
+    parts = sorted((out / "articles").glob("*"))
+    assert [p.name for p in parts] == [f"part-{i:06d}.jsonl" for i in range(-(-len(records) // 7))]
+    assert b"".join(p.read_bytes() for p in parts) == (
+        tmp_path / "whole" / "articles.jsonl").read_bytes()
+    assert not (out / "articles.jsonl").exists()
+    assert (out / "clusters.jsonl").read_bytes() == (
+        tmp_path / "whole" / "clusters.jsonl").read_bytes()
+    ids = [row["id"] for row in read_jsonl(tmp_path / "whole" / "articles.jsonl")]
+    assert pq.read_table(out / "articles.parquet").column("id").to_pylist() == ids

@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import gzip
 import math
+import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +208,18 @@ def test_config_errors_are_clear(override: str, message: str) -> None:
 
 def test_default_toml_states_the_defaults() -> None:
     assert load_config(REPO / "configs" / "default.toml") == load_config()
+
+
+def test_readme_documents_every_setting_with_its_default() -> None:
+    """The README's configuration table: one row per key of configs/default.toml."""
+    readme = (REPO / "README.md").read_text().split("## Configuration")[1]
+    rows = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `(.*?)` \|", readme, re.M))
+    settings = tomllib.loads((REPO / "configs" / "default.toml").read_text())
+    assert rows.keys() == {f"{section}.{key}" for section, values in settings.items()
+                           for key in values}
+    for name, shown in rows.items():
+        section, key = name.split(".")
+        assert tomllib.loads(f"v = {shown}")["v"] == settings[section][key], name
 
 
 @pytest.mark.parametrize("text, lang", [
