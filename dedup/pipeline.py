@@ -155,7 +155,7 @@ def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bo
     if cfg.write.parquet:
         from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
-        parquet_copies(out_dir, article_files(out_dir))
+        parquet_copies(out_dir, article_files(out_dir, cfg))
     wall["write"] = time.perf_counter() - tick
 
     records_in = sum(len(p.seqs) + len(p.rejects) for p in prepared)
@@ -174,11 +174,11 @@ OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "articles.parque
 ARTICLE_PARTS = "articles"
 
 
-def article_files(out_dir: Path) -> list[Path]:
+def article_files(out_dir: Path, cfg: Config) -> list[Path]:
     """The finished articles output: articles.jsonl, or its parts in order."""
-    parts = out_dir / ARTICLE_PARTS
-    return sorted(parts.glob("part-*.jsonl")) if parts.is_dir() else [
-        out_dir / "articles.jsonl"]
+    if cfg.write.article_parts:
+        return sorted((out_dir / ARTICLE_PARTS).glob("part-*.jsonl"))
+    return [out_dir / "articles.jsonl"]
 
 
 def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple[Path, bool]:
@@ -432,7 +432,8 @@ class Descriptions:
 
 def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
                    cfg: Config) -> Descriptions:
-    """articles.jsonl, finished per chunk by the workers and appended in chunk order.
+    """articles.jsonl, finished per chunk by the workers and appended in chunk order (or,
+    with ``write.article_parts``, written by them as one part file per chunk).
 
     Workers also describe the clusters whose representatives they hold; the descriptions
     go to a scratch file, and only their positions are kept here.  Each chunk is appended
