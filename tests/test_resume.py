@@ -57,11 +57,12 @@ def writing(work: Path) -> bool:
     return (work / "descriptions.bin").exists()
 
 
-def kill_when(corpus: Path, out: Path, ready: Callable[[Path], bool]) -> None:
+def kill_when(corpus: Path, out: Path, ready: Callable[[Path], bool],
+              extra: tuple[str, ...] = ()) -> None:
     """Start ``dedup run`` in its own process group and SIGKILL the group (workers too)
     as soon as ``ready(work_dir)`` holds."""
     process = subprocess.Popen([sys.executable, "-m", "dedup.cli", "run", str(corpus),
-                                "--out", str(out), *ARGS], start_new_session=True,
+                                "--out", str(out), *ARGS, *extra], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not ready(out / WORK_DIR):
@@ -90,6 +91,19 @@ def test_killed_run_resumes_to_the_same_bytes(corpus: Path, reference: dict[str,
     assert report["resumed"] is True and report["chunks_reused"][reused] > 0
     assert {name: (out / name).read_bytes() for name in FINAL} == reference
     assert not (out / WORK_DIR).exists()
+
+
+def test_a_killed_dask_run_resumes_to_the_local_bytes(corpus: Path,
+                                                      reference: dict[str, bytes],
+                                                      tmp_path: Path) -> None:
+    """Main process, scheduler and workers all killed mid-analysis; resumed on Dask."""
+    out = tmp_path / "out"
+    kill_when(corpus, out, saved(".analysed"), ("--engine", "dask"))
+    assert main(["run", str(corpus), "--out", str(out), *ARGS, "--engine", "dask",
+                 "--resume"]) == 0
+    report = orjson.loads((out / "report.json").read_bytes())
+    assert report["resumed"] is True and report["chunks_reused"]["analyse"] > 0
+    assert {name: (out / name).read_bytes() for name in FINAL} == reference
 
 
 def test_resume_with_other_config_starts_over(corpus: Path, reference: dict[str, bytes],
