@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
+import charset_normalizer
 import orjson
 
 from dedup.records import Record
@@ -421,18 +422,22 @@ def decode_document(payload: bytes, kind: str) -> tuple[str, list[str]]:
     page declares another charset: scrapers often save pages as UTF-8 and keep the
     stale ``<meta charset>``, and text in another encoding is rarely valid UTF-8.
     Otherwise a page is read in the charset its first 1,024 bytes declare (Cyrillic
-    sites still serve windows-1251, Chinese ones GBK), and anything else as UTF-8 with
-    the Windows-1252 fallback of :func:`decode_bytes`.
+    sites still serve windows-1251, Chinese ones GBK), and a file that declares nothing
+    in the encoding charset-normalizer finds most likely (flagged ``charset_guessed``);
+    when it finds none, as UTF-8 with the Windows-1252 fallback of :func:`decode_bytes`.
     """
-    encoding = bom_encoding(payload)
-    if encoding is None and kind == "html" and not is_utf8(payload):
-        encoding = declared_charset(payload[:1024])
+    encoding, flags = bom_encoding(payload), []
+    if encoding is None and not is_utf8(payload):
+        encoding = declared_charset(payload[:1024]) if kind == "html" else None
+        if encoding is None and (encoding := guessed_charset(payload)):
+            flags.append("charset_guessed")
     if encoding is None:
         return decode_bytes(payload)
     try:
-        return without_nuls(payload.decode(encoding), [])
+        return without_nuls(payload.decode(encoding), flags)
     except UnicodeDecodeError:
-        return without_nuls(payload.decode(encoding, errors="replace"), ["undecodable_bytes"])
+        return without_nuls(payload.decode(encoding, errors="replace"),
+                            [*flags, "undecodable_bytes"])
 
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -463,6 +468,13 @@ def is_utf8(payload: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def guessed_charset(payload: bytes) -> str | None:
+    """The Python codec of charset-normalizer's best guess for bytes that declare no
+    encoding (it scores decodings by how much of them is readable text)."""
+    best = charset_normalizer.from_bytes(payload).best()
+    return codecs.lookup(best.encoding).name if best is not None else None
 
 
 def declared_charset(head: bytes) -> str | None:

@@ -111,10 +111,16 @@ def test_utf8_wins_over_a_stale_declaration_and_boms_decide() -> None:
     assert isinstance(note, Record) and (note.title, note.text) == ("Title", UKRAINIAN)
 
 
-def test_undeclared_or_wrongly_declared_bytes_never_fail() -> None:
-    cp1251 = html_page("", UKRAINIAN).encode("cp1251")  # no declaration: Windows-1252 guess
-    record = parse_item(RawItem(origin="p.html", kind="html", payload=cp1251), ReadConfig())
-    assert isinstance(record, Record) and "invalid_utf8" in record.flags
+def test_undeclared_encodings_are_guessed_and_wrong_declarations_never_fail() -> None:
+    page = html_page("", UKRAINIAN)
+    record = parse_item(RawItem(origin="p.html", kind="html", payload=page.encode("cp1251")),
+                        ReadConfig())
+    assert isinstance(record, Record) and record.html == page
+    assert record.flags == ["charset_guessed"]
+    note = parse_item(RawItem(origin="n.txt", kind="txt",
+                              payload=f"Заголовок\n{UKRAINIAN}\n".encode("cp1251")),
+                      ReadConfig())
+    assert isinstance(note, Record) and (note.title, note.text) == ("Заголовок", UKRAINIAN)
     lying = html_page('<meta charset="utf-16be">', "odd").encode() + b"\xff"
     record = parse_item(RawItem(origin="p.html", kind="html", payload=lying), ReadConfig())
     assert isinstance(record, Record) and "undecodable_bytes" in record.flags
