@@ -247,10 +247,6 @@ class Documents:
         """One token as a string."""
         return self.text[self.starts[index] : self.ends[index]]
 
-    def field_words(self, field: int) -> list[str]:
-        """The tokens of one field as strings: :func:`words` of it."""
-        return [self.token(i) for i in range(self.bounds[field], self.bounds[field + 1])]
-
     def positions(self, fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Indices of these fields' tokens, in this order, and the field of each."""
         starts, lengths = self.bounds[fields], np.diff(self.bounds)[fields]
