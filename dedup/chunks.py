@@ -66,10 +66,10 @@ class Timer:
 class PreparedChunk:
     """What the main process keeps from the first pass over a chunk."""
 
-    ids: list[str]
-    seqs: list[int]
+    ids: list[str]  # emptied once the main process has made them unique
+    seqs: np.ndarray  # int64 input position of each kept record
     rejects: list[tuple[int, Reject]]
-    templates: TemplateCounts
+    templates: TemplateCounts  # emptied once summed
     seconds: dict[str, float]
     reused: bool = False  # loaded from a killed run's saved result
 
@@ -168,7 +168,8 @@ def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
         counts = count_template_lines(((r.source, r.text) for r in records), cfg.clean)
     with timer.stage("read"):
         write_records(path, records)
-    result = PreparedChunk(ids=[r.id for r in records], seqs=[r.seq for r in records],
+    result = PreparedChunk(ids=[r.id for r in records],
+                           seqs=np.array([r.seq for r in records], dtype=np.int64),
                            rejects=rejects, templates=counts, seconds=timer.seconds)
     save_result(prepared_path(path), result)
     return result

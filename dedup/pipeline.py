@@ -123,13 +123,12 @@ def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bo
     wall: dict[str, float] = {}
 
     tick = time.perf_counter()
-    prepared, counts = fold_templates(engine.map(prepare_chunk, read_tasks(files, work, cfg),
-                                                 "read"))
+    prepared, counts, renames = fold_prepared(
+        engine.map(prepare_chunk, read_tasks(files, work, cfg), "read"))
     wall["read"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     templates = learn_templates(counts, cfg.clean)
-    renames = unique_id_renames(prepared)
     tasks = ((chunk_path(work, index), renames.get(index, {}), templates, cfg)
              for index in range(len(prepared)))
     analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
@@ -221,40 +220,45 @@ def read_tasks(files: Sequence[InputFile], work: Path,
         yield batch, chunk_path(work, index), cfg
 
 
-def fold_templates(
+def fold_prepared(
     chunks: Iterable[PreparedChunk],
-) -> tuple[list[PreparedChunk], TemplateCounts]:
-    """The prepared chunks, with their template line counts summed as they arrive.
+) -> tuple[list[PreparedChunk], TemplateCounts, dict[int, dict[int, str]]]:
+    """The prepared chunks as they arrive: their template line counts summed, and per
+    chunk, the new ids of records whose id was already used (:func:`rename_repeated`).
 
-    Each chunk's counts are dropped once added, so they are never held twice.
+    Each chunk's counts and ids are dropped once used, so they are never held twice: the
+    analyse pass gives every kept id back with its row anyway.
     """
     total = TemplateCounts()
+    seen: set[str] = set()
+    renames: dict[int, dict[int, str]] = {}
     kept = []
-    for chunk in chunks:
+    for index, chunk in enumerate(chunks):
         total.merge(chunk.templates)
-        chunk.templates = TemplateCounts()
+        if renamed := rename_repeated(chunk, seen):
+            renames[index] = renamed
+        chunk.templates, chunk.ids = TemplateCounts(), []
         kept.append(chunk)
-    return kept, total
+    return kept, total, renames
 
 
-def unique_id_renames(prepared: Sequence[PreparedChunk]) -> dict[int, dict[int, str]]:
-    """Per chunk, ``seq -> new id`` for records whose id was already used earlier in the input.
+def rename_repeated(chunk: PreparedChunk, seen: set[str]) -> dict[int, str]:
+    """``seq -> new id`` for the chunk's records whose id is in ``seen`` (used earlier in
+    the input); adds the chunk's ids to it.
 
     A repeated id gets ``~2``, ``~3``... appended (flagged ``duplicate_id``) rather than being
     dropped: the record may be a different article, and losing it would be worse.
     """
-    seen: set[str] = set()
-    renames: dict[int, dict[int, str]] = {}
-    for index, chunk in enumerate(prepared):
-        for seq, record_id in zip(chunk.seqs, chunk.ids, strict=True):
-            new_id, suffix = record_id, 1
-            while new_id in seen:
-                suffix += 1
-                new_id = f"{record_id}~{suffix}"
-            seen.add(new_id)
-            if new_id != record_id:
-                renames.setdefault(index, {})[seq] = new_id
-    return renames
+    renamed: dict[int, str] = {}
+    for seq, record_id in zip(chunk.seqs.tolist(), chunk.ids, strict=True):
+        new_id, suffix = record_id, 1
+        while new_id in seen:
+            suffix += 1
+            new_id = f"{record_id}~{suffix}"
+        seen.add(new_id)
+        if new_id != record_id:
+            renamed[seq] = new_id
+    return renamed
 
 
 def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
