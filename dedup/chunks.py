@@ -12,11 +12,11 @@ every article's cluster is known, and hands them to the main process to append i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import orjson
@@ -85,8 +85,6 @@ class AnalysedChunk:
     published: list[str | None]  # as given, for the clusters' first and last dates
     lengths: np.ndarray  # int64 characters of cleaned text
     exact: np.ndarray  # uint64 content hash per row (0 = no content)
-    signatures: Path  # the rows' MinHash signatures (np.save), read by the dedup step
-    band_keys: Path  # the rows' LSH band keys sorted per band (see save_sorted_band_keys)
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
     anchors: Path  # the rows' anchor counts for cross-lingual linking (save_npz)
     rejects: list[tuple[int, Reject]]
@@ -122,6 +120,51 @@ def read_records(path: Path) -> list[Record]:
     """Load a chunk file written by ``write_records``."""
     with path.open("rb") as handle:
         return [Record.from_dict(orjson.loads(line)) for line in handle]
+
+
+def chunk_path(work: Path, index: int) -> Path:
+    """The spool file of chunk ``index``; the chunk's other files are named from it."""
+    return work / f"chunk-{index:06d}.jsonl"
+
+
+def signatures_path(path: Path) -> Path:
+    """Where the second pass saves a chunk's MinHash signatures."""
+    return path.with_name(f"{path.stem}-signatures.npy")
+
+
+def band_keys_path(path: Path) -> Path:
+    """Where the second pass saves a chunk's sorted LSH band keys."""
+    return path.with_name(f"{path.stem}-bands.npy")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkFiles(Sequence[Path]):
+    """One file of every chunk, ``name_of(chunk_path(work, i))`` for i in order.
+
+    What a task that reads every chunk gets instead of a list of paths: it pickles as a
+    few bytes whatever the number of chunks, where a list of 50,000 paths is 3 MB sent
+    with each of the hundreds of tasks of a large run.
+    """
+
+    work: Path
+    chunks: int
+    name_of: Callable[[Path], Path]  # a module-level function, pickled by name
+
+    def __len__(self) -> int:
+        return self.chunks
+
+    @overload
+    def __getitem__(self, index: int) -> Path: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Path]: ...
+
+    def __getitem__(self, index: int | slice) -> Path | Sequence[Path]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.chunks))]
+        if not -self.chunks <= index < self.chunks:
+            raise IndexError(index)
+        return self.name_of(chunk_path(self.work, index % self.chunks))
 
 
 def prepared_path(path: Path) -> Path:
@@ -231,9 +274,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
         prints = fingerprint(docs, cfg.dedup)
-        signatures = save_signatures(path, prints.signatures)
-        band_keys = save_sorted_band_keys(path.with_name(f"{path.stem}-bands.npy"),
-                                          prints.signatures, cfg.dedup)
+        save_array(signatures_path(path), prints.signatures)
+        save_sorted_band_keys(band_keys_path(path), prints.signatures, cfg.dedup)
     with timer.stage("cluster"):
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     with timer.stage("link"):
@@ -251,8 +293,6 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         published=[r.published for r in kept],
         lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
         exact=prints.exact,
-        signatures=signatures,
-        band_keys=band_keys,
         vector_parts=vector_parts,
         anchors=anchors,
         rejects=rejects,
@@ -261,17 +301,6 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     save_result(analysed_path(path), result)
     path.unlink(missing_ok=True)  # a rerun of this task (a lost worker) may be first
     return result
-
-
-def save_signatures(path: Path, signatures: np.ndarray) -> Path:
-    """Save a chunk's MinHash signatures next to its records; returns the file.
-
-    Like the vectors, they wait on disk: the dedup step's tasks read the rows of the
-    pairs they compare, and no process holds all of them (512 MB per million articles).
-    """
-    saved = path.with_name(f"{path.stem}-signatures.npy")
-    save_array(saved, signatures)
-    return saved
 
 
 def spool_vectors(path: Path, vectors: csr_matrix, langs: Sequence[str]) -> dict[str, Path]:

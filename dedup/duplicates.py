@@ -358,10 +358,10 @@ def all_band_keys(signatures: np.ndarray, cfg: DedupConfig) -> np.ndarray:
         else np.zeros((0, len(signatures)), dtype=np.uint64)
 
 
-def save_sorted_band_keys(file: Path, signatures: np.ndarray, cfg: DedupConfig) -> Path:
+def save_sorted_band_keys(file: Path, signatures: np.ndarray, cfg: DedupConfig) -> None:
     """Save a chunk's band keys for the LSH step: per band, its rows with content sorted
     by key (``file``, uint64 (bands, m)) and their rows in the chunk (the file of
-    :func:`band_rows_file`, uint32).  Returns ``file``.
+    :func:`band_rows_file`, uint32).
 
     This is the map side of the LSH shuffle on ``(band, key)``: sorted, any key range of
     a band is one contiguous slice of every chunk's file, found by binary search, so
@@ -372,7 +372,6 @@ def save_sorted_band_keys(file: Path, signatures: np.ndarray, cfg: DedupConfig) 
     order = np.argsort(keys, axis=1, kind="stable")
     save_array(file, np.take_along_axis(keys, order, axis=1))
     save_array(band_rows_file(file), rows[order].astype(np.uint32))
-    return file
 
 
 def band_rows_file(key_file: Path) -> Path:

@@ -28,12 +28,16 @@ from dedup import __version__
 from dedup.checkpoint import is_resumable, mark_work_dir, run_fingerprint
 from dedup.chunks import (
     AnalysedChunk,
+    ChunkFiles,
     ChunkPlacement,
     PreparedChunk,
     analyse_chunk,
+    band_keys_path,
+    chunk_path,
     finish_chunk,
     prepare_chunk,
     rows_path,
+    signatures_path,
 )
 from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
@@ -79,8 +83,8 @@ class Corpus:
     lengths: np.ndarray
     exact: np.ndarray  # uint64 content hash per row
     chunk_bounds: np.ndarray  # int64: the first row of every chunk, then the row count
-    signature_files: list[Path]  # per chunk, its rows' MinHash signatures
-    band_key_files: list[Path]  # per chunk, its rows' LSH band keys, sorted per band
+    signature_files: ChunkFiles  # per chunk, its rows' MinHash signatures
+    band_key_files: ChunkFiles  # per chunk, its rows' LSH band keys, sorted per band
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
     anchor_files: list[Path]  # per chunk: its rows' anchor counts
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
@@ -134,7 +138,7 @@ def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bo
     analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
     wall["analyse"] = time.perf_counter() - tick
 
-    corpus = stack(analysed)
+    corpus = stack(analysed, work)
     tick = time.perf_counter()
     dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine), corpus.ids,
                            corpus.days, corpus.lengths, cfg.dedup)
@@ -208,11 +212,6 @@ def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple
     return work, resumed
 
 
-def chunk_path(work: Path, index: int) -> Path:
-    """The spool file of chunk ``index``."""
-    return work / f"chunk-{index:06d}.jsonl"
-
-
 def read_tasks(files: Sequence[InputFile], work: Path,
                cfg: Config) -> Iterator[tuple[Batch, Path, Config]]:
     """Raw input cut into chunks of about ``run.chunk_size`` records, numbered in input order."""
@@ -261,7 +260,7 @@ def rename_repeated(chunk: PreparedChunk, seen: set[str]) -> dict[int, str]:
     return renamed
 
 
-def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
+def stack(analysed: Sequence[AnalysedChunk], work: Path) -> Corpus:
     """Concatenate the per-chunk arrays in chunk order."""
     return Corpus(
         ids=[i for chunk in analysed for i in chunk.ids],
@@ -271,8 +270,8 @@ def stack(analysed: Sequence[AnalysedChunk]) -> Corpus:
         lengths=np.concatenate([c.lengths for c in analysed] or [np.zeros(0, np.int64)]),
         exact=np.concatenate([c.exact for c in analysed] or [np.zeros(0, np.uint64)]),
         chunk_bounds=np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]),
-        signature_files=[c.signatures for c in analysed],
-        band_key_files=[c.band_keys for c in analysed],
+        signature_files=ChunkFiles(work, len(analysed), signatures_path),
+        band_key_files=ChunkFiles(work, len(analysed), band_keys_path),
         vector_parts=[c.vector_parts for c in analysed],
         anchor_files=[c.anchors for c in analysed],
         lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),

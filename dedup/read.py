@@ -426,11 +426,14 @@ def decode_document(payload: bytes, kind: str) -> tuple[str, list[str]]:
     in the encoding charset-normalizer finds most likely (flagged ``charset_guessed``);
     when it finds none, as UTF-8 with the Windows-1252 fallback of :func:`decode_bytes`.
     """
-    encoding, flags = bom_encoding(payload), []
-    if encoding is None and not is_utf8(payload):
-        encoding = declared_charset(payload[:1024]) if kind == "html" else None
-        if encoding is None and (encoding := guessed_charset(payload)):
-            flags.append("charset_guessed")
+    encoding, flags = bom_encoding(payload), list[str]()
+    if encoding is None:
+        try:
+            return without_nuls(payload.decode("utf-8"), flags)
+        except UnicodeDecodeError:
+            encoding = declared_charset(payload[:1024]) if kind == "html" else None
+            if encoding is None and (encoding := guessed_charset(payload)):
+                flags.append("charset_guessed")
     if encoding is None:
         return decode_bytes(payload)
     try:
@@ -459,15 +462,6 @@ _BROWSER_CODECS = {
 def bom_encoding(payload: bytes) -> str | None:
     """The encoding a byte-order mark announces, if the payload starts with one."""
     return next((encoding for bom, encoding in _BOMS if payload.startswith(bom)), None)
-
-
-def is_utf8(payload: bytes) -> bool:
-    """True when the bytes are valid UTF-8 (plain ASCII included)."""
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def guessed_charset(payload: bytes) -> str | None:

@@ -125,8 +125,8 @@ def test_band_shuffle_over_chunk_files_finds_the_in_memory_candidates(
     prints = fingerprint(documents([""] * len(CHUNKED), CHUNKED), CFG)
     files = []
     for number, (start, stop) in enumerate(itertools.pairwise(CHUNK_BOUNDS.tolist())):
-        files.append(save_sorted_band_keys(tmp_path / f"chunk-{number}-bands.npy",
-                                           prints.signatures[start:stop], CFG))
+        files.append(tmp_path / f"chunk-{number}-bands.npy")
+        save_sorted_band_keys(files[-1], prints.signatures[start:stop], CFG)
     id_rank = rank_of(ids)
     bands, _ = lsh_params(CFG)
     shuffled = unique_pairs(np.concatenate([

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from synthetic import make_corpus
 
+from dedup.chunks import ChunkFiles, band_keys_path, chunk_path, signatures_path
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.pipeline import run_job
@@ -331,3 +333,15 @@ def test_article_parts_are_articles_jsonl_cut_per_chunk(tmp_path: Path) -> None:
         tmp_path / "whole" / "clusters.jsonl").read_bytes()
     ids = [row["id"] for row in read_jsonl(tmp_path / "whole" / "articles.jsonl")]
     assert pq.read_table(out / "articles.parquet").column("id").to_pylist() == ids
+
+
+def test_chunk_files_name_every_chunks_file_and_pickle_small(tmp_path: Path) -> None:
+    """Tasks reading one file of every chunk get its names, not a list 3 MB long."""
+    files = ChunkFiles(tmp_path, 50_000, signatures_path)
+    assert len(files) == 50_000 and len(pickle.dumps(files)) < 300
+    assert files[7] == signatures_path(chunk_path(tmp_path, 7))
+    assert files[-1] == tmp_path / "chunk-049999-signatures.npy"
+    assert list(ChunkFiles(tmp_path, 2, band_keys_path)) == [
+        tmp_path / "chunk-000000-bands.npy", tmp_path / "chunk-000001-bands.npy"]
+    with pytest.raises(IndexError):
+        files[50_000]
