@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import DumpShape, write_dump
+from throughput import LEXICAL
 
 from dedup.config import load_config
 from dedup.pipeline import WORK_DIR, run_job
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help=f"config override (after the pinned {LEXICAL})")
     args = parser.parse_args(argv)
 
     args.data.mkdir(parents=True, exist_ok=True)
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "out"
         engine = MeasuringEngine(out)
-        report = run_job([str(dump)], out, load_config(overrides=args.overrides),
+        report = run_job([str(dump)], out, load_config(overrides=[LEXICAL, *args.overrides]),
                          engine=engine)
     n = report["counts"]["in"]
     passes = dict(engine.passes)

@@ -26,6 +26,7 @@ from dedup.checkpoint import load_result, save_result
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
 from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, save_rows, vectorize
 from dedup.duplicates import fingerprint, save_sorted_band_keys
+from dedup.embed import embed
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
 from dedup.link import anchor_rows
@@ -130,6 +131,11 @@ def chunk_path(work: Path, index: int) -> Path:
 def signatures_path(path: Path) -> Path:
     """Where the second pass saves a chunk's MinHash signatures."""
     return path.with_name(f"{path.stem}-signatures.npy")
+
+
+def embeddings_path(path: Path) -> Path:
+    """Where the second pass saves a chunk's semantic embeddings (if the run has them)."""
+    return path.with_name(f"{path.stem}-embeddings.npy")
 
 
 def band_keys_path(path: Path) -> Path:
@@ -278,6 +284,10 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         save_sorted_band_keys(band_keys_path(path), prints.signatures, cfg.dedup)
     with timer.stage("cluster"):
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
+    if cfg.embed.model != "off":
+        with timer.stage("embed"):
+            save_array(embeddings_path(path), embed([r.title for r in kept],
+                                                    [r.text for r in kept], cfg.embed))
     with timer.stage("link"):
         anchors = path.with_name(f"{path.stem}-anchors.npz")
         with atomic_file(anchors, sync=False) as handle:

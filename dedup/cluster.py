@@ -37,7 +37,7 @@ from sklearn.utils import murmurhash3_32
 from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
 from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
-from dedup.write import save_array
+from dedup.write import save_array, saved_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,16 @@ class ClusterConfig:
     # articles) but merges successive stories of one saga told in short leads; 0.45 the
     # reverse; 0.40 keeps both kinds of set near their best.
     threshold: float = 0.40
+    # Without semantic embeddings: candidate pairs whose own word cosine is below this
+    # are never merged directly.  Higher stops small clusters of stories that share a
+    # template or only neighbours (precision), but splits reports of one event worded
+    # differently (recall).
+    word_floor: float = 0.25
+    # With semantic embeddings (``[embed]``), instead: candidate pairs whose embedding
+    # cosine is below this are never merged directly.  Higher vetoes more stories that share only
+    # a site's template or a beat's vocabulary (precision), but also reports of one event
+    # told from different angles (recall, most in small clusters).
+    semantic_floor: float = 0.56
     # Terms in more documents of a block than this are ignored when *searching*
     # candidates (still used for similarities).  Very common terms make the sparse
     # products quadratic while saying little about the event: lower is faster but may
@@ -133,6 +143,9 @@ class Clustering:
     # int32 (n_clusters, top_terms): hashed feature indices, best first, -1 past the last.
     # One array, not a list per cluster: a million clusters' lists took 250 MB.
     top_features: np.ndarray
+    # float32 (n_clusters, dimensions): mean member embedding, when embeddings were used;
+    # the dot of two clusters' means is their average-link embedding similarity.
+    centroids: np.ndarray | None = None
 
     def features_of(self, label: int) -> list[int]:
         """The top feature indices of one cluster, best first."""
@@ -704,11 +717,33 @@ def _average_link(
     return label
 
 
-def _cluster_block(weights: sp.csr_matrix, days: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+def _cluster_block(weights: sp.csr_matrix, embeddings: np.ndarray | None, days: np.ndarray,
+                   cfg: ClusterConfig) -> np.ndarray:
     """Cluster keys (smallest member row) of one language block."""
     neighbourhood = _neighbourhood_vectors(_nearest_neighbours(weights, days, cfg), cfg)
-    a, b = _candidate_pairs(neighbourhood, cfg)
+    a, b = _direct_links(*_candidate_pairs(neighbourhood, cfg), weights, embeddings, cfg)
     return _average_link(_linkage_vectors(weights, neighbourhood, cfg), a, b, days, cfg)
+
+
+def _direct_links(a: np.ndarray, b: np.ndarray, weights: sp.csr_matrix,
+                  embeddings: np.ndarray | None,
+                  cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate pairs that may be merged directly: the others are vetoed.
+
+    Word overlap and shared neighbours (the linkage) let a site's template, a beat's
+    stock phrases or a corner of the block join unrelated stories of two articles.  With
+    embeddings a pair needs embedding cosine ``cfg.semantic_floor``: the encoder sees
+    through those.  Without, it needs word cosine ``cfg.word_floor`` of its own, a
+    blunter test.  Either only vetoes: on same-kind events (two earthquakes) the encoder
+    finds the stories alike where names and numbers tell them apart, so it does not
+    score merges.  Big clusters of one event are joined by many candidate pairs, so a
+    few vetoed ones do not split them.
+    """
+    if embeddings is None:
+        alike = _pair_dots(weights, a, b) >= cfg.word_floor
+    else:
+        alike = np.einsum("ij,ij->i", embeddings[a], embeddings[b]) >= cfg.semantic_floor
+    return a[alike], b[alike]
 
 
 # ------------------------------------------------------------------------ summarise
@@ -736,8 +771,10 @@ def _top_features_per_row(sums: sp.csr_matrix, top: int) -> np.ndarray:
     return features
 
 
-def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> Clustering:
-    """Number clusters, pick representatives, similarities and centroid terms.
+def _summarise(weights: sp.csr_matrix, embeddings: np.ndarray | None, key: np.ndarray,
+               cfg: ClusterConfig) -> Clustering:
+    """Number clusters, pick representatives, similarities, centroid terms (and with
+    embeddings, mean embeddings).
 
     ``key`` is the smallest row of each row's cluster and rows are in id order, so
     numbering clusters by key numbers them by their smallest id.  Centrality and
@@ -766,14 +803,20 @@ def _summarise(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> C
         representative=representative.astype(np.int64),
         similarity=similarity.astype(np.float32),
         top_features=_top_features_per_row(sums, cfg.top_terms),
+        centroids=None if embeddings is None else
+        ((indicator @ embeddings) / np.bincount(labels)[:, None]).astype(np.float32),
     )
 
 
 class RowSource(Protocol):
-    """Where a block's term-count rows come from; must pickle small to travel to a task."""
+    """Where a block's rows come from; must pickle small to travel to a task."""
 
     def load(self) -> sp.csr_matrix:
-        """The block's rows, in the block's (id) order."""
+        """The block's term-count rows, in the block's (id) order."""
+        ...
+
+    def embeddings(self) -> np.ndarray | None:
+        """The block's embeddings in the same order, or None when the run has none."""
         ...
 
 
@@ -782,10 +825,15 @@ class InMemoryRows:
     """Rows already in memory (tests, small inputs)."""
 
     matrix: sp.csr_matrix
+    vectors: np.ndarray | None = None
 
     def load(self) -> sp.csr_matrix:
         """The rows as given."""
         return self.matrix
+
+    def embeddings(self) -> np.ndarray | None:
+        """The embeddings as given."""
+        return self.vectors
 
 
 def save_rows(base: Path, matrix: sp.csr_matrix) -> Path:
@@ -818,11 +866,16 @@ def read_rows(base: Path, indptr: np.ndarray, wanted: np.ndarray,
 
 @dataclass(frozen=True, slots=True)
 class SpooledRows:
-    """Rows spread over vector files saved per chunk with :func:`save_rows`."""
+    """Rows spread over vector files saved per chunk with :func:`save_rows`, and the
+    embeddings saved per chunk, if the run has them."""
 
     files: tuple[Path, ...]
     picks: np.ndarray  # rows of the files stacked in order, listed in the block's order
     n_features: int
+    # Per chunk, its embeddings (rows from ``chunk_starts[i]``); the block's global rows.
+    embedding_files: Sequence[Path] | None = None
+    chunk_starts: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
     def load(self) -> sp.csr_matrix:
         """The block's rows, reading from each file only its share.
@@ -840,9 +893,22 @@ class SpooledRows:
                 pieces.append(read_rows(file, indptr, wanted[lo:hi] - offset, self.n_features))
             offset += indptr.size - 1
         in_file_order = sp.vstack(pieces, format="csr")
-        position = np.empty_like(order)
-        position[order] = np.arange(order.size)
-        return sp.csr_matrix(in_file_order[position])
+        return sp.csr_matrix(in_file_order[_positions(order)])
+
+    def embeddings(self) -> np.ndarray | None:
+        """The block's embeddings, each chunk file read for its rows only."""
+        if self.embedding_files is None or self.chunk_starts is None or self.rows is None:
+            return None
+        order = np.argsort(self.rows, kind="stable")
+        found = saved_rows(self.embedding_files, self.chunk_starts, self.rows[order])
+        return found[_positions(order)]
+
+
+def _positions(order: np.ndarray) -> np.ndarray:
+    """Where each row of a sorted gather went: indexes the gathered rows back into order."""
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    return position
 
 
 def cluster_block(source: RowSource, days: np.ndarray, cfg: ClusterConfig) -> Clustering:
@@ -852,7 +918,9 @@ def cluster_block(source: RowSource, days: np.ndarray, cfg: ClusterConfig) -> Cl
     independent tasks; only the small result travels back.
     """
     weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
-    return _summarise(weights, _cluster_block(weights, days, cfg), cfg)
+    found = source.embeddings()
+    embeddings = None if found is None else found.astype(np.float32)
+    return _summarise(weights, embeddings, _cluster_block(weights, embeddings, days, cfg), cfg)
 
 
 def cluster(
@@ -862,11 +930,13 @@ def cluster(
     ids: Sequence[str],
     cfg: ClusterConfig,
     engine: Engine | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> Clustering:
     """Group articles about the same event; see the module docstring for the method.
 
-    ``vectors`` are :func:`vectorize` rows, or a function giving the rows of a list of
-    row indices (so they can stay on disk); ``days`` are float days since the epoch (NaN
+    ``vectors`` are :func:`vectorize` rows (and ``embeddings`` their semantic vectors, if
+    any), or a function giving the row source of a list of row indices (so they can stay
+    on disk); ``days`` are float days since the epoch (NaN
     when unknown) and ``ids`` unique article ids, which break every tie so the result
     does not depend on row order.  Language blocks are independent: with an ``engine``
     they run as parallel tasks, largest first so the longest one starts at once.
@@ -876,7 +946,7 @@ def cluster(
         empty = np.zeros(0, dtype=np.int64)
         return Clustering(empty, empty, np.zeros(0, dtype=np.float32),
                           np.zeros((0, cfg.top_terms), dtype=np.int32))
-    rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors))
+    rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors), embeddings)
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
     all_days = np.asarray(days, dtype=np.float64)
     blocks = [order[rows] for rows in rows_by_block([langs[i] for i in order],
@@ -887,9 +957,11 @@ def cluster(
     return _merge_blocks(blocks, parts, order, n)
 
 
-def _in_memory(matrix: sp.csr_matrix) -> Callable[[np.ndarray], RowSource]:
-    """Row sources slicing a matrix held in memory."""
-    return lambda rows: InMemoryRows(matrix[rows])
+def _in_memory(matrix: sp.csr_matrix,
+               embeddings: np.ndarray | None) -> Callable[[np.ndarray], RowSource]:
+    """Row sources slicing a matrix (and embeddings) held in memory."""
+    return lambda rows: InMemoryRows(matrix[rows],
+                                     None if embeddings is None else embeddings[rows])
 
 
 def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
@@ -911,6 +983,10 @@ def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
     similarity = np.empty(n, dtype=np.float32)
     representative = np.empty(first_member.size, dtype=np.int64)
     top_features = np.full((first_member.size, parts[0].top_features.shape[1]), -1, np.int32)
+    dimensions = {part.centroids.shape[1] for part in parts if part.centroids is not None}
+    # blocks without embeddings (languages the encoder does not cover) get zero vectors
+    centroids = np.zeros((first_member.size, dimensions.pop()), dtype=np.float32) \
+        if dimensions else None
     offset = 0
     for rows, part in zip(blocks, parts, strict=True):
         renumbered = new_label[offset : offset + part.representative.size]
@@ -918,6 +994,8 @@ def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
         similarity[rows] = part.similarity
         representative[renumbered] = rows[part.representative]
         top_features[renumbered] = part.top_features
+        if centroids is not None and part.centroids is not None:
+            centroids[renumbered] = part.centroids
         offset += part.representative.size
     return Clustering(labels=labels, representative=representative, similarity=similarity,
-                      top_features=top_features)
+                      top_features=top_features, centroids=centroids)

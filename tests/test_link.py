@@ -15,6 +15,7 @@ from dedup.cluster import Clustering
 from dedup.config import load_config
 from dedup.link import (
     ClusterAnchors,
+    ClusterSpans,
     LinkConfig,
     anchor_of,
     anchor_rows,
@@ -64,7 +65,7 @@ def cluster_anchors(words: list[str], langs: list[str],
     frequency = np.bincount(sums.indices, minlength=CFG.n_features)
     day = np.array(days if days is not None else [np.nan] * len(words))
     return ClusterAnchors(sums=sums, document_frequency=frequency, articles=len(words),
-                          langs=langs, first_day=day, last_day=day)
+                          spans=ClusterSpans(langs=langs, first_day=day, last_day=day))
 
 
 def test_clusters_of_different_languages_sharing_names_are_linked() -> None:

