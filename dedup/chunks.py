@@ -287,7 +287,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     if cfg.embed.model != "off":
         with timer.stage("embed"):
             save_array(embeddings_path(path), embed([r.title for r in kept],
-                                                    [r.text for r in kept], cfg.embed))
+                                                    [r.text for r in kept], langs, cfg.embed))
     with timer.stage("link"):
         anchors = path.with_name(f"{path.stem}-anchors.npz")
         with atomic_file(anchors, sync=False) as handle:

@@ -65,15 +65,19 @@ def _encoder() -> Any:
     return USE(threads=1)
 
 
-def embed(titles: Sequence[str], texts: Sequence[str], cfg: EmbedConfig) -> np.ndarray:
-    """Unit-length float16 vectors (n, 512) of each article's title and lead.
+def embed(titles: Sequence[str], texts: Sequence[str], langs: Sequence[str],
+          cfg: EmbedConfig) -> np.ndarray:
+    """Unit-length float16 vectors (n, 512) of each article's title and lead; zero rows
+    for articles outside :data:`COVERED_LANGUAGES`, whose vectors no stage uses (the
+    encoder is the job's most expensive step, and Ukrainian dumps are mostly such).
 
     Only the first ``cfg.max_chars`` characters are read: the encoder averages over its
     input, so the lead, which names the event, says most; the cost grows with length.
     float16 halves the spool and loses nothing a cosine of two news articles needs.
     """
-    if not titles:
-        return np.zeros((0, DIMENSIONS), dtype=np.float16)
-    leads = [f"{title}\n{text}"[: cfg.max_chars] for title, text in zip(titles, texts,
-                                                                         strict=True)]
-    return np.asarray(_encoder().encode(leads), dtype=np.float32).astype(np.float16)
+    vectors = np.zeros((len(titles), DIMENSIONS), dtype=np.float16)
+    covered = [row for row, lang in enumerate(langs) if lang in COVERED_LANGUAGES]
+    if covered:
+        leads = [f"{titles[row]}\n{texts[row]}"[: cfg.max_chars] for row in covered]
+        vectors[covered] = np.asarray(_encoder().encode(leads), dtype=np.float32)
+    return vectors

@@ -101,19 +101,28 @@ def clusters_of(out: Path) -> list[list[str]]:
 def test_translations_are_closer_than_other_stories() -> None:
     titles = [STORIES[s][lang][0] for s in ("flood", "rates") for lang in ("en", "de", "ru")]
     texts = [STORIES[s][lang][1] for s in ("flood", "rates") for lang in ("en", "de", "ru")]
-    vectors = embed(titles, texts, EmbedConfig()).astype(np.float32)
-    assert vectors.shape == (6, 512) and vectors.dtype == np.float32
+    vectors = embed(titles, texts, ["en", "de", "ru"] * 2, EmbedConfig())
+    assert vectors.shape == (6, 512) and vectors.dtype == np.float16
+    vectors = vectors.astype(np.float32)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)
     cosine = vectors @ vectors.T
     same_story = cosine[:3, :3].min(), cosine[3:, 3:].min()
     assert min(same_story) > cosine[:3, 3:].max() + 0.2
-    assert embed([], [], EmbedConfig()).shape == (0, 512)
+    assert embed([], [], [], EmbedConfig()).shape == (0, 512)
+
+
+def test_languages_the_encoder_does_not_cover_get_zero_vectors() -> None:
+    title, text = STORIES["flood"]["en"]
+    vectors = embed([title, title, title], [text, text, text], ["uk", "en", "und"],
+                    EmbedConfig()).astype(np.float32)
+    assert not vectors[[0, 2]].any()
+    assert np.linalg.norm(vectors[1]) == pytest.approx(1.0, abs=2e-3)
 
 
 def test_only_the_first_characters_are_embedded() -> None:
     long_text = STORIES["flood"]["en"][1] + " " + RECIPE[1] * 20
-    cut = embed(["Flood"], [long_text], EmbedConfig(max_chars=120))
-    alone = embed(["Flood"], [long_text[: 120 - len("Flood\n")]], EmbedConfig())
+    cut = embed(["Flood"], [long_text], ["en"], EmbedConfig(max_chars=120))
+    alone = embed(["Flood"], [long_text[: 120 - len("Flood\n")]], ["en"], EmbedConfig())
     assert np.array_equal(cut, alone)
 
 
