@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -285,26 +285,63 @@ def _cross_language_pairs(vectors: sp.csr_matrix | np.ndarray, spans: ClusterSpa
 
     Clusters are taken language by language, each block against the clusters of the
     languages after it: no product is spent on pairs of one language, which share the
-    most names, nor on a pair twice.
+    most names, nor on a pair twice.  Within that, dated clusters are only multiplied
+    with the clusters whose dates could allow a link (see :func:`_date_slabs`).
     """
     lang_codes = spans.lang_codes()
-    known = np.flatnonzero(np.array([lang != "und" for lang in spans.langs]))
+    known = _by_first_date(np.flatnonzero(np.array([lang != "und" for lang in spans.langs])),
+                           spans)
     order = known[np.argsort(lang_codes[known], kind="stable")]
-    ordered = vectors[order]
     bounds = np.flatnonzero(np.r_[True, np.diff(lang_codes[order]) != 0, True])
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for lo, hi in itertools.pairwise(bounds.tolist()):
-        later = ordered[hi:].T
-        for start in range(lo, hi, batch_rows):
-            row, col, dot = _entries_at_least(ordered[start : min(start + batch_rows, hi)]
-                                              @ later, threshold)
-            a, b = order[row + start], order[col + hi]
+        queries, candidates = order[lo:hi], _by_first_date(order[hi:], spans)
+        rows = batch_rows if sp.issparse(vectors) else \
+            max(1, min(batch_rows, _DENSE_PRODUCT_CELLS // max(1, candidates.size)))
+        for query, pool in _date_slabs(queries, candidates, spans, window_days, rows):
+            row, col, dot = _entries_at_least(vectors[query] @ vectors[pool].T, threshold)
+            a, b = query[row], pool[col]
             allowed = _dates_allow(spans.first_day, spans.last_day, a, b, window_days)
             found.append((a[allowed], b[allowed], dot[allowed]))
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     a, b, sims = (np.concatenate(parts) for parts in zip(*found, strict=True))
     return a.astype(np.int64), b.astype(np.int64), sims
+
+
+def _by_first_date(clusters: np.ndarray, spans: ClusterSpans) -> np.ndarray:
+    """``clusters`` by first date, undated last, ties by cluster number."""
+    return clusters[np.lexsort((clusters, np.nan_to_num(spans.first_day[clusters],
+                                                        nan=np.inf)))]
+
+
+# Entries of one dense product of cluster means (float32: 16 MB), however many clusters.
+_DENSE_PRODUCT_CELLS = 4_000_000
+
+
+def _date_slabs(queries: np.ndarray, candidates: np.ndarray, spans: ClusterSpans,
+                window_days: float, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches of ``queries`` (sorted by first date, undated last) with the
+    ``candidates`` (sorted alike) that their dates could allow.
+
+    A dated batch needs only the candidates first dated from its earliest first date
+    less the window and the longest cluster span, to its latest last date plus the
+    window, and the undated ones: that keeps dated dumps from a product of every
+    cluster with every cluster.  Undated queries need all candidates.
+    """
+    first = spans.first_day[candidates]
+    dated = int(np.count_nonzero(~np.isnan(first)))
+    spans_days = spans.last_day - spans.first_day
+    longest = float(np.nanmax(spans_days)) if np.any(~np.isnan(spans_days)) else 0.0
+    for start in range(0, queries.size, rows):
+        query = queries[start : start + rows]
+        if np.isnan(spans.first_day[query]).any() or not np.isfinite(window_days):
+            yield query, candidates
+            continue
+        earliest, latest = spans.first_day[query].min(), spans.last_day[query].max()
+        lo = int(np.searchsorted(first[:dated], earliest - window_days - longest, "left"))
+        hi = int(np.searchsorted(first[:dated], latest + window_days, "right"))
+        yield query, np.r_[candidates[lo:hi], candidates[dated:]]
 
 
 def _entries_at_least(product: sp.spmatrix | np.ndarray,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
+import scipy.sparse as sp
 from synthetic import FRAME_SETS, Event, article, made_up_name
 
 from dedup.cluster import Clustering
@@ -17,6 +19,8 @@ from dedup.link import (
     ClusterAnchors,
     ClusterSpans,
     LinkConfig,
+    _cross_language_pairs,
+    _dates_allow,
     anchor_of,
     anchor_rows,
     anchor_words,
@@ -156,3 +160,26 @@ def test_one_event_in_three_languages_is_one_cluster(tmp_path: Path) -> None:
 
     run_job([str(source)], tmp_path / "off", load_config(overrides=["link.enabled=false"]))
     assert len(clusters_of(tmp_path / "off")) == 7
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_date_slabs_find_every_pair_the_dates_allow(dense: bool) -> None:
+    rng = np.random.default_rng(7)
+    n = 300
+    first = rng.uniform(0, 200, n)
+    first[rng.random(n) < 0.2] = np.nan  # some clusters undated
+    last = first + rng.uniform(0, 6, n)
+    spans = ClusterSpans(langs=[["en", "de", "fr", "und"][i % 4] for i in range(n)],
+                         first_day=first, last_day=last)
+    vectors = sp.random(n, 40, density=0.2, random_state=7, format="csr")
+    vectors = vectors.toarray() if dense else vectors
+    found = _cross_language_pairs(vectors, spans, 0.5, 16, 7.0)
+    products = vectors @ vectors.T
+    products = products if dense else products.toarray()
+    a, b = np.triu_indices(n, 1)
+    keep = (np.array(spans.langs)[a] != np.array(spans.langs)[b]) \
+        & (np.array(spans.langs)[a] != "und") & (np.array(spans.langs)[b] != "und") \
+        & (products[a, b] >= 0.5) & _dates_allow(first, last, a, b, 7.0)
+    expected = {(min(x, y), max(x, y)) for x, y in zip(a[keep], b[keep], strict=True)}
+    got = {(min(x, y), max(x, y)) for x, y in zip(*found[:2], strict=True)}
+    assert got == expected and len(got) == found[0].size and len(got) > 50
