@@ -74,10 +74,12 @@ def embed(titles: Sequence[str], texts: Sequence[str], langs: Sequence[str],
     Only the first ``cfg.max_chars`` characters are read: the encoder averages over its
     input, so the lead, which names the event, says most; the cost grows with length.
     float16 halves the spool and loses nothing a cosine of two news articles needs.
+    Each article is encoded alone: in a batch its vector depends in the last bits on its
+    neighbours (matrix shapes change the sums' order), so on the chunk size, and a cosine
+    at a threshold could flip.  Alone is no slower for news-length texts.
     """
     vectors = np.zeros((len(titles), DIMENSIONS), dtype=np.float16)
-    covered = [row for row, lang in enumerate(langs) if lang in COVERED_LANGUAGES]
-    if covered:
-        leads = [f"{titles[row]}\n{texts[row]}"[: cfg.max_chars] for row in covered]
-        vectors[covered] = np.asarray(_encoder().encode(leads), dtype=np.float32)
+    for row, lang in enumerate(langs):
+        if lang in COVERED_LANGUAGES:
+            vectors[row] = _encoder().encode([f"{titles[row]}\n{texts[row]}"[: cfg.max_chars]])[0]
     return vectors

@@ -210,27 +210,27 @@ def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: floa
     covered = np.array([lang in COVERED_LANGUAGES for lang in spans.langs], dtype=bool)
     uncovered = ~(covered[a] & covered[b])
     by_anchors = _mutual_best(a[uncovered], b[uncovered], sims[uncovered], spans.lang_codes())
-    by_meaning = _links_by_meaning(centroids * covered[:, None], weights, spans, cfg,
-                                   window_days)
+    by_meaning = _links_by_meaning(centroids, covered, weights, spans, cfg, window_days)
     return _events([by_anchors, by_meaning], len(spans.langs))
 
 
-def _links_by_meaning(centroids: np.ndarray, weights: sp.csr_matrix, spans: ClusterSpans,
-                      cfg: LinkConfig, window_days: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mutual-best links of clusters whose mean embeddings' dot (the average cosine of
-    their member pairs) reaches ``cfg.semantic_threshold``.
+def _links_by_meaning(centroids: np.ndarray, covered: np.ndarray, weights: sp.csr_matrix,
+                      spans: ClusterSpans, cfg: LinkConfig,
+                      window_days: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mutual-best links of ``covered`` clusters whose mean embeddings' dot (the average
+    cosine of their member pairs) reaches ``cfg.semantic_threshold``.
 
     Two clusters that both have anchors must also share ``cfg.min_shared`` of them: the
     encoder finds two events of one kind alike (a strike here, a strike there), names
     tell them apart.  Clusters without any (Chinese or Arabic text with no Latin name or
-    number) link by meaning alone.  The search is a dense product of each language's
-    clusters with the later languages' ones: quadratic in clusters, where anchors are
-    sparse.
+    number) link by meaning alone.  The dense product is bounded by dates like the
+    anchors' one; undated clusters meet every cluster of the other languages.
     """
     a, b, sims = _cross_language_pairs(centroids, spans, cfg.semantic_threshold,
                                        cfg.batch_rows, window_days)
     named = np.diff(sp.csr_matrix(weights).indptr) > 0
     agree = (_shared_anchors(weights, a, b) >= cfg.min_shared) | ~named[a] | ~named[b]
+    agree &= covered[a] & covered[b]
     return _mutual_best(a[agree], b[agree], sims[agree], spans.lang_codes())
 
 

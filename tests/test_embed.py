@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 import pytest
 import scipy.sparse as sp
+from synthetic import make_corpus
 
 import dedup.embed
 from dedup.cluster import ClusterConfig, _direct_links
@@ -109,6 +110,18 @@ def test_translations_are_closer_than_other_stories() -> None:
     same_story = cosine[:3, :3].min(), cosine[3:, 3:].min()
     assert min(same_story) > cosine[:3, 3:].max() + 0.2
     assert embed([], [], [], EmbedConfig()).shape == (0, 512)
+
+
+def test_a_vector_does_not_depend_on_the_other_articles_of_the_chunk() -> None:
+    # Encoded in one batch, 2 of these 40 articles get other float16 vectors when cut
+    # into batches of 3: the output would depend on the chunk size.
+    records, _ = make_corpus(seed=3, per_language=2)
+    titles, texts = [r["title"] for r in records], [r.get("text", "") for r in records]
+    langs = ["en"] * len(records)  # the label only decides whether to embed
+    together = embed(titles, texts, langs, EmbedConfig())
+    apart = [embed(titles[i : i + 3], texts[i : i + 3], langs[i : i + 3], EmbedConfig())
+             for i in range(0, len(records), 3)]
+    assert np.array_equal(together, np.concatenate(apart))
 
 
 def test_languages_the_encoder_does_not_cover_get_zero_vectors() -> None:
