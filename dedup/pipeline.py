@@ -346,9 +346,10 @@ def spooled_rows(corpus: Corpus, rows: np.ndarray, n_features: int) -> SpooledRo
     """
     lang = corpus.langs[int(rows[0])]
     files = tuple(parts[lang] for parts in corpus.vector_parts if lang in parts)
-    covered = lang in COVERED_LANGUAGES
+    if corpus.embedding_files is None or lang not in COVERED_LANGUAGES:
+        return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features)
     return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features,
-                       embedding_files=corpus.embedding_files if covered else None,
+                       embedding_files=corpus.embedding_files,
                        chunk_starts=corpus.chunk_bounds[:-1], rows=rows)
 
 
