@@ -87,7 +87,6 @@ class AnalysedChunk:
     lengths: np.ndarray  # int64 characters of cleaned text
     exact: np.ndarray  # uint64 content hash per row (0 = no content)
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
-    anchors: Path  # the rows' anchor counts for cross-lingual linking (save_npz)
     rejects: list[tuple[int, Reject]]
     seconds: dict[str, float]
     reused: bool = False  # loaded from a killed run's saved result
@@ -136,6 +135,11 @@ def signatures_path(path: Path) -> Path:
 def embeddings_path(path: Path) -> Path:
     """Where the second pass saves a chunk's semantic embeddings (if the run has them)."""
     return path.with_name(f"{path.stem}-embeddings.npy")
+
+
+def anchors_path(path: Path) -> Path:
+    """Where the second pass saves a chunk's anchor counts (``save_npz``)."""
+    return path.with_name(f"{path.stem}-anchors.npz")
 
 
 def band_keys_path(path: Path) -> Path:
@@ -276,7 +280,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         for record, found in zip(kept, languages_of(kept, cfg), strict=True):
             record.lang, record.lang_confidence = found.lang, found.confidence
     with timer.stage("tokenise"):
-        docs = documents([r.title for r in kept], [r.text for r in kept])  # for both stages
+        titles, texts = [r.title for r in kept], [r.text for r in kept]
+        docs = documents(titles, texts)  # for all the stages below
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
         prints = fingerprint(docs, cfg.dedup)
@@ -286,13 +291,9 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     if cfg.embed.model != "off":
         with timer.stage("embed"):
-            save_array(embeddings_path(path), embed([r.title for r in kept],
-                                                    [r.text for r in kept], langs, cfg.embed))
-    with timer.stage("link"):
-        anchors = path.with_name(f"{path.stem}-anchors.npz")
-        with atomic_file(anchors, sync=False) as handle:
-            save_npz(handle, anchor_rows([r.title for r in kept], [r.text for r in kept],
-                                         cfg.link), compressed=False)
+            save_array(embeddings_path(path), embed(titles, texts, langs, cfg.embed))
+    with timer.stage("link"), atomic_file(anchors_path(path), sync=False) as handle:
+        save_npz(handle, anchor_rows(titles, texts, cfg.link), compressed=False)
     with timer.stage("write"):
         write_row_parts(rows_path(path), kept)
     result = AnalysedChunk(
@@ -304,7 +305,6 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
         exact=prints.exact,
         vector_parts=vector_parts,
-        anchors=anchors,
         rejects=rejects,
         seconds=timer.seconds,
     )

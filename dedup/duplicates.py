@@ -392,9 +392,9 @@ def band_range_buckets(key_files: Sequence[Path], chunk_starts: np.ndarray, band
     ``key_range``, gathered from the slices of every chunk's sorted keys
     (:func:`save_sorted_band_keys`; chunk ``i`` holds the rows from ``chunk_starts[i]``)."""
     keys, rows = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]
+    first, last = np.array(key_range, dtype=np.uint64)
     for file, start in zip(key_files, chunk_starts.tolist(), strict=True):
         sorted_keys = np.load(file, mmap_mode="r")[band]
-        first, last = np.array(key_range, dtype=np.uint64)
         lo = int(np.searchsorted(sorted_keys, first, "left"))
         hi = int(np.searchsorted(sorted_keys, last, "right"))
         keys.append(np.asarray(sorted_keys[lo:hi]))

@@ -32,6 +32,7 @@ from dedup.chunks import (
     ChunkPlacement,
     PreparedChunk,
     analyse_chunk,
+    anchors_path,
     band_keys_path,
     chunk_path,
     embeddings_path,
@@ -88,7 +89,7 @@ class Corpus:
     signature_files: ChunkFiles  # per chunk, its rows' MinHash signatures
     band_key_files: ChunkFiles  # per chunk, its rows' LSH band keys, sorted per band
     vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
-    anchor_files: list[Path]  # per chunk: its rows' anchor counts
+    anchor_files: ChunkFiles  # per chunk, its rows' anchor counts
     embedding_files: ChunkFiles | None  # per chunk, its rows' embeddings (if the run has them)
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
 
@@ -278,7 +279,7 @@ def stack(analysed: Sequence[AnalysedChunk], work: Path, embedded: bool) -> Corp
         signature_files=ChunkFiles(work, len(analysed), signatures_path),
         band_key_files=ChunkFiles(work, len(analysed), band_keys_path),
         vector_parts=[c.vector_parts for c in analysed],
-        anchor_files=[c.anchors for c in analysed],
+        anchor_files=ChunkFiles(work, len(analysed), anchors_path),
         embedding_files=ChunkFiles(work, len(analysed), embeddings_path) if embedded else None,
         lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
     )
