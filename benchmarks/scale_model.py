@@ -42,7 +42,8 @@ from corpus import DumpShape, write_dump
 from throughput import LEXICAL
 
 from dedup.config import load_config
-from dedup.pipeline import WORK_DIR, run_job
+from dedup.outdir import WORK_DIR
+from dedup.pipeline import run_job
 
 R = TypeVar("R")
 HERE = Path(__file__).resolve().parent
@@ -101,9 +102,9 @@ class MeasuringEngine:
 
 
 def spool_sizes(work: Path) -> dict[str, int]:
-    """Bytes of the work directory's files, by kind."""
+    """Bytes of the run's work folder's files, by kind."""
     sizes = dict.fromkeys(SPOOL_KINDS, 0)
-    for path in work.iterdir():
+    for path in work.glob("run-*/*"):
         for kind, suffixes in SPOOL_KINDS.items():
             if path.name.endswith(suffixes):
                 sizes[kind] += path.stat().st_size

@@ -12,6 +12,7 @@ every article's cluster is known, and hands them to the main process to append i
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,16 +23,24 @@ import numpy as np
 import orjson
 from scipy.sparse import csr_matrix, save_npz
 
-from dedup.checkpoint import load_result, save_result
+from dedup.checkpoint import files_intact, is_plain_name, load_result, save_result
 from dedup.clean import TemplateCounts, clean_article, count_template_lines
-from dedup.cluster import ClusterConfig, feature_terms, rows_by_language, save_rows, vectorize
+from dedup.cluster import (
+    ClusterConfig,
+    feature_terms,
+    row_files,
+    rows_by_language,
+    save_rows,
+    vectorize,
+)
 from dedup.duplicates import fingerprint, save_sorted_band_keys
 from dedup.embed import embed
 from dedup.extract import extract_html
 from dedup.language import Detected, detect_languages, iso_code
 from dedup.link import anchor_rows
-from dedup.read import Batch, Reject, numbered_items, parse_item, published_day
-from dedup.records import Record
+from dedup.parse import parse_item, published_day
+from dedup.read import Batch, numbered_items
+from dedup.records import Record, Reject
 from dedup.tokens import documents
 from dedup.write import (
     Placement,
@@ -65,11 +74,15 @@ class Timer:
 
 @dataclass(slots=True)
 class PreparedChunk:
-    """What the main process keeps from the first pass over a chunk."""
+    """What the main process keeps from the first pass over a chunk.
+
+    Rejected records wait in the chunk's rejects file (they may be millions: a dump of
+    empty lines), so only their count per reason comes back.
+    """
 
     ids: list[str]  # emptied once the main process has made them unique
     seqs: np.ndarray  # int64 input position of each kept record
-    rejects: list[tuple[int, Reject]]
+    rejected: dict[str, int]  # rejected records per reason
     templates: TemplateCounts  # emptied once summed
     seconds: dict[str, float]
     reused: bool = False  # loaded from a killed run's saved result
@@ -87,7 +100,7 @@ class AnalysedChunk:
     lengths: np.ndarray  # int64 characters of cleaned text
     exact: np.ndarray  # uint64 content hash per row (0 = no content)
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
-    rejects: list[tuple[int, Reject]]
+    rejected: dict[str, int]  # records the cleaner emptied, per reason
     seconds: dict[str, float]
     reused: bool = False  # loaded from a killed run's saved result
 
@@ -120,6 +133,21 @@ def read_records(path: Path) -> list[Record]:
     """Load a chunk file written by ``write_records``."""
     with path.open("rb") as handle:
         return [Record.from_dict(orjson.loads(line)) for line in handle]
+
+
+def spool_rejects(path: Path, rejects: Sequence[tuple[int, Reject]]) -> dict[str, int]:
+    """Spool a pass's rejects as their rejects.jsonl lines, each after its input position;
+    returns how many there are per reason."""
+    spool(path, (b"%d %s\n" % (seq, orjson.dumps(reject.to_dict())) for seq, reject in rejects))
+    return dict(sorted(Counter(reject.reason for _, reject in rejects).items()))
+
+
+def merged_rejects(paths: Sequence[Path]) -> bytes:
+    """The rejects.jsonl lines of a chunk's passes, in input order."""
+    lines = [line for path in paths for line in path.read_bytes().splitlines()]
+    numbered = sorted((int(seq), row) for seq, _, row in (line.partition(b" ")
+                                                             for line in lines))
+    return b"".join(row + b"\n" for _, row in numbered)
 
 
 def chunk_path(work: Path, index: int) -> Path:
@@ -177,6 +205,16 @@ class ChunkFiles(Sequence[Path]):
         return self.name_of(chunk_path(self.work, index % self.chunks))
 
 
+def read_rejects_path(path: Path) -> Path:
+    """The records the first pass rejected (unreadable, malformed, empty...)."""
+    return path.with_name(f"{path.stem}-rejects-read.txt")
+
+
+def clean_rejects_path(path: Path) -> Path:
+    """The records the second pass rejected (nothing left after cleaning)."""
+    return path.with_name(f"{path.stem}-rejects-clean.txt")
+
+
 def prepared_path(path: Path) -> Path:
     """Where the first pass saves a chunk's result (see ``dedup.checkpoint``)."""
     return path.with_suffix(".prepared")
@@ -197,9 +235,8 @@ def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
 
     A chunk a killed run had finished is not redone (its result is saved last).
     """
-    done = load_result(prepared_path(path), PreparedChunk)
+    done = load_prepared(path)
     if done is not None:
-        done.reused = True
         return done
     timer = Timer()
     records: list[Record] = []
@@ -221,11 +258,72 @@ def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
         counts = count_template_lines(((r.source, r.text) for r in records), cfg.clean)
     with timer.stage("read"):
         write_records(path, records)
+        rejected = spool_rejects(read_rejects_path(path), rejects)
     result = PreparedChunk(ids=[r.id for r in records],
                            seqs=np.array([r.seq for r in records], dtype=np.int64),
-                           rejects=rejects, templates=counts, seconds=timer.seconds)
-    save_result(prepared_path(path), result)
+                           rejected=rejected, templates=counts, seconds=timer.seconds)
+    save_prepared(path, result)
     return result
+
+
+def save_prepared(path: Path, chunk: PreparedChunk) -> None:
+    """Save the first pass's result, with the sizes of the files it wrote."""
+    pairs, articles = chunk.templates.totals()
+    names = list(chunk.templates.source_names.items())
+    save_result(prepared_path(path), {
+        "ids": chunk.ids, "seqs": chunk.seqs, "rejected": chunk.rejected,
+        "seconds": chunk.seconds, "template_pairs": pairs, "template_articles": articles,
+        "source_keys": np.array([key for key, _ in names], dtype=np.uint64),
+        "source_names": [name for _, name in names],
+        "docs_per_source": dict(chunk.templates.docs_per_source),
+        "files": file_sizes(path.parent, [path, read_rejects_path(path)]),
+    })
+
+
+def load_prepared(path: Path) -> PreparedChunk | None:
+    """A killed run's first-pass result for this chunk, if it is whole and so are its
+    files (the records file is gone once the second pass has saved its result)."""
+    saved = load_result(prepared_path(path))
+    try:
+        if saved is None or not prepared_files_intact(path, saved["files"]):
+            return None
+        templates = TemplateCounts(
+            docs_per_source=Counter({str(k): int(v) for k, v in saved["docs_per_source"].items()}),
+            source_names=dict(zip(saved["source_keys"].tolist(), map(str, saved["source_names"]),
+                                  strict=True)),
+            parts=[(saved["template_pairs"].astype(np.uint64).reshape(-1, 2),
+                    saved["template_articles"].astype(np.int64))])
+        return PreparedChunk(ids=[str(i) for i in saved["ids"]],
+                             seqs=saved["seqs"].astype(np.int64),
+                             rejected=reason_counts(saved["rejected"]), templates=templates,
+                             seconds=stage_seconds(saved["seconds"]), reused=True)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def prepared_files_intact(path: Path, sizes: Mapping[str, int]) -> bool:
+    """Whether the files a first-pass result names are intact.  Its records file goes
+    once the second pass has saved its result, which must then be intact itself."""
+    if files_intact(path.parent, sizes):
+        return True
+    others = {name: size for name, size in sizes.items() if name != path.name}
+    return not path.exists() and files_intact(path.parent, others) and \
+        load_analysed(path) is not None
+
+
+def file_sizes(folder: Path, paths: Iterable[Path]) -> dict[str, int]:
+    """Name (in ``folder``) and size of each file, for :func:`files_intact`."""
+    return {path.relative_to(folder).as_posix(): path.stat().st_size for path in paths}
+
+
+def reason_counts(saved: Mapping[str, int]) -> dict[str, int]:
+    """Counts per reject reason as saved, checked."""
+    return {str(reason): int(count) for reason, count in saved.items()}
+
+
+def stage_seconds(saved: Mapping[str, float]) -> dict[str, float]:
+    """Seconds per stage as saved, checked."""
+    return {str(stage): float(seconds) for stage, seconds in saved.items()}
 
 
 def apply_extraction(record: Record, cfg: Config) -> Record | Reject:
@@ -234,6 +332,9 @@ def apply_extraction(record: Record, cfg: Config) -> Record | Reject:
     record.html = None
     record.title = record.title or extracted.title
     record.text = extracted.text
+    if len(record.text) > cfg.read.max_text_chars:  # a page is bounded in bytes, not text
+        record.text = record.text[: cfg.read.max_text_chars]
+        record.flags.append("text_truncated")
     record.published = record.published or extracted.published
     record.source = record.source or extracted.source
     record.lang = record.lang or extracted.lang
@@ -251,14 +352,20 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
     A chunk a killed run had finished is not redone; once its result is saved, the
     records file has served (the rows file holds the cleaned articles) and goes.
     """
-    done = load_result(analysed_path(path), AnalysedChunk)
+    done = load_analysed(path)
     if done is not None:
-        done.reused = True
+        return done
+    try:
+        records = read_records(path)
+    except FileNotFoundError:
+        # another run of this task (a lost worker's, or a killed run's) finished it first
+        if (done := load_analysed(path)) is None:
+            raise
         return done
     timer = Timer()
     kept: list[Record] = []
     rejects: list[tuple[int, Reject]] = []
-    for record in read_records(path):
+    for record in records:
         if record.seq in renames:
             record.id = renames[record.seq]
             record.flags.append("duplicate_id")
@@ -296,6 +403,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         save_npz(handle, anchor_rows(titles, texts, cfg.link), compressed=False)
     with timer.stage("write"):
         write_row_parts(rows_path(path), kept)
+        rejected = spool_rejects(clean_rejects_path(path), rejects)
     result = AnalysedChunk(
         seqs=np.array([r.seq for r in kept], dtype=np.int64),
         ids=[r.id for r in kept],
@@ -305,12 +413,56 @@ def analyse_chunk(path: Path, renames: Mapping[int, str],
         lengths=np.array([len(r.text) for r in kept], dtype=np.int64),
         exact=prints.exact,
         vector_parts=vector_parts,
-        rejects=rejects,
+        rejected=rejected,
         seconds=timer.seconds,
     )
-    save_result(analysed_path(path), result)
+    save_analysed(path, result, embedded=cfg.embed.model != "off")
     path.unlink(missing_ok=True)  # a rerun of this task (a lost worker) may be first
     return result
+
+
+def analysis_files(path: Path, chunk: AnalysedChunk, embedded: bool) -> list[Path]:
+    """Every file the second pass wrote for a chunk."""
+    return [rows_path(path), clean_rejects_path(path), signatures_path(path),
+            band_keys_path(path), anchors_path(path),
+            *([embeddings_path(path)] if embedded else []),
+            *(part for base in chunk.vector_parts.values() for part in row_files(base))]
+
+
+def save_analysed(path: Path, chunk: AnalysedChunk, embedded: bool) -> None:
+    """Save the second pass's result, with the sizes of the files it wrote."""
+    save_result(analysed_path(path), {
+        "seqs": chunk.seqs, "ids": chunk.ids, "langs": chunk.langs, "days": chunk.days,
+        "published": chunk.published, "lengths": chunk.lengths, "exact": chunk.exact,
+        "vector_parts": {lang: base.name for lang, base in chunk.vector_parts.items()},
+        "rejected": chunk.rejected, "seconds": chunk.seconds,
+        "files": file_sizes(path.parent, analysis_files(path, chunk, embedded)),
+    })
+
+
+def load_analysed(path: Path) -> AnalysedChunk | None:
+    """A killed run's second-pass result for this chunk, if it is whole and so are its
+    files."""
+    saved = load_result(analysed_path(path))
+    try:
+        if saved is None or not files_intact(path.parent, saved["files"]):
+            return None
+        names = {str(lang): str(name) for lang, name in saved["vector_parts"].items()}
+        vector_parts = {lang: path.parent / name for lang, name in names.items()}
+        if not all(is_plain_name(name) for name in names.values()) or not all(
+                part.name in saved["files"]
+                for base in vector_parts.values() for part in row_files(base)):
+            return None
+        return AnalysedChunk(
+            seqs=saved["seqs"].astype(np.int64), ids=[str(i) for i in saved["ids"]],
+            langs=[str(lang) for lang in saved["langs"]],
+            days=saved["days"].astype(np.float64),
+            published=[None if p is None else str(p) for p in saved["published"]],
+            lengths=saved["lengths"].astype(np.int64), exact=saved["exact"].astype(np.uint64),
+            vector_parts=vector_parts, rejected=reason_counts(saved["rejected"]),
+            seconds=stage_seconds(saved["seconds"]), reused=True)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def spool_vectors(path: Path, vectors: csr_matrix, langs: Sequence[str]) -> dict[str, Path]:
@@ -350,16 +502,17 @@ class FinishedChunk:
     articles: bytes  # the chunk's articles.jsonl lines (empty when written to a part)
     labels: list[int]  # the clusters whose representatives are in the chunk
     descriptions: list[bytes]  # each of those clusters' description, in the same order
+    rejects: bytes  # the chunk's rejects.jsonl lines
 
 
 def finish_chunk(chunk: Path, placement: ChunkPlacement,
                  part: Path | None = None) -> FinishedChunk:
-    """One chunk's articles.jsonl rows and its clusters' descriptions.
+    """One chunk's articles.jsonl and rejects.jsonl lines and its clusters' descriptions.
 
-    With ``part`` the rows are written to that file here, in the worker, and not
+    With ``part`` the article rows are written to that file here, in the worker, and not
     returned (``write.article_parts``).
     """
-    rows = read_row_parts(chunk)
+    rows = read_row_parts(rows_path(chunk))
     articles = b"".join([placed_row(head, tail, Placement(
         cluster_id=placement.cluster_ids[i],
         dup_group=placement.dup_groups[i],
@@ -371,7 +524,9 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement,
         with atomic_file(part) as handle:
             handle.write(articles)
         articles = b""
-    return FinishedChunk(articles=articles, labels=labels, descriptions=descriptions)
+    return FinishedChunk(articles=articles, labels=labels, descriptions=descriptions,
+                         rejects=merged_rejects([read_rejects_path(chunk),
+                                                 clean_rejects_path(chunk)]))
 
 
 def describe_representatives(rows: Sequence[tuple[bytes, bytes]],

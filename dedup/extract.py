@@ -165,6 +165,7 @@ def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractCon
         result.flags.append(FLAG_TRUNCATED)
     if tree is None:
         return
+    _drop_invisible(tree)
     fast = cfg.fast or elements > cfg.fallback_max_elements
     if fast and not cfg.fast:
         result.flags.append(FLAG_NO_FALLBACK)
@@ -212,6 +213,15 @@ def _drop_bulky_blocks(html: str) -> str:
         pos = closing.end()
     kept.append(html[pos:])
     return "".join(kept)
+
+
+def _drop_invisible(tree: HtmlElement) -> None:
+    """Remove <noscript> and <template> elements (their tails stay): a reader never sees
+    them, yet trafilatura's recall passes keep a "please enable JavaScript" notice as
+    article text."""
+    for element in list(tree.iter("noscript", "template")):
+        if element.getparent() is not None:
+            element.drop_tree()
 
 
 def _element_count(tree: HtmlElement | None) -> int:

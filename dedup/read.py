@@ -1,36 +1,36 @@
-"""Read stage: find input records and turn each raw line or file into a Record or a Reject.
+"""Read stage: cut the input files into batches of raw records for the workers.
 
-Reading is split in two so the expensive half runs in workers: the main process only
-enumerates raw items (a JSONL line's bytes, or a path) with their ``file:line`` origin;
-``parse_item`` (a pure function, run per chunk in a worker) decodes, maps field names and
-validates.  Nothing is dropped silently: anything unusable becomes a Reject with a reason.
+The main process only streams bytes: a batch is a block of JSONL lines (or Parquet rows
+as JSON lines) with their ``file:line`` numbers, or a few whole documents; decoding and
+mapping fields to a Record happen in the workers (``dedup.parse``).  Nothing is dropped
+silently: anything unusable becomes a Reject with a reason.
+
+The main process never trusts an input's size or shape: files are streamed in fixed
+blocks, so a line, a Parquet row or a document over ``read.max_line_bytes`` is rejected
+without ever being held whole.
 """
 
 from __future__ import annotations
 
 import codecs
-import glob
 import gzip
-import hashlib
-import re
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any, cast
+from itertools import accumulate, chain, pairwise
+from typing import IO, TYPE_CHECKING, Any, cast
 
-import charset_normalizer
+import numpy as np
 import orjson
 
-from dedup.records import Record
+from dedup.discover import PARQUET_SUFFIXES, TABLE_SUFFIXES, InputFile
+from dedup.records import Reject
 
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
-PARQUET_SUFFIXES = (".parquet",)
-# Files read as blocks of records (one batch never spans two of them).
-TABLE_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES
-DOCUMENT_SUFFIXES = (".txt", ".html", ".htm")
+if TYPE_CHECKING:
+    import pyarrow
+
 DEFAULT_FIELDS = {
     "id": "id",
     "title": "title",
@@ -43,6 +43,20 @@ DEFAULT_FIELDS = {
 }
 
 
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+# Bytes read from an input at a time: lines are cut out of these blocks, so however long a
+# line is, no more than ``max_line_bytes`` of it (plus one block) is ever held.  1 MiB
+# amortises the per-block Python work; Python-level splitting beats ``readline``.
+READ_BLOCK_BYTES = 1024 * 1024
+
+
+# A block of lines for a worker is cut at ``run.chunk_size`` records or once its data passes
+# this many bytes, so a chunk of big records cannot blow up the memory of either side.
+BLOCK_DATA_BYTES = 32 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class ReadConfig:
     """How input records are mapped and bounded."""
@@ -52,10 +66,19 @@ class ReadConfig:
     # Longer texts are cut here and flagged "text_truncated": bounds time and memory per
     # record at the cost of losing the tail of pathological articles.
     max_text_chars: int = 200_000
+    # Longer JSONL lines (and Parquet rows as JSON) are rejected "line_too_long", bigger
+    # .txt/.html files "file_too_large", found while streaming: bounds the memory one record
+    # can take (16 MiB). An article's JSON with its raw HTML is rarely above a few MB.
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    # Follow symbolic links in input folders that lead outside them. Off, they are skipped
+    # (said once): a folder cannot pull in /etc or a whole disk by accident; on, what they
+    # point to is read too (loops are still detected).
+    follow_links: bool = False
 
-
-class InputError(ValueError):
-    """A user error in the input paths: reported before any work starts."""
+    def __post_init__(self) -> None:
+        """Fail at construction, not while reading, on a limit that rejects everything."""
+        if self.max_line_bytes < 1:
+            raise ValueError("max_line_bytes must be positive")
 
 
 @dataclass(slots=True)
@@ -67,198 +90,55 @@ class RawItem:
     payload: bytes
 
 
-@dataclass(slots=True)
-class Reject:
-    """An input record that could not be used, with the reason and where it came from."""
-
-    origin: str
-    reason: str
-    detail: str = ""
-    id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The rejects.jsonl row."""
-        return {"id": self.id, "origin": self.origin, "reason": self.reason, "detail": self.detail}
-
-
-@dataclass(frozen=True, slots=True)
-class InputFile:
-    """One input file: a local path, or an fsspec URL (``s3://bucket/2026-11.jsonl.gz``).
-
-    Only the main process opens inputs (it cuts them into blocks for the workers), so
-    workers need neither a URL's filesystem package nor its credentials.
-    """
-
-    location: str  # the path or URL, as origins and the report show it
-
-    @property
-    def name(self) -> str:
-        """The file's name (a URL's last path segment, without its query)."""
-        return self.location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] \
-            if is_url(self.location) else Path(self.location).name
-
-    def open(self) -> AbstractContextManager[IO[bytes]]:
-        """The file's bytes, from the local disk or through fsspec."""
-        if is_url(self.location):
-            import fsspec
-
-            return cast(AbstractContextManager[IO[bytes]], fsspec.open(self.location, "rb"))
-        return open(self.location, "rb")
-
-    def version(self) -> list[str | int]:
-        """What tells this file's content apart from an edited one's, without reading it:
-        the resolved path, size and modification time, or a URL's size and the first
-        version stamp its store gives (ETag, modification time...)."""
-        if not is_url(self.location):
-            stat = Path(self.location).stat()
-            return [str(Path(self.location).resolve()), stat.st_size, stat.st_mtime_ns]
-        fs, path = url_filesystem(self.location)
-        info = fs.info(path)
-        stamp = next((str(info[key]) for key in VERSION_STAMPS if info.get(key)), "")
-        return [self.location, int(info.get("size") or 0), stamp]
-
-
-# Keys of fsspec's file info that change when a stored file changes, most telling first.
-VERSION_STAMPS = ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified",
-                  "last_modified", "updated", "created")
-
-
-def is_url(name: str) -> bool:
-    """True for ``protocol://...`` (fsspec URLs, ``file://`` included), not local paths."""
-    return bool(URL_SCHEME.match(name))
-
-
-URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-
-
-def url_filesystem(url: str) -> tuple[Any, str]:
-    """fsspec's filesystem and path for a URL; a missing package is a user error."""
-    try:
-        from fsspec.core import url_to_fs
-
-        return url_to_fs(url)
-    except ImportError as err:
-        hint = "pip install 'dedup[remote]'" if "fsspec" in str(err) else str(err)
-        raise InputError(f"{url}: cannot read this URL ({hint})") from err
-    except ValueError as err:
-        raise InputError(f"{url}: {err}") from err
-
-
-def discover_inputs(names: Sequence[str]) -> list[InputFile]:
-    """Expand input paths and URLs into the sorted list of files to read, failing early.
-
-    Directories contribute their ``.txt``/``.html``/``.jsonl(.gz)``/``.parquet`` files
-    (recursively, sorted by path), and a glob pattern (``dumps/*.parquet``) its matches
-    sorted by path, so that the record order, and hence the output, is reproducible.
-    URLs (``s3://bucket/dumps/``, ``gs://bucket/*.parquet``) work the same through fsspec.
-    """
-    files: list[InputFile] = []
-    for name in names:
-        found = remote_inputs(name) if is_url(name) else local_inputs(name)
-        files.extend(InputFile(location) for location in found)
-    if any(f.name.lower().endswith(PARQUET_SUFFIXES) for f in files):
-        require_pyarrow()
-    return files
-
-
-def local_inputs(name: str) -> list[str]:
-    """The readable files a local path, directory or glob pattern names."""
-    path = Path(name)
-    if path.is_dir():
-        return [str(p) for p in sorted(path.rglob("*"))
-                if p.is_file() and is_readable_kind(p.name)]
-    if path.is_file():
-        return [require_readable_kind(name, path.name)]
-    if is_pattern(name):
-        return [p for p in sorted(glob.glob(name, recursive=True), key=by_folder)
-                if Path(p).is_file() and is_readable_kind(p)] or no_match(name)
-    raise InputError(f"{name}: no such file or directory")
-
-
-def remote_inputs(url: str) -> list[str]:
-    """The readable files a URL, a URL of a directory (prefix) or a URL pattern names."""
-    fs, path = url_filesystem(url)
-    try:
-        if fs.isfile(path):
-            return [require_readable_kind(url, url)]
-        if fs.isdir(path):
-            return [fs.unstrip_protocol(p) for p in sorted(fs.find(path), key=by_folder)
-                    if is_readable_kind(p)]
-        if is_pattern(path):
-            return [fs.unstrip_protocol(p) for p in sorted(fs.glob(path), key=by_folder)
-                    if fs.isfile(p) and is_readable_kind(p)] or no_match(url)
-    except OSError as err:
-        raise InputError(f"{url}: {err}") from err
-    raise InputError(f"{url}: no such file or directory")
-
-
-def by_folder(name: str) -> list[str]:
-    """Sort key of a path or URL path: folder by folder, as ``Path`` objects sort, so a
-    folder read by URL, by pattern or by path gives its files in one order ("b/x" before
-    "b-2/x", which a plain string sort reverses)."""
-    return name.split("/")
-
-
-def require_readable_kind(name: str, file_name: str) -> str:
-    """``name``, if the reader understands its kind of file."""
-    if not is_readable_kind(file_name):
-        raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
-                         ".parquet, .txt, .html or a directory of them)")
-    return name
-
-
-def no_match(pattern: str) -> list[str]:
-    """A pattern that matches nothing readable is a user error, not an empty run."""
-    raise InputError(f"{pattern}: the pattern matches no readable file")
-
-
-def is_pattern(name: str) -> bool:
-    """True for a glob pattern rather than a plain path."""
-    return any(c in name for c in "*?[")
-
-
-def require_pyarrow() -> None:
-    """Parquet input needs pyarrow (the optional extra 'parquet'): say so before any work."""
-    try:
-        import pyarrow.parquet  # noqa: F401
-    except ImportError as err:
-        raise InputError("reading .parquet needs pyarrow: pip install 'dedup[parquet]'") from err
-
-
-def is_readable_kind(name: str) -> bool:
-    """True for the file kinds the reader understands (by the file's name)."""
-    name = name.lower()
-    return name.endswith(TABLE_SUFFIXES) or name.endswith(DOCUMENT_SUFFIXES)
-
-
 @dataclass(frozen=True, slots=True)
 class LineBlock:
-    """Consecutive lines of one JSONL file, shipped to a worker as one bytes object.
+    """Consecutive records of one JSONL or Parquet file, shipped to a worker as one bytes
+    object with their line numbers.
 
     Pickling one block costs a copy; pickling a thousand line objects cost the main
-    process more than the workers spent parsing them.
+    process more than the workers spent parsing them.  Blank lines are not carried (a
+    file of blank lines makes no blocks); rejects found while reading (a line over the
+    limit, the read error that ended the file) travel with the block in input order.
     """
 
     path: str
-    first_line: int  # line number of the block's first line
     first_seq: int  # input position of the block's first record
-    count: int  # records in the block (non-blank lines)
-    data: bytes  # the lines, newlines included
+    numbers: array[int]  # line (or row) number of each line in ``data``
+    ends: array[int]  # where each line ends in ``data``
+    data: bytes  # the lines, concatenated without their line ends
+    rejects: tuple[tuple[int, Reject], ...] = ()  # (input position, reject), in order
+
+    @property
+    def count(self) -> int:
+        """Records in the block, rejects included."""
+        return len(self.numbers) + len(self.rejects)
 
     def items(self) -> list[tuple[int, RawItem | Reject]]:
         """The block's records, numbered, exactly as reading the lines one by one gives."""
-        parts = self.data.split(b"\n")
-        lines = [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-        items: list[tuple[int, RawItem | Reject]] = []
-        for offset, line in enumerate(lines):
-            if line.strip():
-                items.append((self.first_seq + len(items), RawItem(
-                    origin=f"{self.path}:{self.first_line + offset}", kind="json",
-                    payload=line)))
-        return items
+        records: list[RawItem | Reject] = [
+            RawItem(origin=f"{self.path}:{number}", kind="json", payload=self.data[start:end])
+            for number, (start, end) in zip(self.numbers, pairwise(chain([0], self.ends)),
+                                            strict=True)]
+        for seq, reject in self.rejects:  # in order, so each lands at its final place
+            records.insert(seq - self.first_seq, reject)
+        return list(enumerate(records, self.first_seq))
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive records of a table file, as read: their line (or row) numbers and
+    bytes.  Records travel in runs so that a block is filled with a few list operations,
+    not a Python step per line."""
+
+    numbers: Sequence[int]
+    lines: list[bytes]
 
 
 Batch = list[tuple[int, RawItem | Reject]] | LineBlock
+
+
+# What a table file yields, in input order: runs of records, and rejects between them.
+Entry = Run | Reject
 
 
 def numbered_items(batch: Batch) -> list[tuple[int, RawItem | Reject]]:
@@ -266,11 +146,11 @@ def numbered_items(batch: Batch) -> list[tuple[int, RawItem | Reject]]:
     return batch.items() if isinstance(batch, LineBlock) else batch
 
 
-def read_batches(files: Sequence[InputFile], size: int) -> Iterator[Batch]:
+def read_batches(files: Sequence[InputFile], size: int, cfg: ReadConfig) -> Iterator[Batch]:
     """The input cut into batches of about ``size`` records, numbered in input order.
 
     JSONL lines and Parquet rows travel as :class:`LineBlock`; documents (.txt/.html) and
-    rejects as numbered items.  A batch never spans two JSONL or Parquet files.
+    their rejects as numbered items.  A batch never spans two JSONL or Parquet files.
     """
     seq = 0
     pending: list[tuple[int, RawItem | Reject]] = []
@@ -279,13 +159,14 @@ def read_batches(files: Sequence[InputFile], size: int) -> Iterator[Batch]:
             if pending:
                 yield pending
                 pending = []
-            blocks = parquet_blocks if path.name.lower().endswith(PARQUET_SUFFIXES) else \
-                jsonl_blocks
-            for block in blocks(path, size, seq):
-                seq += block.count if isinstance(block, LineBlock) else len(block)
+            entries = parquet_entries(path, size, cfg) \
+                if path.name.lower().endswith(PARQUET_SUFFIXES) else \
+                jsonl_entries(path, cfg.max_line_bytes)
+            for block in line_blocks(path.location, entries, size, seq):
+                seq += block.count
                 yield block
             continue
-        pending.append((seq, document_item(path)))
+        pending.append((seq, document_item(path, cfg.max_line_bytes)))
         seq += 1
         if len(pending) == size:
             yield pending
@@ -294,296 +175,428 @@ def read_batches(files: Sequence[InputFile], size: int) -> Iterator[Batch]:
         yield pending
 
 
-def document_item(path: InputFile) -> RawItem | Reject:
-    """A whole .txt or .html file as one raw record."""
+def document_item(path: InputFile, limit: int) -> RawItem | Reject:
+    """A whole .txt or .html file as one raw record; one over ``limit`` bytes is
+    rejected after reading one byte past the limit (its size on disk is not trusted, and
+    a URL may have none)."""
     kind = "html" if path.name.lower().endswith((".html", ".htm")) else "txt"
     try:
         with path.open() as handle:
-            return RawItem(origin=path.location, kind=kind, payload=handle.read())
+            payload = handle.read(limit + 1)
     except OSError as err:
         return Reject(origin=path.location, reason="unreadable_file", detail=str(err))
+    if len(payload) > limit:
+        return Reject(origin=path.location, reason="file_too_large",
+                      detail=f"over {limit} bytes (read.max_line_bytes)")
+    return RawItem(origin=path.location, kind=kind, payload=payload)
 
 
-def jsonl_blocks(path: InputFile, size: int, first_seq: int) -> Iterator[Batch]:
-    """Blocks of ``size`` lines of a (possibly gzipped) JSONL file.
+@dataclass(slots=True)
+class BlockBuilder:
+    """Collects one file's entries into LineBlocks of ``size`` records, or fewer once
+    their data passes BLOCK_DATA_BYTES, numbering records in input order."""
 
-    A truncated or corrupt gzip ends in a Reject after the lines read so far, not a crash.
+    path: str
+    size: int
+    first_seq: int
+    lines: list[bytes] = field(default_factory=list)
+    numbers: array[int] = field(default_factory=lambda: array("q"))
+    ends: array[int] = field(default_factory=lambda: array("q"))
+    rejects: list[tuple[int, Reject]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """Records collected so far, rejects included."""
+        return len(self.lines) + len(self.rejects)
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes of the records collected so far."""
+        return self.ends[-1] if self.ends else 0
+
+    @property
+    def full(self) -> bool:
+        """Whether the block is due: ``size`` records, or its data over the budget."""
+        return self.count >= self.size or self.data_bytes >= BLOCK_DATA_BYTES
+
+    def add_reject(self, reject: Reject) -> None:
+        """One more record, rejected while reading."""
+        self.rejects.append((self.first_seq + self.count, reject))
+
+    def add_run(self, run: Run, start: int) -> int:
+        """As many of the run's records from ``start`` as the block takes; returns where
+        the rest of the run starts."""
+        taken = run.lines[start: start + self.size - self.count]
+        ends = list(accumulate(map(len, taken), initial=self.data_bytes))[1:]
+        crossing = bisect_left(ends, BLOCK_DATA_BYTES)  # the record that fills the budget
+        if crossing < len(ends):
+            taken, ends = taken[: crossing + 1], ends[: crossing + 1]
+        self.lines.extend(taken)
+        self.numbers.extend(run.numbers[start: start + len(taken)])
+        self.ends.extend(ends)
+        return start + len(taken)
+
+    def take(self) -> LineBlock:
+        """The block collected so far; the next one starts empty after it."""
+        block = LineBlock(path=self.path, first_seq=self.first_seq, numbers=self.numbers,
+                          ends=self.ends, data=b"".join(self.lines), rejects=tuple(self.rejects))
+        self.first_seq += self.count
+        self.lines, self.numbers, self.ends, self.rejects = [], array("q"), array("q"), []
+        return block
+
+
+def line_blocks(path: str, entries: Iterable[Entry], size: int,
+                first_seq: int) -> Iterator[LineBlock]:
+    """A table file's entries cut into blocks (where blocks are cut never shows in the
+    output: records keep their input positions)."""
+    builder = BlockBuilder(path, size, first_seq)
+    for entry in entries:
+        if isinstance(entry, Reject):
+            builder.add_reject(entry)
+            if builder.full:
+                yield builder.take()
+            continue
+        start = 0
+        while start < len(entry.lines):
+            start = builder.add_run(entry, start)
+            if builder.full:
+                yield builder.take()
+    if builder.count:
+        yield builder.take()
+
+
+def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
+    """The records of a (possibly gzipped) JSONL file, streamed: runs of non-blank lines
+    with their numbers, and a ``line_too_long`` Reject for each line over ``limit`` bytes.
+
+    A truncated or corrupt gzip (or any read error) ends in an ``unreadable_file`` Reject
+    at the line it stopped in, after the lines read so far, not a crash.
     """
+    cutter = LineCutter(path.location, limit)
     gzipped = path.name.lower().endswith(".gz")
-    lines: list[bytes] = []
-    first_line, line_no, seq = 1, 0, first_seq
-
-    def block() -> LineBlock:
-        return LineBlock(path=path.location, first_line=first_line, first_seq=seq,
-                         count=sum(1 for kept in lines if kept.strip()), data=b"".join(lines))
-
     try:
         with path.open() as raw, (gzip.open(raw) if gzipped else raw) as handle:
-            for line_no, line in enumerate(handle, start=1):
-                lines.append(line)
-                if len(lines) == size:
-                    full = block()
-                    yield full
-                    seq += full.count
-                    first_line, lines = line_no + 1, []
+            for block in utf8_blocks(raw_blocks(cast(IO[bytes], handle))):
+                yield from cutter.cut(block)
+        yield from cutter.end()
     except (OSError, EOFError, zlib.error) as err:
-        if lines:
-            partial = block()
-            yield partial
-            seq += partial.count
-        yield [(seq, Reject(origin=f"{path.location}:{line_no + 1}", reason="unreadable_file",
-                            detail=str(err)))]
+        yield Reject(origin=f"{path.location}:{cutter.number + 1}",
+                     reason="unreadable_file", detail=str(err))
+
+
+def utf8_blocks(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """A file's blocks as UTF-8: a byte-order mark is dropped, and UTF-16/UTF-32 text is
+    transcoded on the fly (bad sequences become U+FFFD, never an error), so one reader
+    handles every encoding JSON may come in."""
+    first = next(blocks, b"")
+    encoding, bom_length = stream_encoding(first)
+    rest = chain([first[bom_length:]], blocks)
+    if encoding == "utf-8":
+        yield from rest
         return
-    if lines:
-        yield block()
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    for block in rest:
+        yield decoder.decode(block).encode("utf-8", errors="replace")
+    yield decoder.decode(b"", final=True).encode("utf-8", errors="replace")
 
 
-def parquet_blocks(path: InputFile, size: int, first_seq: int) -> Iterator[Batch]:
-    """Blocks of ``size`` rows of a Parquet file, each row turned into one JSON line.
+def raw_blocks(handle: IO[bytes]) -> Iterator[bytes]:
+    """A file's bytes in blocks of about READ_BLOCK_BYTES.  A read error comes after the
+    bytes read before it: a truncated gzip keeps the lines before the break."""
+    read = getattr(handle, "read1", handle.read)  # what is there, not all or an error
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            piece = read(READ_BLOCK_BYTES - size)
+        except Exception:
+            if parts:
+                yield b"".join(parts)
+            raise
+        if not piece:
+            break
+        parts.append(piece)
+        size += len(piece)
+        if size >= READ_BLOCK_BYTES:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+# Byte-order marks, longest first: UTF-32-LE's starts with UTF-16-LE's.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+         (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+# Where the NUL bytes of two ASCII characters fall in each encoding (RFC 4627, section 3):
+# JSON text starts with ASCII ("{", a quote, a blank), so its first four bytes tell.
+_NUL_PATTERNS = (((True, True, True, False), "utf-32-be"),
+                 ((False, True, True, True), "utf-32-le"),
+                 ((True, False, True, False), "utf-16-be"),
+                 ((False, True, False, True), "utf-16-le"))
+
+
+def stream_encoding(head: bytes) -> tuple[str, int]:
+    """The encoding of JSON text from its first bytes, and the length of its byte-order
+    mark: the mark decides, else the pattern of NUL bytes; UTF-8 otherwise."""
+    for bom, encoding in BYTE_ORDER_MARKS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    nuls = tuple(byte == 0 for byte in head[:4])
+    return next((encoding for pattern, encoding in _NUL_PATTERNS if nuls == pattern),
+                "utf-8"), 0
+
+
+class LineCutter:
+    """Cuts a stream of byte blocks into lines without ever holding one beyond ``limit``
+    bytes: a longer line is only measured while the rest of it streams past.
+
+    Lines end at ``\\n`` (a ``\\r`` before it stays, as JSON whitespace), or at ``\\r`` in
+    a file whose first line end is a bare ``\\r`` (classic Mac OS).  The lines a block
+    holds whole are checked in bulk; only a block with blank or over-long lines among
+    them takes a Python step per line.
+    """
+
+    def __init__(self, path: str, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.number = 0  # lines finished so far
+        self.newline = b""  # the file's line end, once seen
+        self.head = PartialLine(limit)
+
+    def cut(self, block: bytes) -> list[Entry]:
+        """The records ``block`` finishes; the start of the next line waits for more."""
+        self.newline = self.newline or line_end(block)
+        if not self.newline or self.newline not in block:
+            self.head.add(block)
+            return []
+        if block.isspace():  # blank lines only (padding): counted, never split
+            found = self.finish(block[:block.index(self.newline)])
+            self.number += block.count(self.newline) - 1
+            self.head.add(block[block.rindex(self.newline) + 1:])
+            return found
+        pieces = block.split(self.newline)
+        found = self.finish(pieces[0])
+        found.extend(self.whole_lines(pieces[1:-1]))
+        self.head.add(pieces[-1])
+        return found
+
+    def finish(self, last: bytes) -> list[Entry]:
+        """The pending line, ended by its ``last`` piece, unless it is blank."""
+        self.number += 1
+        line = self.head.take(last)
+        if isinstance(line, int):
+            return [self.too_long(self.number, line)]
+        return [] if line is None else [Run([self.number], [line])]
+
+    def end(self) -> list[Entry]:
+        """The last line, when the file does not end with a line end."""
+        return self.finish(b"") if self.head.size else []
+
+    def whole_lines(self, lines: list[bytes]) -> list[Entry]:
+        """Lines found whole in one block: one run, unless some are blank or too long."""
+        first = self.number + 1
+        self.number += len(lines)
+        if not lines:
+            return []
+        lengths = list(map(len, lines))
+        if min(lengths) and max(lengths) <= self.limit and not any(map(bytes.isspace, lines)):
+            return [Run(range(first, first + len(lines)), lines)]
+        return runs((number, self.too_long(number, len(line)) if len(line) > self.limit
+                     else line) for number, line in enumerate(lines, first)
+                    if len(line) > self.limit or (line and not line.isspace()))
+
+    def too_long(self, number: int, size: int) -> Reject:
+        """The reject of a line over the limit."""
+        return Reject(origin=f"{self.path}:{number}", reason="line_too_long",
+                      detail=f"line of {size} bytes, over read.max_line_bytes ({self.limit})")
+
+
+def runs(records: Iterable[tuple[int, bytes | Reject]]) -> list[Entry]:
+    """Numbered records (lines, or rejects) as runs of lines between the rejects."""
+    entries: list[Entry] = []
+    numbers: list[int] = []
+    lines: list[bytes] = []
+    for number, record in records:
+        if isinstance(record, bytes):
+            numbers.append(number)
+            lines.append(record)
+            continue
+        if lines:
+            entries.append(Run(numbers, lines))
+            numbers, lines = [], []
+        entries.append(record)
+    return [*entries, Run(numbers, lines)] if lines else entries
+
+
+def line_end(block: bytes) -> bytes:
+    """The line end of a file, from its first block holding one ("" while none)."""
+    if b"\n" in block:
+        return b"\n"
+    return b"\r" if b"\r" in block else b""
+
+
+class PartialLine:
+    """The start of a line whose end has not been read yet: its bytes while within the
+    limit, then only its size."""
+
+    __slots__ = ("limit", "parts", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, piece: bytes) -> None:
+        """Append the next piece of the line (dropped, only counted, past the limit)."""
+        self.size += len(piece)
+        if self.size > self.limit:
+            self.parts.clear()
+        elif piece:
+            self.parts.append(piece)
+
+    def take(self, last: bytes) -> bytes | int | None:
+        """The finished line with its ``last`` piece: its bytes, its size if it is over
+        the limit, or None if it is blank.  Starts the next line empty."""
+        self.add(last)
+        size, line = self.size, b"".join(self.parts)
+        self.parts, self.size = [], 0
+        if size > self.limit:
+            return size
+        return None if not line or line.isspace() else line
+
+
+def parquet_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Entry]:
+    """The rows of a Parquet file, each as the JSON line of its mapped columns.
 
     The rows then take exactly the JSONL path (field mapping, type checks, rejects), and
     an origin ``file:N`` names the N-th row.  Dates and other non-JSON values become
-    their ISO/text form.  A file pyarrow cannot read ends in a Reject, not a crash.
+    their ISO/text form.  Only the columns the configuration maps are read (the others
+    could not change a record), in batches of about BLOCK_DATA_BYTES, and a row whose
+    line would exceed ``read.max_line_bytes`` is found from its cells' sizes in Arrow and
+    rejected ``line_too_long`` before it becomes Python objects.  A file pyarrow cannot
+    read ends in a Reject, not a crash.
     """
     import pyarrow
     import pyarrow.parquet as pq
 
-    row, seq = 1, first_seq
+    row = 1
     try:
         with path.open() as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=size):
-                lines = [orjson.dumps(r, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-                         for r in batch.to_pylist()]
-                yield LineBlock(path=path.location, first_line=row, first_seq=seq,
-                                count=len(lines), data=b"".join(lines))
-                row, seq = row + len(lines), seq + len(lines)
+            table = pq.ParquetFile(handle)
+            wanted = set(cfg.fields.values())
+            columns = [name for name in table.schema_arrow.names if name in wanted]
+            rows = parquet_batch_rows(table.metadata, columns, size)
+            for batch in table.iter_batches(batch_size=rows, columns=columns):
+                yield from batch_entries(batch, path.location, row, cfg.max_line_bytes)
+                row += batch.num_rows
     except (OSError, pyarrow.ArrowException) as err:
-        yield [(seq, Reject(origin=f"{path.location}:{row}", reason="unreadable_file",
-                            detail=str(err)))]
+        yield Reject(origin=f"{path.location}:{row}", reason="unreadable_file", detail=str(err))
 
 
-def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:
-    """Decode one raw item into a Record, or explain why it cannot be one."""
-    if item.kind == "json":
-        return record_from_json(item, cfg)
-    text, flags = decode_document(item.payload, item.kind)
-    stem = Path(item.origin).stem
-    if item.kind == "html":
-        return finish_record(Record(id=stem, html=text, origin=item.origin, flags=flags), cfg)
-    title, _, body = text.strip().partition("\n")
-    return finish_record(Record(id=stem, title=title, text=body, origin=item.origin, flags=flags),
-                         cfg)
+def parquet_batch_rows(metadata: Any, columns: Sequence[str], size: int) -> int:
+    """Rows per Arrow batch: ``size``, or fewer when the file's rows are big on average
+    (from the column chunks' uncompressed sizes), so a batch stays near BLOCK_DATA_BYTES
+    while it is turned into Python objects."""
+    wanted = set(columns)
+    total = sum(chunk.total_uncompressed_size
+                for group in range(metadata.num_row_groups)
+                for chunk in map(metadata.row_group(group).column,
+                                 range(metadata.row_group(group).num_columns))
+                if chunk.path_in_schema.split(".")[0] in wanted)
+    per_row = total // max(metadata.num_rows, 1)
+    return max(1, min(size, BLOCK_DATA_BYTES // max(per_row, 1)))
 
 
-# Bytes Windows-1252 leaves undefined; they are read as Latin-1 (control characters).
-_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+def batch_entries(batch: pyarrow.RecordBatch, path: str, first_row: int,
+                  limit: int) -> list[Entry]:
+    """One Arrow batch's rows as JSON lines, or ``line_too_long`` rejects.
+
+    A row is over the limit if a lower bound of its line's size, computed in Arrow, is;
+    only the others are converted (the check is repeated on the line, which escaping
+    can make longer)."""
+    import pyarrow
+
+    least = json_size_floor(batch)
+    over = least > limit
+    kept = iter((batch.filter(pyarrow.array(~over)) if over.any() else batch).to_pylist())
+    numbered: list[tuple[int, bytes | Reject]] = []
+    for offset, too_long in enumerate(over.tolist()):
+        number = first_row + offset
+        line = b"" if too_long else row_line(next(kept))
+        if isinstance(line, str):
+            numbered.append((number, Reject(origin=f"{path}:{number}", reason="malformed_json",
+                                            detail=f"row as JSON: {line}")))
+        elif not 0 < len(line) <= limit:
+            numbered.append((number, Reject(
+                origin=f"{path}:{number}", reason="line_too_long",
+                detail=f"row of at least {len(line) or int(least[offset])} bytes as JSON, "
+                       f"over read.max_line_bytes ({limit})")))
+        else:
+            numbered.append((number, line))
+    return runs(numbered)
 
 
-def _as_windows_1252(err: UnicodeError) -> tuple[str, int]:
-    """Decoding error handler: read the bytes UTF-8 rejects as Windows-1252.
-
-    Dumps that mix encodings mostly hold stray Latin-1/Windows-1252 text in otherwise
-    UTF-8 files (a "café" from an old CMS): this keeps it "café" instead of "caf\ufffd".
-    """
-    if not isinstance(err, UnicodeDecodeError):
-        raise err
-    bad = err.object[err.start : err.end]
-    return "".join(chr(b) if b in _CP1252_UNDEFINED else bytes([b]).decode("cp1252")
-                   for b in bad), err.end
-
-
-codecs.register_error("dedup-windows-1252", _as_windows_1252)
-
-
-def decode_bytes(payload: bytes) -> tuple[str, list[str]]:
-    """UTF-8 text with NULs removed; bytes that are not UTF-8 are read as Windows-1252
-    and flagged, never fatal."""
-    flags: list[str] = []
+def row_line(row: dict[str, Any]) -> bytes | str:
+    """A Parquet row as a JSON line (dates and other values JSON lacks as their text),
+    or why JSON cannot hold it (nested too deep)."""
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        text = payload.decode("utf-8", errors="dedup-windows-1252")
-        flags.append("invalid_utf8")
-    return without_nuls(text, flags)
+        return orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError as err:
+        return str(err)
 
 
-def without_nuls(text: str, flags: list[str]) -> tuple[str, list[str]]:
-    """The text without NUL characters (flagged when there were some)."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-        flags.append("nul_bytes")
-    return text, flags
+def json_size_floor(batch: pyarrow.RecordBatch) -> np.ndarray:
+    """A lower bound of each row's size as a JSON object, from its cells' sizes."""
+    return object_size_floor(batch.num_rows, batch.schema.names, batch.columns)
 
 
-def decode_document(payload: bytes, kind: str) -> tuple[str, list[str]]:
-    """A whole .txt or .html file's text, in the encoding it was written in.
-
-    A byte-order mark decides first.  Then valid UTF-8 is read as UTF-8, even where a
-    page declares another charset: scrapers often save pages as UTF-8 and keep the
-    stale ``<meta charset>``, and text in another encoding is rarely valid UTF-8.
-    Otherwise a page is read in the charset its first 1,024 bytes declare (Cyrillic
-    sites still serve windows-1251, Chinese ones GBK), and a file that declares nothing
-    in the encoding charset-normalizer finds most likely (flagged ``charset_guessed``);
-    when it finds none, as UTF-8 with the Windows-1252 fallback of :func:`decode_bytes`.
-    """
-    encoding, flags = bom_encoding(payload), list[str]()
-    if encoding is None:
-        try:
-            return without_nuls(payload.decode("utf-8"), flags)
-        except UnicodeDecodeError:
-            encoding = declared_charset(payload[:1024]) if kind == "html" else None
-            if encoding is None and (encoding := guessed_charset(payload)):
-                flags.append("charset_guessed")
-    if encoding is None:
-        return decode_bytes(payload)
-    try:
-        return without_nuls(payload.decode(encoding), flags)
-    except UnicodeDecodeError:
-        return without_nuls(payload.decode(encoding, errors="replace"),
-                            [*flags, "undecodable_bytes"])
+def object_size_floor(rows: int, names: Sequence[str],
+                      values: Sequence[pyarrow.Array]) -> np.ndarray:
+    """A lower bound of the size of each of ``rows`` JSON objects with these keys and
+    values, as orjson writes it: ``{"name":value,...}``."""
+    sizes = np.full(rows, 2 + max(len(names) - 1, 0), dtype=np.int64)  # braces, commas
+    for name, column in zip(names, values, strict=True):
+        sizes += len(name.encode()) + 3 + cell_size_floor(column)  # "name":value
+    return sizes
 
 
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
-# <meta charset="..."> and <meta http-equiv="Content-Type" content="...; charset=...">.
-_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
-# Labels browsers read as a superset of what they name (WHATWG Encoding Standard): pages
-# labelled Latin-1 are written in Windows-1252 (Python's Latin-1 would turn its curly
-# quotes and dashes into control characters), GB2312 ones in GBK, and so on.
-_BROWSER_CODECS = {
-    **dict.fromkeys(("ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1",
-                     "l1", "cp819", "ibm819", "x-cp1252"), "cp1252"),
-    **dict.fromkeys(("gb2312", "gbk", "x-gbk"), "gb18030"),
-    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis"), "cp932"),
-    "euc-kr": "cp949", "iso-8859-9": "cp1254", "tis-620": "cp874", "iso-8859-11": "cp874",
-}
+def cell_size_floor(array: pyarrow.Array) -> np.ndarray:
+    """A lower bound of each cell's size as JSON, computed in Arrow without converting
+    a cell to Python: strings and binaries by their byte length, lists, maps and structs
+    from their children, anything else (numbers, dates) one byte; a null is ``null``."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pyarrow.types.is_dictionary(kind):
+        indices = array.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        sizes = cell_size_floor(array.dictionary)[indices]
+    elif pyarrow.types.is_binary(kind) or pyarrow.types.is_large_binary(kind) or \
+            pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind):
+        sizes = pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False) + 2
+    elif pyarrow.types.is_map(kind):
+        entries = cell_size_floor(array.keys) + cell_size_floor(array.items)
+        sizes = sums_by_offsets(entries, array.offsets) + 2
+    elif pyarrow.types.is_list(kind) or pyarrow.types.is_large_list(kind):
+        sizes = sums_by_offsets(cell_size_floor(array.values), array.offsets) + 2
+    elif pyarrow.types.is_fixed_size_list(kind):  # .values has every slot, null or not
+        start = array.offset * kind.list_size
+        values = cell_size_floor(array.values)[start: start + len(array) * kind.list_size]
+        sizes = values.reshape(len(array), kind.list_size).sum(axis=1) + 2
+    elif pyarrow.types.is_struct(kind):
+        sizes = object_size_floor(len(array), [field.name for field in kind], array.flatten())
+    else:
+        sizes = np.ones(len(array), dtype=np.int64)
+    sizes = sizes.astype(np.int64)
+    sizes[array.is_null().to_numpy(zero_copy_only=False)] = 4
+    return sizes
 
 
-def bom_encoding(payload: bytes) -> str | None:
-    """The encoding a byte-order mark announces, if the payload starts with one."""
-    return next((encoding for bom, encoding in _BOMS if payload.startswith(bom)), None)
-
-
-def guessed_charset(payload: bytes) -> str | None:
-    """The Python codec of charset-normalizer's best guess for bytes that declare no
-    encoding (it scores decodings by how much of them is readable text)."""
-    best = charset_normalizer.from_bytes(payload).best()
-    return codecs.lookup(best.encoding).name if best is not None else None
-
-
-def declared_charset(head: bytes) -> str | None:
-    """The Python codec of the charset an HTML head declares, if it names a known one."""
-    found = _META_CHARSET.search(head)
-    if not found:
-        return None
-    label = found.group(1).decode("ascii").lower()
-    try:
-        return codecs.lookup(_BROWSER_CODECS.get(label, label)).name
-    except LookupError:
-        return None
-
-
-def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:
-    """Map one JSON object onto a Record using the configured field names."""
-    flags: list[str] = []
-    try:
-        data = orjson.loads(item.payload)
-    except orjson.JSONDecodeError:
-        text, flags = decode_bytes(item.payload)
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as err:
-            return Reject(origin=item.origin, reason="malformed_json", detail=str(err)[:200])
-    if not isinstance(data, dict):
-        return Reject(origin=item.origin, reason="not_an_object",
-                      detail=f"line is a JSON {type(data).__name__}")
-    values: dict[str, str | None] = {}
-    for name, key in cfg.fields.items():
-        value = data.get(key)
-        if value is not None and not is_scalar(value):
-            return Reject(origin=item.origin, reason="wrong_field_type",
-                          detail=f"{key} is a {type(value).__name__}",
-                          id=text_or_none(data.get(cfg.fields.get("id", "id"))))
-        values[name] = None if value is None else str(value)
-    record = Record(
-        id=values.get("id") or "",
-        title=values.get("title") or "",
-        text=values.get("text") or "",
-        html=values.get("html"),
-        url=values.get("url"),
-        source=values.get("source"),
-        published=values.get("published"),
-        lang=values.get("lang"),
-        origin=item.origin,
-        flags=flags,
-    )
-    return finish_record(record, cfg)
-
-
-def is_scalar(value: Any) -> bool:
-    """Strings and numbers can be record fields; lists, objects and booleans cannot."""
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
-def text_or_none(value: Any) -> str | None:
-    """A scalar id as a string, anything else as None (for rejects)."""
-    return str(value) if is_scalar(value) else None
-
-
-def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
-    """Shared checks: strip NULs, give a stable id, bound text, normalise the date."""
-    for name in ("id", "title", "text", "html", "url", "source", "published", "lang"):
-        value = getattr(record, name)
-        if value and "\x00" in value:
-            setattr(record, name, value.replace("\x00", ""))
-            if "nul_bytes" not in record.flags:
-                record.flags.append("nul_bytes")
-    record.id = record.id.strip()
-    if not (record.title.strip() or record.text.strip() or (record.html or "").strip()):
-        return Reject(origin=record.origin, reason="empty", detail="no title, text or html",
-                      id=record.id or None)
-    if not record.id:
-        record.id = content_id(record)
-    if len(record.text) > cfg.max_text_chars:
-        record.text = record.text[: cfg.max_text_chars]
-        record.flags.append("text_truncated")
-    if record.published is not None:
-        record.published = normalise_published(record.published, record.flags)
-    return record
-
-
-def content_id(record: Record) -> str:
-    """A stable id for a record that has none: a hash of its content, not of its position."""
-    digest = hashlib.blake2b(digest_size=8)
-    for part in (record.title, record.text, record.html or "", record.url or ""):
-        digest.update(part.encode("utf-8", errors="replace") + b"\x00")
-    return "h" + digest.hexdigest()
-
-
-def normalise_published(value: str, flags: list[str]) -> str | None:
-    """ISO 8601 in UTC (``YYYY-MM-DD`` or ``...THH:MM:SSZ``); unparseable -> None, flagged."""
-    parsed = parse_datetime(value)
-    if parsed is None:
-        flags.append("bad_published")
-        return None
-    if len(value.strip()) <= 10:
-        return parsed.date().isoformat()
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_datetime(value: str) -> datetime | None:
-    """Parse ISO 8601 (with ``Z``, offsets or date only); naive times are taken as UTC."""
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def published_day(published: str | None) -> float:
-    """Days since the Unix epoch (NaN when unknown): the unit of the clustering time window."""
-    parsed = parse_datetime(published) if published else None
-    return parsed.timestamp() / 86400.0 if parsed else float("nan")
+def sums_by_offsets(values: np.ndarray, offsets: pyarrow.Array) -> np.ndarray:
+    """Per list cell, the sum of its elements' ``values`` (``offsets`` into them)."""
+    bounds = offsets.to_numpy(zero_copy_only=False)
+    totals = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
+    return cast(np.ndarray, totals[bounds[1:]] - totals[bounds[:-1]])

@@ -50,3 +50,17 @@ class Record:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(Record))
+
+
+@dataclass(slots=True)
+class Reject:
+    """An input record that could not be used, with the reason and where it came from."""
+
+    origin: str
+    reason: str
+    detail: str = ""
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rejects.jsonl row."""
+        return {"id": self.id, "origin": self.origin, "reason": self.reason, "detail": self.detail}

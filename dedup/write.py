@@ -8,7 +8,7 @@ and config always give the same bytes.
 
 from __future__ import annotations
 
-import glob
+import errno
 import hashlib
 import os
 import uuid
@@ -61,8 +61,16 @@ def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None and err.errno in WRITE_ERRORS:  # write() names no file
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# Errors of writing a file (a full disk, a quota) that come without its name.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
@@ -81,21 +89,6 @@ def saved_rows(files: Sequence[Path], starts: np.ndarray, rows: np.ndarray) -> n
              for chunk, first, stop in zip(chunks.tolist(), firsts.tolist(),
                                            [*firsts[1:].tolist(), len(rows)], strict=True)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.uint32)
-
-
-def temporary_files(path: Path) -> list[Path]:
-    """Temporary files :func:`atomic_file` left for ``path`` (a killed writer's)."""
-    return list(path.parent.glob(f".{glob.escape(path.name)}.*tmp"))
-
-
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows as JSON lines atomically; returns how many were written."""
-    count = 0
-    with atomic_file(path) as handle:
-        for row in rows:
-            handle.write(orjson.dumps(row) + b"\n")
-            count += 1
-    return count
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

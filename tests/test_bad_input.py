@@ -15,13 +15,15 @@ from hypothesis import strategies as st
 from dedup.clean import CleanConfig, clean_article
 from dedup.config import load_config
 from dedup.extract import ExtractConfig, extract_html
+from dedup.parse import parse_item
 from dedup.pipeline import run_job
-from dedup.read import RawItem, ReadConfig, Reject, parse_item
-from dedup.records import Record
+from dedup.read import RawItem, ReadConfig
+from dedup.records import Record, Reject
 
 BODY = ("Ministers from twelve countries met in Brussels on Tuesday to agree on a common plan "
         "for the reconstruction of the damaged power grid before the winter.")
 MAX_TEXT = 5000
+MAX_LINE = 2_000_000  # read.max_line_bytes, scaled down from 16 MiB
 
 
 def line(record: dict[str, Any]) -> bytes:
@@ -44,7 +46,7 @@ def bad_corpus(folder: Path) -> list[Path]:
         b'{"id": "latin1", "title": "Caf\xe9 owners protest", "text": "' + BODY.encode() + b'"}\n',
         line({"id": "nul", "title": "Grid\u0000 plan", "text": BODY + "\u0000"}),
         b"\x00\x9f\x92\xff binary junk \xfe\n",
-        line({"id": "huge", "title": "A very long article", "text": (BODY + "\n") * 400_000}),
+        line({"id": "huge", "title": "A very long article", "text": (BODY + "\n") * 10_000}),
         line({"id": "dup", "title": "First with this id", "text": BODY}),
         line({"id": "dup", "title": "Second with this id", "text": "Another article. " + BODY}),
         line({"id": "bad-date", "title": "Grid plan", "text": BODY, "published": "last Tuesday"}),
@@ -53,17 +55,28 @@ def bad_corpus(folder: Path) -> list[Path]:
         line({"id": "deep-html", "html": "<div>" * 5000 + "deep" + "</div>" * 5000}),
         line({"id": "feed", "title": "Headline only, from a feed"}),
         line({"title": "No id given", "text": BODY}),
+        line({"id": "giant", "title": "Over the line limit", "text": (BODY + "\n") * 20_000}),
+        b'{"id": "surrogate", "title": "Half \\ud800 a pair", "text": "Kyiv. ' + BODY.encode()
+        + b'"}\n',
+        b'{"id": 123456789012345678901234567890, "title": "Big id", "text": "Lviv. '
+        + BODY.encode() + b'"}\n',
+        line({"id": "end-of-time", "title": "Late", "text": "Odesa. " + BODY,
+              "published": "9999-12-31T23:59:59-14:00"}),
     ]))
+    wide = folder / "wide.jsonl"  # UTF-16 without a byte-order mark
+    wide.write_bytes(line({"id": "utf16", "title": "Wide text", "text": BODY}).decode()
+                     .encode("utf-16-le"))
     truncated = folder / "cut.jsonl.gz"
     whole = gzip.compress(b"".join(line({"id": f"gz-{i}", "title": f"Story {i}", "text": BODY})
                                    for i in range(50)))
     truncated.write_bytes(whole[: len(whole) // 2])
-    return [jsonl, truncated]
+    return [jsonl, truncated, wide]
 
 
 def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Path) -> None:
     report = run_job([str(p) for p in bad_corpus(tmp_path)], tmp_path / "out",
-                     load_config(overrides=[f"read.max_text_chars={MAX_TEXT}", "run.workers=2",
+                     load_config(overrides=[f"read.max_text_chars={MAX_TEXT}",
+                                            f"read.max_line_bytes={MAX_LINE}", "run.workers=2",
                                             "run.chunk_size=4"]))
     articles = {a["id"]: a for a in map(orjson.loads,
                                         (tmp_path / "out" / "articles.jsonl").read_bytes()
@@ -78,7 +91,7 @@ def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Pa
     assert reason_of == {"2": "malformed_json", "3": "not_an_object", "4": "not_an_object",
                          "typed": "wrong_field_type", "no-text": "empty", "blank": "empty",
                          "cruft": "only_boilerplate", "11": "malformed_json",
-                         "deep-html": "no_main_text"}
+                         "deep-html": "no_main_text", "20": "line_too_long"}
     assert all(r["origin"].startswith(str(tmp_path)) and r["detail"] for r in rejects)
 
     assert articles["good"]["text"] == BODY and "flags" not in articles["good"]
@@ -95,6 +108,12 @@ def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Pa
     assert {"html_truncated", "html_no_fallback"} <= set(articles["big-html"]["flags"])
     assert articles["feed"]["text"] == ""
     assert any(a["title"] == "No id given" for a in articles.values())
+    assert articles["surrogate"]["title"] == "Half \ufffd a pair"
+    assert articles["surrogate"]["flags"] == ["invalid_surrogates"]
+    assert articles["123456789012345678901234567890"]["title"] == "Big id"
+    assert articles["end-of-time"].get("published") is None
+    assert articles["end-of-time"]["flags"] == ["bad_published"]
+    assert articles["utf16"]["text"] == BODY
 
     gz_kept = [i for i in articles if i.startswith("gz-")]
     gz_rejects = [r for r in rejects if r["origin"].startswith(str(tmp_path / "cut"))]
@@ -142,3 +161,14 @@ def test_reader_turns_any_json_object_into_a_record_or_a_reject(data: dict[str, 
 def test_cleaner_accepts_any_text(title: str, text: str, source: str | None) -> None:
     cleaned = clean_article(title, text, source, {}, CleanConfig())
     assert isinstance(cleaned.title, str) and isinstance(cleaned.text, str)
+
+
+def test_text_extracted_from_html_is_capped_like_given_text() -> None:
+    """500k ``&amp;`` fit in the page cap (1 MB) but expand to 200k characters of text."""
+    from dedup.chunks import apply_extraction
+
+    cfg = load_config(overrides=["read.max_text_chars=1000"])
+    page = "<html><body><article><p>" + "&amp; " * 50_000 + "</p></article></body></html>"
+    record = apply_extraction(Record(id="amp", html=page), cfg)
+    assert isinstance(record, Record)
+    assert len(record.text) == 1000 and "text_truncated" in record.flags

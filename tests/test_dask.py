@@ -17,12 +17,13 @@ from pathlib import Path
 import orjson
 import pytest
 from distributed import Client
+from processes import run_folder
 from synthetic import make_corpus
 
 from dedup import pipeline
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.pipeline import WORK_DIR, run_job
+from dedup.pipeline import run_job
 
 OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
 DASK = Path(sys.executable).parent / "dask"
@@ -109,7 +110,7 @@ def test_a_worker_killed_mid_run_changes_nothing(
 
     def kill_one_worker_once_chunks_are_done() -> None:
         deadline = time.monotonic() + 120
-        while not any((out / WORK_DIR).glob("*.prepared")) and time.monotonic() < deadline:
+        while not any(run_folder(out).glob("*.prepared")) and time.monotonic() < deadline:
             time.sleep(0.002)
         os.killpg(workers[0].pid, signal.SIGKILL)
 

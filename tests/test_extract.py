@@ -367,3 +367,15 @@ def test_every_favor_setting_extracts_the_story(favor: str) -> None:
     result = extract_html(EN_PAGE, None, ExtractConfig(favor=favor))
     assert_well_formed(result)
     assert EN_BODY[0] in result.text
+
+
+@pytest.mark.parametrize("favor", ["balanced", "recall"])
+def test_noscript_and_template_text_is_never_article_text(favor: str) -> None:
+    notice = ("<noscript>Please enable JavaScript in your browser to watch the video and "
+              "read the comments below.</noscript>")
+    page = (f"<html><head>{notice}</head><body>{notice}<article><p>{EN_BODY[0]} {notice} "
+            f"{EN_BODY[1]}</p><template><p>Hidden template text</p></template></article>"
+            "</body></html>")
+    text = extract_html(page, None, ExtractConfig(favor=favor)).text
+    assert EN_BODY[0] in text and EN_BODY[1] in text
+    assert "JavaScript" not in text and "Hidden" not in text

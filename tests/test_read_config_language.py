@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.config import ConfigError, load_config
+from dedup.config import CHOICES, RANGES, ConfigError, load_config
+from dedup.discover import InputError, InputFile, discover_inputs
 from dedup.language import (
     LanguageConfig,
     detect_language,
@@ -23,19 +24,9 @@ from dedup.language import (
     pack,
     profiles,
 )
-from dedup.read import (
-    InputError,
-    InputFile,
-    RawItem,
-    ReadConfig,
-    Reject,
-    discover_inputs,
-    numbered_items,
-    parse_item,
-    published_day,
-    read_batches,
-)
-from dedup.records import Record
+from dedup.parse import parse_item, published_day
+from dedup.read import RawItem, ReadConfig, numbered_items, read_batches
+from dedup.records import Record, Reject
 
 REPO = Path(__file__).parent.parent
 
@@ -128,14 +119,15 @@ def test_undeclared_encodings_are_guessed_and_wrong_declarations_never_fail() ->
 
 def raw_items(files: list[InputFile]) -> list[RawItem | Reject]:
     """Every raw record of the files, in input order."""
-    return [item for batch in read_batches(files, 100) for _, item in numbered_items(batch)]
+    return [item for batch in read_batches(files, 100, ReadConfig())
+            for _, item in numbered_items(batch)]
 
 
 def test_txt_and_html_files(tmp_path: Path) -> None:
     (tmp_path / "one.txt").write_text("\n\nThe title\nFirst line.\nSecond line.\n")
     (tmp_path / "two.html").write_text("<html><body><p>Hi</p></body></html>")
     (tmp_path / "notes.md").write_text("ignored")
-    files = discover_inputs([str(tmp_path)])
+    files = discover_inputs([str(tmp_path)]).files
     assert [f.name for f in files] == ["one.txt", "two.html"]
     items = [i for i in raw_items(files) if isinstance(i, RawItem)]
     txt = parse_item(items[0], ReadConfig())
@@ -160,17 +152,18 @@ def test_batches_number_records_the_same_whatever_their_size(tmp_path: Path) -> 
     (tmp_path / "b.txt").write_text("Title\nBody.\n")
     data = gzip.compress(b"".join(b'{"id": "c%d"}\n' % i for i in range(500)))
     (tmp_path / "c.jsonl.gz").write_bytes(data[: len(data) // 2])
-    files = discover_inputs([str(tmp_path)])
+    files = discover_inputs([str(tmp_path)]).files
 
     def numbered(size: int) -> list[tuple[int, str, str]]:
         return [(seq, item.origin, item.payload.decode() if isinstance(item, RawItem)
                  else item.reason)
-                for batch in read_batches(files, size) for seq, item in numbered_items(batch)]
+                for batch in read_batches(files, size, ReadConfig())
+                for seq, item in numbered_items(batch)]
 
     whole = numbered(10**6)
     assert [seq for seq, _, _ in whole] == list(range(len(whole)))
-    assert whole[:4] == [(0, f"{tmp_path}/a.jsonl:1", '{"id": "a1"}\n'),
-                         (1, f"{tmp_path}/a.jsonl:3", '{"id": "a2"}\n'),
+    assert whole[:4] == [(0, f"{tmp_path}/a.jsonl:1", '{"id": "a1"}'),
+                         (1, f"{tmp_path}/a.jsonl:3", '{"id": "a2"}'),
                          (2, f"{tmp_path}/a.jsonl:5", '{"id": "a3"}'),
                          (3, f"{tmp_path}/b.txt", "Title\nBody.\n")]
     assert whole[-1][2] == "unreadable_file"
@@ -188,7 +181,7 @@ def test_bad_paths_fail_early(tmp_path: Path) -> None:
     (tmp_path / "b.jsonl").write_text("{}\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.jsonl").write_text("{}\n")
-    assert discover_inputs([str(tmp_path / "**" / "*.jsonl")]) == [
+    assert discover_inputs([str(tmp_path / "**" / "*.jsonl")]).files == [
         InputFile(str(tmp_path / "b.jsonl")), InputFile(str(tmp_path / "sub" / "a.jsonl"))]
 
 
@@ -226,6 +219,13 @@ def test_readme_documents_every_setting_with_its_default() -> None:
     for name, shown in rows.items():
         section, key = name.split(".")
         assert tomllib.loads(f"v = {shown}")["v"] == settings[section][key], name
+    ranges = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `.*?` \| (.*?) \|", readme, re.M))
+    for name, shown in ranges.items():
+        expected = RANGES[name].describe() if name in RANGES else \
+            ", ".join(CHOICES[name]) if name in CHOICES else \
+            "true, false" if isinstance(settings[name.split(".")[0]][name.split(".")[1]], bool) \
+            else ""
+        assert shown == expected, name
 
 
 @pytest.mark.parametrize("text, lang", [

@@ -16,8 +16,8 @@ from synthetic import make_corpus
 
 from dedup.cli import main
 from dedup.config import load_config
+from dedup.discover import InputError, InputFile, discover_inputs
 from dedup.pipeline import run_job
-from dedup.read import InputError, InputFile, discover_inputs
 
 CFG = load_config(overrides=["run.workers=2", "run.chunk_size=7"])
 
@@ -75,9 +75,10 @@ def test_url_patterns_and_file_urls_name_the_same_files(tmp_path: Path,
                                                         memory_root: str) -> None:
     put(memory_root, dump_files())
     put(str(tmp_path), dump_files())
-    assert [f.name for f in discover_inputs([f"{memory_root}/*/*.jsonl.gz"])] == [
+    matched = discover_inputs([f"{memory_root}/*/*.jsonl.gz"]).files
+    assert [f.name for f in matched] == [
         "part-0.jsonl.gz", "cut.jsonl.gz"]
-    by_url = discover_inputs([f"file://{tmp_path}/a/"])
+    by_url = discover_inputs([f"file://{tmp_path}/a/"]).files
     assert [f.name for f in by_url] == ["part-0.jsonl.gz", "part-1.parquet"]
     run_job([f"file://{tmp_path}/a/*"], tmp_path / "by-url", CFG)
     run_job([str(tmp_path / "a")], tmp_path / "by-path", CFG)
@@ -93,7 +94,8 @@ def test_a_folder_lists_in_one_order_by_path_pattern_or_url(tmp_path: Path,
     for names in ([f"{tmp_path}/in-dump"], [f"{tmp_path}/in-dump/**/*.jsonl"],
                   [f"file://{tmp_path}/in-dump"], [f"{memory_root}/in-dump"],
                   [f"{memory_root}/in-dump/**/*.jsonl"]):
-        found = [f.location.split("/in-dump/", 1)[1] for f in discover_inputs(names)]
+        found = [f.location.split("/in-dump/", 1)[1]
+                 for f in discover_inputs(names).files]
         assert found == ["b/a/y.jsonl", "b/x.jsonl", "b-2/x.jsonl"], names  # as Paths sort
 
 

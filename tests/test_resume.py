@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from processes import run_folder, saved, start_run, wait_until
 from synthetic import make_corpus
 
 from dedup.cli import main
-from dedup.pipeline import OUTPUTS, WORK_DIR
+from dedup.outdir import WORK_DIR
 from dedup.write import atomic_file
 
 FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
@@ -24,8 +22,8 @@ ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated corpus of about a thousand records in four languages, plus bad lines."""
-    records, _ = make_corpus(seed=11, per_language=50)
+    """A generated corpus of about four hundred records in four languages, plus bad lines."""
+    records, _ = make_corpus(seed=11, per_language=20)
     path = tmp_path_factory.mktemp("corpus") / "in.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records)
                      + b'{"id": "broken", "title": \n[1, 2]\n')
@@ -38,11 +36,6 @@ def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     out = tmp_path_factory.mktemp("reference") / "out"
     assert main(["run", str(corpus), "--out", str(out), *ARGS]) == 0
     return {name: (out / name).read_bytes() for name in FINAL}
-
-
-def saved(suffix: str) -> Callable[[Path], bool]:
-    """True once some chunk result with this suffix is in the work directory."""
-    return lambda work: any(work.glob(f"*{suffix}"))
 
 
 def grouping(work: Path) -> bool:
@@ -60,15 +53,9 @@ def writing(work: Path) -> bool:
 def kill_when(corpus: Path, out: Path, ready: Callable[[Path], bool],
               extra: tuple[str, ...] = ()) -> None:
     """Start ``dedup run`` in its own process group and SIGKILL the group (workers too)
-    as soon as ``ready(work_dir)`` holds."""
-    process = subprocess.Popen([sys.executable, "-m", "dedup.cli", "run", str(corpus),
-                                "--out", str(out), *ARGS, *extra], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not ready(out / WORK_DIR):
-        assert process.poll() is None, "the run ended before the point it was to be killed at"
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
+    as soon as ``ready(work folder)`` holds."""
+    process = start_run([corpus], out, *ARGS, *extra)
+    wait_until(process, out, ready)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
@@ -90,7 +77,7 @@ def test_killed_run_resumes_to_the_same_bytes(corpus: Path, reference: dict[str,
     report = orjson.loads((out / "report.json").read_bytes())
     assert report["resumed"] is True and report["chunks_reused"][reused] > 0
     assert {name: (out / name).read_bytes() for name in FINAL} == reference
-    assert not (out / WORK_DIR).exists()
+    assert not (out / WORK_DIR).exists() and not run_folder(out).exists()
 
 
 def test_a_killed_dask_run_resumes_to_the_local_bytes(corpus: Path,
@@ -117,16 +104,26 @@ def test_resume_with_other_config_starts_over(corpus: Path, reference: dict[str,
     assert orjson.loads((out / "report.json").read_bytes())["resumed"] is False
 
 
-def test_new_run_removes_the_previous_outputs_first(corpus: Path, tmp_path: Path) -> None:
+def test_earlier_outputs_stay_whole_until_the_new_run_replaces_them(
+        corpus: Path, reference: dict[str, bytes], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
-    for name in OUTPUTS:
-        (out / name).write_text("from an earlier run\n")
-        (out / f".{name}.tmp").write_text("a killed writer's\n")
-        (out / f".{name}.123-abc.tmp").write_text("a killed writer's\n")
-    kill_when(corpus, out, saved(".prepared"))
-    assert not any((out / name).exists() for name in OUTPUTS)
-    assert not list(out.glob(".*.tmp"))
+    assert main(["run", str(corpus), "--out", str(out), *ARGS]) == 0
+    earlier = outputs_of(out)
+    kill_when(corpus, out, saved(".analysed"), ("--set", "cluster.threshold=0.5"))
+    assert outputs_of(out) == earlier
+    assert main(["run", str(corpus), "--out", str(out), *ARGS, "--set", "write.parquet=true",
+                 "--set", "write.article_parts=true"]) == 0
+    assert not (out / "articles.jsonl").exists()  # the earlier run's, replaced by parts
+    assert b"".join(p.read_bytes() for p in sorted((out / "articles").iterdir())) \
+        == reference["articles.jsonl"]
+    assert (out / "articles.parquet").exists()
+    assert not list(out.rglob("*.tmp")) and not (out / WORK_DIR).exists()
+
+
+def outputs_of(out: Path) -> dict[str, bytes]:
+    """The bytes of every output file in ``out`` (not dedup's hidden bookkeeping)."""
+    return {path.name: path.read_bytes() for path in out.iterdir()
+            if path.is_file() and not path.name.startswith(".")}
 
 
 def test_two_writers_of_one_file_never_mix(tmp_path: Path) -> None:

@@ -1,0 +1,429 @@
+"""Which files a run reads: input paths, folders, glob patterns and fsspec URLs expanded
+into one ordered list of files, each read once.
+
+Only the main process looks for inputs (and opens them, see ``dedup.read``), so workers
+need neither a URL's filesystem package nor its credentials.  Nothing here trusts the
+tree it walks: folders are walked with loop detection, links out of an input folder are
+not followed unless asked, and the output folder is never an input.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+PARQUET_SUFFIXES = (".parquet",)
+
+
+# Files read as blocks of records (one batch never spans two of them).
+TABLE_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES
+
+
+DOCUMENT_SUFFIXES = (".txt", ".html", ".htm")
+
+
+class InputError(ValueError):
+    """A user error in the input paths: reported before any work starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One input file: a local path, or an fsspec URL (``s3://bucket/2026-11.jsonl.gz``).
+
+    Only the main process opens inputs (it cuts them into blocks for the workers), so
+    workers need neither a URL's filesystem package nor its credentials.
+    """
+
+    location: str  # the path or URL, as origins and the report show it
+
+    @property
+    def name(self) -> str:
+        """The file's name (a URL's last path segment, without its query)."""
+        return self.location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] \
+            if is_url(self.location) else Path(self.location).name
+
+    def open(self) -> AbstractContextManager[IO[bytes]]:
+        """The file's bytes, from the local disk or through fsspec."""
+        if is_url(self.location):
+            import fsspec
+
+            return cast(AbstractContextManager[IO[bytes]], fsspec.open(self.location, "rb"))
+        return open(self.location, "rb")
+
+    def version(self) -> list[str | int]:
+        """What tells this file's content apart from an edited one's, without reading it:
+        the resolved path, size and modification time, or a URL's size and the first
+        version stamp its store gives (ETag, modification time...)."""
+        if not is_url(self.location):
+            stat = Path(self.location).stat()
+            return [str(Path(self.location).resolve()), stat.st_size, stat.st_mtime_ns]
+        fs, path = url_filesystem(self.location)
+        info = fs.info(path)
+        stamp = next((str(info[key]) for key in VERSION_STAMPS if info.get(key)), "")
+        return [self.location, int(info.get("size") or 0), stamp]
+
+
+# Keys of fsspec's file info that change when a stored file changes, most telling first.
+VERSION_STAMPS = ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified",
+                  "last_modified", "updated", "created")
+
+
+def is_url(name: str) -> bool:
+    """True for ``protocol://...`` (fsspec URLs, ``file://`` included), not local paths."""
+    return bool(URL_SCHEME.match(name))
+
+
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def url_filesystem(url: str) -> tuple[Any, str]:
+    """fsspec's filesystem and path for a URL; a missing package is a user error."""
+    try:
+        from fsspec.core import url_to_fs
+
+        return url_to_fs(url)
+    except ImportError as err:
+        hint = "pip install 'dedup[remote]'" if "fsspec" in str(err) else str(err)
+        raise InputError(f"{url}: cannot read this URL ({hint})") from err
+    except ValueError as err:
+        raise InputError(f"{url}: {err}") from err
+
+
+@dataclass(slots=True)
+class Discovered:
+    """The files to read, in input order, and what discovery left out or merged: human
+    sentences for the caller to say once each."""
+
+    files: list[InputFile]
+    notes: list[str] = field(default_factory=list)
+
+
+def discover_inputs(names: Sequence[str], follow_links: bool = False,
+                    exclude: Path | None = None) -> Discovered:
+    """Expand input paths and URLs into the sorted list of files to read, failing early.
+
+    Directories contribute their ``.txt``/``.html``/``.jsonl(.gz)``/``.parquet`` files
+    (recursively, sorted by path), and a glob pattern (``dumps/**/*.parquet``) its matches
+    sorted by path, so that the record order, and hence the output, is reproducible.
+    URLs (``s3://bucket/dumps/``, ``gs://bucket/*.parquet``) work the same through fsspec.
+    Each file is read once however often it is named; nothing under ``exclude`` (the
+    output folder) is taken from a folder or a pattern.
+    """
+    walker = Walker(follow_links=follow_links,
+                    exclude=None if exclude is None else os.path.realpath(exclude))
+    files: list[InputFile] = []
+    for name in names:
+        found = [(url, url) for url in remote_inputs(name)] if is_url(name) else \
+            local_inputs(name, walker)
+        files.extend(InputFile(location) for location, key in found
+                     if walker.first_time(location, key))
+    if any(f.name.lower().endswith(PARQUET_SUFFIXES) for f in files):
+        require_pyarrow()
+    return Discovered(files=files, notes=walker.notes())
+
+
+def local_inputs(name: str, walker: Walker) -> list[tuple[str, str]]:
+    """(location, real path) of the readable files a local path, folder or glob pattern
+    names; a file named explicitly is taken even through a symbolic link."""
+    path = Path(name)
+    if path.is_dir():  # "." lists "x.jsonl", as Path(".").rglob does
+        return walker.walk("" if str(path) == "." else str(path), Selection())
+    if path.is_file():
+        return [(require_readable_kind(name, path.name), os.path.realpath(name))]
+    if is_pattern(name):
+        root, parts = pattern_root(name)
+        found = walker.walk(root, Selection.of_pattern(name, parts)) \
+            if os.path.isdir(root or ".") else []
+        return found or no_match(name)
+    raise InputError(f"{name}: no such file or directory")
+
+
+def pattern_root(name: str) -> tuple[str, tuple[str, ...]]:
+    """A glob pattern's literal folder (where its walk starts; "" for the current one)
+    and its parts below that folder."""
+    parts = name.split("/")
+    first = next(i for i, part in enumerate(parts) if is_pattern(part))
+    root = "/".join(parts[:first]) or ("/" if name.startswith("/") else "")
+    return root, tuple(parts[first:])
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which files of a walked folder are inputs: every readable kind, or with a
+    pattern only those whose path below the folder matches it."""
+
+    pattern: tuple[str, ...] = ()  # a glob pattern's parts below its literal folder
+    path_re: re.Pattern[str] | None = None  # the whole pattern, over relative paths
+    part_res: tuple[re.Pattern[str] | None, ...] = ()  # per part; None for "**"
+
+    @classmethod
+    def of_pattern(cls, name: str, parts: tuple[str, ...]) -> Selection:
+        """The selection of a glob pattern's ``parts``; a broken one is a user error."""
+        try:
+            return cls(pattern=parts, path_re=re.compile(glob_regex(parts)),
+                       part_res=tuple(None if part == "**" else re.compile(part_regex(part))
+                                      for part in parts))
+        except re.error as err:
+            raise InputError(f"{name}: not a valid pattern ({err})") from err
+
+    def descend(self, rel: tuple[str, ...]) -> bool:
+        """Whether the folder at ``rel`` may hold matches: a pattern prunes the walk to
+        the folders its parts before any ``**`` allow."""
+        if self.path_re is None:
+            return True
+        for depth, name in enumerate(rel):
+            if depth < len(self.pattern) and self.pattern[depth] == "**":
+                return True
+            part_re = self.part_res[depth] if depth < len(self.pattern) - 1 else None
+            if part_re is None or not part_re.fullmatch(name):
+                return False
+        return True
+
+    def take(self, rel: tuple[str, ...]) -> bool:
+        """Whether the file at ``rel`` is an input."""
+        return is_readable_kind(rel[-1]) and (
+            self.path_re is None or self.path_re.fullmatch("/".join(rel)) is not None)
+
+
+def glob_regex(parts: Sequence[str]) -> str:
+    """A glob pattern's parts as one regex over ``/``-separated relative paths: ``**``
+    for any number of folders (all names below when last), ``*``, ``?`` and ``[...]``
+    within one name; as with glob, wildcards never match a leading dot."""
+    pieces = []
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == "**":
+            pieces.append(r"(?:(?!\.)[^/]+/)*" + (r"(?!\.)[^/]+" if last else ""))
+        else:
+            pieces.append(part_regex(part) + ("" if last else "/"))
+    return "".join(pieces)
+
+
+# A glob name's tokens: a run of stars, "?", a bracket class ("]" first is literal), any char.
+_GLOB_TOKEN = re.compile(r"\*+|\?|\[!?\]?[^\]]*\]|.", re.S)
+
+
+def part_regex(part: str) -> str:
+    """One name of a glob pattern as a regex that never crosses a ``/``."""
+    pieces = [] if part.startswith(".") else [r"(?!\.)"]
+    for token in _GLOB_TOKEN.findall(part):
+        if token.startswith("*"):
+            pieces.append("[^/]*")
+        elif token == "?":
+            pieces.append("[^/]")
+        elif len(token) > 1:
+            negated = token.startswith("[!")
+            body = re.sub(r"([\\&~|\[\]^])", r"\\\1", token[2 if negated else 1:-1])
+            pieces.append("(?!/)[" + ("^" if negated else "") + body + "]")
+        else:
+            pieces.append(re.escape(token))
+    return "".join(pieces)
+
+
+@dataclass(slots=True)
+class Tally:
+    """How often discovery did one thing, with the first example to show the user."""
+
+    count: int = 0
+    example: str = ""
+
+    def add(self, example: str) -> None:
+        """Count one more case."""
+        if not self.count:
+            self.example = example
+        self.count += 1
+
+
+@dataclass(slots=True)
+class Walker:
+    """Lists input folders and expands glob patterns, each file once, never looping.
+
+    Folders are walked by hand, not with glob/rglob, which follow symbolic link loops
+    (forever with two of them): a folder already walked (same st_dev, st_ino) is not
+    entered again and a file already taken (same real path) not taken again.  A link
+    that leads out of its input folder is not followed unless ``follow_links`` (a folder
+    of dumps must not pull in ``/etc/passwd``), and nothing under ``exclude``, the output
+    folder, is taken: a run must not read its own spool files.
+    """
+
+    follow_links: bool
+    exclude: str | None  # real path of the output folder
+    taken: dict[str, str] = field(default_factory=dict)  # real path or URL -> location
+    repeats: Tally = field(default_factory=Tally)  # files named again
+    revisits: Tally = field(default_factory=Tally)  # folders reached again
+    outside: Tally = field(default_factory=Tally)  # links out of their input folder
+    excluded: Tally = field(default_factory=Tally)  # entries under the output folder
+    unlisted: Tally = field(default_factory=Tally)  # folders that could not be listed
+
+    def first_time(self, location: str, key: str) -> bool:
+        """Whether the file ``key`` is named for the first time (else it is counted)."""
+        if key in self.taken:
+            self.repeats.add(f"{location} is {self.taken[key]}")
+            return False
+        self.taken[key] = location
+        return True
+
+    def walk(self, root: str, selection: Selection) -> list[tuple[str, str]]:
+        """(location, real path) of the files under ``root`` that ``selection`` takes,
+        sorted folder by folder.  Depth first in name order, so a folder reached twice
+        is walked under its first path in that order."""
+        root_real = os.path.realpath(root or ".")
+        seen: dict[tuple[int, int], str] = {}
+        found: list[tuple[str, str]] = []
+        stack: list[tuple[str, str, tuple[str, ...]]] = [(root, root_real, ())]
+        while stack:
+            folder, real, rel = stack.pop()
+            entries = self.entries(folder, real, rel, seen)
+            subfolders = []
+            for entry in entries:
+                path, parts = child_path(folder, entry.name), (*rel, entry.name)
+                link = entry.is_symlink()
+                target = os.path.realpath(path) if link else os.path.join(real, entry.name)
+                kind = entry_kind(entry)
+                if kind == "dir" and selection.descend(parts) and \
+                        self.may_follow(link, path, target, root_real):
+                    subfolders.append((path, target, parts))
+                elif kind == "file" and selection.take(parts) and \
+                        self.may_follow(link, path, target, root_real) and \
+                        not self.is_excluded(path, target):
+                    found.append((path, target))
+            stack.extend(reversed(subfolders))
+        return sorted(found, key=lambda pair: by_folder(pair[0]))
+
+    def entries(self, folder: str, real: str, rel: tuple[str, ...],
+                seen: dict[tuple[int, int], str]) -> list[os.DirEntry[str]]:
+        """A folder's entries in name order, or none when it is excluded, already
+        walked or unreadable (a walk's own root that cannot be listed is a user error)."""
+        if self.is_excluded(folder, real):
+            return []
+        try:
+            stat = os.stat(folder or ".")
+            if (stat.st_dev, stat.st_ino) in seen:
+                self.revisits.add(f"{folder} is {seen[stat.st_dev, stat.st_ino]}")
+                return []
+            seen[stat.st_dev, stat.st_ino] = folder
+            with os.scandir(folder or ".") as listing:
+                return sorted(listing, key=lambda entry: entry.name)
+        except OSError as err:
+            if not rel:
+                raise InputError(f"{folder}: cannot list this folder ({err.strerror})") from err
+            self.unlisted.add(f"{folder}: {err.strerror}")
+            return []
+
+    def may_follow(self, link: bool, path: str, target: str, root_real: str) -> bool:
+        """Whether an entry may be taken: not a link leading out of the walk's root,
+        unless links are followed (such a link is counted)."""
+        if not link or self.follow_links or is_within(target, root_real):
+            return True
+        self.outside.add(f"{path} -> {target}")
+        return False
+
+    def is_excluded(self, path: str, real: str) -> bool:
+        """Whether an entry is under the output folder (then it is counted)."""
+        if self.exclude is None or not is_within(real, self.exclude):
+            return False
+        self.excluded.add(path)
+        return True
+
+    def notes(self) -> list[str]:
+        """One sentence per kind of thing discovery did that the user should know."""
+        said = [
+            ("read once", self.repeats, "file", "named more than once, directly or through "
+             "links", ""),
+            ("walked once", self.revisits, "folder", "reached again through symbolic links",
+             ""),
+            ("not followed", self.outside, "symbolic link", "leading out of the input folder",
+             "; set read.follow_links = true to follow them"),
+            ("not read", self.excluded, "path", f"under the output folder "
+             f"{self.exclude}", ""),
+            ("not read", self.unlisted, "folder", "that could not be listed", ""),
+        ]
+        return [f"{action}: {counted(tally.count, noun)} {what} (e.g. {tally.example}){hint}"
+                for action, tally, noun, what, hint in said if tally.count]
+
+
+def counted(count: int, noun: str) -> str:
+    """"1 file", "3 files"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def entry_kind(entry: os.DirEntry[str]) -> str:
+    """"dir" or "file" (through symbolic links), "" for anything else or a broken link."""
+    try:
+        return "dir" if entry.is_dir() else "file" if entry.is_file() else ""
+    except OSError:
+        return ""
+
+
+def child_path(folder: str, name: str) -> str:
+    """An entry's path as glob and ``Path`` spell it ("x.jsonl" in the current folder)."""
+    return os.path.join(folder, name) if folder else name
+
+
+def is_within(path: str, folder: str) -> bool:
+    """Whether a real path is ``folder`` or below it."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def remote_inputs(url: str) -> list[str]:
+    """The readable files a URL, a URL of a directory (prefix) or a URL pattern names."""
+    fs, path = url_filesystem(url)
+    try:
+        if fs.isfile(path):
+            return [require_readable_kind(url, url)]
+        if fs.isdir(path):
+            return [fs.unstrip_protocol(p) for p in sorted(fs.find(path), key=by_folder)
+                    if is_readable_kind(p)]
+        if is_pattern(path):
+            return [fs.unstrip_protocol(p) for p in sorted(fs.glob(path), key=by_folder)
+                    if fs.isfile(p) and is_readable_kind(p)] or no_match(url)
+    except OSError as err:
+        raise InputError(f"{url}: {err}") from err
+    raise InputError(f"{url}: no such file or directory")
+
+
+def by_folder(name: str) -> list[str]:
+    """Sort key of a path or URL path: folder by folder, as ``Path`` objects sort, so a
+    folder read by URL, by pattern or by path gives its files in one order ("b/x" before
+    "b-2/x", which a plain string sort reverses)."""
+    return name.split("/")
+
+
+def require_readable_kind(name: str, file_name: str) -> str:
+    """``name``, if the reader understands its kind of file."""
+    if not is_readable_kind(file_name):
+        raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
+                         ".parquet, .txt, .html or a directory of them)")
+    return name
+
+
+def no_match(pattern: str) -> list[Any]:
+    """A pattern that matches nothing readable is a user error, not an empty run."""
+    raise InputError(f"{pattern}: the pattern matches no readable file")
+
+
+def is_pattern(name: str) -> bool:
+    """True for a glob pattern rather than a plain path."""
+    return any(c in name for c in "*?[")
+
+
+def require_pyarrow() -> None:
+    """Parquet input needs pyarrow (the optional extra 'parquet'): say so before any work."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as err:
+        raise InputError("reading .parquet needs pyarrow: pip install 'dedup[parquet]'") from err
+
+
+def is_readable_kind(name: str) -> bool:
+    """True for the file kinds the reader understands (by the file's name)."""
+    name = name.lower()
+    return name.endswith(TABLE_SUFFIXES) or name.endswith(DOCUMENT_SUFFIXES)

@@ -1,0 +1,379 @@
+"""Parse stage: one raw input record (a JSON line or a document's bytes) into a Record,
+or a Reject that says why not.
+
+A pure function of the raw bytes and the config, run in the workers: it decodes (byte
+order marks, declared or guessed charsets, stray Windows-1252 bytes, lone surrogates),
+maps the configured field names, checks types, and normalises ids, text and dates.  Any
+input gives a Record (perhaps flagged) or a Reject; none raises.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import math
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import charset_normalizer
+import orjson
+
+from dedup.read import BYTE_ORDER_MARKS, RawItem, ReadConfig
+from dedup.records import Record, Reject
+
+
+def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:
+    """Decode one raw item into a Record, or explain why it cannot be one."""
+    if item.kind == "json":
+        return record_from_json(item, cfg)
+    text, flags = decode_document(item.payload, item.kind)
+    stem = Path(item.origin).stem
+    if item.kind == "html":
+        return finish_record(Record(id=stem, html=text, origin=item.origin, flags=flags), cfg)
+    title, _, body = text.strip().partition("\n")
+    return finish_record(Record(id=stem, title=title, text=body, origin=item.origin, flags=flags),
+                         cfg)
+
+
+# Bytes Windows-1252 leaves undefined; they are read as Latin-1 (control characters).
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def _as_windows_1252(err: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: read the bytes UTF-8 rejects as Windows-1252.
+
+    Dumps that mix encodings mostly hold stray Latin-1/Windows-1252 text in otherwise
+    UTF-8 files (a "café" from an old CMS): this keeps it "café" instead of "caf\ufffd".
+    """
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    bad = err.object[err.start : err.end]
+    return "".join(chr(b) if b in _CP1252_UNDEFINED else bytes([b]).decode("cp1252")
+                   for b in bad), err.end
+
+
+codecs.register_error("dedup-windows-1252", _as_windows_1252)
+
+
+def decode_bytes(payload: bytes) -> tuple[str, list[str]]:
+    """UTF-8 text with NULs removed; bytes that are not UTF-8 are read as Windows-1252
+    and flagged, never fatal."""
+    flags: list[str] = []
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = payload.decode("utf-8", errors="dedup-windows-1252")
+        flags.append("invalid_utf8")
+    return without_nuls(text, flags)
+
+
+def without_nuls(text: str, flags: list[str]) -> tuple[str, list[str]]:
+    """The text without NUL characters (flagged when there were some)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+        flags.append("nul_bytes")
+    return text, flags
+
+
+def decode_document(payload: bytes, kind: str) -> tuple[str, list[str]]:
+    """A whole .txt or .html file's text, in the encoding it was written in.
+
+    A byte-order mark decides first.  Then valid UTF-8 is read as UTF-8, even where a
+    page declares another charset: scrapers often save pages as UTF-8 and keep the
+    stale ``<meta charset>``, and text in another encoding is rarely valid UTF-8.
+    Otherwise a page is read in the charset its first 1,024 bytes declare (Cyrillic
+    sites still serve windows-1251, Chinese ones GBK), and a file that declares nothing
+    in the encoding charset-normalizer finds most likely (flagged ``charset_guessed``);
+    when it finds none, as UTF-8 with the Windows-1252 fallback of :func:`decode_bytes`.
+    Only text encodings browsers know are ever used (see :func:`text_codec`), and bytes
+    one cannot read become U+FFFD (flagged ``undecodable_bytes``): never an error.
+    """
+    encoding, bom_length = bom_encoding(payload)
+    payload, flags = payload[bom_length:], list[str]()
+    if encoding is None:
+        try:
+            return without_nuls(payload.decode("utf-8"), flags)
+        except UnicodeDecodeError:
+            encoding = declared_charset(payload[:1024]) if kind == "html" else None
+            if encoding is None and (encoding := guessed_charset(payload)):
+                flags.append("charset_guessed")
+    if encoding is None:
+        return decode_bytes(payload)
+    try:
+        return without_nuls(payload.decode(encoding), flags)
+    except UnicodeError:
+        return without_nuls(payload.decode(encoding, errors="replace"),
+                            [*flags, "undecodable_bytes"])
+
+
+# <meta charset="..."> and <meta http-equiv="Content-Type" content="...; charset=...">.
+_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+
+
+# The encodings of the WHATWG Encoding Standard, as Python codecs: all a browser decodes
+# text with, and so all a page or a guess may select.  Python knows many more codecs, but
+# some are not text encodings at all ("hex", "rot13", "uu", "idna", "unicode_escape"...)
+# and fail or mangle on ordinary bytes.
+WHATWG_CODECS = (
+    "utf_8", "cp866", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_5", "iso8859_6",
+    "iso8859_7", "iso8859_8", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15",
+    "iso8859_16", "koi8_r", "koi8_u", "mac_roman", "cp874", "cp1250", "cp1251", "cp1252",
+    "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "mac_cyrillic", "gb18030",
+    "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949", "utf_16_le", "utf_16_be",
+)
+
+
+_WHATWG_NAMES = frozenset(codecs.lookup(name).name for name in WHATWG_CODECS)
+
+
+# Labels browsers read as a superset of what they name (WHATWG Encoding Standard): pages
+# labelled Latin-1 are written in Windows-1252 (Python's Latin-1 would turn its curly
+# quotes and dashes into control characters), GB2312 ones in GBK, and so on; and WHATWG
+# labels Python does not know.  Keyed by label and by Python's name for what it names.
+_BROWSER_CODECS = {
+    **dict.fromkeys(("ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1",
+                     "l1", "cp819", "ibm819", "x-cp1252"), "cp1252"),
+    **dict.fromkeys(("gb2312", "gbk", "x-gbk"), "gb18030"),
+    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "windows-31j",
+                     "csshiftjis"), "cp932"),
+    **dict.fromkeys(("euc-kr", "euc_kr", "ks_c_5601-1987", "ks_c_5601-1989", "windows-949",
+                     "cseuckr", "csksc56011987"), "cp949"),
+    **dict.fromkeys(("iso-8859-9", "iso8859-9"), "cp1254"),
+    **dict.fromkeys(("tis-620", "iso-8859-11", "iso8859-11", "windows-874", "dos-874"),
+                    "cp874"),
+    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
+    **dict.fromkeys(("x-mac-cyrillic", "x-mac-ukrainian"), "mac_cyrillic"),
+    **dict.fromkeys(("x-mac-roman", "csmacintosh"), "mac_roman"),
+    **dict.fromkeys(("iso-8859-8-i", "csiso88598i", "logical"), "iso8859_8"),
+    **dict.fromkeys(("x-euc-jp", "cseucpkdfmtjapanese"), "euc_jp"),
+    **dict.fromkeys(("utf-16", "unicode", "unicodefeff", "ucs-2", "csunicode"), "utf_16_le"),
+    "unicodefffe": "utf_16_be", "koi8-ru": "koi8_u", "koi": "koi8_r", "koi8": "koi8_r",
+}
+
+
+def bom_encoding(payload: bytes) -> tuple[str | None, int]:
+    """The encoding a byte-order mark announces and the mark's length, if the payload
+    starts with one."""
+    return next(((encoding, len(bom)) for bom, encoding in BYTE_ORDER_MARKS
+                 if payload.startswith(bom)), (None, 0))
+
+
+def text_codec(label: str) -> str | None:
+    """The Python codec a browser would decode text labelled ``label`` with, or None for
+    a label that names no WHATWG encoding (including Python codecs that are not text
+    encodings, and labels Python cannot even look up)."""
+    label = label.strip().lower()
+    try:
+        name = codecs.lookup(_BROWSER_CODECS.get(label, label)).name
+        name = codecs.lookup(_BROWSER_CODECS.get(name, name)).name
+    except (LookupError, ValueError):  # ValueError: a NUL or a surrogate in the label
+        return None
+    return name if name in _WHATWG_NAMES else None
+
+
+def guessed_charset(payload: bytes) -> str | None:
+    """The Python codec of charset-normalizer's best guess, among the WHATWG encodings,
+    for bytes that declare no encoding (it scores decodings by how much of them is
+    readable text)."""
+    best = charset_normalizer.from_bytes(payload, cp_isolation=list(WHATWG_CODECS)).best()
+    return text_codec(best.encoding) if best is not None else None
+
+
+def declared_charset(head: bytes) -> str | None:
+    """The Python codec of the charset an HTML head declares, if it names a WHATWG
+    encoding.  A page that declares UTF-16 in ASCII bytes is not UTF-16: browsers read
+    it as UTF-8, and so does this."""
+    found = _META_CHARSET.search(head)
+    if not found:
+        return None
+    codec = text_codec(found.group(1).decode("ascii"))
+    return "utf-8" if codec in ("utf-16-le", "utf-16-be") else codec
+
+
+def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:
+    """Map one JSON object onto a Record using the configured field names."""
+    loaded = loaded_json(item.payload)
+    if isinstance(loaded, str):
+        return Reject(origin=item.origin, reason="malformed_json", detail=loaded)
+    data, source, flags = loaded
+    if not isinstance(data, dict):
+        return Reject(origin=item.origin, reason="not_an_object",
+                      detail=f"line is a JSON {type(data).__name__}")
+    values = field_values(data, cfg)
+    if isinstance(values, str):
+        return Reject(origin=item.origin, reason="wrong_field_type", detail=values,
+                      id=text_or_none(data.get(cfg.fields.get("id", "id"))))
+    if any(isinstance(data.get(key), float) for key in cfg.fields.values()):
+        values = numbers_as_written(source, cfg) or values
+    record = Record(
+        id=values.get("id") or "",
+        title=values.get("title") or "",
+        text=values.get("text") or "",
+        html=values.get("html"),
+        url=values.get("url"),
+        source=values.get("source"),
+        published=values.get("published"),
+        lang=values.get("lang"),
+        origin=item.origin,
+        flags=flags,
+    )
+    return finish_record(record, cfg)
+
+
+def loaded_json(payload: bytes) -> tuple[Any, bytes | str, list[str]] | str:
+    """The parsed line, the text it was parsed from, and the repairs made to it; or why
+    it is not JSON.
+
+    orjson first (fast and strict).  Failing that, the line is read as UTF-8 with the
+    Windows-1252 fallback (``invalid_utf8``), escapes of lone UTF-16 surrogates, which
+    orjson refuses and no text can hold, become U+FFFD (``invalid_surrogates``), and the
+    standard library parses what orjson still cannot, such as a number beyond a double
+    (``1e400``), keeping numbers as written.
+    """
+    try:
+        return orjson.loads(payload), payload, []
+    except orjson.JSONDecodeError:
+        pass
+    text, flags = decode_bytes(payload)
+    repaired = _SURROGATE_ESCAPE.sub(repaired_escape, text)
+    if repaired != text:
+        text, flags = repaired, [*flags, "invalid_surrogates"]
+    try:
+        return orjson.loads(text), text, flags
+    except orjson.JSONDecodeError as err:
+        data = literal_json(text)
+        return (data, text, flags) if data is not None else str(err)[:200]
+
+
+# A JSON backslash escape; surrogate escapes are captured (a high one with the low one
+# that may follow it), so an escaped backslash before "ud800" is not taken for one.
+_SURROGATE_ESCAPE = re.compile(
+    r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    r"|u([dD][c-fC-F][0-9a-fA-F]{2})|.)", re.S)
+
+
+def repaired_escape(found: re.Match[str]) -> str:
+    """A surrogate escape without its partner as ``\\ufffd``; any other escape as is."""
+    high, low, lone_low = found.groups()
+    return "\\ufffd" if (high and not low) or lone_low else found.group(0)
+
+
+def literal_json(text: bytes | str) -> Any:
+    """The line parsed by the standard library with numbers kept as their text
+    (``1.50``, a 30-digit id), or None if it is not JSON (NaN and Infinity are not)."""
+    try:
+        return json.loads(text, parse_int=str, parse_float=str, parse_constant=not_json)
+    except (ValueError, RecursionError):
+        return None
+
+
+def not_json(constant: str) -> Any:
+    """Refuse ``NaN``/``Infinity``, which the standard library accepts and JSON has not."""
+    raise ValueError(f"{constant} is not JSON")
+
+
+def field_values(data: dict[str, Any], cfg: ReadConfig) -> dict[str, str | None] | str:
+    """The record fields of a JSON object as text, or what is wrong with one."""
+    values: dict[str, str | None] = {}
+    for name, key in cfg.fields.items():
+        value = data.get(key)
+        if value is not None and not is_scalar(value):
+            return f"{key} is a {type(value).__name__}"
+        values[name] = None if value is None else str(value)
+    return values
+
+
+def numbers_as_written(source: bytes | str, cfg: ReadConfig) -> dict[str, str | None] | None:
+    """The record fields with numbers as the line writes them, for a line where orjson
+    read one as a float: a 30-digit id or ``1.50`` must not become ``1.2345678901234568e+29``
+    or ``1.5``.  None if the standard library cannot parse the line (too deep)."""
+    data = literal_json(source)
+    values = field_values(data, cfg) if isinstance(data, dict) else None
+    return values if isinstance(values, dict) else None
+
+
+def is_scalar(value: Any) -> bool:
+    """Strings and numbers can be record fields; lists, objects and booleans cannot."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A scalar id as a string, anything else as None (for rejects)."""
+    return str(value) if is_scalar(value) else None
+
+
+def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
+    """Shared checks: strip NULs, give a stable id, bound text, normalise the date."""
+    for name in ("id", "title", "text", "html", "url", "source", "published", "lang"):
+        value = getattr(record, name)
+        if value and "\x00" in value:
+            setattr(record, name, value.replace("\x00", ""))
+            if "nul_bytes" not in record.flags:
+                record.flags.append("nul_bytes")
+    record.id = record.id.strip()
+    if not (record.title.strip() or record.text.strip() or (record.html or "").strip()):
+        return Reject(origin=record.origin, reason="empty", detail="no title, text or html",
+                      id=record.id or None)
+    if not record.id:
+        record.id = content_id(record)
+    if len(record.text) > cfg.max_text_chars:
+        record.text = record.text[: cfg.max_text_chars]
+        record.flags.append("text_truncated")
+    if record.published is not None:
+        record.published = normalise_published(record.published, record.flags)
+    return record
+
+
+def content_id(record: Record) -> str:
+    """A stable id for a record that has none: a hash of its content, not of its position."""
+    digest = hashlib.blake2b(digest_size=8)
+    for part in (record.title, record.text, record.html or "", record.url or ""):
+        digest.update(part.encode("utf-8", errors="replace") + b"\x00")
+    return "h" + digest.hexdigest()
+
+
+def normalise_published(value: str, flags: list[str]) -> str | None:
+    """ISO 8601 in UTC (``YYYY-MM-DD`` or ``...THH:MM:SSZ``); unparseable, or outside the
+    years 1 to 9999 once in UTC -> None, flagged ``bad_published``."""
+    parsed = parse_datetime(value)
+    normalised = None if parsed is None else \
+        parsed.date().isoformat() if len(value.strip()) <= 10 else utc_iso(parsed)
+    if normalised is None:
+        flags.append("bad_published")
+    return normalised
+
+
+def utc_iso(parsed: datetime) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (four-digit year, unlike ``strftime``), or None when the
+    instant has no UTC date: ``9999-12-31T23:59:59-14:00`` is in the year 10000."""
+    try:
+        utc = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return utc.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def parse_datetime(value: str) -> datetime | None:
+    """Parse ISO 8601 (with ``Z``, offsets or date only); naive times are taken as UTC."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:  # also a lone surrogate (UnicodeEncodeError)
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def published_day(published: str | None) -> float:
+    """Days since the Unix epoch (NaN when unknown or not a date in years 1 to 9999):
+    the unit of the clustering time window.  Takes unnormalised dates too (those HTML
+    extraction finds), so it must never raise."""
+    parsed = parse_datetime(published) if published else None
+    try:
+        return parsed.timestamp() / 86400.0 if parsed else math.nan
+    except (OverflowError, OSError, ValueError):
+        return math.nan
