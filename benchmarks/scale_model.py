@@ -48,12 +48,14 @@ from dedup.pipeline import run_job
 R = TypeVar("R")
 HERE = Path(__file__).resolve().parent
 # Engine passes (their progress-bar names) per step of the report.
-STEP_OF_PASS = {"read": "read", "analyse": "analyse", "dedup": "dedup", "compare": "dedup",
-                "cluster": "cluster", "write": "write"}
+STEP_OF_PASS = {"read": "read", "learn": "learn", "analyse": "analyse", "dedup": "dedup",
+                "compare": "dedup", "cluster": "cluster", "write": "write"}
 # Steps in which the main process feeds or drains the workers while they work.
 PIPELINED = {"read", "write"}
 # Work-directory files by what they hold, matched on the file name.
 SPOOL_KINDS = {"records (read → analyse)": (".jsonl",),
+               "line keys (boilerplate learning)": ("-lines-keys.npy", "-lines-rows.npy",
+                                                    "-lines-groups.npy", "-lines-tokens.npy"),
                "band keys": ("-bands.npy", "-bands-rows.npy"),
                "signatures": ("-signatures.npy",),
                "term vectors": ("-indptr.npy", "-indices.npy", "-data.npy"),

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import DumpShape, make_plan, write_dump
 
 HERE = Path(__file__).resolve().parent
-STEPS = ("read", "analyse", "dedup", "cluster", "write")
+STEPS = ("read", "learn", "analyse", "dedup", "cluster", "write")
 
 
 @dataclass(slots=True)

@@ -64,6 +64,22 @@ class DedupConfig:
     # Buckets up to this size are verified pair by pair; larger ones (templates, spam) are
     # only verified against their member with the smallest id, bounding the work.
     max_bucket_pairs: int = 64
+    # A pair below `threshold` is still a copy when this share of the smaller article's
+    # shingles is in the other (its containment, estimated from the Jaccard estimate and
+    # the two shingle counts): a syndicated copy cut to its first paragraphs.  Lower joins
+    # more trimmed copies but also versions of one wire story that outlets cut and
+    # rewrote differently.  Measured (pair F1 / precision, development set and two sets
+    # built like it with other furniture): 0.85 with a floor of 0.45 gave 0.991 / 0.992,
+    # 0.974 / 0.954, 0.982 / 0.974; no containment rule 0.989, 0.971, 0.978; 0.8 with a
+    # floor of 0.3 0.993, 0.974, but 0.966 / 0.938 on the third set.
+    containment: float = 0.85
+    # ... if their estimated Jaccard is at least this: the LSH step then looks for
+    # candidates down to this similarity (more bands: 32 instead of 21 at 128
+    # permutations), which costs band keys and candidate checks.
+    containment_min_jaccard: float = 0.45
+    # ... and the smaller article has at least this many shingles: in a few words, one
+    # shared phrase makes a high containment.
+    containment_min_shingles: int = 20
 
 
 @dataclass(slots=True)
@@ -72,6 +88,7 @@ class Fingerprints:
 
     exact: np.ndarray  # uint64: hash of the normalised token stream (0 = no content)
     signatures: np.ndarray  # uint32 (n, num_perm); rows of MAX_HASH = no shingles
+    shingles: np.ndarray  # int64: shingles of each article (repeats included)
 
 
 def compared_fields(docs: Documents) -> np.ndarray:
@@ -157,7 +174,8 @@ def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
     index, _ = docs.positions(fields)
     hashes = VOCABULARY.facts("sha1_hash32", docs.ids[index], word_hashes, np.uint32)
     values, counts = shingle_hashes(hashes, lengths, cfg.shingle_size)
-    return Fingerprints(exact=exact, signatures=minhash_signatures(values, counts, cfg))
+    return Fingerprints(exact=exact, signatures=minhash_signatures(values, counts, cfg),
+                        shingles=counts.astype(np.int64))
 
 
 def content_hash(token_hashes: np.ndarray) -> int:
@@ -227,8 +245,10 @@ def to_lean_minhash(signature: np.ndarray, cfg: DedupConfig) -> LeanMinHash:
 
 
 def lsh_params(cfg: DedupConfig) -> tuple[int, int]:
-    """(bands, rows) as datasketch's MinHashLSH would choose them for this threshold."""
-    bands, rows = _optimal_param(cfg.threshold, cfg.num_perm, cfg.false_positive_weight,
+    """(bands, rows) as datasketch's MinHashLSH would choose them for the lowest Jaccard
+    a copy may have (the threshold, or the containment rule's floor)."""
+    lowest = min(cfg.threshold, cfg.containment_min_jaccard)
+    bands, rows = _optimal_param(lowest, cfg.num_perm, cfg.false_positive_weight,
                                  cfg.false_negative_weight)
     return int(bands), int(rows)
 
@@ -283,20 +303,23 @@ class SignatureArray:
         return equal_values(self.signatures, pairs) / self.signatures.shape[1]
 
 
-def find_duplicates(exact: np.ndarray, signatures: Signatures, ids: Sequence[str],
-                    days: np.ndarray, lengths: np.ndarray, cfg: DedupConfig) -> DuplicateGroups:
+def find_duplicates(exact: np.ndarray, signatures: Signatures, shingles: np.ndarray,
+                    ids: Sequence[str], days: np.ndarray, lengths: np.ndarray,
+                    cfg: DedupConfig) -> DuplicateGroups:
     """Group articles into duplicate groups and pick each group's canonical article.
 
-    ``exact`` holds the content hashes (0 for an article without content).  The
-    canonical is the earliest published (unknown dates last), then the longest text,
-    then the smallest id, so the choice never depends on input order.
+    ``exact`` holds the content hashes (0 for an article without content), ``shingles``
+    each article's shingle count.  The canonical is the earliest published (unknown
+    dates last), then the longest text, then the smallest id, so the choice never
+    depends on input order.
     """
     n = len(ids)
     id_rank = rank_of(ids)
     exact_pairs = exact_edges(exact, id_rank)
     candidates = unique_pairs(np.concatenate([np.zeros((0, 2), dtype=np.int64),
                                               *signatures.band_pairs(id_rank)]))
-    near = candidates[signatures.agreement(candidates) >= cfg.threshold]
+    near = candidates[are_copies(signatures.agreement(candidates), shingles, id_rank,
+                                 candidates, cfg)]
     near = subtract_edges(near, exact_pairs, n)
     edges = np.concatenate([exact_pairs, near])
     labels = components(edges, n)
@@ -309,6 +332,43 @@ def find_duplicates(exact: np.ndarray, signatures: Signatures, ids: Sequence[str
     return DuplicateGroups(canonical=canonical,
                            similarity=similarity_to_canonical(signatures, canonical),
                            exact_pairs=len(exact_pairs), near_pairs=len(near))
+
+
+def are_copies(jaccard: np.ndarray, shingles: np.ndarray, id_rank: np.ndarray,
+               pairs: np.ndarray, cfg: DedupConfig) -> np.ndarray:
+    """Which candidate pairs are copies: estimated Jaccard at the threshold, or a smaller
+    article contained in the larger one (a copy cut short).
+
+    With ``J`` the Jaccard estimate and ``a``, ``b`` the shingle counts, the shared
+    shingles are ``J (a + b) / (1 + J)``; containment divides them by ``min(a, b)``.
+    A short article held whole by several others (two outlets' versions of one wire
+    story, which share their first paragraphs) is a copy of only the one it is most
+    like: it must not join the others into one group.
+    """
+    counts = shingles[pairs] if len(pairs) else np.zeros((0, 2), dtype=np.int64)
+    smaller = counts.min(axis=1)
+    shared = jaccard * counts.sum(axis=1) / (1.0 + jaccard)
+    similar = jaccard >= cfg.threshold
+    contained = ~similar & (shared >= cfg.containment * np.maximum(smaller, 1)) & (
+        jaccard >= cfg.containment_min_jaccard) & (smaller >= cfg.containment_min_shingles)
+    return similar | best_container_only(contained, jaccard, counts, id_rank, pairs)
+
+
+def best_container_only(contained: np.ndarray, jaccard: np.ndarray, counts: np.ndarray,
+                        id_rank: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """``contained`` with each contained article kept only in its pair of highest
+    Jaccard (ties: the container with the smallest id)."""
+    rows = np.flatnonzero(contained)
+    if not rows.size:
+        return contained
+    small_side = (counts[rows, 1] < counts[rows, 0]).astype(np.int64)
+    small = pairs[rows, small_side]
+    container = pairs[rows, 1 - small_side]
+    order = np.lexsort((id_rank[container], -jaccard[rows], small))
+    first = np.r_[True, small[order][1:] != small[order][:-1]]
+    kept = np.zeros_like(contained)
+    kept[rows[order][first]] = True
+    return kept
 
 
 def rank_of(ids: Sequence[str]) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dedup import __version__
+from dedup.boilerplate import Learned, Removals, Thresholds, learn_key_range, save_boilerplate
 from dedup.checkpoint import run_fingerprint
 from dedup.chunks import (
     AnalysedChunk,
@@ -34,13 +35,13 @@ from dedup.chunks import (
     analyse_chunk,
     anchors_path,
     band_keys_path,
+    chunk_itself,
     chunk_path,
     embeddings_path,
     finish_chunk,
     prepare_chunk,
     signatures_path,
 )
-from dedup.clean import TemplateCounts, learn_templates
 from dedup.cluster import Clustering, SpooledRows, cluster
 from dedup.config import Config, validate, with_resolved_model
 from dedup.discover import InputFile, discover_inputs
@@ -84,6 +85,7 @@ class Corpus:
     published: list[str | None]
     lengths: np.ndarray
     exact: np.ndarray  # uint64 content hash per row
+    shingles: np.ndarray  # int64 shingles compared for duplicates per row
     chunk_bounds: np.ndarray  # int64: the first row of every chunk, then the row count
     signature_files: ChunkFiles  # per chunk, its rows' MinHash signatures
     band_key_files: ChunkFiles  # per chunk, its rows' LSH band keys, sorted per band
@@ -156,21 +158,24 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     wall: dict[str, float] = {}
 
     tick = time.perf_counter()
-    prepared, counts, renames = fold_prepared(
+    prepared, renames = fold_prepared(
         engine.map(prepare_chunk, read_tasks(files, work, cfg), "read"))
     wall["read"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    templates = learn_templates(counts, cfg.clean)
-    tasks = ((chunk_path(work, index), renames.get(index, {}), templates, cfg)
+    boilerplate, learned = learn_boilerplate(prepared, work, cfg, engine)
+    wall["learn"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    tasks = ((chunk_path(work, index), renames.get(index, {}), boilerplate, cfg)
              for index in range(len(prepared)))
     analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
     wall["analyse"] = time.perf_counter() - tick
 
     corpus = stack(analysed, work, cfg.embed.model != "off")
     tick = time.perf_counter()
-    dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine), corpus.ids,
-                           corpus.days, corpus.lengths, cfg.dedup)
+    dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine),
+                           corpus.shingles, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
     wall["dedup"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -188,7 +193,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         parquet_copies(out, article_files(out, cfg))
     wall["write"] = time.perf_counter() - tick
 
-    report = build_report(files, notes, corpus, grouping, prepared, analysed,
+    report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
                           wall, time.perf_counter() - started, engine, cfg, resumed)
     write_json(out / REPORT, report)
     return report
@@ -210,24 +215,51 @@ def read_tasks(files: Sequence[InputFile], work: Path,
 
 def fold_prepared(
     chunks: Iterable[PreparedChunk],
-) -> tuple[list[PreparedChunk], TemplateCounts, dict[int, dict[int, str]]]:
-    """The prepared chunks as they arrive: their template line counts summed, and per
-    chunk, the new ids of records whose id was already used (:func:`rename_repeated`).
+) -> tuple[list[PreparedChunk], dict[int, dict[int, str]]]:
+    """The prepared chunks as they arrive, and per chunk, the new ids of records whose
+    id was already used (:func:`rename_repeated`).
 
-    Each chunk's counts and ids are dropped once used, so they are never held twice: the
-    analyse pass gives every kept id back with its row anyway.
+    Each chunk's ids are dropped once used, so they are never held twice: the analyse
+    pass gives every kept id back with its row anyway.
     """
-    total = TemplateCounts()
     seen: set[str] = set()
     renames: dict[int, dict[int, str]] = {}
     kept = []
     for index, chunk in enumerate(chunks):
-        total.merge(chunk.templates)
         if renamed := rename_repeated(chunk, seen):
             renames[index] = renamed
-        chunk.templates, chunk.ids = TemplateCounts(), []
+        chunk.ids = []
         kept.append(chunk)
-    return kept, total, renames
+    return kept, renames
+
+
+# Line keys per boilerplate-learning task, about: a task holds its keys with their
+# articles' groups and story tokens (48 bytes each, plus the sort's copies).  At least
+# LEARN_MIN_TASKS tasks, so that every worker of a small run takes part.
+LINE_KEYS_PER_TASK = 2_000_000
+LEARN_MIN_TASKS = 8
+
+
+def learn_boilerplate(prepared: Sequence[PreparedChunk], work: Path, cfg: Config,
+                      engine: Engine) -> tuple[Path, list[Learned]]:
+    """The boilerplate of the whole input, learned by one engine task per key range
+    (see ``dedup.boilerplate``), saved for the analyse pass; returns its file and what
+    each task learned."""
+    groups = np.concatenate([np.zeros(0, np.uint64), *(p.group_keys for p in prepared)])
+    docs = np.concatenate([np.zeros(0, np.int64), *(p.group_docs for p in prepared)])
+    group_keys, inverse = np.unique(groups, return_inverse=True)
+    group_docs = np.bincount(inverse.reshape(-1), weights=docs,
+                             minlength=group_keys.size).astype(np.int64)
+    keys = sum(p.line_keys for p in prepared)
+    thresholds = Thresholds(cfg.clean.boilerplate_min_stories, cfg.clean.boilerplate_min_share,
+                            cfg.clean.boilerplate_min_sites)
+    chunks = ChunkFiles(work, len(prepared), chunk_itself)
+    tasks = ((chunks, key_range, group_keys, group_docs, thresholds)
+             for key_range in key_ranges(max(LEARN_MIN_TASKS, -(-keys // LINE_KEYS_PER_TASK))))
+    learned = list(engine.map(learn_key_range, tasks, "learn"))
+    path = work / "boilerplate.npz"
+    save_boilerplate(path, learned)
+    return path, learned
 
 
 def rename_repeated(chunk: PreparedChunk, seen: set[str]) -> dict[int, str]:
@@ -259,6 +291,7 @@ def stack(analysed: Sequence[AnalysedChunk], work: Path, embedded: bool) -> Corp
         published=[p for chunk in analysed for p in chunk.published],
         lengths=np.concatenate([c.lengths for c in analysed] or [np.zeros(0, np.int64)]),
         exact=np.concatenate([c.exact for c in analysed] or [np.zeros(0, np.uint64)]),
+        shingles=np.concatenate([c.shingles for c in analysed] or [np.zeros(0, np.int64)]),
         chunk_bounds=np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]),
         signature_files=ChunkFiles(work, len(analysed), signatures_path),
         band_key_files=ChunkFiles(work, len(analysed), band_keys_path),
@@ -559,7 +592,7 @@ def date_range_per_cluster(published: Sequence[str | None], members: np.ndarray,
 
 def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpus,
                  grouping: Grouping, prepared: Sequence[PreparedChunk],
-                 analysed: Sequence[AnalysedChunk],
+                 analysed: Sequence[AnalysedChunk], learned: Sequence[Learned],
                  wall: dict[str, float], total: float, engine: Engine,
                  cfg: Config, resumed: bool) -> dict[str, Any]:
     """Counts, timings, config and versions; checks that every input record is accounted for."""
@@ -595,6 +628,7 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
             "clusters_with_several_articles": sum(1 for s in sizes.values() if s > 1),
             "languages": dict(sorted(Counter(corpus.langs).items())),
         },
+        "cleaning": cleaning_report(analysed, learned),
         "seconds": {
             "total": round(total, 3),
             "wall_by_step": {k: round(v, 3) for k, v in wall.items()},
@@ -608,6 +642,22 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
         "config": cfg.to_dict(),
         "versions": versions(),
     }
+
+
+# Learned patterns the report lists (overall and per source), and sources it shows.
+REPORT_TOP_PATTERNS = 20
+REPORT_MAX_SOURCES = 1000
+
+
+def cleaning_report(analysed: Sequence[AnalysedChunk],
+                    learned: Sequence[Learned]) -> dict[str, object]:
+    """What the cleaner removed: lines by the rules and by learned patterns, the
+    patterns that removed most, and the same per source."""
+    removals = Removals.empty()
+    for chunk in analysed:
+        removals.merge(chunk.removals)
+    return removals.summary(sum(len(part.keys) for part in learned), REPORT_TOP_PATTERNS,
+                            REPORT_MAX_SOURCES)
 
 
 def versions() -> dict[str, str]:

@@ -159,7 +159,7 @@ def test_reader_turns_any_json_object_into_a_record_or_a_reject(data: dict[str, 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=400), st.text(max_size=2000), st.none() | st.text(max_size=20))
 def test_cleaner_accepts_any_text(title: str, text: str, source: str | None) -> None:
-    cleaned = clean_article(title, text, source, {}, CleanConfig())
+    cleaned = clean_article(title, text, source, CleanConfig())
     assert isinstance(cleaned.title, str) and isinstance(cleaned.text, str)
 
 

@@ -1,5 +1,5 @@
 """Behaviour of the clean stage: cruft rules per class and language, content that must
-survive, site-template learning, title repair, and the project's seed articles."""
+survive, learned lines, title repair, and the project's seed articles."""
 
 from __future__ import annotations
 
@@ -9,16 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.clean import (
-    CleanConfig,
-    Cleaned,
-    TemplateCounts,
-    clean_article,
-    count_template_lines,
-    learn_templates,
-    line_hash,
-    normalise_lines,
-)
+from dedup.clean import CleanConfig, Cleaned, clean_article, normalise_lines
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 CFG = CleanConfig()
@@ -28,10 +19,10 @@ BODY = (
 )
 
 
-def clean(text: str, title: str = "A headline about the council", source: str | None = None,
-          templates: dict[str, frozenset[int]] | None = None) -> Cleaned:
-    """clean_article with the default config and no templates unless given."""
-    return clean_article(title, text, source, templates or {}, CFG)
+def clean(text: str, title: str = "A headline about the council",
+          source: str | None = None) -> Cleaned:
+    """clean_article with the default config and nothing learned."""
+    return clean_article(title, text, source, CFG)
 
 
 def kept_lines(text: str, source: str | None = None) -> list[str]:
@@ -50,7 +41,7 @@ def read_seed(prefix: str) -> tuple[str, str]:
 def seed_lines(prefix: str) -> tuple[Cleaned, set[str]]:
     """The cleaned seed and the set of its output lines (title included)."""
     title, text = read_seed(prefix)
-    cleaned = clean_article(title, text, None, {}, CFG)
+    cleaned = clean_article(title, text, None, CFG)
     return cleaned, {cleaned.title, *cleaned.text.split("\n")}
 
 
@@ -186,98 +177,17 @@ def test_truncated_paragraph_after_a_sentence_is_kept() -> None:
     assert clean(text).text == text
 
 
-# --------------------------------------------------------------------------- templates
+# --------------------------------------------------------------------------- learned
 
 
-def test_template_learning_needs_both_count_and_share() -> None:
-    template, rare = "Visit our partner shop today", "A line seen on few pages"
-    items: list[tuple[str | None, str]] = [
-        ("site-a", f"Story {i} body.\n{template}" + (f"\n{rare}" if i < 4 else ""))
-        for i in range(40)
-    ]
-    items += [("site-b", f"Other {i}.\n{template}") for i in range(3)]  # too few articles
-    items += [(None, template)] * 10  # no source: skipped
-    counts = count_template_lines(items, CleanConfig(template_min_docs=5,
-                                                     template_min_share=0.5))
-    assert counts.docs_per_source == {"site-a": 40, "site-b": 3}
-    assert line_counts(counts)[("site-a", line_hash(template))] == 40
-    learned = learn_templates(counts, CleanConfig(template_min_docs=5, template_min_share=0.5))
-    assert learned == {"site-a": frozenset({line_hash(template)})}
-    # The share threshold alone keeps a line on 4 of 40 pages (10%) out ...
-    shares = learn_templates(counts, CleanConfig(template_min_docs=4, template_min_share=0.2))
-    assert line_hash(rare) not in shares["site-a"]
-    # ... and lowering it lets the line in.
-    lowered = learn_templates(counts, CleanConfig(template_min_docs=4, template_min_share=0.1))
-    assert line_hash(rare) in lowered["site-a"]
-
-
-# A per-section footer line as sites print it, one per language the job is tuned for.
-SECTION_FOOTERS = {
-    "en": "All the news from the ECONOMY desk", "de": "Alle Nachrichten aus dem Ressort Wirtschaft",
-    "fr": "Toute l'actualité Économie", "es": "Todas las noticias de Economía",
-    "it": "Tutte le notizie di Economia", "pt": "Todas as notícias de Economia",
-    "pl": "Wszystkie wiadomości z działu Gospodarka", "tr": "Ekonomi haberlerinin tümü",
-    "uk": "Усі новини розділу «Економіка»", "ru": "Все новости раздела «Экономика»",
-}
-
-
-@pytest.mark.parametrize("lang", sorted(SECTION_FOOTERS))
-def test_site_template_is_learned_and_removed_in_every_language(lang: str) -> None:
-    footer = SECTION_FOOTERS[lang]
-    items: list[tuple[str | None, str]] = [("site", f"Story number {i}.\n{footer}")
-                                           for i in range(10)]
-    learned = learn_templates(count_template_lines(items, CFG), CFG)
-    cleaned = clean(f"{BODY}\n{footer.upper()}\n{BODY}", source="site", templates=learned)
+def test_learned_lines_are_removed_by_number_and_named_with_their_pattern() -> None:
+    text = f"{BODY}\nVorn Kelda | Daily Zorvak\n{BODY}\nShare."
+    cleaned = clean_article("A headline about the council", text, "Daily Zorvak", CFG,
+                            {1: ("shape", 42)})
     assert cleaned.text == f"{BODY}\n{BODY}"
-
-
-def test_template_counts_once_per_article_and_ignores_long_lines() -> None:
-    long_line = "x" * 250
-    counts = count_template_lines([("s", "Dup\nDup\ndup\n" + long_line)], CFG)
-    assert line_counts(counts) == {("s", line_hash("Dup")): 1}
-
-
-def test_merge_of_chunk_counts_equals_counting_everything() -> None:
-    items: list[tuple[str | None, str]] = [
-        (f"site-{i % 3}", f"Menu bar\nStory {i}\nFooter {i % 2}") for i in range(30)
-    ]
-    whole = count_template_lines(items, CFG)
-    merged = count_template_lines(items[:7], CFG).merge(
-        count_template_lines(items[7:20], CFG).merge(count_template_lines(items[20:], CFG)))
-    assert merged.docs_per_source == whole.docs_per_source
-    assert line_counts(merged) == line_counts(whole)
-    assert learn_templates(merged, CFG) == learn_templates(whole, CFG)
-    assert line_counts(TemplateCounts().merge(whole)) == line_counts(whole)
-
-
-def test_many_merges_reduce_to_the_same_counts() -> None:
-    items = [(f"site-{i % 4}", f"Line {i % 50}\nMenu") for i in range(3000)]
-    folded = TemplateCounts()
-    for start in range(0, len(items), 7):
-        folded.merge(count_template_lines(items[start:start + 7], CFG))
-    assert line_counts(folded) == line_counts(count_template_lines(items, CFG))
-    assert line_counts(folded)[("site-1", line_hash("menu"))] == 750
-
-
-def line_counts(counts: TemplateCounts) -> dict[tuple[str, int], int]:
-    """(source, line hash) -> articles holding the line, for comparing counts."""
-    pairs, articles = counts.totals()
-    return {(counts.source_names[s], line): n
-            for (s, line), n in zip(pairs.tolist(), articles.tolist(), strict=True)}
-
-
-def test_line_hash_is_stable_across_runs_and_case() -> None:
-    assert line_hash("Follow us on Twitter and Facebook") == 5071260681161548926
-    assert line_hash("FOLLOW US ON TWITTER AND FACEBOOK") == 5071260681161548926
-
-
-def test_learned_template_lines_are_removed_only_for_their_source() -> None:
-    template = "Kyiv Herald daily newsletter: the news you need"
-    learned = {"Kyiv Herald": frozenset({line_hash(template)})}
-    own = clean(f"{BODY}\n{template}", source="Kyiv Herald", templates=learned)
-    other = clean(f"{BODY}\n{template}", source="Other Paper", templates=learned)
-    assert own.text == BODY and own.removed_lines == 1
-    assert other.text == f"{BODY}\n{template}"
+    assert cleaned.removed_lines == 2  # one learned, one by the rules
+    assert cleaned.by_pattern == [("shape", 42, "Vorn Kelda | Daily Zorvak")]
+    assert clean(text).text == f"{BODY}\nVorn Kelda | Daily Zorvak\n{BODY}"
 
 
 # --------------------------------------------------------------------------- titles

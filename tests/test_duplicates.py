@@ -57,12 +57,13 @@ def test_signatures_work_in_a_datasketch_lsh_index() -> None:
     assert sorted(index.query(to_lean_minhash(prints.signatures[0], CFG))) == ["a", "b"]
 
 
-def group(texts: list[str], ids: list[str], days: list[float] | None = None) -> list[str]:
+def group(texts: list[str], ids: list[str], days: list[float] | None = None,
+          cfg: DedupConfig = CFG) -> list[str]:
     """The canonical id of every text."""
-    prints = fingerprint(documents([""] * len(texts), texts), CFG)
-    found = find_duplicates(prints.exact, SignatureArray(prints.signatures, CFG), ids,
-                            np.array(days or [np.nan] * len(texts)),
-                            np.array([len(t) for t in texts]), CFG)
+    prints = fingerprint(documents([""] * len(texts), texts), cfg)
+    found = find_duplicates(prints.exact, SignatureArray(prints.signatures, cfg),
+                            prints.shingles, ids, np.array(days or [np.nan] * len(texts)),
+                            np.array([len(t) for t in texts]), cfg)
     return [ids[i] for i in found.canonical]
 
 
@@ -87,6 +88,27 @@ def test_grouping_does_not_depend_on_order() -> None:
     assert forward == backward
 
 
+def invented_sentences(seed: int, count: int) -> list[str]:
+    """Sentences of invented words (no two share a word 3-gram)."""
+    rng = np.random.default_rng(seed)
+    return [" ".join("".join(rng.choice(list("abdefgiklmnoprstuvz"), 6)) for _ in range(12))
+            + "." for _ in range(count)]
+
+
+def test_a_copy_cut_short_is_a_copy_of_the_article_it_is_most_like_only() -> None:
+    """A wire story's lead (7 sentences), two outlets' versions that go on differently
+    (6 more sentences each), and a copy cut to the lead: Jaccard about 0.54 with either
+    version, contained in both.  It joins one of them; the versions stay apart."""
+    lead = invented_sentences(1, 7)
+    first = " ".join(lead + invented_sentences(2, 6))
+    second = " ".join(lead + invented_sentences(3, 6))
+    found = group([first, second, " ".join(lead)], ["a", "b", "c"])
+    assert found[:2] == ["a", "b"] and found[2] in ("a", "b")
+    without = DedupConfig(containment_min_jaccard=CFG.threshold)  # the rule adds nothing
+    assert group([first, second, " ".join(lead)], ["a", "b", "c"], cfg=without) == \
+        ["a", "b", "c"]
+
+
 def test_headline_only_records_compare_titles() -> None:
     prints = fingerprint(documents(["Storm hits the coast", "Storm hits the coast",
                                     "Markets fall"], ["", "", ""]), CFG)
@@ -96,8 +118,9 @@ def test_headline_only_records_compare_titles() -> None:
 def test_empty_text_has_no_signature_and_no_group() -> None:
     prints = fingerprint(documents(["", ""], ["", ""]), CFG)
     assert (prints.exact == 0).all()
-    found = find_duplicates(prints.exact, SignatureArray(prints.signatures, CFG), ["a", "b"],
-                            np.array([np.nan, np.nan]), np.array([0, 0]), CFG)
+    found = find_duplicates(prints.exact, SignatureArray(prints.signatures, CFG),
+                            prints.shingles, ["a", "b"], np.array([np.nan, np.nan]),
+                            np.array([0, 0]), CFG)
     assert list(found.canonical) == [0, 1]
 
 

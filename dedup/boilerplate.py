@@ -1,0 +1,604 @@
+"""Boilerplate learned from the corpus: the lines a site shows on many of its pages.
+
+A line is boilerplate when it -- or its *shape*, the line with numbers, dates, capitalised
+names and the outlet's own name masked, or its *label*, the few words before a colon --
+recurs across several unrelated articles and on a good share of the pages of the site
+(and language) that shows it.  Nothing here names a string: what is learned is what the
+dump repeats, so it works on sites, languages and scripts never seen before.
+
+Syndicated copies and quotes repeat lines too, but within one story.  The articles that
+hold a line are therefore grouped into *stories*: articles that share a *story token*
+(one of four min-hashes of the set of their long lines, which copies share) are one
+story, and a line needs ``boilerplate_min_stories`` of them.  A generic sentence ("He
+was 75.") recurs across stories too, but on a tiny share of each site's pages, where a
+site's furniture is on most of them: a (line, site) pair needs
+``boilerplate_min_share`` of the site's articles in that language.
+
+Learning is a shuffle, like the LSH step.  The map side (:func:`map_lines`, in the
+workers' first pass) saves each chunk's line keys sorted, with the rows holding them,
+and a table of its articles (site groups, story tokens).  A task per key range
+(:func:`learn_key_range`) gathers its slice of every chunk's keys and decides which
+(key, group) pairs are boilerplate.  Memory is bounded by a task's key range, never by
+the number of distinct lines in the dump, and nothing depends on how the input was cut
+into chunks: every count is a sum over articles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from hashlib import blake2b
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from dedup.duplicates import components
+from dedup.write import save_array
+
+# Kinds of key a line has (saved as their index in KINDS).
+LINE, SHAPE, LABEL = "line", "shape", "label"
+KINDS = (LINE, SHAPE, LABEL)
+# Story tokens per article: min-hashes of its text's byte windows under this many
+# permutations.  Copies share most windows, so they share a token with high probability
+# (one minus the chance that all four miss: 0.2^4 for copies sharing 80% of windows).
+STORY_TOKENS = 4
+_TOKEN_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9,
+                               0x94D049BB133111EB, 0xD6E8FEB86659FD93], dtype=np.uint64)
+# Placeholders of a shape (control characters: no real line holds them).
+_SITE, _NUMBER, _DATE, _NAME = "\x01", "\x02", "\x03", "\x04"
+_WORD = re.compile(r"\w+")
+# "Label: rest": a label of at most this many words and characters.
+_LABEL = re.compile(r"^([^:：]{1,40}?)\s*[:：]\s*\S")
+_MAX_LABEL_WORDS = 3
+# A shape says something only if it keeps a word of two letters or more, or names the
+# site or a date: "\x04 \x04" (two capitalised words) would match every short heading.
+_TELLING_SHAPE = re.compile(rf"[^\W\d_]{{2}}|[{_SITE}{_DATE}]")
+# Furniture is a few fixed words around the variable parts ("Updated <date>", "© <year>
+# <site>. All rights reserved."); a line keeping more words than this is a sentence with
+# names in it, and templated sentences (results, market reports) are content.
+_MAX_SHAPE_WORDS = 4
+_KEPT_WORD = re.compile(r"[^\W\d_]+")
+# ... and is short: a longer line (a list of tags, of names) is left to its label.
+_MAX_SHAPE_CHARS = 80
+
+
+def stable_hash(text: str) -> int:
+    """64-bit blake2b of the text: equal in every process and run, unlike ``hash()``."""
+    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8)
+                          .digest(), "big")
+
+
+@cache
+def _date_words() -> frozenset[str]:
+    """Month and weekday names (and the like) of the languages the cleaner knows, less
+    the short words and the articles among them ("de", "las", "del")."""
+    from dedup.clean import DATE_WORDS
+
+    return frozenset(word for word in DATE_WORDS if len(word) >= 3) - _FUNCTION_WORDS
+
+
+# Words of the date vocabulary that are common words too: masking them would turn
+# ordinary lines into shapes.
+_FUNCTION_WORDS = frozenset({"del", "las", "last", "mis", "stand", "jour", "los"})
+
+
+def shape_of(line: str, site: str) -> str | None:
+    """The line with its variable parts masked, or None when nothing was masked or what
+    is left says nothing.
+
+    Digits become one placeholder, month and day names another, the site's own name a
+    third, and capitalised words (names, outlets, places) a fourth -- except the first
+    word, which is capitalised in any line, unless the line names the site (then it is
+    a byline or a credit, and its first word a name).
+    """
+    if len(line) > _MAX_SHAPE_CHARS:
+        return None
+    words = line.split()
+    if sum(1 for word in words if word[0].islower()) > _MAX_SHAPE_WORDS:
+        return None  # a sentence: found before the costlier masking below
+    text = line.casefold()
+    if site and (at := text.find(site.casefold())) >= 0:
+        line = line[:at] + _SITE + line[at + len(site):]
+    names_site = _SITE in line
+    dates = _date_words()
+
+    def masked(word: re.Match[str]) -> str:
+        token = word.group()
+        if any(ch.isdigit() for ch in token):
+            return _NUMBER
+        folded = token.casefold()
+        if folded in dates:
+            return _DATE
+        if token[0].isupper() and (word.start() > first_word or names_site):
+            return _NAME
+        return folded
+
+    first_word = len(line) - len(line.lstrip())
+    shape = _WORD.sub(masked, line)
+    if shape == text or not _TELLING_SHAPE.search(shape) or \
+            len(_KEPT_WORD.findall(shape)) > _MAX_SHAPE_WORDS:
+        return None
+    return shape
+
+
+def label_of(line: str) -> str | None:
+    """The words before a colon that starts a line ("Photo: ...", "Fuente: ..."), if
+    short."""
+    found = _LABEL.match(line)
+    if found is None or len(found[1].split()) > _MAX_LABEL_WORDS:
+        return None
+    return found[1].casefold()
+
+
+def line_keys(line: str, site: str) -> list[tuple[str, int]]:
+    """The keys a (short, normalised) line is learned and recognised by, kind first."""
+    keys = [(LINE, stable_hash(f"{LINE}\0{line.casefold()}"))]
+    if (shape := shape_of(line, site)) is not None:
+        keys.append((SHAPE, stable_hash(f"{SHAPE}\0{shape}")))
+    if (label := label_of(line)) is not None:
+        keys.append((LABEL, stable_hash(f"{LABEL}\0{label}")))
+    return keys
+
+
+def site_of(source: str | None, url: str | None) -> str:
+    """What a page's site is known by: its source, else its URL's host ("" if neither)."""
+    if source:
+        return source
+    if url:
+        try:
+            return urlsplit(url).hostname or ""
+        except ValueError:
+            return ""
+    return ""
+
+
+def groups_of(site: str, lang: str) -> tuple[int, int]:
+    """The two groups an article's lines are counted in: its site's pages in its
+    language, and in its writing system.
+
+    The language is guessed from a short sample of raw text, and close languages (ru,
+    uk, bg; da, nb) or one the detector does not know split a site's pages among
+    guesses; the writing system stays one, so furniture is learned there anyway.
+    """
+    site = site.casefold()
+    return (stable_hash(f"language\0{site}\0{lang}"),
+            stable_hash(f"script\0{site}\0{_SCRIPTS.get(lang, 'latin')}"))
+
+
+# The writing system of each language the detector reports that is not written in Latin
+# letters.
+_SCRIPTS = {
+    **dict.fromkeys(("ru", "uk", "bg", "mk", "be", "kk", "sr", "ky", "tg", "mn"), "cyrillic"),
+    **dict.fromkeys(("ar", "fa", "ur", "ps"), "arabic"),
+    **dict.fromkeys(("hi", "mr", "ne"), "devanagari"),
+    **dict.fromkeys(("zh", "zh-cn", "zh-tw", "ja"), "han"),
+    "el": "greek", "he": "hebrew", "bn": "bengali", "pa": "gurmukhi", "gu": "gujarati",
+    "ta": "tamil", "te": "telugu", "kn": "kannada", "ml": "malayalam", "th": "thai",
+    "ko": "hangul", "ka": "georgian", "hy": "armenian", "und": "und",
+}
+
+
+def pair_key(key: int | np.ndarray, group: int | np.ndarray) -> np.ndarray:
+    """One 64-bit key for a (line key, group) pair: what is learned, and looked up."""
+    mixed = np.asarray(group, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return np.asarray(key, dtype=np.uint64) ^ (mixed ^ (mixed >> np.uint64(31)))
+
+
+def story_tokens(texts: Sequence[str]) -> np.ndarray:
+    """Story tokens of many articles' texts: per article and permutation, the minimum
+    hash of its ``_WINDOW``-byte windows that start a word (zeros for a text without
+    one).
+
+    Byte windows, not lines: a copy with a word changed here and there, or other
+    furniture around it, still shares most of its windows, and all of it is a few array
+    operations over the whole chunk's bytes.  Each window's hash is a polynomial over its
+    bytes, from prefix sums (the base is odd, so its powers are invertible modulo 2**64).
+    """
+    data = [text.encode("utf-8", "surrogatepass") for text in texts]
+    tokens = np.zeros((len(data), STORY_TOKENS), dtype=np.uint64)
+    ends = np.cumsum([len(piece) for piece in data], dtype=np.int64)
+    values = np.frombuffer(b"".join(data), dtype=np.uint8).astype(np.uint64)
+    word_start = np.r_[True, values[:-1] <= ord(" ")] & (values > ord(" "))
+    starts = np.flatnonzero(word_start)
+    article = np.searchsorted(ends, starts, side="right")
+    whole = starts + _WINDOW <= ends[np.minimum(article, len(ends) - 1)] if len(ends) else \
+        np.zeros(0, dtype=bool)
+    starts, article = starts[whole], article[whole]
+    if not starts.size:
+        return tokens
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate([[np.uint64(0)], np.cumsum((values + np.uint64(1))
+                                                           * _powers(_BASE, values.size),
+                                                           dtype=np.uint64)])
+        hashes = (prefix[starts + _WINDOW] - prefix[starts]) * \
+            _powers(_BASE_INVERSE, values.size)[starts]
+        mixed = hashes[:, None] * _TOKEN_MULTIPLIERS
+        mixed ^= mixed >> np.uint64(29)
+    first = np.flatnonzero(np.r_[True, article[1:] != article[:-1]])
+    tokens[article[first]] = np.minimum.reduceat(mixed, first, axis=0)
+    return tokens
+
+
+# Characters of an article's text its story tokens are taken from, longest lines first:
+# its paragraphs, which copies share and other stories do not.
+_TOKEN_TEXT_CHARS = 250
+# Window width (bytes) and polynomial base of the story tokens; the base is odd, so it has
+# an inverse modulo 2**64 (found by Newton's iteration).
+_WINDOW = 24
+_BASE = np.uint64(0x100000001B3)
+
+
+def _powers(base: np.uint64, count: int) -> np.ndarray:
+    """``base`` to the powers 0 .. count-1, modulo 2**64 (kept per process and grown as
+    chunks need: the same few megabytes every chunk would compute again)."""
+    known = _POWERS.get(int(base))
+    if known is None or known.size < count:
+        known = np.ones(max(count, 2 * (0 if known is None else known.size)), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            known[1:] = np.cumprod(np.full(known.size - 1, base, dtype=np.uint64))
+        _POWERS[int(base)] = known
+    return known[:count]
+
+
+_POWERS: dict[int, np.ndarray] = {}
+
+
+def _inverse_mod_2_64(odd: int) -> int:
+    """The inverse of an odd number modulo 2**64."""
+    inverse = odd
+    for _ in range(6):
+        inverse = inverse * (2 - odd * inverse) % (1 << 64)
+    return inverse
+
+
+_BASE_INVERSE = np.uint64(_inverse_mod_2_64(int(_BASE)))
+
+
+# ---------------------------------------------------------------------------------
+# Map side: one chunk's lines, saved sorted by key
+# ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """What the map side needs of one article."""
+
+    site: str
+    lang: str  # guessed from the raw text, only to group the site's pages
+    lines: list[str]  # normalised lines of the text
+
+
+@dataclass(slots=True)
+class ChunkLines:
+    """The map side's output for one chunk: per article its group and story tokens, and
+    every key of every short line, sorted by key, with where it is."""
+
+    groups: np.ndarray  # uint64 (articles, 2): its site-language and site-script groups
+    tokens: np.ndarray  # uint64 (articles, STORY_TOKENS)
+    keys: np.ndarray  # uint64, sorted
+    rows: np.ndarray  # uint32: the article (row) of each key
+    lines: np.ndarray  # uint32: the line of the article's normalised lines
+    kinds: np.ndarray  # uint8: the key's kind (index in KINDS)
+
+
+def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
+    """Keys of every article's short lines, its group and story tokens (from its longest
+    lines: furniture is short, and copies share their paragraphs).
+
+    The line of each key is kept so that the analyse pass drops learned lines by their
+    place, without computing any key again.
+    """
+    groups = np.array([groups_of(a.site, a.lang) for a in articles],
+                      dtype=np.uint64).reshape(-1, 2)
+    keys: list[int] = []
+    places: list[tuple[int, int, int]] = []
+    contents: list[str] = []
+    known: dict[str, dict[str, list[tuple[int, int]]]] = {}  # a site's furniture repeats
+    for row, article in enumerate(articles):
+        longest_first = sorted(article.lines, key=len, reverse=True)
+        contents.append("\n".join(longest_first)[:_TOKEN_TEXT_CHARS].casefold())
+        site, seen = article.site, known.setdefault(article.site, {})
+        for number, line in enumerate(article.lines):
+            if len(line) > max_line_chars:
+                continue
+            found = seen.get(line)
+            if found is None:
+                found = seen[line] = [(KINDS.index(kind), key)
+                                      for kind, key in line_keys(line, site)]
+            for kind_index, key in found:
+                keys.append(key)
+                places.append((row, number, kind_index))
+    key_array = np.array(keys, dtype=np.uint64)
+    order = np.argsort(key_array, kind="stable")
+    place = np.array(places, dtype=np.uint32).reshape(-1, 3)[order]
+    return ChunkLines(groups=groups, tokens=story_tokens(contents), keys=key_array[order],
+                      rows=place[:, 0], lines=place[:, 1], kinds=place[:, 2].astype(np.uint8))
+
+
+def lines_path(chunk: Path, part: str) -> Path:
+    """Where the map side saves one of a chunk's arrays (one of ``LINE_PARTS``)."""
+    return chunk.with_name(f"{chunk.stem}-lines-{part}.npy")
+
+
+LINE_PARTS = ("keys", "rows", "lines", "kinds", "groups", "tokens")
+
+
+def save_chunk_lines(chunk: Path, lines: ChunkLines) -> None:
+    """Save the map side's arrays next to the chunk."""
+    for part in LINE_PARTS:
+        save_array(lines_path(chunk, part), getattr(lines, part))
+
+
+def line_files(chunk: Path) -> list[Path]:
+    """The files :func:`save_chunk_lines` writes for a chunk."""
+    return [lines_path(chunk, part) for part in LINE_PARTS]
+
+
+def learned_lines(chunk: Path, learned: Boilerplate) -> dict[int, dict[int, tuple[str, int]]]:
+    """Per article (row) of a chunk, its lines that are learned boilerplate in one of its
+    groups: line number -> (kind, key).  From the map side's table, in one pass of array
+    look-ups: no line is hashed again."""
+    keys = np.load(lines_path(chunk, "keys"))
+    rows = np.load(lines_path(chunk, "rows"))
+    groups = np.load(lines_path(chunk, "groups"))[rows]
+    found = np.flatnonzero(learned.holds(pair_key(keys, groups[:, 0]))
+                           | learned.holds(pair_key(keys, groups[:, 1])))
+    lines = np.load(lines_path(chunk, "lines"))[found].tolist()
+    kinds = np.load(lines_path(chunk, "kinds"))[found].tolist()
+    result: dict[int, dict[int, tuple[str, int]]] = {}
+    for row, line, kind, key in zip(rows[found].tolist(), lines, kinds, keys[found].tolist(),
+                                    strict=True):
+        result.setdefault(row, {}).setdefault(line, (KINDS[kind], key))
+    return result
+
+
+# ---------------------------------------------------------------------------------
+# Reduce side: one key range, gathered from every chunk
+# ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """What a line needs to be learned (from the clean settings)."""
+
+    min_stories: int
+    min_share: float
+    min_sites: int
+
+
+@dataclass(slots=True)
+class Learned:
+    """Boilerplate (key, group) pairs of one key range, and what each learned key is."""
+
+    pairs: np.ndarray  # uint64 pair keys (pair_key)
+    keys: np.ndarray  # uint64: the learned line keys
+    articles: np.ndarray  # int64 per learned key: articles holding it
+    stories: np.ndarray  # int64 per learned key: stories among them
+    groups: np.ndarray  # int64 per learned key: groups it was learned for
+
+
+def learn_key_range(chunks: Sequence[Path], key_range: tuple[int, int],
+                    group_keys: np.ndarray, group_docs: np.ndarray,
+                    thresholds: Thresholds) -> Learned:
+    """The boilerplate among the line keys in ``key_range`` (both ends included).
+
+    ``group_keys`` (sorted) and ``group_docs`` give every group's number of articles.
+    """
+    keys, groups, tokens = gather_range(chunks, key_range)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else \
+        np.zeros(0, dtype=np.int64)
+    sizes = np.diff(np.r_[starts, keys.size])
+    found: list[tuple[int, list[int], int, int]] = []
+    for start, size in zip(starts.tolist(), sizes.tolist(), strict=True):
+        if size < thresholds.min_stories:
+            continue
+        run = slice(start, start + size)
+        stories = count_stories(tokens[run])
+        if stories < thresholds.min_stories:
+            continue
+        many_sites = np.unique(groups[run, 1]).size >= thresholds.min_sites
+        learned_groups = [group for column in (0, 1) for group in
+                          groups_learned(groups[run, column], group_keys, group_docs,
+                                         thresholds, many_sites)]
+        if learned_groups:
+            found.append((int(keys[start]), learned_groups, size, stories))
+    pair_groups = np.array([group for _, learned, _, _ in found for group in learned],
+                           dtype=np.uint64)
+    pair_keys = np.array([key for key, learned, _, _ in found for _ in learned],
+                         dtype=np.uint64)
+    return Learned(
+        pairs=pair_key(pair_keys, pair_groups),
+        keys=np.array([key for key, _, _, _ in found], dtype=np.uint64),
+        articles=np.array([size for _, _, size, _ in found], dtype=np.int64),
+        stories=np.array([stories for _, _, _, stories in found], dtype=np.int64),
+        groups=np.array([len(learned) for _, learned, _, _ in found], dtype=np.int64))
+
+
+def gather_range(chunks: Sequence[Path],
+                 key_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every article holding a key in ``key_range``, once per key, sorted by key: the
+    key, and the article's groups and story tokens."""
+    first, last = np.array(key_range, dtype=np.uint64)
+    keys, articles, groups, tokens = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)], \
+        [np.zeros((0, 2), np.uint64)], [np.zeros((0, STORY_TOKENS), np.uint64)]
+    for index, chunk in enumerate(chunks):
+        sorted_keys = np.load(lines_path(chunk, "keys"), mmap_mode="r")
+        lo = int(np.searchsorted(sorted_keys, first, "left"))
+        hi = int(np.searchsorted(sorted_keys, last, "right"))
+        if hi == lo:
+            continue
+        rows = np.asarray(np.load(lines_path(chunk, "rows"), mmap_mode="r")[lo:hi])
+        keys.append(np.asarray(sorted_keys[lo:hi]))
+        articles.append((np.int64(index) << np.int64(32)) + rows.astype(np.int64))
+        groups.append(np.load(lines_path(chunk, "groups"), mmap_mode="r")[rows])
+        tokens.append(np.load(lines_path(chunk, "tokens"), mmap_mode="r")[rows])
+    all_keys, all_articles = np.concatenate(keys), np.concatenate(articles)
+    order = np.lexsort((all_articles, all_keys))
+    all_keys, all_articles = all_keys[order], all_articles[order]
+    once = np.r_[True, (all_keys[1:] != all_keys[:-1]) | (all_articles[1:] != all_articles[:-1])
+                 ][:all_keys.size]
+    chosen = order[once]
+    return all_keys[once], np.concatenate(groups)[chosen], np.concatenate(tokens)[chosen]
+
+
+def groups_learned(groups: np.ndarray, group_keys: np.ndarray, group_docs: np.ndarray,
+                   thresholds: Thresholds, many_sites: bool) -> list[int]:
+    """The groups in which one key, held by the articles of ``groups`` (in enough
+    stories), is boilerplate.
+
+    The key must be in ``min_share`` of a group's articles, and in ``min_stories`` of
+    them -- unless it is on ``min_sites`` sites (``many_sites``) that, together, show
+    it that often: many small sites showing a line on their few pages are a pattern,
+    one site's two pages are not (nor two pages whose language was guessed wrong and
+    that make a group of their own).
+    """
+    users, counts = np.unique(groups, return_counts=True)
+    docs = group_docs[np.searchsorted(group_keys, users)]
+    share = counts / docs
+    pooled = many_sites and counts.sum() >= thresholds.min_share * docs.sum()
+    chosen = (share >= thresholds.min_share) & ((counts >= thresholds.min_stories) | pooled)
+    return [int(group) for group in users[chosen]]
+
+
+def count_stories(tokens: np.ndarray) -> int:
+    """How many stories the articles with these story tokens make: articles sharing a
+    token are one story (connected components over shared tokens)."""
+    articles = len(tokens)
+    if articles < 2 or all(np.unique(tokens[:, slot]).size == articles
+                           for slot in range(STORY_TOKENS)):
+        return articles  # no two share a token: as many stories as articles
+    values, node = np.unique(tokens, return_inverse=True)  # a token value is a node
+    slots = np.repeat(np.arange(articles), STORY_TOKENS)
+    edges = np.stack([slots, articles + node.reshape(-1)], axis=1)
+    labels = components(edges, articles + len(values))
+    return int(np.unique(labels[:articles]).size)
+
+
+# ---------------------------------------------------------------------------------
+# Recognising learned lines
+# ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Boilerplate:
+    """The learned (key, group) pairs, as the analyse pass looks them up."""
+
+    pairs: np.ndarray  # uint64, sorted
+
+    @classmethod
+    def load(cls, path: Path) -> Boilerplate:
+        """The pairs saved by the learning step."""
+        return cls(np.load(path))
+
+    def holds(self, pairs: np.ndarray) -> np.ndarray:
+        """Which of ``pairs`` (pair keys) are learned boilerplate."""
+        at = np.searchsorted(self.pairs, pairs)
+        return self.pairs[np.minimum(at, max(self.pairs.size - 1, 0))] == pairs \
+            if self.pairs.size else np.zeros(len(pairs), dtype=bool)
+
+
+def save_boilerplate(path: Path, parts: Sequence[Learned]) -> None:
+    """Save the learned pairs of every key range, sorted, for the analyse pass."""
+    pairs = np.concatenate([np.zeros(0, np.uint64), *(part.pairs for part in parts)])
+    save_array(path, np.sort(pairs))
+
+
+# ---------------------------------------------------------------------------------
+# What the cleaner removed, for the report
+# ---------------------------------------------------------------------------------
+
+_PLACEHOLDER_NAMES = {_SITE: "<site>", _NUMBER: "<number>", _DATE: "<date>", _NAME: "<Name>"}
+
+
+def pattern_text(kind: str, line: str, site: str) -> str:
+    """A learned pattern as the report shows it: the line, its shape with its masked
+    parts named, or its label."""
+    if kind == SHAPE and (shape := shape_of(line, site)) is not None:
+        return "".join(_PLACEHOLDER_NAMES.get(ch, ch) for ch in shape)
+    if kind == LABEL and (label := label_of(line)) is not None:
+        return f"{label}: …"
+    return line
+
+
+@dataclass(slots=True)
+class Removals:
+    """What the cleaner removed, per source and per learned pattern: mergeable, and
+    plain JSON when saved with a chunk's result."""
+
+    # source -> [articles, lines removed by the rules, lines removed as learned]
+    sources: dict[str, list[int]]
+    # source -> pattern key (decimal) -> lines it removed there
+    by_pattern: dict[str, dict[str, int]]
+    # pattern key (decimal) -> [kind, text] (the first line it removed, as shown)
+    patterns: dict[str, list[str]]
+
+    @classmethod
+    def empty(cls) -> Removals:
+        """Nothing removed yet."""
+        return cls({}, {}, {})
+
+    def add(self, source: str, removed: int, learned: Sequence[tuple[str, int, str]],
+            site: str) -> None:
+        """One article's removals: ``removed`` lines in all, ``learned`` of them by
+        learned patterns (kind, key, line)."""
+        counts = self.sources.setdefault(source, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += removed - len(learned)
+        counts[2] += len(learned)
+        patterns = self.by_pattern.setdefault(source, {})
+        for kind, key, line in learned:
+            name = str(key)
+            patterns[name] = patterns.get(name, 0) + 1
+            if name not in self.patterns:
+                self.patterns[name] = [kind, pattern_text(kind, line, site)]
+
+    def merge(self, other: Removals) -> Removals:
+        """Add ``other`` (a later chunk's) into this one; first examples are kept."""
+        for source, counts in other.sources.items():
+            mine = self.sources.setdefault(source, [0, 0, 0])
+            for i, value in enumerate(counts):
+                mine[i] += value
+        for source, patterns in other.by_pattern.items():
+            mine_by = self.by_pattern.setdefault(source, {})
+            for name, value in patterns.items():
+                mine_by[name] = mine_by.get(name, 0) + value
+        for name, example in other.patterns.items():
+            self.patterns.setdefault(name, example)
+        return self
+
+    def summary(self, learned: int, top: int, max_sources: int) -> dict[str, object]:
+        """The report's view: totals, the ``top`` patterns that removed most, and per
+        source (the ``max_sources`` with most lines removed) its counts and top
+        patterns."""
+        totals: dict[str, int] = {}
+        for patterns in self.by_pattern.values():
+            for name, value in patterns.items():
+                totals[name] = totals.get(name, 0) + value
+        ranked = sorted(self.sources.items(), key=lambda item: (-item[1][1] - item[1][2],
+                                                                item[0]))
+        return {
+            "lines_removed": sum(c[1] + c[2] for c in self.sources.values()),
+            "by_rules": sum(c[1] for c in self.sources.values()),
+            "by_learned": sum(c[2] for c in self.sources.values()),
+            "learned_patterns": learned,
+            "top_patterns": [self._pattern_row(name, count)
+                             for name, count in _most(totals, top)],
+            "sources_shown": min(len(ranked), max_sources),
+            "sources": [{"source": source, "articles": counts[0], "by_rules": counts[1],
+                         "by_learned": counts[2],
+                         "top_patterns": [self._pattern_row(name, count) for name, count
+                                          in _most(self.by_pattern.get(source, {}), top)]}
+                        for source, counts in ranked[:max_sources]],
+        }
+
+    def _pattern_row(self, name: str, count: int) -> dict[str, object]:
+        kind, text = self.patterns[name]
+        return {"pattern": text, "kind": kind, "lines_removed": count}
+
+
+def _most(counts: dict[str, int], top: int) -> list[tuple[str, int]]:
+    """The ``top`` entries with the highest counts (ties by name)."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]

@@ -1,0 +1,236 @@
+"""Boilerplate learned from the corpus (dedup/boilerplate.py): what repeats across unrelated
+articles and on a site's pages goes, what a story repeats stays.  Sites and articles are
+generated from invented words in three scripts (tests/sites.py), so nothing can pass by
+knowing a string."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from sites import make_sites_corpus
+
+from dedup.boilerplate import (
+    Article,
+    Thresholds,
+    count_stories,
+    groups_learned,
+    label_of,
+    learn_key_range,
+    map_lines,
+    save_chunk_lines,
+    shape_of,
+    story_tokens,
+)
+from dedup.clean import normalise_lines
+from dedup.config import load_config
+from dedup.duplicates import key_ranges
+from dedup.pipeline import run_job
+
+SETTINGS = ["run.workers=1", 'embed.model="off"']
+
+
+def norm(line: str) -> str:
+    """A line as the scorer compares it: words joined by one space."""
+    return " ".join(line.split())
+
+
+@pytest.fixture(scope="module")
+def sites_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any], Path]:
+    """The job on the generated sites: the corpus, its articles out, the output folder."""
+    corpus = make_sites_corpus()
+    folder = tmp_path_factory.mktemp("sites")
+    (folder / "in.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n"
+                                               for r in corpus.records))
+    run_job([str(folder / "in.jsonl")], folder / "out",
+            load_config(overrides=[*SETTINGS, "run.chunk_size=17"]))
+    articles = {a["id"]: a for a in map(orjson.loads,
+                                        (folder / "out" / "articles.jsonl").read_bytes()
+                                        .splitlines())}
+    return corpus, articles, folder
+
+
+def test_furniture_of_unseen_sites_goes_and_every_content_line_stays(
+        sites_run: tuple[Any, dict[str, Any], Path]) -> None:
+    corpus, articles, _ = sites_run
+    furniture = kept_furniture = content = lost = 0
+    for rid, lines in corpus.furniture.items():
+        out = {norm(line) for line in articles[rid]["text"].split("\n")}
+        furniture += len(lines)
+        kept_furniture += sum(norm(line) in out for line in lines)
+        content += len(corpus.content[rid])
+        lost += sum(norm(line) not in out for line in corpus.content[rid])
+    assert lost == 0, f"{lost} of {content} content lines removed"
+    assert kept_furniture / furniture <= 0.03, f"{kept_furniture} of {furniture} kept"
+
+
+def test_lines_a_story_repeats_on_several_sites_stay(
+        sites_run: tuple[Any, dict[str, Any], Path]) -> None:
+    """Quotes several articles of a story share, and syndicated copies' lines."""
+    corpus, articles, _ = sites_run
+    out_lines = {norm(line) for article in articles.values()
+                 for line in article["text"].split("\n")}
+    assert {norm(line) for line in corpus.shared_content} <= out_lines
+
+
+def test_report_says_what_was_learned_per_source(
+        sites_run: tuple[Any, dict[str, Any], Path]) -> None:
+    corpus, _, folder = sites_run
+    cleaning = orjson.loads((folder / "out" / "report.json").read_bytes())["cleaning"]
+    furniture = sum(map(len, corpus.furniture.values()))
+    assert cleaning["by_learned"] > 0.75 * furniture  # the rules catch some of it first
+    assert cleaning["lines_removed"] == cleaning["by_learned"] + cleaning["by_rules"]
+    kinds = {pattern["kind"] for row in cleaning["sources"] for pattern in row["top_patterns"]}
+    assert kinds == {"line", "shape", "label"}
+    assert any("<site>" in pattern["pattern"] for pattern in cleaning["top_patterns"])
+    sources = {row["source"]: row for row in cleaning["sources"]}
+    assert set(sources) == {r["source"] for r in corpus.records}
+    for row in sources.values():
+        assert row["by_learned"] == sum(p["lines_removed"] for p in row["top_patterns"]) \
+            or len(row["top_patterns"]) == 20
+        assert row["articles"] > 0
+
+
+def test_learning_does_not_depend_on_chunks_or_workers(
+        sites_run: tuple[Any, dict[str, Any], Path], tmp_path: Path) -> None:
+    _, _, folder = sites_run
+    run_job([str(folder / "in.jsonl")], tmp_path / "other",
+            load_config(overrides=['embed.model="off"', "run.workers=2", "run.chunk_size=1000"]))
+    for name in ("articles.jsonl", "clusters.jsonl"):
+        assert (tmp_path / "other" / name).read_bytes() == (folder / "out" / name).read_bytes()
+
+
+# ---------------------------------------------------------------------------------------
+# The parts
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "site", "shape"), [
+    ("Updated 14 August 2025, 10:30", "", "\x03 \x02 \x03 \x02, \x02:\x02"),
+    ("Themen: Zorvak Belim", "", "themen: \x04 \x04"),
+    ("Kelda Morn, Vasto Gazet", "Vasto Gazet", "\x04 \x04, \x01"),
+    ("© 2025 Vasto Gazet. Ulna verkat", "Vasto Gazet", "© \x02 \x01. \x04 verkat"),
+    ("Αλφα 12.03.2024 10:05", "", "αλφα \x02.\x02.\x02 \x02:\x02"),
+])
+def test_shapes_mask_numbers_dates_names_and_the_site(line: str, site: str, shape: str) -> None:
+    assert shape_of(line, site) == shape
+
+
+@pytest.mark.parametrize("line", [
+    "Comments are closed.",  # nothing to mask: the line itself is its key
+    "12 / 34",  # only masked parts: would match any line of numbers
+    "The minister said the plan would cost 12 million and take three more years.",
+    "Beamte in Velmar erklärten, die Torva-Union werde ihren Plan binnen 12 Tagen vorlegen.",
+])
+def test_sentences_and_telling_nothing_have_no_shape(line: str) -> None:
+    assert shape_of(line, "") is None
+
+
+def test_labels_are_the_few_words_before_a_colon() -> None:
+    assert label_of("Fotka: Vorn kelda in the rain") == "fotka"
+    assert label_of("Читать далее: что-то") == "читать далее"
+    assert label_of("The minister said at the summit in Brussels today: we agree") is None
+    assert label_of("No colon here") is None
+
+
+def test_copies_share_story_tokens_and_other_stories_do_not() -> None:
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abdefgiklmnoprstuvz"), 6)) for _ in range(80)]
+    text = " ".join(words)
+    edited = text.replace(words[30], "zzz").replace(words[60], "yyy")
+    other = " ".join(reversed(words[:40])) + " kelda vorn"
+    tokens = story_tokens([text, edited, other, "tiny"])
+    assert (tokens[0] == tokens[1]).sum() >= 2
+    assert not (tokens[0] == tokens[2]).any()
+    assert not tokens[3].any()
+    assert count_stories(tokens[[0, 1, 2]]) == 2 and count_stories(tokens[[0, 2]]) == 2
+
+
+def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
+    thresholds = Thresholds(min_stories=3, min_share=0.2, min_sites=5)
+    group_keys = np.array([1, 2, 3, 4], dtype=np.uint64)
+    group_docs = np.array([100, 100, 5, 1], dtype=np.int64)
+
+    def learned(groups: list[int], many_sites: bool = False) -> list[int]:
+        return groups_learned(np.array(groups, dtype=np.uint64), group_keys, group_docs,
+                              thresholds, many_sites)
+
+    assert learned([1, 1, 2]) == []  # 2 of 100 pages, 1 of 100
+    assert learned([1] * 40 + [3] * 4) == [1, 3]
+    # a one-page site counts when many sites show the line on most of their pages ...
+    assert learned([4, 3, 3, 3], many_sites=True) == [3, 4]
+    assert learned([4, 3, 3, 3]) == [3]
+    # ... but not when those sites show it on few of theirs
+    assert learned([4, 1, 1], many_sites=True) == []
+
+
+def test_learned_pairs_do_not_depend_on_how_chunks_or_key_ranges_cut(tmp_path: Path) -> None:
+    corpus = make_sites_corpus(seed=8, stories=6)
+    articles = [Article(r["source"], "xx", normalise_lines(r["text"])) for r in corpus.records]
+
+    def learned(cut: int, ranges: int) -> np.ndarray:
+        folder = tmp_path / f"{cut}-{ranges}"
+        folder.mkdir()
+        chunks = []
+        for index, start in enumerate(range(0, len(articles), cut)):
+            chunk = folder / f"chunk-{index:06d}.jsonl"
+            lines = map_lines(articles[start:start + cut], 200)
+            save_chunk_lines(chunk, lines)
+            chunks.append((chunk, lines))
+        groups = np.concatenate([lines.groups.reshape(-1) for _, lines in chunks])
+        keys, counts = np.unique(groups, return_counts=True)
+        parts = [learn_key_range([chunk for chunk, _ in chunks], key_range, keys, counts,
+                                 Thresholds(3, 0.2, 5)) for key_range in key_ranges(ranges)]
+        return np.sort(np.concatenate([part.pairs for part in parts]))
+
+    whole = learned(len(articles), 1)
+    assert whole.size > 0
+    assert np.array_equal(learned(7, 5), whole) and np.array_equal(learned(40, 2), whole)
+
+
+def story(number: int) -> str:
+    """A paragraph of its own (long: what story tokens are taken from)."""
+    rng = np.random.default_rng(number)
+    return " ".join("".join(rng.choice(list("abdefgiklmnoprstuvz"), 7)) for _ in range(40))
+
+
+def learn(records: list[tuple[str, str, str]], folder: Path) -> set[tuple[int, int]]:
+    """(article, line number) of the lines learned as boilerplate in ``records`` (site,
+    language, text), through the map and reduce sides as the job runs them."""
+    from dedup.boilerplate import Boilerplate, learned_lines, save_boilerplate
+
+    articles = [Article(site, lang, normalise_lines(text)) for site, lang, text in records]
+    chunk = folder / "chunk-000000.jsonl"
+    lines = map_lines(articles, 200)
+    save_chunk_lines(chunk, lines)
+    keys, counts = np.unique(lines.groups.reshape(-1), return_counts=True)
+    parts = [learn_key_range([chunk], key_range, keys, counts, Thresholds(3, 0.2, 5))
+             for key_range in key_ranges(3)]
+    save_boilerplate(folder / "learned.npy", parts)
+    found = learned_lines(chunk, Boilerplate.load(folder / "learned.npy"))
+    return {(row, line) for row, numbers in found.items() for line in numbers}
+
+
+# A per-section footer line as sites print it, in several languages.
+SECTION_FOOTERS = {
+    "en": "All the news from the ECONOMY desk", "de": "Alle Nachrichten aus dem Ressort Wirtschaft",
+    "fr": "Toute l'actualité Économie", "es": "Todas las noticias de Economía",
+    "pl": "Wszystkie wiadomości z działu Gospodarka", "tr": "Ekonomi haberlerinin tümü",
+    "uk": "Усі новини розділу «Економіка»", "el": "Όλες οι ειδήσεις της Οικονομίας",
+    "zh": "经济频道的全部新闻", "ar": "كل أخبار قسم الاقتصاد",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SECTION_FOOTERS))
+def test_a_section_footer_on_a_share_of_a_sites_pages_is_learned(lang: str,
+                                                                  tmp_path: Path) -> None:
+    """On 4 of 12 pages (the others are another section's); a line on 1 page is not."""
+    footer, rare = SECTION_FOOTERS[lang], f"{SECTION_FOOTERS[lang]} 2"
+    records = [("site", lang, f"{story(i)}\n" + (footer if i % 3 == 0 else "")
+                + ("\n" + rare if i == 1 else "")) for i in range(12)]
+    found = learn(records, tmp_path)
+    assert {(row, 1) for row in range(0, 12, 3)} <= found
+    assert (1, 2) not in found and all(line == 1 for _, line in found)
