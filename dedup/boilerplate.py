@@ -8,11 +8,12 @@ dump repeats, so it works on sites, languages and scripts never seen before.
 
 Syndicated copies and quotes repeat lines too, but within one story.  The articles that
 hold a line are therefore grouped into *stories*: articles that share a *story token*
-(one of four min-hashes of the set of their long lines, which copies share) are one
-story, and a line needs ``boilerplate_min_stories`` of them.  A generic sentence ("He
-was 75.") recurs across stories too, but on a tiny share of each site's pages, where a
-site's furniture is on most of them: a (line, site) pair needs
-``boilerplate_min_share`` of the site's articles in that language.
+(one of four min-hashes of the byte windows of their longest lines, which copies share)
+are one story, and a line needs ``boilerplate_min_stories`` of them.  A generic sentence
+("He was 75.") recurs across stories too, but on a tiny share of each site's pages, where
+a site's furniture is on most of them: a (line, site) pair needs
+``boilerplate_min_share`` of the site's articles in that language (or writing system),
+and as many of them as it needs stories, unless ``boilerplate_min_sites`` sites show it.
 
 Learning is a shuffle, like the LSH step.  The map side (:func:`map_lines`, in the
 workers' first pass) saves each chunk's line keys sorted, with the rows holding them,
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from dedup.clean import DATE_WORDS
 from dedup.duplicates import components
 from dedup.write import save_array
 
@@ -75,8 +77,6 @@ def stable_hash(text: str) -> int:
 def _date_words() -> frozenset[str]:
     """Month and weekday names (and the like) of the languages the cleaner knows, less
     the short words and the articles among them ("de", "las", "del")."""
-    from dedup.clean import DATE_WORDS
-
     return frozenset(word for word in DATE_WORDS if len(word) >= 3) - _FUNCTION_WORDS
 
 
@@ -346,12 +346,17 @@ def learned_lines(chunk: Path, learned: Boilerplate) -> dict[int, dict[int, tupl
     groups = np.load(lines_path(chunk, "groups"))[rows]
     found = np.flatnonzero(learned.holds(pair_key(keys, groups[:, 0]))
                            | learned.holds(pair_key(keys, groups[:, 1])))
-    lines = np.load(lines_path(chunk, "lines"))[found].tolist()
-    kinds = np.load(lines_path(chunk, "kinds"))[found].tolist()
+    kinds = np.load(lines_path(chunk, "kinds"))[found]
+    found = found[np.argsort(kinds, kind="stable")[::-1]]  # written last: line, shape, label
     result: dict[int, dict[int, tuple[str, int]]] = {}
-    for row, line, kind, key in zip(rows[found].tolist(), lines, kinds, keys[found].tolist(),
-                                    strict=True):
-        result.setdefault(row, {}).setdefault(line, (KINDS[kind], key))
+    for row, line, kind, key in zip(rows[found].tolist(),
+                                    np.load(lines_path(chunk, "lines"))[found].tolist(),
+                                    np.load(lines_path(chunk, "kinds"))[found].tolist(),
+                                    keys[found].tolist(), strict=True):
+        within = result.get(row)
+        if within is None:
+            within = result[row] = {}
+        within[line] = (KINDS[kind], key)
     return result
 
 

@@ -20,7 +20,6 @@ import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,10 +585,47 @@ def is_cruft_line(line: str, source: str | None, cfg: CleanConfig) -> bool:
     calls: this runs on every line of millions of articles.  A short line's answer is
     remembered: a site's furniture comes back on page after page.
     """
-    return len(line) <= cfg.max_cruft_line_chars and _is_short_cruft_line(line, source, cfg)
+    if len(line) > cfg.max_cruft_line_chars:
+        return False
+    answers = _ShortLineMemo.of(cfg).answers
+    found = answers.get((line, source))
+    return _remembered(answers, line, source, cfg) if found is None else found
 
 
-@lru_cache(maxsize=1 << 16)
+def _remembered(answers: dict[tuple[str, str | None], bool], line: str,
+                source: str | None, cfg: CleanConfig) -> bool:
+    """The rules' answer for a short line not in ``answers`` yet, now remembered."""
+    if len(answers) >= _MEMO_LINES:
+        answers.clear()
+    found = answers[line, source] = _is_short_cruft_line(line, source, cfg)
+    return found
+
+
+# Short lines whose answer is remembered per process (furniture comes back page after
+# page; a dict keyed by the line, not functools.lru_cache, whose key would hash the
+# whole config at every call).
+_MEMO_LINES = 1 << 16
+
+
+@dataclass(slots=True)
+class _ShortLineMemo:
+    """:func:`is_cruft_line`'s answers for one configuration."""
+
+    cfg: CleanConfig
+    answers: dict[tuple[str, str | None], bool]
+
+    @classmethod
+    def of(cls, cfg: CleanConfig) -> _ShortLineMemo:
+        """The memo of ``cfg``, a new one when the configuration changed."""
+        global _MEMO
+        if _MEMO.cfg is not cfg:
+            _MEMO = cls(cfg, {})
+        return _MEMO
+
+
+_MEMO = _ShortLineMemo(CleanConfig(), {})
+
+
 def _is_short_cruft_line(line: str, source: str | None, cfg: CleanConfig) -> bool:
     """:func:`is_cruft_line` of a line no longer than ``max_cruft_line_chars``."""
     length = len(line)
@@ -704,9 +740,12 @@ def drop_cruft_lines(lines: list[str], source: str | None,
     """
     kept: list[str] = []
     by_pattern: list[tuple[str, int, str]] = []
-    for number, line in enumerate(lines):
-        if is_cruft_line(line, source, cfg):
-            continue
+    answers, longest = _ShortLineMemo.of(cfg).answers, cfg.max_cruft_line_chars
+    for number, line in enumerate(lines):  # is_cruft_line, inlined: it runs on every line
+        if len(line) <= longest:
+            cruft = answers.get((line, source))
+            if cruft or (cruft is None and _remembered(answers, line, source, cfg)):
+                continue
         if learned and (match := learned.get(number)) is not None:
             by_pattern.append((*match, line))
             continue
