@@ -100,8 +100,10 @@ def shape_of(line: str, site: str) -> str | None:
     if sum(1 for word in words if word[0].islower()) > _MAX_SHAPE_WORDS:
         return None  # a sentence: found before the costlier masking below
     text = line.casefold()
-    if site and (at := text.find(site.casefold())) >= 0:
-        line = line[:at] + _SITE + line[at + len(site):]
+    if site and site.casefold() in text:  # then find it case-blind in the line itself
+        found = re.search(re.escape(site), line, re.IGNORECASE)
+        if found is not None:
+            line = line[:found.start()] + _SITE + line[found.end():]
     names_site = _SITE in line
     dates = _date_words()
 
