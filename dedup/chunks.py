@@ -47,7 +47,7 @@ from dedup.cluster import (
 from dedup.duplicates import fingerprint, save_sorted_band_keys
 from dedup.embed import embed
 from dedup.extract import extract_html
-from dedup.language import Detected, detect_languages, iso_code
+from dedup.language import Detected, SiteLanguages, SitePrior, detect_languages, iso_code
 from dedup.link import anchor_rows
 from dedup.parse import parse_item, published_day
 from dedup.read import Batch, numbered_items
@@ -97,6 +97,7 @@ class PreparedChunk:
     group_keys: np.ndarray  # uint64: the site groups of its articles (dedup.boilerplate)
     group_docs: np.ndarray  # int64: how many of its articles each group has
     line_keys: int  # keys its map side saved (for sizing the learning tasks)
+    site_languages: SiteLanguages  # its pages per site and guessed language
     seconds: dict[str, float]
     reused: bool = False  # loaded from a killed run's saved result
 
@@ -292,6 +293,8 @@ def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
                            seqs=np.array([r.seq for r in records], dtype=np.int64),
                            rejected=rejected, group_keys=group_keys,
                            group_docs=group_docs.astype(np.int64), line_keys=len(lines.keys),
+                           site_languages=SiteLanguages.counted(
+                               [article.site for article in articles], langs),
                            seconds=timer.seconds)
     save_prepared(path, result)
     return result
@@ -318,6 +321,9 @@ def save_prepared(path: Path, chunk: PreparedChunk) -> None:
         "ids": chunk.ids, "seqs": chunk.seqs, "rejected": chunk.rejected,
         "seconds": chunk.seconds, "group_keys": chunk.group_keys,
         "group_docs": chunk.group_docs, "line_keys": chunk.line_keys,
+        "language_sites": chunk.site_languages.sites,
+        "language_columns": chunk.site_languages.columns,
+        "language_pages": chunk.site_languages.pages,
         "files": file_sizes(path.parent, [path, read_rejects_path(path),
                                           *line_files(path)]),
     })
@@ -336,6 +342,10 @@ def load_prepared(path: Path) -> PreparedChunk | None:
                              group_keys=saved["group_keys"].astype(np.uint64),
                              group_docs=saved["group_docs"].astype(np.int64),
                              line_keys=int(saved["line_keys"]),
+                             site_languages=SiteLanguages(
+                                 saved["language_sites"].astype(np.uint64),
+                                 saved["language_columns"].astype(np.int64),
+                                 saved["language_pages"].astype(np.int64)),
                              seconds=stage_seconds(saved["seconds"]), reused=True)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
@@ -386,10 +396,11 @@ def apply_extraction(record: Record, cfg: Config) -> Record | Reject:
 
 
 def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
-                  cfg: Config) -> AnalysedChunk:
+                  site_prior: Path, cfg: Config) -> AnalysedChunk:
     """Clean, detect language and compute dedup/cluster features for one spooled chunk.
 
-    ``boilerplate`` is the file of the boilerplate learned from all chunks.  A chunk a
+    ``boilerplate`` is the file of the boilerplate learned from all chunks, ``site_prior``
+    that of the sites' languages (:class:`~dedup.language.SitePrior`).  A chunk a
     killed run had finished is not redone; once its result is saved, the records file
     has served (the rows file holds the cleaned articles) and goes.
     """
@@ -430,7 +441,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
             continue
         kept.append(record)
     with timer.stage("language"):
-        for record, found in zip(kept, languages_of(kept, cfg), strict=True):
+        found_languages = languages_of(kept, SitePrior.load(site_prior), cfg)
+        for record, found in zip(kept, found_languages, strict=True):
             record.lang, record.lang_confidence = found.lang, found.confidence
     with timer.stage("tokenise"):
         titles, texts = [r.title for r in kept], [r.text for r in kept]
@@ -536,10 +548,13 @@ class ChunkPlacement:
 
     labels: list[int]
     cluster_ids: list[str]
+    story_ids: list[str]
     dup_groups: list[str]
     is_duplicate: list[bool]
     is_representative: list[bool]
     top_features: dict[int, list[int]]  # per label whose representative is in this chunk
+    # per story whose representative is in this chunk: its row in the chunk, top features
+    story_representatives: dict[int, tuple[int, list[int]]]
     cluster: ClusterConfig
 
 
@@ -555,12 +570,15 @@ class FinishedChunk:
     articles: bytes  # the chunk's articles.jsonl lines (empty when written to a part)
     labels: list[int]  # the clusters whose representatives are in the chunk
     descriptions: list[bytes]  # each of those clusters' description, in the same order
+    stories: list[int]  # the stories whose representatives are in the chunk
+    story_descriptions: list[bytes]  # each of those stories' description, in that order
     rejects: bytes  # the chunk's rejects.jsonl lines
 
 
 def finish_chunk(chunk: Path, placement: ChunkPlacement,
                  part: Path | None = None) -> FinishedChunk:
-    """One chunk's articles.jsonl and rejects.jsonl lines and its clusters' descriptions.
+    """One chunk's articles.jsonl and rejects.jsonl lines and its clusters' and stories'
+    descriptions.
 
     With ``part`` the article rows are written to that file here, in the worker, and not
     returned (``write.article_parts``).
@@ -568,39 +586,46 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement,
     rows = read_row_parts(rows_path(chunk))
     articles = b"".join([placed_row(head, tail, Placement(
         cluster_id=placement.cluster_ids[i],
+        story_id=placement.story_ids[i],
         dup_group=placement.dup_groups[i],
         duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
         is_representative=placement.is_representative[i],
     )) for i, (head, tail) in enumerate(rows)])
-    labels, descriptions = describe_representatives(rows, placement)
+    events = [(i, placement.top_features[placement.labels[i]])
+              for i, flag in enumerate(placement.is_representative) if flag]
+    stories = sorted(placement.story_representatives.items())
+    descriptions = describe_representatives(
+        rows, events + [chosen for _, chosen in stories], placement.cluster)
     if part is not None:
         with atomic_file(part) as handle:
             handle.write(articles)
         articles = b""
-    return FinishedChunk(articles=articles, labels=labels, descriptions=descriptions,
+    return FinishedChunk(articles=articles, labels=[placement.labels[i] for i, _ in events],
+                         descriptions=descriptions[:len(events)],
+                         stories=[story for story, _ in stories],
+                         story_descriptions=descriptions[len(events):],
                          rejects=merged_rejects([read_rejects_path(chunk),
                                                  clean_rejects_path(chunk)]))
 
 
 def describe_representatives(rows: Sequence[tuple[bytes, bytes]],
-                             placement: ChunkPlacement) -> tuple[list[int], list[bytes]]:
-    """The description (representative's lead, top terms) of each cluster whose
-    representative is in the chunk, with the clusters' labels.
+                             chosen: Sequence[tuple[int, list[int]]],
+                             cfg: ClusterConfig) -> list[bytes]:
+    """The description (lead, top terms) of each chosen representative: (its row in the
+    chunk, its cluster's or story's top features).
 
-    Descriptions wait on disk for the manifest: held in the main process, a million
+    Descriptions wait on disk for the manifests: held in the main process, a million
     clusters' leads and terms were its largest object.  The representatives are
     tokenised together: one by one, finding their terms cost more than the rest of the
     write pass.
     """
-    chosen = [i for i, flag in enumerate(placement.is_representative) if flag]
-    representatives = [row_fields(*rows[i]) for i in chosen]
-    labels = [placement.labels[i] for i in chosen]
+    representatives = [row_fields(*rows[i]) for i, _ in chosen]
     terms = feature_terms(documents([r["title"] for r in representatives],
                                     [r["text"] for r in representatives]),
                           [r["lang"] or "und" for r in representatives],
-                          [placement.top_features[lab] for lab in labels], placement.cluster)
-    return labels, [cluster_description(row, top)
-                    for row, top in zip(representatives, terms, strict=True)]
+                          [features for _, features in chosen], cfg)
+    return [cluster_description(row, top)
+            for row, top in zip(representatives, terms, strict=True)]
 
 
 def has_sentence(record: Record, min_words: int) -> bool:
@@ -614,12 +639,15 @@ def has_sentence(record: Record, min_words: int) -> bool:
     return any(len(line.split()) >= min_words for line in lines)
 
 
-def languages_of(records: Sequence[Record], cfg: Config) -> list[Detected]:
-    """The input's language where configured to trust it, else detection on cleaned text."""
+def languages_of(records: Sequence[Record], prior: SitePrior, cfg: Config) -> list[Detected]:
+    """The input's language where configured to trust it, else detection on cleaned text,
+    each record's site's languages as the prior (see ``language.site_prior_weight``)."""
     trusted = [cfg.language.trust_input and bool(r.lang) for r in records]
+    detected_records = [r for r, given in zip(records, trusted, strict=True) if not given]
+    weighted = cfg.language.site_prior_weight > 0 and detected_records
     detected = iter(detect_languages(
-        [r.title for r, given in zip(records, trusted, strict=True) if not given],
-        [r.text for r, given in zip(records, trusted, strict=True) if not given],
-        cfg.language))
+        [r.title for r in detected_records], [r.text for r in detected_records], cfg.language,
+        prior.log_prior([site_of(r.source, r.url) for r in detected_records], cfg.language)
+        if weighted else None))
     return [Detected(iso_code((r.lang or "").strip().lower()), 1.0) if given
             else next(detected) for r, given in zip(records, trusted, strict=True)]

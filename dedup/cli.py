@@ -152,7 +152,8 @@ def summary(report: dict[str, Any], out_dir: Path) -> str:
         f"languages: {languages or '-'}",
         f"duplicates: {counts['duplicates']} in {counts['dup_groups_with_copies']} groups",
         f"clusters: {counts['clusters']} ({counts['clusters_with_several_articles']} with "
-        f"several articles)",
+        f"several articles) in {counts['stories']} stories "
+        f"({counts['stories_with_several_events']} with several events)",
         f"took {seconds['total']:.1f}s ({report['articles_per_second']} records/s); "
         f"output in {out_dir}/",
     ])

@@ -105,6 +105,22 @@ class ClusterConfig:
     # articles) but merges successive stories of one saga told in short leads; 0.45 the
     # reverse; 0.40 keeps both kinds of set near their best.
     threshold: float = 0.40
+    # Stories: events keep merging, by the same average link over the same candidate
+    # pairs, down to this similarity.  A story is the thread readers follow (a recall,
+    # the regulator's probe, the hearings); lower joins more of a thread's events
+    # (recall) but also threads of one beat (two carmakers' recalls; precision).
+    story_threshold: float = 0.20
+    # ... for events of headlines without a body: a headline has a handful of terms, so
+    # headlines of one thread have lower cosines than articles do.
+    headline_story_threshold: float = 0.04
+    # Events further apart than this (days, spans of both known) never share a story.
+    # Larger follows longer threads (recall) but lets a beat's recurring events of one
+    # kind join (precision).
+    story_window_days: float = 30.0
+    # Heaviest terms of an event's centroid through which it meets the next events in
+    # time that have the same term (story candidates beyond the neighbour search's
+    # window).  More finds more of a long thread's events (recall) at more candidates.
+    story_terms: int = 10
     # Without semantic embeddings: candidate pairs whose own word cosine is below this
     # are never merged directly.  Higher stops small clusters of stories that share a
     # template or only neighbours (precision), but splits reports of one event worded
@@ -134,15 +150,30 @@ class ClusterConfig:
 
 
 @dataclass(slots=True)
-class Clustering:
-    """Result of :func:`cluster`, aligned with the input rows."""
+class Stories:
+    """The stories over a clustering's events: each event belongs to exactly one."""
 
-    labels: np.ndarray  # int64 per row: cluster 0..n_clusters-1, numbered by smallest id
-    representative: np.ndarray  # int64 per cluster: row index of its most central member
-    similarity: np.ndarray  # float32 per row: cosine to its cluster's representative
+    of_event: np.ndarray  # int64 per event: its story, numbered by smallest member id
+    representative: np.ndarray  # int64 per story: row index of its most central member
+    top_features: np.ndarray  # int32 (n_stories, top_terms), like Clustering's
+
+    def features_of(self, story: int) -> list[int]:
+        """The top feature indices of one story, best first."""
+        row = self.top_features[story]
+        return row[row >= 0].tolist()
+
+
+@dataclass(slots=True)
+class Clustering:
+    """Result of :func:`cluster`, aligned with the input rows: events and their stories."""
+
+    labels: np.ndarray  # int64 per row: event 0..n_clusters-1, numbered by smallest id
+    representative: np.ndarray  # int64 per event: row index of its most central member
+    similarity: np.ndarray  # float32 per row: cosine to its event's representative
     # int32 (n_clusters, top_terms): hashed feature indices, best first, -1 past the last.
     # One array, not a list per cluster: a million clusters' lists took 250 MB.
     top_features: np.ndarray
+    stories: Stories
     # float32 (n_clusters, dimensions): mean member embedding, when embeddings were used;
     # the dot of two clusters' means is their average-link embedding similarity.
     centroids: np.ndarray | None = None
@@ -677,28 +708,39 @@ def _average_link(
     a: np.ndarray,
     b: np.ndarray,
     days: np.ndarray,
-    cfg: ClusterConfig,
+    threshold: float | np.ndarray,
+    window_days: float,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Average-link agglomeration over the candidate pairs (a, b) of one block.
 
     Returns, per row, the smallest row index of its cluster.  Each round merges every
-    pair of clusters that are each other's best partner (above the threshold, within
-    the date window).  Average link is reducible, so these parallel merges give the
-    same result as merging the single best pair at a time, in far fewer rounds.
+    pair of clusters that are each other's best partner (at least ``threshold``, spans
+    within ``window_days``).  Average link is reducible, so these parallel merges give
+    the same result as merging the single best pair at a time, in far fewer rounds.
+    ``start`` (per row, the smallest row of its group) continues from groups already
+    made, which are never split: stories grow from the events this way.  A threshold
+    per row makes each group's the highest of its members', and a pair's the higher of
+    its two groups'.
     """
     n = vectors.shape[0]
-    label = np.arange(n)
-    size = np.ones(n)
-    first_day, last_day = days.copy(), days.copy()
+    label = np.arange(n) if start is None else start.copy()
+    size = np.bincount(label, minlength=n).astype(np.float64)
+    first_day, last_day = np.full(n, np.nan), np.full(n, np.nan)
+    np.fmin.at(first_day, label, days)
+    np.fmax.at(last_day, label, days)
+    needed = np.zeros(n)
+    np.maximum.at(needed, label, np.broadcast_to(threshold, (n,)))
+    a, b, _, _ = _relabel_edges(label[a], label[b], np.zeros(a.size), np.zeros(n, bool), n)
     sim = np.zeros(a.size)
     stale = np.ones(a.size, dtype=bool)
     while a.size:
         sim[stale] = _average_similarity(vectors, label, size, a[stale], b[stale])
         span_ok = _within_window(
-            np.fmin(first_day[a], first_day[b]), np.fmax(last_day[a], last_day[b]), cfg.window_days
+            np.fmin(first_day[a], first_day[b]), np.fmax(last_day[a], last_day[b]), window_days
         )
         a, b, sim = a[span_ok], b[span_ok], sim[span_ok]
-        strong = sim >= cfg.threshold
+        strong = sim >= np.maximum(needed[a], needed[b])
         if not strong.any():
             break
         best = _best_partner(a[strong], b[strong], sim[strong], n)
@@ -706,6 +748,7 @@ def _average_link(
         keep = keep[best[best[keep]] == keep]
         absorbed = best[keep]
         size[keep] += size[absorbed]
+        needed[keep] = np.maximum(needed[keep], needed[absorbed])
         first_day[keep] = np.fmin(first_day[keep], first_day[absorbed])
         last_day[keep] = np.fmax(last_day[keep], last_day[absorbed])
         new_key = np.arange(n)
@@ -718,11 +761,77 @@ def _average_link(
 
 
 def _cluster_block(weights: sp.csr_matrix, embeddings: np.ndarray | None, days: np.ndarray,
-                   cfg: ClusterConfig) -> np.ndarray:
-    """Cluster keys (smallest member row) of one language block."""
+                   cfg: ClusterConfig) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Event keys (smallest member row) of one language block, and the candidate pairs."""
     neighbourhood = _neighbourhood_vectors(_nearest_neighbours(weights, days, cfg), cfg)
-    a, b = _direct_links(*_candidate_pairs(neighbourhood, cfg), weights, embeddings, cfg)
-    return _average_link(_linkage_vectors(weights, neighbourhood, cfg), a, b, days, cfg)
+    pairs = _candidate_pairs(neighbourhood, cfg)
+    a, b = _direct_links(*pairs, weights, embeddings, cfg)
+    events = _average_link(_linkage_vectors(weights, neighbourhood, cfg), a, b, days,
+                           cfg.threshold, cfg.window_days)
+    return events, pairs
+
+
+def _story_keys(weights: sp.csr_matrix, events: np.ndarray, event_terms: np.ndarray,
+                pairs: tuple[np.ndarray, np.ndarray], days: np.ndarray,
+                headline_only: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+    """Story keys (smallest member row) of one block, grown from its events.
+
+    Stories continue the events' agglomeration by average link, at a lower threshold and
+    a longer date window, without the direct-link veto: a story's events are told in
+    different words (a recall, then the regulator's probe), which is what the veto is
+    there to keep apart.  They are linked by word cosine alone: shared neighbours,
+    which split same-kind events, would also join the threads of one beat.  Candidates
+    are the events' candidate pairs, plus, for each of an event's top terms, the first
+    events beyond ``window_days`` that have it among theirs (:func:`_term_chains`):
+    neighbours are only searched within ``window_days``.  Headlines alone have a handful
+    of terms, so related ones have lower cosines than articles: events of
+    ``headline_only`` rows have a threshold of their own, and a pair needs the higher of
+    its two groups'.
+    """
+    first_rows = np.unique(events)  # each event's smallest row, in event order
+    first_day = np.full(events.size, np.nan)
+    np.fmin.at(first_day, events, days)
+    chained = _term_chains(event_terms, first_day[first_rows], cfg)
+    a = np.r_[pairs[0], first_rows[chained[0]]]
+    b = np.r_[pairs[1], first_rows[chained[1]]]
+    thresholds = np.where(headline_only, cfg.headline_story_threshold, cfg.story_threshold)
+    return _average_link(weights, a, b, days, thresholds, cfg.story_window_days, start=events)
+
+
+# Events beyond the neighbour search each event meets per top term it shares with them.
+_CHAIN_LINKS = 2
+
+
+def _term_chains(event_terms: np.ndarray, first_day: np.ndarray,
+                 cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of dated events, further apart than the neighbour search looks
+    (``cfg.window_days``) but within ``cfg.story_window_days``, that share a top term.
+
+    Per term, the dated events with it among their ``cfg.story_terms`` heaviest are put
+    in date order, and each is paired with the first ``_CHAIN_LINKS`` that start more
+    than ``window_days`` after it: linear in the events however common the term, and
+    enough for average link, which compares whole groups once one pair of their
+    members is a candidate.  Nearer events are the neighbour search's candidates.
+    """
+    terms = event_terms[:, : cfg.story_terms]
+    event, rank = np.nonzero((terms >= 0) & ~np.isnan(first_day)[:, None])
+    term, day = terms[event, rank], first_day[event]
+    order = np.lexsort((event, day, term))
+    event, term, day = event[order], term[order], day[order]
+    # one sorted key: the term's segment, then the day within it
+    segment = np.cumsum(np.r_[0, term[1:] != term[:-1]])
+    span = float(np.ptp(day)) + 2 * cfg.window_days + 1 if day.size else 1.0
+    key = segment * span + (day - day.min(initial=0.0))
+    later = np.searchsorted(key, key + cfg.window_days, side="right")
+    found_a, found_b = [], []
+    for step in range(_CHAIN_LINKS):
+        partner = later + step
+        ok = partner < key.size
+        ok[ok] &= (segment[partner[ok]] == segment[ok]) & _within_window(
+            day[partner[ok]], day[ok], cfg.story_window_days)
+        found_a.append(event[ok])
+        found_b.append(event[partner[ok]])
+    return np.concatenate(found_a), np.concatenate(found_b)
 
 
 def _direct_links(a: np.ndarray, b: np.ndarray, weights: sp.csr_matrix,
@@ -771,15 +880,40 @@ def _top_features_per_row(sums: sp.csr_matrix, top: int) -> np.ndarray:
     return features
 
 
-def _summarise(weights: sp.csr_matrix, embeddings: np.ndarray | None, key: np.ndarray,
-               cfg: ClusterConfig) -> Clustering:
-    """Number clusters, pick representatives, similarities, centroid terms (and with
-    embeddings, mean embeddings).
+def _summarise(events: _Level, stories: _Level, embeddings: np.ndarray | None) -> Clustering:
+    """A block's Clustering from its two levels (and with embeddings, the events' mean
+    embeddings)."""
+    story_of_event = np.zeros(events.representative.size, dtype=np.int64)
+    story_of_event[events.labels] = stories.labels
+    centroids = None
+    if embeddings is not None:
+        indicator = sp.csr_matrix((np.ones(events.labels.size),
+                                   (events.labels, np.arange(events.labels.size))))
+        centroids = ((indicator @ embeddings)
+                     / np.bincount(events.labels)[:, None]).astype(np.float32)
+    return Clustering(labels=events.labels, representative=events.representative,
+                      similarity=events.similarity, top_features=events.top_features,
+                      centroids=centroids, stories=Stories(
+                          of_event=story_of_event, representative=stories.representative,
+                          top_features=stories.top_features))
 
-    ``key`` is the smallest row of each row's cluster and rows are in id order, so
-    numbering clusters by key numbers them by their smallest id.  Centrality and
-    similarity are only computed for members of clusters with several articles: a
-    single article is its own representative.
+
+@dataclass(slots=True)
+class _Level:
+    """One level's groups (events or stories) over a block's rows."""
+
+    labels: np.ndarray  # int64 per row: its group, numbered by smallest row
+    representative: np.ndarray  # int64 per group: its most central row
+    similarity: np.ndarray  # float32 per row: cosine to its group's representative
+    top_features: np.ndarray  # int32 (groups, top_terms)
+
+
+def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> _Level:
+    """Groups (``key``: each row's smallest fellow row; rows in id order, so groups are
+    numbered by smallest id), their representatives, similarities and centroid terms.
+
+    Centrality and similarity are only computed for members of groups with several
+    articles: a single article is its own representative.
     """
     keys, labels = np.unique(key, return_inverse=True)
     n = key.size
@@ -798,14 +932,9 @@ def _summarise(weights: sp.csr_matrix, embeddings: np.ndarray | None, key: np.nd
     similarity = np.ones(n)
     similarity[shared] = _row_dots(weights, shared, weights, representative[labels[shared]])
     similarity[representative] = 1.0
-    return Clustering(
-        labels=labels.astype(np.int64),
-        representative=representative.astype(np.int64),
-        similarity=similarity.astype(np.float32),
-        top_features=_top_features_per_row(sums, cfg.top_terms),
-        centroids=None if embeddings is None else
-        ((indicator @ embeddings) / np.bincount(labels)[:, None]).astype(np.float32),
-    )
+    return _Level(labels=labels.astype(np.int64), representative=representative.astype(np.int64),
+                  similarity=similarity.astype(np.float32),
+                  top_features=_top_features_per_row(sums, cfg.top_terms))
 
 
 class RowSource(Protocol):
@@ -916,7 +1045,8 @@ def _positions(order: np.ndarray) -> np.ndarray:
     return position
 
 
-def cluster_block(source: RowSource, days: np.ndarray, cfg: ClusterConfig) -> Clustering:
+def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray,
+                  cfg: ClusterConfig) -> Clustering:
     """Clusters of one language block, numbered, with representatives and top terms.
 
     A pure function of the block (rows in id order), so an engine can run blocks as
@@ -925,7 +1055,11 @@ def cluster_block(source: RowSource, days: np.ndarray, cfg: ClusterConfig) -> Cl
     weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
     found = source.embeddings()
     embeddings = None if found is None else found.astype(np.float32)
-    return _summarise(weights, embeddings, _cluster_block(weights, embeddings, days, cfg), cfg)
+    events, pairs = _cluster_block(weights, embeddings, days, cfg)
+    event_level = _level(weights, events, cfg)
+    stories = _story_keys(weights, events, event_level.top_features, pairs, days,
+                          headline_only, cfg)
+    return _summarise(event_level, _level(weights, stories, cfg), embeddings)
 
 
 def cluster(
@@ -936,28 +1070,32 @@ def cluster(
     cfg: ClusterConfig,
     engine: Engine | None = None,
     embeddings: np.ndarray | None = None,
+    headline_only: np.ndarray | None = None,
 ) -> Clustering:
-    """Group articles about the same event; see the module docstring for the method.
+    """Group articles about the same event, and events into stories; see the module
+    docstring for the method.
 
     ``vectors`` are :func:`vectorize` rows (and ``embeddings`` their semantic vectors, if
     any), or a function giving the row source of a list of row indices (so they can stay
     on disk); ``days`` are float days since the epoch (NaN when unknown) and ``ids``
     unique article ids, which break every tie so the result does not depend on row
-    order.  Language blocks are independent: with an ``engine``
-    they run as parallel tasks, largest first so the longest one starts at once.
+    order; ``headline_only`` marks rows without a body (see ``headline_story_threshold``).
+    Language blocks are independent: with an ``engine`` they run as parallel tasks,
+    largest first so the longest one starts at once.
     """
     n = len(ids)
     if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return Clustering(empty, empty, np.zeros(0, dtype=np.float32),
-                          np.zeros((0, cfg.top_terms), dtype=np.int32))
+        empty, no_terms = np.zeros(0, dtype=np.int64), np.zeros((0, cfg.top_terms), np.int32)
+        return Clustering(empty, empty, np.zeros(0, dtype=np.float32), no_terms,
+                          Stories(empty, empty, no_terms))
     rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors), embeddings)
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
     all_days = np.asarray(days, dtype=np.float64)
     blocks = [order[rows] for rows in rows_by_block([langs[i] for i in order],
                                                     all_days[order], cfg.block_days)]
     blocks.sort(key=len, reverse=True)
-    tasks = ((rows_of(rows), all_days[rows], cfg) for rows in blocks)
+    bare = np.zeros(n, dtype=bool) if headline_only is None else np.asarray(headline_only, bool)
+    tasks = ((rows_of(rows), all_days[rows], bare[rows], cfg) for rows in blocks)
     parts = list((engine or SerialEngine()).map(cluster_block, tasks, "cluster"))
     return _merge_blocks(blocks, parts, order, n)
 
@@ -971,36 +1109,52 @@ def _in_memory(matrix: sp.csr_matrix,
 
 def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
                   order: np.ndarray, n: int) -> Clustering:
-    """One Clustering from per-block ones: clusters renumbered by their smallest id.
+    """One Clustering from per-block ones: events and stories renumbered by their
+    smallest id.
 
-    Block rows are input rows listed in id order, so a block cluster's first member is
+    Block rows are input rows listed in id order, so a block group's first member is
     its smallest id, and ``order`` ranks input rows by id.
     """
     id_rank = np.empty(n, dtype=np.int64)
     id_rank[order] = np.arange(n)
-    first_member = np.concatenate([
-        rows[np.unique(part.labels, return_index=True)[1]]
-        for rows, part in zip(blocks, parts, strict=True)
-    ])
-    new_label = np.empty(first_member.size, dtype=np.int64)
-    new_label[np.argsort(id_rank[first_member])] = np.arange(first_member.size)
+    event_numbers = _numbered_by_first_id(blocks, [part.labels for part in parts], id_rank)
+    story_numbers = _numbered_by_first_id(
+        blocks, [part.stories.of_event[part.labels] for part in parts], id_rank)
+    n_events = sum(numbers.size for numbers in event_numbers)
+    n_stories = sum(numbers.size for numbers in story_numbers)
     labels = np.empty(n, dtype=np.int64)
     similarity = np.empty(n, dtype=np.float32)
-    representative = np.empty(first_member.size, dtype=np.int64)
-    top_features = np.full((first_member.size, parts[0].top_features.shape[1]), -1, np.int32)
+    representative = np.empty(n_events, dtype=np.int64)
+    top_features = np.full((n_events, parts[0].top_features.shape[1]), -1, np.int32)
+    stories = Stories(of_event=np.empty(n_events, dtype=np.int64),
+                      representative=np.empty(n_stories, dtype=np.int64),
+                      top_features=np.full_like(top_features, -1, shape=(n_stories,
+                                                                     top_features.shape[1])))
     dimensions = {part.centroids.shape[1] for part in parts if part.centroids is not None}
     # blocks without embeddings (languages the encoder does not cover) get zero vectors
-    centroids = np.zeros((first_member.size, dimensions.pop()), dtype=np.float32) \
-        if dimensions else None
-    offset = 0
-    for rows, part in zip(blocks, parts, strict=True):
-        renumbered = new_label[offset : offset + part.representative.size]
-        labels[rows] = renumbered[part.labels]
+    centroids = np.zeros((n_events, dimensions.pop()), dtype=np.float32) if dimensions else None
+    for rows, part, events, threads in zip(blocks, parts, event_numbers, story_numbers,
+                                           strict=True):
+        labels[rows] = events[part.labels]
         similarity[rows] = part.similarity
-        representative[renumbered] = rows[part.representative]
-        top_features[renumbered] = part.top_features
+        representative[events] = rows[part.representative]
+        top_features[events] = part.top_features
+        stories.of_event[events] = threads[part.stories.of_event]
+        stories.representative[threads] = rows[part.stories.representative]
+        stories.top_features[threads] = part.stories.top_features
         if centroids is not None and part.centroids is not None:
-            centroids[renumbered] = part.centroids
-        offset += part.representative.size
+            centroids[events] = part.centroids
     return Clustering(labels=labels, representative=representative, similarity=similarity,
-                      top_features=top_features, centroids=centroids)
+                      top_features=top_features, stories=stories, centroids=centroids)
+
+
+def _numbered_by_first_id(blocks: Sequence[np.ndarray], row_groups: Sequence[np.ndarray],
+                          id_rank: np.ndarray) -> list[np.ndarray]:
+    """Per block, the global number of each of its groups (``row_groups``: each block
+    row's group, numbered by first row): all blocks' groups numbered by smallest id."""
+    firsts = [rows[np.unique(groups, return_index=True)[1]]
+              for rows, groups in zip(blocks, row_groups, strict=True)]
+    first = np.concatenate(firsts)
+    number = np.empty(first.size, dtype=np.int64)
+    number[np.argsort(id_rank[first])] = np.arange(first.size)
+    return np.split(number, np.cumsum([f.size for f in firsts])[:-1].tolist())

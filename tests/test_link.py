@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 from synthetic import FRAME_SETS, Event, article, made_up_name
 
-from dedup.cluster import Clustering
+from dedup.cluster import Clustering, Stories
 from dedup.config import load_config
 from dedup.link import (
     ClusterAnchors,
@@ -105,14 +105,36 @@ def test_links_respect_dates_and_unknown_language() -> None:
 
 
 def test_merged_event_speaks_through_its_largest_cluster() -> None:
-    clustering = Clustering(labels=np.array([0, 1, 1, 2]), representative=np.array([0, 2, 3]),
-                            similarity=np.array([1.0, 0.5, 1.0, 1.0], dtype=np.float32),
-                            top_features=np.array([[1, -1], [2, 3], [4, -1]], dtype=np.int32))
-    merged = merge_linked(clustering, np.array([0, 0, 1]))
-    assert merged.labels.tolist() == [0, 0, 0, 1]
+    # four clusters (the last two one story); clusters 0 and 1 are linked, and so are 1 and 3
+    stories = Stories(of_event=np.array([0, 1, 2, 2]), representative=np.array([0, 1, 3]),
+                      top_features=np.array([[7], [8], [9]], dtype=np.int32))
+    clustering = Clustering(labels=np.array([0, 1, 1, 2, 3]),
+                            representative=np.array([0, 2, 3, 4]),
+                            similarity=np.array([1.0, 0.5, 1.0, 1.0, 1.0], dtype=np.float32),
+                            top_features=np.array([[1, -1], [2, 3], [4, -1], [5, -1]],
+                                                  dtype=np.int32), stories=stories)
+    merged = merge_linked(clustering, np.array([0, 0, 1, 0]))
+    assert merged.labels.tolist() == [0, 0, 0, 1, 0]
     assert merged.representative.tolist() == [2, 3]
     assert merged.top_features.tolist() == [[2, 3], [4, -1]]
     assert merged.similarity.tolist() == clustering.similarity.tolist()
+    # linked events join their stories: all are one story now, spoken for by the largest
+    # old story (stories 1 and 2 have two articles each: the first wins)
+    assert merged.stories.of_event.tolist() == [0, 0]
+    assert merged.stories.representative.tolist() == [1]
+    assert merged.stories.top_features.tolist() == [[8]]
+
+
+def test_unlinked_events_keep_their_stories() -> None:
+    stories = Stories(of_event=np.array([0, 0, 1]), representative=np.array([0, 2]),
+                      top_features=np.array([[7], [9]], dtype=np.int32))
+    clustering = Clustering(labels=np.array([0, 1, 2]), representative=np.array([0, 1, 2]),
+                            similarity=np.ones(3, dtype=np.float32),
+                            top_features=np.array([[1], [2], [3]], dtype=np.int32),
+                            stories=stories)
+    merged = merge_linked(clustering, np.array([0, 1, 2]))
+    assert merged.stories.of_event.tolist() == [0, 0, 1]
+    assert merged.stories.representative.tolist() == [0, 2]
 
 
 def multilingual_records() -> tuple[list[dict[str, object]], dict[str, str]]:

@@ -227,17 +227,17 @@ def test_article_rows_joined_from_parts_equal_whole_rows(optional: dict[str, Any
     be exactly the row serialised whole, keys in the documented order."""
     record = Record(id="a-1", title="Kyiv talks", text="Line one\nЛінія \u2028two", lang="uk",
                     lang_confidence=0.9871, **optional)
-    placed = Placement(cluster_id="c-0f", dup_group="a-0", duplicate_of="a-0",
-                       is_representative=False)
+    placed = Placement(cluster_id="c-0f", story_id="s-1e", dup_group="a-0",
+                       duplicate_of="a-0", is_representative=False)
     whole = {"id": "a-1", "title": "Kyiv talks", "text": "Line one\nЛінія \u2028two",
-             "lang": "uk", "lang_confidence": 0.9871, "cluster_id": "c-0f", "dup_group": "a-0",
-             "duplicate_of": "a-0", "is_representative": False, **optional}
+             "lang": "uk", "lang_confidence": 0.9871, "cluster_id": "c-0f", "story_id": "s-1e",
+             "dup_group": "a-0", "duplicate_of": "a-0", "is_representative": False, **optional}
     head, tail = article_row_parts(record)
     assert placed_row(head, tail, placed) == orjson.dumps(whole) + b"\n"
     assert b"\n" not in head + tail  # each part is one spool line
     assert row_fields(head, tail) == {k: v for k, v in whole.items()
-                                      if k not in ("cluster_id", "dup_group", "duplicate_of",
-                                                   "is_representative")}
+                                      if k not in ("cluster_id", "story_id", "dup_group",
+                                                   "duplicate_of", "is_representative")}
 
 
 @pytest.mark.parametrize("url", [None, "https://a.example/1?q=\"x\""])

@@ -16,7 +16,7 @@ from dedup.cli import main
 from dedup.outdir import WORK_DIR
 from dedup.write import atomic_file
 
-FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl")
+FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "stories.jsonl")
 ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
 
 

@@ -1,0 +1,240 @@
+"""Stories above events: generated threads of events made of invented words, headline
+feeds, the hierarchy's invariants, the stories manifest and the site language prior."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from dedup.config import load_config
+from dedup.language import LanguageConfig, SiteLanguages, SitePrior, detect_languages
+from dedup.pipeline import run_job
+
+SYLLABLES = ["ka", "lo", "mi", "ne", "su", "ta", "vo", "ri", "pe", "du", "go", "zi", "ba",
+             "fe", "hu", "ju", "xo", "qa", "wy", "el", "or", "an", "ix", "um"]
+# Words every article uses, whatever it is about: the beat's vocabulary.
+COMMON = 40
+
+
+def invented(rng: random.Random, syllables: int) -> str:
+    """One made-up word."""
+    return "".join(rng.choice(SYLLABLES) for _ in range(syllables))
+
+
+@dataclass(slots=True)
+class Thread:
+    """A story: its own names, and its events (each with its own words and day)."""
+
+    names: list[str]
+    events: list[tuple[list[str], int]]  # (the event's words, its day)
+
+
+@dataclass(slots=True)
+class Feed:
+    """Generated records, and per record id its true story and event."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    story: dict[str, str] = field(default_factory=dict)
+    event: dict[str, str] = field(default_factory=dict)
+
+
+def threads_of_one_beat(seed: int) -> tuple[list[Thread], list[str]]:
+    """Threads of a beat and the beat's common words.
+
+    Thread 0 has three events nine days apart (one story); threads 1 and 2 are events
+    of one kind months apart (the same kind words, other names): two stories.  The
+    others are unrelated threads of one or two events.
+    """
+    rng = random.Random(seed)
+    common = [invented(rng, 3) for _ in range(COMMON)]
+    kind = [invented(rng, 3) for _ in range(3)]
+
+    def names() -> list[str]:
+        return [invented(rng, 3).capitalize() for _ in range(3)]
+
+    def words() -> list[str]:
+        return [invented(rng, 3) for _ in range(4)]
+
+    threads = [Thread(names(), [(words(), 0), (words(), 9), (words(), 18)]),
+               Thread(names(), [(kind + words()[:1], 5)]),
+               Thread(names(), [(kind + words()[:1], 160)])]
+    threads += [Thread(names(), [(words(), day), (words(), day + 6)][: 1 + index % 2])
+                for index, day in enumerate(range(30, 130, 12))]
+    return threads, common
+
+
+def feed(seed: int, per_event: int = 6, headlines_only: bool = False) -> Feed:
+    """Reports of every event of :func:`threads_of_one_beat`: each sentence names two of
+    its story's names and two of its event's words, among the beat's common words (a
+    title among fewer of them, like a headline)."""
+    threads, common = threads_of_one_beat(seed)
+    rng = random.Random(seed + 1)
+    made = Feed()
+    for story, thread in enumerate(threads):
+        for event, (words, day) in enumerate(thread.events):
+            for report in range(per_event):
+                record_id = f"s{story:02d}-e{event}-r{report}"
+
+                def sentence(common_words: int, names: list[str] = thread.names,
+                             own: list[str] = words) -> str:
+                    chosen = rng.sample(names, 2) + rng.sample(own, 2) + rng.sample(
+                        common, common_words)
+                    rng.shuffle(chosen)
+                    return " ".join(chosen).capitalize() + "."
+
+                when = np.datetime64("2025-01-01") + np.timedelta64(day, "D")
+                made.records.append({
+                    "id": record_id, "title": sentence(2)[:-1],
+                    "text": "" if headlines_only else "\n".join(sentence(6) for _ in range(6)),
+                    "published": f"{when}T{report:02d}:00:00Z",
+                    "source": f"site-{report % 3}", "lang": "en"})
+                made.story[record_id] = f"s{story}"
+                made.event[record_id] = f"s{story}-e{event}"
+    return made
+
+
+def run(tmp_path: Path, records: list[dict[str, Any]], name: str = "out",
+        **settings: Any) -> Path:
+    """The job over ``records`` (languages as given: invented words have none)."""
+    source = tmp_path / f"{name}.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    overrides = ["language.trust_input=true", "embed.model=\"off\"",
+                 *(f"{key}={value}" for key, value in settings.items())]
+    run_job([str(source)], tmp_path / name, load_config(overrides=overrides))
+    return tmp_path / name
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of an output file."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def groups(articles: list[dict[str, Any]], key: str) -> dict[str, set[str]]:
+    """Article ids per value of ``key``."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for article in articles:
+        found[article[key]].add(article["id"])
+    return found
+
+
+@pytest.mark.parametrize("headlines_only", [False, True])
+def test_a_thread_of_events_is_one_story_and_same_kind_events_are_not(
+        tmp_path: Path, headlines_only: bool) -> None:
+    made = feed(seed=3, headlines_only=headlines_only)
+    articles = rows(run(tmp_path, made.records) / "articles.jsonl")
+    stories = groups(articles, "story_id")
+    story_of = {a["id"]: a["story_id"] for a in articles}
+    thread = {story_of[i] for i, truth in made.story.items() if truth == "s0"}
+    assert len(thread) == 1, "the three events of thread 0 are one story"
+    assert len({a["cluster_id"] for a in articles if made.story[a["id"]] == "s0"}) >= 3, \
+        "and stay three events"
+    kind_twins = {story_of[i] for i, truth in made.story.items() if truth in ("s1", "s2")}
+    assert len(kind_twins) == 2, "events of one kind months apart are two stories"
+    for members in stories.values():
+        assert len({made.story[i] for i in members}) == 1, "no story mixes two threads"
+
+
+def test_every_event_is_in_one_story_and_copies_follow_their_canonical(tmp_path: Path) -> None:
+    made = feed(seed=5)
+    copies = [{**record, "id": record["id"] + "-copy", "source": "elsewhere"}
+              for record in made.records[::7]]
+    out = run(tmp_path, made.records + copies)
+    articles = rows(out / "articles.jsonl")
+    by_id = {a["id"]: a for a in articles}
+    story_of_event: dict[str, set[str]] = defaultdict(set)
+    for article in articles:
+        story_of_event[article["cluster_id"]].add(article["story_id"])
+    assert all(len(stories) == 1 for stories in story_of_event.values())
+    for copy in copies:
+        placed, original = by_id[copy["id"]], by_id[copy["id"].removesuffix("-copy")]
+        assert placed["duplicate_of"] == original["id"]
+        assert (placed["cluster_id"], placed["story_id"]) == (original["cluster_id"],
+                                                              original["story_id"])
+    clusters = rows(out / "clusters.jsonl")
+    assert all(c["story_id"] == by_id[c["members"][0]["id"]]["story_id"] for c in clusters)
+
+
+def test_stories_manifest_lists_each_event_once_in_time_order(tmp_path: Path) -> None:
+    out = run(tmp_path, feed(seed=7).records)
+    articles = rows(out / "articles.jsonl")
+    clusters = {c["cluster_id"]: c for c in rows(out / "clusters.jsonl")}
+    stories = rows(out / "stories.jsonl")
+    assert [s["size"] for s in stories] == sorted((s["size"] for s in stories), reverse=True)
+    listed = [event["cluster_id"] for story in stories for event in story["events"]]
+    assert sorted(listed) == sorted(clusters)
+    story_sizes = groups(articles, "story_id")
+    for story in stories:
+        events = story["events"]
+        assert story["size"] == len(story_sizes[story["story_id"]]) == sum(
+            e["size"] for e in events)
+        assert [e["first"] for e in events] == sorted(e["first"] for e in events)
+        assert story["first"] == events[0]["first"]
+        assert story["last"] == max(e["last"] for e in events)
+        for event in events:
+            cluster = clusters[event["cluster_id"]]
+            assert cluster["story_id"] == story["story_id"]
+            assert event["title"] == cluster["representative"]["title"]
+        representative = story["representative"]["id"]
+        assert {a["story_id"] for a in articles if a["id"] == representative} == {
+            story["story_id"]}
+        assert story["top_terms"]
+
+
+def test_story_ids_do_not_depend_on_input_order_chunks_or_workers(tmp_path: Path) -> None:
+    records = feed(seed=11).records
+    shuffled = records[:]
+    random.Random(1).shuffle(shuffled)
+    first = run(tmp_path, records, "first")
+    second = run(tmp_path, shuffled, "second", **{"run.chunk_size": 17, "run.workers": 2})
+    story_of = {a["id"]: a["story_id"] for a in rows(first / "articles.jsonl")}
+    assert story_of == {a["id"]: a["story_id"] for a in rows(second / "articles.jsonl")}
+    assert (first / "stories.jsonl").read_bytes() == (second / "stories.jsonl").read_bytes()
+
+
+def test_seeds_are_one_story_of_five_events(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "seeds"
+    run_job([str(repo / "seeds")], out, load_config(overrides=['embed.model="off"']))
+    articles = rows(out / "articles.jsonl")
+    assert len(articles) == 5
+    assert len({a["story_id"] for a in articles}) == 1
+    (story,) = rows(out / "stories.jsonl")
+    assert len(story["events"]) == len({a["cluster_id"] for a in articles}) == 5
+
+
+# Short English lines the n-gram model alone gives to other languages.
+MISREAD = ["Banana prices tumble", "Regulator demands answers", "Retail sales slump",
+           "Senate passes budget", "Talks stall again"]
+
+
+def test_a_sites_languages_decide_its_ambiguous_headlines() -> None:
+    cfg = LanguageConfig()
+    alone = [d.lang for d in detect_languages(MISREAD, [""] * len(MISREAD), cfg)]
+    assert all(lang != "en" for lang in alone), "the lines are ambiguous on their own"
+    site_pages = SiteLanguages.counted(["news.example"] * 50, ["en"] * 50)
+    prior = SitePrior.of(site_pages).log_prior(["news.example"] * len(MISREAD), cfg)
+    helped = [d.lang for d in detect_languages(MISREAD, [""] * len(MISREAD), cfg, prior)]
+    assert helped == ["en"] * len(MISREAD)
+    longer = "Die Staats- und Regierungschefs treffen sich nächste Woche in Paris."
+    assert detect_languages([longer], [""], cfg, prior[:1])[0].lang == "de", \
+        "a clear text in another language is not overruled"
+
+
+def test_site_language_counts_add_up_the_same_in_any_chunking() -> None:
+    rng = random.Random(2)
+    sites = [rng.choice(["a", "b", "c"]) for _ in range(300)]
+    langs = [rng.choice(["en", "de", "und", "hy"]) for _ in range(300)]
+    whole = SiteLanguages.counted(sites, langs)
+    parts = [SiteLanguages.counted(sites[i:i + 37], langs[i:i + 37]) for i in range(0, 300, 37)]
+    summed = SiteLanguages.summed([p.sites for p in parts], [p.columns for p in parts],
+                                  [p.pages for p in parts])
+    for name in ("sites", "columns", "pages"):
+        assert np.array_equal(getattr(whole, name), getattr(summed, name))
+    assert int(whole.pages.sum()) == sum(lang in ("en", "de") for lang in langs)
