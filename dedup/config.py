@@ -290,6 +290,7 @@ RANGES: dict[str, Range] = {
     "cluster.headline_story_threshold": Range(0.0, 1.0, above=True),
     "cluster.story_window_days": Range(0.0, None),
     "cluster.story_terms": Range(0, 1000),
+    "cluster.story_article_terms": Range(1, 100000),
     "cluster.word_floor": Range(0.0, 1.0),
     "cluster.semantic_floor": Range(-1.0, 1.0),
     "cluster.max_candidate_df": Range(1, None),

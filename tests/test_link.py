@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
 
@@ -179,6 +179,14 @@ def test_one_event_in_three_languages_is_one_cluster(tmp_path: Path) -> None:
                 .read_bytes().splitlines()]
     assert sorted(c["languages"] == {"de": 3, "en": 3, "ru": 3} for c in manifest) == [
         False, True, True]
+    stories = [orjson.loads(line) for line in (tmp_path / "out" / "stories.jsonl")
+               .read_bytes().splitlines()]
+    assert {c["story_id"] for c in manifest} == {s["story_id"] for s in stories}
+    for story in stories:  # a linked event's story holds its articles in every language
+        events = {e["cluster_id"] for e in story["events"]}
+        assert story["languages"] == Counter(
+            lang for c in manifest if c["cluster_id"] in events for lang in c["languages"]
+            for _ in range(c["languages"][lang]))
 
     run_job([str(source)], tmp_path / "off", load_config(overrides=["link.enabled=false"]))
     assert len(clusters_of(tmp_path / "off")) == 7
