@@ -766,11 +766,15 @@ def _average_link(
         span_ok = _within_window(
             np.fmin(first_day[a], first_day[b]), np.fmax(last_day[a], last_day[b]), window_days
         )
-        a, b, sim = a[span_ok], b[span_ok], sim[span_ok]
-        strong = sim >= np.maximum(needed[a], needed[b])
-        if not strong.any():
+        # A pair below its threshold is dropped for good: when a cluster merges, its
+        # similarity to a third is the size-weighted mean of its parts', so it rises
+        # only through parts with a pair of their own.  Kept, weak pairs were
+        # recomputed in every round one of their clusters grew (most of the step).
+        strong = span_ok & (sim >= np.maximum(needed[a], needed[b]))
+        a, b, sim = a[strong], b[strong], sim[strong]
+        if not a.size:
             break
-        best = _best_partner(a[strong], b[strong], sim[strong], n)
+        best = _best_partner(a, b, sim, n)
         keep = np.flatnonzero(best > np.arange(n))
         keep = keep[best[best[keep]] == keep]
         absorbed = best[keep]
