@@ -970,9 +970,11 @@ class _Level:
     top_features: np.ndarray  # int32 (groups, top_terms)
 
 
-def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> _Level:
+def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
+           similarities: bool = True) -> _Level:
     """Groups (``key``: each row's smallest fellow row; rows in id order, so groups are
-    numbered by smallest id), their representatives, similarities and centroid terms.
+    numbered by smallest id), their representatives, similarities (unless not wanted:
+    then all 1) and centroid terms.
 
     Centrality and similarity are only computed for members of groups with several
     articles: a single article is its own representative.
@@ -992,7 +994,9 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig) -> _Leve
     first = np.r_[True, labels[by_centrality][1:] != labels[by_centrality][:-1]]
     representative = by_centrality[first]
     similarity = np.ones(n)
-    similarity[shared] = _row_dots(weights, shared, weights, representative[labels[shared]])
+    if similarities:  # stories' are not reported: each article's is to its event's
+        similarity[shared] = _row_dots(weights, shared, weights,
+                                       representative[labels[shared]])
     similarity[representative] = 1.0
     return _Level(labels=labels.astype(np.int64), representative=representative.astype(np.int64),
                   similarity=similarity.astype(np.float32),
@@ -1120,7 +1124,7 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
     event_key, pairs = _cluster_block(weights, embeddings, days, cfg)
     events = _level(weights, event_key, cfg)
     story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg)
-    return _summarise(events, _level(weights, story_key, cfg), embeddings)
+    return _summarise(events, _level(weights, story_key, cfg, similarities=False), embeddings)
 
 
 def cluster(
