@@ -13,7 +13,9 @@ Two steps so the job scales out:
   have the same neighbours), which splits same-kind events that share vocabulary.
   Average link does not chain the way single link does: a merge needs the *mean*
   similarity over all member pairs to clear the threshold, so one bridging article
-  cannot glue two stories together.
+  cannot glue two stories together.  *Stories* (threads of events) continue the same
+  agglomeration over the block's events, at a lower threshold and a longer date window
+  (see :func:`_story_keys`).
 
 Everything is computed in id order internally, so permuting the input rows permutes
 the output identically.
@@ -450,27 +452,41 @@ def _within_window(day_a: np.ndarray, day_b: np.ndarray, window_days: float) -> 
     return ~far
 
 
-def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig,
-                batch: int = 16384) -> sp.csr_matrix:
+def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
     """Weights reduced to what the neighbour search multiplies.
 
     Each row keeps its ``cfg.search_terms`` heaviest terms, and terms found in more
     than ``cfg.max_candidate_df`` documents are dropped: common terms make the
     products quadratic while saying little about the event.  Terms of one document
-    cannot link two.  Rows are reduced a batch at a time: the sort over every entry
-    of a large block at once was the peak of its memory.
+    cannot link two.
     """
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    useful = (doc_freq >= 2) & (doc_freq <= cfg.max_candidate_df)
+    return _heaviest_terms(weights, (doc_freq >= 2) & (doc_freq <= cfg.max_candidate_df),
+                           cfg.search_terms)
+
+
+def _heaviest_terms(weights: sp.csr_matrix, useful: np.ndarray, terms: int,
+                    batch: int = 16384) -> sp.csr_matrix:
+    """Each row's ``terms`` heaviest entries among the ``useful`` columns.
+
+    Rows are reduced a batch at a time: the sort over every entry of a large block at
+    once was the peak of its memory.
+    """
     parts = []
     for start in range(0, weights.shape[0], batch):
         rows = weights[start : start + batch]
         entry_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
         kept = useful[rows.indices] & (rows.data != 0)
-        top = _top_k_per_row(entry_row[kept], rows.indices[kept], rows.data[kept],
-                             cfg.search_terms)
+        top = _top_k_per_row(entry_row[kept], rows.indices[kept], rows.data[kept], terms)
         parts.append(sp.csr_matrix((top[2], (top[0], top[1])), shape=rows.shape))
     return sp.vstack(parts, format="csr")
+
+
+def _membership(labels: np.ndarray, groups: int) -> sp.csr_matrix:
+    """The groups x rows 0/1 matrix of ``labels``: its product with row vectors sums
+    them per group."""
+    return sp.csr_matrix((np.ones(labels.size), (labels, np.arange(labels.size))),
+                         shape=(groups, labels.size))
 
 
 def _date_order(days: np.ndarray) -> np.ndarray:
@@ -831,10 +847,8 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     linked = events.labels[pairs[0]] != events.labels[pairs[1]]
     a, b = _unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],
                          np.r_[events.labels[pairs[1][linked]], chained[1]], n_events)
-    indicator = sp.csr_matrix((np.ones(events.labels.size),
-                               (events.labels, np.arange(events.labels.size))),
-                              shape=(n_events, events.labels.size))
-    sums = sp.csr_matrix(indicator @ _salient_terms(weights, cfg.story_article_terms))
+    sums = sp.csr_matrix(_membership(events.labels, n_events)
+                         @ _salient_terms(weights, cfg.story_article_terms))
     story_of_event = _average_link(sums, a, b, (first_day, last_day), thresholds,
                                    cfg.story_window_days,
                                    size=np.bincount(events.labels, minlength=n_events))
@@ -842,22 +856,15 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     return first_row[story_of_event][events.labels]
 
 
-def _salient_terms(weights: sp.csr_matrix, terms: int, batch: int = 16384) -> sp.csr_matrix:
+def _salient_terms(weights: sp.csr_matrix, terms: int) -> sp.csr_matrix:
     """Unit rows of each row's ``terms`` heaviest entries among the terms of two or more
     rows: what a story is told by.  A long article's tail of light terms would make its
     events' sums long, and every story merge costs their length."""
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    parts = []
-    for start in range(0, weights.shape[0], batch):
-        rows = weights[start : start + batch]
-        entry_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-        shared = doc_freq[rows.indices] >= 2
-        top = _top_k_per_row(entry_row[shared], rows.indices[shared], rows.data[shared], terms)
-        kept = sp.csr_matrix((top[2], (top[0], top[1])), shape=rows.shape)
-        norms = np.sqrt(np.asarray(kept.multiply(kept).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        parts.append(sp.csr_matrix(sp.diags(1.0 / norms) @ kept))
-    return sp.vstack(parts, format="csr")
+    kept = _heaviest_terms(weights, doc_freq >= 2, terms)
+    norms = np.sqrt(np.asarray(kept.multiply(kept).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ kept)
 
 
 # Events beyond the neighbour search each event meets per top term it shares with them.
@@ -949,8 +956,7 @@ def _summarise(events: _Level, stories: _Level, embeddings: np.ndarray | None) -
     story_of_event[events.labels] = stories.labels
     centroids = None
     if embeddings is not None:
-        indicator = sp.csr_matrix((np.ones(events.labels.size),
-                                   (events.labels, np.arange(events.labels.size))))
+        indicator = _membership(events.labels, events.representative.size)
         centroids = ((indicator @ embeddings)
                      / np.bincount(events.labels)[:, None]).astype(np.float32)
     return Clustering(labels=events.labels, representative=events.representative,
@@ -981,8 +987,7 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
     """
     keys, labels = np.unique(key, return_inverse=True)
     n = key.size
-    indicator = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(keys.size, n))
-    sums = sp.csr_matrix(indicator @ weights)
+    sums = sp.csr_matrix(_membership(labels, keys.size) @ weights)
     shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
     centrality = np.zeros(n)
     centrality[shared] = _row_dots(weights, shared, sums, labels[shared])
