@@ -140,6 +140,8 @@ def set_value(config: Config, dotted: str, value: Any) -> Config:
         if expected is None:
             raise ConfigError(f"unknown config key {dotted!r}; known: {known_keys(section)}")
         coerced = coerce(value, expected, dotted)
+        if isinstance(coerced, dict):
+            coerced = merged_table(getattr(section, key), coerced, dotted)
     elif len(parts) == 3 and isinstance(getattr(section, parts[1], None), dict):
         key = parts[1]
         coerced = {**getattr(section, key), parts[2]: coerce(value, str, dotted)}
@@ -150,6 +152,17 @@ def set_value(config: Config, dotted: str, value: Any) -> Config:
     except ValueError as err:  # a section's own __post_init__ check
         raise ConfigError(f"{dotted}: {err}") from err
     return dataclasses.replace(config, **{section_name: updated})
+
+
+def merged_table(current: dict[str, Any], given: dict[str, Any], dotted: str) -> dict[str, Any]:
+    """A table setting (``read.fields``) with the keys given replaced and the others
+    kept, as a TOML file or ``--set`` means it: ``{text = "maintext"}`` must not drop the
+    title, url and date mappings.  An empty table changes nothing and is refused, as it
+    is always a mistake (it once meant "map nothing")."""
+    if not given:
+        raise ConfigError(f"{dotted}: an empty table sets nothing; set the keys to change, "
+                          f"e.g. {dotted}.text=\"body\"")
+    return {**current, **given}
 
 
 def section_of(config: Config, name: str, dotted: str) -> Any:

@@ -13,6 +13,7 @@ without ever being held whole.
 from __future__ import annotations
 
 import codecs
+import difflib
 import gzip
 import zlib
 from array import array
@@ -76,9 +77,23 @@ class ReadConfig:
     follow_links: bool = False
 
     def __post_init__(self) -> None:
-        """Fail at construction, not while reading, on a limit that rejects everything."""
+        """Fail at construction, not while reading, on a limit that rejects everything
+        or a field mapping that names a record field that does not exist."""
         if self.max_line_bytes < 1:
             raise ValueError("max_line_bytes must be positive")
+        for name, key in self.fields.items():
+            if name not in DEFAULT_FIELDS:
+                raise ValueError(unknown_field_message(name))
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"{name!r} must be mapped to an input field name, got {key!r}")
+
+
+def unknown_field_message(name: str) -> str:
+    """Why ``read.fields.NAME`` is refused, with the record field it most likely meant:
+    a typo such as ``txt`` would otherwise map nothing and read every text as empty."""
+    close = difflib.get_close_matches(name, DEFAULT_FIELDS, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{name!r} is not a record field ({', '.join(DEFAULT_FIELDS)}){hint}"
 
 
 @dataclass(slots=True)

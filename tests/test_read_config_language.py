@@ -317,3 +317,31 @@ def test_batch_detection_is_per_article() -> None:
     assert detect_languages([""] * len(texts), texts, LanguageConfig()) == alone
     assert detect_languages([], [], LanguageConfig()) == []
     assert detect_languages([""] * 3, texts[::-1][:3], LanguageConfig()) == alone[::-1][:3]
+
+
+@pytest.mark.parametrize("overrides", [
+    ['read.fields={text="maintext"}'],
+    ['read.fields.text="maintext"'],
+])
+def test_a_fields_table_changes_only_the_keys_it_names(overrides: list[str]) -> None:
+    fields = load_config(overrides=overrides).read.fields
+    assert fields == {**ReadConfig().fields, "text": "maintext"}
+
+
+def test_a_fields_table_in_a_toml_file_keeps_the_other_mappings(tmp_path: Path) -> None:
+    config = tmp_path / "np.toml"
+    config.write_text('[read.fields]\ntext = "maintext"\n')
+    fields = load_config(config).read.fields
+    assert fields["text"] == "maintext" and fields["title"] == "title"
+    assert fields["url"] == "url" and fields["id"] == "id"
+
+
+@pytest.mark.parametrize("override, message", [
+    ('read.fields.txt="body"', "'txt' is not a record field .*did you mean 'text'"),
+    ('read.fields={titel="headline"}', "'titel' is not a record field .*did you mean 'title'"),
+    ("read.fields={}", "an empty table sets nothing"),
+    ('read.fields.text=""', "'text' must be mapped to an input field name"),
+])
+def test_field_mapping_mistakes_are_refused(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
