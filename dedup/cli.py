@@ -27,6 +27,7 @@ from dedup.discover import InputError
 from dedup.engine import EngineError
 from dedup.outdir import OutputError
 from dedup.pipeline import run_job
+from dedup.presets import PRESETS
 
 USER_ERROR = 2
 FAILED = 1
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output directory (created if missing)")
     run.add_argument("--config", type=Path, metavar="FILE",
                      help="TOML config; defaults as in configs/default.toml")
+    run.add_argument("--preset", choices=sorted(PRESETS),
+                     help="field mapping of a common dump shape (news-please .json files, "
+                          "trafilatura's JSON...); --set read.fields.KEY=... still changes "
+                          "single fields")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override one config value, e.g. --set dedup.threshold=0.8")
     run.add_argument("--workers", type=int, metavar="N",
@@ -86,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f'run.scheduler="{args.scheduler}"')
     try:
         with notes_on_stderr(), stop_on_signals():
-            cfg = load_config(args.config, overrides)
+            cfg = load_config(args.config, overrides, args.preset)
             report = run_job(args.inputs, args.out, cfg, resume=args.resume, force=args.force)
     except (ConfigError, InputError, OutputError, EngineError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)

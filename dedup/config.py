@@ -25,6 +25,7 @@ from dedup.embed import USE_MULTILINGUAL, EmbedConfig, resolve_model
 from dedup.extract import ExtractConfig
 from dedup.language import LanguageConfig
 from dedup.link import LinkConfig
+from dedup.presets import PRESETS
 from dedup.read import ReadConfig
 from dedup.write import WriteConfig
 
@@ -81,9 +82,16 @@ def with_resolved_model(config: Config) -> Config:
     return dataclasses.replace(config, embed=dataclasses.replace(config.embed, model=model))
 
 
-def load_config(path: Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
-    """Defaults, then the TOML file, then ``section.key=value`` overrides, validated."""
+def load_config(path: Path | None = None, overrides: typing.Sequence[str] = (),
+                preset: str | None = None) -> Config:
+    """Defaults, then a preset's field mapping, then the TOML file, then
+    ``section.key=value`` overrides, validated: a file or ``--set`` can still change
+    single fields of a preset."""
     config = Config()
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        config = set_value(config, "read.fields", PRESETS[preset])
     if path is not None:
         config = apply_mapping(config, read_toml(path), origin=str(path))
     for item in overrides:

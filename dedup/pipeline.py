@@ -69,6 +69,7 @@ from dedup.outdir import (
     publish,
     staging,
 )
+from dedup.presets import check_mapping
 from dedup.read import Batch, read_batches
 from dedup.write import atomic_file, cluster_line, group_id_for, write_json
 
@@ -130,6 +131,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     found = discover_inputs(inputs, cfg.read.follow_links, exclude=out_dir)
     for note in found.notes:
         log.warning("%s", note)
+    check_mapping(found.files, cfg.read)
     check_output_dir(out_dir, found.files, outputs_written(cfg), force)
     fingerprint = run_fingerprint(found.files, cfg)
     with contextlib.ExitStack() as stack:

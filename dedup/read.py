@@ -18,6 +18,7 @@ import gzip
 import zlib
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, pairwise
@@ -71,6 +72,11 @@ class ReadConfig:
     # .txt/.html files "file_too_large", found while streaming: bounds the memory one record
     # can take (16 MiB). An article's JSON with its raw HTML is rarely above a few MB.
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    # Refuse to start when a field mapped away from its default is in none of the first
+    # records, or when they have neither the text nor the html field but look like a
+    # known dump shape (--preset): a wrong mapping otherwise gives empty or headline-only
+    # articles with exit 0. Off reads on regardless (a dump whose first records lack it).
+    strict: bool = True
     # Follow symbolic links in input folders that lead outside them. Off, they are skipped
     # (said once): a folder cannot pull in /etc or a whole disk by accident; on, what they
     # point to is read too (loops are still detected).
@@ -170,14 +176,11 @@ def read_batches(files: Sequence[InputFile], size: int, cfg: ReadConfig) -> Iter
     seq = 0
     pending: list[tuple[int, RawItem | Reject]] = []
     for path in files:
-        if path.name.lower().endswith(TABLE_SUFFIXES):
+        if is_table(path):
             if pending:
                 yield pending
                 pending = []
-            entries = parquet_entries(path, size, cfg) \
-                if path.name.lower().endswith(PARQUET_SUFFIXES) else \
-                jsonl_entries(path, cfg.max_line_bytes)
-            for block in line_blocks(path.location, entries, size, seq):
+            for block in line_blocks(path.location, table_entries(path, size, cfg), size, seq):
                 seq += block.count
                 yield block
             continue
@@ -188,6 +191,77 @@ def read_batches(files: Sequence[InputFile], size: int, cfg: ReadConfig) -> Iter
             pending = []
     if pending:
         yield pending
+
+
+def is_table(path: InputFile) -> bool:
+    """Whether a file holds many records (JSON lines, Parquet rows...), not one document."""
+    return path.name.lower().endswith(TABLE_SUFFIXES)
+
+
+def table_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Entry]:
+    """A table file's records as the reader streams them, whatever its format."""
+    if path.name.lower().endswith(PARQUET_SUFFIXES):
+        return parquet_entries(path, size, cfg)
+    return jsonl_entries(path, cfg.max_line_bytes)
+
+
+def sample_fields(files: Sequence[InputFile], count: int,
+                  cfg: ReadConfig) -> tuple[Counter[str], int, list[str]]:
+    """The field names of the first ``count`` records that are JSON objects (a Parquet
+    file's columns count as one record), how many records that was, and the files they
+    came from: what the field mapping is checked against before any work.  Documents
+    (.txt/.html) have no fields and are skipped."""
+    seen: Counter[str] = Counter()
+    records = 0
+    sampled: list[str] = []
+    for path in files:
+        if records >= count:
+            break
+        if not is_table(path):
+            continue
+        sampled.append(path.location)
+        for keys in record_keys(path, cfg):
+            seen.update(keys)
+            records += 1
+            if records >= count:
+                break
+    return seen, records, sampled
+
+
+def record_keys(path: InputFile, cfg: ReadConfig) -> Iterator[list[str]]:
+    """The keys of each record of a table file that parses as a JSON object; a Parquet
+    file's column names, once.  Unreadable files and bad lines give nothing here (the
+    run rejects them with a reason)."""
+    if path.name.lower().endswith(PARQUET_SUFFIXES):
+        yield from parquet_columns(path)
+        return
+    for entry in table_entries(path, SAMPLE_BLOCK_RECORDS, cfg):
+        if isinstance(entry, Reject):
+            continue
+        for line in entry.lines:
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                yield [str(key) for key in data]
+
+
+# Records read at a time while sampling a file's fields.
+SAMPLE_BLOCK_RECORDS = 100
+
+
+def parquet_columns(path: InputFile) -> Iterator[list[str]]:
+    """A Parquet file's column names (none if pyarrow cannot read it)."""
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    try:
+        with path.open() as handle:
+            names = list(pq.ParquetFile(handle).schema_arrow.names)
+    except (OSError, pyarrow.ArrowException):
+        return
+    yield names
 
 
 def document_item(path: InputFile, limit: int) -> RawItem | Reject:
