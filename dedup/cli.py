@@ -1,7 +1,9 @@
 """Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``.
 
 User errors (bad paths, unknown config keys, bad values, an output folder that is not
-dedup's) end with one clear message and exit code 2 before any work starts.  A full disk
+dedup's) end with one clear message and exit code 2 before any work starts; a run that
+produced no article ends with exit code 1 and the reason (its outputs are kept: the
+rejects say why).  A full disk
 ends with one message naming the file (exit 1), SIGINT and SIGTERM with a clean stop
 (exit 130 and 143); in both cases the finished chunks are kept for ``--resume``.  A
 finished run prints a short summary on stdout.
@@ -111,8 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.resume and not report["resumed"]:
         print("dedup: nothing to resume in this output directory for these inputs and "
               "config: ran from the start", file=sys.stderr)
+    for warning in report["warnings"]:
+        print(f"dedup: warning: {warning}", file=sys.stderr)
     print(summary(report, args.out))
-    return 0
+    return 0 if report["counts"]["out"] else FAILED
 
 
 @contextmanager
@@ -161,6 +165,7 @@ def summary(report: dict[str, Any], out_dir: Path) -> str:
         f"({counts['stories_with_several_events']} with several events)",
         f"took {seconds['total']:.1f}s ({report['articles_per_second']} records/s); "
         f"output in {out_dir}/",
+        *(f"warning: {warning}" for warning in report["warnings"]),
     ])
 
 

@@ -135,7 +135,8 @@ def local_inputs(name: str, walker: Walker) -> list[tuple[str, str]]:
     names; a file named explicitly is taken even through a symbolic link."""
     path = Path(name)
     if path.is_dir():  # "." lists "x.jsonl", as Path(".").rglob does
-        return walker.walk("" if str(path) == "." else str(path), Selection())
+        return walker.walk("" if str(path) == "." else str(path), Selection()) or \
+            no_readable_file(name)
     if path.is_file():
         return [(require_readable_kind(name, path.name), os.path.realpath(name))]
     if is_pattern(name):
@@ -381,7 +382,7 @@ def remote_inputs(url: str) -> list[str]:
             return [require_readable_kind(url, url)]
         if fs.isdir(path):
             return [fs.unstrip_protocol(p) for p in sorted(fs.find(path), key=by_folder)
-                    if is_readable_kind(p)]
+                    if is_readable_kind(p)] or no_readable_file(url)
         if is_pattern(path):
             return [fs.unstrip_protocol(p) for p in sorted(fs.glob(path), key=by_folder)
                     if fs.isfile(p) and is_readable_kind(p)] or no_match(url)
@@ -397,12 +398,22 @@ def by_folder(name: str) -> list[str]:
     return name.split("/")
 
 
+# The readable kinds of file, as messages list them.
+KINDS_SAID = ".jsonl, .jsonl.gz, .parquet, .txt or .html files"
+
+
 def require_readable_kind(name: str, file_name: str) -> str:
     """``name``, if the reader understands its kind of file."""
     if not is_readable_kind(file_name):
-        raise InputError(f"{name}: unsupported input (expected .jsonl, .jsonl.gz, "
-                         ".parquet, .txt, .html or a directory of them)")
+        raise InputError(f"{name}: unsupported input (expected {KINDS_SAID} or a "
+                         "directory of them)")
     return name
+
+
+def no_readable_file(folder: str) -> list[Any]:
+    """A folder without a file of a kind the reader knows is a user error: read as
+    nothing, it gave "read 0 records" and exit 0."""
+    raise InputError(f"{folder}: no readable file in this folder (expected {KINDS_SAID})")
 
 
 def no_match(pattern: str) -> list[Any]:

@@ -209,6 +209,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
 
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
                           wall, time.perf_counter() - started, engine, cfg, resumed)
+    report["warnings"] = run_warnings(report["counts"], out / "rejects.jsonl")
     write_json(out / REPORT, report)
     return report
 
@@ -764,6 +765,33 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
         "config": cfg.to_dict(),
         "versions": versions(),
     }
+
+
+def run_warnings(counts: dict[str, Any], rejects: Path) -> list[str]:
+    """What the user must hear about a run that looks like a mistake rather than a dump
+    with some bad records: no article at all, or more than half of the records rejected
+    for one reason (a wrong field mapping or format reads as ``empty`` or
+    ``malformed_json`` everywhere), with the first such reject's ``file:line``."""
+    records_in, reasons = counts["in"], counts["rejected_by_reason"]
+    if not records_in:
+        return ["no article: the inputs hold no record"]
+    warnings = [f"{count} of {records_in} records ({count / records_in:.0%}) were rejected "
+                f"as {reason} (e.g. {first_origin(rejects, reason)})"
+                for reason, count in reasons.items() if count * 2 > records_in]
+    if not counts["out"]:
+        warnings.insert(0, f"no article: all {records_in} records were rejected "
+                           f"(see {rejects.name})")
+    return warnings
+
+
+def first_origin(rejects: Path, reason: str) -> str:
+    """The origin of the first reject for ``reason`` in a rejects.jsonl, streamed."""
+    with rejects.open("rb") as lines:
+        for line in lines:
+            row = orjson.loads(line)
+            if row["reason"] == reason:
+                return str(row["origin"])
+    return "?"
 
 
 # Learned patterns the report lists (overall and per source), and sources it shows.

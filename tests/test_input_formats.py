@@ -81,3 +81,39 @@ def test_a_feed_of_headlines_is_no_mistake(tmp_path: Path) -> None:
                                                  for i in range(3)])
     report = run_job([str(dump)], tmp_path / "out", load_config(overrides=["run.workers=1"]))
     assert report["counts"]["out"] == 3
+
+
+def test_a_run_without_any_article_fails_with_the_reason(tmp_path: Path, capsys: Any) -> None:
+    dump = write_lines(tmp_path / "f.jsonl", [{"id": str(i), "body": BODY} for i in range(4)])
+    assert main(["run", str(dump), "--out", str(tmp_path / "out"), *ARGS]) == 1
+    error = capsys.readouterr().err
+    assert "no article: all 4 records were rejected" in error
+    assert f"4 of 4 records (100%) were rejected as empty (e.g. {dump}:1)" in error
+    report = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+    assert report["warnings"][0].startswith("no article")
+
+
+def test_an_input_without_records_fails(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "empty.jsonl").write_bytes(b"\n\n")
+    assert main(["run", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "out"),
+                 *ARGS]) == 1
+    assert "no article: the inputs hold no record" in capsys.readouterr().err
+
+
+def test_most_records_rejected_for_one_reason_is_a_warning(tmp_path: Path,
+                                                          capsys: Any) -> None:
+    dump = tmp_path / "f.jsonl"
+    dump.write_bytes(orjson.dumps({"id": "ok", "title": "Grid", "text": BODY}) + b"\n"
+                     + b"{broken\n" * 3)
+    assert main(["run", str(dump), "--out", str(tmp_path / "out"), *ARGS]) == 0
+    captured = capsys.readouterr()
+    said = f"3 of 4 records (75%) were rejected as malformed_json (e.g. {dump}:2)"
+    assert f"dedup: warning: {said}" in captured.err
+    assert f"warning: {said}" in captured.out  # the summary
+
+
+def test_a_folder_without_readable_files_is_refused(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.xml").write_text("<a/>")
+    assert main(["run", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 2
+    assert "no readable file in this folder" in capsys.readouterr().err
