@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="clean, deduplicate and cluster article dumps")
     run.add_argument("inputs", nargs="+", metavar="INPUT",
-                     help=".jsonl / .jsonl.gz files, or directories of .txt/.html/.jsonl files")
+                     help="files (.jsonl, .jsonl.gz, .parquet, .txt, .html), directories or "
+                          "glob patterns of them, fsspec URLs, named pipes, or - for stdin")
     run.add_argument("--out", required=True, type=Path, metavar="DIR",
                      help="output directory (created if missing)")
     run.add_argument("--config", type=Path, metavar="FILE",

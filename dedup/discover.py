@@ -9,10 +9,14 @@ not followed unless asked, and the output folder is never an input.
 
 from __future__ import annotations
 
+import io
 import os
 import re
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import stat
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -50,8 +54,31 @@ class InputFile:
         return self.location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] \
             if is_url(self.location) else Path(self.location).name
 
+    @property
+    def read_as(self) -> str:
+        """The (lower-case) name the reader picks its format by: the file's own, or for
+        a stream whose name says nothing (stdin, ``<(zcat dump.jsonl.gz)``) that of
+        the format streams are read in."""
+        name = self.name.lower()
+        return name if is_readable_kind(name) or not self.is_stream else STREAM_NAME
+
+    @property
+    def is_stream(self) -> bool:
+        """Standard input, a named pipe or a device: read once, with no size to trust."""
+        if self.location == STDIN:
+            return True
+        if is_url(self.location):
+            return False
+        try:
+            mode = os.stat(self.location).st_mode
+        except OSError:
+            return False
+        return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
     def open(self) -> AbstractContextManager[IO[bytes]]:
         """The file's bytes, from the local disk or through fsspec."""
+        if self.is_stream:
+            return once_readable(self.location).open()
         if is_url(self.location):
             import fsspec
 
@@ -62,13 +89,115 @@ class InputFile:
         """What tells this file's content apart from an edited one's, without reading it:
         the resolved path, size and modification time, or a URL's size and the first
         version stamp its store gives (ETag, modification time...)."""
+        if self.is_stream:  # read once: never the same content as an earlier run's
+            return [self.location, "stream", time.time_ns()]
         if not is_url(self.location):
-            stat = Path(self.location).stat()
-            return [str(Path(self.location).resolve()), stat.st_size, stat.st_mtime_ns]
+            info = Path(self.location).stat()
+            return [str(Path(self.location).resolve()), info.st_size, info.st_mtime_ns]
         fs, path = url_filesystem(self.location)
         info = fs.info(path)
         stamp = next((str(info[key]) for key in VERSION_STAMPS if info.get(key)), "")
         return [self.location, int(info.get("size") or 0), stamp]
+
+
+# The input name of standard input.
+STDIN = "-"
+
+
+# How a stream with no telling name (stdin, a pipe) is read: as JSON lines.
+STREAM_NAME = "stream.jsonl"
+
+
+class OnceReadable:
+    """A stream that can be read only once (stdin, a named pipe), opened twice: the
+    field mapping is checked on its first records (``dedup.presets``) before the run
+    reads it all.
+
+    While :func:`streams_kept` is in effect, what is read from it is kept; the next
+    opening gives those bytes again, then the rest of the stream (the kept bytes are let
+    go as they are given).  Nothing is kept otherwise, so a long stream is never held.
+    """
+
+    keeping = False  # set for all streams by streams_kept()
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.stream: IO[bytes] | None = None
+        self.head = bytearray()
+
+    def source(self) -> IO[bytes]:
+        """The underlying stream, opened on first use and then kept open; stdin is
+        looked up again when it changed (a new process's, or a test's)."""
+        if self.location == STDIN:
+            if self.stream is not sys.stdin.buffer:
+                self.stream, self.head = sys.stdin.buffer, bytearray()
+        elif self.stream is None:
+            self.stream = open(self.location, "rb")  # noqa: SIM115 - open across openings
+        return self.stream
+
+    def open(self) -> AbstractContextManager[IO[bytes]]:
+        """The stream, after the bytes kept from an earlier opening."""
+        return io.BufferedReader(OnceReader(self, self.source()))
+
+    def finish(self) -> None:
+        """After an opening that kept nothing: a pipe is closed and forgotten."""
+        if self.location != STDIN and self.stream is not None:
+            self.stream.close()
+        ONCE_READABLE.pop(self.location, None)
+
+
+class OnceReader(io.RawIOBase):
+    """One opening of a :class:`OnceReadable`: the bytes kept from before, then the
+    stream's (kept in turn while keeping)."""
+
+    def __init__(self, owner: OnceReadable, stream: IO[bytes]) -> None:
+        super().__init__()
+        self.owner, self.stream = owner, stream
+        self.keeping = OnceReadable.keeping
+        self.replay, owner.head = (bytearray(), bytearray()) if self.keeping else \
+            (owner.head, bytearray())
+
+    def readable(self) -> bool:
+        """It is."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """The next bytes: kept ones first, then the stream's."""
+        size = len(buffer)
+        if self.replay:
+            piece = bytes(self.replay[:size])
+            del self.replay[:size]
+        else:
+            piece = getattr(self.stream, "read1", self.stream.read)(size)
+            if self.keeping:
+                self.owner.head.extend(piece)
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+    def close(self) -> None:
+        """Closing an opening that kept bytes leaves the stream open for the next."""
+        if not self.closed and not self.keeping:
+            self.owner.finish()
+        super().close()
+
+
+# The streams opened so far, by location.
+ONCE_READABLE: dict[str, OnceReadable] = {}
+
+
+def once_readable(location: str) -> OnceReadable:
+    """The one OnceReadable of a stream's location."""
+    return ONCE_READABLE.setdefault(location, OnceReadable(location))
+
+
+@contextmanager
+def streams_kept() -> Iterator[None]:
+    """While in effect, what is read from stdin and pipes is kept for the next opening."""
+    OnceReadable.keeping = True
+    try:
+        yield
+    finally:
+        OnceReadable.keeping = False
 
 
 # Keys of fsspec's file info that change when a stored file changes, most telling first.
@@ -133,7 +262,11 @@ def discover_inputs(names: Sequence[str], follow_links: bool = False,
 def local_inputs(name: str, walker: Walker) -> list[tuple[str, str]]:
     """(location, real path) of the readable files a local path, folder or glob pattern
     names; a file named explicitly is taken even through a symbolic link."""
+    if name == STDIN:
+        return [(STDIN, STDIN)]
     path = Path(name)
+    if InputFile(name).is_stream:  # a named pipe, /dev/stdin, <(zcat dump.jsonl.gz)
+        return [(name, os.path.realpath(name))]
     if path.is_dir():  # "." lists "x.jsonl", as Path(".").rglob does
         return walker.walk("" if str(path) == "." else str(path), Selection()) or \
             no_readable_file(name)

@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import numpy as np
 import orjson
 
-from dedup.discover import PARQUET_SUFFIXES, TABLE_SUFFIXES, InputFile
+from dedup.discover import PARQUET_SUFFIXES, TABLE_SUFFIXES, InputFile, streams_kept
 from dedup.records import Reject
 
 if TYPE_CHECKING:
@@ -195,12 +195,12 @@ def read_batches(files: Sequence[InputFile], size: int, cfg: ReadConfig) -> Iter
 
 def is_table(path: InputFile) -> bool:
     """Whether a file holds many records (JSON lines, Parquet rows...), not one document."""
-    return path.name.lower().endswith(TABLE_SUFFIXES)
+    return path.read_as.endswith(TABLE_SUFFIXES)
 
 
 def table_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Entry]:
     """A table file's records as the reader streams them, whatever its format."""
-    if path.name.lower().endswith(PARQUET_SUFFIXES):
+    if path.read_as.endswith(PARQUET_SUFFIXES):
         return parquet_entries(path, size, cfg)
     return jsonl_entries(path, cfg.max_line_bytes)
 
@@ -211,6 +211,13 @@ def sample_fields(files: Sequence[InputFile], count: int,
     file's columns count as one record), how many records that was, and the files they
     came from: what the field mapping is checked against before any work.  Documents
     (.txt/.html) have no fields and are skipped."""
+    with streams_kept():  # stdin and pipes: what the sample reads is read again by the run
+        return sampled_fields(files, count, cfg)
+
+
+def sampled_fields(files: Sequence[InputFile], count: int,
+                   cfg: ReadConfig) -> tuple[Counter[str], int, list[str]]:
+    """:func:`sample_fields`, stdin aside."""
     seen: Counter[str] = Counter()
     records = 0
     sampled: list[str] = []
@@ -232,7 +239,7 @@ def record_keys(path: InputFile, cfg: ReadConfig) -> Iterator[list[str]]:
     """The keys of each record of a table file that parses as a JSON object; a Parquet
     file's column names, once.  Unreadable files and bad lines give nothing here (the
     run rejects them with a reason)."""
-    if path.name.lower().endswith(PARQUET_SUFFIXES):
+    if path.read_as.endswith(PARQUET_SUFFIXES):
         yield from parquet_columns(path)
         return
     for entry in table_entries(path, SAMPLE_BLOCK_RECORDS, cfg):
@@ -268,7 +275,7 @@ def document_item(path: InputFile, limit: int) -> RawItem | Reject:
     """A whole .txt or .html file as one raw record; one over ``limit`` bytes is
     rejected after reading one byte past the limit (its size on disk is not trusted, and
     a URL may have none)."""
-    kind = "html" if path.name.lower().endswith((".html", ".htm")) else "txt"
+    kind = "html" if path.read_as.endswith((".html", ".htm")) else "txt"
     try:
         with path.open() as handle:
             payload = handle.read(limit + 1)
@@ -362,7 +369,7 @@ def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     at the line it stopped in, after the lines read so far, not a crash.
     """
     cutter = LineCutter(path.location, limit)
-    gzipped = path.name.lower().endswith(".gz")
+    gzipped = path.read_as.endswith(".gz")
     try:
         with path.open() as raw, (gzip.open(raw) if gzipped else raw) as handle:
             for block in utf8_blocks(raw_blocks(cast(IO[bytes], handle))):

@@ -3,6 +3,10 @@ records, presets, runs that produce nothing, stdin, .json, compression, CSV/TSV.
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +121,26 @@ def test_a_folder_without_readable_files_is_refused(tmp_path: Path, capsys: Any)
     (tmp_path / "in" / "a.xml").write_text("<a/>")
     assert main(["run", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 2
     assert "no readable file in this folder" in capsys.readouterr().err
+
+
+def test_stdin_is_read_after_its_fields_are_checked(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"".join(orjson.dumps(news_please(i)) + b"\n" for i in range(250))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    report = run_job(["-"], tmp_path / "out", load_config(
+        overrides=["run.workers=1"], preset="news-please"))
+    assert report["counts"]["in"] == report["counts"]["out"] == 250  # sampled, then all read
+    assert report["inputs"] == ["-"]
+    assert len({row["id"] for row in articles(tmp_path / "out")}) == 250
+
+
+def test_a_named_pipe_is_an_input(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    data = b"".join(orjson.dumps({"id": str(i), "title": f"Story {i}", "text": BODY}) + b"\n"
+                    for i in range(5))
+    writer = threading.Thread(target=pipe.write_bytes, args=(data,))
+    writer.start()
+    report = run_job([str(pipe)], tmp_path / "out", load_config(overrides=["run.workers=1"]))
+    writer.join()
+    assert report["counts"]["out"] == 5
