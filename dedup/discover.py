@@ -21,14 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+
+
+# One object, an array of them, or JSON lines (news-please writes one article a file).
+JSON_SUFFIXES = (".json", ".json.gz")
 
 
 PARQUET_SUFFIXES = (".parquet",)
 
 
 # Files read as blocks of records (one batch never spans two of them).
-TABLE_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES
+TABLE_SUFFIXES = JSONL_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
 
 
 DOCUMENT_SUFFIXES = (".txt", ".html", ".htm")
@@ -104,8 +108,9 @@ class InputFile:
 STDIN = "-"
 
 
-# How a stream with no telling name (stdin, a pipe) is read: as JSON lines.
-STREAM_NAME = "stream.jsonl"
+# How a stream with no telling name (stdin, a pipe) is read: as JSON (one object, an
+# array, or JSON lines).
+STREAM_NAME = "stream.json"
 
 
 class OnceReadable:
@@ -532,7 +537,7 @@ def by_folder(name: str) -> list[str]:
 
 
 # The readable kinds of file, as messages list them.
-KINDS_SAID = ".jsonl, .jsonl.gz, .parquet, .txt or .html files"
+KINDS_SAID = ".jsonl, .ndjson, .json, .parquet, .txt or .html files (.gz for JSON)"
 
 
 def require_readable_kind(name: str, file_name: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import gzip
+import re
 import zlib
 from array import array
 from bisect import bisect_left
@@ -27,7 +28,13 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import numpy as np
 import orjson
 
-from dedup.discover import PARQUET_SUFFIXES, TABLE_SUFFIXES, InputFile, streams_kept
+from dedup.discover import (
+    JSON_SUFFIXES,
+    PARQUET_SUFFIXES,
+    TABLE_SUFFIXES,
+    InputFile,
+    streams_kept,
+)
 from dedup.records import Reject
 
 if TYPE_CHECKING:
@@ -202,6 +209,8 @@ def table_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Entry
     """A table file's records as the reader streams them, whatever its format."""
     if path.read_as.endswith(PARQUET_SUFFIXES):
         return parquet_entries(path, size, cfg)
+    if path.read_as.endswith(JSON_SUFFIXES):
+        return json_entries(path, cfg.max_line_bytes)
     return jsonl_entries(path, cfg.max_line_bytes)
 
 
@@ -378,6 +387,214 @@ def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     except (OSError, EOFError, zlib.error) as err:
         yield Reject(origin=f"{path.location}:{cutter.number + 1}",
                      reason="unreadable_file", detail=str(err))
+
+
+def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
+    """The records of a .json file (or a stream), streamed: the file's one object, the
+    elements of its array, or its JSON lines, each as a run of one line numbered where
+    it starts; ``line_too_long`` for one over ``limit`` bytes.
+
+    A file whose first line is a JSON value by itself is read as JSON lines (a broken
+    line then costs only that line); otherwise its values are cut out by their
+    brackets (:class:`ValueCutter`), never parsed whole.  Read errors end in an
+    ``unreadable_file`` Reject after the records read so far, as for JSONL.
+    """
+    cutter: LineCutter | ValueCutter | None = None
+    try:
+        with path.open() as raw, (gzip.open(raw) if path.read_as.endswith(".gz") else raw) \
+                as handle:
+            head, rest = leading_line(utf8_blocks(raw_blocks(cast(IO[bytes], handle))), limit)
+            cutter = LineCutter(path.location, limit) if is_json_line(head) else \
+                ValueCutter(path.location, limit)
+            for block in chain(head, rest):
+                yield from cutter.cut(block)
+            yield from cutter.end()
+    except (OSError, EOFError, zlib.error) as err:
+        yield Reject(origin=f"{path.location}:{(cutter.number if cutter else 0) + 1}",
+                     reason="unreadable_file", detail=str(err))
+
+
+def leading_line(blocks: Iterator[bytes], limit: int) -> tuple[list[bytes], Iterator[bytes]]:
+    """The first blocks of a stream, up to its first line end (or ``limit`` bytes),
+    and the rest of its blocks."""
+    head: list[bytes] = []
+    size = 0
+    for block in blocks:
+        head.append(block)
+        size += len(block)
+        if b"\n" in block or size > limit:
+            break
+    return head, blocks
+
+
+def is_json_line(head: list[bytes]) -> bool:
+    """Whether a stream's first line is a JSON object or scalar by itself (JSON
+    lines), not the start of a value spread over lines or of an array."""
+    text = b"".join(head)
+    if b"\n" not in text:
+        return False
+    first = text[: text.index(b"\n")].strip()
+    if not first or first.startswith(b"["):
+        return False
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+# Outside strings: the next byte that is not JSON whitespace.
+_VALUE_START = re.compile(rb"[^ \t\r\n]")
+# Inside a value, outside strings: the next byte that opens or closes something.
+_STRUCTURE = re.compile(rb'["\[\]{}]')
+# Inside a string: its end, or an escape.
+_STRING_STOP = re.compile(rb'["\\]')
+# The end of a number or literal (true, null...): whitespace or structure.
+_BARE_END = re.compile(rb'[ \t\r\n"\[\]{},]')
+
+
+class ValueCutter:
+    """Cuts a stream of JSON text into its records without parsing it or holding more
+    than ``limit`` bytes of one: the elements of a top-level array, else each
+    top-level value (one pretty-printed object; objects one after another).
+
+    Only brackets and string boundaries are tracked, with a regular expression's jump
+    to the next one, so it never fails: whatever is not JSON becomes a record the
+    workers reject ``malformed_json``, and a value still open at the end of the stream
+    is rejected with that reason here.
+    """
+
+    def __init__(self, path: str, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.line = 1  # line number at ``counted`` in the current block
+        self.counted = 0
+        self.depth = 0  # open brackets at the current position
+        self.base = 0  # depth at which records start: 1 inside the top-level array
+        self.seen_value = False  # a "[" only opens the top-level array as the first value
+        self.in_string = False
+        self.escaped = False  # a backslash ended the last block, inside a string
+        self.bare = False  # inside a number or literal that is a record itself
+        self.open = False  # inside a record
+        self.start_line = 0  # the open record's first line
+        self.head = PartialLine(limit)  # the open record's bytes from earlier blocks
+
+    @property
+    def number(self) -> int:
+        """Lines finished so far (where a read error stopped)."""
+        return self.line - 1
+
+    def cut(self, block: bytes) -> list[Entry]:
+        """The records ``block`` finishes; an open one waits for more."""
+        found: list[Entry] = []
+        self.counted = 0
+        start = 0  # where the open record's bytes start in this block
+        pos = 0
+        while pos < len(block):
+            pos, start = self.step(block, pos, start, found)
+        self.line += block.count(b"\n", self.counted)
+        if self.open:
+            self.head.add(block[start:])
+        return found
+
+    def step(self, block: bytes, pos: int, start: int, found: list[Entry]) -> tuple[int, int]:
+        """Moves past the next thing at ``pos``; returns the new position and where the
+        open record starts in the block."""
+        if self.escaped:
+            self.escaped = False
+            return pos + 1, start
+        if self.in_string:
+            return self.in_string_step(block, pos, start, found), start
+        if self.bare:
+            end = _BARE_END.search(block, pos)
+            if end is None:
+                return len(block), start
+            self.bare = False
+            found.append(self.finish(block[start: end.start()]))
+            return end.start(), start
+        if not self.open:
+            return self.between_records(block, pos, found)
+        structure = _STRUCTURE.search(block, pos)
+        if structure is None:
+            return len(block), start
+        char = structure.group()
+        if char == b'"':
+            self.in_string = True
+        elif char in b"[{":
+            self.depth += 1
+        else:
+            self.depth -= 1
+            if self.depth == self.base:
+                found.append(self.finish(block[start: structure.end()]))
+        return structure.end(), start
+
+    def in_string_step(self, block: bytes, pos: int, start: int, found: list[Entry]) -> int:
+        """Moves to the end of the string, or past one escape."""
+        stop = _STRING_STOP.search(block, pos)
+        if stop is None:
+            return len(block)
+        if stop.group() == b"\\":
+            if stop.end() == len(block):
+                self.escaped = True
+            return stop.end() + 1
+        self.in_string = False
+        if self.depth == self.base:  # a string that is a record itself
+            found.append(self.finish(block[start: stop.end()]))
+        return stop.end()
+
+    def between_records(self, block: bytes, pos: int,
+                        found: list[Entry]) -> tuple[int, int]:
+        """Moves to the start of the next record (opening it), past the top-level
+        array's brackets and its commas."""
+        first = _VALUE_START.search(block, pos)
+        if first is None:
+            return len(block), 0
+        pos = first.start()
+        char = block[pos: pos + 1]
+        if char == b"[" and not self.seen_value:
+            self.seen_value = True
+            self.base = self.depth = 1
+            return pos + 1, 0
+        if char == b"]" and self.base == 1:  # the top-level array ends
+            self.base = self.depth = 0
+            return pos + 1, 0
+        if char == b",":
+            return pos + 1, 0
+        self.seen_value = self.open = True
+        self.line += block.count(b"\n", self.counted, pos)
+        self.counted, self.start_line = pos, self.line
+        if char == b'"':
+            self.in_string = True
+        elif char in b"[{":
+            self.depth += 1
+        elif char in b"]}":  # a stray closing bracket: a record of its own, not JSON
+            found.append(self.finish(char))
+        else:
+            self.bare = True
+        return pos + 1, pos
+
+    def finish(self, last: bytes) -> Entry:
+        """The open record, ended by its ``last`` piece (from this block)."""
+        self.open = False
+        value = self.head.take(last)
+        if isinstance(value, int):
+            return Reject(origin=f"{self.path}:{self.start_line}", reason="line_too_long",
+                          detail=f"value of {value} bytes, over read.max_line_bytes "
+                                 f"({self.limit})")
+        return Run([self.start_line], [value or last])
+
+    def end(self) -> list[Entry]:
+        """The record still open at the end of the stream: a number or literal is
+        whole, anything else is cut off."""
+        if not self.open:
+            return []
+        if self.bare:
+            self.bare = False
+            return [self.finish(b"")]
+        self.open = False
+        self.head.take(b"")
+        return [Reject(origin=f"{self.path}:{self.start_line}", reason="malformed_json",
+                       detail="the input ends inside this value")]
 
 
 def utf8_blocks(blocks: Iterator[bytes]) -> Iterator[bytes]:

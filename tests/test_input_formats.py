@@ -12,11 +12,16 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.discover import InputError
+from dedup.discover import InputError, InputFile
+from dedup.parse import parse_item
 from dedup.pipeline import run_job
+from dedup.read import Entry, RawItem, ReadConfig, ValueCutter, numbered_items, read_batches
+from dedup.records import Record, Reject
 
 BODY = ("Ministers from twelve countries met in Brussels on Tuesday to agree on a common plan "
         "for the reconstruction of the damaged power grid before the winter.")
@@ -144,3 +149,99 @@ def test_a_named_pipe_is_an_input(tmp_path: Path) -> None:
     report = run_job([str(pipe)], tmp_path / "out", load_config(overrides=["run.workers=1"]))
     writer.join()
     assert report["counts"]["out"] == 5
+
+
+def items_of(paths: list[Path], cfg: ReadConfig | None = None) -> list[RawItem | Reject]:
+    """Every raw record the reader gives for these files, in order."""
+    return [item for batch in read_batches([InputFile(str(p)) for p in paths], 4,
+                                           cfg or ReadConfig())
+            for _, item in numbered_items(batch)]
+
+
+def parsed(paths: list[Path], cfg: ReadConfig | None = None) -> list[Record | Reject]:
+    """The records (or rejects) these files give, parsed as the workers do."""
+    cfg = cfg or ReadConfig()
+    return [parse_item(item, cfg) if isinstance(item, RawItem) else item
+            for item in items_of(paths, cfg)]
+
+
+def test_json_files_hold_an_object_an_array_or_json_lines(tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text(orjson.dumps({"id": "a", "title": "A", "text": "x}\"]"},
+                                option=orjson.OPT_INDENT_2).decode())
+    array = tmp_path / "array.json"
+    array.write_text('[\n  {"id": "b", "title": "B"},\n  {"id": "c", "title": "C"},\n  7\n]\n')
+    lines = tmp_path / "lines.json"
+    lines.write_text('{"id": "d", "title": "D"}\n{"id": "e", "title": "E"\n'
+                     '{"id": "f", "title": "F"}\n')
+    ndjson = tmp_path / "x.ndjson"
+    ndjson.write_text('{"id": "g", "title": "G"}\n')
+    found = parsed([one, array, lines, ndjson])
+    assert [r.id if isinstance(r, Record) else (r.origin, r.reason) for r in found] == [
+        "a", "b", "c", (f"{array}:4", "not_an_object"), "d",
+        (f"{lines}:2", "malformed_json"), "f", "g"]
+    assert [r.origin for r in found[:3] if isinstance(r, Record)] == [
+        f"{one}:1", f"{array}:2", f"{array}:3"]
+
+
+def test_a_folder_of_news_please_files_with_the_preset(tmp_path: Path) -> None:
+    folder = tmp_path / "np"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.json").write_bytes(orjson.dumps(news_please(i),
+                                                        option=orjson.OPT_INDENT_2))
+    with pytest.raises(InputError, match="--preset news-please"):
+        run_job([str(folder)], tmp_path / "out", load_config())
+    report = run_job([str(folder)], tmp_path / "out",
+                     load_config(overrides=["run.workers=1"], preset="news-please"))
+    assert report["counts"]["out"] == 3
+    assert all(row["text"].startswith("Story") for row in articles(tmp_path / "out"))
+
+
+def test_a_json_value_over_the_limit_is_rejected_while_streaming(tmp_path: Path) -> None:
+    dump = tmp_path / "big.json"
+    dump.write_bytes(b'[{"id": "a", "title": "' + b"x" * 500 + b'"},\n{"id": "b", "title": "B"}]')
+    found = items_of([dump], ReadConfig(max_line_bytes=100))
+    assert isinstance(found[0], Reject) and found[0].reason == "line_too_long"
+    assert found[0].origin == f"{dump}:1"
+    assert isinstance(found[1], RawItem) and found[1].origin == f"{dump}:2"
+
+
+def test_stdin_may_hold_a_json_array(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = orjson.dumps([{"id": str(i), "title": f"Story {i}", "text": BODY} for i in range(4)])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    report = run_job(["-"], tmp_path / "out", load_config(overrides=["run.workers=1"]))
+    assert report["counts"]["out"] == 4
+
+
+def cut_values(data: bytes, block: int, limit: int = 64) -> list[tuple[str, bytes | str]]:
+    """What a ValueCutter makes of ``data`` fed in blocks of ``block`` bytes."""
+    cutter = ValueCutter("f", limit)
+    entries: list[Entry] = []
+    for start in range(0, len(data), block):
+        entries.extend(cutter.cut(data[start: start + block]))
+    entries.extend(cutter.end())
+    return [(entry.origin, entry.reason) if isinstance(entry, Reject) else
+            (str(entry.numbers[0]), entry.lines[0]) for entry in entries]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 40))
+def test_any_bytes_cut_into_json_values_the_same_in_any_blocks(data: bytes,
+                                                               block: int) -> None:
+    assert cut_values(data, block) == cut_values(data, len(data) or 1)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 53), 2 ** 53) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3), max_leaves=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(json_values, max_size=5), st.integers(1, 30), st.booleans())
+def test_a_json_array_is_cut_into_its_elements(values: list[Any], block: int,
+                                               indent: bool) -> None:
+    text = orjson.dumps(values, option=orjson.OPT_INDENT_2 if indent else 0)
+    found = cut_values(text, block, limit=10_000)
+    assert [orjson.loads(line) for _, line in found] == values
