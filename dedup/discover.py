@@ -21,11 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+from dedup.compression import COMPRESSION_SUFFIXES
+
+
+def compressed_too(suffixes: tuple[str, ...]) -> tuple[str, ...]:
+    """Text suffixes with each compression suffix after them (``.json.zst``...)."""
+    return suffixes + tuple(suffix + compression for suffix in suffixes
+                            for compression in COMPRESSION_SUFFIXES)
+
+
+JSONL_SUFFIXES = compressed_too((".jsonl", ".ndjson"))
 
 
 # One object, an array of them, or JSON lines (news-please writes one article a file).
-JSON_SUFFIXES = (".json", ".json.gz")
+JSON_SUFFIXES = compressed_too((".json",))
 
 
 PARQUET_SUFFIXES = (".parquet",)
@@ -35,7 +44,7 @@ PARQUET_SUFFIXES = (".parquet",)
 TABLE_SUFFIXES = JSONL_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
 
 
-DOCUMENT_SUFFIXES = (".txt", ".html", ".htm")
+DOCUMENT_SUFFIXES = compressed_too((".txt", ".html", ".htm"))
 
 
 class InputError(ValueError):
@@ -537,7 +546,7 @@ def by_folder(name: str) -> list[str]:
 
 
 # The readable kinds of file, as messages list them.
-KINDS_SAID = ".jsonl, .ndjson, .json, .parquet, .txt or .html files (.gz for JSON)"
+KINDS_SAID = ".jsonl, .ndjson, .json, .parquet, .txt or .html files (.gz, .bz2, .xz, .zst)"
 
 
 def require_readable_kind(name: str, file_name: str) -> str:

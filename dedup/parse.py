@@ -21,6 +21,7 @@ from typing import Any
 import charset_normalizer
 import orjson
 
+from dedup.compression import without_compression
 from dedup.read import BYTE_ORDER_MARKS, RawItem, ReadConfig
 from dedup.records import Record, Reject
 
@@ -30,7 +31,7 @@ def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:
     if item.kind == "json":
         return record_from_json(item, cfg)
     text, flags = decode_document(item.payload, item.kind)
-    stem = Path(item.origin).stem
+    stem = Path(without_compression(item.origin)).stem  # "a" of "a.html.gz"
     if item.kind == "html":
         return finish_record(Record(id=stem, html=text, origin=item.origin, flags=flags), cfg)
     title, _, body = text.strip().partition("\n")

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
-import gzip
 import re
-import zlib
 from array import array
 from bisect import bisect_left
 from collections import Counter
@@ -28,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import numpy as np
 import orjson
 
+from dedup.compression import READ_ERRORS, decompressed, without_compression
 from dedup.discover import (
     JSON_SUFFIXES,
     PARQUET_SUFFIXES,
@@ -284,16 +283,26 @@ def document_item(path: InputFile, limit: int) -> RawItem | Reject:
     """A whole .txt or .html file as one raw record; one over ``limit`` bytes is
     rejected after reading one byte past the limit (its size on disk is not trusted, and
     a URL may have none)."""
-    kind = "html" if path.read_as.endswith((".html", ".htm")) else "txt"
+    kind = "html" if without_compression(path.read_as).endswith((".html", ".htm")) else "txt"
     try:
-        with path.open() as handle:
-            payload = handle.read(limit + 1)
-    except OSError as err:
+        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+            payload = read_at_most(handle, limit + 1)
+    except READ_ERRORS as err:
         return Reject(origin=path.location, reason="unreadable_file", detail=str(err))
     if len(payload) > limit:
         return Reject(origin=path.location, reason="file_too_large",
                       detail=f"over {limit} bytes (read.max_line_bytes)")
     return RawItem(origin=path.location, kind=kind, payload=payload)
+
+
+def read_at_most(handle: IO[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of a stream (all of a shorter one): decompressors and
+    pipes may give fewer bytes than asked before their end."""
+    parts: list[bytes] = []
+    while size > 0 and (piece := handle.read(size)):
+        parts.append(piece)
+        size -= len(piece)
+    return b"".join(parts)
 
 
 @dataclass(slots=True)
@@ -371,20 +380,19 @@ def line_blocks(path: str, entries: Iterable[Entry], size: int,
 
 
 def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
-    """The records of a (possibly gzipped) JSONL file, streamed: runs of non-blank lines
+    """The records of a (possibly compressed) JSONL file, streamed: runs of non-blank lines
     with their numbers, and a ``line_too_long`` Reject for each line over ``limit`` bytes.
 
-    A truncated or corrupt gzip (or any read error) ends in an ``unreadable_file`` Reject
+    A truncated or corrupt compressed file (or any read error) ends in an ``unreadable_file`` Reject
     at the line it stopped in, after the lines read so far, not a crash.
     """
     cutter = LineCutter(path.location, limit)
-    gzipped = path.read_as.endswith(".gz")
     try:
-        with path.open() as raw, (gzip.open(raw) if gzipped else raw) as handle:
-            for block in utf8_blocks(raw_blocks(cast(IO[bytes], handle))):
+        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+            for block in utf8_blocks(raw_blocks(handle)):
                 yield from cutter.cut(block)
         yield from cutter.end()
-    except (OSError, EOFError, zlib.error) as err:
+    except READ_ERRORS as err:
         yield Reject(origin=f"{path.location}:{cutter.number + 1}",
                      reason="unreadable_file", detail=str(err))
 
@@ -401,15 +409,14 @@ def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     """
     cutter: LineCutter | ValueCutter | None = None
     try:
-        with path.open() as raw, (gzip.open(raw) if path.read_as.endswith(".gz") else raw) \
-                as handle:
-            head, rest = leading_line(utf8_blocks(raw_blocks(cast(IO[bytes], handle))), limit)
+        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+            head, rest = leading_line(utf8_blocks(raw_blocks(handle)), limit)
             cutter = LineCutter(path.location, limit) if is_json_line(head) else \
                 ValueCutter(path.location, limit)
             for block in chain(head, rest):
                 yield from cutter.cut(block)
             yield from cutter.end()
-    except (OSError, EOFError, zlib.error) as err:
+    except READ_ERRORS as err:
         yield Reject(origin=f"{path.location}:{(cutter.number if cutter else 0) + 1}",
                      reason="unreadable_file", detail=str(err))
 

@@ -3,7 +3,11 @@ records, presets, runs that produce nothing, stdin, .json, compression, CSV/TSV.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import hashlib
 import io
+import lzma
 import os
 import sys
 import threading
@@ -12,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -245,3 +250,66 @@ def test_a_json_array_is_cut_into_its_elements(values: list[Any], block: int,
     text = orjson.dumps(values, option=orjson.OPT_INDENT_2 if indent else 0)
     found = cut_values(text, block, limit=10_000)
     assert [orjson.loads(line) for _, line in found] == values
+
+
+COMPRESSORS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress,
+               ".zst": zstandard.ZstdCompressor().compress}
+
+
+def plain_files(folder: Path) -> list[Path]:
+    """One small file of each text format."""
+    folder.mkdir()
+    files = {"a.jsonl": b'{"id": "j1", "title": "J1"}\n{"id": "j2", "title": "J2"}\n',
+             "b.json": b'[{"id": "a1", "title": "A1"}, {"id": "a2", "title": "A2"}]',
+             "c.txt": b"Title of c\nBody of c.\n",
+             "d.html": b"<html><head><title>D</title></head><body><article><p>"
+                       + BODY.encode() + b"</p></article></body></html>"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
+def summary_of(found: list[Record | Reject]) -> list[tuple[str, str, str]]:
+    """What a reader's records say, origins without the compression suffix."""
+    return [(r.id, r.title, r.text) if isinstance(r, Record) else ("", r.reason, "")
+            for r in found]
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESSORS))
+def test_every_text_format_may_be_compressed(tmp_path: Path, suffix: str) -> None:
+    plain = plain_files(tmp_path / "plain")
+    packed = []
+    for path in plain:
+        packed.append(tmp_path / (path.name + suffix))
+        packed[-1].write_bytes(COMPRESSORS[suffix](path.read_bytes()))
+    expected = summary_of(parsed(plain))
+    assert summary_of(parsed(packed)) == expected
+    assert [r.id for r in parsed(packed) if isinstance(r, Record)][-2:] == ["c", "d"]
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESSORS))
+def test_a_truncated_compressed_file_keeps_the_records_before_the_break(
+        tmp_path: Path, suffix: str) -> None:
+    lines = b"".join(orjson.dumps({"id": f"r{i}", "title": hashlib.sha256(b"%d" % i).hexdigest()})
+                     + b"\n" for i in range(20_000))  # over one bzip2 block (900 kB)
+    whole = COMPRESSORS[suffix](lines)
+    dump = tmp_path / ("cut.jsonl" + suffix)
+    dump.write_bytes(whole[: len(whole) // 2])
+    found = items_of([dump])
+    assert isinstance(found[-1], Reject) and found[-1].reason == "unreadable_file"
+    assert len(found) > 10 and all(isinstance(item, RawItem) for item in found[:-2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(COMPRESSORS)), st.sampled_from([".jsonl", ".json", ".txt"]),
+       st.binary(max_size=200), st.integers(0, 400), st.booleans())
+def test_any_compressed_bytes_give_records_or_rejects(suffix: str, kind: str, data: bytes,
+                                                      cut: int, compress: bool) -> None:
+    import tempfile
+
+    payload = COMPRESSORS[suffix](data)[:cut] if compress else data
+    with tempfile.TemporaryDirectory() as folder:
+        dump = Path(folder) / ("x" + kind + suffix)
+        dump.write_bytes(payload)
+        found = parsed([dump])
+    assert all(isinstance(r, Record | Reject) for r in found)
