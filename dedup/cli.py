@@ -53,10 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="clean, deduplicate and cluster article dumps")
     run.add_argument("inputs", nargs="+", metavar="INPUT",
-                     help="files (.jsonl, .ndjson, .json, .parquet, .txt, .html; text ones also "
-                          ".gz, .bz2, .xz or .zst), "
-                          "directories or glob patterns of them, fsspec URLs, named pipes, "
-                          "or - for stdin")
+                     help="files (.jsonl, .ndjson, .json, .csv, .tsv, .parquet, .txt, "
+                          ".html; text ones also .gz, .bz2, .xz or .zst), directories or glob "
+                          "patterns of them, fsspec URLs, named pipes, or - for stdin")
     run.add_argument("--out", required=True, type=Path, metavar="DIR",
                      help="output directory (created if missing)")
     run.add_argument("--config", type=Path, metavar="FILE",

@@ -37,11 +37,17 @@ JSONL_SUFFIXES = compressed_too((".jsonl", ".ndjson"))
 JSON_SUFFIXES = compressed_too((".json",))
 
 
+# Tables with a header row, comma- or tab-separated.
+CSV_SUFFIXES = compressed_too((".csv",))
+TSV_SUFFIXES = compressed_too((".tsv",))
+
+
 PARQUET_SUFFIXES = (".parquet",)
 
 
 # Files read as blocks of records (one batch never spans two of them).
-TABLE_SUFFIXES = JSONL_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
+TABLE_SUFFIXES = JSONL_SUFFIXES + JSON_SUFFIXES + CSV_SUFFIXES + TSV_SUFFIXES + \
+    PARQUET_SUFFIXES
 
 
 DOCUMENT_SUFFIXES = compressed_too((".txt", ".html", ".htm"))
@@ -546,7 +552,8 @@ def by_folder(name: str) -> list[str]:
 
 
 # The readable kinds of file, as messages list them.
-KINDS_SAID = ".jsonl, .ndjson, .json, .parquet, .txt or .html files (.gz, .bz2, .xz, .zst)"
+KINDS_SAID = ".jsonl, .ndjson, .json, .csv, .tsv, .parquet, .txt or .html files (.gz, " \
+    ".bz2, .xz, .zst)"
 
 
 def require_readable_kind(name: str, file_name: str) -> str:

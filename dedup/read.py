@@ -13,6 +13,7 @@ without ever being held whole.
 from __future__ import annotations
 
 import codecs
+import csv
 import difflib
 import re
 from array import array
@@ -28,9 +29,11 @@ import orjson
 
 from dedup.compression import READ_ERRORS, decompressed, without_compression
 from dedup.discover import (
+    CSV_SUFFIXES,
     JSON_SUFFIXES,
     PARQUET_SUFFIXES,
     TABLE_SUFFIXES,
+    TSV_SUFFIXES,
     InputFile,
     streams_kept,
 )
@@ -210,6 +213,9 @@ def table_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Entry
         return parquet_entries(path, size, cfg)
     if path.read_as.endswith(JSON_SUFFIXES):
         return json_entries(path, cfg.max_line_bytes)
+    if path.read_as.endswith(CSV_SUFFIXES + TSV_SUFFIXES):
+        delimiter = "\t" if path.read_as.endswith(TSV_SUFFIXES) else ","
+        return csv_entries(path, cfg.max_line_bytes, delimiter)
     return jsonl_entries(path, cfg.max_line_bytes)
 
 
@@ -419,6 +425,128 @@ def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     except READ_ERRORS as err:
         yield Reject(origin=f"{path.location}:{(cutter.number if cutter else 0) + 1}",
                      reason="unreadable_file", detail=str(err))
+
+
+def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
+    """The rows of a CSV (or TSV) file with a header row, streamed, each as the JSON
+    line of its non-empty cells by column name, so the field mapping, the type checks
+    and the rejects are those of JSONL; numbered by the line each row starts on.
+
+    Rows are cut at line ends outside quoted fields (articles hold newlines), each
+    bounded by ``limit`` bytes like a JSONL line.  A row with more cells than the header
+    or that the csv module refuses is rejected ``malformed_csv``; read errors end in an
+    ``unreadable_file`` reject, as for JSONL.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), limit))  # a cell as big as a row
+    cutter = CsvCutter(path.location, limit)
+    rows = CsvRows(path.location, delimiter)
+    try:
+        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+            for block in utf8_blocks(raw_blocks(handle)):
+                yield from rows.entries(cutter.cut(block))
+        yield from rows.entries(cutter.end())
+    except READ_ERRORS as err:
+        yield Reject(origin=f"{path.location}:{cutter.number + 1}", reason="unreadable_file",
+                     detail=str(err))
+
+
+class CsvCutter:
+    """Cuts CSV text into rows without holding one beyond ``limit`` bytes: a row ends
+    at a line end outside quotes (an odd number of quotes so far keeps it open; a
+    doubled quote, CSV's escape, counts twice)."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.number = 0  # lines finished
+        self.first = 0  # the open row's first line
+        self.open = False
+        self.quoted = False
+        self.head = PartialLine(limit)
+
+    def cut(self, block: bytes) -> list[tuple[int, bytes | Reject]]:
+        """The rows ``block`` finishes (blank lines are none); the rest waits."""
+        found: list[tuple[int, bytes | Reject]] = []
+        pieces = block.split(b"\n")
+        for index, piece in enumerate(pieces):
+            if not self.open:
+                self.open, self.first = True, self.number + 1
+            self.quoted ^= piece.count(b'"') % 2 == 1
+            if index == len(pieces) - 1:
+                self.head.add(piece)
+            elif self.quoted:
+                self.number += 1
+                self.head.add(piece + b"\n")
+            else:
+                self.number += 1
+                found.extend(self.finish(piece))
+        return found
+
+    def finish(self, last: bytes) -> list[tuple[int, bytes | Reject]]:
+        """The open row ended by ``last``: its bytes, a reject, or nothing if blank."""
+        self.open = False
+        row = self.head.take(last)
+        if isinstance(row, int):
+            return [(self.first, Reject(
+                origin=f"{self.path}:{self.first}", reason="line_too_long",
+                detail=f"row of {row} bytes, over read.max_line_bytes ({self.limit})"))]
+        return [] if row is None else [(self.first, row.removesuffix(b"\r"))]
+
+    def end(self) -> list[tuple[int, bytes | Reject]]:
+        """The last row, when the file does not end with a line end; one still inside
+        quotes is cut off."""
+        if not self.open or not self.head.size:
+            return []
+        if self.quoted:
+            self.open = self.quoted = False
+            self.head.take(b"")
+            return [(self.first, Reject(origin=f"{self.path}:{self.first}",
+                                        reason="malformed_csv",
+                                        detail="the input ends inside a quoted field"))]
+        return self.finish(b"")
+
+
+@dataclass(slots=True)
+class CsvRows:
+    """A CSV file's rows as JSON lines of their cells by column name: the first row
+    is the header."""
+
+    path: str
+    delimiter: str
+    header: list[str] | None = None
+
+    def entries(self, rows: list[tuple[int, bytes | Reject]]) -> list[Entry]:
+        """Rows (or rejects) as runs of JSON lines between rejects."""
+        numbered: list[tuple[int, bytes | Reject]] = []
+        for number, row in rows:
+            if isinstance(row, Reject) or self.header is not None:
+                numbered.append((number, row if isinstance(row, Reject) else
+                                 self.line(number, row)))
+                continue
+            cells = self.cells(row)
+            self.header = cells if isinstance(cells, list) else []
+        return runs(numbered)
+
+    def cells(self, row: bytes) -> list[str] | str:
+        """A row's cells, or why the csv module refuses it."""
+        text = row.decode("utf-8", errors="replace")
+        try:
+            return next(csv.reader([text], delimiter=self.delimiter), [])
+        except csv.Error as err:
+            return str(err)
+
+    def line(self, number: int, row: bytes) -> bytes | Reject:
+        """One row as the JSON line of its non-empty cells, or its reject."""
+        cells = self.cells(row)
+        header = self.header or []
+        problem = cells if isinstance(cells, str) else \
+            f"{len(cells)} cells, the header has {len(header)}" \
+            if len(cells) > len(header) else ""
+        if problem or isinstance(cells, str):
+            return Reject(origin=f"{self.path}:{number}", reason="malformed_csv",
+                          detail=problem)
+        return orjson.dumps({name: cell for name, cell in zip(header, cells, strict=False)
+                             if cell})
 
 
 def leading_line(blocks: Iterator[bytes], limit: int) -> tuple[list[bytes], Iterator[bytes]]:

@@ -4,6 +4,7 @@ records, presets, runs that produce nothing, stdin, .json, compression, CSV/TSV.
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import hashlib
 import io
@@ -25,7 +26,16 @@ from dedup.config import load_config
 from dedup.discover import InputError, InputFile
 from dedup.parse import parse_item
 from dedup.pipeline import run_job
-from dedup.read import Entry, RawItem, ReadConfig, ValueCutter, numbered_items, read_batches
+from dedup.read import (
+    CsvCutter,
+    CsvRows,
+    Entry,
+    RawItem,
+    ReadConfig,
+    ValueCutter,
+    numbered_items,
+    read_batches,
+)
 from dedup.records import Record, Reject
 
 BODY = ("Ministers from twelve countries met in Brussels on Tuesday to agree on a common plan "
@@ -313,3 +323,74 @@ def test_any_compressed_bytes_give_records_or_rejects(suffix: str, kind: str, da
         dump.write_bytes(payload)
         found = parsed([dump])
     assert all(isinstance(r, Record | Reject) for r in found)
+
+
+def test_csv_and_tsv_with_a_header_take_the_field_mapping(tmp_path: Path) -> None:
+    table = tmp_path / "a.csv"
+    table.write_bytes(b'\xef\xbb\xbfid,headline,body,date\r\n'
+                      b'1,First,"Line one,\r\nline ""two""",2025-03-20\r\n'
+                      b'\r\n'
+                      b'2,Second,,\r\n'
+                      b'3,Third,x,2025-03-21,extra\r\n'
+                      b'4,Fourth,"cut off')
+    tabs = tmp_path / "b.tsv.gz"
+    tabs.write_bytes(gzip.compress(b"id\theadline\tbody\n5\tFifth\tFive\n"))
+    cfg = load_config(overrides=['read.fields={title="headline", text="body", '
+                                 'published="date"}']).read
+    found = parsed([table, tabs], cfg)
+    assert [(r.id, r.title, r.text, r.published) if isinstance(r, Record) else
+            (r.origin.rsplit("/", 1)[1], r.reason) for r in found] == [
+        ("1", "First", 'Line one,\r\nline "two"', "2025-03-20"),
+        ("2", "Second", "", None),
+        ("a.csv:6", "malformed_csv"),
+        ("a.csv:7", "malformed_csv"),
+        ("5", "Fifth", "Five", None)]
+
+
+def test_a_csv_column_the_header_lacks_is_refused(tmp_path: Path, capsys: Any) -> None:
+    table = tmp_path / "a.csv"
+    table.write_text("id,title,maintext\n1,First,Body\n")
+    assert main(["run", str(table), "--out", str(tmp_path / "out"), "--set",
+                 'read.fields.text="body"']) == 2
+    assert "fields seen: id, title, maintext" in capsys.readouterr().err
+
+
+def test_a_csv_run_accounts_for_every_row(tmp_path: Path) -> None:
+    table = tmp_path / "a.csv"
+    table.write_text("id,title,text\n" + "".join(f'{i},Story {i},"{BODY}\n{i}"\n'
+                                                   for i in range(6)) + "9,x,y,z\n")
+    report = run_job([str(table)], tmp_path / "out", load_config(overrides=["run.workers=1"]))
+    assert (report["counts"]["in"], report["counts"]["out"], report["counts"]["rejected"]) == \
+        (7, 6, 1)
+
+
+def csv_rows(data: bytes, block: int) -> list[tuple[str, bytes | str]]:
+    """What the CSV reader makes of ``data`` fed in blocks of ``block`` bytes: each
+    row's line number and JSON line, or its reject."""
+    cutter, table = CsvCutter("f", 64), CsvRows("f", ",")
+    entries = [entry for start in range(0, len(data), block)
+               for entry in table.entries(cutter.cut(data[start: start + block]))]
+    entries += table.entries(cutter.end())
+    return [item for entry in entries for item in
+            ([(entry.origin, entry.reason)] if isinstance(entry, Reject) else
+             [(str(number), line) for number, line in zip(entry.numbers, entry.lines,
+                                                          strict=True)])]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 40))
+def test_any_csv_bytes_give_the_same_rows_in_any_blocks(data: bytes, block: int) -> None:
+    assert csv_rows(data, block) == csv_rows(data, len(data) or 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=6), min_size=2, max_size=2), max_size=5),
+       st.integers(1, 30))
+def test_csv_rows_come_back_as_written(cells: list[list[str]], block: int) -> None:
+    text = io.StringIO()
+    csv.writer(text).writerows([["a", "b"], *cells])
+    expected = [{name: cell for name, cell in zip("ab", row, strict=True) if cell}
+                for row in cells]
+    found = [orjson.loads(line) for _, line in csv_rows(text.getvalue().encode(), block)
+             if isinstance(line, bytes)]
+    assert found == expected  # a row of empty cells is a record (rejected "empty")

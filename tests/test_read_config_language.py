@@ -173,9 +173,9 @@ def test_batches_number_records_the_same_whatever_their_size(tmp_path: Path) -> 
 def test_bad_paths_fail_early(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         discover_inputs([str(tmp_path / "nope")])
-    (tmp_path / "data.csv").write_text("a,b")
+    (tmp_path / "data.xml").write_text("a,b")
     with pytest.raises(InputError, match="unsupported"):
-        discover_inputs([str(tmp_path / "data.csv")])
+        discover_inputs([str(tmp_path / "data.xml")])
     with pytest.raises(InputError, match="matches no readable file"):
         discover_inputs([str(tmp_path / "*.jsonl")])
     (tmp_path / "b.jsonl").write_text("{}\n")

@@ -42,7 +42,7 @@ def dump_files() -> dict[str, bytes]:
     jsonl = gzip.compress(b"".join(orjson.dumps(r) + b"\n" for r in records[:half]))
     return {"a/part-0.jsonl.gz": jsonl, "a/part-1.parquet": sink.getvalue().to_pybytes(),
             "b/note.txt": b"Harbour reopens\nThe harbour reopened on Monday after repairs.\n",
-            "b/cut.jsonl.gz": jsonl[: len(jsonl) // 2], "b/skip.csv": b"a,b\n"}
+            "b/cut.jsonl.gz": jsonl[: len(jsonl) // 2], "b/skip.xml": b"<a/>\n"}
 
 
 def put(root: str, files: dict[str, bytes]) -> None:
@@ -100,9 +100,9 @@ def test_a_folder_lists_in_one_order_by_path_pattern_or_url(tmp_path: Path,
 
 
 def test_bad_urls_fail_before_any_work(tmp_path: Path, memory_root: str) -> None:
-    put(memory_root, {"x/data.csv": b"a,b\n"})
+    put(memory_root, {"x/data.xml": b"<a/>\n"})
     for url, message in [(f"{memory_root}/missing.jsonl", "no such file"),
-                         (f"{memory_root}/x/data.csv", "unsupported input"),
+                         (f"{memory_root}/x/data.xml", "unsupported input"),
                          (f"{memory_root}/x/*.jsonl", "matches no readable file"),
                          ("nosuchprotocol://bucket/a.jsonl", "Protocol not known")]:
         with pytest.raises(InputError, match=message):
