@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from dedup.discover import InputError, InputFile
+from dedup.discover import STDIN, InputError, InputFile
 from dedup.read import DEFAULT_FIELDS, ReadConfig, sample_fields
 
 # Record field -> input field, for the JSON that common scrapers write.  Fields a preset
@@ -45,7 +45,7 @@ def check_mapping(files: Sequence[InputFile], cfg: ReadConfig) -> None:
     seen, records, sampled = sample_fields(files, SAMPLE_RECORDS, cfg)
     if not records:
         return
-    where = f"the first {records} records of {sampled[0]}" + \
+    where = f"the first {records} records of {'stdin' if sampled[0] == STDIN else sampled[0]}" + \
         (f" and {len(sampled) - 1} more files" if len(sampled) > 1 else "")
     missing = [(name, key) for name, key in cfg.fields.items()
                if key != DEFAULT_FIELDS.get(name) and key not in seen]

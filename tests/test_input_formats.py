@@ -20,6 +20,7 @@ import pytest
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic import make_corpus
 
 from dedup.cli import main
 from dedup.config import load_config
@@ -394,3 +395,40 @@ def test_csv_rows_come_back_as_written(cells: list[list[str]], block: int) -> No
     found = [orjson.loads(line) for _, line in csv_rows(text.getvalue().encode(), block)
              if isinstance(line, bytes)]
     assert found == expected  # a row of empty cells is a record (rejected "empty")
+
+
+def same_records_in(folder: Path, records: list[dict[str, Any]]) -> dict[str, Path]:
+    """The records written in each format, by name."""
+    folder.mkdir()
+    lines = b"".join(orjson.dumps(r) + b"\n" for r in records)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    files = {"in.jsonl": lines,
+             "in.json": orjson.dumps(records, option=orjson.OPT_INDENT_2),
+             "in.csv": table.getvalue().encode(),
+             "in.jsonl.zst": COMPRESSORS[".zst"](lines),
+             "in.ndjson.bz2": COMPRESSORS[".bz2"](lines)}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return {name: folder / name for name in files}
+
+
+def test_every_format_gives_the_jsonl_output_on_both_engines(tmp_path: Path) -> None:
+    records, _ = make_corpus(seed=3, per_language=3)
+    records.append({"id": "bad", "title": "", "text": ""})  # one reject, accounted for
+    inputs = same_records_in(tmp_path / "in", records)
+    outputs = {}
+    for name, path in inputs.items():
+        engine = "dask" if name == "in.json" else "local"
+        out = tmp_path / name.replace(".", "-")
+        report = run_job([str(path)], out, load_config(overrides=[
+            f"run.workers={2 if engine == 'dask' else 1}", "run.chunk_size=7",
+            f'run.engine="{engine}"']))
+        counts = report["counts"]
+        assert (counts["in"], counts["out"], counts["rejected"]) == \
+            (len(records), len(records) - 1, 1), name
+        outputs[name] = [(out / f).read_bytes() for f in
+                         ("articles.jsonl", "clusters.jsonl", "stories.jsonl")]
+    assert all(found == outputs["in.jsonl"] for found in outputs.values())
