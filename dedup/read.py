@@ -419,7 +419,7 @@ def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
             head, rest = leading_line(utf8_blocks(raw_blocks(handle)), limit)
             cutter = LineCutter(path.location, limit) if is_json_line(head) else \
                 ValueCutter(path.location, limit)
-            for block in chain(head, rest):
+            for block in chain(emptied(head), rest):
                 yield from cutter.cut(block)
             yield from cutter.end()
     except READ_ERRORS as err:
@@ -450,60 +450,78 @@ def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
                      detail=str(err))
 
 
+# Outside quotes, what a CSV row's end depends on: a quote opens one, a line end ends it.
+_CSV_STOP = re.compile(rb'["\n]')
+
+
 class CsvCutter:
     """Cuts CSV text into rows without holding one beyond ``limit`` bytes: a row ends
-    at a line end outside quotes (an odd number of quotes so far keeps it open; a
-    doubled quote, CSV's escape, counts twice)."""
+    at a line end outside quotes (a doubled quote, CSV's escape, closes and reopens
+    them).  Quoted text is skipped to its closing quote in one search, however many
+    lines it holds."""
 
     def __init__(self, path: str, limit: int) -> None:
         self.path = path
         self.limit = limit
-        self.number = 0  # lines finished
-        self.first = 0  # the open row's first line
-        self.open = False
+        self.first = 1  # the open row's first line
+        self.inner = 0  # line ends inside the open row so far
         self.quoted = False
         self.head = PartialLine(limit)
+
+    @property
+    def number(self) -> int:
+        """Lines finished so far (where a read error stopped)."""
+        return self.first - 1 + self.inner
 
     def cut(self, block: bytes) -> list[tuple[int, bytes | Reject]]:
         """The rows ``block`` finishes (blank lines are none); the rest waits."""
         found: list[tuple[int, bytes | Reject]] = []
-        pieces = block.split(b"\n")
-        for index, piece in enumerate(pieces):
-            if not self.open:
-                self.open, self.first = True, self.number + 1
-            self.quoted ^= piece.count(b'"') % 2 == 1
-            if index == len(pieces) - 1:
-                self.head.add(piece)
-            elif self.quoted:
-                self.number += 1
-                self.head.add(piece + b"\n")
-            else:
-                self.number += 1
-                found.extend(self.finish(piece))
+        pos = start = 0
+        while True:
+            if self.quoted:
+                pos = block.find(b'"', pos) + 1
+                if not pos:
+                    break
+                self.quoted = False
+                continue
+            stop = _CSV_STOP.search(block, pos)
+            if stop is None:
+                break
+            pos = stop.end()
+            if stop.group() == b'"':
+                self.quoted = True
+                continue
+            found.extend(self.finish(block, start, stop.start()))
+            start = pos
+        self.inner += block.count(b"\n", start)
+        self.head.add(block[start:])
         return found
 
-    def finish(self, last: bytes) -> list[tuple[int, bytes | Reject]]:
-        """The open row ended by ``last``: its bytes, a reject, or nothing if blank."""
-        self.open = False
-        row = self.head.take(last)
+    def finish(self, block: bytes, start: int, end: int) -> list[tuple[int, bytes | Reject]]:
+        """The open row, ended by ``block[start:end]``: its bytes, a reject, or nothing
+        if it is blank.  The next row starts on the line after it."""
+        first = self.first
+        self.first += self.inner + block.count(b"\n", start, end) + 1
+        self.inner = 0
+        row = self.head.take(block[start:end])
         if isinstance(row, int):
-            return [(self.first, Reject(
-                origin=f"{self.path}:{self.first}", reason="line_too_long",
+            return [(first, Reject(
+                origin=f"{self.path}:{first}", reason="line_too_long",
                 detail=f"row of {row} bytes, over read.max_line_bytes ({self.limit})"))]
-        return [] if row is None else [(self.first, row.removesuffix(b"\r"))]
+        return [] if row is None else [(first, row.removesuffix(b"\r"))]
 
     def end(self) -> list[tuple[int, bytes | Reject]]:
         """The last row, when the file does not end with a line end; one still inside
         quotes is cut off."""
-        if not self.open or not self.head.size:
+        if not self.head.size:
             return []
         if self.quoted:
-            self.open = self.quoted = False
+            self.quoted = False
             self.head.take(b"")
             return [(self.first, Reject(origin=f"{self.path}:{self.first}",
                                         reason="malformed_csv",
                                         detail="the input ends inside a quoted field"))]
-        return self.finish(b"")
+        return self.finish(b"", 0, 0)
 
 
 @dataclass(slots=True)
@@ -562,13 +580,24 @@ def leading_line(blocks: Iterator[bytes], limit: int) -> tuple[list[bytes], Iter
     return head, blocks
 
 
+def emptied(blocks: list[bytes]) -> Iterator[bytes]:
+    """The blocks of a list, each let go as it is given."""
+    while blocks:
+        yield blocks.pop(0)
+
+
 def is_json_line(head: list[bytes]) -> bool:
     """Whether a stream's first line is a JSON object or scalar by itself (JSON
     lines), not the start of a value spread over lines or of an array."""
-    text = b"".join(head)
-    if b"\n" not in text:
+    parts = []
+    for block in head:
+        if b"\n" in block:
+            parts.append(block[: block.index(b"\n")])
+            break
+        parts.append(block)
+    else:
         return False
-    first = text[: text.index(b"\n")].strip()
+    first = b"".join(parts).strip()
     if not first or first.startswith(b"["):
         return False
     try:

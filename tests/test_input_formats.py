@@ -12,9 +12,12 @@ import lzma
 import os
 import sys
 import threading
+import tracemalloc
+import uuid
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import orjson
 import pytest
 import zstandard
@@ -24,7 +27,7 @@ from synthetic import make_corpus
 
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.discover import InputError, InputFile
+from dedup.discover import InputError, InputFile, discover_inputs
 from dedup.parse import parse_item
 from dedup.pipeline import run_job
 from dedup.read import (
@@ -432,3 +435,47 @@ def test_every_format_gives_the_jsonl_output_on_both_engines(tmp_path: Path) -> 
         outputs[name] = [(out / f).read_bytes() for f in
                          ("articles.jsonl", "clusters.jsonl", "stories.jsonl")]
     assert all(found == outputs["in.jsonl"] for found in outputs.values())
+
+
+def test_new_formats_read_from_urls_as_from_local_files(tmp_path: Path) -> None:
+    records = [{"id": str(i), "title": f"Story {i}", "text": BODY} for i in range(3)]
+    local = same_records_in(tmp_path / "in", records)
+    root = f"memory://dedup-{uuid.uuid4().hex}"
+    for name, path in local.items():
+        with fsspec.open(f"{root}/{name}", "wb") as handle:
+            handle.write(path.read_bytes())
+    try:
+        remote = discover_inputs([root]).files
+        assert sorted(f.name for f in remote) == sorted(local)
+        assert [(r.id, r.text) for r in parsed([Path(p) for p in sorted(local.values())])] == \
+            [(r.id, r.text) for r in parsed_files(sorted(remote, key=lambda f: f.name))]
+    finally:
+        fsspec.filesystem("memory").rm(root.removeprefix("memory://"), recursive=True)
+
+
+def parsed_files(files: list[InputFile]) -> list[Record | Reject]:
+    """:func:`parsed` of InputFiles (URLs)."""
+    cfg = ReadConfig()
+    return [parse_item(item, cfg) if isinstance(item, RawItem) else item
+            for batch in read_batches(files, 4, cfg) for _, item in numbered_items(batch)]
+
+
+@pytest.mark.parametrize("name, data", [
+    ("array.json", b'[{"id": "a", "text": "' + b"x" * (8 << 20) + b'"}, {"id": "b"}]'),
+    ("open.json", b'{"id": "a", "text": "' + b"x" * (8 << 20)),
+    ("quoted.csv", b'id,text\n1,"' + b"x\n" * (4 << 20) + b'"\n2,b\n'),
+])
+def test_a_value_or_row_over_the_limit_is_never_held(tmp_path: Path, name: str,
+                                                     data: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    del data
+    tracemalloc.start()
+    try:
+        found = items_of([path], ReadConfig(max_line_bytes=1 << 20))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 << 20  # the 8 MiB value never whole (blocks of 1 MiB are)
+    assert isinstance(found[0], Reject)
+    assert found[0].reason in ("line_too_long", "malformed_json")
