@@ -479,3 +479,13 @@ def test_a_value_or_row_over_the_limit_is_never_held(tmp_path: Path, name: str,
     assert peak < 5 << 20  # the 8 MiB value never whole (blocks of 1 MiB are)
     assert isinstance(found[0], Reject)
     assert found[0].reason in ("line_too_long", "malformed_json")
+
+
+def test_stdin_is_named_as_such_and_devices_are_inputs(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"".join(orjson.dumps(news_please(i)) + b"\n" for i in range(2))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with pytest.raises(InputError, match="the first 2 records of stdin"):
+        run_job(["-"], tmp_path / "out", load_config())
+    assert discover_inputs(["/dev/null"]).files == [InputFile("/dev/null")]
+    assert InputFile("/dev/null").is_stream and not InputFile(str(tmp_path)).is_stream
