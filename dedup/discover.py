@@ -259,8 +259,9 @@ def discover_inputs(names: Sequence[str], follow_links: bool = False,
                     exclude: Path | None = None) -> Discovered:
     """Expand input paths and URLs into the sorted list of files to read, failing early.
 
-    Directories contribute their ``.txt``/``.html``/``.jsonl(.gz)``/``.parquet`` files
-    (recursively, sorted by path), and a glob pattern (``dumps/**/*.parquet``) its matches
+    Directories contribute the files of every kind the reader knows (``.jsonl``,
+    ``.json``, ``.csv``, ``.parquet``, ``.txt``, ``.html``..., text ones compressed too;
+    recursively, sorted by path), and a glob pattern (``dumps/**/*.parquet``) its matches
     sorted by path, so that the record order, and hence the output, is reproducible.
     URLs (``s3://bucket/dumps/``, ``gs://bucket/*.parquet``) work the same through fsspec.
     Each file is read once however often it is named; nothing under ``exclude`` (the

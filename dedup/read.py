@@ -1,13 +1,14 @@
 """Read stage: cut the input files into batches of raw records for the workers.
 
-The main process only streams bytes: a batch is a block of JSONL lines (or Parquet rows
-as JSON lines) with their ``file:line`` numbers, or a few whole documents; decoding and
-mapping fields to a Record happen in the workers (``dedup.parse``).  Nothing is dropped
-silently: anything unusable becomes a Reject with a reason.
+The main process only streams bytes: a batch is a block of JSONL lines (or .json values,
+CSV rows and Parquet rows as JSON lines) with their ``file:line`` numbers, or a few
+whole documents; decoding and mapping fields to a Record happen in the workers
+(``dedup.parse``).  Nothing is dropped silently: anything unusable becomes a Reject
+with a reason.
 
 The main process never trusts an input's size or shape: files are streamed in fixed
-blocks, so a line, a Parquet row or a document over ``read.max_line_bytes`` is rejected
-without ever being held whole.
+blocks (decompressed on the way), so a line, a value, a row or a document over
+``read.max_line_bytes`` is rejected without ever being held whole.
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ class ReadConfig:
     # Longer texts are cut here and flagged "text_truncated": bounds time and memory per
     # record at the cost of losing the tail of pathological articles.
     max_text_chars: int = 200_000
-    # Longer JSONL lines (and Parquet rows as JSON) are rejected "line_too_long", bigger
-    # .txt/.html files "file_too_large", found while streaming: bounds the memory one record
-    # can take (16 MiB). An article's JSON with its raw HTML is rarely above a few MB.
+    # Longer JSONL lines (and .json values, CSV rows, Parquet rows as JSON) are rejected
+    # "line_too_long", bigger .txt/.html files "file_too_large", found while streaming:
+    # bounds the memory one record can take (16 MiB). An article's JSON with its raw HTML
+    # is rarely above a few MB.
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     # Refuse to start when a field mapped away from its default is in none of the first
     # records, or when they have neither the text nor the html field but look like a
