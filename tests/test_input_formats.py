@@ -315,7 +315,8 @@ def test_a_truncated_compressed_file_keeps_the_records_before_the_break(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(sorted(COMPRESSORS)), st.sampled_from([".jsonl", ".json", ".txt"]),
+@given(st.sampled_from(sorted(COMPRESSORS)),
+       st.sampled_from([".jsonl", ".json", ".csv", ".tsv", ".txt"]),
        st.binary(max_size=200), st.integers(0, 400), st.booleans())
 def test_any_compressed_bytes_give_records_or_rejects(suffix: str, kind: str, data: bytes,
                                                       cut: int, compress: bool) -> None:
