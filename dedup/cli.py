@@ -1,12 +1,11 @@
 """Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``.
 
 User errors (bad paths, unknown config keys, bad values, an output folder that is not
-dedup's) end with one clear message and exit code 2 before any work starts; a run that
-produced no article ends with exit code 1 and the reason (its outputs are kept: the
-rejects say why).  A full disk
+dedup's) end with one clear message and exit code 2 before any work starts.  A full disk
 ends with one message naming the file (exit 1), SIGINT and SIGTERM with a clean stop
 (exit 130 and 143); in both cases the finished chunks are kept for ``--resume``.  A
-finished run prints a short summary on stdout.
+finished run prints a short summary on stdout, after its warnings on stderr; one that
+produced no article exits 1 (its outputs are kept: the rejects say why).
 """
 
 from __future__ import annotations
