@@ -612,9 +612,11 @@ def is_json_line(head: list[bytes]) -> bool:
 # Outside strings: the next byte that is not JSON whitespace.
 _VALUE_START = re.compile(rb"[^ \t\r\n]")
 # Inside a value, outside strings: the next byte that opens or closes something.
-_STRUCTURE = re.compile(rb'["\[\]{}]')
-# Inside a string: its end, or an escape.
-_STRING_STOP = re.compile(rb'["\\]')
+# A whole string is skipped in one match; one that goes on past the block leaves its
+# opening quote alone.
+_STRUCTURE = re.compile(rb'"(?:[^"\\]++|\\.)*+"|["\[\]{}]', re.S)
+# Inside a string: the rest of it, up to its closing quote.
+_STRING_REST = re.compile(rb'(?:[^"\\]++|\\.)*+"', re.S)
 # The end of a number or literal (true, null...): whitespace or structure.
 _BARE_END = re.compile(rb'[ \t\r\n"\[\]{},]')
 
@@ -683,30 +685,29 @@ class ValueCutter:
         structure = _STRUCTURE.search(block, pos)
         if structure is None:
             return len(block), start
-        char = structure.group()
-        if char == b'"':
+        token = structure.group()
+        if token == b'"':  # a string that goes on past the block
             self.in_string = True
-        elif char in b"[{":
+        elif token in (b"[", b"{"):
             self.depth += 1
-        else:
+        elif token in (b"]", b"}"):
             self.depth -= 1
             if self.depth == self.base:
                 found.append(self.finish(block[start: structure.end()]))
-        return structure.end(), start
+        return structure.end(), start  # (or past a whole string: nothing to track)
 
     def in_string_step(self, block: bytes, pos: int, start: int, found: list[Entry]) -> int:
-        """Moves to the end of the string, or past one escape."""
-        stop = _STRING_STOP.search(block, pos)
-        if stop is None:
+        """Moves past the end of the string, or to the end of the block (noting a
+        backslash there, which escapes the next block's first byte)."""
+        rest = _STRING_REST.match(block, pos)
+        if rest is None:
+            body = block[pos:]
+            self.escaped = (len(body) - len(body.rstrip(b"\\"))) % 2 == 1
             return len(block)
-        if stop.group() == b"\\":
-            if stop.end() == len(block):
-                self.escaped = True
-            return stop.end() + 1
         self.in_string = False
         if self.depth == self.base:  # a string that is a record itself
-            found.append(self.finish(block[start: stop.end()]))
-        return stop.end()
+            found.append(self.finish(block[start: rest.end()]))
+        return rest.end()
 
     def between_records(self, block: bytes, pos: int,
                         found: list[Entry]) -> tuple[int, int]:
