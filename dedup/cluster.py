@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 import Stemmer
 from sklearn.utils import murmurhash3_32
+from sparse_dot_topn import sp_matmul_topn
 
 from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
@@ -549,10 +550,11 @@ def _nearest_neighbours(
 ) -> sp.csr_matrix:
     """Each row's ``cfg.knn`` most similar rows (cosine >= ``cfg.floor``, in the window).
 
-    Sparse products of the reduced search vectors in row batches, with a sparse top-k
-    per row, never an n x n matrix.  The ``2 * knn`` best search hits (ties by date,
-    then id) are then scored by their exact cosine.  Returned as a sparse n x n matrix
-    of cosines (row i holds i's neighbours).
+    Sparse products of the reduced search vectors in row batches that keep each row's
+    best hits while multiplying (:func:`_search_hits`), never an n x n matrix.  The
+    ``2 * knn`` best search hits in the window (ties by date, then id) are then scored
+    by their exact cosine.  Returned as a sparse n x n matrix of cosines (row i holds
+    i's neighbours).
     """
     order = _date_order(days)
     searchable = _searchable(weights, cfg)[order]
@@ -563,19 +565,72 @@ def _nearest_neighbours(
         columns = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
         candidates = sp.vstack([searchable[lo:hi] for lo, hi in ranges], format="csr").T.tocsr()
         for start in range(first, last, cfg.batch_rows):
-            product = (searchable[start : min(start + cfg.batch_rows, last)] @ candidates).tocoo()
-            hit = product.data >= cfg.search_floor  # most products are tiny: drop them first
-            rows, cols = product.row[hit] + start, columns[product.col[hit]]
-            sims = product.data[hit]
-            keep = (rows != cols) & _within_window(sorted_days[rows], sorted_days[cols],
-                                                   cfg.window_days)
-            rows, cols, _ = _top_k_per_row(rows[keep], cols[keep], sims[keep], 2 * cfg.knn)
+            queries = searchable[start : min(start + cfg.batch_rows, last)]
+            rows, cols, sims = _search_hits(queries, candidates, columns, start, sorted_days,
+                                            cfg)
+            rows, cols, _ = _top_k_per_row(rows, cols, sims, 2 * cfg.knn)
             found.append((order[rows], order[cols]))
     rows, cols = (np.concatenate(parts) for parts in zip(*found, strict=True))
     exact = _pair_dots(weights, rows, cols)
     close = exact >= cfg.floor
     rows, cols, sims = _top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)
     return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
+
+
+# Search hits kept per row, in units of ``knn``: the row itself, ``2 * knn`` for the
+# exact rescoring, and room for hits a slab's edge puts outside the date window.
+_SEARCH_HITS = 3
+
+
+def _search_hits(queries: sp.csr_matrix, candidates: sp.csr_matrix, columns: np.ndarray,
+                 start: int, sorted_days: np.ndarray,
+                 cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Search hits (row, column, score) of a batch of query rows (from ``start``), other
+    rows within the date window, holding at least each row's ``2 * knn`` best.
+
+    Each row's ``_SEARCH_HITS * knn`` best candidates are kept while multiplying; a slab
+    spans up to ``window_days``, so some of them can lie outside a row's window.  A row
+    whose list was full but kept fewer than ``2 * knn`` hits inside it may have lost
+    some: its product is taken again in full and filtered by date first.
+    """
+    top = _SEARCH_HITS * cfg.knn
+    product = _top_products(queries, candidates, top, cfg.search_floor)
+    rows, cols, sims = product.row, columns[product.col], product.data
+    keep = _usable_hits(rows + start, cols, sorted_days, cfg)
+    kept = np.bincount(rows[keep], minlength=queries.shape[0])
+    redo = (np.bincount(rows, minlength=queries.shape[0]) == top) & (kept < 2 * cfg.knn)
+    keep &= ~redo[rows]
+    rows, cols, sims = rows[keep], cols[keep], sims[keep]
+    if redo.any():
+        again = np.flatnonzero(redo)
+        full = (queries[again] @ candidates).tocoo()
+        hit = full.data >= cfg.search_floor
+        more_rows, more_cols = again[full.row[hit]], columns[full.col[hit]]
+        usable = _usable_hits(more_rows + start, more_cols, sorted_days, cfg)
+        rows = np.r_[rows, more_rows[usable]]
+        cols = np.r_[cols, more_cols[usable]]
+        sims = np.r_[sims, full.data[hit][usable]]
+    return rows + start, cols, sims
+
+
+def _usable_hits(rows: np.ndarray, cols: np.ndarray, sorted_days: np.ndarray,
+                 cfg: ClusterConfig) -> np.ndarray:
+    """Hits that are another row, within the date window."""
+    return (rows != cols) & _within_window(sorted_days[rows], sorted_days[cols],
+                                           cfg.window_days)
+
+
+def _top_products(rows: sp.csr_matrix, columns: sp.csr_matrix, top: int,
+                  floor: float) -> sp.coo_matrix:
+    """The ``top`` largest entries (at least ``floor``) of each row of ``rows @ columns``.
+
+    sparse_dot_topn keeps only those while it multiplies: the full product of a batch
+    of queries with a slab's candidates holds a hit for most pairs sharing any term and
+    took most of the neighbour search to build and sort.
+    """
+    product = sp_matmul_topn(rows, columns, top_n=top,
+                             threshold=float(np.nextafter(floor, -np.inf)))
+    return sp.coo_matrix(product)
 
 
 def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -596,8 +651,8 @@ def _row_dots(left: sp.csr_matrix, left_rows: np.ndarray, right: sp.csr_matrix,
 
     Gathering the rows of every pair at once held copies of a block's vectors several
     times over: the memory peak of clustering a large block.  A wide row (a big
-    story's member sum, with most of the block's vocabulary) is not gathered once per
-    pair but multiplied with all its partners at once (:func:`_wide_row_dots`).
+    story's member sum, with much of the block's vocabulary) is not gathered once per
+    pair but laid out once for all its partners (:func:`_wide_row_dots`).
     """
     dots = np.empty(left_rows.size)
     right_wide = np.diff(right.indptr)[right_rows] > _WIDE_ROW
@@ -612,22 +667,33 @@ def _row_dots(left: sp.csr_matrix, left_rows: np.ndarray, right: sp.csr_matrix,
     return dots
 
 
-# Rows with more entries than this are multiplied with their partners at once, not
-# copied once per pair: gathered per pair, a story of thousands of articles cost its
-# whole vocabulary for each member and each candidate partner.
-_WIDE_ROW = 4096
+# Rows with more entries than this are laid out dense once and their partners looked up
+# in them, not merged with each partner: gathered per pair, a story of thousands of
+# articles cost its whole vocabulary for each member and each candidate partner.  Lower
+# sends more rows through a Python loop (measured on a 376k-event block: 4,096 took 58 s,
+# 512 took 39 s, 128 took 44 s).
+_WIDE_ROW = 512
 
 
 def _wide_row_dots(narrow: sp.csr_matrix, narrow_rows: np.ndarray, wide: sp.csr_matrix,
                    wide_rows: np.ndarray, chosen: np.ndarray, dots: np.ndarray) -> None:
-    """Fill ``dots`` for the ``chosen`` pairs, one sparse product per distinct wide row."""
+    """Fill ``dots`` for the ``chosen`` pairs: each distinct wide row is laid out dense
+    once and its partners' entries look their terms up in it, so a pair costs its narrow
+    row's length only."""
     pairs = np.flatnonzero(chosen)
     if not pairs.size:
         return
     order = pairs[np.argsort(wide_rows[pairs], kind="stable")]
     rows, starts = np.unique(wide_rows[order], return_index=True)
+    dense = np.zeros(wide.shape[1])
     for row, members in zip(rows.tolist(), np.split(order, starts[1:]), strict=True):
-        dots[members] = (narrow[narrow_rows[members]] @ wide[row].T).toarray().ravel()
+        terms = wide.indices[wide.indptr[row] : wide.indptr[row + 1]]
+        dense[terms] = wide.data[wide.indptr[row] : wide.indptr[row + 1]]
+        partners = narrow[narrow_rows[members]]
+        products = dense[partners.indices] * partners.data
+        dots[members] = np.add.reduceat(np.r_[products, 0.0], partners.indptr[:-1]) * \
+            (np.diff(partners.indptr) > 0)
+        dense[terms] = 0.0
 
 
 def _neighbourhood_vectors(neighbours: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
@@ -644,16 +710,18 @@ def _neighbourhood_vectors(neighbours: sp.csr_matrix, cfg: ClusterConfig) -> sp.
     return sp.csr_matrix(sp.diags(1.0 / norms) @ vectors)
 
 
-def _linkage_vectors(
+def _linkage_parts(
     weights: sp.csr_matrix, neighbourhood: sp.csr_matrix, cfg: ClusterConfig
-) -> sp.csr_matrix:
-    """Unit rows whose dot product mixes word cosine and neighbourhood cosine.
+) -> list[tuple[sp.csr_matrix, float]]:
+    """Unit rows and their shares: the linkage similarity mixes word cosine and
+    neighbourhood cosine.
 
-    Concatenating the scaled parts keeps the mixed similarity a dot product, so the
-    average link between two clusters is still the dot of their member sums.
+    The mixed similarity of two clusters is the share-weighted sum of the parts' dot
+    products of member sums, so average link needs no copy of the rows that
+    concatenates the parts (one was the memory peak of clustering a large block).
     """
     alpha = _word_share(weights.shape[0], cfg)
-    return sp.hstack([weights * np.sqrt(alpha), neighbourhood * np.sqrt(1.0 - alpha)], format="csr")
+    return [(weights, alpha), (neighbourhood, 1.0 - alpha)]
 
 
 def _word_share(block_size: int, cfg: ClusterConfig) -> float:
@@ -676,12 +744,10 @@ def _candidate_pairs(
     found_a: list[np.ndarray] = []
     found_b: list[np.ndarray] = []
     for start in range(0, n, cfg.batch_rows):
-        product = sp.csr_matrix(neighbourhood[start : start + cfg.batch_rows] @ transposed)
-        product.sort_indices()
-        coo = product.tocoo()
-        rows, cols, _ = _top_k_per_row(coo.row + start, coo.col, coo.data, 2 * cfg.knn)
-        found_a.append(rows)
-        found_b.append(cols)
+        product = _top_products(neighbourhood[start : start + cfg.batch_rows], transposed,
+                                2 * cfg.knn, 0.0)
+        found_a.append(product.row + start)
+        found_b.append(product.col)
     return _unique_pairs(np.concatenate(found_a), np.concatenate(found_b), n)
 
 
@@ -707,16 +773,21 @@ def _cluster_sums(vectors: sp.csr_matrix, label: np.ndarray, keys: np.ndarray) -
 
 
 def _average_similarity(
-    vectors: sp.csr_matrix, label: np.ndarray, size: np.ndarray, a: np.ndarray, b: np.ndarray
+    parts: Sequence[tuple[sp.csr_matrix, float]], label: np.ndarray, size: np.ndarray,
+    a: np.ndarray, b: np.ndarray
 ) -> np.ndarray:
     """Exact average-link similarity of cluster pairs (a[i], b[i]).
 
     The mean similarity over all member pairs equals the dot product of the two member
-    sums divided by both sizes, so no member pair needs to be a candidate.
+    sums divided by both sizes, so no member pair needs to be a candidate; with several
+    parts (vectors, share), the shares weigh each part's dot product.
     """
     keys = np.unique(np.concatenate([a, b]))
-    sums = _cluster_sums(vectors, label, keys)
-    dots = _row_dots(sums, np.searchsorted(keys, a), sums, np.searchsorted(keys, b))
+    left, right = np.searchsorted(keys, a), np.searchsorted(keys, b)
+    dots = np.zeros(a.size)
+    for vectors, share in parts:
+        sums = _cluster_sums(vectors, label, keys)
+        dots += share * _row_dots(sums, left, sums, right)
     return dots / (size[a] * size[b])
 
 
@@ -751,7 +822,7 @@ def _relabel_edges(
 
 
 def _average_link(
-    vectors: sp.csr_matrix,
+    parts: Sequence[tuple[sp.csr_matrix, float]],
     a: np.ndarray,
     b: np.ndarray,
     spans: tuple[np.ndarray, np.ndarray],
@@ -765,12 +836,14 @@ def _average_link(
     pair of clusters that are each other's best partner (at least ``threshold``, date
     spans within ``window_days``).  Average link is reducible, so these parallel merges
     give the same result as merging the single best pair at a time, in far fewer rounds.
-    A row may stand for a group already made (``vectors``: its members' sum; ``size``:
+    ``parts`` are the rows' vectors with their shares of the similarity (see
+    :func:`_average_similarity`).
+    A row may stand for a group already made (vectors: its members' sum; ``size``:
     how many; ``spans``: its first and last day): stories grow from events this way.
     A threshold per row makes each cluster's the highest of its rows', and a pair's the
     higher of its two clusters'.
     """
-    n = vectors.shape[0]
+    n = parts[0][0].shape[0]
     label = np.arange(n)
     size = np.ones(n) if size is None else size.astype(np.float64)
     first_day, last_day = spans[0].copy(), spans[1].copy()
@@ -778,7 +851,7 @@ def _average_link(
     sim = np.zeros(a.size)
     stale = np.ones(a.size, dtype=bool)
     while a.size:
-        sim[stale] = _average_similarity(vectors, label, size, a[stale], b[stale])
+        sim[stale] = _average_similarity(parts, label, size, a[stale], b[stale])
         span_ok = _within_window(
             np.fmin(first_day[a], first_day[b]), np.fmax(last_day[a], last_day[b]), window_days
         )
@@ -813,7 +886,7 @@ def _cluster_block(weights: sp.csr_matrix, embeddings: np.ndarray | None, days: 
     neighbourhood = _neighbourhood_vectors(_nearest_neighbours(weights, days, cfg), cfg)
     pairs = _candidate_pairs(neighbourhood, cfg)
     a, b = _direct_links(*pairs, weights, embeddings, cfg)
-    events = _average_link(_linkage_vectors(weights, neighbourhood, cfg), a, b, (days, days),
+    events = _average_link(_linkage_parts(weights, neighbourhood, cfg), a, b, (days, days),
                            cfg.threshold, cfg.window_days)
     return events, pairs
 
@@ -849,7 +922,7 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
                          np.r_[events.labels[pairs[1][linked]], chained[1]], n_events)
     sums = sp.csr_matrix(_membership(events.labels, n_events)
                          @ _salient_terms(weights, cfg.story_article_terms))
-    story_of_event = _average_link(sums, a, b, (first_day, last_day), thresholds,
+    story_of_event = _average_link([(sums, 1.0)], a, b, (first_day, last_day), thresholds,
                                    cfg.story_window_days,
                                    size=np.bincount(events.labels, minlength=n_events))
     first_row = np.unique(event_key)  # each event's smallest row, in event order

@@ -14,12 +14,14 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 
+import dedup.cluster as cluster_module
 from dedup.cluster import (
     ClusterConfig,
     Clustering,
     SpooledRows,
     _date_order,
     _nearest_neighbours,
+    _row_dots,
     _searchable,
     cluster,
     feature_index,
@@ -447,3 +449,24 @@ def test_the_smaller_id_represents_a_pair_whatever_the_order() -> None:
                 assert ids[row] == min(members)
                 pairs[frozenset(members)] = ids[row]
     assert pairs
+
+
+@pytest.mark.parametrize("wide_row", [0, 6, 10_000])
+def test_row_dots_are_dot_products_whichever_way_rows_are_multiplied(
+        wide_row: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wide rows are laid out dense and looked up, the others merged pairwise: both give
+    the dot products (0: every non-empty row is wide; 10,000: none is)."""
+    monkeypatch.setattr(cluster_module, "_WIDE_ROW", wide_row)
+    rng = np.random.default_rng(5)
+    lengths = rng.choice([0, 2, 5, 9, 40], size=60)
+    rows = [rng.choice(200, size=k, replace=False) for k in lengths]
+    left = sp.csr_matrix((rng.random(int(lengths.sum())),
+                          (np.repeat(np.arange(60), lengths), np.concatenate(rows))),
+                         shape=(60, 200))
+    right = sp.csr_matrix(rng.random((30, 200)) * (rng.random((30, 200)) < 0.1))
+    a, b = rng.integers(0, 60, 500), rng.integers(0, 30, 500)
+    want = np.einsum("ij,ij->i", left.toarray()[a], right.toarray()[b])
+    np.testing.assert_allclose(_row_dots(left, a, right, b, batch=64), want, rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(_row_dots(right, b, left, a, batch=64), want, rtol=1e-12,
+                               atol=1e-12)
