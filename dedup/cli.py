@@ -92,18 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f'run.engine="{args.engine}"')
     if args.scheduler is not None:
         overrides.append(f'run.scheduler="{args.scheduler}"')
+    received: list[int] = []
     try:
-        with notes_on_stderr(), stop_on_signals():
+        with notes_on_stderr(), stop_on_signals(received):
             cfg = load_config(args.config, overrides, args.preset)
             report = run_job(args.inputs, args.out, cfg, resume=args.resume, force=args.force)
     except (ConfigError, InputError, OutputError, EngineError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
     except (Stopped, KeyboardInterrupt) as stop:
-        signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
-        print(f"dedup: stopped by {signal.Signals(signum).name}; the finished chunks are kept: "
-              f"run the same command with --resume to continue", file=sys.stderr)
-        return 128 + signum
+        return stopped(stop.signum if isinstance(stop, Stopped) else signal.SIGINT)
     except OSError as err:
         if err.errno not in STORAGE_ERRORS:
             raise
@@ -111,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "finished chunks are kept: make room and run the same command with --resume",
               file=sys.stderr)
         return FAILED
+    if received:  # the stop was raised where Python only prints it (a finalizer)
+        return stopped(received[0])
     if args.resume and not report["resumed"]:
         print("dedup: nothing to resume in this output directory for these inputs and "
               "config: ran from the start", file=sys.stderr)
@@ -121,18 +121,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) stop the run the way Ctrl-C does: by an exception, so that it
-    removes what it half-wrote; the default would end the process on the spot."""
+def stop_on_signals(received: list[int]) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP stop the run by an exception, so that it removes what it
+    half-wrote (the default would end the process on the spot for the last two).
+
+    Each signal is also noted in ``received``: an exception raised while Python runs a
+    finalizer or a callback is printed and dropped, and the run would then finish with
+    exit 0 though it was asked to stop.
+    """
     def stop(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
         raise Stopped(signum)
 
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {number: signal.signal(number, stop)
+                for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def stopped(signum: int) -> int:
+    """Say that a signal stopped the run; its exit status (128 + the signal's number)."""
+    print(f"dedup: stopped by {signal.Signals(signum).name}; the finished chunks are kept: "
+          "run the same command with --resume to continue", file=sys.stderr)
+    return 128 + signum
 
 
 @contextmanager

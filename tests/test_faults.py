@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from processes import descendants, run_folder, saved, start_run, still_alive, wait_until
 from synthetic import make_corpus
 
-from dedup import chunks, write
+from dedup import chunks, cli, write
 from dedup.checkpoint import load_result, save_result
 from dedup.cli import main
 from dedup.config import RANGES, Config, load_config, numeric_settings
@@ -214,6 +215,28 @@ def test_a_signal_stops_the_run_cleanly_and_resume_finishes_it(
     assert main(["run", str(corpus), "--out", str(out), *ARGS, "--resume"]) == 0
     assert orjson.loads((out / "report.json").read_bytes())["chunks_reused"]["analyse"] > 0
     assert outputs(out) == reference
+
+
+class SignalledWhenCollected:
+    """Sends this process SIGINT from its finalizer, where Python prints an exception and
+    drops it: the stop a signal raises there never reaches the CLI."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_signal_whose_stop_was_dropped_still_fails_the_run(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    real_run_job = cli.run_job
+
+    def run_job_interrupted_in_a_finalizer(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        SignalledWhenCollected()  # collected at once: the signal arrives in __del__
+        return real_run_job(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "run_job", run_job_interrupted_in_a_finalizer)
+    assert main(["run", str(corpus), "--out", str(tmp_path / "out"), *ARGS]) == 130
+    assert "stopped by SIGINT" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------
