@@ -75,11 +75,16 @@ class InputFile:
 
     @property
     def read_as(self) -> str:
-        """The (lower-case) name the reader picks its format by: the file's own, or for
-        a stream whose name says nothing (stdin, ``<(zcat dump.jsonl.gz)``) that of
-        the format streams are read in."""
+        """The (lower-case) name the reader picks its format by: the file's own; for a
+        local name that says nothing, that of the file it leads to (``/dev/stdin <
+        dump.jsonl``, a link ``latest`` to ``dump.jsonl``); for a stream (stdin, ``<(zcat
+        dump.jsonl.gz)``), that of the format streams are read in."""
         name = self.name.lower()
-        return name if is_readable_kind(name) or not self.is_stream else STREAM_NAME
+        if is_readable_kind(name) or is_url(self.location):
+            return name
+        if self.is_stream:
+            return STREAM_NAME
+        return Path(os.path.realpath(self.location)).name.lower()
 
     @property
     def is_stream(self) -> bool:
@@ -292,7 +297,7 @@ def local_inputs(name: str, walker: Walker) -> list[tuple[str, str]]:
         return walker.walk("" if str(path) == "." else str(path), Selection()) or \
             no_readable_file(name)
     if path.is_file():
-        return [(require_readable_kind(name, path.name), os.path.realpath(name))]
+        return [(require_readable_kind(name, InputFile(name).read_as), os.path.realpath(name))]
     if is_pattern(name):
         root, parts = pattern_root(name)
         found = walker.walk(root, Selection.of_pattern(name, parts)) \

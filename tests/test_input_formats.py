@@ -10,6 +10,7 @@ import hashlib
 import io
 import lzma
 import os
+import subprocess
 import sys
 import threading
 import tracemalloc
@@ -490,3 +491,22 @@ def test_stdin_is_named_as_such_and_devices_are_inputs(tmp_path: Path,
         run_job(["-"], tmp_path / "out", load_config())
     assert discover_inputs(["/dev/null"]).files == [InputFile("/dev/null")]
     assert InputFile("/dev/null").is_stream and not InputFile(str(tmp_path)).is_stream
+
+
+def test_a_name_that_says_nothing_is_read_as_the_file_it_leads_to(tmp_path: Path) -> None:
+    """``dedup run /dev/stdin < dump.jsonl`` and a link ``latest`` to a dump read the
+    dump; a file whose own name says nothing is still refused."""
+    dump = write_lines(tmp_path / "dump.jsonl", [{"id": f"a{i}", "title": f"Title {i}",
+                                                  "text": BODY} for i in range(3)])
+    with dump.open("rb") as redirected:
+        done = subprocess.run([sys.executable, "-m", "dedup.cli", "run", "/dev/stdin", "--out",
+                               str(tmp_path / "piped"), *ARGS], stdin=redirected,
+                              capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [a["id"] for a in articles(tmp_path / "piped")] == ["a0", "a1", "a2"]
+    (tmp_path / "latest").symlink_to(dump)
+    assert main(["run", str(tmp_path / "latest"), "--out", str(tmp_path / "linked"), *ARGS]) == 0
+    assert len(articles(tmp_path / "linked")) == 3
+    (tmp_path / "plain").write_bytes(dump.read_bytes())
+    with pytest.raises(InputError, match="unsupported input"):
+        discover_inputs([str(tmp_path / "plain")])
