@@ -31,10 +31,18 @@ def without_compression(name: str) -> str:
     return name
 
 
-def decompressed(raw: IO[bytes], name: str) -> IO[bytes]:
+# The first bytes of each compressed format, for streams, whose name says nothing.
+MAGIC_NUMBERS = ((b"\x1f\x8b", ".gz"), (b"BZh", ".bz2"), (b"\xfd7zXZ\x00", ".xz"),
+                 (b"\x28\xb5\x2f\xfd", ".zst"))
+
+
+def decompressed(raw: IO[bytes], name: str, sniff: bool = False) -> IO[bytes]:
     """The decompressed bytes of ``raw``, by the compression suffix of ``name`` (none:
-    ``raw`` itself).  Closing the result leaves ``raw`` open."""
+    ``raw`` itself), or with ``sniff`` (stdin, a pipe: ``cat dump.jsonl.gz | dedup run
+    -``) by its first bytes.  Closing the result leaves ``raw`` open."""
     name = name.lower()
+    if sniff and without_compression(name) == name:
+        name += sniffed_suffix(raw)
     if name.endswith(".gz"):
         return cast(IO[bytes], gzip.open(raw))
     if name.endswith(".bz2"):
@@ -44,6 +52,14 @@ def decompressed(raw: IO[bytes], name: str) -> IO[bytes]:
     if name.endswith(".zst"):
         return io.BufferedReader(ZstdFrames(raw))
     return raw
+
+
+def sniffed_suffix(raw: IO[bytes]) -> str:
+    """The compression suffix ``raw``'s first bytes show ("" for none), read without
+    consuming them (``raw`` must be buffered: it is peeked at)."""
+    peek = getattr(raw, "peek", None)
+    head = peek(8)[:8] if peek is not None else b""
+    return next((suffix for magic, suffix in MAGIC_NUMBERS if head.startswith(magic)), "")
 
 
 # Compressed bytes given to the Zstandard decoder at a time.  Its output per call is

@@ -293,7 +293,7 @@ def document_item(path: InputFile, limit: int) -> RawItem | Reject:
     a URL may have none)."""
     kind = "html" if without_compression(path.read_as).endswith((".html", ".htm")) else "txt"
     try:
-        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+        with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             payload = read_at_most(handle, limit + 1)
     except READ_ERRORS as err:
         return Reject(origin=path.location, reason="unreadable_file", detail=str(err))
@@ -396,7 +396,7 @@ def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     """
     cutter = LineCutter(path.location, limit)
     try:
-        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+        with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             for block in utf8_blocks(raw_blocks(handle)):
                 yield from cutter.cut(block)
         yield from cutter.end()
@@ -417,7 +417,7 @@ def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     """
     cutter: LineCutter | ValueCutter | None = None
     try:
-        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+        with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             head, rest = leading_line(utf8_blocks(raw_blocks(handle)), limit)
             cutter = LineCutter(path.location, limit) if is_json_line(head) else \
                 ValueCutter(path.location, limit)
@@ -443,7 +443,7 @@ def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
     cutter = CsvCutter(path.location, limit)
     rows = CsvRows(path.location, delimiter)
     try:
-        with path.open() as raw, decompressed(raw, path.read_as) as handle:
+        with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             for block in utf8_blocks(raw_blocks(handle)):
                 yield from rows.entries(cutter.cut(block))
         yield from rows.entries(cutter.end())

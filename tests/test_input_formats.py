@@ -510,3 +510,15 @@ def test_a_name_that_says_nothing_is_read_as_the_file_it_leads_to(tmp_path: Path
     (tmp_path / "plain").write_bytes(dump.read_bytes())
     with pytest.raises(InputError, match="unsupported input"):
         discover_inputs([str(tmp_path / "plain")])
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESSORS))
+def test_compressed_stdin_is_recognised_by_its_first_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """``cat dump.jsonl.gz | dedup run -``: a stream has no suffix to go by."""
+    data = b"".join(orjson.dumps(news_please(i)) + b"\n" for i in range(120))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(COMPRESSORS[suffix](data))))
+    report = run_job(["-"], tmp_path / "out", load_config(
+        overrides=["run.workers=1"], preset="news-please"))  # sampled, then all read
+    assert report["counts"]["in"] == report["counts"]["out"] == 120
+    assert len({row["id"] for row in articles(tmp_path / "out")}) == 120
