@@ -762,14 +762,13 @@ def _unique_pairs(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.
 # ---------------------------------------------------------------------- agglomerate
 
 
-def _cluster_sums(vectors: sp.csr_matrix, label: np.ndarray, keys: np.ndarray) -> sp.csr_matrix:
-    """Sum of member vectors for each cluster key in ``keys`` (sorted), one row each."""
+def _cluster_indicator(label: np.ndarray, keys: np.ndarray) -> sp.csr_matrix:
+    """The keys x rows 0/1 matrix of the rows whose cluster key is in ``keys`` (sorted):
+    its product with row vectors gives those clusters' member sums, one row each."""
     members = np.flatnonzero(np.isin(label, keys))
     rows = np.searchsorted(keys, label[members])
-    indicator = sp.csr_matrix(
-        (np.ones(members.size), (rows, members)), shape=(keys.size, vectors.shape[0])
-    )
-    return sp.csr_matrix(indicator @ vectors)
+    return sp.csr_matrix((np.ones(members.size), (rows, members)),
+                         shape=(keys.size, label.size))
 
 
 def _average_similarity(
@@ -784,9 +783,10 @@ def _average_similarity(
     """
     keys = np.unique(np.concatenate([a, b]))
     left, right = np.searchsorted(keys, a), np.searchsorted(keys, b)
+    indicator = _cluster_indicator(label, keys)
     dots = np.zeros(a.size)
     for vectors, share in parts:
-        sums = _cluster_sums(vectors, label, keys)
+        sums = sp.csr_matrix(indicator @ vectors)
         dots += share * _row_dots(sums, left, sums, right)
     return dots / (size[a] * size[b])
 

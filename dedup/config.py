@@ -152,7 +152,8 @@ def set_value(config: Config, dotted: str, value: Any) -> Config:
             coerced = merged_table(getattr(section, key), coerced, dotted)
     elif len(parts) == 3 and isinstance(getattr(section, parts[1], None), dict):
         key = parts[1]
-        coerced = {**getattr(section, key), parts[2]: coerce(value, str, dotted)}
+        coerced = merged_table(getattr(section, key), {parts[2]: coerce(value, str, dotted)},
+                               dotted)
     else:
         raise ConfigError(f"unknown config key {dotted!r}")
     try:

@@ -199,6 +199,10 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
     ("dedup.threshold=2.0", "dedup.threshold must be"),
     ("run.progress=sometimes", "run.progress"),
     ("novalue", "expected section.key=value"),
+    ('read.fields.txt="body"', "'txt' is not a record field .*did you mean 'text'"),
+    ('read.fields={titel="headline"}', "'titel' is not a record field .*did you mean 'title'"),
+    ("read.fields={}", "an empty table sets nothing"),
+    ('read.fields.text=""', "'text' must be mapped to an input field name"),
 ])
 def test_config_errors_are_clear(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -334,14 +338,3 @@ def test_a_fields_table_in_a_toml_file_keeps_the_other_mappings(tmp_path: Path) 
     fields = load_config(config).read.fields
     assert fields["text"] == "maintext" and fields["title"] == "title"
     assert fields["url"] == "url" and fields["id"] == "id"
-
-
-@pytest.mark.parametrize("override, message", [
-    ('read.fields.txt="body"', "'txt' is not a record field .*did you mean 'text'"),
-    ('read.fields={titel="headline"}', "'titel' is not a record field .*did you mean 'title'"),
-    ("read.fields={}", "an empty table sets nothing"),
-    ('read.fields.text=""', "'text' must be mapped to an input field name"),
-])
-def test_field_mapping_mistakes_are_refused(override: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        load_config(overrides=[override])
