@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -152,6 +154,11 @@ class ClusterConfig:
     # Heaviest terms per article used to search neighbours.  Fewer is faster; too
     # few misses neighbours that share only lighter terms (recall).
     search_terms: int = 40
+    # Query rows per task of a block's neighbour search: a block with more is searched by
+    # several tasks, on every worker.  Fewer rows spread a large block over more workers,
+    # but each task reads the rows its queries can match (up to two windows around
+    # them), so more tasks read more.  The neighbours found do not depend on it.
+    search_task_rows: int = 100_000
     # Rows per sparse product batch: memory vs per-batch overhead.
     batch_rows: int = 512
     # Centroid terms reported per cluster.
@@ -495,8 +502,11 @@ def _date_order(days: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(days.size), np.nan_to_num(days), np.isnan(days)))
 
 
-def _slabs(sorted_days: np.ndarray, n_dated: int,
-           cfg: ClusterConfig) -> list[tuple[int, int, list[tuple[int, int]]]]:
+# A run of date-ordered query rows (first, last) and the row ranges its rows can match.
+_Slab = tuple[int, int, list[tuple[int, int]]]
+
+
+def _slabs(sorted_days: np.ndarray, n_dated: int, cfg: ClusterConfig) -> list[_Slab]:
     """Date-ordered query row ranges, each with the row ranges its rows can match.
 
     A slab of dated rows spans at most ``window_days`` (or one batch) and matches the
@@ -509,7 +519,7 @@ def _slabs(sorted_days: np.ndarray, n_dated: int,
     if not np.isfinite(cfg.window_days):
         return [(0, n, [(0, n)])]
     dated = sorted_days[:n_dated]
-    slabs: list[tuple[int, int, list[tuple[int, int]]]] = []
+    slabs: list[_Slab] = []
     start = 0
     while start < n_dated:
         stop = max(int(np.searchsorted(dated, dated[start] + cfg.window_days, "right")),
@@ -554,14 +564,29 @@ def _nearest_neighbours(
     best hits while multiplying (:func:`_search_hits`), never an n x n matrix.  The
     ``2 * knn`` best search hits in the window (ties by date, then id) are then scored
     by their exact cosine.  Returned as a sparse n x n matrix of cosines (row i holds
-    i's neighbours).
+    i's neighbours).  A large block runs the same search in parts, one task per group
+    of slabs (:func:`search_block`); each row's neighbours come from its own slab only,
+    so the parts find exactly what this does.
     """
     order = _date_order(days)
-    searchable = _searchable(weights, cfg)[order]
+    hits = _slab_hits(_searchable(weights, cfg)[order], order, days, _block_slabs(days, cfg),
+                      cfg)
+    return _neighbour_matrix([_closest(weights, *hits, cfg)], days.size)
+
+
+def _block_slabs(days: np.ndarray, cfg: ClusterConfig) -> list[_Slab]:
+    """The slabs of a block's neighbour search (see :func:`_slabs`)."""
+    return _slabs(days[_date_order(days)], int(np.count_nonzero(~np.isnan(days))), cfg)
+
+
+def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
+               slabs: Sequence[_Slab], cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The ``2 * knn`` best search hits (row, column; block rows) of each query row of
+    ``slabs``.  ``searchable`` holds the search rows in date order (``order``); only the
+    rows these slabs read (:func:`_rows_read`) need to be filled in."""
     sorted_days = days[order]
-    n, n_dated = days.size, int(np.count_nonzero(~np.isnan(days)))
-    found: list[tuple[np.ndarray, np.ndarray]] = []
-    for first, last, ranges in _slabs(sorted_days, n_dated, cfg):
+    found: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 2]
+    for first, last, ranges in slabs:
         columns = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
         candidates = sp.vstack([searchable[lo:hi] for lo, hi in ranges], format="csr").T.tocsr()
         for start in range(first, last, cfg.batch_rows):
@@ -571,9 +596,36 @@ def _nearest_neighbours(
             rows, cols, _ = _top_k_per_row(rows, cols, sims, 2 * cfg.knn)
             found.append((order[rows], order[cols]))
     rows, cols = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    return rows, cols
+
+
+def _closest(weights: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
+             cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of the search hits (rows[i], cols[i]), each row's ``knn`` best by exact cosine, at
+    least ``cfg.floor`` (row, column, cosine); ``weights`` need only the hits' rows."""
     exact = _pair_dots(weights, rows, cols)
     close = exact >= cfg.floor
-    rows, cols, sims = _top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)
+    return _top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)
+
+
+def _rows_read(slabs: Sequence[_Slab]) -> np.ndarray:
+    """The date-ordered rows a search over ``slabs`` reads: their queries and the ranges
+    they match, sorted, each once."""
+    spans = sorted([(first, last) for first, last, _ in slabs]
+                   + [span for _, _, ranges in slabs for span in ranges])
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return np.concatenate([np.arange(lo, hi) for lo, hi in merged] or [np.zeros(0, np.int64)])
+
+
+def _neighbour_matrix(parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                      n: int) -> sp.csr_matrix:
+    """The n x n matrix of neighbour cosines from the hits of every part of the search."""
+    rows, cols, sims = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
     return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
 
@@ -794,15 +846,22 @@ def _average_similarity(
 def _best_partner(a: np.ndarray, b: np.ndarray, sim: np.ndarray, n: int) -> np.ndarray:
     """For each cluster key its best partner (-1 if none) under one total edge order.
 
-    Edges are ordered by similarity, then by their (smaller, larger) keys, so the
+    Edges (a < b) are ordered by similarity, then by their (smaller, larger) keys, so the
     globally best edge is the best of both its ends: every round merges something.
+    Found with two unbuffered reductions per end instead of a sort of all edges: the
+    sort ran in every round and was a tenth of the agglomeration's time on a large block.
     """
     src, dst = np.r_[a, b], np.r_[b, a]
-    order = np.lexsort((np.r_[b, b], np.r_[a, a], -np.r_[sim, sim], src))
-    src, dst = src[order], dst[order]
-    first = np.r_[True, src[1:] != src[:-1]]
+    edge = np.r_[a, a] * n + np.r_[b, b]
+    both = np.r_[sim, sim]
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, src, both)
+    tied = both == top[src]
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, src[tied], edge[tied])
+    chosen = tied & (edge == first[src])
     best = np.full(n, -1, dtype=np.int64)
-    best[src[first]] = dst[first]
+    best[src[chosen]] = dst[chosen]
     return best
 
 
@@ -880,10 +939,11 @@ def _average_link(
     return label
 
 
-def _cluster_block(weights: sp.csr_matrix, embeddings: np.ndarray | None, days: np.ndarray,
+def _cluster_block(weights: sp.csr_matrix, neighbours: sp.csr_matrix,
+                   embeddings: np.ndarray | None, days: np.ndarray,
                    cfg: ClusterConfig) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Event keys (smallest member row) of one language block, and the candidate pairs."""
-    neighbourhood = _neighbourhood_vectors(_nearest_neighbours(weights, days, cfg), cfg)
+    neighbourhood = _neighbourhood_vectors(neighbours, cfg)
     pairs = _candidate_pairs(neighbourhood, cfg)
     a, b = _direct_links(*pairs, weights, embeddings, cfg)
     events = _average_link(_linkage_parts(weights, neighbourhood, cfg), a, b, (days, days),
@@ -1189,20 +1249,106 @@ def _positions(order: np.ndarray) -> np.ndarray:
     return position
 
 
-def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray,
-                  cfg: ClusterConfig) -> Clustering:
-    """Clusters of one language block, numbered, with representatives and top terms.
+@dataclass(frozen=True, slots=True)
+class BlockSpool:
+    """Where a block's tasks leave what its later tasks read: its TF-IDF rows, its search
+    rows in date order, and each part of the neighbour search's hits.  Paths only, so it
+    travels to a task in a few bytes."""
+
+    folder: Path
+    n_features: int
+
+    @property
+    def weights(self) -> Path:
+        """The block's TF-IDF rows, in its (id) order (:func:`save_rows`)."""
+        return self.folder / "weights"
+
+    @property
+    def searchable(self) -> Path:
+        """The block's reduced search rows, in date order (:func:`save_rows`)."""
+        return self.folder / "search"
+
+    def hits(self, part: int) -> list[Path]:
+        """The neighbours (rows, columns, cosines) that search part ``part`` found."""
+        return [self.folder / f"hits-{part}-{name}.npy" for name in ("rows", "cols", "sims")]
+
+
+def prepare_block(source: RowSource, days: np.ndarray, spool: BlockSpool,
+                  cfg: ClusterConfig) -> None:
+    """A block's first task: its TF-IDF rows (document frequencies need the whole block)
+    and its search rows, spooled for the search parts and the clustering."""
+    spool.folder.mkdir(parents=True, exist_ok=True)
+    weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
+    save_rows(spool.weights, weights)
+    save_rows(spool.searchable, _searchable(weights, cfg)[_date_order(days)])
+
+
+def search_parts(days: np.ndarray, cfg: ClusterConfig) -> list[list[_Slab]]:
+    """A block's neighbour search cut into parts of about ``cfg.search_task_rows`` query
+    rows, whole slabs each: a row's neighbours come from its slab alone, so the parts
+    find what one search finds, and a large block's search uses every worker."""
+    parts: list[list[_Slab]] = [[]]
+    queries = 0
+    for slab in _block_slabs(days, cfg):
+        if queries >= cfg.search_task_rows:
+            parts.append([])
+            queries = 0
+        parts[-1].append(slab)
+        queries += slab[1] - slab[0]
+    return parts
+
+
+def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: int,
+                 cfg: ClusterConfig) -> None:
+    """One part of a block's neighbour search: the neighbours of the query rows of
+    ``slabs``, spooled as ``part``.  Reads only the rows those slabs match, and the
+    TF-IDF rows of the hits."""
+    order = _date_order(days)
+    searchable = _rows_in_place(spool.searchable, _rows_read(slabs), days.size,
+                                spool.n_features)
+    rows, cols = _slab_hits(searchable, order, days, slabs, cfg)
+    del searchable
+    weights = _rows_in_place(spool.weights, np.unique(np.r_[rows, cols]), days.size,
+                             spool.n_features)
+    for path, array in zip(spool.hits(part), _closest(weights, rows, cols, cfg), strict=True):
+        save_array(path, array)
+
+
+def cluster_block(spool: BlockSpool, source: RowSource, days: np.ndarray,
+                  headline_only: np.ndarray, parts: int, cfg: ClusterConfig) -> Clustering:
+    """Clusters of one language block, numbered, with representatives and top terms, from
+    its spooled rows and the ``parts`` of its neighbour search.
 
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
-    weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
+    weights = _load_rows(spool.weights, spool.n_features)
+    neighbours = _neighbour_matrix(
+        [tuple(np.load(path) for path in spool.hits(part)) for part in range(parts)],
+        days.size)
     found = source.embeddings()
     embeddings = None if found is None else found.astype(np.float32)
-    event_key, pairs = _cluster_block(weights, embeddings, days, cfg)
+    event_key, pairs = _cluster_block(weights, neighbours, embeddings, days, cfg)
     events = _level(weights, event_key, cfg)
     story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg)
     return _summarise(events, _level(weights, story_key, cfg, similarities=False), embeddings)
+
+
+def _load_rows(base: Path, n_features: int) -> sp.csr_matrix:
+    """All rows saved by :func:`save_rows`."""
+    indptr, indices, data = (np.load(path) for path in row_files(base))
+    return sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_features))
+
+
+def _rows_in_place(base: Path, wanted: np.ndarray, n: int, n_features: int) -> sp.csr_matrix:
+    """The n rows saved by :func:`save_rows` with only the ``wanted`` ones (sorted) read
+    and the others left empty, so row numbers keep their meaning."""
+    indptr = np.load(row_files(base)[0], mmap_mode="r")
+    compact = read_rows(base, indptr, wanted, n_features)
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[wanted] = np.diff(compact.indptr)
+    return sp.csr_matrix((compact.data, compact.indices, np.r_[0, np.cumsum(lengths)]),
+                         shape=(n, n_features))
 
 
 def cluster(
@@ -1214,6 +1360,7 @@ def cluster(
     engine: Engine | None = None,
     embeddings: np.ndarray | None = None,
     headline_only: np.ndarray | None = None,
+    scratch: Path | None = None,
 ) -> Clustering:
     """Group articles about the same event, and events into stories; see the module
     docstring for the method.
@@ -1224,7 +1371,9 @@ def cluster(
     unique article ids, which break every tie so the result does not depend on row
     order; ``headline_only`` marks rows without a body (see ``headline_story_threshold``).
     Language blocks are independent: with an ``engine`` they run as parallel tasks,
-    largest first so the longest one starts at once.
+    largest first so the longest one starts at once, and a large block's neighbour
+    search is split over several (:func:`search_parts`).  Blocks keep their rows between
+    tasks in ``scratch`` (a folder every task can read; a temporary one if not given).
     """
     n = len(ids)
     if n == 0:
@@ -1238,9 +1387,43 @@ def cluster(
                                                     all_days[order], cfg.block_days)]
     blocks.sort(key=len, reverse=True)
     bare = np.zeros(n, dtype=bool) if headline_only is None else np.asarray(headline_only, bool)
-    tasks = ((rows_of(rows), all_days[rows], bare[rows], cfg) for rows in blocks)
-    parts = list((engine or SerialEngine()).map(cluster_block, tasks, "cluster"))
+    with _scratch_folder(scratch) as folder:
+        parts = _cluster_blocks(blocks, rows_of, all_days, bare, folder, cfg,
+                                engine or SerialEngine())
     return _merge_blocks(blocks, parts, order, n)
+
+
+def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray], RowSource],
+                    days: np.ndarray, bare: np.ndarray, folder: Path, cfg: ClusterConfig,
+                    engine: Engine) -> list[Clustering]:
+    """Each block's Clustering, in three passes over the engine: TF-IDF per block, the
+    neighbour search in parts, then the agglomeration per block."""
+    spools = [BlockSpool(folder / f"block-{i}", cfg.n_features) for i in range(len(blocks))]
+    sources = [rows_of(rows) for rows in blocks]
+    for _ in engine.map(prepare_block, ((source, days[rows], spool, cfg) for source, rows, spool
+                                        in zip(sources, blocks, spools, strict=True)),
+                        "cluster: weights"):
+        pass
+    plans = [search_parts(days[rows], cfg) for rows in blocks]
+    searches = ((spool, days[rows], slabs, part, cfg)
+                for rows, spool, plan in zip(blocks, spools, plans, strict=True)
+                for part, slabs in enumerate(plan))
+    for _ in engine.map(search_block, searches, "cluster: neighbours"):
+        pass
+    tasks = ((spool, source, days[rows], bare[rows], len(plan), cfg)
+             for source, rows, spool, plan in zip(sources, blocks, spools, plans, strict=True))
+    return list(engine.map(cluster_block, tasks, "cluster"))
+
+
+@contextmanager
+def _scratch_folder(scratch: Path | None) -> Iterator[Path]:
+    """``scratch``, or a temporary folder removed afterwards."""
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        yield scratch
+        return
+    with tempfile.TemporaryDirectory(prefix="dedup-cluster-") as folder:
+        yield Path(folder)
 
 
 def _in_memory(matrix: sp.csr_matrix,

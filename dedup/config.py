@@ -318,6 +318,7 @@ RANGES: dict[str, Range] = {
     "cluster.max_candidate_df": Range(1, None),
     "cluster.search_floor": Range(0.0, 1.0),
     "cluster.search_terms": Range(1, None),
+    "cluster.search_task_rows": Range(1, None),
     "cluster.batch_rows": Range(1, 1 << 20),
     "cluster.top_terms": Range(0, 1000),
     "link.threshold": Range(0.0, 1.0, above=True),

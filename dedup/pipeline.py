@@ -191,7 +191,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     wall["dedup"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    grouping = group_events(corpus, dups, cfg, engine)
+    grouping = group_events(corpus, dups, cfg, engine, work / "cluster")
     wall["cluster"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -387,9 +387,10 @@ def spooled_rows(corpus: Corpus, rows: np.ndarray, n_features: int) -> SpooledRo
 
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
-                 engine: Engine | None = None) -> Grouping:
+                 engine: Engine | None = None, scratch: Path | None = None) -> Grouping:
     """Cluster the canonical articles per language, link the clusters across languages;
-    duplicates join their canonical's cluster."""
+    duplicates join their canonical's cluster.  The clustering's tasks share their rows
+    through ``scratch``."""
     n = len(corpus.ids)
     canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
     canonical_langs = [corpus.langs[i] for i in canonical_rows]
@@ -397,7 +398,7 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                                                      cfg.cluster.n_features),
                          canonical_langs, corpus.days[canonical_rows],
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine,
-                         headline_only=corpus.lengths[canonical_rows] == 0)
+                         headline_only=corpus.lengths[canonical_rows] == 0, scratch=scratch)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
         anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
         clustering = merge_linked(clustering, link_clusters(

@@ -16,18 +16,25 @@ from sklearn.feature_extraction import FeatureHasher
 
 import dedup.cluster as cluster_module
 from dedup.cluster import (
+    BlockSpool,
     ClusterConfig,
     Clustering,
+    InMemoryRows,
     SpooledRows,
     _date_order,
     _nearest_neighbours,
+    _neighbour_matrix,
     _row_dots,
     _searchable,
+    _tfidf_rows,
     cluster,
     feature_index,
     feature_terms,
+    prepare_block,
     rows_by_block,
     save_rows,
+    search_block,
+    search_parts,
     tokenize,
     vectorize,
 )
@@ -320,6 +327,14 @@ def test_batching_does_not_change_the_result() -> None:
     whole = run(titles, texts)
     batched = run(titles, texts, cfg=ClusterConfig(n_features=2**18, batch_rows=3))
     np.testing.assert_array_equal(whole.labels, batched.labels)
+    days = np.arange(len(titles), dtype=np.float64) % 9  # dated: the search has slabs
+    searched_in_parts = [run(titles, texts, days=days, cfg=ClusterConfig(
+        n_features=2**18, batch_rows=3, search_task_rows=rows)) for rows in (4, 10**6)]
+    for got in ("labels", "similarity", "representative"):
+        np.testing.assert_array_equal(getattr(searched_in_parts[0], got),
+                                      getattr(searched_in_parts[1], got))
+    np.testing.assert_array_equal(searched_in_parts[0].stories.of_event,
+                                  searched_in_parts[1].stories.of_event)
 
 
 def brute_force_neighbours(weights: sp.csr_matrix, days: np.ndarray,
@@ -340,22 +355,48 @@ def brute_force_neighbours(weights: sp.csr_matrix, days: np.ndarray,
     return found
 
 
-@pytest.mark.parametrize("batch_rows", [7, 512])
-def test_neighbour_search_finds_the_k_nearest_within_the_window(batch_rows: int) -> None:
+def random_block(n: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Unit rows of random terms, and dates over 40 days, a tenth unknown."""
     rng = np.random.default_rng(3)
-    n = 300
     weights = sp.random(n, 60, density=0.08, format="csr", random_state=rng)
     norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
     weights = sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-9)) @ weights)
     days = rng.uniform(0, 40, n).round(1)
     days[rng.random(n) < 0.1] = np.nan  # undated articles match every date
+    return weights, days
+
+
+def assert_neighbours_are(got: sp.csr_matrix, want: list[list[int]]) -> None:
+    """Each row's neighbours, best first, are the wanted ones."""
+    for i, wanted in enumerate(want):
+        row = got[i]
+        assert row.indices[np.lexsort((row.indices, -row.data))].tolist() == wanted
+
+
+@pytest.mark.parametrize("batch_rows", [7, 512])
+def test_neighbour_search_finds_the_k_nearest_within_the_window(batch_rows: int) -> None:
+    weights, days = random_block(300)
     cfg = ClusterConfig(knn=4, floor=0.2, search_terms=5, max_candidate_df=30,
                         batch_rows=batch_rows)
-    got = _nearest_neighbours(weights, days, cfg)
-    want = brute_force_neighbours(weights, days, cfg)
-    for i in range(n):
-        row = got[i]
-        assert row.indices[np.lexsort((row.indices, -row.data))].tolist() == want[i]
+    assert_neighbours_are(_nearest_neighbours(weights, days, cfg),
+                          brute_force_neighbours(weights, days, cfg))
+
+
+def test_a_search_in_parts_finds_the_k_nearest_within_the_window(tmp_path: Path) -> None:
+    """Each part reads only the rows its slabs match, from the block's spooled rows."""
+    counts, days = random_block(300)
+    cfg = ClusterConfig(n_features=60, knn=4, floor=0.2, search_terms=5,
+                        max_candidate_df=30, batch_rows=7, search_task_rows=40)
+    spool = BlockSpool(tmp_path / "block", cfg.n_features)
+    prepare_block(InMemoryRows(counts), days, spool, cfg)
+    plan = search_parts(days, cfg)
+    assert len(plan) >= 5
+    for part, slabs in enumerate(plan):
+        search_block(spool, days, slabs, part, cfg)
+    hits = [tuple(np.load(path) for path in spool.hits(part)) for part in range(len(plan))]
+    weights = _tfidf_rows(counts.astype(np.float64))
+    assert_neighbours_are(_neighbour_matrix(hits, days.size),
+                          brute_force_neighbours(weights, days, cfg))
 
 
 def test_feature_terms_are_terms_of_the_representative() -> None:
