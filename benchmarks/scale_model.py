@@ -49,7 +49,8 @@ R = TypeVar("R")
 HERE = Path(__file__).resolve().parent
 # Engine passes (their progress-bar names) per step of the report.
 STEP_OF_PASS = {"read": "read", "learn": "learn", "analyse": "analyse", "dedup": "dedup",
-                "compare": "dedup", "cluster": "cluster", "write": "write"}
+                "compare": "dedup", "cluster: weights": "cluster",
+                "cluster: neighbours": "cluster", "cluster": "cluster", "write": "write"}
 # Steps in which the main process feeds or drains the workers while they work.
 PIPELINED = {"read", "write"}
 # Work-directory files by what they hold, matched on the file name.

@@ -1,11 +1,19 @@
-"""Throughput of the whole job on synthetic dumps, against a naive baseline in the same run.
+"""Throughput of the whole job on synthetic or realistic dumps, against a naive baseline
+timed in the same run.
 
     python benchmarks/throughput.py --sizes 10000,100000,1000000 --workers 2
+    python benchmarks/throughput.py --corpus realistic --dump DUMP --sizes 100000,1000000
 
-For each size it generates (or reuses) a dump with ``benchmarks/corpus.py``, runs
+For each size it generates (or reuses) a dump with ``benchmarks/corpus.py``, or with
+``--corpus realistic`` takes the first N lines of ``--dump`` (a dump of real article
+text, such as ``make_dirty.py --dump N`` of the evaluation kit builds: real sentences,
+syndicated copies, site furniture; no planted truth, so no quality figures), runs
 ``dedup run`` on it in a subprocess and prints, per step, seconds, articles/s and MB/s,
 plus the peak resident memory of the whole process tree (main process and workers,
-sampled every 0.1 s), and how well the clusters and duplicate groups match the events
+sampled every 0.1 s), the CPU seconds of each step and how busy the cores were in it
+(busy core-seconds / (step wall x cores), from the tree's CPU times sampled with the
+memory; a step's start is taken as the run's start-up plus the steps before it), and
+how well the clusters and duplicate groups match the events
 and copies the generator planted (BCubed F1), so a faster run that got worse shows.
 In the same run it times a naive pipeline -- datasketch ``MinHash`` per article,
 langdetect on the full text, scikit-learn's ``TfidfVectorizer`` -- on a subsample with
@@ -53,7 +61,9 @@ class PeakMemory:
     pid: int
     peak_bytes: int = 0
     running: bool = True
-    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
+    # seconds, main MB, largest child MB, all MB, CPU seconds of the tree so far
+    timeline: list[tuple[float, int, int, int, float]] = field(default_factory=list)
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)
 
     def sample(self) -> None:
         started = time.perf_counter()
@@ -61,27 +71,67 @@ class PeakMemory:
             try:
                 root = psutil.Process(self.pid)
                 main = root.memory_info().rss
+                cpu = {self.pid: sum(root.cpu_times()[:2])}
                 children = []
                 for child in root.children(recursive=True):
                     with contextlib.suppress(psutil.Error):
                         children.append(child.memory_info().rss)
+                        cpu[child.pid] = sum(child.cpu_times()[:2])
             except psutil.Error:
                 return
+            # a worker that exited keeps the CPU it had used at its last sample
+            self.cpu_by_pid.update(cpu)
             total = main + sum(children)
             self.peak_bytes = max(self.peak_bytes, total)
             self.timeline.append((round(time.perf_counter() - started, 1), main >> 20,
-                                  max(children, default=0) >> 20, total >> 20))
+                                  max(children, default=0) >> 20, total >> 20,
+                                  round(sum(self.cpu_by_pid.values()), 2)))
             time.sleep(0.1)
 
 
 def dump_path(data_dir: Path, n: int, seed: int) -> Path:
-    """Where the dump of size n lives; generated on first use."""
+    """Where the synthetic dump of size n lives; generated on first use."""
     path = data_dir / f"dump-{n}-seed{seed}.jsonl"
     if not path.exists():
         started = time.perf_counter()
         write_dump(path, n, DumpShape(seed=seed))
         print(f"generated {path} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     return path
+
+
+def prefix_path(data_dir: Path, n: int, source: Path) -> Path:
+    """The first n lines of a realistic dump, cut on first use (the whole file if it has
+    exactly n lines); fewer lines than n is a mistake, said before any run."""
+    if sum(1 for _ in itertools.islice(source.open("rb"), n)) < n:
+        raise SystemExit(f"{source} has fewer than {n:,} lines")
+    path = data_dir / f"{source.stem}-first-{n}.jsonl"
+    if not path.exists():
+        with source.open("rb") as lines, path.open("wb") as out:
+            out.writelines(itertools.islice(lines, n))
+    return path
+
+
+def step_cpu(report: dict[str, Any], timeline: list[tuple[float, int, int, int, float]],
+             wall: float, cores: int) -> dict[str, dict[str, float]]:
+    """Per step, the CPU seconds of the process tree and how busy the cores were.
+
+    Steps run one after another; the report gives their lengths, so a step starts after
+    the start-up (what the run took beyond its steps) and the steps before it.
+    """
+    walls = report["seconds"]["wall_by_step"]
+    times = np.array([sample[0] for sample in timeline] or [0.0])
+    cpu = np.array([sample[4] for sample in timeline] or [0.0])
+    start = max(0.0, wall - sum(walls.values()))
+    found = {}
+    for step in STEPS:
+        seconds = walls.get(step, 0.0)
+        begin, end = np.interp([start, start + seconds], times, cpu)
+        found[step] = {"cpu": round(float(end - begin), 1),
+                       "busy": round(float(end - begin) / (seconds * cores), 3) if seconds else 0.0}
+        start += seconds
+    found["total"] = {"cpu": round(float(cpu[-1]), 1),
+                      "busy": round(float(cpu[-1]) / (wall * cores), 3) if wall else 0.0}
+    return found
 
 
 def bcubed(found: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -112,8 +162,9 @@ def quality(articles: Path, n: int, seed: int) -> dict[str, dict[str, float]]:
 
 
 def run_job(path: Path, workers: int, extra: list[str], n: int,
-            seed: int) -> dict[str, Any]:
-    """Run ``dedup run`` on one dump; returns its report plus wall time, peak RSS, quality."""
+            seed: int | None) -> dict[str, Any]:
+    """Run ``dedup run`` on one dump; returns its report plus wall time, peak RSS, CPU per
+    step and (for a synthetic dump of ``seed``) quality."""
     out = Path(tempfile.mkdtemp(prefix="dedup-bench-"))
     command = [sys.executable, "-m", "dedup.cli", "run", str(path), "--out", str(out),
                "--workers", str(workers), "--set", "run.progress=never", *extra]
@@ -131,7 +182,9 @@ def run_job(path: Path, workers: int, extra: list[str], n: int,
     report = json.loads((out / "report.json").read_text())
     report["bench"] = {"wall": wall, "peak_rss_bytes": memory.peak_bytes,
                        "memory_timeline": memory.timeline,
-                       "quality": quality(out / "articles.jsonl", n, seed)}
+                       "steps": step_cpu(report, memory.timeline, wall, cores()),
+                       "quality": None if seed is None else quality(out / "articles.jsonl", n,
+                                                                    seed)}
     shutil.rmtree(out, ignore_errors=True)
     return report
 
@@ -169,14 +222,23 @@ def naive_baseline(path: Path, n: int, workers: int) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def stage_rows(report: dict[str, Any], n: int, size_mb: float) -> list[str]:
-    """Markdown rows: seconds, articles/s and MB/s per step and in total."""
+    """Markdown rows: seconds, articles/s, MB/s, CPU seconds and core use per step and in
+    total."""
     walls = report["seconds"]["wall_by_step"]
     rows = []
     for step in [*STEPS, "total"]:
         seconds = report["bench"]["wall"] if step == "total" else walls.get(step, 0.0)
         rate = n / seconds if seconds else float("inf")
-        rows.append(f"| {n:,} | {step} | {seconds:.1f} | {rate:,.0f} | {size_mb / seconds:.1f} |")
+        use = report["bench"]["steps"][step]
+        rows.append(f"| {n:,} | {step} | {seconds:.1f} | {rate:,.0f} | "
+                    f"{size_mb / seconds if seconds else 0:.1f} | {use['cpu']:.1f} | "
+                    f"{use['busy']:.0%} |")
     return rows
 
 
@@ -185,10 +247,23 @@ def stage_rows(report: dict[str, Any], n: int, size_mb: float) -> list[str]:
 LEXICAL = 'embed.model="off"'
 
 
+def commit() -> str:
+    """The checked-out commit of the job measured (with "+" when the tree has changes)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return head + ("+" if git("status", "--porcelain", "--untracked-files=no").strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000",
                         help="comma-separated dump sizes (articles)")
+    parser.add_argument("--corpus", choices=("synthetic", "realistic"), default="synthetic",
+                        help="generated dumps, or prefixes of --dump")
+    parser.add_argument("--dump", type=Path,
+                        help="the realistic dump (JSON lines) whose first N lines are run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline", type=int, default=2000,
                         help="articles the naive baseline is timed on")
@@ -201,23 +276,32 @@ def main(argv: list[str] | None = None) -> int:
                              f"{LEXICAL}; --set embed.model=\"auto\" measures the semantic "
                              "mode)")
     args = parser.parse_args(argv)
+    if (args.corpus == "realistic") != (args.dump is not None):
+        parser.error("--dump FILE goes with --corpus realistic, and only with it")
     sizes = [int(size) for size in args.sizes.split(",")]
     extra = list(itertools.chain.from_iterable(("--set", o) for o in [LEXICAL,
                                                                       *args.overrides]))
 
-    paths = {n: dump_path(args.data, n, args.seed) for n in sizes}
+    args.data.mkdir(parents=True, exist_ok=True)
+    seed = args.seed if args.corpus == "synthetic" else None
+    paths = {n: dump_path(args.data, n, args.seed) if seed is not None
+             else prefix_path(args.data, n, args.dump) for n in sizes}
     baseline = naive_baseline(paths[sizes[0]], args.baseline, args.workers)
     results: dict[str, Any] = {"baseline_articles_per_second": baseline, "runs": {},
-                               "cpus": os.cpu_count(), "workers": args.workers}
-    lines = ["| articles | step | seconds | articles/s | MB/s |", "|---|---|---|---|---|"]
+                               "cpus": cores(), "workers": args.workers,
+                               "corpus": args.corpus, "commit": commit()}
+    lines = [f"{args.corpus} corpus, commit {results['commit']}, {cores()} cores", "",
+             "| articles | step | seconds | articles/s | MB/s | CPU s | cores busy |",
+             "|---|---|---|---|---|---|---|"]
     for n in sizes:
-        report = run_job(paths[n], args.workers, extra, n, args.seed)
+        report = run_job(paths[n], args.workers, extra, n, seed)
         size_mb = paths[n].stat().st_size / 1e6
         lines.extend(stage_rows(report, n, size_mb))
         results["runs"][n] = {"wall": report["bench"]["wall"], "input_mb": size_mb,
                               "peak_rss_mb": report["bench"]["peak_rss_bytes"] / 1e6,
                               "seconds": report["seconds"], "counts": report["counts"],
                               "quality": report["bench"]["quality"],
+                              "steps": report["bench"]["steps"],
                               "memory_timeline_mb": report["bench"]["memory_timeline"]}
     print("\n".join(lines))
     print()
@@ -230,10 +314,12 @@ def main(argv: list[str] | None = None) -> int:
         per_article = run["wall"] / n
         growth = f", cost per article x{per_article / previous:.2f} vs previous size" \
             if previous else ""
+        scores = "" if run["quality"] is None else (
+            f"; BCubed F1 clusters {run['quality']['clusters']['f1']}, "
+            f"duplicate groups {run['quality']['dup_groups']['f1']}")
         print(f"{n:,} articles: {rate:,.0f} articles/s end to end, "
               f"x{rate / baseline:.1f} the baseline, peak RSS {run['peak_rss_mb']:,.0f} MB"
-              f"{growth}; BCubed F1 clusters {run['quality']['clusters']['f1']}, "
-              f"duplicate groups {run['quality']['dup_groups']['f1']}")
+              f"{growth}{scores}")
         previous = per_article
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -71,10 +71,32 @@ def test_throughput_harness_reports_every_step(dump: Path, tmp_path: Path,
     assert figures["runs"]["300"]["peak_rss_mb"] > 10
     timeline = figures["runs"]["300"]["memory_timeline_mb"]  # MiB
     peak_mib = figures["runs"]["300"]["peak_rss_mb"] * 1e6 / 2**20
-    assert timeline and all(main <= total <= peak_mib for _, main, _, total in timeline)
+    assert timeline and all(main <= total <= peak_mib for _, main, _, total, _ in timeline)
+    cpu = [sample[4] for sample in timeline]
+    assert cpu == sorted(cpu) and cpu[-1] > 0  # the tree's CPU seconds so far
+    steps = figures["runs"]["300"]["steps"]
+    assert steps["total"]["cpu"] >= steps["analyse"]["cpu"] > 0
+    assert 0 < steps["total"]["busy"] <= 1.05
     quality = figures["runs"]["300"]["quality"]
     assert quality["clusters"]["f1"] > 0.9 and quality["dup_groups"]["f1"] > 0.9
     assert "BCubed F1 clusters" in printed
+
+
+def test_throughput_harness_runs_prefixes_of_a_realistic_dump(
+        dump: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Any JSON-lines dump: its first N lines are run, with no quality figures (no truth)."""
+    data = tmp_path / "data"
+    assert throughput.main(["--corpus", "realistic", "--dump", str(dump), "--sizes", "120",
+                            "--workers", "1", "--baseline", "40", "--data", str(data),
+                            "--json", str(tmp_path / "r.json")]) == 0
+    assert len((data / f"{dump.stem}-first-120.jsonl").read_bytes().splitlines()) == 120
+    printed = capsys.readouterr().out
+    assert "realistic corpus" in printed and "| 120 | total |" in printed
+    run = json.loads((tmp_path / "r.json").read_text())["runs"]["120"]
+    assert run["counts"]["in"] == 120 and run["quality"] is None
+    with pytest.raises(SystemExit, match="fewer than"):
+        throughput.main(["--corpus", "realistic", "--dump", str(dump), "--sizes", "10000000",
+                         "--data", str(data)])
 
 
 def test_bcubed_scores_a_partition_against_the_truth() -> None:
