@@ -729,23 +729,58 @@ _WIDE_ROW = 512
 
 def _wide_row_dots(narrow: sp.csr_matrix, narrow_rows: np.ndarray, wide: sp.csr_matrix,
                    wide_rows: np.ndarray, chosen: np.ndarray, dots: np.ndarray) -> None:
-    """Fill ``dots`` for the ``chosen`` pairs: each distinct wide row is laid out dense
-    once and its partners' entries look their terms up in it, so a pair costs its narrow
-    row's length only."""
+    """Fill ``dots`` for the ``chosen`` pairs: the distinct wide rows are laid out as a
+    dense table over their own terms, a group of rows at a time, and their partners'
+    entries look their terms up in it, so a pair costs its narrow row's length only.
+
+    A group, not a row, per step: a large block's rounds have thousands of wide rows
+    (big events' member sums), and a Python step per row was a third of the
+    agglomeration's time.
+    """
     pairs = np.flatnonzero(chosen)
     if not pairs.size:
         return
     order = pairs[np.argsort(wide_rows[pairs], kind="stable")]
     rows, starts = np.unique(wide_rows[order], return_index=True)
-    dense = np.zeros(wide.shape[1])
-    for row, members in zip(rows.tolist(), np.split(order, starts[1:]), strict=True):
-        terms = wide.indices[wide.indptr[row] : wide.indptr[row + 1]]
-        dense[terms] = wide.data[wide.indptr[row] : wide.indptr[row + 1]]
+    bounds = np.r_[starts, order.size]
+    lengths = np.diff(wide.indptr)[rows]
+    place = np.full(wide.shape[1], -1, dtype=np.int64)  # a term's column in the table
+    for first, last in _groups_within(lengths, _WIDE_TABLE):
+        table_rows = wide[rows[first:last]]
+        terms = np.unique(table_rows.indices)
+        table = np.zeros((last - first, terms.size))
+        entry_row = np.repeat(np.arange(last - first), np.diff(table_rows.indptr))
+        table[entry_row, np.searchsorted(terms, table_rows.indices)] = table_rows.data
+        place[terms] = np.arange(terms.size)
+        members = order[bounds[first] : bounds[last]]
         partners = narrow[narrow_rows[members]]
-        products = dense[partners.indices] * partners.data
+        table_row = np.repeat(np.arange(last - first), np.diff(bounds[first : last + 1]))
+        column = place[partners.indices]
+        entry_table_row = np.repeat(table_row, np.diff(partners.indptr))
+        values = np.where(column >= 0, table[entry_table_row, np.maximum(column, 0)], 0.0)
+        products = values * partners.data
         dots[members] = np.add.reduceat(np.r_[products, 0.0], partners.indptr[:-1]) * \
             (np.diff(partners.indptr) > 0)
-        dense[terms] = 0.0
+        place[terms] = -1
+
+
+# Entries (rows x their terms) of the dense table of wide rows laid out at once: 32 MB.
+_WIDE_TABLE = 1 << 22
+
+
+def _groups_within(lengths: np.ndarray, budget: int) -> Iterator[tuple[int, int]]:
+    """Consecutive runs (first, last) of rows whose dense table, rows x the sum of their
+    lengths (a bound on their distinct terms), stays within ``budget`` entries; a row
+    alone is a run whatever its length."""
+    first = 0
+    while first < lengths.size:
+        last = first + 1
+        total = int(lengths[first])
+        while last < lengths.size and (last + 1 - first) * (total + lengths[last]) <= budget:
+            total += int(lengths[last])
+            last += 1
+        yield first, last
+        first = last
 
 
 def _neighbourhood_vectors(neighbours: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
