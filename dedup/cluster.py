@@ -39,6 +39,7 @@ import Stemmer
 from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
+from dedup.arrays import sorted_unique
 from dedup.engine import Engine, SerialEngine
 from dedup.stopwords import stopwords_for
 from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
@@ -741,17 +742,19 @@ def _wide_row_dots(narrow: sp.csr_matrix, narrow_rows: np.ndarray, wide: sp.csr_
     if not pairs.size:
         return
     order = pairs[np.argsort(wide_rows[pairs], kind="stable")]
-    rows, starts = np.unique(wide_rows[order], return_index=True)
-    bounds = np.r_[starts, order.size]
+    sorted_rows = wide_rows[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    rows, bounds = sorted_rows[starts], np.r_[starts, order.size]
     lengths = np.diff(wide.indptr)[rows]
     place = np.full(wide.shape[1], -1, dtype=np.int64)  # a term's column in the table
     for first, last in _groups_within(lengths, _WIDE_TABLE):
         table_rows = wide[rows[first:last]]
-        terms = np.unique(table_rows.indices)
+        place[table_rows.indices] = 0
+        terms = np.flatnonzero(place == 0)  # sorted, each once: cheaper than a sort
+        place[terms] = np.arange(terms.size)
         table = np.zeros((last - first, terms.size))
         entry_row = np.repeat(np.arange(last - first), np.diff(table_rows.indptr))
-        table[entry_row, np.searchsorted(terms, table_rows.indices)] = table_rows.data
-        place[terms] = np.arange(terms.size)
+        table[entry_row, place[table_rows.indices]] = table_rows.data
         members = order[bounds[first] : bounds[last]]
         partners = narrow[narrow_rows[members]]
         table_row = np.repeat(np.arange(last - first), np.diff(bounds[first : last + 1]))
@@ -842,20 +845,20 @@ def _unique_pairs(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.
     """Undirected pairs without self-pairs or repeats, as (smaller, larger), sorted."""
     low, high = np.minimum(a, b), np.maximum(a, b)
     between = low != high
-    keys = np.unique(low[between].astype(np.int64) * n + high[between])
+    keys = sorted_unique(low[between].astype(np.int64) * n + high[between])
     return keys // n, keys % n
 
 
 # ---------------------------------------------------------------------- agglomerate
 
 
-def _cluster_indicator(label: np.ndarray, keys: np.ndarray) -> sp.csr_matrix:
-    """The keys x rows 0/1 matrix of the rows whose cluster key is in ``keys`` (sorted):
-    its product with row vectors gives those clusters' member sums, one row each."""
-    members = np.flatnonzero(np.isin(label, keys))
-    rows = np.searchsorted(keys, label[members])
-    return sp.csr_matrix((np.ones(members.size), (rows, members)),
-                         shape=(keys.size, label.size))
+def _cluster_indicator(label: np.ndarray, position: np.ndarray) -> sp.csr_matrix:
+    """The clusters x rows 0/1 matrix of the rows whose cluster key has a ``position``
+    (-1: none): its product with row vectors gives those clusters' member sums, one row
+    each."""
+    members = np.flatnonzero(position[label] >= 0)
+    return sp.csr_matrix((np.ones(members.size), (position[label[members]], members)),
+                         shape=(int(position.max(initial=-1)) + 1, label.size))
 
 
 def _average_similarity(
@@ -866,11 +869,16 @@ def _average_similarity(
 
     The mean similarity over all member pairs equals the dot product of the two member
     sums divided by both sizes, so no member pair needs to be a candidate; with several
-    parts (vectors, share), the shares weigh each part's dot product.
+    parts (vectors, share), the shares weigh each part's dot product.  The clusters
+    asked are numbered in key order by marking them (a sort of the pairs' keys, in
+    every round, cost more than the marks).
     """
-    keys = np.unique(np.concatenate([a, b]))
-    left, right = np.searchsorted(keys, a), np.searchsorted(keys, b)
-    indicator = _cluster_indicator(label, keys)
+    position = np.full(label.size, -1, dtype=np.int64)
+    position[a] = position[b] = 0
+    keys = np.flatnonzero(position == 0)
+    position[keys] = np.arange(keys.size)
+    left, right = position[a], position[b]
+    indicator = _cluster_indicator(label, position)
     dots = np.zeros(a.size)
     for vectors, share in parts:
         sums = sp.csr_matrix(indicator @ vectors)
@@ -1020,7 +1028,7 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     story_of_event = _average_link([(sums, 1.0)], a, b, (first_day, last_day), thresholds,
                                    cfg.story_window_days,
                                    size=np.bincount(events.labels, minlength=n_events))
-    first_row = np.unique(event_key)  # each event's smallest row, in event order
+    first_row = sorted_unique(event_key)  # each event's smallest row, in event order
     return first_row[story_of_event][events.labels]
 
 
@@ -1343,7 +1351,7 @@ def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: 
                                 spool.n_features)
     rows, cols = _slab_hits(searchable, order, days, slabs, cfg)
     del searchable
-    weights = _rows_in_place(spool.weights, np.unique(np.r_[rows, cols]), days.size,
+    weights = _rows_in_place(spool.weights, sorted_unique(np.r_[rows, cols]), days.size,
                              spool.n_features)
     for path, array in zip(spool.hits(part), _closest(weights, rows, cols, cfg), strict=True):
         save_array(path, array)

@@ -31,6 +31,7 @@ from datasketch.lsh import _optimal_param
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from dedup.arrays import sorted_unique
 from dedup.tokens import VOCABULARY, Documents
 from dedup.write import save_array, saved_rows
 
@@ -506,7 +507,7 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     low, high = pairs.min(axis=1).astype(np.int64), pairs.max(axis=1).astype(np.int64)
     width = int(high.max()) + 1
-    keys = np.unique(low * width + high)
+    keys = sorted_unique(low * width + high)
     return np.stack([keys // width, keys % width], axis=1)
 
 
