@@ -230,7 +230,8 @@ def static_model() -> StaticModel:
     so that the workers of one machine share their pages."""
     path = table_path()
     ensure_table(path, build_table)
-    return StaticModel(tokens=np.load(path / "tokens.npy", mmap_mode="r"),
+    # a plain array over the mapping: indexing a memmap costs more than the rows' sum
+    return StaticModel(tokens=np.asarray(np.load(path / "tokens.npy", mmap_mode="r")),
                        weights={name: np.load(path / f"{name}.npy") for name in _HEAD})
 
 
