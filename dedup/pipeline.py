@@ -55,7 +55,7 @@ from dedup.duplicates import (
     lsh_params,
     rank_of,
 )
-from dedup.embed import COVERED_LANGUAGES
+from dedup.embed import COVERED_LANGUAGES, prepare
 from dedup.engine import Engine, open_engine, show_progress
 from dedup.language import SiteLanguages, SitePrior
 from dedup.link import ClusterAnchors, ClusterSpans, link_clusters, merge_linked
@@ -134,6 +134,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     check_mapping(found.files, cfg.read)
     check_output_dir(out_dir, found.files, outputs_written(cfg), force)
     fingerprint = run_fingerprint(found.files, cfg)
+    prepare(cfg.embed.model)  # a table the workers read, built once if not cached
     with contextlib.ExitStack() as stack:
         # the engine first: a scheduler that cannot be reached leaves DIR untouched
         engine = engine or stack.enter_context(open_engine(
