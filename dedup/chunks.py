@@ -58,6 +58,7 @@ from dedup.write import (
     article_row_parts,
     atomic_file,
     cluster_description,
+    member_head,
     placed_row,
     row_fields,
     save_array,
@@ -573,12 +574,13 @@ class FinishedChunk:
     stories: list[int]  # the stories whose representatives are in the chunk
     story_descriptions: list[bytes]  # each of those stories' description, in that order
     rejects: bytes  # the chunk's rejects.jsonl lines
+    members: list[bytes]  # per row, its manifest member entry's head (see member_head)
 
 
 def finish_chunk(chunk: Path, placement: ChunkPlacement,
                  part: Path | None = None) -> FinishedChunk:
-    """One chunk's articles.jsonl and rejects.jsonl lines and its clusters' and stories'
-    descriptions.
+    """One chunk's articles.jsonl and rejects.jsonl lines, its clusters' and stories'
+    descriptions, and its rows' member entries for the manifests.
 
     With ``part`` the article rows are written to that file here, in the worker, and not
     returned (``write.article_parts``).
@@ -605,7 +607,8 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement,
                          stories=[story for story, _ in stories],
                          story_descriptions=descriptions[len(events):],
                          rejects=merged_rejects([read_rejects_path(chunk),
-                                                 clean_rejects_path(chunk)]))
+                                                 clean_rejects_path(chunk)]),
+                         members=[member_head(head, tail) for head, tail in rows])
 
 
 def describe_representatives(rows: Sequence[tuple[bytes, bytes]],

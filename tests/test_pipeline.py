@@ -25,6 +25,8 @@ from dedup.write import (
     article_row_parts,
     cluster_description,
     cluster_line,
+    member_entry,
+    member_head,
     placed_row,
     row_fields,
 )
@@ -147,6 +149,8 @@ def test_synthetic_manifest_matches_articles(synthetic_run: tuple[Path, dict[str
             i for i, a in articles.items() if a["cluster_id"] == c["cluster_id"]}
         assert c["unique"] == sum(1 for m in c["members"] if m["duplicate_of"] is None)
         members = [articles[m["id"]] for m in c["members"]]
+        assert [(m["title"], m["source"], m["published"]) for m in c["members"]] == [
+            (a["title"], a.get("source"), a.get("published")) for a in members]
         assert c["languages"] == dict(sorted(Counter(a["lang"] for a in members).items()))
         dates = [a["published"] for a in members if a.get("published")]
         assert (c["first"], c["last"]) == (min(dates, default=None), max(dates, default=None))
@@ -248,13 +252,23 @@ def test_cluster_lines_joined_from_parts_equal_whole_rows(url: str | None) -> No
     row = {"id": "a-1", "title": "Kyiv \"talks\"", "text": text, "url": url}
     head = {"cluster_id": "c-0f", "size": 2, "unique": 1, "languages": {"en": 1, "uk": 1},
             "first": "2025-03-01", "last": None}
-    members = [{"id": "a-1", "similarity": 1.0, "duplicate_of": None},
-               {"id": "b-2", "similarity": 0.8125, "duplicate_of": "a-1"}]
+    members = [{"id": "a-1", "title": "Kyiv \"talks\"", "source": None, "published": None,
+                "similarity": 1.0, "duplicate_of": None},
+               {"id": "b-2", "title": "Лід", "source": "Kyiv Post", "published": "2025-03-01",
+                "similarity": 0.8125, "duplicate_of": "a-1"}]
     whole = {**head,
              "representative": {"id": "a-1", "title": "Kyiv \"talks\"", "url": url,
                                 "lead": text[:LEAD_CHARS]},
              "top_terms": ["kyiv", "лід"], "members": members}
-    line = cluster_line(head, cluster_description(row, ["kyiv", "лід"]), members)
+    entries = []
+    for member in members:
+        parts = article_row_parts(Record(id=member["id"], title=member["title"], text=text,
+                                         source=member["source"],
+                                         published=member["published"]))
+        entries.append(member_entry(member_head(*parts), member["similarity"],
+                                    member["duplicate_of"]))
+    line = cluster_line(head, cluster_description(row, ["kyiv", "лід"]),
+                        b"[" + b",".join(entries) + b"]")
     assert line == orjson.dumps(whole) + b"\n"
     assert orjson.loads(line) == whole
 
