@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue a run into DIR that was killed: chunks it finished are "
                           "not redone (same inputs and config; otherwise it starts over)")
+    run.add_argument("--kept-only", action="store_true",
+                     help="also write DIR/kept.jsonl: one article per duplicate group (the "
+                          "deduplicated corpus); same as --set write.kept_only=true")
     run.add_argument("--force", action="store_true",
                      help="write into a DIR that holds files dedup did not write (they are "
                           "left alone; a file named like an output is still refused)")
@@ -92,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f'run.engine="{args.engine}"')
     if args.scheduler is not None:
         overrides.append(f'run.scheduler="{args.scheduler}"')
+    if args.kept_only:
+        overrides.append("write.kept_only=true")
     received: list[int] = []
     try:
         with notes_on_stderr(), stop_on_signals(received):

@@ -54,10 +54,12 @@ STORIES = pa.schema([
 ])
 
 
-def parquet_copies(out_dir: Path, article_files: Sequence[Path]) -> None:
+def parquet_copies(out_dir: Path, article_files: Sequence[Path], kept: bool = False) -> None:
     """articles.parquet, clusters.parquet and stories.parquet from the finished JSONL
-    outputs (the articles in one file or in parts)."""
+    outputs (the articles in one file or in parts), and kept.parquet with ``kept``."""
     jsonl_to_parquet(article_files, out_dir / "articles.parquet", ARTICLES)
+    if kept:
+        jsonl_to_parquet([out_dir / "kept.jsonl"], out_dir / "kept.parquet", ARTICLES)
     jsonl_to_parquet([out_dir / "clusters.jsonl"], out_dir / "clusters.parquet", CLUSTERS)
     jsonl_to_parquet([out_dir / "stories.jsonl"], out_dir / "stories.parquet", STORIES)
 

@@ -163,7 +163,10 @@ def outputs_written(cfg: Config) -> list[str]:
     articles = ARTICLE_PARTS if cfg.write.article_parts else "articles.jsonl"
     parquet = ["articles.parquet", "clusters.parquet", "stories.parquet"] \
         if cfg.write.parquet else []
-    return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, REPORT]
+    kept = ["kept.jsonl", *(["kept.parquet"] if cfg.write.parquet else [])] \
+        if cfg.write.kept_only else []
+    return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, *kept,
+            REPORT]
 
 
 def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resumed: bool,
@@ -213,7 +216,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     if cfg.write.parquet:
         from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
-        parquet_copies(out, article_files(out, cfg))
+        parquet_copies(out, article_files(out, cfg), cfg.write.kept_only)
     wall["write"] = time.perf_counter() - tick
 
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
@@ -528,8 +531,9 @@ class Descriptions:
 def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
                    cfg: Config) -> tuple[Descriptions, Descriptions, Descriptions]:
     """articles.jsonl, finished per chunk by the workers and appended in chunk order (or,
-    with ``write.article_parts``, written by them as one part file per chunk), and
-    rejects.jsonl, the chunks' rejects appended in the same order.
+    with ``write.article_parts``, written by them as one part file per chunk),
+    rejects.jsonl, the chunks' rejects appended in the same order, and with
+    ``write.kept_only`` kept.jsonl, the canonical articles' rows in the same order.
 
     Workers also describe the clusters and stories whose representatives they hold; the
     descriptions go to scratch files, and only their positions are kept here.  Each chunk
@@ -542,7 +546,7 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     if parts is not None:
         parts.mkdir()
     tasks = ((chunk_path(work, index), placement,
-              parts / f"part-{index:06d}.jsonl" if parts else None)
+              parts / f"part-{index:06d}.jsonl" if parts else None, cfg.write.kept_only)
              for index, placement in enumerate(chunk_placements(corpus, grouping, cfg)))
     labels: list[int] = []
     sizes: list[int] = []
@@ -556,10 +560,14 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
         articles = None if parts else files.enter_context(
             atomic_file(out_dir / "articles.jsonl"))
         rejects = files.enter_context(atomic_file(out_dir / "rejects.jsonl"))
+        kept = files.enter_context(atomic_file(out_dir / "kept.jsonl")) \
+            if cfg.write.kept_only else None
         for finished in engine.map(finish_chunk, tasks, "write"):
             if articles is not None:
                 articles.write(finished.articles)
             rejects.write(finished.rejects)
+            if kept is not None:
+                kept.write(finished.kept)
             described.writelines(finished.descriptions)
             stories_described.writelines(finished.story_descriptions)
             labels += finished.labels

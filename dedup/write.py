@@ -41,6 +41,10 @@ class WriteConfig:
     # parts, concatenated in name order, are articles.jsonl byte for byte; how many there
     # are follows run.chunk_size.
     article_parts: bool = False
+    # Also write kept.jsonl: the articles.jsonl rows of the canonical articles only (one
+    # per duplicate group, copies left out), the deduplicated corpus for the next tool,
+    # and kept.parquet with write.parquet; costs their size again on disk.
+    kept_only: bool = False
 
 
 @contextmanager

@@ -317,8 +317,9 @@ def test_parquet_dates_and_numbers_become_fields(tmp_path: Path) -> None:
 def test_parquet_copies_hold_the_jsonl_rows(tmp_path: Path) -> None:
     records, _ = make_corpus(seed=4, per_language=2)
     source = write_jsonl(tmp_path / "in.jsonl", records)
-    run_job([str(source)], tmp_path / "out", load_config(overrides=["write.parquet=true"]))
-    for name in ("articles", "clusters"):
+    run_job([str(source)], tmp_path / "out", load_config(
+        overrides=["write.parquet=true", "write.kept_only=true"]))
+    for name in ("articles", "clusters", "stories", "kept"):
         rows = read_jsonl(tmp_path / "out" / f"{name}.jsonl")
         table = pq.read_table(tmp_path / "out" / f"{name}.parquet")
         copied = table.to_pylist(maps_as_pydicts="strict")
@@ -326,6 +327,27 @@ def test_parquet_copies_hold_the_jsonl_rows(tmp_path: Path) -> None:
         for row, copy in zip(rows, copied, strict=True):  # absent fields come back null
             assert {k: v for k, v in copy.items() if v is not None} == {
                 k: v for k, v in row.items() if v is not None}
+
+
+def test_kept_holds_one_article_per_duplicate_group(tmp_path: Path) -> None:
+    records, truth = make_corpus(seed=6, per_language=3)
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "out"
+    assert main(["run", str(source), "--out", str(out), "--kept-only", "--workers", "2",
+                 "--set", "run.chunk_size=5"]) == 0
+    articles = read_jsonl(out / "articles.jsonl")
+    kept = read_jsonl(out / "kept.jsonl")
+    assert any(a["duplicate_of"] for a in articles)  # the corpus has copies to leave out
+    assert sorted(a["dup_group"] for a in kept) == sorted({a["dup_group"] for a in articles})
+    assert all(a["duplicate_of"] is None and a["dup_group"] == a["id"] for a in kept)
+    kept_ids = {a["id"] for a in kept}
+    for article in articles:
+        assert (article["id"] in kept_ids) != (article["duplicate_of"] in kept_ids)
+    # the rows are articles.jsonl's, bytes and order kept
+    lines = (out / "articles.jsonl").read_bytes().splitlines(keepends=True)
+    assert (out / "kept.jsonl").read_bytes() == b"".join(
+        line for line, a in zip(lines, articles, strict=True) if a["id"] in kept_ids)
+    assert len(kept) == len({t["copy_of"] for t in truth.values()}) < len(articles)
 
 
 def test_article_parts_are_articles_jsonl_cut_per_chunk(tmp_path: Path) -> None:
