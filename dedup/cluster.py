@@ -37,7 +37,7 @@ import Stemmer
 from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
-from dedup.engine import Engine, SerialEngine
+from dedup.engine import Engine, Pass, SerialEngine
 from dedup.stopwords import stopwords_for
 from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
 from dedup.write import save_array, saved_rows
@@ -1239,7 +1239,8 @@ def cluster(
     blocks.sort(key=len, reverse=True)
     bare = np.zeros(n, dtype=bool) if headline_only is None else np.asarray(headline_only, bool)
     tasks = ((rows_of(rows), all_days[rows], bare[rows], cfg) for rows in blocks)
-    parts = list((engine or SerialEngine()).map(cluster_block, tasks, "cluster"))
+    parts = list((engine or SerialEngine()).map(cluster_block, tasks, Pass(
+        "cluster", n, "article", share=lambda task: len(task[1]))))
     return _merge_blocks(blocks, parts, order, n)
 
 

@@ -45,8 +45,9 @@ from dedup.chunks import (
     signatures_path,
 )
 from dedup.cluster import Clustering, SpooledRows, cluster
+from dedup.compression import without_compression
 from dedup.config import Config, validate, with_resolved_model
-from dedup.discover import InputFile, discover_inputs
+from dedup.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
 from dedup.duplicates import (
     DuplicateGroups,
     band_range_buckets,
@@ -57,7 +58,7 @@ from dedup.duplicates import (
     rank_of,
 )
 from dedup.embed import COVERED_LANGUAGES
-from dedup.engine import Engine, open_engine, show_progress
+from dedup.engine import Engine, Pass, open_engine, show_progress
 from dedup.language import SiteLanguages, SitePrior
 from dedup.link import (
     ClusterAnchors,
@@ -77,7 +78,7 @@ from dedup.outdir import (
     staging,
 )
 from dedup.presets import check_mapping
-from dedup.read import Batch, read_batches
+from dedup.read import Batch, LineBlock, RawItem, read_batches
 from dedup.write import atomic_file, cluster_line, group_id_for, member_entry, write_json
 
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
@@ -173,38 +174,37 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
               cfg: Config, engine: Engine, started: float) -> dict[str, Any]:
     """The job's steps in a prepared work folder; the outputs are left in its staging
     folder.  Returns the report."""
-    wall: dict[str, float] = {}
+    steps = Steps()
+    steps.log.info("%s", mode_line(cfg.embed.model, engine_facts(engine)))
 
-    tick = time.perf_counter()
     prepared, renames = fold_prepared(
-        engine.map(prepare_chunk, read_tasks(files, work, cfg), "read"))
-    wall["read"] = time.perf_counter() - tick
+        engine.map(prepare_chunk, read_tasks(files, work, cfg), read_pass(files)))
+    records = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
+    steps.done("read", f"{records:,} records, {len(prepared):,} chunks")
 
-    tick = time.perf_counter()
     boilerplate, learned = learn_boilerplate(prepared, work, cfg, engine)
-    wall["learn"] = time.perf_counter() - tick
+    steps.done("learn", f"{sum(len(part.keys) for part in learned):,} boilerplate patterns")
 
-    tick = time.perf_counter()
     site_prior = work / "site-languages.npz"
     SitePrior.of(SiteLanguages.summed([p.site_languages.sites for p in prepared],
                                       [p.site_languages.columns for p in prepared],
                                       [p.site_languages.pages for p in prepared])).save(site_prior)
     tasks = ((chunk_path(work, index), renames.get(index, {}), boilerplate, site_prior, cfg)
              for index in range(len(prepared)))
-    analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
-    wall["analyse"] = time.perf_counter() - tick
+    analysed = list(engine.map(analyse_chunk, tasks, Pass("analyse", len(prepared), "chunk")))
+    steps.done("analyse", f"{sum(len(a.ids) for a in analysed):,} articles")
 
     corpus = stack(analysed, work, cfg.embed.model != "off")
-    tick = time.perf_counter()
+    steps.restart()  # stacking is counted in no step, as before
     dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine),
                            corpus.shingles, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
-    wall["dedup"] = time.perf_counter() - tick
+    copies = int(np.count_nonzero(dups.canonical != np.arange(dups.canonical.size)))
+    steps.done("dedup", f"{copies:,} copies")
 
-    tick = time.perf_counter()
     grouping = group_events(corpus, dups, cfg, engine)
-    wall["cluster"] = time.perf_counter() - tick
+    steps.done("cluster", f"{len(grouping.cluster_ids):,} events in "
+                          f"{len(grouping.story_ids):,} stories")
 
-    tick = time.perf_counter()
     out = staging(work)
     out.mkdir()
     described, stories_described, members = write_articles(out, work, corpus, grouping,
@@ -217,13 +217,67 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
         parquet_copies(out, article_files(out, cfg), cfg.write.kept_only)
-    wall["write"] = time.perf_counter() - tick
+    steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
 
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
-                          wall, time.perf_counter() - started, engine, cfg, resumed)
+                          steps.wall, time.perf_counter() - started, engine, cfg, resumed)
     report["warnings"] = run_warnings(report["counts"], out / "rejects.jsonl")
     write_json(out / REPORT, report)
     return report
+
+
+class Steps:
+    """The wall time of each step, said in one line on the ``dedup.steps`` logger as the
+    step ends (the CLI shows it where progress bars are shown, or with ``-v``)."""
+
+    log = logging.getLogger("dedup.steps")
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.tick = time.perf_counter()
+
+    def restart(self) -> None:
+        """Start timing the next step now."""
+        self.tick = time.perf_counter()
+
+    def done(self, name: str, detail: str) -> None:
+        """Record and say the time of the step that ends now; the next one starts."""
+        now = time.perf_counter()
+        self.wall[name] = now - self.tick
+        self.tick = now
+        self.log.info("%-8s %7.1fs  %s", name, self.wall[name], detail)
+
+
+def engine_facts(engine: Engine) -> dict[str, Any]:
+    """The engine as the report names it: its class and number of workers."""
+    return {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)}
+
+
+def mode_line(model: str, engine: dict[str, Any]) -> str:
+    """Which mode ran: semantic (with its encoder) or lexical (``embed.model`` "off"),
+    on which engine (:func:`engine_facts`) with how many workers."""
+    mode = "lexical" if model == "off" else f"semantic ({model})"
+    workers = engine["workers"] or 1
+    name = engine["name"].removesuffix("Engine").lower()
+    return f"mode: {mode}, {name} engine, {workers} worker{'s' if workers != 1 else ''}"
+
+
+def read_pass(files: Sequence[InputFile]) -> Pass:
+    """The read pass counted in input bytes: in all when every input is a local file
+    whose bytes are its records' (not compressed, not Parquet, not a stream), else as
+    they come."""
+    sized = all(not f.is_stream and not is_url(f.location)
+                and without_compression(f.read_as) == f.read_as
+                and not f.read_as.endswith(PARQUET_SUFFIXES) for f in files)
+    total = sum(os.stat(f.location).st_size for f in files) if sized else None
+    return Pass("read", total, "B", share=lambda task: batch_bytes(task[0]))
+
+
+def batch_bytes(batch: Batch) -> int:
+    """About how many input bytes a batch holds (its lines and their line ends)."""
+    if isinstance(batch, LineBlock):
+        return len(batch.data) + len(batch.numbers)
+    return sum(len(item.payload) for _, item in batch if isinstance(item, RawItem))
 
 
 def article_files(out_dir: Path, cfg: Config) -> list[Path]:
@@ -281,9 +335,9 @@ def learn_boilerplate(prepared: Sequence[PreparedChunk], work: Path, cfg: Config
     thresholds = Thresholds(cfg.clean.boilerplate_min_stories, cfg.clean.boilerplate_min_share,
                             cfg.clean.boilerplate_min_sites)
     chunks = ChunkFiles(work, len(prepared), chunk_itself)
-    tasks = ((chunks, key_range, group_keys, group_docs, thresholds)
-             for key_range in key_ranges(max(LEARN_MIN_TASKS, -(-keys // LINE_KEYS_PER_TASK))))
-    learned = list(engine.map(learn_key_range, tasks, "learn"))
+    ranges = key_ranges(max(LEARN_MIN_TASKS, -(-keys // LINE_KEYS_PER_TASK)))
+    tasks = ((chunks, key_range, group_keys, group_docs, thresholds) for key_range in ranges)
+    learned = list(engine.map(learn_key_range, tasks, Pass("learn", len(ranges), "range")))
     path = work / "boilerplate.npz"
     save_boilerplate(path, learned)
     return path, learned
@@ -359,8 +413,8 @@ class ChunkedSignatures:
         tasks = ((self.corpus.band_key_files, self.corpus.chunk_bounds[:-1], band, key_range,
                   self.cfg.dedup.max_bucket_pairs)
                  for band in range(bands) for key_range in ranges)
-        return (buckets.edges(id_rank)
-                for buckets in self.engine.map(band_range_buckets, tasks, "dedup"))
+        return (buckets.edges(id_rank) for buckets in self.engine.map(
+            band_range_buckets, tasks, Pass("dedup", bands * len(ranges), "bucket range")))
 
     def agreement(self, pairs: np.ndarray) -> np.ndarray:
         """One task per ``PAIRS_PER_TASK`` pairs."""
@@ -368,7 +422,9 @@ class ChunkedSignatures:
                   pairs[start : start + PAIRS_PER_TASK])
                  for start in range(0, len(pairs), PAIRS_PER_TASK))
         equal = np.concatenate([np.zeros(0, dtype=np.uint16),
-                                *self.engine.map(chunk_pair_equal_values, tasks, "compare")])
+                                *self.engine.map(chunk_pair_equal_values, tasks, Pass(
+                                    "compare", len(pairs), "pair",
+                                    share=lambda task: len(task[2])))])
         return equal / self.cfg.dedup.num_perm
 
 
@@ -562,7 +618,8 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
         rejects = files.enter_context(atomic_file(out_dir / "rejects.jsonl"))
         kept = files.enter_context(atomic_file(out_dir / "kept.jsonl")) \
             if cfg.write.kept_only else None
-        for finished in engine.map(finish_chunk, tasks, "write"):
+        written = Pass("write", len(corpus.chunk_bounds) - 1, "chunk")
+        for finished in engine.map(finish_chunk, tasks, written):
             if articles is not None:
                 articles.write(finished.articles)
             rejects.write(finished.rejects)
@@ -821,7 +878,8 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
         "resumed": resumed,
         "chunks_reused": {"read": sum(p.reused for p in prepared),
                           "analyse": sum(a.reused for a in analysed)},
-        "engine": {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)},
+        "mode": "lexical" if cfg.embed.model == "off" else "semantic",
+        "engine": engine_facts(engine),
         "config": cfg.to_dict(),
         "versions": versions(),
     }
