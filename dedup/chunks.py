@@ -576,6 +576,7 @@ class FinishedChunk:
     rejects: bytes  # the chunk's rejects.jsonl lines
     members: list[bytes]  # per row, its manifest member entry's head (see member_head)
     kept: bytes  # the lines of its canonical articles, when asked for kept.jsonl
+    sources: dict[str, list[int]]  # per source ("" for none): its articles and copies
 
 
 def finish_chunk(chunk: Path, placement: ChunkPlacement, part: Path | None = None,
@@ -614,7 +615,21 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement, part: Path | None = Non
                          rejects=merged_rejects([read_rejects_path(chunk),
                                                  clean_rejects_path(chunk)]),
                          members=[member_head(head, tail) for head, tail in rows],
-                         kept=canonical)
+                         kept=canonical,
+                         sources=source_counts(rows, placement.is_duplicate))
+
+
+def source_counts(rows: Sequence[tuple[bytes, bytes]],
+                  is_duplicate: Sequence[bool]) -> dict[str, list[int]]:
+    """Per source of the rows ("" for none), how many articles and copies it has: the
+    HTML report's duplicates per source, counted where the rows are."""
+    counts: dict[str, list[int]] = {}
+    for (_, tail), copy in zip(rows, is_duplicate, strict=True):
+        source = orjson.loads(b"{" + tail).get("source") or ""
+        count = counts.setdefault(source, [0, 0])
+        count[0] += 1
+        count[1] += copy
+    return counts
 
 
 def describe_representatives(rows: Sequence[tuple[bytes, bytes]],

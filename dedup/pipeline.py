@@ -59,6 +59,7 @@ from dedup.duplicates import (
 )
 from dedup.embed import COVERED_LANGUAGES
 from dedup.engine import Engine, Pass, open_engine, show_progress
+from dedup.htmlreport import HTML_LIMITS, HTML_REPORT, reject_examples, write_html
 from dedup.language import SiteLanguages, SitePrior
 from dedup.link import (
     ClusterAnchors,
@@ -166,8 +167,9 @@ def outputs_written(cfg: Config) -> list[str]:
         if cfg.write.parquet else []
     kept = ["kept.jsonl", *(["kept.parquet"] if cfg.write.parquet else [])] \
         if cfg.write.kept_only else []
+    html = [HTML_REPORT] if cfg.write.html else []
     return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, *kept,
-            REPORT]
+            *html, REPORT]
 
 
 def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resumed: bool,
@@ -207,21 +209,28 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
 
     out = staging(work)
     out.mkdir()
-    described, stories_described, members = write_articles(out, work, corpus, grouping,
-                                                            engine, cfg)
+    written = write_articles(out, work, corpus, grouping, engine, cfg)
     events = event_facts(corpus, grouping)
-    with MemberHeads.opened(members) as heads:
-        write_clusters(out, corpus, grouping, events, described, heads)
-        write_stories(out, corpus, grouping, events, stories_described, heads)
-    if cfg.write.parquet:
-        from dedup.parquet import parquet_copies  # pyarrow is an optional extra
+    with MemberHeads.opened(written.members) as heads:
+        write_clusters(out, corpus, grouping, events, written.events, heads)
+        write_stories(out, corpus, grouping, events, written.stories, heads)
+        if cfg.write.parquet:
+            from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
-        parquet_copies(out, article_files(out, cfg), cfg.write.kept_only)
-    steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
+            parquet_copies(out, article_files(out, cfg), cfg.write.kept_only)
+        steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
+        samples = report_samples(out, corpus, grouping, events, heads, written.sources) \
+            if cfg.write.html else None
 
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
                           steps.wall, time.perf_counter() - started, engine, cfg, resumed)
     report["warnings"] = run_warnings(report["counts"], out / "rejects.jsonl")
+    if samples is not None:
+        samples["rejects"] = reject_examples(out / "rejects.jsonl",
+                                             report["counts"]["rejected_by_reason"])
+        write_html(out / HTML_REPORT, report, samples)
+        steps.done("html", HTML_REPORT)
+        report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
     write_json(out / REPORT, report)
     return report
 
@@ -584,8 +593,18 @@ class Descriptions:
         return found
 
 
+@dataclass(slots=True)
+class Written:
+    """What the write pass leaves for the manifests and the HTML report."""
+
+    events: Descriptions  # each cluster's description
+    stories: Descriptions  # each story's description
+    members: Descriptions  # each row's member head (see ``write.member_head``)
+    sources: dict[str, list[int]]  # per source ("" for none): its articles and copies
+
+
 def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
-                   cfg: Config) -> tuple[Descriptions, Descriptions, Descriptions]:
+                   cfg: Config) -> Written:
     """articles.jsonl, finished per chunk by the workers and appended in chunk order (or,
     with ``write.article_parts``, written by them as one part file per chunk),
     rejects.jsonl, the chunks' rejects appended in the same order, and with
@@ -595,8 +614,9 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     descriptions go to scratch files, and only their positions are kept here.  Each chunk
     is appended as soon as it is done, while the workers go on with the next ones: joined
     at the end, copying 2 GB per million articles kept the workers waiting.  Returns the
-    clusters' and the stories' descriptions, and every row's member entry (id, title,
-    source, published; see ``write.member_head``), also kept on disk.
+    clusters' and the stories' descriptions, every row's member entry (id, title,
+    source, published; see ``write.member_head``), also kept on disk, and the articles
+    and copies per source.
     """
     parts = out_dir / ARTICLE_PARTS if cfg.write.article_parts else None
     if parts is not None:
@@ -609,6 +629,7 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
     stories: list[int] = []
     story_sizes: list[int] = []
     member_sizes: list[int] = []
+    sources: dict[str, list[int]] = {}
     with contextlib.ExitStack() as files:
         members = files.enter_context((work / "members.bin").open("wb"))
         described = files.enter_context((work / "descriptions.bin").open("wb"))
@@ -633,12 +654,17 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
             story_sizes += map(len, finished.story_descriptions)
             members.writelines(finished.members)
             member_sizes += map(len, finished.members)
-    return (Descriptions.gathered(work / "descriptions.bin", labels, sizes,
+            for source, (articles_of, copies_of) in finished.sources.items():
+                count = sources.setdefault(source, [0, 0])
+                count[0] += articles_of
+                count[1] += copies_of
+    return Written(Descriptions.gathered(work / "descriptions.bin", labels, sizes,
                                   len(grouping.cluster_ids)),
             Descriptions.gathered(work / "story-descriptions.bin", stories, story_sizes,
                                   len(grouping.story_ids)),
             Descriptions.gathered(work / "members.bin", range(len(member_sizes)), member_sizes,
-                                  len(member_sizes)))
+                                  len(member_sizes)),
+            sources)
 
 
 @dataclass(slots=True)
@@ -780,6 +806,71 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
     with (stories_described.path.open("rb") as stories_file,
           atomic_file(out_dir / "stories.jsonl") as out):
         out.writelines(lines(stories_file.fileno()))
+
+
+def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
+                   heads: MemberHeads, sources: dict[str, list[int]]) -> dict[str, Any]:
+    """What the HTML report shows beyond report.json, bounded whatever the run's size:
+    the largest stories (their first lines in stories.jsonl) with their events and those
+    events' best members, the largest copy groups, the distribution of event and story
+    sizes, and the sources with most articles with their copies."""
+    limits = HTML_LIMITS
+    label_of = {cluster_id: lab for lab, cluster_id in enumerate(grouping.cluster_ids)}
+    similarity, canonical = grouping.similarity, grouping.dups.canonical
+    rows, bounds = events.members, events.starts
+
+    def member(row: int) -> dict[str, Any]:
+        return {**heads.fields(row), "similarity": round(float(similarity[row]), 4),
+                "duplicate_of": None if canonical[row] == row else corpus.ids[canonical[row]]}
+
+    stories = []
+    with (out_dir / "stories.jsonl").open("rb") as lines:
+        for line in itertools.islice(lines, limits.stories):
+            story = orjson.loads(line)
+            story["events_total"] = len(story["events"])
+            story["events"] = story["events"][:limits.events]
+            for event in story["events"]:
+                lab = label_of[event["cluster_id"]]
+                shown = rows[bounds[lab]:min(bounds[lab + 1], bounds[lab] + limits.members)]
+                event["members"] = [member(row) for row in shown.tolist()]
+            stories.append(story)
+    story_sizes = np.bincount(grouping.story_of, minlength=len(grouping.story_ids))
+    return {"stories": stories, "copy_groups": largest_copy_groups(corpus, canonical, heads),
+            "event_sizes": size_histogram(np.asarray(events.size, dtype=np.int64)),
+            "story_events": size_histogram(story_sizes),
+            "sources": [[name, *sources[name]] for name in sorted(
+                sources, key=lambda name: (-sources[name][0], name))[:limits.sources]],
+            "sources_total": len(sources)}
+
+
+def largest_copy_groups(corpus: Corpus, canonical: np.ndarray,
+                        heads: MemberHeads) -> list[dict[str, Any]]:
+    """The duplicate groups with most copies: the canonical's head, the group's size and
+    the sources of its copies (from at most ``HTML_LIMITS.copies`` of them)."""
+    sizes = np.bincount(canonical, minlength=canonical.size)
+    order = np.lexsort((rank_of(corpus.ids), -sizes))[:HTML_LIMITS.copy_groups]
+    groups = []
+    for row in order[sizes[order] > 1].tolist():
+        copies = np.flatnonzero(canonical == row)
+        copies = copies[copies != row][:HTML_LIMITS.copies]
+        copy_sources = Counter(heads.fields(c)["source"] or "" for c in copies.tolist())
+        groups.append({**heads.fields(row), "size": int(sizes[row]),
+                       "copy_sources": dict(sorted(copy_sources.items(),
+                                                   key=lambda kv: (-kv[1], kv[0])))})
+    return groups
+
+
+def size_histogram(sizes: np.ndarray) -> list[list[Any]]:
+    """``[label, count]`` of sizes in bins 1, 2, 3-4, 5-8... (powers of two), up to the
+    largest size."""
+    if not sizes.size:
+        return []
+    edges = [1, 2, 3]
+    while edges[-1] <= sizes.max():
+        edges.append(2 * edges[-1] - 1)
+    counts = np.histogram(sizes, bins=edges)[0].tolist()
+    return [[str(lo) if hi - 1 == lo else f"{lo}-{hi - 1}", count]
+            for lo, hi, count in zip(edges, edges[1:], counts, strict=False)]
 
 
 def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, np.ndarray]:

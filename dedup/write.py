@@ -45,6 +45,11 @@ class WriteConfig:
     # per duplicate group, copies left out), the deduplicated corpus for the next tool,
     # and kept.parquet with write.parquet; costs their size again on disk.
     kept_only: bool = False
+    # Also write report.html: one self-contained page (no network, no script) with the
+    # counts, rejects, languages, duplicates, the largest stories with their events and
+    # members, what the cleaner removed and the settings; a few MB at most, a second or
+    # two at a million articles.
+    html: bool = True
 
 
 @contextmanager

@@ -348,6 +348,9 @@ def test_kept_holds_one_article_per_duplicate_group(tmp_path: Path) -> None:
     assert (out / "kept.jsonl").read_bytes() == b"".join(
         line for line, a in zip(lines, articles, strict=True) if a["id"] in kept_ids)
     assert len(kept) == len({t["copy_of"] for t in truth.values()}) < len(articles)
+    # an output of the run like the others: the next run without it removes it
+    assert main(["run", str(source), "--out", str(out), "-q", "--workers", "1"]) == 0
+    assert not (out / "kept.jsonl").exists()
 
 
 def test_article_parts_are_articles_jsonl_cut_per_chunk(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from synthetic import make_corpus
 from dedup.cli import main
 
 SEEDS = Path(__file__).parent.parent / "seeds"
-STEPS = ("read", "learn", "analyse", "dedup", "cluster", "write")
+STEPS = ("read", "learn", "analyse", "dedup", "cluster", "write", "html")
 
 
 def test_verbose_says_the_mode_and_each_step_with_its_time(
