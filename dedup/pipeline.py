@@ -815,7 +815,6 @@ def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
     events' best members, the largest copy groups, the distribution of event and story
     sizes, and the sources with most articles with their copies."""
     limits = HTML_LIMITS
-    label_of = {cluster_id: lab for lab, cluster_id in enumerate(grouping.cluster_ids)}
     similarity, canonical = grouping.similarity, grouping.dups.canonical
     rows, bounds = events.members, events.starts
 
@@ -823,17 +822,19 @@ def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
         return {**heads.fields(row), "similarity": round(float(similarity[row]), 4),
                 "duplicate_of": None if canonical[row] == row else corpus.ids[canonical[row]]}
 
-    stories = []
     with (out_dir / "stories.jsonl").open("rb") as lines:
-        for line in itertools.islice(lines, limits.stories):
-            story = orjson.loads(line)
-            story["events_total"] = len(story["events"])
-            story["events"] = story["events"][:limits.events]
-            for event in story["events"]:
-                lab = label_of[event["cluster_id"]]
-                shown = rows[bounds[lab]:min(bounds[lab + 1], bounds[lab] + limits.members)]
-                event["members"] = [member(row) for row in shown.tolist()]
-            stories.append(story)
+        stories = [orjson.loads(line) for line in itertools.islice(lines, limits.stories)]
+    for story in stories:
+        story["events_total"] = len(story["events"])
+        story["events"] = story["events"][:limits.events]
+    shown = {event["cluster_id"] for story in stories for event in story["events"]}
+    label_of = {cluster_id: lab for lab, cluster_id in enumerate(grouping.cluster_ids)
+                if cluster_id in shown}
+    for story in stories:
+        for event in story["events"]:
+            lab = label_of[event["cluster_id"]]
+            best = rows[bounds[lab]:min(bounds[lab + 1], bounds[lab] + limits.members)]
+            event["members"] = [member(row) for row in best.tolist()]
     story_sizes = np.bincount(grouping.story_of, minlength=len(grouping.story_ids))
     return {"stories": stories, "copy_groups": largest_copy_groups(corpus, canonical, heads),
             "event_sizes": size_histogram(np.asarray(events.size, dtype=np.int64)),
@@ -848,9 +849,12 @@ def largest_copy_groups(corpus: Corpus, canonical: np.ndarray,
     """The duplicate groups with most copies: the canonical's head, the group's size and
     the sources of its copies (from at most ``HTML_LIMITS.copies`` of them)."""
     sizes = np.bincount(canonical, minlength=canonical.size)
-    order = np.lexsort((rank_of(corpus.ids), -sizes))[:HTML_LIMITS.copy_groups]
+    shown = HTML_LIMITS.copy_groups
+    smallest = np.partition(sizes, -shown)[-shown] if sizes.size > shown else 0
+    candidates = np.flatnonzero(sizes >= max(2, smallest))
+    order = sorted(candidates.tolist(), key=lambda row: (-sizes[row], corpus.ids[row]))
     groups = []
-    for row in order[sizes[order] > 1].tolist():
+    for row in order[:shown]:
         copies = np.flatnonzero(canonical == row)
         copies = copies[copies != row][:HTML_LIMITS.copies]
         copy_sources = Counter(heads.fields(c)["source"] or "" for c in copies.tolist())
