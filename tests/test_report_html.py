@@ -109,7 +109,7 @@ class Proxy:
             except TimeoutError:
                 continue
             with connection:
-                connection.settimeout(1)
+                connection.settimeout(5)  # a loaded machine may be slow to ask
                 try:
                     self.asked.append(connection.recv(4096))
                 except TimeoutError:
@@ -118,8 +118,9 @@ class Proxy:
     def page_requests(self) -> set[bytes]:
         """The request lines asked so far (``CONNECT host:443 HTTP/1.1``...) but those
         Chromium sends by itself whatever the page, now and then, despite its flags
-        (signing in, the time, a search page: all to hosts of google.com)."""
-        lines = {asked.split(b"\r\n")[0] for asked in self.asked}
+        (signing in, the time, a search page: all to hosts of google.com), and its
+        preconnections to the proxy that never ask for anything."""
+        lines = {asked.split(b"\r\n")[0] for asked in self.asked} - {b""}
         return {line for line in lines
                 if not re.match(rb"[A-Z]+ (https?://)?[a-z0-9.]+\.google\.com[:/]", line)}
 
