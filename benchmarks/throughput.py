@@ -180,7 +180,9 @@ def run_job(path: Path, workers: int, extra: list[str], n: int,
     if code != 0:
         raise SystemExit(f"dedup run failed with exit code {code}: {' '.join(command)}")
     report = json.loads((out / "report.json").read_text())
+    html = out / "report.html"
     report["bench"] = {"wall": wall, "peak_rss_bytes": memory.peak_bytes,
+                       "html_bytes": html.stat().st_size if html.exists() else 0,
                        "memory_timeline": memory.timeline,
                        "steps": step_cpu(report, memory.timeline, wall, cores()),
                        "quality": None if seed is None else quality(out / "articles.jsonl", n,
@@ -242,6 +244,11 @@ def stage_rows(report: dict[str, Any], n: int, size_mb: float) -> list[str]:
     return rows
 
 
+# Targets of the HTML report at any size: what a browser opens at once, and a small
+# share of the run.
+HTML_MAX_MB = 10
+HTML_MAX_SHARE = 0.02
+
 # Pinned so that the figures do not depend on whether the semantic extra happens to be
 # installed: the encoder costs about 20 times the rest of the job per article.
 LEXICAL = 'embed.model="off"'
@@ -302,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                               "seconds": report["seconds"], "counts": report["counts"],
                               "quality": report["bench"]["quality"],
                               "steps": report["bench"]["steps"],
+                              "html_mb": report["bench"]["html_bytes"] / 1e6,
                               "memory_timeline_mb": report["bench"]["memory_timeline"]}
     print("\n".join(lines))
     print()
@@ -321,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
               f"x{rate / baseline:.1f} the baseline, peak RSS {run['peak_rss_mb']:,.0f} MB"
               f"{growth}{scores}")
         previous = per_article
+        html_seconds = run["seconds"]["wall_by_step"].get("html", 0.0)
+        print(f"  report.html: {run['html_mb']:.2f} MB (target <= {HTML_MAX_MB} MB), written "
+              f"in {html_seconds:.2f} s, {html_seconds / run['wall']:.2%} of the run "
+              f"(target <= {HTML_MAX_SHARE:.0%})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

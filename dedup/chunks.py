@@ -58,6 +58,7 @@ from dedup.write import (
     article_row_parts,
     atomic_file,
     cluster_description,
+    member_head,
     placed_row,
     row_fields,
     save_array,
@@ -573,24 +574,31 @@ class FinishedChunk:
     stories: list[int]  # the stories whose representatives are in the chunk
     story_descriptions: list[bytes]  # each of those stories' description, in that order
     rejects: bytes  # the chunk's rejects.jsonl lines
+    members: list[bytes]  # per row, its manifest member entry's head (see member_head)
+    kept: bytes  # the lines of its canonical articles, when asked for kept.jsonl
+    sources: dict[str, list[int]]  # per source ("" for none): its articles and copies
 
 
-def finish_chunk(chunk: Path, placement: ChunkPlacement,
-                 part: Path | None = None) -> FinishedChunk:
-    """One chunk's articles.jsonl and rejects.jsonl lines and its clusters' and stories'
-    descriptions.
+def finish_chunk(chunk: Path, placement: ChunkPlacement, part: Path | None = None,
+                 kept: bool = False) -> FinishedChunk:
+    """One chunk's articles.jsonl and rejects.jsonl lines, its clusters' and stories'
+    descriptions, and its rows' member entries for the manifests.
 
     With ``part`` the article rows are written to that file here, in the worker, and not
-    returned (``write.article_parts``).
+    returned (``write.article_parts``).  With ``kept``, the rows of the canonical
+    articles (no copies) are also returned, for kept.jsonl (``write.kept_only``).
     """
     rows = read_row_parts(rows_path(chunk))
-    articles = b"".join([placed_row(head, tail, Placement(
+    lines = [placed_row(head, tail, Placement(
         cluster_id=placement.cluster_ids[i],
         story_id=placement.story_ids[i],
         dup_group=placement.dup_groups[i],
         duplicate_of=placement.dup_groups[i] if placement.is_duplicate[i] else None,
         is_representative=placement.is_representative[i],
-    )) for i, (head, tail) in enumerate(rows)])
+    )) for i, (head, tail) in enumerate(rows)]
+    articles = b"".join(lines)
+    canonical = b"".join([line for line, copy in zip(lines, placement.is_duplicate, strict=True)
+                          if not copy]) if kept else b""
     events = [(i, placement.top_features[placement.labels[i]])
               for i, flag in enumerate(placement.is_representative) if flag]
     stories = sorted(placement.story_representatives.items())
@@ -605,7 +613,23 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement,
                          stories=[story for story, _ in stories],
                          story_descriptions=descriptions[len(events):],
                          rejects=merged_rejects([read_rejects_path(chunk),
-                                                 clean_rejects_path(chunk)]))
+                                                 clean_rejects_path(chunk)]),
+                         members=[member_head(head, tail) for head, tail in rows],
+                         kept=canonical,
+                         sources=source_counts(rows, placement.is_duplicate))
+
+
+def source_counts(rows: Sequence[tuple[bytes, bytes]],
+                  is_duplicate: Sequence[bool]) -> dict[str, list[int]]:
+    """Per source of the rows ("" for none), how many articles and copies it has: the
+    HTML report's duplicates per source, counted where the rows are."""
+    counts: dict[str, list[int]] = {}
+    for (_, tail), copy in zip(rows, is_duplicate, strict=True):
+        source = orjson.loads(b"{" + tail).get("source") or ""
+        count = counts.setdefault(source, [0, 0])
+        count[0] += 1
+        count[1] += copy
+    return counts
 
 
 def describe_representatives(rows: Sequence[tuple[bytes, bytes]],

@@ -1,4 +1,5 @@
-"""Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``.
+"""Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``
+and ``dedup show DIR [ID]``.
 
 User errors (bad paths, unknown config keys, bad values, an output folder that is not
 dedup's) end with one clear message and exit code 2 before any work starts.  A full disk
@@ -25,10 +26,11 @@ from typing import Any
 from dedup import __version__
 from dedup.config import ConfigError, load_config
 from dedup.discover import InputError
-from dedup.engine import EngineError
+from dedup.engine import EngineError, show_progress
 from dedup.outdir import OutputError
-from dedup.pipeline import run_job
+from dedup.pipeline import mode_line, run_job
 from dedup.presets import PRESETS
+from dedup.show import ShowError, show
 
 USER_ERROR = 2
 FAILED = 1
@@ -76,15 +78,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue a run into DIR that was killed: chunks it finished are "
                           "not redone (same inputs and config; otherwise it starts over)")
+    run.add_argument("--kept-only", action="store_true",
+                     help="also write DIR/kept.jsonl: one article per duplicate group (the "
+                          "deduplicated corpus); same as --set write.kept_only=true")
+    said = run.add_mutually_exclusive_group()
+    said.add_argument("-q", "--quiet", action="store_true",
+                      help="no progress bars, step lines or notes on stderr: only warnings, "
+                           "errors and the summary")
+    said.add_argument("-v", "--verbose", action="store_true",
+                      help="say the mode and each finished step with its time on stderr, "
+                           "also when it is not a terminal")
     run.add_argument("--force", action="store_true",
                      help="write into a DIR that holds files dedup did not write (they are "
                           "left alone; a file named like an output is still refused)")
+    shown = commands.add_parser("show", help="a finished run's largest stories and events, "
+                                             "or one story, event or article")
+    shown.add_argument("out", type=Path, metavar="DIR", help="the output folder of a run")
+    shown.add_argument("id", nargs="?", metavar="ID",
+                       help="a story id (s-...), event id (c-...) or article id")
+    shown.add_argument("--limit", type=int, default=10, metavar="N",
+                       help="stories, events and members to list (default 10)")
+    shown.add_argument("--json", action="store_true", help="print JSON, for scripts")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dedup`` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "show":
+        return show_command(args)
     overrides = list(args.set)
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
@@ -92,11 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f'run.engine="{args.engine}"')
     if args.scheduler is not None:
         overrides.append(f'run.scheduler="{args.scheduler}"')
+    if args.kept_only:
+        overrides.append("write.kept_only=true")
+    if args.quiet:
+        overrides.append('run.progress="never"')
     received: list[int] = []
     try:
-        with notes_on_stderr(), stop_on_signals(received):
+        with notes_on_stderr(not args.quiet), stop_on_signals(received):
             cfg = load_config(args.config, overrides, args.preset)
-            report = run_job(args.inputs, args.out, cfg, resume=args.resume, force=args.force)
+            with steps_on_stderr(args.verbose or show_progress(cfg.run.progress)):
+                report = run_job(args.inputs, args.out, cfg, resume=args.resume,
+                                 force=args.force)
     except (ConfigError, InputError, OutputError, EngineError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
@@ -118,6 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dedup: warning: {warning}", file=sys.stderr)
     print(summary(report, args.out))
     return 0 if report["counts"]["out"] else FAILED
+
+
+def show_command(args: argparse.Namespace) -> int:
+    """``dedup show``: print what was asked, or one message and exit 2."""
+    try:
+        print(show(args.out, args.id, max(1, args.limit), args.json))
+    except (ShowError, OSError) as err:
+        print(f"dedup: error: {err}", file=sys.stderr)
+        return USER_ERROR
+    return 0
 
 
 @contextmanager
@@ -150,17 +188,40 @@ def stopped(signum: int) -> int:
 
 
 @contextmanager
-def notes_on_stderr() -> Iterator[None]:
-    """What the job says once (a file named twice, links not followed...) goes to stderr."""
+def notes_on_stderr(shown: bool = True) -> Iterator[None]:
+    """What the job says once (a file named twice, links not followed...) goes to stderr,
+    unless not ``shown`` (``--quiet``)."""
+    with logged_to_stderr("dedup", "dedup: note: %(message)s",
+                          logging.WARNING if shown else logging.ERROR):
+        yield
+
+
+@contextmanager
+def steps_on_stderr(shown: bool) -> Iterator[None]:
+    """The mode and each finished step with its time (the ``dedup.steps`` logger) go to
+    stderr when ``shown``: where progress bars are shown (they go when their pass ends)
+    or with ``--verbose``."""
+    with logged_to_stderr("dedup.steps", "dedup: %(message)s",
+                          logging.INFO if shown else logging.WARNING):
+        yield
+
+
+@contextmanager
+def logged_to_stderr(name: str, form: str, level: int) -> Iterator[None]:
+    """Messages of logger ``name`` at ``level`` and above to stderr, in ``form``, and
+    not passed on to its parents."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("dedup: note: %(message)s"))
-    logger = logging.getLogger("dedup")
+    handler.setFormatter(logging.Formatter(form))
+    logger = logging.getLogger(name)
+    before = logger.level
     logger.addHandler(handler)
+    logger.setLevel(level)
     logger.propagate = False
     try:
         yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(before)
         logger.propagate = True
 
 
@@ -171,6 +232,7 @@ def summary(report: dict[str, Any], out_dir: Path) -> str:
     languages = ", ".join(f"{k} {v}" for k, v in
                           sorted(counts["languages"].items(), key=lambda kv: -kv[1])[:8])
     return "\n".join([
+        mode_line(report["config"]["embed"]["model"], report["engine"]),
         f"read {counts['in']} records: {counts['out']} articles, "
         f"{counts['rejected']} rejected" + (f" ({reasons})" if reasons else ""),
         f"languages: {languages or '-'}",

@@ -40,7 +40,7 @@ from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
 from dedup.arrays import sorted_unique
-from dedup.engine import Engine, SerialEngine
+from dedup.engine import Engine, Pass, SerialEngine
 from dedup.stopwords import stopwords_for
 from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
 from dedup.write import save_array, saved_rows
@@ -1443,19 +1443,25 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     neighbour search in parts, then the agglomeration per block."""
     spools = [BlockSpool(folder / f"block-{i}", cfg.n_features) for i in range(len(blocks))]
     sources = [rows_of(rows) for rows in blocks]
-    for _ in engine.map(prepare_block, ((source, days[rows], spool, cfg) for source, rows, spool
-                                        in zip(sources, blocks, spools, strict=True)),
-                        "cluster: weights"):
+    articles = sum(len(rows) for rows in blocks)
+    prepared = engine.map(prepare_block, ((source, days[rows], spool, cfg) for source, rows, spool
+                                          in zip(sources, blocks, spools, strict=True)),
+                          Pass("cluster: weights", articles, "article",
+                               share=lambda task: len(task[1])))
+    for _ in prepared:
         pass
     plans = [search_parts(days[rows], cfg) for rows in blocks]
     searches = ((spool, days[rows], slabs, part, cfg)
                 for rows, spool, plan in zip(blocks, spools, plans, strict=True)
                 for part, slabs in enumerate(plan))
-    for _ in engine.map(search_block, searches, "cluster: neighbours"):
+    for _ in engine.map(search_block, searches, Pass(
+            "cluster: neighbours", articles, "article",
+            share=lambda task: sum(last - first for first, last, _ in task[2]))):
         pass
     tasks = ((spool, source, days[rows], bare[rows], len(plan), cfg)
              for source, rows, spool, plan in zip(sources, blocks, spools, plans, strict=True))
-    return list(engine.map(cluster_block, tasks, "cluster"))
+    return list(engine.map(cluster_block, tasks, Pass("cluster", articles, "article",
+                                                      share=lambda task: len(task[2]))))
 
 
 @contextmanager

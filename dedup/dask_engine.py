@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import dask
 from distributed import Client, Future, LocalCluster
 
-from dedup.engine import with_progress
+from dedup.engine import Pass, Progress
 
 R = TypeVar("R")
 
@@ -48,9 +48,10 @@ class DaskEngine:
         self.workers = max(1, len(self.client.scheduler_info()["workers"]))
 
     def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
-            desc: str) -> Iterator[R]:
+            desc: str | Pass) -> Iterator[R]:
         """``func(*task)`` for every task on the cluster, two per worker in flight at most."""
-        yield from with_progress(self._results(func, tasks), desc, self.progress)
+        progress = Progress(desc, tasks, self.progress)
+        yield from progress.counted(self._results(func, progress.tasks))
 
     def _results(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]]) -> Iterator[R]:
         """Submit tasks as results come back, so that few are in flight; in task order."""

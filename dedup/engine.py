@@ -13,8 +13,10 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sized
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from joblib import Parallel, delayed, parallel_config
@@ -31,12 +33,29 @@ PARENT_CHECK_SECONDS = 0.2
 ORPHANED_EXIT_STATUS = 70
 
 
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """A pass over tasks as its progress bar counts it: its name, the units it has in
+    all (``None`` when unknown before it ends, as the input's records), what a unit is,
+    and how many units each task is (one, unless ``share`` says).
+
+    Counted in units of work rather than tasks, a bar's ETA holds for passes whose tasks
+    differ in size (clustering blocks: one language may be half of the dump).
+    """
+
+    name: str
+    total: float | None = None
+    unit: str = "task"
+    share: Callable[[tuple[Any, ...]], float] | None = None
+
+
 class Engine(Protocol):
     """Runs a function over tasks and yields the results in task order."""
 
     def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
-            desc: str) -> Iterator[R]:
-        """``func(*task)`` for every task, results in the order of ``tasks``."""
+            desc: str | Pass) -> Iterator[R]:
+        """``func(*task)`` for every task, results in the order of ``tasks``; ``desc``
+        names the pass for its progress bar."""
         ...
 
 
@@ -99,7 +118,7 @@ class SerialEngine:
     """Runs every task in this process, in order: for small inputs and tests."""
 
     def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
-            desc: str) -> Iterator[R]:
+            desc: str | Pass) -> Iterator[R]:
         """``func(*task)`` for every task, lazily and in order."""
         return (func(*task) for task in tasks)
 
@@ -113,8 +132,10 @@ class LocalEngine:
         self._running: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
 
     def map(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]],
-            desc: str) -> Iterator[R]:
+            desc: str | Pass) -> Iterator[R]:
         """Stream ``func(*task)`` over the tasks, two tasks per worker in flight at most."""
+        progress = Progress(desc, tasks, self.progress)
+        tasks = progress.tasks
         if self.workers == 1:
             results: Iterable[R] = SerialEngine().map(func, tasks, desc)
         else:
@@ -124,7 +145,7 @@ class LocalEngine:
             running = parallel(delayed(func)(*task) for task in tasks)
             self._running.add(running)
             results = running
-        yield from with_progress(results, desc, self.progress)
+        yield from progress.counted(results)
 
     def close(self) -> None:
         """Stop the tasks still running: joblib kills the workers of a pass that is
@@ -133,10 +154,42 @@ class LocalEngine:
             results.close()
 
 
-def with_progress(results: Iterable[R], desc: str, shown: bool) -> Iterator[R]:
-    """The results, counted by a progress bar on stderr (one per pass) when ``shown``."""
-    return iter(tqdm(results, desc=desc, unit="chunk", disable=not shown, file=sys.stderr,
-                     leave=False))
+class Progress:
+    """A pass's progress bar on stderr (when ``shown``): its total and ETA when the pass
+    knows them, advanced by each finished task's share.
+
+    Each task's share is noted as the engine takes the task and counted when its result
+    comes back (in task order), so the bar shows finished work, not dispatched work.
+    The bar goes when the pass ends; the job says the step's time in one line instead.
+    """
+
+    def __init__(self, desc: str | Pass, tasks: Iterable[tuple[Any, ...]], shown: bool) -> None:
+        job = desc if isinstance(desc, Pass) else Pass(desc)
+        if job.total is None and job.share is None and isinstance(tasks, Sized):
+            job = Pass(job.name, len(tasks), job.unit)
+        self.job = job
+        self.shown = shown
+        self.shares: deque[float] = deque()
+        self.tasks = self._noted(tasks)
+
+    def _noted(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        share = self.job.share
+        for task in tasks:
+            self.shares.append(share(task) if share is not None else 1)
+            yield task
+
+    def counted(self, results: Iterable[R]) -> Iterator[R]:
+        """The results, in order, each advancing the bar by its task's share."""
+        if not self.shown:
+            yield from results
+            return
+        scaled = self.job.unit == "B"
+        with tqdm(desc=self.job.name, total=self.job.total, unit=self.job.unit,
+                  unit_scale=scaled, unit_divisor=1024 if scaled else 1000, file=sys.stderr,
+                  leave=False, dynamic_ncols=True) as bar:
+            for result in results:
+                bar.update(self.shares.popleft() if self.shares else 1)
+                yield result
 
 
 class EngineError(RuntimeError):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import sys
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -390,13 +390,18 @@ def _mutual_best(a: np.ndarray, b: np.ndarray, sims: np.ndarray,
     return a[mutual], b[mutual]
 
 
-def merge_linked(clustering: Clustering, event_of: np.ndarray) -> Clustering:
+def merge_linked(clustering: Clustering, event_of: np.ndarray,
+                 closeness: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 ) -> Clustering:
     """One cluster per event: its largest member cluster (ties: the first) speaks for it.
 
-    That cluster's representative and top terms become the event's; each article keeps
-    its similarity to the representative of its own language's cluster, the only one
-    its terms can be compared with.  Stories that linked events belong to become one
-    story, spoken for the same way by its largest member story.
+    That cluster's representative and top terms become the event's.  An article of
+    another language's cluster cannot be compared with the representative word by word:
+    its similarity becomes its similarity to its own cluster's representative times
+    ``closeness`` (the linking similarity, by anchors or meaning) of its cluster and the
+    speaking one, so each language's representative no longer shows 1.0.  Without
+    ``closeness`` the similarities are kept.  Stories that linked events belong to
+    become one story, spoken for the same way by its largest member story.
     """
     sizes = np.bincount(clustering.labels, minlength=event_of.size)
     leads = _largest_per_group(event_of, sizes)
@@ -408,11 +413,45 @@ def merge_linked(clustering: Clustering, event_of: np.ndarray) -> Clustering:
     of_event[event_of] = story_of[old.of_event]
     return Clustering(labels=event_of[clustering.labels],
                       representative=clustering.representative[leads],
-                      similarity=clustering.similarity,
+                      similarity=_similarity_to_leads(clustering, leads[event_of], closeness),
                       top_features=clustering.top_features[leads],
                       stories=Stories(of_event=of_event,
                                       representative=old.representative[story_leads],
                                       top_features=old.top_features[story_leads]))
+
+
+def _similarity_to_leads(clustering: Clustering, lead_of: np.ndarray,
+                         closeness: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+                         ) -> np.ndarray:
+    """Each row's similarity to its event's representative (see :func:`merge_linked`);
+    ``lead_of`` is, per cluster, the cluster that speaks for its event."""
+    followers = np.flatnonzero(lead_of != np.arange(lead_of.size))
+    if closeness is None or not followers.size:
+        return clustering.similarity
+    factor = np.ones(lead_of.size, dtype=np.float32)
+    factor[followers] = np.clip(closeness(followers, lead_of[followers]), 0.0, 1.0)
+    return (clustering.similarity * factor[clustering.labels]).astype(np.float32)
+
+
+def linking_closeness(anchors_of: ClusterAnchors, cfg: LinkConfig,
+                      centroids: np.ndarray | None = None,
+                      ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The similarity linking uses, for pairs of clusters ``(a[i], b[i])``: their mean
+    embeddings' dot where both languages are ones the encoder covers (and the run has
+    embeddings), else their anchor cosine."""
+    weights = _anchor_weights(anchors_of, cfg)
+    langs = anchors_of.spans.langs
+    covered = np.array([lang in COVERED_LANGUAGES for lang in langs], dtype=bool)
+
+    def closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        sims = np.asarray(weights[a].multiply(weights[b]).sum(axis=1)).ravel()
+        if centroids is not None:
+            meaning = covered[a] & covered[b]
+            sims[meaning] = np.einsum("ij,ij->i", centroids[a[meaning]].astype(np.float64),
+                                      centroids[b[meaning]].astype(np.float64))
+        return sims
+
+    return closeness
 
 
 def _largest_per_group(group_of: np.ndarray, sizes: np.ndarray) -> np.ndarray:

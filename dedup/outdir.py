@@ -50,7 +50,11 @@ ARTICLE_PARTS = "articles"
 REPORT = "report.json"
 # Every top-level name a run may write, in the order they are finished (report last).
 OUTPUTS = ("articles.jsonl", ARTICLE_PARTS, "clusters.jsonl", "stories.jsonl",
-           "rejects.jsonl", "articles.parquet", "clusters.parquet", "stories.parquet", REPORT)
+           "rejects.jsonl", "kept.jsonl", "articles.parquet", "clusters.parquet",
+           "stories.parquet", "kept.parquet", "report.html", REPORT)
+# What dedup wrote before the ledger existed (a folder of that age owns these only).
+LEGACY_OUTPUTS = ("articles.jsonl", "clusters.jsonl", "stories.jsonl", "rejects.jsonl",
+                  "articles.parquet", "clusters.parquet", "stories.parquet", REPORT)
 # Names of dedup's own bookkeeping in DIR.
 BOOKKEEPING = (LEDGER, LOCK, WORK_DIR)
 # What atomic_file names the ledger while writing it (left behind if killed meanwhile).
@@ -106,7 +110,7 @@ def legacy_ledger(out_dir: Path) -> Ledger:
     if not isinstance(report, dict) or "dedup_version" not in report:
         return Ledger(frozenset())
     parts = out_dir / ARTICLE_PARTS
-    names = [name for name in OUTPUTS if (out_dir / name).is_file()]
+    names = [name for name in LEGACY_OUTPUTS if (out_dir / name).is_file()]
     if parts.is_dir():
         names += [f"{ARTICLE_PARTS}/{part.name}" for part in parts.iterdir()]
     return Ledger(frozenset(filter(is_output_name, names)))

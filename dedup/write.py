@@ -41,6 +41,15 @@ class WriteConfig:
     # parts, concatenated in name order, are articles.jsonl byte for byte; how many there
     # are follows run.chunk_size.
     article_parts: bool = False
+    # Also write kept.jsonl: the articles.jsonl rows of the canonical articles only (one
+    # per duplicate group, copies left out), the deduplicated corpus for the next tool,
+    # and kept.parquet with write.parquet; costs their size again on disk.
+    kept_only: bool = False
+    # Also write report.html: one self-contained page (no network, no script) with the
+    # counts, rejects, languages, duplicates, the largest stories with their events and
+    # members, what the cleaner removed and the settings; a few MB at most, a second or
+    # two at a million articles.
+    html: bool = True
 
 
 @contextmanager
@@ -172,14 +181,37 @@ def cluster_description(row: dict[str, Any], top_terms: list[str]) -> bytes:
     return orjson.dumps({"representative": representative, "top_terms": top_terms})[1:-1]
 
 
-def cluster_line(head: dict[str, Any], description: bytes, members: list[dict[str, Any]],
+def member_head(head: bytes, tail: bytes) -> bytes:
+    """A row's member entry in the manifests, without its closing brace: id, title,
+    source and published from :func:`article_row_parts`, so a cluster's members can be
+    read without joining them back to articles.jsonl.
+
+    Only the head's id and title are decoded, never the text: ``"text":`` cannot occur
+    unescaped inside a JSON string, so its first occurrence is the key.
+    """
+    named = orjson.loads(head[:head.index(b',"text":')] + b"}")
+    given = orjson.loads(b"{" + tail)
+    return orjson.dumps({"id": named["id"], "title": named["title"],
+                         "source": given.get("source"), "published": given.get("published")
+                         })[:-1]
+
+
+def member_entry(member: bytes, similarity: float, duplicate_of: str | None) -> bytes:
+    """One clusters.jsonl member from its :func:`member_head`: the JSON object with
+    ``similarity`` and ``duplicate_of`` after the head's fields."""
+    return b"".join([member, b',"similarity":', orjson.dumps(similarity),
+                     b',"duplicate_of":', orjson.dumps(duplicate_of), b"}"])
+
+
+def cluster_line(head: dict[str, Any], description: bytes, members: bytes,
                  members_key: bytes = b"members") -> bytes:
     """One clusters.jsonl line: ``head`` (cluster_id, story_id, size, unique, languages,
-    first, last), the :func:`cluster_description`, then the members (or one
-    stories.jsonl line: its head, description, then its events under ``members_key``).
+    first, last), the :func:`cluster_description`, then the members, a JSON array (or
+    one stories.jsonl line: its head, description, then its events under
+    ``members_key``).
 
     Compact JSON objects join byte for byte: the line equals ``orjson.dumps`` of the
     whole row with its keys in that order.
     """
     return b"".join([orjson.dumps(head)[:-1], b",", description, b',"', members_key, b'":',
-                     orjson.dumps(members), b"}\n"])
+                     members, b"}\n"])

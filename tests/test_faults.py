@@ -112,7 +112,7 @@ def test_a_user_file_dropped_among_the_outputs_survives_the_next_run(
     assert [p.name for p in (out / "articles").iterdir()] == ["my-notes.txt"]
     assert not any(p.exists() for p in parts)
     assert orjson.loads((out / LEDGER).read_bytes())["outputs"] == sorted(
-        [*FINAL, "report.json"])
+        [*FINAL, "report.html", "report.json"])
 
 
 def test_a_planted_ledger_cannot_make_a_run_remove_other_files(tmp_path: Path) -> None:

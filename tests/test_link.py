@@ -118,6 +118,14 @@ def test_merged_event_speaks_through_its_largest_cluster() -> None:
     assert merged.representative.tolist() == [2, 3]
     assert merged.top_features.tolist() == [[2, 3], [4, -1]]
     assert merged.similarity.tolist() == clustering.similarity.tolist()
+    # with the linking similarity, the other languages' members are scaled by their
+    # cluster's closeness to the speaking cluster (1), which keeps its own
+    def closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        assert b.tolist() == [1, 1]
+        return np.where(a == 0, 0.5, 0.8)
+
+    scaled = merge_linked(clustering, np.array([0, 0, 1, 0]), closeness)
+    assert scaled.similarity.tolist() == pytest.approx([0.5, 0.5, 1.0, 1.0, 0.8])
     # linked events join their stories: all are one story now, spoken for by the largest
     # old story (stories 1 and 2 have two articles each: the first wins)
     assert merged.stories.of_event.tolist() == [0, 0]
@@ -179,6 +187,10 @@ def test_one_event_in_three_languages_is_one_cluster(tmp_path: Path) -> None:
                 .read_bytes().splitlines()]
     assert sorted(c["languages"] == {"de": 3, "en": 3, "ru": 3} for c in manifest) == [
         False, True, True]
+    for linked in (c for c in manifest if len(c["languages"]) == 3):
+        # each member's similarity is to the event's one representative, in any language
+        assert [m["similarity"] == 1.0 for m in linked["members"]] == [True] + [False] * 8
+        assert all(m["title"] for m in linked["members"])
     stories = [orjson.loads(line) for line in (tmp_path / "out" / "stories.jsonl")
                .read_bytes().splitlines()]
     assert {c["story_id"] for c in manifest} == {s["story_id"] for s in stories}

@@ -25,6 +25,8 @@ from dedup.write import (
     article_row_parts,
     cluster_description,
     cluster_line,
+    member_entry,
+    member_head,
     placed_row,
     row_fields,
 )
@@ -147,6 +149,8 @@ def test_synthetic_manifest_matches_articles(synthetic_run: tuple[Path, dict[str
             i for i, a in articles.items() if a["cluster_id"] == c["cluster_id"]}
         assert c["unique"] == sum(1 for m in c["members"] if m["duplicate_of"] is None)
         members = [articles[m["id"]] for m in c["members"]]
+        assert [(m["title"], m["source"], m["published"]) for m in c["members"]] == [
+            (a["title"], a.get("source"), a.get("published")) for a in members]
         assert c["languages"] == dict(sorted(Counter(a["lang"] for a in members).items()))
         dates = [a["published"] for a in members if a.get("published")]
         assert (c["first"], c["last"]) == (min(dates, default=None), max(dates, default=None))
@@ -248,13 +252,23 @@ def test_cluster_lines_joined_from_parts_equal_whole_rows(url: str | None) -> No
     row = {"id": "a-1", "title": "Kyiv \"talks\"", "text": text, "url": url}
     head = {"cluster_id": "c-0f", "size": 2, "unique": 1, "languages": {"en": 1, "uk": 1},
             "first": "2025-03-01", "last": None}
-    members = [{"id": "a-1", "similarity": 1.0, "duplicate_of": None},
-               {"id": "b-2", "similarity": 0.8125, "duplicate_of": "a-1"}]
+    members = [{"id": "a-1", "title": "Kyiv \"talks\"", "source": None, "published": None,
+                "similarity": 1.0, "duplicate_of": None},
+               {"id": "b-2", "title": "Лід", "source": "Kyiv Post", "published": "2025-03-01",
+                "similarity": 0.8125, "duplicate_of": "a-1"}]
     whole = {**head,
              "representative": {"id": "a-1", "title": "Kyiv \"talks\"", "url": url,
                                 "lead": text[:LEAD_CHARS]},
              "top_terms": ["kyiv", "лід"], "members": members}
-    line = cluster_line(head, cluster_description(row, ["kyiv", "лід"]), members)
+    entries = []
+    for member in members:
+        parts = article_row_parts(Record(id=member["id"], title=member["title"], text=text,
+                                         source=member["source"],
+                                         published=member["published"]))
+        entries.append(member_entry(member_head(*parts), member["similarity"],
+                                    member["duplicate_of"]))
+    line = cluster_line(head, cluster_description(row, ["kyiv", "лід"]),
+                        b"[" + b",".join(entries) + b"]")
     assert line == orjson.dumps(whole) + b"\n"
     assert orjson.loads(line) == whole
 
@@ -303,8 +317,9 @@ def test_parquet_dates_and_numbers_become_fields(tmp_path: Path) -> None:
 def test_parquet_copies_hold_the_jsonl_rows(tmp_path: Path) -> None:
     records, _ = make_corpus(seed=4, per_language=2)
     source = write_jsonl(tmp_path / "in.jsonl", records)
-    run_job([str(source)], tmp_path / "out", load_config(overrides=["write.parquet=true"]))
-    for name in ("articles", "clusters"):
+    run_job([str(source)], tmp_path / "out", load_config(
+        overrides=["write.parquet=true", "write.kept_only=true"]))
+    for name in ("articles", "clusters", "stories", "kept"):
         rows = read_jsonl(tmp_path / "out" / f"{name}.jsonl")
         table = pq.read_table(tmp_path / "out" / f"{name}.parquet")
         copied = table.to_pylist(maps_as_pydicts="strict")
@@ -312,6 +327,30 @@ def test_parquet_copies_hold_the_jsonl_rows(tmp_path: Path) -> None:
         for row, copy in zip(rows, copied, strict=True):  # absent fields come back null
             assert {k: v for k, v in copy.items() if v is not None} == {
                 k: v for k, v in row.items() if v is not None}
+
+
+def test_kept_holds_one_article_per_duplicate_group(tmp_path: Path) -> None:
+    records, truth = make_corpus(seed=6, per_language=3)
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "out"
+    assert main(["run", str(source), "--out", str(out), "--kept-only", "--workers", "2",
+                 "--set", "run.chunk_size=5"]) == 0
+    articles = read_jsonl(out / "articles.jsonl")
+    kept = read_jsonl(out / "kept.jsonl")
+    assert any(a["duplicate_of"] for a in articles)  # the corpus has copies to leave out
+    assert sorted(a["dup_group"] for a in kept) == sorted({a["dup_group"] for a in articles})
+    assert all(a["duplicate_of"] is None and a["dup_group"] == a["id"] for a in kept)
+    kept_ids = {a["id"] for a in kept}
+    for article in articles:
+        assert (article["id"] in kept_ids) != (article["duplicate_of"] in kept_ids)
+    # the rows are articles.jsonl's, bytes and order kept
+    lines = (out / "articles.jsonl").read_bytes().splitlines(keepends=True)
+    assert (out / "kept.jsonl").read_bytes() == b"".join(
+        line for line, a in zip(lines, articles, strict=True) if a["id"] in kept_ids)
+    assert len(kept) == len({t["copy_of"] for t in truth.values()}) < len(articles)
+    # an output of the run like the others: the next run without it removes it
+    assert main(["run", str(source), "--out", str(out), "-q", "--workers", "1"]) == 0
+    assert not (out / "kept.jsonl").exists()
 
 
 def test_article_parts_are_articles_jsonl_cut_per_chunk(tmp_path: Path) -> None:

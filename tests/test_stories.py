@@ -167,6 +167,7 @@ def test_stories_manifest_lists_each_event_once_in_time_order(tmp_path: Path) ->
     clusters = {c["cluster_id"]: c for c in rows(out / "clusters.jsonl")}
     stories = rows(out / "stories.jsonl")
     assert [s["size"] for s in stories] == sorted((s["size"] for s in stories), reverse=True)
+    by_id = {a["id"]: a for a in articles}
     listed = [event["cluster_id"] for story in stories for event in story["events"]]
     assert sorted(listed) == sorted(clusters)
     story_sizes = groups(articles, "story_id")
@@ -181,6 +182,9 @@ def test_stories_manifest_lists_each_event_once_in_time_order(tmp_path: Path) ->
             cluster = clusters[event["cluster_id"]]
             assert cluster["story_id"] == story["story_id"]
             assert event["title"] == cluster["representative"]["title"]
+            lead = by_id[cluster["representative"]["id"]]
+            assert (event["source"], event["published"]) == (lead.get("source"),
+                                                             lead.get("published"))
         representative = story["representative"]["id"]
         assert {a["story_id"] for a in articles if a["id"] == representative} == {
             story["story_id"]}
