@@ -756,15 +756,36 @@ def _wide_row_dots(narrow: sp.csr_matrix, narrow_rows: np.ndarray, wide: sp.csr_
         entry_row = np.repeat(np.arange(last - first), np.diff(table_rows.indptr))
         table[entry_row, place[table_rows.indices]] = table_rows.data
         members = order[bounds[first] : bounds[last]]
-        partners = narrow[narrow_rows[members]]
         table_row = np.repeat(np.arange(last - first), np.diff(bounds[first : last + 1]))
-        column = place[partners.indices]
-        entry_table_row = np.repeat(table_row, np.diff(partners.indptr))
-        values = np.where(column >= 0, table[entry_table_row, np.maximum(column, 0)], 0.0)
-        products = values * partners.data
-        dots[members] = np.add.reduceat(np.r_[products, 0.0], partners.indptr[:-1]) * \
-            (np.diff(partners.indptr) > 0)
+        sizes = np.cumsum(np.diff(narrow.indptr)[narrow_rows[members]])
+        for lo, hi in itertools.pairwise(_cuts(sizes, _WIDE_TABLE)):
+            _looked_up_dots(table, place, table_row[lo:hi], narrow, narrow_rows[members[lo:hi]],
+                            members[lo:hi], dots)
         place[terms] = -1
+
+
+def _cuts(ends: np.ndarray, budget: int) -> list[int]:
+    """Bounds of consecutive runs of items whose summed sizes (``ends``: running total)
+    stay about ``budget`` each; an item alone may exceed it."""
+    if not ends.size:
+        return [0]
+    marks = np.searchsorted(ends, np.arange(budget, int(ends[-1]), budget), side="right")
+    return sorted({0, *marks.tolist(), ends.size})
+
+
+def _looked_up_dots(table: np.ndarray, place: np.ndarray, table_row: np.ndarray,
+                    narrow: sp.csr_matrix, narrow_rows: np.ndarray, pairs: np.ndarray,
+                    dots: np.ndarray) -> None:
+    """``dots[pairs]``: each narrow row's entries looked up in its wide row's ``table``
+    row (``place``: a term's table column, -1 for none), so a batch of partners is
+    gathered at most about a table's size at once."""
+    partners = narrow[narrow_rows]
+    column = place[partners.indices]
+    entry_table_row = np.repeat(table_row, np.diff(partners.indptr))
+    values = np.where(column >= 0, table[entry_table_row, np.maximum(column, 0)], 0.0)
+    products = values * partners.data
+    dots[pairs] = np.add.reduceat(np.r_[products, 0.0], partners.indptr[:-1]) * \
+        (np.diff(partners.indptr) > 0)
 
 
 # Entries (rows x their terms) of the dense table of wide rows laid out at once: 32 MB.
