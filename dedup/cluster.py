@@ -556,25 +556,6 @@ def _top_k_per_row(
     return rows[keep], cols[keep], sims[keep]
 
 
-def _nearest_neighbours(
-    weights: sp.csr_matrix, days: np.ndarray, cfg: ClusterConfig
-) -> sp.csr_matrix:
-    """Each row's ``cfg.knn`` most similar rows (cosine >= ``cfg.floor``, in the window).
-
-    Sparse products of the reduced search vectors in row batches that keep each row's
-    best hits while multiplying (:func:`_search_hits`), never an n x n matrix.  The
-    ``2 * knn`` best search hits in the window (ties by date, then id) are then scored
-    by their exact cosine.  Returned as a sparse n x n matrix of cosines (row i holds
-    i's neighbours).  A large block runs the same search in parts, one task per group
-    of slabs (:func:`search_block`); each row's neighbours come from its own slab only,
-    so the parts find exactly what this does.
-    """
-    order = _date_order(days)
-    hits = _slab_hits(_searchable(weights, cfg)[order], order, days, _block_slabs(days, cfg),
-                      cfg)
-    return _neighbour_matrix([_closest(weights, *hits, cfg)], days.size)
-
-
 def _block_slabs(days: np.ndarray, cfg: ClusterConfig) -> list[_Slab]:
     """The slabs of a block's neighbour search (see :func:`_slabs`)."""
     return _slabs(days[_date_order(days)], int(np.count_nonzero(~np.isnan(days))), cfg)
@@ -583,8 +564,13 @@ def _block_slabs(days: np.ndarray, cfg: ClusterConfig) -> list[_Slab]:
 def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
                slabs: Sequence[_Slab], cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
     """The ``2 * knn`` best search hits (row, column; block rows) of each query row of
-    ``slabs``.  ``searchable`` holds the search rows in date order (``order``); only the
-    rows these slabs read (:func:`_rows_read`) need to be filled in."""
+    ``slabs``, in the window, ties by date then id; :func:`_closest` then keeps each
+    row's ``knn`` nearest by exact cosine.
+
+    Sparse products of the reduced search vectors in row batches that keep each row's
+    best hits while multiplying (:func:`_search_hits`), never an n x n matrix.
+    ``searchable`` holds the search rows in date order (``order``); only the rows these
+    slabs read (:func:`_rows_read`) need to be filled in."""
     sorted_days = days[order]
     found: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 2]
     for first, last, ranges in slabs:

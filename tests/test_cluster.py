@@ -22,7 +22,6 @@ from dedup.cluster import (
     InMemoryRows,
     SpooledRows,
     _date_order,
-    _nearest_neighbours,
     _neighbour_matrix,
     _row_dots,
     _searchable,
@@ -373,24 +372,18 @@ def assert_neighbours_are(got: sp.csr_matrix, want: list[list[int]]) -> None:
         assert row.indices[np.lexsort((row.indices, -row.data))].tolist() == wanted
 
 
-@pytest.mark.parametrize("batch_rows", [7, 512])
-def test_neighbour_search_finds_the_k_nearest_within_the_window(batch_rows: int) -> None:
-    weights, days = random_block(300)
-    cfg = ClusterConfig(knn=4, floor=0.2, search_terms=5, max_candidate_df=30,
-                        batch_rows=batch_rows)
-    assert_neighbours_are(_nearest_neighbours(weights, days, cfg),
-                          brute_force_neighbours(weights, days, cfg))
-
-
-def test_a_search_in_parts_finds_the_k_nearest_within_the_window(tmp_path: Path) -> None:
-    """Each part reads only the rows its slabs match, from the block's spooled rows."""
+@pytest.mark.parametrize(("batch_rows", "task_rows"), [(7, 40), (512, 40), (7, 10**6)])
+def test_the_neighbour_search_finds_the_k_nearest_within_the_window(
+        tmp_path: Path, batch_rows: int, task_rows: int) -> None:
+    """In one part or several, each reading only the rows its slabs match from the
+    block's spooled rows."""
     counts, days = random_block(300)
     cfg = ClusterConfig(n_features=60, knn=4, floor=0.2, search_terms=5,
-                        max_candidate_df=30, batch_rows=7, search_task_rows=40)
+                        max_candidate_df=30, batch_rows=batch_rows, search_task_rows=task_rows)
     spool = BlockSpool(tmp_path / "block", cfg.n_features)
     prepare_block(InMemoryRows(counts), days, spool, cfg)
     plan = search_parts(days, cfg)
-    assert len(plan) >= 5
+    assert len(plan) >= 2 if task_rows < days.size else len(plan) == 1
     for part, slabs in enumerate(plan):
         search_block(spool, days, slabs, part, cfg)
     hits = [tuple(np.load(path) for path in spool.hits(part)) for part in range(len(plan))]
