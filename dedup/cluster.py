@@ -492,9 +492,10 @@ def _heaviest_terms(weights: sp.csr_matrix, useful: np.ndarray, terms: int,
 
 
 def _membership(labels: np.ndarray, groups: int) -> sp.csr_matrix:
-    """The groups x rows 0/1 matrix of ``labels``: its product with row vectors sums
-    them per group."""
-    return sp.csr_matrix((np.ones(labels.size), (labels, np.arange(labels.size))),
+    """The groups x rows 0/1 matrix of ``labels`` (-1: in no group): its product with row
+    vectors sums them per group."""
+    rows = np.flatnonzero(labels >= 0)
+    return sp.csr_matrix((np.ones(rows.size), (labels[rows], rows)),
                          shape=(groups, labels.size))
 
 
@@ -595,25 +596,15 @@ def _closest(weights: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
     return _top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)
 
 
-def _rows_read(slabs: Sequence[_Slab]) -> np.ndarray:
-    """The date-ordered rows a search over ``slabs`` reads: their queries and the ranges
-    they match, sorted, each once."""
-    spans = sorted([(first, last) for first, last, _ in slabs]
-                   + [span for _, _, ranges in slabs for span in ranges])
-    merged: list[list[int]] = []
-    for lo, hi in spans:
-        if merged and lo <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    return np.concatenate([np.arange(lo, hi) for lo, hi in merged] or [np.zeros(0, np.int64)])
-
-
-def _neighbour_matrix(parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                      n: int) -> sp.csr_matrix:
-    """The n x n matrix of neighbour cosines from the hits of every part of the search."""
-    rows, cols, sims = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
-    return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
+def _rows_read(slabs: Sequence[_Slab], n: int) -> np.ndarray:
+    """The date-ordered rows (of ``n``) a search over ``slabs`` reads: their queries and
+    the ranges they match, sorted, each once."""
+    read = np.zeros(n, dtype=bool)
+    for first, last, ranges in slabs:
+        read[first:last] = True
+        for lo, hi in ranges:
+            read[lo:hi] = True
+    return np.flatnonzero(read)
 
 
 # Search hits kept per row, in units of ``knn``: the row itself, ``2 * knn`` for the
@@ -859,15 +850,6 @@ def _unique_pairs(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.
 # ---------------------------------------------------------------------- agglomerate
 
 
-def _cluster_indicator(label: np.ndarray, position: np.ndarray) -> sp.csr_matrix:
-    """The clusters x rows 0/1 matrix of the rows whose cluster key has a ``position``
-    (-1: none): its product with row vectors gives those clusters' member sums, one row
-    each."""
-    members = np.flatnonzero(position[label] >= 0)
-    return sp.csr_matrix((np.ones(members.size), (position[label[members]], members)),
-                         shape=(int(position.max(initial=-1)) + 1, label.size))
-
-
 def _average_similarity(
     parts: Sequence[tuple[sp.csr_matrix, float]], label: np.ndarray, size: np.ndarray,
     a: np.ndarray, b: np.ndarray
@@ -885,7 +867,7 @@ def _average_similarity(
     keys = np.flatnonzero(position == 0)
     position[keys] = np.arange(keys.size)
     left, right = position[a], position[b]
-    indicator = _cluster_indicator(label, position)
+    indicator = _membership(position[label], keys.size)
     dots = np.zeros(a.size)
     for vectors, share in parts:
         sums = sp.csr_matrix(indicator @ vectors)
@@ -1322,6 +1304,12 @@ class BlockSpool:
         """The neighbours (rows, columns, cosines) that search part ``part`` found."""
         return [self.folder / f"hits-{part}-{name}.npy" for name in ("rows", "cols", "sims")]
 
+    def neighbours(self, parts: int, n: int) -> sp.csr_matrix:
+        """The n x n matrix of neighbour cosines that the ``parts`` of the search found."""
+        found = [tuple(np.load(path) for path in self.hits(part)) for part in range(parts)]
+        rows, cols, sims = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
+        return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
+
 
 def prepare_block(source: RowSource, days: np.ndarray, spool: BlockSpool,
                   cfg: ClusterConfig) -> None:
@@ -1354,7 +1342,7 @@ def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: 
     ``slabs``, spooled as ``part``.  Reads only the rows those slabs match, and the
     TF-IDF rows of the hits."""
     order = _date_order(days)
-    searchable = _rows_in_place(spool.searchable, _rows_read(slabs), days.size,
+    searchable = _rows_in_place(spool.searchable, _rows_read(slabs, days.size), days.size,
                                 spool.n_features)
     rows, cols = _slab_hits(searchable, order, days, slabs, cfg)
     del searchable
@@ -1373,9 +1361,7 @@ def cluster_block(spool: BlockSpool, source: RowSource, days: np.ndarray,
     independent tasks; only the small result travels back.
     """
     weights = _load_rows(spool.weights, spool.n_features)
-    neighbours = _neighbour_matrix(
-        [tuple(np.load(path) for path in spool.hits(part)) for part in range(parts)],
-        days.size)
+    neighbours = spool.neighbours(parts, days.size)
     found = source.embeddings()
     embeddings = None if found is None else found.astype(np.float32)
     event_key, pairs = _cluster_block(weights, neighbours, embeddings, days, cfg)

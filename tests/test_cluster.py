@@ -22,7 +22,6 @@ from dedup.cluster import (
     InMemoryRows,
     SpooledRows,
     _date_order,
-    _neighbour_matrix,
     _row_dots,
     _searchable,
     _tfidf_rows,
@@ -386,9 +385,8 @@ def test_the_neighbour_search_finds_the_k_nearest_within_the_window(
     assert len(plan) >= 2 if task_rows < days.size else len(plan) == 1
     for part, slabs in enumerate(plan):
         search_block(spool, days, slabs, part, cfg)
-    hits = [tuple(np.load(path) for path in spool.hits(part)) for part in range(len(plan))]
     weights = _tfidf_rows(counts.astype(np.float64))
-    assert_neighbours_are(_neighbour_matrix(hits, days.size),
+    assert_neighbours_are(spool.neighbours(len(plan), days.size),
                           brute_force_neighbours(weights, days, cfg))
 
 
