@@ -48,10 +48,8 @@ from dedup.pipeline import run_job
 
 R = TypeVar("R")
 HERE = Path(__file__).resolve().parent
-# Engine passes (their progress-bar names) per step of the report.
-STEP_OF_PASS = {"read": "read", "learn": "learn", "analyse": "analyse", "dedup": "dedup",
-                "compare": "dedup", "cluster: weights": "cluster",
-                "cluster: neighbours": "cluster", "cluster": "cluster", "write": "write"}
+# Engine passes whose step is not the part of their name before any ":".
+STEP_OF_PASS = {"compare": "dedup"}
 # Steps in which the main process feeds or drains the workers while they work.
 PIPELINED = {"read", "write"}
 # Work-directory files by what they hold, matched on the file name.
@@ -126,11 +124,16 @@ class StepCost:
     tasks: int
 
 
+def step_of(name: str) -> str:
+    """The report step an engine pass belongs to ("cluster: neighbours" -> "cluster")."""
+    return STEP_OF_PASS.get(name, name.split(":")[0])
+
+
 def step_costs(report: dict[str, Any], passes: dict[str, PassCost]) -> dict[str, StepCost]:
     """Per step, the main process's seconds (wall less tasks less weighing) and the tasks'."""
     costs = {}
     for step, wall in report["seconds"]["wall_by_step"].items():
-        mine = [cost for name, cost in passes.items() if STEP_OF_PASS[name] == step]
+        mine = [cost for name, cost in passes.items() if step_of(name) == step]
         tasks = sum(c.task_seconds for c in mine)
         costs[step] = StepCost(
             main_seconds=max(0.0, wall - tasks - sum(c.weighing_seconds for c in mine)),

@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -45,6 +44,8 @@ from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import DumpShape, make_plan, write_dump
+
+from dedup.engine import resolve_workers
 
 HERE = Path(__file__).resolve().parent
 STEPS = ("read", "learn", "analyse", "dedup", "cluster", "write")
@@ -101,13 +102,19 @@ def dump_path(data_dir: Path, n: int, seed: int) -> Path:
 
 def prefix_path(data_dir: Path, n: int, source: Path) -> Path:
     """The first n lines of a realistic dump, cut on first use (the whole file if it has
-    exactly n lines); fewer lines than n is a mistake, said before any run."""
-    if sum(1 for _ in itertools.islice(source.open("rb"), n)) < n:
-        raise SystemExit(f"{source} has fewer than {n:,} lines")
+    exactly n lines); fewer lines than n is a mistake, said before any run.  Written
+    under another name and renamed, as the synthetic dumps are, so that an interrupted
+    cut is never taken for a prefix."""
     path = data_dir / f"{source.stem}-first-{n}.jsonl"
-    if not path.exists():
-        with source.open("rb") as lines, path.open("wb") as out:
-            out.writelines(itertools.islice(lines, n))
+    if path.exists():
+        return path
+    partial = path.with_suffix(".partial")
+    with source.open("rb") as lines, partial.open("wb") as out:
+        written = sum(out.write(line) > 0 for line in itertools.islice(lines, n))
+    if written < n:
+        partial.unlink()
+        raise SystemExit(f"{source} has fewer than {n:,} lines")
+    partial.replace(path)
     return path
 
 
@@ -184,7 +191,7 @@ def run_job(path: Path, workers: int, extra: list[str], n: int,
     report["bench"] = {"wall": wall, "peak_rss_bytes": memory.peak_bytes,
                        "html_bytes": html.stat().st_size if html.exists() else 0,
                        "memory_timeline": memory.timeline,
-                       "steps": step_cpu(report, memory.timeline, wall, cores()),
+                       "steps": step_cpu(report, memory.timeline, wall, resolve_workers(0)),
                        "quality": None if seed is None else quality(out / "articles.jsonl", n,
                                                                     seed)}
     shutil.rmtree(out, ignore_errors=True)
@@ -222,11 +229,6 @@ def naive_baseline(path: Path, n: int, workers: int) -> float:
     Parallel(n_jobs=workers)(delayed(naive_chunk)(part) for part in parts)
     TfidfVectorizer().fit_transform(texts)
     return len(texts) / (time.perf_counter() - started)
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def stage_rows(report: dict[str, Any], n: int, size_mb: float) -> list[str]:
@@ -295,9 +297,9 @@ def main(argv: list[str] | None = None) -> int:
              else prefix_path(args.data, n, args.dump) for n in sizes}
     baseline = naive_baseline(paths[sizes[0]], args.baseline, args.workers)
     results: dict[str, Any] = {"baseline_articles_per_second": baseline, "runs": {},
-                               "cpus": cores(), "workers": args.workers,
+                               "cpus": resolve_workers(0), "workers": args.workers,
                                "corpus": args.corpus, "commit": commit()}
-    lines = [f"{args.corpus} corpus, commit {results['commit']}, {cores()} cores", "",
+    lines = [f"{args.corpus} corpus, commit {results['commit']}, {resolve_workers(0)} cores", "",
              "| articles | step | seconds | articles/s | MB/s | CPU s | cores busy |",
              "|---|---|---|---|---|---|---|"]
     for n in sizes:

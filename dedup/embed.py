@@ -139,8 +139,9 @@ def _encoded(leads: Sequence[str]) -> np.ndarray:
     order), so on the chunk size, and a cosine at a threshold could flip.  Alone is no
     slower for news-length texts."""
     vectors = np.zeros((len(leads), DIMENSIONS), dtype=np.float32)
+    encoder = _encoder()
     for row, lead in enumerate(leads):
-        vectors[row] = _encoder().encode([lead])[0]
+        vectors[row] = encoder.encode([lead])[0]
     return vectors
 
 

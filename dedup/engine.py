@@ -170,7 +170,7 @@ class Progress:
         self.job = job
         self.shown = shown
         self.shares: deque[float] = deque()
-        self.tasks = self._noted(tasks)
+        self.tasks = self._noted(tasks) if shown else iter(tasks)
 
     def _noted(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         share = self.job.share

@@ -59,7 +59,9 @@ def lookup(out_dir: Path, wanted: str, limit: int) -> dict[str, Any]:
             ("article", article_files(out_dir), b'{"id":' + key + b",")):
         row = first_line_starting(files, prefix)
         if row is not None:
-            found: dict[str, Any] = {"kind": kind, kind: row}
+            listed = {"story": "events", "event": "members"}.get(kind)
+            found: dict[str, Any] = {"kind": kind,
+                                     kind: trimmed(row, listed, limit) if listed else row}
             if kind == "article":
                 event_key = orjson.dumps(row["cluster_id"])
                 event = first_line_starting([out_dir / "clusters.jsonl"],
@@ -157,18 +159,17 @@ def header(row: dict[str, Any], kind: str, key: str) -> list[str]:
 
 def story_text(found: dict[str, Any], width: int) -> str:
     """A story and its events in time order."""
-    story = trimmed(found["story"], "events", len(found["story"]["events"]))
+    story = found["story"]
     return "\n".join([*header(story, "story", "story_id"), "", "events:",
                       *table(["event", "size", "dates", "source", "title"],
                              [[e["cluster_id"], e["size"], dates(e), e.get("source"),
-                               e["title"]] for e in story["events"]], width)])
+                               e["title"]] for e in story["events"]], width),
+                      *more(story, "events")])
 
 
 def event_text(found: dict[str, Any], width: int) -> str:
     """An event and its members, representative first."""
     event = found["event"]
-    if "members_total" not in event:
-        event = trimmed(event, "members", len(event["members"]))
     return "\n".join([*header(event, "event", "cluster_id"),
                       f"story: {event['story_id']}", "", "members:",
                       *member_table(event, width), *more(event, "members")])
