@@ -608,24 +608,25 @@ def finish_chunk(chunk: Path, placement: ChunkPlacement, part: Path | None = Non
         with atomic_file(part) as handle:
             handle.write(articles)
         articles = b""
+    members = [member_head(head, tail) for head, tail in rows]
     return FinishedChunk(articles=articles, labels=[placement.labels[i] for i, _ in events],
                          descriptions=descriptions[:len(events)],
                          stories=[story for story, _ in stories],
                          story_descriptions=descriptions[len(events):],
                          rejects=merged_rejects([read_rejects_path(chunk),
                                                  clean_rejects_path(chunk)]),
-                         members=[member_head(head, tail) for head, tail in rows],
-                         kept=canonical,
-                         sources=source_counts(rows, placement.is_duplicate))
+                         members=members, kept=canonical,
+                         sources=source_counts(members, placement.is_duplicate))
 
 
-def source_counts(rows: Sequence[tuple[bytes, bytes]],
+def source_counts(members: Sequence[bytes],
                   is_duplicate: Sequence[bool]) -> dict[str, list[int]]:
     """Per source of the rows ("" for none), how many articles and copies it has: the
-    HTML report's duplicates per source, counted where the rows are."""
+    HTML report's duplicates per source, counted where the rows are, from their
+    :func:`~dedup.write.member_head` (small, already made) rather than their rows."""
     counts: dict[str, list[int]] = {}
-    for (_, tail), copy in zip(rows, is_duplicate, strict=True):
-        source = orjson.loads(b"{" + tail).get("source") or ""
+    for member, copy in zip(members, is_duplicate, strict=True):
+        source = orjson.loads(member + b"}")["source"] or ""
         count = counts.setdefault(source, [0, 0])
         count[0] += 1
         count[1] += copy

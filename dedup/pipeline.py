@@ -225,10 +225,10 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
 
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
                           steps.wall, time.perf_counter() - started, engine, cfg, resumed)
-    report["warnings"] = run_warnings(report["counts"], out / "rejects.jsonl")
+    examples = reject_examples(out / "rejects.jsonl", report["counts"]["rejected_by_reason"])
+    report["warnings"] = run_warnings(report["counts"], examples)
     if samples is not None:
-        samples["rejects"] = reject_examples(out / "rejects.jsonl",
-                                             report["counts"]["rejected_by_reason"])
+        samples["rejects"] = examples
         write_html(out / HTML_REPORT, report, samples)
         steps.done("html", HTML_REPORT)
         report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
@@ -982,31 +982,24 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
     }
 
 
-def run_warnings(counts: dict[str, Any], rejects: Path) -> list[str]:
+def run_warnings(counts: dict[str, Any],
+                 examples: dict[str, list[dict[str, Any]]]) -> list[str]:
     """What the user must hear about a run that looks like a mistake rather than a dump
     with some bad records: no article at all, or more than half of the records rejected
     for one reason (a wrong field mapping or format reads as ``empty`` or
-    ``malformed_json`` everywhere), with the first such reject's ``file:line``."""
+    ``malformed_json`` everywhere), with the first such reject's ``file:line``
+    (``examples``: the first rejects of each reason, from
+    :func:`~dedup.htmlreport.reject_examples`)."""
     records_in, reasons = counts["in"], counts["rejected_by_reason"]
     if not records_in:
         return ["no article: the inputs hold no record"]
     warnings = [f"{count} of {records_in} records ({count / records_in:.0%}) were rejected "
-                f"as {reason} (e.g. {first_origin(rejects, reason)})"
+                f"as {reason} (e.g. {examples[reason][0]['origin']})"
                 for reason, count in reasons.items() if count * 2 > records_in]
     if not counts["out"]:
         warnings.insert(0, f"no article: all {records_in} records were rejected "
-                           f"(see {rejects.name})")
+                           "(see rejects.jsonl)")
     return warnings
-
-
-def first_origin(rejects: Path, reason: str) -> str:
-    """The origin of the first reject for ``reason`` in a rejects.jsonl, streamed."""
-    with rejects.open("rb") as lines:
-        for line in lines:
-            row = orjson.loads(line)
-            if row["reason"] == reason:
-                return str(row["origin"])
-    return "?"
 
 
 # Learned patterns the report lists (overall and per source), and sources it shows.
