@@ -24,7 +24,7 @@ from types import FrameType
 from typing import Any
 
 from dedup import __version__
-from dedup.config import ConfigError, load_config
+from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, load_config
 from dedup.discover import InputError
 from dedup.engine import EngineError, show_progress
 from dedup.outdir import OutputError
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, metavar="DIR",
                      help="output directory (created if missing)")
     run.add_argument("--config", type=Path, metavar="FILE",
-                     help="TOML config; defaults as in configs/default.toml")
+                     help=f"TOML config; the defaults, each with what it trades, are in "
+                          f"{DEFAULT_CONFIG_FILE}")
     run.add_argument("--preset", choices=sorted(PRESETS),
                      help="field mapping of a common dump shape (news-please .json files, "
                           "trafilatura's JSON...); --set read.fields.KEY=... still changes "

@@ -29,6 +29,10 @@ from dedup.presets import PRESETS
 from dedup.read import ReadConfig
 from dedup.write import WriteConfig
 
+# The defaults as a commented TOML file, installed with the package: what every setting
+# trades and its range, the file to copy for --config.  A test keeps it equal to Config().
+DEFAULT_CONFIG_FILE = Path(__file__).parent / "configs" / "default.toml"
+
 
 class ConfigError(ValueError):
     """A user error in the configuration: reported as one clear message, exit code 2."""

@@ -25,7 +25,7 @@ from synthetic import make_corpus
 from dedup import chunks, cli, write
 from dedup.checkpoint import load_result, save_result
 from dedup.cli import main
-from dedup.config import RANGES, Config, load_config, numeric_settings
+from dedup.config import DEFAULT_CONFIG_FILE, RANGES, Config, load_config, numeric_settings
 from dedup.outdir import LEDGER, WORK_DIR
 from dedup.pipeline import run_job
 
@@ -380,8 +380,7 @@ def test_every_numeric_setting_has_a_range_and_its_default_is_in_it() -> None:
     for name, value in settings.items():
         assert RANGES[name].problem(name, value) is None, name
     shown, section = {}, ""
-    for line in (Path(__file__).parent.parent / "configs" / "default.toml").read_text() \
-            .splitlines():
+    for line in DEFAULT_CONFIG_FILE.read_text().splitlines():
         section = line[1:-1] if line.startswith("[") else section
         if found := re.match(r"(\w+) = .*  # range: (.*)$", line):
             shown[f"{section}.{found[1]}"] = found[2]

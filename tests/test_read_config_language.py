@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.config import CHOICES, RANGES, ConfigError, load_config
+from dedup.config import CHOICES, DEFAULT_CONFIG_FILE, RANGES, ConfigError, load_config
 from dedup.discover import InputError, InputFile, discover_inputs
 from dedup.language import (
     LanguageConfig,
@@ -210,14 +210,14 @@ def test_config_errors_are_clear(override: str, message: str) -> None:
 
 
 def test_default_toml_states_the_defaults() -> None:
-    assert load_config(REPO / "configs" / "default.toml") == load_config()
+    assert load_config(DEFAULT_CONFIG_FILE) == load_config()
 
 
 def test_readme_documents_every_setting_with_its_default() -> None:
-    """The README's configuration table: one row per key of configs/default.toml."""
+    """The README's configuration table: one row per key of default.toml."""
     readme = (REPO / "README.md").read_text().split("## Configuration")[1]
     rows = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `(.*?)` \|", readme, re.M))
-    settings = tomllib.loads((REPO / "configs" / "default.toml").read_text())
+    settings = tomllib.loads(DEFAULT_CONFIG_FILE.read_text())
     assert rows.keys() == {f"{section}.{key}" for section, values in settings.items()
                            for key in values}
     for name, shown in rows.items():
