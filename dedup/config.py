@@ -26,7 +26,7 @@ from dedup.extract import ExtractConfig
 from dedup.language import LanguageConfig
 from dedup.link import LinkConfig
 from dedup.presets import PRESETS
-from dedup.read import ReadConfig
+from dedup.read import ReadConfig, did_you_mean
 from dedup.write import WriteConfig
 
 # The defaults as a commented TOML file, installed with the package: what every setting
@@ -150,7 +150,8 @@ def set_value(config: Config, dotted: str, value: Any) -> Config:
         key = parts[1]
         expected = field_types(type(section)).get(key)
         if expected is None:
-            raise ConfigError(f"unknown config key {dotted!r}; known: {known_keys(section)}")
+            raise ConfigError(f"unknown config key {dotted!r}; known: {', '.join(keys(section))}"
+                              f"{did_you_mean(key, keys(section), prefix=f'{section_name}.')}")
         coerced = coerce(value, expected, dotted)
         if isinstance(coerced, dict):
             coerced = merged_table(getattr(section, key), coerced, dotted)
@@ -180,15 +181,16 @@ def merged_table(current: dict[str, Any], given: dict[str, Any], dotted: str) ->
 
 def section_of(config: Config, name: str, dotted: str) -> Any:
     """The section dataclass called ``name``, or a ConfigError listing the sections."""
-    names = [f.name for f in dataclasses.fields(config)]
+    names = keys(config)
     if name not in names:
-        raise ConfigError(f"unknown config section in {dotted!r}; sections: {', '.join(names)}")
+        raise ConfigError(f"unknown config section in {dotted!r}; sections: {', '.join(names)}"
+                          f"{did_you_mean(name, names)}")
     return getattr(config, name)
 
 
-def known_keys(section: Any) -> str:
-    """Comma-separated keys of a section, for error messages."""
-    return ", ".join(f.name for f in dataclasses.fields(section))
+def keys(section: Any) -> list[str]:
+    """The field names of a section (or of the Config: its sections), for messages."""
+    return [f.name for f in dataclasses.fields(section)]
 
 
 def field_types(cls: type) -> dict[str, Any]:

@@ -108,9 +108,15 @@ class ReadConfig:
 def unknown_field_message(name: str) -> str:
     """Why ``read.fields.NAME`` is refused, with the record field it most likely meant:
     a typo such as ``txt`` would otherwise map nothing and read every text as empty."""
-    close = difflib.get_close_matches(name, DEFAULT_FIELDS, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{name!r} is not a record field ({', '.join(DEFAULT_FIELDS)}){hint}"
+    return f"{name!r} is not a record field ({', '.join(DEFAULT_FIELDS)})" \
+        f"{did_you_mean(name, DEFAULT_FIELDS)}"
+
+
+def did_you_mean(name: str, options: Iterable[str], prefix: str = "") -> str:
+    """``; did you mean 'PREFIXoption'?`` for the option closest to a mistyped ``name``,
+    or nothing when none is close: the message alone then fixes a typo."""
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f"; did you mean {prefix + close[0]!r}?" if close else ""
 
 
 @dataclass(slots=True)

@@ -194,7 +194,9 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("override, message", [
     ("nosection.x=1", "unknown config section"),
-    ("dedup.nokey=1", "unknown config key"),
+    ("dedup.nokey=1", "unknown config key 'dedup.nokey'; known: threshold, .*shingle_size"),
+    ("cluster.treshold=0.3", "unknown config key .*; did you mean 'cluster.threshold'\\?$"),
+    ("clustr.threshold=0.3", "unknown config section .*; did you mean 'cluster'\\?$"),
     ("dedup.num_perm=many", "expected an integer"),
     ("dedup.threshold=2.0", "dedup.threshold must be"),
     ("run.progress=sometimes", "run.progress"),
