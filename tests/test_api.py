@@ -1,11 +1,13 @@
 """The Python API (``dedup.run``, ``dedup.Result``): the CLI's output bytes for the same
 input, given as files, dicts, a generator, a DataFrame or a pyarrow Table; settings and
-mistakes as the CLI has them; the temporary output folder's life."""
+mistakes as the CLI has them; the temporary output folder's life; the README's examples."""
 
 from __future__ import annotations
 
 import gc
 import logging
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -255,3 +257,22 @@ def test_import_is_cheap_and_python_m_dedup_is_the_command(seeds_cli_run: Path) 
     assert (dedup.run, dedup.Result, dedup.Config, dedup.load_config) == \
         (dedup.api.run, Result, Config, dedup.config.load_config)
 
+
+def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    own_temp_folder: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's Python API section, its code blocks run in order in one namespace
+    (as in a notebook), in a folder holding a copy of seeds/."""
+    pytest.importorskip("pandas")
+    section = (REPO / "README.md").read_text().split("\n## Python API\n")[1].split("\n## ")[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"README.md Python API block {number}", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert printed.startswith("1 copy\n") and "wire-7" in printed
+    assert {"report.json", "kept.jsonl"} <= {path.name for path in (tmp_path / "out").iterdir()}
+    assert list(own_temp_folder.iterdir()) == []  # the with blocks' folders are gone
