@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -14,3 +16,71 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     """
     ordered = np.sort(values, kind="stable")
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+
+
+def unique_pairs(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected pairs of rows below ``n`` without self-pairs or repeats, as (smaller,
+    larger), sorted: candidate lists gathered from several searches name a pair many times."""
+    low, high = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    between = low != high
+    keys = sorted_unique(low[between] * n + high[between])
+    return keys // n, keys % n
+
+
+def components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Connected-component label of each of ``n`` rows joined by the edges (a[i], b[i])
+    (scipy's union-find; its labels follow the rows' order)."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    graph = sp.coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def top_k_per_row(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
+                  k: int) -> np.ndarray:
+    """Positions of the ``k`` largest non-negative ``weights`` of each row among the
+    entries (rows[i], cols[i], weights[i]), in row order, heaviest first, ties to the
+    smaller column.
+
+    One stable sort on a single (row, -weight) key once entries are in (row, col) order;
+    entries that come in that order (a canonical sparse matrix's) skip the sort into it,
+    which for millions of entries would dominate the run time.
+    """
+    position = np.arange(rows.size)
+    in_order = np.all((rows[1:] > rows[:-1]) | ((rows[1:] == rows[:-1]) & (cols[1:] > cols[:-1])))
+    if not in_order:
+        position = np.lexsort((cols, rows))
+    largest = float(weights.max()) if weights.size else 1.0
+    scale = 1.0 if largest <= 1.0 else 1.0 / largest  # the key needs weights in [0, 1]
+    key = rows[position] * 4.0 + (1.0 - weights[position] * scale)
+    position = position[np.argsort(key, kind="stable")]
+    ordered = rows[position]
+    row_starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    rank_in_row = np.arange(ordered.size) - np.repeat(row_starts,
+                                                      np.diff(np.r_[row_starts, ordered.size]))
+    return position[rank_in_row < k]
+
+
+def within_days(start: np.ndarray, end: np.ndarray, window_days: float) -> np.ndarray:
+    """Where ``end`` comes at most ``window_days`` after ``start`` (or before it); an
+    unknown (NaN) day never forbids.  Two dates pass (earlier, later); two date ranges
+    (earliest last day, latest first day), whose difference is their gap."""
+    with np.errstate(invalid="ignore"):
+        return ~(end - start > window_days)
+
+
+def inverse_document_frequency(doc_freq: np.ndarray, documents: int) -> np.ndarray:
+    """Smoothed IDF, ``log((1 + N) / (1 + df)) + 1`` (scikit-learn's formula)."""
+    return np.log((1.0 + documents) / (1.0 + doc_freq)) + 1.0
+
+
+def normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Scale each row of a canonical CSR matrix to unit L2 norm, in place (zero rows stay
+    zero); returns it.  No temporary matrix: the largest block's task peaked on those."""
+    squares = sp.csr_matrix((np.square(matrix.data), matrix.indices, matrix.indptr),
+                            shape=matrix.shape)
+    norms = np.sqrt(np.asarray(squares.sum(axis=1)).ravel())
+    del squares
+    norms[norms == 0] = 1.0
+    matrix.data *= np.repeat(1.0 / norms, np.diff(matrix.indptr))
+    return matrix

@@ -30,14 +30,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from hashlib import blake2b
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from dedup.arrays import components
 from dedup.clean import DATE_WORDS
-from dedup.duplicates import components
+from dedup.hashing import hash64, text_bytes
 from dedup.write import save_array
 
 # Kinds of key a line has (saved as their index in KINDS).
@@ -69,8 +69,7 @@ _MAX_SHAPE_CHARS = 80
 
 def stable_hash(text: str) -> int:
     """64-bit blake2b of the text: equal in every process and run, unlike ``hash()``."""
-    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8)
-                          .digest(), "big")
+    return hash64(text_bytes(text), "big")
 
 
 @cache
@@ -479,8 +478,7 @@ def count_stories(tokens: np.ndarray) -> int:
         return articles  # no two share a token: as many stories as articles
     values, node = np.unique(tokens, return_inverse=True)  # a token value is a node
     slots = np.repeat(np.arange(articles), STORY_TOKENS)
-    edges = np.stack([slots, articles + node.reshape(-1)], axis=1)
-    labels = components(edges, articles + len(values))
+    labels = components(slots, articles + node.reshape(-1), articles + len(values))
     return int(np.unique(labels[:articles]).size)
 
 

@@ -39,7 +39,14 @@ import Stemmer
 from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
-from dedup.arrays import sorted_unique
+from dedup.arrays import (
+    inverse_document_frequency,
+    normalise_rows,
+    sorted_unique,
+    top_k_per_row,
+    unique_pairs,
+    within_days,
+)
 from dedup.engine import Engine, Pass, SerialEngine
 from dedup.stopwords import stopwords_for
 from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
@@ -440,25 +447,12 @@ def _tfidf_rows(weights: sp.csr_matrix) -> sp.csr_matrix:
     weights.sum_duplicates()
     np.log1p(weights.data, out=weights.data)
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    weights.data *= (np.log((1.0 + weights.shape[0]) / (1.0 + doc_freq)) + 1.0)[weights.indices]
-    squares = sp.csr_matrix((np.square(weights.data), weights.indices, weights.indptr),
-                            shape=weights.shape)
-    norms = np.sqrt(np.asarray(squares.sum(axis=1)).ravel())
-    del squares
-    norms[norms == 0] = 1.0
-    weights.data *= np.repeat(1.0 / norms, np.diff(weights.indptr))
-    weights.eliminate_zeros()
+    weights.data *= inverse_document_frequency(doc_freq, weights.shape[0])[weights.indices]
+    normalise_rows(weights).eliminate_zeros()
     return weights
 
 
 # ----------------------------------------------------------------------- neighbours
-
-
-def _within_window(day_a: np.ndarray, day_b: np.ndarray, window_days: float) -> np.ndarray:
-    """Pairs whose dates allow one cluster; an unknown (NaN) date never forbids."""
-    with np.errstate(invalid="ignore"):
-        far = np.abs(day_a - day_b) > window_days
-    return ~far
 
 
 def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
@@ -486,8 +480,10 @@ def _heaviest_terms(weights: sp.csr_matrix, useful: np.ndarray, terms: int,
         rows = weights[start : start + batch]
         entry_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
         kept = useful[rows.indices] & (rows.data != 0)
-        top = _top_k_per_row(entry_row[kept], rows.indices[kept], rows.data[kept], terms)
-        parts.append(sp.csr_matrix((top[2], (top[0], top[1])), shape=rows.shape))
+        entry_row, columns, values = entry_row[kept], rows.indices[kept], rows.data[kept]
+        top = top_k_per_row(entry_row, columns, values, terms)
+        parts.append(sp.csr_matrix((values[top], (entry_row[top], columns[top])),
+                                   shape=rows.shape))
     return sp.vstack(parts, format="csr")
 
 
@@ -535,28 +531,6 @@ def _slabs(sorted_days: np.ndarray, n_dated: int, cfg: ClusterConfig) -> list[_S
     return slabs
 
 
-def _top_k_per_row(
-    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k largest ``sims`` (in [0, 1]) of each row; ties go to the smaller column.
-
-    One stable sort on a (row, -sim) key once entries are in (row, col) order; entries
-    that come in that order (a canonical sparse matrix's) skip the sort into it, which
-    for millions of entries would dominate the run time.
-    """
-    in_order = np.all((rows[1:] > rows[:-1]) | ((rows[1:] == rows[:-1]) & (cols[1:] > cols[:-1])))
-    if not in_order:
-        by_row_col = np.lexsort((cols, rows))
-        rows, cols, sims = rows[by_row_col], cols[by_row_col], sims[by_row_col]
-    order = np.argsort(rows * 4.0 + (1.0 - sims), kind="stable")
-    rows, cols, sims = rows[order], cols[order], sims[order]
-    row_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    row_lengths = np.diff(np.r_[row_starts, rows.size])
-    rank_in_row = np.arange(rows.size) - np.repeat(row_starts, row_lengths)
-    keep = rank_in_row < k
-    return rows[keep], cols[keep], sims[keep]
-
-
 def _block_slabs(days: np.ndarray, cfg: ClusterConfig) -> list[_Slab]:
     """The slabs of a block's neighbour search (see :func:`_slabs`)."""
     return _slabs(days[_date_order(days)], int(np.count_nonzero(~np.isnan(days))), cfg)
@@ -581,8 +555,8 @@ def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
             queries = searchable[start : min(start + cfg.batch_rows, last)]
             rows, cols, sims = _search_hits(queries, candidates, columns, start, sorted_days,
                                             cfg)
-            rows, cols, _ = _top_k_per_row(rows, cols, sims, 2 * cfg.knn)
-            found.append((order[rows], order[cols]))
+            best = top_k_per_row(rows, cols, sims, 2 * cfg.knn)
+            found.append((order[rows[best]], order[cols[best]]))
     rows, cols = (np.concatenate(parts) for parts in zip(*found, strict=True))
     return rows, cols
 
@@ -592,8 +566,9 @@ def _closest(weights: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
     """Of the search hits (rows[i], cols[i]), each row's ``knn`` best by exact cosine, at
     least ``cfg.floor`` (row, column, cosine); ``weights`` need only the hits' rows."""
     exact = _pair_dots(weights, rows, cols)
-    close = exact >= cfg.floor
-    return _top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)
+    close = np.flatnonzero(exact >= cfg.floor)
+    best = close[top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)]
+    return rows[best], cols[best], exact[best]
 
 
 def _rows_read(slabs: Sequence[_Slab], n: int) -> np.ndarray:
@@ -646,8 +621,9 @@ def _search_hits(queries: sp.csr_matrix, candidates: sp.csr_matrix, columns: np.
 def _usable_hits(rows: np.ndarray, cols: np.ndarray, sorted_days: np.ndarray,
                  cfg: ClusterConfig) -> np.ndarray:
     """Hits that are another row, within the date window."""
-    return (rows != cols) & _within_window(sorted_days[rows], sorted_days[cols],
-                                           cfg.window_days)
+    day_a, day_b = sorted_days[rows], sorted_days[cols]
+    return (rows != cols) & within_days(np.minimum(day_a, day_b), np.maximum(day_a, day_b),
+                                        cfg.window_days)
 
 
 def _top_products(rows: sp.csr_matrix, columns: sp.csr_matrix, top: int,
@@ -836,15 +812,7 @@ def _candidate_pairs(
                                 2 * cfg.knn, 0.0)
         found_a.append(product.row + start)
         found_b.append(product.col)
-    return _unique_pairs(np.concatenate(found_a), np.concatenate(found_b), n)
-
-
-def _unique_pairs(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Undirected pairs without self-pairs or repeats, as (smaller, larger), sorted."""
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    between = low != high
-    keys = sorted_unique(low[between].astype(np.int64) * n + high[between])
-    return keys // n, keys % n
+    return unique_pairs(np.concatenate(found_a), np.concatenate(found_b), n)
 
 
 # ---------------------------------------------------------------------- agglomerate
@@ -943,7 +911,7 @@ def _average_link(
     stale = np.ones(a.size, dtype=bool)
     while a.size:
         sim[stale] = _average_similarity(parts, label, size, a[stale], b[stale])
-        span_ok = _within_window(
+        span_ok = within_days(
             np.fmin(first_day[a], first_day[b]), np.fmax(last_day[a], last_day[b]), window_days
         )
         # A pair below its threshold is dropped for good: when a cluster merges, its
@@ -1010,7 +978,7 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
                   np.where(headline_only, cfg.headline_story_threshold, cfg.story_threshold))
     chained = _term_chains(events.top_features, first_day, cfg)
     linked = events.labels[pairs[0]] != events.labels[pairs[1]]
-    a, b = _unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],
+    a, b = unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],
                          np.r_[events.labels[pairs[1][linked]], chained[1]], n_events)
     sums = sp.csr_matrix(_membership(events.labels, n_events)
                          @ _salient_terms(weights, cfg.story_article_terms))
@@ -1061,8 +1029,9 @@ def _term_chains(event_terms: np.ndarray, first_day: np.ndarray,
     for step in range(_CHAIN_LINKS):
         partner = later + step
         ok = partner < key.size
-        ok[ok] &= (segment[partner[ok]] == segment[ok]) & _within_window(
-            day[partner[ok]], day[ok], cfg.story_window_days)
+        ok[ok] &= (segment[partner[ok]] == segment[ok]) & within_days(
+            np.minimum(day[ok], day[partner[ok]]), np.maximum(day[ok], day[partner[ok]]),
+            cfg.story_window_days)
         found_a.append(event[ok])
         found_b.append(event[partner[ok]])
     return np.concatenate(found_a), np.concatenate(found_b)

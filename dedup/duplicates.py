@@ -16,7 +16,6 @@ compact arrays (uint32 signature rows, uint64 hashes, ints), never texts.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,10 +27,9 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash
 from datasketch.hashfunc import sha1_hash32
 from datasketch.lsh import _optimal_param
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from dedup.arrays import sorted_unique
+from dedup.arrays import components, unique_pairs
+from dedup.hashing import hash64
 from dedup.tokens import VOCABULARY, Documents
 from dedup.write import save_array, saved_rows
 
@@ -182,8 +180,7 @@ def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
 def content_hash(token_hashes: np.ndarray) -> int:
     """64-bit hash of a token stream (by its token hashes): equal for texts that differ
     only in case and punctuation."""
-    digest = hashlib.blake2b(token_hashes.tobytes(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") or 1
+    return hash64(token_hashes.tobytes()) or 1
 
 
 @cache
@@ -259,7 +256,6 @@ class DuplicateGroups:
     """Result of the global dedup step, aligned with the input rows."""
 
     canonical: np.ndarray  # int64: row of each article's canonical (itself if canonical)
-    similarity: np.ndarray  # float32: estimated Jaccard with the canonical (1.0 for it)
     exact_pairs: int  # verified pairs found by exact hash
     near_pairs: int  # verified pairs found by LSH only
 
@@ -317,22 +313,21 @@ def find_duplicates(exact: np.ndarray, signatures: Signatures, shingles: np.ndar
     n = len(ids)
     id_rank = rank_of(ids)
     exact_pairs = exact_edges(exact, id_rank)
-    candidates = unique_pairs(np.concatenate([np.zeros((0, 2), dtype=np.int64),
-                                              *signatures.band_pairs(id_rank)]))
+    found = np.concatenate([np.zeros((0, 2), dtype=np.int64), *signatures.band_pairs(id_rank)])
+    candidates = np.stack(unique_pairs(found[:, 0], found[:, 1], n), axis=1)
     near = candidates[are_copies(signatures.agreement(candidates), shingles, id_rank,
                                  candidates, cfg)]
     near = subtract_edges(near, exact_pairs, n)
     edges = np.concatenate([exact_pairs, near])
-    labels = components(edges, n)
+    labels = components(edges[:, 0], edges[:, 1], n)
     order = np.lexsort((id_rank, -lengths, np.nan_to_num(days, nan=np.inf), labels))
     first = np.ones(n, dtype=bool)
     first[1:] = labels[order][1:] != labels[order][:-1]
     canonical_of_label = np.empty(labels.max() + 1 if n else 0, dtype=np.int64)
     canonical_of_label[labels[order][first]] = order[first]
     canonical = canonical_of_label[labels] if n else np.zeros(0, dtype=np.int64)
-    return DuplicateGroups(canonical=canonical,
-                           similarity=similarity_to_canonical(signatures, canonical),
-                           exact_pairs=len(exact_pairs), near_pairs=len(near))
+    return DuplicateGroups(canonical=canonical, exact_pairs=len(exact_pairs),
+                           near_pairs=len(near))
 
 
 def are_copies(jaccard: np.ndarray, shingles: np.ndarray, id_rank: np.ndarray,
@@ -501,16 +496,6 @@ def buckets_of(keys: np.ndarray, rows: np.ndarray, max_pairs_size: int) -> Bucke
                    crowded_rows=rows[crowded].astype(np.int64))
 
 
-def unique_pairs(pairs: np.ndarray) -> np.ndarray:
-    """Pairs as (min, max) rows, without repeats, sorted."""
-    if len(pairs) == 0:
-        return np.zeros((0, 2), dtype=np.int64)
-    low, high = pairs.min(axis=1).astype(np.int64), pairs.max(axis=1).astype(np.int64)
-    width = int(high.max()) + 1
-    keys = sorted_unique(low * width + high)
-    return np.stack([keys // width, keys % width], axis=1)
-
-
 def equal_values(signatures: np.ndarray, pairs: np.ndarray, batch: int = 50_000) -> np.ndarray:
     """Per pair of rows, how many signature values are equal (a batch of pairs at a time,
     so the gathered rows stay small)."""
@@ -534,25 +519,5 @@ def subtract_edges(edges: np.ndarray, known: np.ndarray, n: int) -> np.ndarray:
     """``edges`` whose endpoints are not already joined by ``known`` (for honest counts)."""
     if len(edges) == 0 or len(known) == 0:
         return edges
-    joined = components(known, n)
+    joined = components(known[:, 0], known[:, 1], n)
     return edges[joined[edges[:, 0]] != joined[edges[:, 1]]]
-
-
-def components(edges: np.ndarray, n: int) -> np.ndarray:
-    """Connected-component label of every row (scipy's union-find over the edge list)."""
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])),
-                       shape=(n, n))
-    return connected_components(graph, directed=False)[1].astype(np.int64)
-
-
-def similarity_to_canonical(signatures: Signatures, canonical: np.ndarray) -> np.ndarray:
-    """Estimated Jaccard similarity between each article and its canonical (1 for it).
-
-    Only the copies are compared.
-    """
-    same = np.ones(len(canonical), dtype=np.float32)
-    copies = np.flatnonzero(canonical != np.arange(len(canonical)))
-    same[copies] = signatures.agreement(np.stack([copies, canonical[copies]], axis=1))
-    return same

@@ -21,7 +21,6 @@ a leftover English footer deciding the result.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.utils.ngram import NGram
 
+from dedup.hashing import hash64, text_bytes
 from dedup.hashtable import IntTable
 
 UNDETERMINED = "und"
@@ -197,8 +197,7 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str], cfg: LanguageC
 
 def site_key(site: str) -> int:
     """A site's name as a 64-bit key (stable across processes, unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(site.encode("utf-8", "surrogatepass"),
-                                          digest_size=8).digest(), "little")
+    return hash64(text_bytes(site))
 
 
 @dataclass(frozen=True, slots=True)

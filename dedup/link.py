@@ -32,8 +32,14 @@ from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
+from dedup.arrays import (
+    components,
+    inverse_document_frequency,
+    normalise_rows,
+    top_k_per_row,
+    within_days,
+)
 from dedup.cluster import Clustering, Stories, feature_index
 from dedup.embed import COVERED_LANGUAGES
 from dedup.tokens import code_points, token_spans
@@ -236,10 +242,8 @@ def _links_by_meaning(centroids: np.ndarray, covered: np.ndarray, weights: sp.cs
 
 def _events(links: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
     """Event numbers of ``n`` clusters joined transitively by the ``links``."""
-    a = np.concatenate([pair[0] for pair in links])
-    b = np.concatenate([pair[1] for pair in links])
-    graph = sp.csr_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
+    component = components(np.concatenate([pair[0] for pair in links]),
+                           np.concatenate([pair[1] for pair in links]), n)
     first_cluster = np.full(component.max(initial=-1) + 1, n, dtype=np.int64)
     np.minimum.at(first_cluster, component, np.arange(n))
     event_of_component = np.empty_like(first_cluster)
@@ -254,14 +258,11 @@ def _anchor_weights(anchors_of: ClusterAnchors, cfg: LinkConfig) -> sp.csr_matri
     little about the event and would make the cluster-by-cluster product quadratic.
     """
     sums = anchors_of.sums.tocsr().astype(np.float64)
-    idf = np.log((1.0 + anchors_of.articles) / (1.0 + anchors_of.document_frequency)) + 1.0
+    idf = inverse_document_frequency(anchors_of.document_frequency, anchors_of.articles)
     common = anchors_of.document_frequency > cfg.max_df
     weights = sums.copy()
     weights.data = np.log1p(weights.data) * idf[weights.indices] * ~common[weights.indices]
-    weights = _heaviest_per_row(weights, cfg.max_anchors)
-    norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.diags(1.0 / norms) @ weights
+    return normalise_rows(_heaviest_per_row(weights, cfg.max_anchors))
 
 
 def _heaviest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
@@ -269,11 +270,7 @@ def _heaviest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
     coo = matrix.tocoo()
     nonzero = coo.data > 0
     rows, cols, vals = coo.row[nonzero], coo.col[nonzero], coo.data[nonzero]
-    order = np.lexsort((cols, -vals, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    starts = np.searchsorted(rows, np.arange(matrix.shape[0]))
-    rank = np.arange(rows.size) - starts[rows]
-    kept = rank < keep
+    kept = top_k_per_row(rows, cols, vals, keep)
     return sp.csr_matrix((vals[kept], (rows[kept], cols[kept])), shape=matrix.shape)
 
 
@@ -363,12 +360,12 @@ def _shared_anchors(weights: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.
 
 
 def _dates_allow(first: np.ndarray, last: np.ndarray, a: np.ndarray, b: np.ndarray,
-                 window_days: float) -> np.ndarray:
-    """True where the two clusters' date ranges are at most ``window_days`` apart, or
-    either cluster has no dated member."""
-    gap = np.maximum(first[a] - last[b], first[b] - last[a])
-    with np.errstate(invalid="ignore"):
-        return np.isnan(gap) | (gap <= window_days)
+                window_days: float) -> np.ndarray:
+    """True where the two clusters' date ranges are at most ``window_days`` apart (the
+    later first day minus the earlier last day: negative when they overlap), or either
+    cluster has no dated member."""
+    return within_days(np.minimum(last[a], last[b]), np.maximum(first[a], first[b]),
+                       window_days)
 
 
 def _mutual_best(a: np.ndarray, b: np.ndarray, sims: np.ndarray,
@@ -468,10 +465,7 @@ def _stories_joined_by(story_of_cluster: np.ndarray, event_of: np.ndarray) -> np
     """
     n_stories = int(story_of_cluster.max(initial=-1)) + 1
     n_events = int(event_of.max(initial=-1)) + 1
-    links = sp.csr_matrix((np.ones(event_of.size), (story_of_cluster, event_of)),
-                          shape=(n_stories, n_events))
-    _, component = connected_components(sp.bmat([[None, links], [links.T, None]]),
-                                         directed=False)
+    component = components(story_of_cluster, n_stories + event_of, n_stories + n_events)
     first_event = np.full(n_stories, n_events, dtype=np.int64)
     np.minimum.at(first_event, story_of_cluster, event_of)
     first_of_component = np.full(component.max(initial=-1) + 1, n_events, dtype=np.int64)

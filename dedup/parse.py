@@ -10,7 +10,6 @@ input gives a Record (perhaps flagged) or a Reject; none raises.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import math
 import re
@@ -22,6 +21,7 @@ import charset_normalizer
 import orjson
 
 from dedup.compression import without_compression
+from dedup.hashing import hash64
 from dedup.read import BYTE_ORDER_MARKS, RawItem, ReadConfig
 from dedup.records import Record, Reject
 
@@ -330,10 +330,9 @@ def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
 
 def content_id(record: Record) -> str:
     """A stable id for a record that has none: a hash of its content, not of its position."""
-    digest = hashlib.blake2b(digest_size=8)
-    for part in (record.title, record.text, record.html or "", record.url or ""):
-        digest.update(part.encode("utf-8", errors="replace") + b"\x00")
-    return "h" + digest.hexdigest()
+    parts = (record.title, record.text, record.html or "", record.url or "")
+    content = b"".join(part.encode("utf-8", errors="replace") + b"\x00" for part in parts)
+    return f"h{hash64(content, 'big'):016x}"
 
 
 def normalise_published(value: str, flags: list[str]) -> str | None:

@@ -9,7 +9,6 @@ and config always give the same bytes.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,6 +20,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from dedup.hashing import hash64
 from dedup.records import Record
 
 LEAD_CHARS = 300
@@ -109,8 +109,8 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def group_id_for(canonical_ids: Iterable[str], prefix: str) -> str:
     """A cluster's ("c-") or story's ("s-") id from its canonical members' ids:
     independent of order and chunking."""
-    digest = hashlib.blake2b("\n".join(sorted(canonical_ids)).encode("utf-8"), digest_size=8)
-    return prefix + digest.hexdigest()
+    joined = "\n".join(sorted(canonical_ids)).encode("utf-8")
+    return f"{prefix}{hash64(joined, 'big'):016x}"
 
 
 @dataclass(slots=True)

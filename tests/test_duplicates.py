@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from dedup.arrays import unique_pairs
 from dedup.duplicates import (
     DedupConfig,
     SignatureArray,
@@ -26,7 +27,6 @@ from dedup.duplicates import (
     shingle_hash,
     shingles,
     to_lean_minhash,
-    unique_pairs,
 )
 from dedup.tokens import documents, words
 
@@ -152,13 +152,18 @@ def test_band_shuffle_over_chunk_files_finds_the_in_memory_candidates(
         save_sorted_band_keys(files[-1], prints.signatures[start:stop], CFG)
     id_rank = rank_of(ids)
     bands, _ = lsh_params(CFG)
-    shuffled = unique_pairs(np.concatenate([
+    shuffled = distinct_pairs(np.concatenate([
         band_range_buckets(files, CHUNK_BOUNDS[:-1], band, key_range, 2).edges(id_rank)
         for band in range(bands) for key_range in key_ranges(ranges)]))
-    in_memory = unique_pairs(np.concatenate(list(
+    in_memory = distinct_pairs(np.concatenate(list(
         SignatureArray(prints.signatures, DedupConfig(max_bucket_pairs=2)).band_pairs(id_rank))))
     assert len(in_memory) > 0 and np.array_equal(shuffled, in_memory)
     assert not np.isin(np.flatnonzero(prints.exact == 0), in_memory).any()
+
+
+def distinct_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Each pair once, as (smaller, larger) rows in order."""
+    return np.stack(unique_pairs(pairs[:, 0], pairs[:, 1], int(pairs.max()) + 1), axis=1)
 
 
 def test_crowded_buckets_become_stars_around_the_smallest_id() -> None:
