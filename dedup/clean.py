@@ -21,59 +21,60 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dedup.settings import Range, setting
+
 
 @dataclass(frozen=True, slots=True)
 class CleanConfig:
-    """Every threshold of the clean stage, with what raising or lowering it trades."""
+    """Boilerplate removal: generic line rules, and boilerplate learned from the dump itself."""
 
-    # Learned boilerplate (dedup/boilerplate.py): a line, its shape or its label must be
-    # in at least this many unrelated stories (articles that are not copies of each
-    # other).  Lower learns the furniture of small dumps and small sites sooner, but
-    # lets a sentence that a few reports happen to share be taken for furniture.
-    boilerplate_min_stories: int = 3
-    # ... and in at least this share of the articles of a site (in one language) to be
-    # removed from that site's pages.  Lower catches furniture shown on only some pages
-    # (a section's footer, a caption credit); higher protects lines a site repeats in
-    # a few of its stories ("He was 75.").
-    boilerplate_min_share: float = 0.2
-    # ... or in fewer (down to one) of a site's pages when this many sites show it on,
-    # together, that share of their pages: furniture that small sites (or a site's small
-    # sections in other languages) show on their few pages.  Lower catches it on fewer
-    # sites, but lets a line that a few sites' tiny sections share by chance go too.
-    boilerplate_min_sites: int = 5
-    # Lines longer than this are never learned: real paragraphs are long, furniture
-    # short.  Higher lets long repeated disclaimers be learned too, and costs time.
-    boilerplate_max_line_chars: int = 200
-    # Lines longer than this are never matched by the phrase/regex rules.  Higher
-    # catches long "Read also:" teasers and captions; lower is faster and safer.
-    max_cruft_line_chars: int = 300
-    # Photo captions ("Photo: ...") longer than this are kept: scrapers sometimes glue
-    # the credit to the first paragraph ("Photo: Jane DoeIn light of ...").  Higher
-    # catches long agency captions.
-    max_caption_chars: int = 160
-    # Each breadcrumb segment ("World" in "Home » World » Europe") has at most this many
-    # words.  Higher catches long section names, but also short phrases that happen to
-    # be separated by a "»" or ">".
-    max_breadcrumb_segment_words: int = 4
-    # A byline (prefixed or glued "OutletName Person Name") is at most this long.
-    # Higher catches long multi-author bylines, but also short all-capitalised
-    # subheadings.
-    max_byline_chars: int = 60
-    # How many leading text lines are compared with the title to drop its repeat.
-    # Higher also catches a title repeated below a kicker; lower never touches a
-    # paragraph that coincidentally equals the title further down.
-    title_repeat_scan_lines: int = 3
-    # A teaser of another article (headline line + summary ending in an ellipsis) is
-    # recognised only if the headline is at most this long ...
-    teaser_max_headline_chars: int = 160
-    # ... and the summary at least this long.  Lower catches short teasers, but also a
-    # real closing quote that trails off ("...").
-    teaser_min_summary_chars: int = 60
-    # When the rules would leave nothing of a record, it is still kept (uncleaned, flagged
-    # "cleaning_skipped") if a line has at least this many words: a long line that looks
-    # like cruft is more likely a real article. Lower keeps more such records, higher
-    # rejects more of them as "only_boilerplate".
-    min_sentence_words: int = 8
+    boilerplate_min_stories: int = setting(3, Range(2, None), doc="""
+        Learned boilerplate (dedup/boilerplate.py): a line, its shape or its label must be in at
+        least this many unrelated stories (articles that are not copies of each other). Lower
+        learns the furniture of small dumps and small sites sooner, but lets a sentence that a
+        few reports happen to share be taken for furniture.""")
+    boilerplate_min_share: float = setting(0.2, Range(0.0, 1.0, above=True), doc="""
+        ... and in at least this share of the articles of a site (in one language) to be removed
+        from that site's pages. Lower catches furniture shown on only some pages (a section's
+        footer, a caption credit); higher protects lines a site repeats in a few of its stories
+        ("He was 75.").""")
+    boilerplate_min_sites: int = setting(5, Range(1, None), doc="""
+        ... or in fewer (down to one) of a site's pages when this many sites show it on,
+        together, that share of their pages: furniture that small sites (or a site's small
+        sections in other languages) show on their few pages. Lower catches it on fewer sites,
+        but lets a line that a few sites' tiny sections share by chance go too.""")
+    boilerplate_max_line_chars: int = setting(200, Range(1, 10_000), doc="""
+        Lines longer than this are never learned: real paragraphs are long, furniture short.
+        Higher lets long repeated disclaimers be learned too, and costs time.""")
+    max_cruft_line_chars: int = setting(300, Range(1, None), doc="""
+        Lines longer than this are never matched by the phrase/regex rules. Higher catches long
+        "Read also:" teasers and captions; lower is faster and safer.""")
+    max_caption_chars: int = setting(160, Range(1, None), doc="""
+        Photo captions ("Photo: ...") longer than this are kept: scrapers sometimes glue the
+        credit to the first paragraph ("Photo: Jane DoeIn light of ..."). Higher catches long
+        agency captions.""")
+    max_breadcrumb_segment_words: int = setting(4, Range(1, None), doc="""
+        Each breadcrumb segment ("World" in "Home » World » Europe") has at most this many
+        words. Higher catches long section names, but also short phrases that happen to be
+        separated by a "»" or ">".""")
+    max_byline_chars: int = setting(60, Range(1, None), doc="""
+        A byline (prefixed or glued "OutletName Person Name") is at most this long. Higher
+        catches long multi-author bylines, but also short all-capitalised subheadings.""")
+    title_repeat_scan_lines: int = setting(3, Range(0, None), doc="""
+        How many leading text lines are compared with the title to drop its repeat. Higher also
+        catches a title repeated below a kicker; lower never touches a paragraph that
+        coincidentally equals the title further down.""")
+    teaser_max_headline_chars: int = setting(160, Range(1, None), doc="""
+        A teaser of another article (headline line + summary ending in an ellipsis) is
+        recognised only if the headline is at most this long ...""")
+    teaser_min_summary_chars: int = setting(60, Range(0, None), doc="""
+        ... and the summary at least this long. Lower catches short teasers, but also a real
+        closing quote that trails off ("...").""")
+    min_sentence_words: int = setting(8, Range(1, None), doc="""
+        When the rules would leave nothing of a record, it is still kept (uncleaned, flagged
+        "cleaning_skipped") if a line has at least this many words: a long line that looks like
+        cruft is more likely a real article. Lower keeps more such records, higher rejects more
+        of them as "only_boilerplate".""")
 
 
 @dataclass(slots=True)

@@ -2,8 +2,10 @@
 
 Each stage owns the frozen dataclass of its own section (``clean.CleanConfig`` and so on),
 in the spirit of scikit-learn estimators: parameters are plain values, set once, checked
-early.  This module only composes the sections, reads TOML and applies ``--set`` overrides,
-so an unknown key or a value of the wrong type fails before any work starts.
+early.  Each field is declared there once, with its default, its range or choices and what
+it trades (:func:`dedup.settings.setting`).  This module composes the sections, reads TOML,
+applies ``--set`` overrides and checks every value against its declaration, so an unknown
+key or a value of the wrong type or out of range fails before any work starts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import importlib.util
 import tomllib
 import types
 import typing
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,13 @@ from typing import Any
 from dedup.clean import CleanConfig
 from dedup.cluster import ClusterConfig
 from dedup.duplicates import DedupConfig
-from dedup.embed import STATIC_USE, USE_MULTILINGUAL, EmbedConfig, resolve_model
+from dedup.embed import EmbedConfig, resolve_model
 from dedup.extract import ExtractConfig
 from dedup.language import LanguageConfig
 from dedup.link import LinkConfig
 from dedup.presets import PRESETS
 from dedup.read import ReadConfig, did_you_mean
+from dedup.settings import About, Range, about, setting
 from dedup.write import WriteConfig
 
 # The defaults as a commented TOML file, installed with the package: what every setting
@@ -40,19 +42,23 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """How the job is executed; none of these change the output bytes."""
+    """How the job runs; nothing here changes the output bytes."""
 
-    # Worker processes for the per-record stages. 0 = one per CPU core.
-    workers: int = 0
-    # Records per chunk. Bigger chunks amortise process overhead; smaller ones bound memory
-    # per worker and give finer progress. Output does not depend on it.
-    chunk_size: int = 2000
-    # Progress bars on stderr: "auto" (only when stderr is a terminal), "always", "never".
-    progress: str = "auto"
-    # Where the per-chunk stages run: "local" (joblib processes) or "dask".
-    engine: str = "local"
-    # Dask scheduler address; empty starts a LocalCluster of ``workers`` processes.
-    scheduler: str = ""
+    workers: int = setting(0, Range(0, 1024), doc="""
+        Worker processes for the per-record stages. 0 = one per CPU core.""")
+    chunk_size: int = setting(2000, Range(1, 1_000_000), doc="""
+        Records per chunk. Bigger chunks amortise process overhead; smaller ones bound memory
+        per worker and give finer progress. Output does not depend on it.""")
+    progress: str = setting("auto", choices=("auto", "always", "never"), doc="""
+        Progress bars on stderr: "auto" (only when stderr is a terminal), "always", "never".""")
+    engine: str = setting("local", choices=("local", "dask"), doc="""
+        Where the per-chunk stages run: "local" (joblib worker processes on this machine) or
+        "dask" (pip install 'dedup[dask]'): a Dask cluster, the one at `scheduler` or else a
+        LocalCluster of `workers` processes. Same output bytes; Dask workers must see the output
+        directory at the same path.""")
+    scheduler: str = setting("", doc="""
+        The Dask cluster to run on ("tcp://host:8786"), with engine = "dask"; empty starts a
+        LocalCluster of `workers` processes on this machine.""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,124 +241,49 @@ def coerce(value: Any, expected: Any, dotted: str) -> Any:
     return value
 
 
-class Range(typing.NamedTuple):
-    """Allowed values of a numeric setting: ``low`` to ``high`` (None: unbounded), both
-    included unless ``above`` (then values must be greater than ``low``)."""
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting of the job, as its stage's dataclass declares it."""
 
-    low: float | None
-    high: float | None
-    above: bool = False
+    section: str
+    key: str
+    kind: Any  # the field's type
+    default: Any
+    about: About
 
-    def problem(self, name: str, value: float) -> str | None:
-        """Why ``value`` is not allowed for ``name``, or None.  NaN is never allowed."""
-        low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
-        if low_ok and (self.high is None or value <= self.high):
-            return None
-        return f"{name} must be {self.describe()}, got {value!r}"
+    @property
+    def name(self) -> str:
+        """``section.key``, as in ``--set`` and messages."""
+        return f"{self.section}.{self.key}"
 
-    def describe(self) -> str:
-        """The range in words: ">= 1", "0 to 1,024", "> 0 to 1"."""
-        low, high = (None if v is None else f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"
-                     for v in (self.low, self.high))
-        if low is not None and high is not None:
-            return f"{'> ' if self.above else ''}{low} to {high}"
-        if low is not None:
-            return f"{'>' if self.above else '>='} {low}"
-        return f"<= {high}"
+    def value_in(self, config: Config) -> Any:
+        """This setting's value in ``config``."""
+        return getattr(getattr(config, self.section), self.key)
 
-
-# The range of every numeric setting, checked before a run touches anything: out of
-# range, a setting either fails mid-run (after hours) or silently changes every article
-# (a negative text cap cut each one's last character).  Upper bounds stop values that
-# cannot be meant and would exhaust memory (num_perm: 4 bytes an article each).
-RANGES: dict[str, Range] = {
-    "run.workers": Range(0, 1024),
-    "run.chunk_size": Range(1, 1_000_000),
-    "read.max_text_chars": Range(1, None),
-    "read.max_line_bytes": Range(64, 1 << 31),
-    "extract.max_html_bytes": Range(1, None),
-    "extract.max_html_elements": Range(1, None),
-    "extract.fallback_max_elements": Range(1, None),
-    "clean.boilerplate_min_stories": Range(2, None),
-    "clean.boilerplate_min_share": Range(0.0, 1.0, above=True),
-    "clean.boilerplate_min_sites": Range(1, None),
-    "clean.boilerplate_max_line_chars": Range(1, 10_000),
-    "clean.max_cruft_line_chars": Range(1, None),
-    "clean.max_caption_chars": Range(1, None),
-    "clean.max_breadcrumb_segment_words": Range(1, None),
-    "clean.max_byline_chars": Range(1, None),
-    "clean.title_repeat_scan_lines": Range(0, None),
-    "clean.teaser_max_headline_chars": Range(1, None),
-    "clean.teaser_min_summary_chars": Range(0, None),
-    "clean.min_sentence_words": Range(1, None),
-    "language.sample_chars": Range(1, 1 << 24),
-    "language.min_letters": Range(0, None),
-    "language.foreign_letter_share": Range(0.0, 1.0),
-    "language.site_prior_weight": Range(0.0, 100.0),
-    "language.site_prior_pages": Range(0.0, None, above=True),
-    "dedup.threshold": Range(0.0, 1.0, above=True),
-    "dedup.num_perm": Range(16, 1024),
-    "dedup.seed": Range(0, (1 << 32) - 1),
-    "dedup.shingle_size": Range(1, 64),
-    "dedup.false_positive_weight": Range(0.0, 1.0),
-    "dedup.false_negative_weight": Range(0.0, 1.0),
-    "dedup.max_bucket_pairs": Range(1, None),
-    "dedup.containment": Range(0.0, 1.0, above=True),
-    "dedup.containment_min_jaccard": Range(0.0, 1.0, above=True),
-    "dedup.containment_min_shingles": Range(1, None),
-    "embed.max_chars": Range(1, 1 << 20),
-    "cluster.n_features": Range(1 << 10, 1 << 24),
-    "cluster.title_weight": Range(0.0, 100.0),
-    "cluster.max_text_tokens": Range(1, None),
-    "cluster.min_token_chars": Range(1, 100),
-    "cluster.char_ngram": Range(1, 10),
-    "cluster.window_days": Range(0.0, None),
-    "cluster.block_days": Range(0.0, None),
-    "cluster.knn": Range(1, 1000),
-    "cluster.floor": Range(0.0, 1.0),
-    "cluster.self_weight": Range(0.0, 1.0),
-    "cluster.word_share": Range(0.0, 1.0),
-    "cluster.neighbourhood_min_block": Range(1, None),
-    "cluster.threshold": Range(0.0, 1.0, above=True),
-    "cluster.story_threshold": Range(0.0, 1.0, above=True),
-    "cluster.headline_story_threshold": Range(0.0, 1.0, above=True),
-    "cluster.story_window_days": Range(0.0, None),
-    "cluster.story_terms": Range(0, 1000),
-    "cluster.story_article_terms": Range(1, 100000),
-    "cluster.word_floor": Range(0.0, 1.0),
-    "cluster.semantic_floor": Range(-1.0, 1.0),
-    "cluster.max_candidate_df": Range(1, None),
-    "cluster.search_floor": Range(0.0, 1.0),
-    "cluster.search_terms": Range(1, None),
-    "cluster.search_task_rows": Range(1, None),
-    "cluster.batch_rows": Range(1, 1 << 20),
-    "cluster.top_terms": Range(0, 1000),
-    "link.threshold": Range(0.0, 1.0, above=True),
-    "link.semantic_threshold": Range(-1.0, 1.0),
-    "link.min_shared": Range(1, None),
-    "link.prefix_chars": Range(3, 64),
-    "link.lead_chars": Range(0, None),
-    "link.max_anchors": Range(1, 100_000),
-    "link.max_df": Range(1, None),
-    "link.n_features": Range(1 << 10, 1 << 24),
-    "link.batch_rows": Range(1, 1 << 20),
-}
-# The settings that take one of a few words.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "run.progress": ("auto", "always", "never"),
-    "run.engine": ("local", "dask"),
-    "extract.favor": ("precision", "recall", "balanced"),
-    "embed.model": ("auto", "off", USE_MULTILINGUAL, STATIC_USE),
-}
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is out of this setting's range or choices, or None."""
+        if self.about.limits is not None:
+            return self.about.limits.problem(self.name, value)
+        if self.about.choices and value not in self.about.choices:
+            return f"{self.name} must be one of {', '.join(self.about.choices)}, got {value!r}"
+        return None
 
 
-def numeric_settings(config: Config) -> Iterator[tuple[str, Any]]:
-    """``(section.key, value)`` of every int and float setting."""
-    for section in dataclasses.fields(config):
-        values = getattr(config, section.name)
-        for key, kind in field_types(type(values)).items():
-            if kind in (int, float):
-                yield f"{section.name}.{key}", getattr(values, key)
+def declared_settings() -> tuple[Setting, ...]:
+    """Every setting, section by section in the order of :class:`Config`, each section's
+    in the order of its fields (the order of the TOML and the README's table)."""
+    defaults = Config()
+    found = []
+    for section in dataclasses.fields(defaults):
+        values = getattr(defaults, section.name)
+        kinds = field_types(type(values))
+        found += [Setting(section.name, f.name, kinds[f.name], getattr(values, f.name), about(f))
+                  for f in dataclasses.fields(values)]
+    return tuple(found)
+
+
+# Every setting with its declaration: what validate() checks.
+SETTINGS = declared_settings()
 
 
 def validate(config: Config) -> None:
@@ -360,13 +291,9 @@ def validate(config: Config) -> None:
 
     Raises ConfigError with one message for the first problem found.
     """
-    for name, value in numeric_settings(config):
-        if (problem := RANGES[name].problem(name, value)) is not None:
+    for entry in SETTINGS:
+        if (problem := entry.problem(entry.value_in(config))) is not None:
             raise ConfigError(problem)
-    for name, options in CHOICES.items():
-        section, key = name.split(".")
-        if (value := getattr(getattr(config, section), key)) not in options:
-            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
     checks = [
         (config.run.engine != "dask" or importlib.util.find_spec("distributed") is not None,
          "the dask engine needs Dask: pip install 'dedup[dask]'"),
@@ -382,3 +309,5 @@ def validate(config: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+

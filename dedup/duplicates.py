@@ -30,6 +30,7 @@ from datasketch.lsh import _optimal_param
 
 from dedup.arrays import components, unique_pairs
 from dedup.hashing import hash64
+from dedup.settings import Range, setting
 from dedup.tokens import VOCABULARY, Documents
 from dedup.write import save_array, saved_rows
 
@@ -41,44 +42,47 @@ MAX_HASH = np.uint32(0xFFFFFFFF)
 
 @dataclass(frozen=True, slots=True)
 class DedupConfig:
-    """Near-duplicate detection settings."""
+    """Exact and near-duplicate groups (MinHash LSH, datasketch-compatible)."""
 
-    # Estimated Jaccard similarity of word shingles at or above which two articles are
-    # copies of one original. Lower finds copies with more edits (each edited word breaks
-    # `shingle_size` shingles, which weighs heavily in short texts) but starts to join
-    # different articles on the same story. Measured on syndicated news copies: 0.7 kept
-    # 0.967 of copy pairs, 0.6 kept 0.980, while same-story rewrites stayed below 0.25.
-    threshold: float = 0.6
-    # MinHash permutations: more gives a tighter Jaccard estimate (std ~ 1/sqrt(num_perm))
-    # at proportionally more CPU and memory (4 bytes each per article).
-    num_perm: int = 128
-    # Seed of the permutations: signatures are only comparable with the same seed.
-    seed: int = 1
-    # Words per shingle. Larger is stricter about word order and more sensitive to edits.
-    shingle_size: int = 3
-    # How LSH banding weighs missed pairs against extra candidates (datasketch's weights).
-    # Candidates are verified, so a false positive only costs time.
-    false_positive_weight: float = 0.3
-    false_negative_weight: float = 0.7
-    # Buckets up to this size are verified pair by pair; larger ones (templates, spam) are
-    # only verified against their member with the smallest id, bounding the work.
-    max_bucket_pairs: int = 64
-    # A pair below `threshold` is still a copy when this share of the smaller article's
-    # shingles is in the other (its containment, estimated from the Jaccard estimate and
-    # the two shingle counts): a syndicated copy cut to its first paragraphs.  Lower joins
-    # more trimmed copies but also versions of one wire story that outlets cut and
-    # rewrote differently.  Measured (pair F1 / precision, development set and two sets
-    # built like it with other furniture): 0.85 with a floor of 0.45 gave 0.991 / 0.992,
-    # 0.974 / 0.954, 0.982 / 0.974; no containment rule 0.989, 0.971, 0.978; 0.8 with a
-    # floor of 0.3 0.993, 0.974, but 0.966 / 0.938 on the third set.
-    containment: float = 0.85
-    # ... if their estimated Jaccard is at least this: the LSH step then looks for
-    # candidates down to this similarity (more bands: 32 instead of 21 at 128
-    # permutations), which costs band keys and candidate checks.
-    containment_min_jaccard: float = 0.45
-    # ... and the smaller article has at least this many shingles: in a few words, one
-    # shared phrase makes a high containment.
-    containment_min_shingles: int = 20
+    threshold: float = setting(0.6, Range(0.0, 1.0, above=True), doc="""
+        Estimated Jaccard similarity of word shingles at or above which two articles are copies
+        of one original. Lower finds copies with more edits (each edited word breaks
+        `shingle_size` shingles, which weighs heavily in short texts) but starts to join
+        different articles on the same story. Measured on syndicated news copies: 0.7 kept 0.967
+        of copy pairs, 0.6 kept 0.980, while same-story rewrites stayed below 0.25.""")
+    num_perm: int = setting(128, Range(16, 1024), doc="""
+        MinHash permutations: more gives a tighter Jaccard estimate (std ~ 1/sqrt(num_perm)) at
+        proportionally more CPU and memory (4 bytes each per article).""")
+    seed: int = setting(1, Range(0, (1 << 32) - 1), doc="""
+        Seed of the permutations: signatures are only comparable with the same seed.""")
+    shingle_size: int = setting(3, Range(1, 64), doc="""
+        Words per shingle. Larger is stricter about word order and more sensitive to edits.""")
+    false_positive_weight: float = setting(0.3, Range(0.0, 1.0), doc="""
+        How LSH banding weighs extra candidates against missed pairs (`false_negative_weight`)
+        when it chooses its bands, as datasketch does. Candidates are verified, so a false
+        positive only costs time.""")
+    false_negative_weight: float = setting(0.7, Range(0.0, 1.0), doc="""
+        ... and how it weighs missed pairs: a pair that shares no band is never compared, so a
+        copy missed here is missed for good.""")
+    max_bucket_pairs: int = setting(64, Range(1, None), doc="""
+        Buckets up to this size are verified pair by pair; larger ones (templates, spam) are
+        only verified against their member with the smallest id, bounding the work.""")
+    containment: float = setting(0.85, Range(0.0, 1.0, above=True), doc="""
+        A pair below `threshold` is still a copy when this share of the smaller article's
+        shingles is in the other (its containment, estimated from the Jaccard estimate and the
+        two shingle counts): a syndicated copy cut to its first paragraphs. Lower joins more
+        trimmed copies but also versions of one wire story that outlets cut and rewrote
+        differently. Measured (pair F1 / precision, development set and two sets built like it
+        with other furniture): 0.85 with a floor of 0.45 gave 0.991 / 0.992, 0.974 / 0.954,
+        0.982 / 0.974; no containment rule 0.989, 0.971, 0.978; 0.8 with a floor of 0.3 0.993,
+        0.974, but 0.966 / 0.938 on the third set.""")
+    containment_min_jaccard: float = setting(0.45, Range(0.0, 1.0, above=True), doc="""
+        ... if their estimated Jaccard is at least this: the LSH step then looks for candidates
+        down to this similarity (more bands: 32 instead of 21 at 128 permutations), which costs
+        band keys and candidate checks.""")
+    containment_min_shingles: int = setting(20, Range(1, None), doc="""
+        ... and the smaller article has at least this many shingles: in a few words, one shared
+        phrase makes a high containment.""")
 
 
 @dataclass(slots=True)

@@ -21,6 +21,8 @@ from lxml.html import HtmlElement
 from trafilatura.deduplication import LRUCache
 from trafilatura.settings import Document
 
+from dedup.settings import Range, setting
+
 FAVOR_CHOICES = ("precision", "recall", "balanced")
 
 # Opening tags of blocks that carry no article text; the attribute run is capped so a
@@ -61,53 +63,50 @@ _META_LANG_XPATH = (
 
 @dataclass(frozen=True, slots=True)
 class ExtractConfig:
-    """Extraction settings; defaults are the best measured on real news pages.
+    """Main-text extraction from raw HTML (trafilatura)."""
 
-    Every field trades something; the comment says what.
-    """
-
-    # Pages above this many UTF-8 bytes lose their script/style/svg blocks and, if still too
-    # big, are cut before parsing (flagged "html_truncated"): cost grows linearly with size
-    # (about 3 s per MB on link-heavy markup) and a broken 50 MB page must not stall a worker.
-    # Lower bounds cost harder but cuts more long pages; real article pages are well below.
-    max_html_bytes: int = 1_000_000
-    # Pages with more elements than this are cut to about this many (flagged
-    # "html_truncated"): trafilatura's own pass grows faster than linearly with the element
-    # count (20,000 short blocks: 3 s, 40,000: 14 s). Real article pages: 99% under 3,500.
-    max_html_elements: int = 20_000
-    # Pages with more elements than this skip the readability/jusText comparison (flagged
-    # "html_no_fallback"): jusText revises each run of short paragraphs neighbour by
-    # neighbour, quadratic in their number (8,000 short blocks: 14 s, 40,000: 443 s).
-    # Higher keeps the comparison on bigger pages at that risk; lower is faster.
-    fallback_max_elements: int = 5_000
-    # trafilatura's precision/recall trade-off: "precision" drops more boilerplate but also
-    # short paragraphs, "recall" keeps more text and more teasers and link lists; "balanced"
-    # retries in recall mode only when the first pass finds little.
-    favor: str = "balanced"
-    # Tables sometimes hold article content (results, figures); off drops them together
-    # with layout tables.
-    include_tables: bool = True
-    # Reader comments are not the article.  Off also makes trafilatura prune comment
-    # sections from the page before it looks for the main text.
-    include_comments: bool = False
-    # Prepend the page's meta description when it is shown on the page but trafilatura
-    # dropped it: that is nearly always the article's lead, which sits in the header.
-    # Off keeps strictly trafilatura's text; on adds one line to about 1 page in 6.
-    keep_lead: bool = True
-    # True skips the readability/jusText comparison: about 40% less time per page, but on
-    # layouts trafilatura's own rules misread it keeps teasers instead of the article.
-    fast: bool = False
-    # Drops paragraphs repeated within the page.  A fresh cache per page keeps it
-    # deterministic (trafilatura's default cache is global, so one page's output would
-    # depend on the pages processed before it); costs a little time, rarely changes text.
-    deduplicate: bool = False
-    # Search dates in the visible text too (htmldate "extensive_search"): finds more dates,
-    # but mostly guesses such as a copyright year read as 1 January; off keeps to markup
-    # (meta tags, JSON-LD, time elements, the URL).
-    date_text_search: bool = False
-    # Latest plausible publication date (ISO 8601).  Fixed instead of "today" so reruns give
-    # the same output; set it to the crawl date of the dump when known.
-    latest_date: str = "2100-12-31"
+    max_html_bytes: int = setting(1_000_000, Range(1, None), doc="""
+        Pages above this many UTF-8 bytes lose their script/style/svg blocks and, if still too
+        big, are cut before parsing (flagged "html_truncated"): cost grows linearly with size
+        (about 3 s per MB on link-heavy markup) and a broken 50 MB page must not stall a worker.
+        Lower bounds cost harder but cuts more long pages; real article pages are well below.""")
+    max_html_elements: int = setting(20_000, Range(1, None), doc="""
+        Pages with more elements than this are cut to about this many (flagged
+        "html_truncated"): trafilatura's own pass grows faster than linearly with the element
+        count (20,000 short blocks: 3 s, 40,000: 14 s). Real article pages: 99% under 3,500.""")
+    fallback_max_elements: int = setting(5_000, Range(1, None), doc="""
+        Pages with more elements than this skip the readability/jusText comparison (flagged
+        "html_no_fallback"): jusText revises each run of short paragraphs neighbour by
+        neighbour, quadratic in their number (8,000 short blocks: 14 s, 40,000: 443 s). Higher
+        keeps the comparison on bigger pages at that risk; lower is faster.""")
+    favor: str = setting("balanced", choices=FAVOR_CHOICES, doc="""
+        trafilatura's precision/recall trade-off: "precision" drops more boilerplate but also
+        short paragraphs, "recall" keeps more text and more teasers and link lists; "balanced"
+        retries in recall mode only when the first pass finds little.""")
+    include_tables: bool = setting(True, doc="""
+        Tables sometimes hold article content (results, figures); off drops them together with
+        layout tables.""")
+    include_comments: bool = setting(False, doc="""
+        Reader comments are not the article. Off also makes trafilatura prune comment sections
+        from the page before it looks for the main text.""")
+    keep_lead: bool = setting(True, doc="""
+        Prepend the page's meta description when it is shown on the page but trafilatura dropped
+        it: that is nearly always the article's lead, which sits in the header. Off keeps
+        strictly trafilatura's text; on adds one line to about 1 page in 6.""")
+    fast: bool = setting(False, doc="""
+        True skips the readability/jusText comparison: about 40% less time per page, but on
+        layouts trafilatura's own rules misread it keeps teasers instead of the article.""")
+    deduplicate: bool = setting(False, doc="""
+        Drops paragraphs repeated within the page. A fresh cache per page keeps it deterministic
+        (trafilatura's default cache is global, so one page's output would depend on the pages
+        processed before it); costs a little time, rarely changes text.""")
+    date_text_search: bool = setting(False, doc="""
+        Search dates in the visible text too (htmldate "extensive_search"): finds more dates,
+        but mostly guesses such as a copyright year read as 1 January; off keeps to markup (meta
+        tags, JSON-LD, time elements, the URL).""")
+    latest_date: str = setting("2100-12-31", doc="""
+        Latest plausible publication date (ISO 8601). Fixed instead of "today" so reruns give
+        the same output; set it to the crawl date of the dump when known.""")
 
     def __post_init__(self) -> None:
         """Fail at construction, not once per record, on a misspelt setting."""

@@ -35,6 +35,7 @@ from langdetect.utils.ngram import NGram
 
 from dedup.hashing import hash64, text_bytes
 from dedup.hashtable import IntTable
+from dedup.settings import Range, setting
 
 UNDETERMINED = "und"
 # langdetect's region variants and legacy codes mapped onto ISO 639-1.
@@ -78,34 +79,34 @@ _TABLE_BITS = 19
 
 @dataclass(frozen=True, slots=True)
 class LanguageConfig:
-    """Language detection settings."""
+    """Language identification (naive Bayes over langdetect's profiles)."""
 
-    # Characters of text given to the detector, sampled evenly from the article. More is
-    # slightly more accurate on mixed texts and proportionally slower.
-    sample_chars: int = 300
-    # Below this many letters (after langdetect's normalisation, which turns digits and
-    # punctuation into spaces) the text is too short to call: the result is "und".
-    min_letters: int = 12
-    # A language given in the input (`lang`) is used instead of detection when true.
-    trust_input: bool = False
-    # Share of a Cyrillic text's letters that may lie outside a language's alphabet (a
-    # quoted name, a typo) before the letters rule that language out. Lower lets a single
-    # telling letter (є, ў, ђ...) decide a short text (recall on uk/be/kk/sr) but lets a
-    # quoted word overturn a longer one (precision). Flat from 0.005 to 0.02 on sentences.
-    foreign_letter_share: float = 0.01
-    # A headline or a one-line text is often misread as a neighbouring language ("Both
-    # ways" as Dutch, a company name as Catalan).  Each site's mix of languages in the
-    # dump (from a first, raw guess over all its pages) is a prior, and its log counts
-    # this many times against the n-gram evidence (which is over-confident: each letter
-    # votes in three overlapping n-grams).  Higher fixes more short texts on one-language
-    # sites but overrules more short texts in a site's minority language; 0 turns it off.
-    # Measured at 4: English headlines from 0.963 to 0.995 correct; single sentences in
-    # a site's 10% minority of a close language (es on a pt site) from 0.87 to 0.85
-    # correct, those of its majority from 0.96 to 0.99.
-    site_prior_weight: float = 4.0
-    # A site's own mix counts as its pages plus this many pages of the whole dump's mix:
-    # higher leans a site with few pages more on the dump, lower more on its own pages.
-    site_prior_pages: float = 10.0
+    sample_chars: int = setting(300, Range(1, 1 << 24), doc="""
+        Characters of text given to the detector, sampled evenly from the article. More is
+        slightly more accurate on mixed texts and proportionally slower.""")
+    min_letters: int = setting(12, Range(0, None), doc="""
+        Below this many letters (after langdetect's normalisation, which turns digits and
+        punctuation into spaces) the text is too short to call: the result is "und".""")
+    trust_input: bool = setting(False, doc="""
+        A language given in the input (`lang`) is used instead of detection when true.""")
+    foreign_letter_share: float = setting(0.01, Range(0.0, 1.0), doc="""
+        Share of a Cyrillic text's letters that may lie outside a language's alphabet (a quoted
+        name, a typo) before the letters rule that language out. Lower lets a single telling
+        letter (є, ў, ђ...) decide a short text (recall on uk/be/kk/sr) but lets a quoted word
+        overturn a longer one (precision). Flat from 0.005 to 0.02 on sentences.""")
+    site_prior_weight: float = setting(4.0, Range(0.0, 100.0), doc="""
+        A headline or a one-line text is often misread as a neighbouring language ("Both ways"
+        as Dutch, a company name as Catalan). Each site's mix of languages in the dump (from a
+        first, raw guess over all its pages) is a prior, and its log counts this many times
+        against the n-gram evidence (which is over-confident: each letter votes in three
+        overlapping n-grams). Higher fixes more short texts on one-language sites but overrules
+        more short texts in a site's minority language; 0 turns it off. Measured at 4: English
+        headlines from 0.963 to 0.995 correct; single sentences in a site's 10% minority of a
+        close language (es on a pt site) from 0.87 to 0.85 correct, those of its majority from
+        0.96 to 0.99.""")
+    site_prior_pages: float = setting(10.0, Range(0.0, None, above=True), doc="""
+        A site's own mix counts as its pages plus this many pages of the whole dump's mix:
+        higher leans a site with few pages more on the dump, lower more on its own pages.""")
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ from dedup.discover import (
     streams_kept,
 )
 from dedup.records import Reject
+from dedup.settings import Range, setting
 
 if TYPE_CHECKING:
     import pyarrow
@@ -71,27 +72,27 @@ BLOCK_DATA_BYTES = 32 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ReadConfig:
-    """How input records are mapped and bounded."""
+    """Reading input records."""
 
-    # Input field name for each record field, e.g. {text = "body", published = "date"}.
-    fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
-    # Longer texts are cut here and flagged "text_truncated": bounds time and memory per
-    # record at the cost of losing the tail of pathological articles.
-    max_text_chars: int = 200_000
-    # Longer JSONL lines (and .json values, CSV rows, Parquet rows as JSON) are rejected
-    # "line_too_long", bigger .txt/.html files "file_too_large", found while streaming:
-    # bounds the memory one record can take (16 MiB). An article's JSON with its raw HTML
-    # is rarely above a few MB.
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-    # Refuse to start when a field mapped away from its default is in none of the first
-    # records, or when they have neither the text nor the html field but look like a
-    # known dump shape (--preset): a wrong mapping otherwise gives empty or headline-only
-    # articles with exit 0. Off reads on regardless (a dump whose first records lack it).
-    strict: bool = True
-    # Follow symbolic links in input folders that lead outside them. Off, they are skipped
-    # (said once): a folder cannot pull in /etc or a whole disk by accident; on, what they
-    # point to is read too (loops are still detected).
-    follow_links: bool = False
+    fields: dict[str, str] = setting(DEFAULT_FIELDS, doc="""
+        Input field name for each record field, e.g. {text = "body", published = "date"}.""")
+    max_text_chars: int = setting(200_000, Range(1, None), doc="""
+        Longer texts are cut here and flagged "text_truncated": bounds time and memory per
+        record at the cost of losing the tail of pathological articles.""")
+    max_line_bytes: int = setting(DEFAULT_MAX_LINE_BYTES, Range(64, 1 << 31), doc="""
+        Longer JSONL lines (and .json values, CSV rows, Parquet rows as JSON) are rejected
+        "line_too_long", bigger .txt/.html files "file_too_large", found while streaming: bounds
+        the memory one record can take (16 MiB). An article's JSON with its raw HTML is rarely
+        above a few MB.""")
+    strict: bool = setting(True, doc="""
+        Refuse to start when a field mapped away from its default is in none of the first
+        records, or when they have neither the text nor the html field but look like a known
+        dump shape (--preset): a wrong mapping otherwise gives empty or headline-only articles
+        with exit 0. Off reads on regardless (a dump whose first records lack it).""")
+    follow_links: bool = setting(False, doc="""
+        Follow symbolic links in input folders that lead outside them. Off, they are skipped
+        (said once): a folder cannot pull in /etc or a whole disk by accident; on, what they
+        point to is read too (loops are still detected).""")
 
     def __post_init__(self) -> None:
         """Fail at construction, not while reading, on a limit that rejects everything

@@ -22,34 +22,34 @@ import orjson
 
 from dedup.hashing import hash64
 from dedup.records import Record
+from dedup.settings import setting
 
 LEAD_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
 class WriteConfig:
-    """Output settings (the ``[write]`` section of the TOML)."""
+    """Outputs."""
 
-    # Also write articles.parquet, clusters.parquet and stories.parquet (needs the extra
-    # 'parquet'): the same rows as the JSONL files, for tools that read Parquet; costs a
-    # second pass over the outputs and their size again on disk.
-    parquet: bool = False
-    # Write the articles as DIR/articles/part-NNNNNN.jsonl, one file per chunk written by
-    # the worker that finished it, instead of one DIR/articles.jsonl written by the main
-    # process: on a cluster every article's line otherwise travels back to the main
-    # process and through its disk (at 100M articles, about 20 minutes of the run).  The
-    # parts, concatenated in name order, are articles.jsonl byte for byte; how many there
-    # are follows run.chunk_size.
-    article_parts: bool = False
-    # Also write kept.jsonl: the articles.jsonl rows of the canonical articles only (one
-    # per duplicate group, copies left out), the deduplicated corpus for the next tool,
-    # and kept.parquet with write.parquet; costs their size again on disk.
-    kept_only: bool = False
-    # Also write report.html: one self-contained page (no network, no script) with the
-    # counts, rejects, languages, duplicates, the largest stories with their events and
-    # members, what the cleaner removed and the settings; a few MB at most, a second or
-    # two at a million articles.
-    html: bool = True
+    parquet: bool = setting(False, doc="""
+        Also write articles.parquet, clusters.parquet and stories.parquet (needs the extra
+        'parquet'): the same rows as the JSONL files, for tools that read Parquet; costs a
+        second pass over the outputs and their size again on disk.""")
+    article_parts: bool = setting(False, doc="""
+        Write the articles as DIR/articles/part-NNNNNN.jsonl, one file per chunk written by the
+        worker that finished it, instead of one DIR/articles.jsonl written by the main process:
+        on a cluster every article's line otherwise travels back to the main process and through
+        its disk (at 100M articles, about 20 minutes of the run). The parts, concatenated in
+        name order, are articles.jsonl byte for byte; how many there are follows run.chunk_size.""")
+    kept_only: bool = setting(False, doc="""
+        Also write kept.jsonl: the articles.jsonl rows of the canonical articles only (one per
+        duplicate group, copies left out), the deduplicated corpus for the next tool, and
+        kept.parquet with write.parquet; costs their size again on disk.""")
+    html: bool = setting(True, doc="""
+        Also write report.html: one self-contained page (no network, no script) with the counts,
+        rejects, languages, duplicates, the largest stories with their events and members, what
+        the cleaner removed and the settings; a few MB at most, a second or two at a million
+        articles.""")
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.config import CHOICES, DEFAULT_CONFIG_FILE, RANGES, ConfigError, load_config
+from dedup.config import DEFAULT_CONFIG_FILE, SETTINGS, ConfigError, load_config
 from dedup.discover import InputError, InputFile, discover_inputs
 from dedup.language import (
     LanguageConfig,
@@ -226,12 +226,11 @@ def test_readme_documents_every_setting_with_its_default() -> None:
         section, key = name.split(".")
         assert tomllib.loads(f"v = {shown}")["v"] == settings[section][key], name
     ranges = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `.*?` \| (.*?) \|", readme, re.M))
-    for name, shown in ranges.items():
-        expected = RANGES[name].describe() if name in RANGES else \
-            ", ".join(CHOICES[name]) if name in CHOICES else \
-            "true, false" if isinstance(settings[name.split(".")[0]][name.split(".")[1]], bool) \
-            else ""
-        assert shown == expected, name
+    for entry in SETTINGS:
+        limits, choices = entry.about.limits, entry.about.choices
+        expected = limits.describe() if limits is not None else ", ".join(choices) if choices \
+            else "true, false" if entry.kind is bool else ""
+        assert ranges[entry.name] == expected, entry.name
 
 
 @pytest.mark.parametrize("text, lang", [

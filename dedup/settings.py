@@ -1,0 +1,85 @@
+"""A setting is declared once, on its stage's config dataclass: its default, what it
+trades and the values it may take, side by side.
+
+Each stage owns a frozen dataclass of its settings (``cluster.ClusterConfig`` and so on)
+and declares every field with :func:`setting`.  :mod:`dedup.config` reads the
+declarations back to check values against their range, and to write the commented TOML
+(``dedup config``, the shipped ``configs/default.toml``) and the README's settings table.
+A default, its comment and its range are thus edited in one place and cannot drift apart
+the way three hand-kept copies did.
+
+This module imports nothing of dedup, so that every stage can use it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# The key of a field's metadata that holds its :class:`About`.
+ABOUT = "dedup.setting"
+
+
+class Range(typing.NamedTuple):
+    """Allowed values of a numeric setting: ``low`` to ``high`` (None: unbounded), both
+    included unless ``above`` (then values must be greater than ``low``)."""
+
+    low: float | None
+    high: float | None
+    above: bool = False
+
+    def problem(self, name: str, value: float) -> str | None:
+        """Why ``value`` is not allowed for ``name``, or None.  NaN is never allowed."""
+        low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
+        if low_ok and (self.high is None or value <= self.high):
+            return None
+        return f"{name} must be {self.describe()}, got {value!r}"
+
+    def describe(self) -> str:
+        """The range in words: ">= 1", "0 to 1,024", "> 0 to 1"."""
+        low, high = (None if v is None else f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"
+                     for v in (self.low, self.high))
+        if low is not None and high is not None:
+            return f"{'> ' if self.above else ''}{low} to {high}"
+        if low is not None:
+            return f"{'>' if self.above else '>='} {low}"
+        return f"<= {high}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class About:
+    """What a field's declaration says besides its default."""
+
+    doc: str  # what the setting trades, one paragraph
+    limits: Range | None  # numeric settings: the values allowed
+    choices: tuple[str, ...]  # settings that take one of a few words: those words
+
+
+def setting(default: T, limits: Range | None = None, *, choices: Sequence[str] = (),
+            doc: str) -> T:
+    """A config dataclass field: its default, its ``limits`` (numbers) or ``choices``
+    (words), and ``doc``, what raising or lowering it trades.
+
+    ``doc`` is written as a comment would be, a triple-quoted paragraph; its line breaks
+    and indentation are dropped here, as the TOML and the README wrap it their own way.
+    A mutable default (the ``read.fields`` table) is copied for every config, as
+    ``field(default_factory=...)`` would.
+    """
+    about = {ABOUT: About(" ".join(doc.split()), limits, tuple(choices))}
+    if type(default).__hash__ is None:  # what dataclasses refuse as a shared default
+        return dataclasses.field(default_factory=lambda: copy.copy(default), metadata=about)
+    return dataclasses.field(default=default, metadata=about)
+
+
+def about(field: dataclasses.Field[Any]) -> About:
+    """The declaration of a config field; a TypeError names a field declared without
+    :func:`setting`, which the TOML and the README could not describe."""
+    if ABOUT not in field.metadata:
+        raise TypeError(f"config field {field.name!r} is not declared with "
+                        "dedup.settings.setting(), so it has no comment and no range")
+    return field.metadata[ABOUT]
