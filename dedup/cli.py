@@ -1,5 +1,5 @@
-"""Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``
-and ``dedup show DIR [ID]``.
+"""Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``,
+``dedup show DIR [ID]`` and ``dedup config [--config FILE] [--set k=v ...]``.
 
 User errors (bad paths, unknown config keys, bad values, an output folder that is not
 dedup's) end with one clear message and exit code 2 before any work starts.  A full disk
@@ -24,7 +24,7 @@ from types import FrameType
 from typing import Any
 
 from dedup import __version__
-from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, load_config
+from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, commented_toml, load_config
 from dedup.discover import InputError
 from dedup.engine import EngineError, show_progress
 from dedup.outdir import OutputError
@@ -59,15 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "patterns of them, fsspec URLs, named pipes, or - for stdin")
     run.add_argument("--out", required=True, type=Path, metavar="DIR",
                      help="output directory (created if missing)")
-    run.add_argument("--config", type=Path, metavar="FILE",
-                     help=f"TOML config; the defaults, each with what it trades, are in "
-                          f"{DEFAULT_CONFIG_FILE}")
-    run.add_argument("--preset", choices=sorted(PRESETS),
-                     help="field mapping of a common dump shape (news-please .json files, "
-                          "trafilatura's JSON...); --set read.fields.KEY=... still changes "
-                          "single fields")
-    run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                     help="override one config value, e.g. --set dedup.threshold=0.8")
+    add_config_options(run)
     run.add_argument("--workers", type=int, metavar="N",
                      help="worker processes (0 = one per core); same as --set run.workers=N")
     run.add_argument("--engine", choices=("local", "dask"),
@@ -100,7 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--limit", type=int, default=10, metavar="N",
                        help="stories, events and members to list (default 10)")
     shown.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    settings = commands.add_parser("config", help="print the defaults as commented TOML, or "
+                                                  "the configuration --config, --preset and "
+                                                  "--set make")
+    add_config_options(settings)
     return parser
+
+
+def add_config_options(command: argparse.ArgumentParser) -> None:
+    """The options that make a configuration, the same for ``run`` and ``config``."""
+    command.add_argument("--config", type=Path, metavar="FILE",
+                         help=f"TOML config; the defaults, each with what it trades, are in "
+                              f"{DEFAULT_CONFIG_FILE} (and printed by dedup config)")
+    command.add_argument("--preset", choices=sorted(PRESETS),
+                         help="field mapping of a common dump shape (news-please .json files, "
+                              "trafilatura's JSON...); --set read.fields.KEY=... still changes "
+                              "single fields")
+    command.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override one config value, e.g. --set dedup.threshold=0.8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "show":
         return show_command(args)
+    if args.command == "config":
+        return config_command(args)
     overrides = list(args.set)
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
@@ -156,6 +167,18 @@ def show_command(args: argparse.Namespace) -> int:
     except (ShowError, OSError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
+    return 0
+
+
+def config_command(args: argparse.Namespace) -> int:
+    """``dedup config``: the configuration as commented TOML (the defaults without options),
+    to read or to save and pass back with --config; or one message and exit 2."""
+    try:
+        cfg = load_config(args.config, args.set, args.preset)
+    except ConfigError as err:
+        print(f"dedup: error: {err}", file=sys.stderr)
+        return USER_ERROR
+    print(commented_toml(cfg), end="")
     return 0
 
 

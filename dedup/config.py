@@ -5,13 +5,19 @@ in the spirit of scikit-learn estimators: parameters are plain values, set once,
 early.  Each field is declared there once, with its default, its range or choices and what
 it trades (:func:`dedup.settings.setting`).  This module composes the sections, reads TOML,
 applies ``--set`` overrides and checks every value against its declaration, so an unknown
-key or a value of the wrong type or out of range fails before any work starts.
+key or a value of the wrong type or out of range fails before any work starts.  It also
+writes the declarations out: as commented TOML (``dedup config``, the shipped
+``configs/default.toml``) and as the README's table of settings.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import inspect
+import itertools
+import json
+import textwrap
 import tomllib
 import types
 import typing
@@ -31,8 +37,8 @@ from dedup.read import ReadConfig, did_you_mean
 from dedup.settings import About, Range, about, setting
 from dedup.write import WriteConfig
 
-# The defaults as a commented TOML file, installed with the package: what every setting
-# trades and its range, the file to copy for --config.  A test keeps it equal to Config().
+# The defaults as commented TOML (commented_toml()), installed with the package for users
+# to read and copy for --config; a test keeps it equal to what `dedup config` prints.
 DEFAULT_CONFIG_FILE = Path(__file__).parent / "configs" / "default.toml"
 
 
@@ -260,6 +266,15 @@ class Setting:
         """This setting's value in ``config``."""
         return getattr(getattr(config, self.section), self.key)
 
+    def allowed(self) -> str:
+        """The values allowed in words ("> 0 to 1", "auto, off", "true, false"), or ""
+        when any value of the type is."""
+        if self.about.limits is not None:
+            return self.about.limits.describe()
+        if self.about.choices:
+            return ", ".join(self.about.choices)
+        return "true, false" if self.kind is bool else ""
+
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is out of this setting's range or choices, or None."""
         if self.about.limits is not None:
@@ -282,7 +297,8 @@ def declared_settings() -> tuple[Setting, ...]:
     return tuple(found)
 
 
-# Every setting with its declaration: what validate() checks.
+# Every setting with its declaration: what validate() checks, and what the TOML and the
+# README's table say.
 SETTINGS = declared_settings()
 
 
@@ -311,3 +327,76 @@ def validate(config: Config) -> None:
             raise ConfigError(message)
 
 
+# What the TOML says before its first section.
+TOML_HEADER = """\
+# dedup configuration: every setting with what it trades and the values it may take.
+# Written by `dedup config`: the defaults, or with --config FILE, --preset NAME and --set
+# the configuration they make (a changed value is followed by its default).
+# Copy it, change what you need and pass it with --config FILE; or override one value with
+# --set section.key=value (in Python: dedup.run(..., section__key=value)).
+# A value outside its range is refused before anything runs."""
+# Comment lines are wrapped at this width, as the project's prose is.
+COMMENT_WIDTH = 88
+
+
+def commented_toml(config: Config | None = None) -> str:
+    """``config`` (the defaults when None) as a TOML file that explains itself: each section
+    and setting under its comment, each value followed by its range or choices and, when
+    it is not the default, the default.  Loading it back gives ``config``.
+
+    The defaults' form is the shipped ``configs/default.toml``, for users to read and copy.
+    """
+    config = Config() if config is None else config
+    lines = [TOML_HEADER]
+    for section, entries in itertools.groupby(SETTINGS, key=lambda entry: entry.section):
+        lines += ["", *comment_lines(section_doc(section)), f"[{section}]"]
+        for entry in entries:
+            lines += [*comment_lines(entry.about.doc), value_line(entry, entry.value_in(config))]
+    return "\n".join(lines) + "\n"
+
+
+def section_doc(section: str) -> str:
+    """What a section is about: the docstring of its dataclass, as one paragraph."""
+    return " ".join((inspect.getdoc(field_types(Config)[section]) or "").split())
+
+
+def comment_lines(text: str) -> list[str]:
+    """``text`` as TOML comment lines."""
+    return textwrap.wrap(text, width=COMMENT_WIDTH, initial_indent="# ",
+                         subsequent_indent="# ", break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def value_line(entry: Setting, value: Any) -> str:
+    """``key = value``, then its range or choices and, for a changed value, the default."""
+    notes = []
+    if entry.about.limits is not None:
+        notes.append(f"range: {entry.about.limits.describe()}")
+    elif entry.about.choices:
+        notes.append(f"one of: {', '.join(entry.about.choices)}")
+    if value != entry.default:
+        notes.append(f"default: {toml_value(entry.default)}")
+    return f"{entry.key} = {toml_value(value)}" + (f"  # {'; '.join(notes)}" if notes else "")
+
+
+def toml_value(value: Any) -> str:
+    """A setting's value as TOML: a boolean, number, string or table of strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # floats too: "0.4", "1e-05", "inf" are TOML
+    if isinstance(value, str):
+        # A JSON string is a TOML basic string, but for DEL, which TOML wants escaped.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, dict):  # read.fields: its keys are record field names, bare in TOML
+        return f"{{ {', '.join(f'{key} = {toml_value(item)}' for key, item in value.items())} }}"
+    raise TypeError(f"no TOML form for the setting value {value!r}")
+
+
+def settings_table() -> str:
+    """The README's table of every setting (Markdown): its default, range and what it
+    trades, from the declarations; a test keeps the README's copy equal to it."""
+    rows = ["| key | default | range | what it trades |", "|---|---|---|---|"]
+    rows += [f"| `{entry.name}` | `{toml_value(entry.default)}` | {entry.allowed()} "
+             f"| {entry.about.doc} |" for entry in SETTINGS]
+    return "\n".join(rows) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import gzip
 import math
 import re
@@ -12,8 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.config import DEFAULT_CONFIG_FILE, SETTINGS, ConfigError, load_config
+from dedup.cli import main
+from dedup.config import (
+    DEFAULT_CONFIG_FILE,
+    SETTINGS,
+    Config,
+    ConfigError,
+    commented_toml,
+    load_config,
+    settings_table,
+)
 from dedup.discover import InputError, InputFile, discover_inputs
+from dedup.embed import STATIC_USE, USE_MULTILINGUAL
 from dedup.language import (
     LanguageConfig,
     detect_language,
@@ -25,8 +36,9 @@ from dedup.language import (
     profiles,
 )
 from dedup.parse import parse_item, published_day
-from dedup.read import RawItem, ReadConfig, numbered_items, read_batches
+from dedup.read import DEFAULT_FIELDS, RawItem, ReadConfig, numbered_items, read_batches
 from dedup.records import Record, Reject
+from dedup.settings import Range, about
 
 REPO = Path(__file__).parent.parent
 
@@ -211,26 +223,91 @@ def test_config_errors_are_clear(override: str, message: str) -> None:
         load_config(overrides=[override])
 
 
-def test_default_toml_states_the_defaults() -> None:
-    assert load_config(DEFAULT_CONFIG_FILE) == load_config()
+def test_shipped_default_toml_is_written_from_the_declarations() -> None:
+    """configs/default.toml is `dedup config`'s output byte for byte, and states the
+    defaults the stages' dataclasses declare."""
+    assert DEFAULT_CONFIG_FILE.read_text() == commented_toml(), \
+        "regenerate it: dedup config > dedup/configs/default.toml"
+    assert load_config(DEFAULT_CONFIG_FILE) == Config()
 
 
-def test_readme_documents_every_setting_with_its_default() -> None:
-    """The README's configuration table: one row per key of default.toml."""
-    readme = (REPO / "README.md").read_text().split("## Configuration")[1]
-    rows = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `(.*?)` \|", readme, re.M))
-    settings = tomllib.loads(DEFAULT_CONFIG_FILE.read_text())
-    assert rows.keys() == {f"{section}.{key}" for section, values in settings.items()
-                           for key in values}
-    for name, shown in rows.items():
-        section, key = name.split(".")
-        assert tomllib.loads(f"v = {shown}")["v"] == settings[section][key], name
-    ranges = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `.*?` \| (.*?) \|", readme, re.M))
-    for entry in SETTINGS:
-        limits, choices = entry.about.limits, entry.about.choices
-        expected = limits.describe() if limits is not None else ", ".join(choices) if choices \
-            else "true, false" if entry.kind is bool else ""
-        assert ranges[entry.name] == expected, entry.name
+def test_readme_settings_table_is_written_from_the_declarations() -> None:
+    """The README's table is settings_table() byte for byte: every setting, its default,
+    range and comment as the dataclasses declare them."""
+    section = (REPO / "README.md").read_text().split("## Configuration")[1].split("\n## ")[0]
+    table = "".join(line + "\n" for line in section.splitlines() if line.startswith("|"))
+    assert table == settings_table(), "regenerate it: python -c 'import dedup.config as c; " \
+                                      "print(c.settings_table(), end=\"\")'"
+    rows = re.findall(r"^\| `(\w+\.\w+)` \| `(.*?)` \| (.*?) \| (.+) \|$", table, re.M)
+    assert [name for name, *_ in rows] == [entry.name for entry in SETTINGS]
+    for (name, default, allowed, doc), entry in zip(rows, SETTINGS, strict=True):
+        assert tomllib.loads(f"v = {default}")["v"] == entry.default, name
+        assert (allowed, doc) == (entry.allowed(), entry.about.doc), name
+
+
+def test_every_field_of_every_section_is_a_setting() -> None:
+    """Each setting is declared once, on its stage's dataclass, with a comment: the TOML,
+    the README and the checks read the declarations, so no field may lack one."""
+    fields = [f"{section.name}.{key.name}" for section in dataclasses.fields(Config)
+              for key in dataclasses.fields(getattr(Config(), section.name))]
+    assert [entry.name for entry in SETTINGS] == fields
+    assert all(entry.about.doc and "  " not in entry.about.doc for entry in SETTINGS)
+    assert SETTINGS[0].about.limits == Range(0, 1024)  # run.workers, declared in config.py
+    choices = {entry.name: entry.about.choices for entry in SETTINGS if entry.about.choices}
+    assert choices == {"run.progress": ("auto", "always", "never"),
+                       "run.engine": ("local", "dask"),
+                       "extract.favor": ("precision", "recall", "balanced"),
+                       "embed.model": ("auto", "off", USE_MULTILINGUAL, STATIC_USE)}
+
+
+def test_a_field_without_a_declaration_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Undeclared:
+        knob: int = 3
+
+    with pytest.raises(TypeError, match=r"'knob' is not declared with dedup\.settings\.setting"):
+        about(dataclasses.fields(Undeclared)[0])
+
+
+def test_a_mutable_default_is_each_configs_own() -> None:
+    first, second = ReadConfig(), ReadConfig()
+    assert first.fields == second.fields == DEFAULT_FIELDS
+    assert first.fields is not second.fields and first.fields is not DEFAULT_FIELDS
+
+
+def test_dedup_config_prints_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config"]) == 0
+    assert capsys.readouterr().out == DEFAULT_CONFIG_FILE.read_text()
+
+
+def test_dedup_config_prints_the_effective_config_which_loads_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file, a preset and --set, printed as commented TOML: loading the print gives the
+    same Config, strings that need escaping and floats that print oddly included."""
+    given = tmp_path / "given.toml"
+    given.write_text('[cluster]\nthreshold = 0.35\nwindow_days = 1e-5\n'
+                     '[read]\nfields = { text = "body \\"quoted\\" \\\\ \\t ü \\u007f" }\n')
+    options = ["--config", str(given), "--preset", "news-please",
+               "--set", "link.enabled=false", "--set", 'extract.latest_date="2025-01-31"']
+    expected = load_config(given, options[5::2], "news-please")
+    assert expected.read.fields["text"] == 'body "quoted" \\ \t ü \x7f'
+    assert expected.read.fields["published"] == "date_publish"
+    assert main(["config", *options]) == 0
+    printed = capsys.readouterr().out
+    (tmp_path / "printed.toml").write_text(printed)
+    assert load_config(tmp_path / "printed.toml") == expected
+    assert "\nthreshold = 0.35  # range: > 0 to 1; default: 0.4\n" in printed
+    assert "\nwindow_days = 1e-05  # range: >= 0; default: 7.0\n" in printed
+    assert "\nenabled = false  # default: true\n" in printed
+    assert printed.count("default:") == 5  # the four set, and read.fields
+
+
+def test_dedup_config_refuses_a_bad_setting_as_run_does(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "--set", "cluster.threshold=3"]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err == "dedup: error: cluster.threshold must be > 0 to 1, got 3.0\n"
 
 
 @pytest.mark.parametrize("text, lang", [
