@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dedup.config import Config, load_config, set_value, validate
+from dedup.config import Config, ConfigError, keys, load_config, set_value, validate
 from dedup.outdir import check_output_dir
 from dedup.pipeline import outputs_written, run_job
 from dedup.show import article_files, lines
@@ -190,9 +190,23 @@ def configured(config: Config | str | os.PathLike[str] | None,
         raise TypeError(f"config must be a dedup.Config, a TOML file's path or None, "
                         f"not {type(config).__name__}")
     for keyword, value in overrides.items():
-        settings = set_value(settings, keyword.replace("__", "."), value)
+        settings = set_value(settings, dotted_setting(settings, keyword), value)
     validate(settings)
     return settings
+
+
+def dotted_setting(settings: Config, keyword: str) -> str:
+    """``section.key`` of an override keyword ``section__key`` (or ``"section.key"``); a
+    bare key (``workers=2``, as the CLI's ``--workers``) is refused with the sections
+    that have it, rather than read as an unknown section."""
+    dotted = keyword.replace("__", ".")
+    if "." in dotted:
+        return dotted
+    owners = [section for section in keys(settings) if keyword in keys(getattr(settings, section))]
+    if owners:
+        raise ConfigError(f"{keyword!r} needs its section: "
+                          f"{' or '.join(f'{section}__{keyword}' for section in owners)}")
+    return dotted
 
 
 def as_input(source: object) -> list[str] | RecordWriter:
