@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dedup.config import Config, load_config, set_value, validate
-from dedup.outdir import check_output_dir
-from dedup.pipeline import outputs_written, run_job
+from dedup.io.outdir import check_output_dir
+from dedup.job.run import outputs_written, run_job
 from dedup.show import article_files, lines
 
 if TYPE_CHECKING:

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dedup.clean import CleanConfig
-from dedup.cluster import ClusterConfig
-from dedup.duplicates import DedupConfig
-from dedup.embed import STATIC_USE, USE_MULTILINGUAL, EmbedConfig, resolve_model
-from dedup.extract import ExtractConfig
-from dedup.language import LanguageConfig
-from dedup.link import LinkConfig
-from dedup.presets import PRESETS
-from dedup.read import ReadConfig, did_you_mean
-from dedup.write import WriteConfig
+from dedup.algorithms.cluster import ClusterConfig
+from dedup.algorithms.duplicates import DedupConfig
+from dedup.algorithms.link import LinkConfig
+from dedup.io.presets import PRESETS
+from dedup.io.read import ReadConfig, did_you_mean
+from dedup.io.write import WriteConfig
+from dedup.stages.clean import CleanConfig
+from dedup.stages.embed import STATIC_USE, USE_MULTILINGUAL, EmbedConfig, resolve_model
+from dedup.stages.extract import ExtractConfig
+from dedup.stages.language import LanguageConfig
 
 # The defaults as a commented TOML file, installed with the package: what every setting
 # trades and its range, the file to copy for --config.  A test keeps it equal to Config().

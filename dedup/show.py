@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from dedup.outdir import ARTICLE_PARTS, REPORT
+from dedup.io.outdir import ARTICLE_PARTS, REPORT
 
 
 class ShowError(ValueError):

@@ -14,8 +14,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 
-import dedup.cluster as cluster_module
-from dedup.cluster import (
+import dedup.algorithms.cluster as cluster_module
+from dedup.algorithms.cluster import (
     BlockSpool,
     ClusterConfig,
     Clustering,
@@ -36,7 +36,7 @@ from dedup.cluster import (
     tokenize,
     vectorize,
 )
-from dedup.tokens import documents
+from dedup.algorithms.tokens import documents
 
 KIND_SENTENCES = {
     "quake": [

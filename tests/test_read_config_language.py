@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from dedup.config import CHOICES, DEFAULT_CONFIG_FILE, RANGES, ConfigError, load_config
-from dedup.discover import InputError, InputFile, discover_inputs
-from dedup.language import (
+from dedup.io.discover import InputError, InputFile, discover_inputs
+from dedup.io.read import RawItem, ReadConfig, numbered_items, read_batches
+from dedup.records import Record, Reject
+from dedup.stages.language import (
     LanguageConfig,
     detect_language,
     detect_languages,
@@ -24,9 +26,7 @@ from dedup.language import (
     pack,
     profiles,
 )
-from dedup.parse import parse_item, published_day
-from dedup.read import RawItem, ReadConfig, numbered_items, read_batches
-from dedup.records import Record, Reject
+from dedup.stages.parse import parse_item, published_day
 
 REPO = Path(__file__).parent.parent
 

@@ -13,8 +13,8 @@ from processes import run_folder, saved, start_run, wait_until
 from synthetic import make_corpus
 
 from dedup.cli import main
-from dedup.outdir import WORK_DIR
-from dedup.write import atomic_file
+from dedup.io.outdir import WORK_DIR
+from dedup.io.write import atomic_file
 
 FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "stories.jsonl")
 ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]

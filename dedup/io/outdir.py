@@ -36,9 +36,9 @@ from pathlib import Path
 
 import orjson
 
-from dedup.checkpoint import is_resumable, mark_work_dir
-from dedup.discover import InputFile, is_url
-from dedup.write import atomic_file
+from dedup.io.discover import InputFile, is_url
+from dedup.io.write import atomic_file
+from dedup.job.checkpoint import is_resumable, mark_work_dir
 
 LEDGER = ".dedup-outputs.json"
 LOCK = ".dedup-lock"

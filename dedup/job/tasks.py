@@ -2,7 +2,7 @@
 
 Two passes touch every record.  ``prepare_chunk`` (read + HTML extraction) spools records
 to a chunk file and saves its short lines' keys (the map side of the boilerplate
-learning, see ``dedup.boilerplate``), because the cleaner needs the boilerplate learned
+learning, see ``dedup.algorithms.boilerplate``), because the cleaner needs the boilerplate learned
 from *all* articles before it can clean any.  ``analyse_chunk`` (clean →
 language → fingerprints and term vectors) spools the cleaned records' articles.jsonl rows,
 less their placement, in place of the records, and returns only compact arrays to the main
@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 from scipy.sparse import csr_matrix, save_npz
 
-from dedup.boilerplate import (
+from dedup.algorithms.boilerplate import (
     Article,
     Boilerplate,
     Removals,
@@ -34,9 +34,7 @@ from dedup.boilerplate import (
     save_chunk_lines,
     site_of,
 )
-from dedup.checkpoint import files_intact, is_plain_name, load_result, save_result
-from dedup.clean import clean_article, normalise_lines
-from dedup.cluster import (
+from dedup.algorithms.cluster import (
     ClusterConfig,
     feature_terms,
     row_files,
@@ -44,16 +42,11 @@ from dedup.cluster import (
     save_rows,
     vectorize,
 )
-from dedup.duplicates import fingerprint, save_sorted_band_keys
-from dedup.embed import embed
-from dedup.extract import extract_html
-from dedup.language import Detected, SiteLanguages, SitePrior, detect_languages, iso_code
-from dedup.link import anchor_rows
-from dedup.parse import parse_item, published_day
-from dedup.read import Batch, numbered_items
-from dedup.records import Record, Reject
-from dedup.tokens import documents
-from dedup.write import (
+from dedup.algorithms.duplicates import fingerprint, save_sorted_band_keys
+from dedup.algorithms.link import anchor_rows
+from dedup.algorithms.tokens import documents
+from dedup.io.read import Batch, numbered_items
+from dedup.io.write import (
     Placement,
     article_row_parts,
     atomic_file,
@@ -63,6 +56,13 @@ from dedup.write import (
     row_fields,
     save_array,
 )
+from dedup.job.checkpoint import files_intact, is_plain_name, load_result, save_result
+from dedup.records import Record, Reject
+from dedup.stages.clean import clean_article, normalise_lines
+from dedup.stages.embed import embed
+from dedup.stages.extract import extract_html
+from dedup.stages.language import Detected, SiteLanguages, SitePrior, detect_languages, iso_code
+from dedup.stages.parse import parse_item, published_day
 
 if TYPE_CHECKING:
     from dedup.config import Config
@@ -95,7 +95,7 @@ class PreparedChunk:
     ids: list[str]  # emptied once the main process has made them unique
     seqs: np.ndarray  # int64 input position of each kept record
     rejected: dict[str, int]  # rejected records per reason
-    group_keys: np.ndarray  # uint64: the site groups of its articles (dedup.boilerplate)
+    group_keys: np.ndarray  # uint64: the site groups of its articles (dedup.algorithms.boilerplate)
     group_docs: np.ndarray  # int64: how many of its articles each group has
     line_keys: int  # keys its map side saved (for sizing the learning tasks)
     site_languages: SiteLanguages  # its pages per site and guessed language
@@ -239,7 +239,7 @@ def clean_rejects_path(path: Path) -> Path:
 
 
 def prepared_path(path: Path) -> Path:
-    """Where the first pass saves a chunk's result (see ``dedup.checkpoint``)."""
+    """Where the first pass saves a chunk's result (see ``dedup.job.checkpoint``)."""
     return path.with_suffix(".prepared")
 
 
@@ -401,7 +401,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
     """Clean, detect language and compute dedup/cluster features for one spooled chunk.
 
     ``boilerplate`` is the file of the boilerplate learned from all chunks, ``site_prior``
-    that of the sites' languages (:class:`~dedup.language.SitePrior`).  A chunk a
+    that of the sites' languages (:class:`~dedup.stages.language.SitePrior`).  A chunk a
     killed run had finished is not redone; once its result is saved, the records file
     has served (the rows file holds the cleaned articles) and goes.
     """
@@ -623,7 +623,7 @@ def source_counts(members: Sequence[bytes],
                   is_duplicate: Sequence[bool]) -> dict[str, list[int]]:
     """Per source of the rows ("" for none), how many articles and copies it has: the
     HTML report's duplicates per source, counted where the rows are, from their
-    :func:`~dedup.write.member_head` (small, already made) rather than their rows."""
+    :func:`~dedup.io.write.member_head` (small, already made) rather than their rows."""
     counts: dict[str, list[int]] = {}
     for member, copy in zip(members, is_duplicate, strict=True):
         source = orjson.loads(member + b"}")["source"] or ""

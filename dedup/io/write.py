@@ -20,7 +20,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from dedup.hashing import hash64
+from dedup.algorithms.hashing import hash64
 from dedup.records import Record
 
 LEAD_CHARS = 300

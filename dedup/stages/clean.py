@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 class CleanConfig:
     """Every threshold of the clean stage, with what raising or lowering it trades."""
 
-    # Learned boilerplate (dedup/boilerplate.py): a line, its shape or its label must be
+    # Learned boilerplate (dedup/algorithms/boilerplate.py): a line, its shape or its label must be
     # in at least this many unrelated stories (articles that are not copies of each
     # other).  Lower learns the furniture of small dumps and small sites sooner, but
     # lets a sentence that a few reports happen to share be taken for furniture.
@@ -736,7 +736,7 @@ def drop_cruft_lines(lines: list[str], source: str | None,
     off; and the learned patterns that removed lines, as (kind, key, line).
 
     ``learned`` maps the numbers of the lines that are learned boilerplate to the
-    pattern, (kind, key), that they match (see ``dedup.boilerplate``).
+    pattern, (kind, key), that they match (see ``dedup.algorithms.boilerplate``).
     """
     kept: list[str] = []
     by_pattern: list[tuple[str, int, str]] = []
