@@ -25,7 +25,8 @@ from typing import Any
 
 from dedup import __version__
 from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, load_config
-from dedup.engines.base import EngineError, show_progress
+from dedup.engines import EngineError
+from dedup.engines.base import show_progress
 from dedup.io.discover import InputError
 from dedup.io.outdir import OutputError
 from dedup.io.presets import PRESETS

@@ -52,7 +52,8 @@ from dedup.algorithms.link import (
     merge_linked,
 )
 from dedup.config import Config, validate, with_resolved_model
-from dedup.engines.base import Engine, Pass, open_engine, show_progress
+from dedup.engines import open_engine
+from dedup.engines.base import Engine, Pass, show_progress
 from dedup.io.compression import without_compression
 from dedup.io.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
 from dedup.io.outdir import (
