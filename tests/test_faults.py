@@ -26,7 +26,7 @@ from dedup import cli
 from dedup.cli import main
 from dedup.config import DEFAULT_CONFIG_FILE, RANGES, Config, load_config, numeric_settings
 from dedup.io.outdir import LEDGER, WORK_DIR
-from dedup.io.write import atomic_file
+from dedup.io.spool import atomic_file
 from dedup.job import tasks
 from dedup.job.checkpoint import load_result, save_result
 from dedup.job.run import run_job

@@ -15,7 +15,7 @@ from synthetic import make_corpus
 
 from dedup.cli import main
 from dedup.io.outdir import WORK_DIR
-from dedup.io.write import atomic_file
+from dedup.io.spool import atomic_file
 from dedup.job.checkpoint import PACKAGE, code_digest
 
 FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "stories.jsonl")

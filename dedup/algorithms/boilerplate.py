@@ -37,7 +37,7 @@ import numpy as np
 
 from dedup.algorithms.arrays import components
 from dedup.algorithms.hashing import hash64, text_bytes
-from dedup.io.write import save_array
+from dedup.io.spool import save_array
 from dedup.stages.clean import DATE_WORDS
 
 # Kinds of key a line has (saved as their index in KINDS).

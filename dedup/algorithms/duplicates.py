@@ -31,7 +31,7 @@ from datasketch.lsh import _optimal_param
 from dedup.algorithms.arrays import components, unique_pairs
 from dedup.algorithms.hashing import hash64
 from dedup.algorithms.tokens import VOCABULARY, Documents
-from dedup.io.write import save_array, saved_rows
+from dedup.io.spool import save_array, saved_rows
 
 SCHEME = "affine32"
 # FNV-1a's 32-bit prime: combines token hashes into a shingle hash.

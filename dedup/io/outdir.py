@@ -37,7 +37,7 @@ from pathlib import Path
 import orjson
 
 from dedup.io.discover import InputFile, is_url
-from dedup.io.write import atomic_file
+from dedup.io.spool import atomic_file
 from dedup.job.checkpoint import is_resumable, mark_work_dir
 
 LEDGER = ".dedup-outputs.json"

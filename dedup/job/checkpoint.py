@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from dedup import __version__
-from dedup.io.write import atomic_file
+from dedup.io.spool import atomic_file
 
 if TYPE_CHECKING:
     from dedup.config import Config

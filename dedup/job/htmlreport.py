@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from dedup.io.write import atomic_file
+from dedup.io.spool import atomic_file
 
 HTML_REPORT = "report.html"
 # The run section: what differs from run to run of the same input (times, workers).

@@ -34,7 +34,7 @@ from dedup.algorithms.boilerplate import (
     learn_key_range,
     save_boilerplate,
 )
-from dedup.algorithms.cluster import Clustering, SpooledRows, cluster
+from dedup.algorithms.cluster import Clustering, cluster
 from dedup.algorithms.duplicates import (
     DuplicateGroups,
     band_range_buckets,
@@ -68,7 +68,8 @@ from dedup.io.outdir import (
 )
 from dedup.io.presets import check_mapping
 from dedup.io.read import Batch, LineBlock, RawItem, read_batches
-from dedup.io.write import atomic_file, cluster_line, group_id_for, member_entry, write_json
+from dedup.io.spool import SpooledRows, atomic_file
+from dedup.io.write import cluster_line, group_id_for, member_entry, write_json
 from dedup.job.checkpoint import run_fingerprint
 from dedup.job.htmlreport import HTML_LIMITS, HTML_REPORT, reject_examples, write_html
 from dedup.job.tasks import (

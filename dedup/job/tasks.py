@@ -13,7 +13,6 @@ every article's cluster is known, and hands them to the main process to append i
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -34,27 +33,30 @@ from dedup.algorithms.boilerplate import (
     save_chunk_lines,
     site_of,
 )
-from dedup.algorithms.cluster import (
-    ClusterConfig,
-    feature_terms,
-    row_files,
-    rows_by_language,
-    save_rows,
-    vectorize,
-)
+from dedup.algorithms.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
 from dedup.algorithms.duplicates import fingerprint, save_sorted_band_keys
 from dedup.algorithms.link import anchor_rows
 from dedup.algorithms.tokens import documents
 from dedup.io.read import Batch, numbered_items
+from dedup.io.spool import (
+    atomic_file,
+    merged_rejects,
+    read_records,
+    read_row_parts,
+    row_files,
+    save_array,
+    save_rows,
+    spool_rejects,
+    write_records,
+    write_row_parts,
+)
 from dedup.io.write import (
     Placement,
     article_row_parts,
-    atomic_file,
     cluster_description,
     member_head,
     placed_row,
     row_fields,
-    save_array,
 )
 from dedup.job.checkpoint import files_intact, is_plain_name, load_result, save_result
 from dedup.records import Record, Reject
@@ -120,51 +122,6 @@ class AnalysedChunk:
     removals: Removals  # what the cleaner removed, for the report
     seconds: dict[str, float]
     reused: bool = False  # loaded from a killed run's saved result
-
-
-def spool(path: Path, lines: Iterable[bytes]) -> None:
-    """Replace a scratch file atomically, so a killed worker never leaves half a chunk."""
-    with atomic_file(path, sync=False) as handle:
-        handle.writelines(lines)
-
-
-def write_records(path: Path, records: Sequence[Record]) -> None:
-    """Spool records for the next pass."""
-    spool(path, (orjson.dumps(record.to_dict()) + b"\n" for record in records))
-
-
-def write_row_parts(path: Path, records: Sequence[Record]) -> None:
-    """Spool records as their articles.jsonl rows, two lines each: the JSON before and
-    after the placement fields (see ``article_row_parts``)."""
-    spool(path, (b"".join([head, b"\n", tail, b"\n"])
-                 for head, tail in map(article_row_parts, records)))
-
-
-def read_row_parts(path: Path) -> list[tuple[bytes, bytes]]:
-    """Load a chunk file written by ``write_row_parts``: (head, tail) per record."""
-    lines = path.read_bytes().split(b"\n")
-    return list(zip(lines[0:-1:2], lines[1:-1:2], strict=True))
-
-
-def read_records(path: Path) -> list[Record]:
-    """Load a chunk file written by ``write_records``."""
-    with path.open("rb") as handle:
-        return [Record.from_dict(orjson.loads(line)) for line in handle]
-
-
-def spool_rejects(path: Path, rejects: Sequence[tuple[int, Reject]]) -> dict[str, int]:
-    """Spool a pass's rejects as their rejects.jsonl lines, each after its input position;
-    returns how many there are per reason."""
-    spool(path, (b"%d %s\n" % (seq, orjson.dumps(reject.to_dict())) for seq, reject in rejects))
-    return dict(sorted(Counter(reject.reason for _, reject in rejects).items()))
-
-
-def merged_rejects(paths: Sequence[Path]) -> bytes:
-    """The rejects.jsonl lines of a chunk's passes, in input order."""
-    lines = [line for path in paths for line in path.read_bytes().splitlines()]
-    numbered = sorted((int(seq), row) for seq, _, row in (line.partition(b" ")
-                                                             for line in lines))
-    return b"".join(row + b"\n" for _, row in numbered)
 
 
 def chunk_itself(path: Path) -> Path:
@@ -461,7 +418,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
     with timer.stage("link"), atomic_file(anchors_path(path), sync=False) as handle:
         save_npz(handle, anchor_rows(titles, texts, cfg.link), compressed=False)
     with timer.stage("write"):
-        write_row_parts(rows_path(path), kept)
+        write_row_parts(rows_path(path), map(article_row_parts, kept))
         rejected = spool_rejects(clean_rejects_path(path), rejects)
     result = AnalysedChunk(
         seqs=np.array([r.seq for r in kept], dtype=np.int64),

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from dedup.io.write import atomic_file
+from dedup.io.spool import atomic_file
 
 log = logging.getLogger(__name__)
 
