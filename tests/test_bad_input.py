@@ -165,10 +165,10 @@ def test_cleaner_accepts_any_text(title: str, text: str, source: str | None) -> 
 
 def test_text_extracted_from_html_is_capped_like_given_text() -> None:
     """500k ``&amp;`` fit in the page cap (1 MB) but expand to 200k characters of text."""
-    from dedup.job.tasks import apply_extraction
+    from dedup.stages.extract import apply_extraction
 
     cfg = load_config(overrides=["read.max_text_chars=1000"])
     page = "<html><body><article><p>" + "&amp; " * 50_000 + "</p></article></body></html>"
-    record = apply_extraction(Record(id="amp", html=page), cfg)
+    record = apply_extraction(Record(id="amp", html=page), cfg.extract, cfg.read.max_text_chars)
     assert isinstance(record, Record)
     assert len(record.text) == 1000 and "text_truncated" in record.flags

@@ -21,6 +21,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dedup.records import Record
+
 
 @dataclass(frozen=True, slots=True)
 class CleanConfig:
@@ -776,3 +778,14 @@ def clean_article(title: str, text: str, source: str | None, cfg: CleanConfig,
     lines = drop_trailing_teasers(lines, cfg)
     removed = len(raw_lines) - len(lines) - len(flags)
     return Cleaned(clean_title, "\n".join(lines), removed, flags, by_pattern)
+
+
+def has_sentence(record: Record, min_words: int) -> bool:
+    """Whether a record the cleaner would empty still holds a sentence-length line.
+
+    Such a record is kept uncleaned (flagged) rather than rejected: the cruft rules are
+    tuned to short widget lines, so a long line they match is more likely a real article
+    written like a caption or teaser, and losing an article is worse than keeping cruft.
+    """
+    lines = [record.title, *record.text.split("\n")]
+    return any(len(line.split()) >= min_words for line in lines)
