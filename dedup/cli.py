@@ -30,7 +30,8 @@ from dedup.engines.base import show_progress
 from dedup.io.discover import InputError
 from dedup.io.outdir import OutputError
 from dedup.io.presets import PRESETS
-from dedup.job.run import mode_line, run_job
+from dedup.job.report import mode_line
+from dedup.job.run import run_job
 from dedup.show import ShowError, show
 
 USER_ERROR = 2

@@ -256,6 +256,13 @@ def staging(work: Path) -> Path:
     return work / STAGING
 
 
+def article_files(out_dir: Path) -> list[Path]:
+    """A finished run's articles output: articles.jsonl, or its parts in order
+    (``write.article_parts``)."""
+    whole = out_dir / "articles.jsonl"
+    return [whole] if whole.is_file() else sorted((out_dir / ARTICLE_PARTS).glob("part-*.jsonl"))
+
+
 def discard_partial(work: Path) -> None:
     """Remove what a stopped run half-wrote: temporary files and staged outputs.
 
