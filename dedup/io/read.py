@@ -1,4 +1,4 @@
-"""Read stage: cut the input files into batches of raw records for the workers.
+"""Reading: the input files cut into batches of raw records for the workers.
 
 The main process only streams bytes: a batch is a block of JSONL lines (or .json values,
 CSV rows and Parquet rows as JSON lines) with their ``file:line`` numbers, or a few
