@@ -42,9 +42,9 @@ from corpus import DumpShape, write_dump
 from throughput import LEXICAL
 
 from dedup.config import load_config
-from dedup.engine import Pass
-from dedup.outdir import WORK_DIR
-from dedup.pipeline import run_job
+from dedup.engines.base import Pass
+from dedup.io.outdir import WORK_DIR
+from dedup.job.run import run_job
 
 R = TypeVar("R")
 HERE = Path(__file__).resolve().parent

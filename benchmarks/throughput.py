@@ -45,7 +45,7 @@ from joblib import Parallel, delayed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import DumpShape, make_plan, write_dump
 
-from dedup.engine import resolve_workers
+from dedup.engines.base import resolve_workers
 
 HERE = Path(__file__).resolve().parent
 STEPS = ("read", "learn", "analyse", "dedup", "cluster", "write")

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dedup.config import Config, ConfigError, keys, load_config, set_value, validate
-from dedup.outdir import check_output_dir
-from dedup.pipeline import outputs_written, run_job
-from dedup.show import article_files, lines
+from dedup.io.outdir import article_files, check_output_dir
+from dedup.job.run import outputs_written, run_job
+from dedup.show import lines
 
 if TYPE_CHECKING:
     import pandas
@@ -46,7 +46,7 @@ SOURCES = ("a path, URL or glob pattern (str or os.PathLike) or a list of them, 
            "iterable of dicts (records), a pandas DataFrame or a pyarrow Table")
 
 # The outputs a Result reads, by the name of its iterator; articles are found by
-# ``show.article_files`` (one file, or its parts with write.article_parts).
+# ``dedup.io.outdir.article_files`` (one file, or its parts with write.article_parts).
 OUTPUT_FILES = {"events": "clusters.jsonl", "stories": "stories.jsonl",
                 "rejects": "rejects.jsonl", "kept": "kept.jsonl"}
 KINDS = ("articles", *OUTPUT_FILES)

@@ -25,11 +25,13 @@ from typing import Any
 
 from dedup import __version__
 from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, commented_toml, load_config
-from dedup.discover import InputError
-from dedup.engine import EngineError, show_progress
-from dedup.outdir import OutputError
-from dedup.pipeline import mode_line, run_job
-from dedup.presets import PRESETS
+from dedup.engines import EngineError
+from dedup.engines.base import show_progress
+from dedup.io.discover import InputError
+from dedup.io.outdir import OutputError
+from dedup.io.presets import PRESETS
+from dedup.job.report import mode_line
+from dedup.job.run import run_job
 from dedup.show import ShowError, show
 
 USER_ERROR = 2

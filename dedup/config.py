@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dedup.clean import CleanConfig
-from dedup.cluster import ClusterConfig
-from dedup.duplicates import DedupConfig
-from dedup.embed import EmbedConfig, resolve_model
-from dedup.extract import ExtractConfig
-from dedup.language import LanguageConfig
-from dedup.link import LinkConfig
-from dedup.presets import PRESETS
-from dedup.read import ReadConfig, did_you_mean
+from dedup.algorithms.cluster import ClusterConfig
+from dedup.algorithms.duplicates import DedupConfig
+from dedup.algorithms.link import LinkConfig
+from dedup.io.presets import PRESETS
+from dedup.io.read import ReadConfig, did_you_mean
+from dedup.io.write import WriteConfig
 from dedup.settings import About, Range, about, setting
-from dedup.write import WriteConfig
+from dedup.stages.clean import CleanConfig
+from dedup.stages.embed import EmbedConfig, resolve_model
+from dedup.stages.extract import ExtractConfig
+from dedup.stages.language import LanguageConfig
 
 # The defaults as commented TOML (commented_toml()), installed with the package for users
 # to read and copy for --config; a test keeps it equal to what `dedup config` prints.

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from dedup.outdir import ARTICLE_PARTS, REPORT
+from dedup.io.outdir import REPORT, article_files
 
 
 class ShowError(ValueError):
@@ -69,12 +69,6 @@ def lookup(out_dir: Path, wanted: str, limit: int) -> dict[str, Any]:
                 found["event"] = trimmed(event, "members", limit) if event else None
             return found
     raise ShowError(f"{wanted!r} is no story, event or article id of the run in {out_dir}")
-
-
-def article_files(out_dir: Path) -> list[Path]:
-    """The articles output: articles.jsonl, or its parts in order."""
-    whole = out_dir / "articles.jsonl"
-    return [whole] if whole.is_file() else sorted((out_dir / ARTICLE_PARTS).glob("part-*.jsonl"))
 
 
 def lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from dedup.outdir import WORK_DIR
+from dedup.io.outdir import WORK_DIR
 
 DEADLINE_SECONDS = 120
 

@@ -25,8 +25,8 @@ import dedup
 from dedup.api import Result
 from dedup.cli import main
 from dedup.config import Config, ConfigError
-from dedup.discover import InputError
-from dedup.outdir import OutputError
+from dedup.io.discover import InputError
+from dedup.io.outdir import OutputError
 
 REPO = Path(__file__).parent.parent
 SEEDS = REPO / "seeds"

@@ -12,13 +12,13 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.clean import CleanConfig, clean_article
 from dedup.config import load_config
-from dedup.extract import ExtractConfig, extract_html
-from dedup.parse import parse_item
-from dedup.pipeline import run_job
-from dedup.read import RawItem, ReadConfig
+from dedup.io.read import RawItem, ReadConfig
+from dedup.job.run import run_job
 from dedup.records import Record, Reject
+from dedup.stages.clean import CleanConfig, clean_article
+from dedup.stages.extract import ExtractConfig, extract_html
+from dedup.stages.parse import parse_item
 
 BODY = ("Ministers from twelve countries met in Brussels on Tuesday to agree on a common plan "
         "for the reconstruction of the damaged power grid before the winter.")
@@ -165,10 +165,10 @@ def test_cleaner_accepts_any_text(title: str, text: str, source: str | None) -> 
 
 def test_text_extracted_from_html_is_capped_like_given_text() -> None:
     """500k ``&amp;`` fit in the page cap (1 MB) but expand to 200k characters of text."""
-    from dedup.chunks import apply_extraction
+    from dedup.stages.extract import apply_extraction
 
     cfg = load_config(overrides=["read.max_text_chars=1000"])
     page = "<html><body><article><p>" + "&amp; " * 50_000 + "</p></article></body></html>"
-    record = apply_extraction(Record(id="amp", html=page), cfg)
+    record = apply_extraction(Record(id="amp", html=page), cfg.extract, cfg.read.max_text_chars)
     assert isinstance(record, Record)
     assert len(record.text) == 1000 and "text_truncated" in record.flags

@@ -17,7 +17,7 @@ import scale_model  # noqa: E402
 import throughput  # noqa: E402
 
 from dedup.config import load_config  # noqa: E402
-from dedup.pipeline import run_job  # noqa: E402
+from dedup.job.run import run_job  # noqa: E402
 
 
 def test_a_smaller_dump_is_a_prefix_of_a_larger_one() -> None:

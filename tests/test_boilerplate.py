@@ -1,7 +1,7 @@
-"""Boilerplate learned from the corpus (dedup/boilerplate.py): what repeats across unrelated
-articles and on a site's pages goes, what a story repeats stays.  Sites and articles are
-generated from invented words in three scripts (tests/sites.py), so nothing can pass by
-knowing a string."""
+"""Boilerplate learned from the corpus (dedup/algorithms/boilerplate.py): what repeats
+across unrelated articles and on a site's pages goes, what a story repeats stays.  Sites
+and articles are generated from invented words in three scripts (tests/sites.py), so
+nothing can pass by knowing a string."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import orjson
 import pytest
 from sites import make_sites_corpus
 
-from dedup.boilerplate import (
+from dedup.algorithms.boilerplate import (
     Article,
     Thresholds,
     count_stories,
@@ -25,10 +25,10 @@ from dedup.boilerplate import (
     shape_of,
     story_tokens,
 )
-from dedup.clean import normalise_lines
+from dedup.algorithms.duplicates import key_ranges
 from dedup.config import load_config
-from dedup.duplicates import key_ranges
-from dedup.pipeline import run_job
+from dedup.job.run import run_job
+from dedup.stages.clean import normalise_lines
 
 SETTINGS = ["run.workers=1", 'embed.model="off"']
 
@@ -200,7 +200,7 @@ def story(number: int) -> str:
 def learn(records: list[tuple[str, str, str]], folder: Path) -> set[tuple[int, int]]:
     """(article, line number) of the lines learned as boilerplate in ``records`` (site,
     language, text), through the map and reduce sides as the job runs them."""
-    from dedup.boilerplate import Boilerplate, learned_lines, save_boilerplate
+    from dedup.algorithms.boilerplate import Boilerplate, learned_lines, save_boilerplate
 
     articles = [Article(site, lang, normalise_lines(text)) for site, lang, text in records]
     chunk = folder / "chunk-000000.jsonl"

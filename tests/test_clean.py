@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.clean import CleanConfig, Cleaned, clean_article, normalise_lines
+from dedup.stages.clean import CleanConfig, Cleaned, clean_article, normalise_lines
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 CFG = CleanConfig()

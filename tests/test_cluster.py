@@ -14,13 +14,12 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 
-import dedup.cluster as cluster_module
-from dedup.cluster import (
+import dedup.algorithms.cluster as cluster_module
+from dedup.algorithms.cluster import (
     BlockSpool,
     ClusterConfig,
     Clustering,
     InMemoryRows,
-    SpooledRows,
     _date_order,
     _row_dots,
     _searchable,
@@ -30,13 +29,12 @@ from dedup.cluster import (
     feature_terms,
     prepare_block,
     rows_by_block,
-    save_rows,
     search_block,
     search_parts,
     tokenize,
     vectorize,
 )
-from dedup.tokens import documents
+from dedup.algorithms.tokens import documents
 
 KIND_SENTENCES = {
     "quake": [
@@ -455,17 +453,6 @@ def test_vectors_are_feature_hasher_counts() -> None:
     assert (again != want[shuffled]).nnz == 0
     for term in ["storm", "election", "киев", "вибори", "北京", "a" * 40, "naïve", "1999"]:
         assert hasher.transform([[term]]).indices.tolist() == [feature_index(term, cfg.n_features)]
-
-
-def test_spooled_rows_load_the_picked_rows_in_the_given_order(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    parts = [sp.random(rows, 50, density=0.2, format="csr", dtype=np.float32, random_state=rng)
-             for rows in (4, 0, 7, 5)]
-    files = [save_rows(tmp_path / f"part-{number}", part) for number, part in enumerate(parts)]
-    picks = rng.permutation(16)[:11]
-    loaded = SpooledRows(files=tuple(files), picks=picks, n_features=50).load()
-    expected = sp.vstack(parts, format="csr")[picks]
-    assert loaded.shape == expected.shape and (loaded != expected).nnz == 0
 
 
 def test_the_smaller_id_represents_a_pair_whatever_the_order() -> None:

@@ -20,10 +20,10 @@ from distributed import Client
 from processes import run_folder
 from synthetic import make_corpus
 
-from dedup import pipeline
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.pipeline import run_job
+from dedup.job import shuffles
+from dedup.job.run import run_job
 
 OUTPUTS = ("articles.jsonl", "clusters.jsonl", "stories.jsonl", "rejects.jsonl")
 DASK = Path(sys.executable).parent / "dask"
@@ -85,8 +85,8 @@ def test_local_cluster_gives_the_local_bytes(corpus: Path, local: dict[str, byte
                                              tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Also with the LSH shuffle and the signature comparisons cut into many tasks."""
-    monkeypatch.setattr(pipeline, "KEYS_PER_TASK", 40)
-    monkeypatch.setattr(pipeline, "PAIRS_PER_TASK", 3)
+    monkeypatch.setattr(shuffles, "KEYS_PER_TASK", 40)
+    monkeypatch.setattr(shuffles, "PAIRS_PER_TASK", 3)
     report = run_job([str(corpus)], tmp_path / "out", load_config(
         overrides=["run.workers=2", "run.chunk_size=10", 'run.engine="dask"']))
     assert report["engine"] == {"name": "DaskEngine", "workers": 2}

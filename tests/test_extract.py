@@ -1,4 +1,4 @@
-"""Tests for dedup.extract: main text and metadata from raw HTML via trafilatura.
+"""Tests for dedup.stages.extract: main text and metadata from raw HTML via trafilatura.
 
 The pages are written here, small but shaped like real news pages (navigation, header,
 related links, comments, footer), so the tests need no network and no evaluation data.
@@ -12,7 +12,7 @@ import unicodedata
 
 import pytest
 
-from dedup.extract import (
+from dedup.stages.extract import (
     FLAG_ERROR,
     FLAG_NO_MAIN_TEXT,
     FLAG_TRUNCATED,

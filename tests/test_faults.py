@@ -22,12 +22,14 @@ import pytest
 from processes import descendants, run_folder, saved, start_run, still_alive, wait_until
 from synthetic import make_corpus
 
-from dedup import chunks, cli, write
-from dedup.checkpoint import load_result, save_result
+from dedup import cli
 from dedup.cli import main
 from dedup.config import DEFAULT_CONFIG_FILE, SETTINGS, Config, load_config
-from dedup.outdir import LEDGER, WORK_DIR
-from dedup.pipeline import run_job
+from dedup.io.outdir import LEDGER, WORK_DIR
+from dedup.io.spool import atomic_file
+from dedup.job import tasks
+from dedup.job.checkpoint import load_result, save_result
+from dedup.job.run import run_job
 
 ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
 FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "stories.jsonl")
@@ -307,11 +309,11 @@ def test_a_result_naming_files_outside_the_work_folder_is_redone(
     out, work = resumed_copy(killed, tmp_path)
     result = sorted(work.glob("*.analysed"))[0]
     saved = load_result(result)
-    assert saved is not None and chunks.load_analysed(result.with_suffix(".jsonl"))
+    assert saved is not None and tasks.load_analysed(result.with_suffix(".jsonl"))
     for planted in ("../../../etc/passwd", "/etc/passwd"):
         saved["vector_parts"] = dict.fromkeys(saved["vector_parts"], planted)
         save_result(result, saved)
-        assert chunks.load_analysed(result.with_suffix(".jsonl")) is None
+        assert tasks.load_analysed(result.with_suffix(".jsonl")) is None
     assert main(["run", str(corpus), "--out", str(out), *ARGS, "--resume"]) == 0
     assert outputs(out) == reference
 
@@ -357,10 +359,10 @@ def test_a_write_error_without_a_file_name_is_said_with_the_file(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC from ``write()`` carries no file name: the message still names one."""
     def full(path: Path, _records: object) -> None:
-        with write.atomic_file(path, sync=False):
+        with atomic_file(path, sync=False):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(chunks, "write_records", full)
+    monkeypatch.setattr(tasks, "write_records", full)
     out = tmp_path / "out"
     assert main(["run", str(corpus), "--out", str(out), "--workers", "1"]) == 1
     message = capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dedup.hashtable import MISSING, IntTable
+from dedup.algorithms.hashtable import MISSING, IntTable
 
 
 def test_table_agrees_with_a_dict_through_growth() -> None:

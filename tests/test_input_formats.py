@@ -28,10 +28,8 @@ from synthetic import make_corpus
 
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.discover import InputError, InputFile, discover_inputs
-from dedup.parse import parse_item
-from dedup.pipeline import run_job
-from dedup.read import (
+from dedup.io.discover import InputError, InputFile, discover_inputs
+from dedup.io.read import (
     CsvCutter,
     CsvRows,
     Entry,
@@ -41,7 +39,9 @@ from dedup.read import (
     numbered_items,
     read_batches,
 )
+from dedup.job.run import run_job
 from dedup.records import Record, Reject
+from dedup.stages.parse import parse_item
 
 BODY = ("Ministers from twelve countries met in Brussels on Tuesday to agree on a common plan "
         "for the reconstruction of the damaged power grid before the winter.")

@@ -13,9 +13,8 @@ import pytest
 import scipy.sparse as sp
 from synthetic import FRAME_SETS, Event, article, made_up_name
 
-from dedup.cluster import Clustering, Stories
-from dedup.config import load_config
-from dedup.link import (
+from dedup.algorithms.cluster import Clustering, Stories
+from dedup.algorithms.link import (
     ClusterAnchors,
     ClusterSpans,
     LinkConfig,
@@ -27,7 +26,8 @@ from dedup.link import (
     link_clusters,
     merge_linked,
 )
-from dedup.pipeline import run_job
+from dedup.config import load_config
+from dedup.job.run import run_job
 
 CFG = LinkConfig()
 

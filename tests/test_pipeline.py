@@ -14,12 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from synthetic import make_corpus
 
-from dedup.chunks import ChunkFiles, band_keys_path, chunk_path, signatures_path
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.pipeline import run_job
-from dedup.records import Record
-from dedup.write import (
+from dedup.io.write import (
     LEAD_CHARS,
     Placement,
     article_row_parts,
@@ -30,6 +27,9 @@ from dedup.write import (
     placed_row,
     row_fields,
 )
+from dedup.job.run import run_job
+from dedup.job.tasks import ChunkFiles, band_keys_path, chunk_path, signatures_path
+from dedup.records import Record
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 SEED_CRUFT = ["ua en ru", "Share.", "Leave A Reply", "Exit mobile version", "Comments",

@@ -23,9 +23,12 @@ from dedup.config import (
     load_config,
     settings_table,
 )
-from dedup.discover import InputError, InputFile, discover_inputs
-from dedup.embed import STATIC_USE, USE_MULTILINGUAL
-from dedup.language import (
+from dedup.io.discover import InputError, InputFile, discover_inputs
+from dedup.io.read import DEFAULT_FIELDS, RawItem, ReadConfig, numbered_items, read_batches
+from dedup.records import Record, Reject
+from dedup.settings import Range, about
+from dedup.stages.embed import STATIC_USE, USE_MULTILINGUAL
+from dedup.stages.language import (
     LanguageConfig,
     detect_language,
     detect_languages,
@@ -35,10 +38,7 @@ from dedup.language import (
     pack,
     profiles,
 )
-from dedup.parse import parse_item, published_day
-from dedup.read import DEFAULT_FIELDS, RawItem, ReadConfig, numbered_items, read_batches
-from dedup.records import Record, Reject
-from dedup.settings import Range, about
+from dedup.stages.parse import parse_item, published_day
 
 REPO = Path(__file__).parent.parent
 

@@ -24,11 +24,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import dedup.discover
-import dedup.read
+import dedup.io.discover
+import dedup.io.read
 from dedup.config import ConfigError, load_config
-from dedup.discover import InputError, InputFile, discover_inputs
-from dedup.parse import (
+from dedup.io.discover import InputError, InputFile, discover_inputs
+from dedup.io.read import LineBlock, RawItem, ReadConfig, numbered_items, read_batches
+from dedup.records import Record, Reject
+from dedup.stages.parse import (
     WHATWG_CODECS,
     declared_charset,
     decode_document,
@@ -38,8 +40,6 @@ from dedup.parse import (
     published_day,
     text_codec,
 )
-from dedup.read import LineBlock, RawItem, ReadConfig, numbered_items, read_batches
-from dedup.records import Record, Reject
 
 MiB = 1024 * 1024
 WHITELIST = {codecs.lookup(name).name for name in WHATWG_CODECS}
@@ -136,8 +136,8 @@ def test_blocks_are_cut_by_bytes_without_changing_any_record(
     path.write_bytes(b"".join(line({"id": str(i), "text": "y" * (i * 37 % 300)}) + b"\n" * (i % 3)
                               for i in range(200)))
     whole = items_of([InputFile(str(path))], size=1000)
-    monkeypatch.setattr(dedup.read, "BLOCK_DATA_BYTES", 2000)
-    monkeypatch.setattr(dedup.read, "READ_BLOCK_BYTES", 777)
+    monkeypatch.setattr(dedup.io.read, "BLOCK_DATA_BYTES", 2000)
+    monkeypatch.setattr(dedup.io.read, "READ_BLOCK_BYTES", 777)
     blocks = list(read_batches([InputFile(str(path))], 1000, ReadConfig()))
     assert len(blocks) > 10
     assert all(isinstance(b, LineBlock) and len(b.data) < 2000 + 400 for b in blocks)
@@ -181,7 +181,7 @@ def test_every_encoding_and_line_end_reads_the_same_records(
     ("utf-16", "\n"), ("utf-32", "\n"), ("utf-8", "\n"), ("utf-8", "\r"), ("utf-16-be", "\r\n")])
 def test_characters_and_line_ends_split_across_read_blocks_are_kept(
         tmp_path: Path, encoding: str, newline: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dedup.read, "READ_BLOCK_BYTES", 1001)
+    monkeypatch.setattr(dedup.io.read, "READ_BLOCK_BYTES", 1001)
     records = [{"id": str(i), "title": "Ж😀" * (i % 50 + 1)} for i in range(300)]
     path = tmp_path / "wide.jsonl"
     text = "".join(orjson.dumps(r).decode() + newline for r in records)
@@ -304,13 +304,13 @@ def test_arrow_size_floors_never_exceed_the_json_lines() -> None:
     for part in (batch, batch.slice(1), batch.slice(2)):
         lines = [len(orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS))
                  for row in part.to_pylist()]
-        assert all(dedup.read.json_size_floor(part) <= lines)
+        assert all(dedup.io.read.json_size_floor(part) <= lines)
     deep_type, deep = pa.list_(pa.int64()), [1]
     for _ in range(300):
         deep_type, deep = pa.list_(deep_type), [deep]
     nested = pa.RecordBatch.from_pydict({"id": ["a", "b"], "text": pa.array([deep, None],
                                                                             deep_type)})
-    entries = dedup.read.batch_entries(nested, "n.parquet", 1, MiB)
+    entries = dedup.io.read.batch_entries(nested, "n.parquet", 1, MiB)
     assert [(e.reason, e.origin) if isinstance(e, Reject) else list(e.numbers)
             for e in entries] == [("malformed_json", "n.parquet:1"), [2]]
 
@@ -546,8 +546,8 @@ def test_patterns_select_what_glob_selects(tmp_path: Path, pattern: str,
     monkeypatch.chdir(tmp_path)
     for name in (pattern, f"{tmp_path}/{pattern}", f"./{pattern}"):
         expected = sorted((p for p in glob.glob(name, recursive=True)
-                           if os.path.isfile(p) and dedup.discover.is_readable_kind(p)),
-                          key=dedup.discover.by_folder)
+                           if os.path.isfile(p) and dedup.io.discover.is_readable_kind(p)),
+                          key=dedup.io.discover.by_folder)
         assert expected, name
         assert [f.location for f in discover_inputs([name]).files] == expected
 

@@ -16,8 +16,8 @@ from synthetic import make_corpus
 
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.discover import InputError, InputFile, discover_inputs
-from dedup.pipeline import run_job
+from dedup.io.discover import InputError, InputFile, discover_inputs
+from dedup.job.run import run_job
 
 CFG = load_config(overrides=["run.workers=2", "run.chunk_size=7"])
 

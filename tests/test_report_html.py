@@ -20,8 +20,8 @@ import pytest
 from synthetic import make_corpus
 
 from dedup.cli import main
-from dedup.htmlreport import RUN_SECTION
-from dedup.outdir import LEDGER
+from dedup.io.outdir import LEDGER
+from dedup.job.htmlreport import RUN_SECTION
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BAD_LINES = b'{"id": "cut", "text": "no end\n[1, 2]\n{}\n'

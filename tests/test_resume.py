@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +14,9 @@ from processes import run_folder, saved, start_run, wait_until
 from synthetic import make_corpus
 
 from dedup.cli import main
-from dedup.outdir import WORK_DIR
-from dedup.write import atomic_file
+from dedup.io.outdir import WORK_DIR
+from dedup.io.spool import atomic_file
+from dedup.job.checkpoint import PACKAGE, code_digest
 
 FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "stories.jsonl")
 ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
@@ -139,3 +141,21 @@ def test_two_writers_of_one_file_never_mix(tmp_path: Path) -> None:
         raise RuntimeError("killed mid-write")
     assert target.read_bytes() in (b"first " * 1000, b"second " * 1000)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_code_digest_covers_every_module_of_every_folder(tmp_path: Path) -> None:
+    """A killed run is resumed only by the same code: a change to a module in a
+    sub-folder (the stages, the algorithms...) changes the digest as one at the top does,
+    and so does a module moved; where the package is installed does not."""
+    copy = tmp_path / "dedup"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert code_digest(copy) == code_digest()
+    digests = {code_digest(copy)}
+    for module in ("algorithms/cluster.py", "stages/clean.py", "cli.py"):
+        (copy / module).write_text((copy / module).read_text() + "# changed\n")
+        code_digest.cache_clear()
+        digests.add(code_digest(copy))
+    (copy / "algorithms" / "arrays.py").rename(copy / "arrays.py")
+    code_digest.cache_clear()
+    digests.add(code_digest(copy))
+    assert len(digests) == 5

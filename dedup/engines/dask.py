@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import dask
 from distributed import Client, Future, LocalCluster
 
-from dedup.engine import Pass, Progress
+from dedup.engines.base import Pass, Progress
 
 R = TypeVar("R")
 

@@ -4,7 +4,8 @@ Some input records carry the page itself (``html``) instead of ``text``.  This m
 only wraps trafilatura: it bounds the input, pins every option that would make the
 output depend on the clock, the network or earlier calls, and turns every failure
 into an empty result plus a flag, because one broken page in a dump of millions must
-not stop the batch -- the caller decides what to reject.
+not stop the batch.  :func:`apply_extraction` then decides for a record: its HTML
+replaced by the main text, or a Reject when the page has none.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lxml.html import HtmlElement
 from trafilatura.deduplication import LRUCache
 from trafilatura.settings import Document
 
+from dedup.records import Record, Reject
 from dedup.settings import Range, setting
 
 FAVOR_CHOICES = ("precision", "recall", "balanced")
@@ -148,6 +150,28 @@ def extract_html(html: str, url: str | None, cfg: ExtractConfig) -> Extracted:
     if not result.text:
         result.flags.append(FLAG_NO_MAIN_TEXT)
     return result
+
+
+def apply_extraction(record: Record, cfg: ExtractConfig,
+                     max_text_chars: int) -> Record | Reject:
+    """Replace raw HTML by its main text, cut at ``max_text_chars`` like a given text
+    (``read.max_text_chars``); fields given in the input win over page metadata.  A page
+    without title or text is rejected ``no_main_text``."""
+    extracted = extract_html(record.html or "", record.url, cfg)
+    record.html = None
+    record.title = record.title or extracted.title
+    record.text = extracted.text
+    if len(record.text) > max_text_chars:  # a page is bounded in bytes, not text
+        record.text = record.text[:max_text_chars]
+        record.flags.append("text_truncated")
+    record.published = record.published or extracted.published
+    record.source = record.source or extracted.source
+    record.lang = record.lang or extracted.lang
+    record.flags.extend(extracted.flags)
+    if not (record.title.strip() or record.text.strip()):
+        return Reject(origin=record.origin, reason="no_main_text",
+                      detail="HTML without extractable title or text", id=record.id)
+    return record
 
 
 def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractConfig) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 import charset_normalizer
 import orjson
 
-from dedup.compression import without_compression
-from dedup.hashing import hash64
-from dedup.read import BYTE_ORDER_MARKS, RawItem, ReadConfig
+from dedup.algorithms.hashing import hash64
+from dedup.io.compression import without_compression
+from dedup.io.read import BYTE_ORDER_MARKS, RawItem, ReadConfig
 from dedup.records import Record, Reject
 
 

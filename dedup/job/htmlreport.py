@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from dedup.write import atomic_file
+from dedup.io.spool import atomic_file
 
 HTML_REPORT = "report.html"
 # The run section: what differs from run to run of the same input (times, workers).
@@ -69,7 +69,7 @@ def reject_examples(rejects: Path, reasons: dict[str, int]) -> dict[str, list[di
 
 def write_html(path: Path, report: dict[str, Any], samples: dict[str, Any]) -> None:
     """Write the page for ``report`` (report.json's content) and the ``samples`` of the
-    outputs (see ``pipeline.report_samples``)."""
+    outputs (see ``dedup.job.report.report_samples``)."""
     with atomic_file(path) as handle:
         handle.write(page(report, samples).encode("utf-8"))
 

@@ -35,10 +35,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from dedup.arrays import components
-from dedup.clean import DATE_WORDS
-from dedup.hashing import hash64, text_bytes
-from dedup.write import save_array
+from dedup.algorithms.arrays import components
+from dedup.algorithms.hashing import hash64, text_bytes
+from dedup.io.spool import save_array
+from dedup.stages.clean import DATE_WORDS
 
 # Kinds of key a line has (saved as their index in KINDS).
 LINE, SHAPE, LABEL = "line", "shape", "label"

@@ -1,26 +1,25 @@
-"""Write stage: per-article output, cluster manifests, rejects and the run report.
+"""Output formats: the articles.jsonl rows, the manifests' lines and members
+(clusters.jsonl, stories.jsonl), and the indented JSON of report.json.
 
-Every file is written to a temporary name and renamed into place, so a killed run never
-leaves a half-written manifest that looks complete; ``report.json`` is renamed last and
-marks a finished run.  Rows are serialised with a fixed key order so that the same input
-and config always give the same bytes.
+Rows are serialised with a fixed key order so that the same input and config always give
+the same bytes, and pieced together from parts made where their data is (a row's text in
+its chunk's worker, its placement once the clusters are known) without decoding them
+again.  Every file is written to a temporary name and renamed into place
+(:func:`~dedup.io.spool.atomic_file`), so a killed run never leaves a half-written
+manifest that looks complete; ``report.json`` is renamed last and marks a finished run.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import numpy as np
 import orjson
 
-from dedup.hashing import hash64
+from dedup.algorithms.hashing import hash64
+from dedup.io.spool import atomic_file
 from dedup.records import Record
 from dedup.settings import setting
 
@@ -50,54 +49,6 @@ class WriteConfig:
         rejects, languages, duplicates, the largest stories with their events and members, what
         the cleaner removed and the settings; a few MB at most, a second or two at a million
         articles.""")
-
-
-@contextmanager
-def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
-    """Write ``path`` via a temporary file in the same directory and an atomic rename.
-
-    The temporary name is unique to this writer: on a cluster the same task can run twice
-    at once (a worker wrongly presumed dead), and two writers of one temporary file
-    could rename a torn mix of both.  ``sync`` makes the bytes durable before the rename
-    (outputs); scratch files skip it, as they are remade by rerunning and a sync per
-    chunk stalls a worker on the disk.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            yield handle
-            if sync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        if err.filename is None and err.errno in WRITE_ERRORS:  # write() names no file
-            raise OSError(err.errno, err.strerror, str(path)) from err
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-# Errors of writing a file (a full disk, a quota) that come without its name.
-WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
-
-
-def save_array(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a scratch file, atomically: readers memory-map these files, so a
-    rerun of the task must never expose a half-written one."""
-    with atomic_file(path, sync=False) as handle:
-        np.save(handle, array)
-
-
-def saved_rows(files: Sequence[Path], starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Sorted global ``rows`` of arrays saved per chunk (chunk ``i`` holds the rows from
-    ``starts[i]``), memory-mapping each file that holds some and reading only those."""
-    chunk_of_row = np.searchsorted(starts, rows, side="right") - 1
-    chunks, firsts = np.unique(chunk_of_row, return_index=True)
-    parts = [np.load(files[chunk], mmap_mode="r")[rows[first:stop] - starts[chunk]]
-             for chunk, first, stop in zip(chunks.tolist(), firsts.tolist(),
-                                           [*firsts[1:].tolist(), len(rows)], strict=True)]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.uint32)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import orjson
 
-from dedup.checkpoint import is_resumable, mark_work_dir
-from dedup.discover import InputFile, is_url
-from dedup.write import atomic_file
+from dedup.io.discover import InputFile, is_url
+from dedup.io.spool import atomic_file
+from dedup.job.checkpoint import is_resumable, mark_work_dir
 
 LEDGER = ".dedup-outputs.json"
 LOCK = ".dedup-lock"
@@ -254,6 +254,13 @@ def open_run_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple[Path,
 def staging(work: Path) -> Path:
     """Where the run writes its outputs before they are moved into DIR."""
     return work / STAGING
+
+
+def article_files(out_dir: Path) -> list[Path]:
+    """A finished run's articles output: articles.jsonl, or its parts in order
+    (``write.article_parts``)."""
+    whole = out_dir / "articles.jsonl"
+    return [whole] if whole.is_file() else sorted((out_dir / ARTICLE_PARTS).glob("part-*.jsonl"))
 
 
 def discard_partial(work: Path) -> None:

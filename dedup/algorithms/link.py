@@ -12,7 +12,7 @@ event, in every language.
 
 Anchors need no model and no dictionary, but what they cannot see (an event told without
 shared names, or in scripts without capitals such as Chinese or Arabic, unless Latin
-names appear) stays unlinked.  When the run has semantic embeddings (:mod:`dedup.embed`)
+names appear) stays unlinked.  When the run has semantic embeddings (:mod:`dedup.stages.embed`)
 clusters in the languages the encoder covers are linked by their mean embeddings instead,
 which see through the language.  Either way the threshold and the mutual-best rule keep
 links precise.
@@ -33,17 +33,17 @@ from functools import cache
 import numpy as np
 import scipy.sparse as sp
 
-from dedup.arrays import (
+from dedup.algorithms.arrays import (
     components,
     inverse_document_frequency,
     normalise_rows,
     top_k_per_row,
     within_days,
 )
-from dedup.cluster import Clustering, Stories, feature_index
-from dedup.embed import COVERED_LANGUAGES
+from dedup.algorithms.cluster import Clustering, Stories, feature_index
+from dedup.algorithms.tokens import code_points, token_spans
 from dedup.settings import Range, setting
-from dedup.tokens import code_points, token_spans
+from dedup.stages.embed import COVERED_LANGUAGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ def anchor_words(titles: Sequence[str], texts: Sequence[str],
                  lead_chars: int) -> tuple[np.ndarray, list[str]]:
     """The capitalised words and 2+ digit numbers of each article's title and lead.
 
-    Words are the tokens of :func:`dedup.tokens.token_spans` (an apostrophe ends one, so
+    Words are the tokens of :func:`dedup.algorithms.tokens.token_spans` (an apostrophe ends one, so
     "Şişli'de" gives "Şişli" and a lower-case suffix), found for the whole batch in
     numpy; only the few picked become strings.  Returns each word's article and the words.
     """

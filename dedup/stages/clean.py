@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dedup.records import Record
 from dedup.settings import Range, setting
 
 
@@ -29,10 +30,10 @@ class CleanConfig:
     """Boilerplate removal: generic line rules, and boilerplate learned from the dump itself."""
 
     boilerplate_min_stories: int = setting(3, Range(2, None), doc="""
-        Learned boilerplate (dedup/boilerplate.py): a line, its shape or its label must be in at
-        least this many unrelated stories (articles that are not copies of each other). Lower
-        learns the furniture of small dumps and small sites sooner, but lets a sentence that a
-        few reports happen to share be taken for furniture.""")
+        Learned boilerplate (dedup/algorithms/boilerplate.py): a line, its shape or its label
+        must be in at least this many unrelated stories (articles that are not copies of each
+        other). Lower learns the furniture of small dumps and small sites sooner, but lets a
+        sentence that a few reports happen to share be taken for furniture.""")
     boilerplate_min_share: float = setting(0.2, Range(0.0, 1.0, above=True), doc="""
         ... and in at least this share of the articles of a site (in one language) to be removed
         from that site's pages. Lower catches furniture shown on only some pages (a section's
@@ -737,7 +738,7 @@ def drop_cruft_lines(lines: list[str], source: str | None,
     off; and the learned patterns that removed lines, as (kind, key, line).
 
     ``learned`` maps the numbers of the lines that are learned boilerplate to the
-    pattern, (kind, key), that they match (see ``dedup.boilerplate``).
+    pattern, (kind, key), that they match (see ``dedup.algorithms.boilerplate``).
     """
     kept: list[str] = []
     by_pattern: list[tuple[str, int, str]] = []
@@ -777,3 +778,14 @@ def clean_article(title: str, text: str, source: str | None, cfg: CleanConfig,
     lines = drop_trailing_teasers(lines, cfg)
     removed = len(raw_lines) - len(lines) - len(flags)
     return Cleaned(clean_title, "\n".join(lines), removed, flags, by_pattern)
+
+
+def has_sentence(record: Record, min_words: int) -> bool:
+    """Whether a record the cleaner would empty still holds a sentence-length line.
+
+    Such a record is kept uncleaned (flagged) rather than rejected: the cruft rules are
+    tuned to short widget lines, so a long line they match is more likely a real article
+    written like a caption or teaser, and losing an article is worse than keeping cruft.
+    """
+    lines = [record.title, *record.text.split("\n")]
+    return any(len(line.split()) >= min_words for line in lines)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from dedup.discover import STDIN, InputError, InputFile
-from dedup.read import DEFAULT_FIELDS, ReadConfig, sample_fields
+from dedup.io.discover import STDIN, InputError, InputFile
+from dedup.io.read import DEFAULT_FIELDS, ReadConfig, sample_fields
 
 # Record field -> input field, for the JSON that common scrapers write.  Fields a preset
 # leaves out keep the default mapping.

@@ -26,11 +26,11 @@ import numpy as np
 import orjson
 
 from dedup import __version__
-from dedup.write import atomic_file
+from dedup.io.spool import atomic_file
 
 if TYPE_CHECKING:
     from dedup.config import Config
-    from dedup.discover import InputFile
+    from dedup.io.discover import InputFile
 
 FINGERPRINT = "fingerprint.json"
 # Settings that do not change the output: a run may be resumed with other values.
@@ -53,12 +53,22 @@ def run_fingerprint(files: Sequence[InputFile], cfg: Config) -> bytes:
                          "inputs": inputs}, option=orjson.OPT_SORT_KEYS)
 
 
+# The package whose sources make the code's digest.
+PACKAGE = Path(__file__).parent.parent
+
+
 @cache
-def code_digest() -> str:
-    """SHA-256 over the package's Python sources, in path order."""
+def code_digest(package: Path = PACKAGE) -> str:
+    """SHA-256 over every Python source of the package, its sub-packages' included, each
+    with its path relative to the package, in path order.
+
+    Relative paths keep the digest the same wherever the package is installed; with
+    them, moving a module to another folder changes it, as changing a module does.
+    """
     digest = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    for name in sorted(source.relative_to(package).as_posix()
+                       for source in package.rglob("*.py")):
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
     return digest.hexdigest()
 
 

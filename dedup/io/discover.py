@@ -1,7 +1,7 @@
 """Which files a run reads: input paths, folders, glob patterns and fsspec URLs expanded
 into one ordered list of files, each read once.
 
-Only the main process looks for inputs (and opens them, see ``dedup.read``), so workers
+Only the main process looks for inputs (and opens them, see ``dedup.io.read``), so workers
 need neither a URL's filesystem package nor its credentials.  Nothing here trusts the
 tree it walks: folders are walked with loop detection, links out of an input folder are
 not followed unless asked, and the output folder is never an input.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from dedup.compression import COMPRESSION_SUFFIXES
+from dedup.io.compression import COMPRESSION_SUFFIXES
 
 
 def compressed_too(suffixes: tuple[str, ...]) -> tuple[str, ...]:
@@ -135,7 +135,7 @@ STREAM_NAME = "stream.json"
 
 class OnceReadable:
     """A stream that can be read only once (stdin, a named pipe), opened twice: the
-    field mapping is checked on its first records (``dedup.presets``) before the run
+    field mapping is checked on its first records (``dedup.io.presets``) before the run
     reads it all.
 
     While :func:`streams_kept` is in effect, what is read from it is kept; the next

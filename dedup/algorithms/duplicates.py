@@ -28,11 +28,11 @@ from datasketch import LeanMinHash, MinHash
 from datasketch.hashfunc import sha1_hash32
 from datasketch.lsh import _optimal_param
 
-from dedup.arrays import components, unique_pairs
-from dedup.hashing import hash64
+from dedup.algorithms.arrays import components, unique_pairs
+from dedup.algorithms.hashing import hash64
+from dedup.algorithms.tokens import VOCABULARY, Documents
+from dedup.io.spool import save_array, saved_rows
 from dedup.settings import Range, setting
-from dedup.tokens import VOCABULARY, Documents
-from dedup.write import save_array, saved_rows
 
 SCHEME = "affine32"
 # FNV-1a's 32-bit prime: combines token hashes into a shingle hash.
@@ -165,7 +165,7 @@ def shingle_hashes(hashes: np.ndarray, lengths: np.ndarray,
 def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
     """Exact hashes and MinHash signatures for a batch of articles.
 
-    Each distinct word is hashed once per process (:data:`~dedup.tokens.VOCABULARY`),
+    Each distinct word is hashed once per process (:data:`~dedup.algorithms.tokens.VOCABULARY`),
     and the whole batch's shingles are combined in one pass.
     """
     fields = compared_fields(docs)

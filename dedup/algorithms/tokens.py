@@ -19,7 +19,7 @@ from functools import cache
 
 import numpy as np
 
-from dedup.hashtable import MISSING, IntTable
+from dedup.algorithms.hashtable import MISSING, IntTable
 
 # Scripts written without spaces between words.
 NO_SPACE_CHARS = (

@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dedup.write import atomic_file
+from dedup.io.spool import atomic_file
 
 # Rows per Parquet row group: bounds memory (texts are the bulk) and keeps groups useful
 # for readers that skip by statistics.

@@ -1,9 +1,9 @@
-"""Read stage: cut the input files into batches of raw records for the workers.
+"""Reading: the input files cut into batches of raw records for the workers.
 
 The main process only streams bytes: a batch is a block of JSONL lines (or .json values,
 CSV rows and Parquet rows as JSON lines) with their ``file:line`` numbers, or a few
 whole documents; decoding and mapping fields to a Record happen in the workers
-(``dedup.parse``).  Nothing is dropped silently: anything unusable becomes a Reject
+(``dedup.stages.parse``).  Nothing is dropped silently: anything unusable becomes a Reject
 with a reason.
 
 The main process never trusts an input's size or shape: files are streamed in fixed
@@ -28,8 +28,8 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import numpy as np
 import orjson
 
-from dedup.compression import READ_ERRORS, decompressed, without_compression
-from dedup.discover import (
+from dedup.io.compression import READ_ERRORS, decompressed, without_compression
+from dedup.io.discover import (
     CSV_SUFFIXES,
     JSON_SUFFIXES,
     PARQUET_SUFFIXES,

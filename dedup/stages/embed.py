@@ -4,8 +4,8 @@ Word overlap cannot tell two reports of one event from two stories of one kind t
 share the same vocabulary (a site's police reports, two market updates), and it sees
 nothing in common between the same event told in two languages.  A multilingual
 sentence encoder sees both: its cosine vetoes merges of unrelated stories in the
-clustering (:mod:`dedup.cluster`) and links clusters across languages
-(:mod:`dedup.link`).
+clustering (:mod:`dedup.algorithms.cluster`) and links clusters across languages
+(:mod:`dedup.algorithms.link`).
 
 The encoder is Google's Universal Sentence Encoder multilingual v3 (15 languages: ar,
 de, en, es, fr, it, ja, ko, nl, pl, pt, ru, th, tr, zh), as packaged with its weights
@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from dedup.io.spool import atomic_file
 from dedup.settings import Range, setting
-from dedup.write import atomic_file
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ import Stemmer
 from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
-from dedup.arrays import (
+from dedup.algorithms.arrays import (
     inverse_document_frequency,
     normalise_rows,
     sorted_unique,
@@ -47,11 +47,11 @@ from dedup.arrays import (
     unique_pairs,
     within_days,
 )
-from dedup.engine import Engine, Pass, SerialEngine
+from dedup.algorithms.stopwords import stopwords_for
+from dedup.algorithms.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
+from dedup.engines.base import Engine, Pass, SerialEngine
+from dedup.io.spool import load_rows, rows_in_place, save_array, save_rows
 from dedup.settings import Range, setting
-from dedup.stopwords import stopwords_for
-from dedup.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
-from dedup.write import save_array, saved_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +75,9 @@ class ClusterConfig:
         and scores can tell same-kind events apart (precision).""")
     drop_stopwords: bool = setting(True, doc="""
         Ignore function words ("the", "und", "и"...) of languages with a list in
-        dedup/stopwords.py. IDF discounts them only in large blocks; in small ones they decide
-        similarities and top terms. Off keeps them (only sensible for huge blocks).""")
+        dedup/algorithms/stopwords.py. IDF discounts them only in large blocks; in small ones
+        they decide similarities and top terms. Off keeps them (only sensible for huge
+        blocks).""")
     stemming: bool = setting(True, doc="""
         Reduce words to their Snowball stem (PyStemmer) in the languages it covers, so
         "election"/"elections", "Казахстана"/"Казахстан" count as one term. Joins inflected
@@ -327,7 +328,7 @@ def _terms(docs: Documents, rows: np.ndarray, lang: str, cfg: ClusterConfig) -> 
 
     Tokens are the words shared with the dedup stage; in no-space languages they are
     read again as character n-grams.  Each distinct token is screened, stemmed and
-    hashed once per process (:data:`~dedup.tokens.VOCABULARY`), and the whole batch's
+    hashed once per process (:data:`~dedup.algorithms.tokens.VOCABULARY`), and the whole batch's
     columns are gathered at once: per token, and then per field, that cost more than the
     rest of vectorising.
     """
@@ -1175,86 +1176,6 @@ class InMemoryRows:
         return self.vectors
 
 
-def save_rows(base: Path, matrix: sp.csr_matrix) -> Path:
-    """Save CSR rows as three ``.npy`` files named from ``base`` (row pointers, columns,
-    values); returns ``base``.  Unlike ``.npz`` they can be memory-mapped, so a reader
-    takes only the rows it wants (see :func:`read_rows`)."""
-    for name in ("indptr", "indices", "data"):
-        save_array(_rows_part(base, name), getattr(matrix, name))
-    return base
-
-
-def _rows_part(base: Path, name: str) -> Path:
-    """One of the three files of :func:`save_rows`."""
-    return base.with_name(f"{base.name}-{name}.npy")
-
-
-def row_files(base: Path) -> list[Path]:
-    """The files :func:`save_rows` writes for ``base``."""
-    return [_rows_part(base, name) for name in ("indptr", "indices", "data")]
-
-
-def read_rows(base: Path, indptr: np.ndarray, wanted: np.ndarray,
-              n_features: int) -> sp.csr_matrix:
-    """The ``wanted`` rows (sorted) of rows saved by :func:`save_rows` whose (memory-mapped)
-    row pointers are ``indptr``: only their entries are read from the files."""
-    starts, stops = indptr[wanted], indptr[wanted + 1]
-    lengths = stops - starts
-    ends = np.cumsum(lengths)
-    positions = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]) if
-                                                                         ends.size else 0)
-    indices = np.load(_rows_part(base, "indices"), mmap_mode="r")[positions]
-    data = np.load(_rows_part(base, "data"), mmap_mode="r")[positions]
-    return sp.csr_matrix((data, indices, np.r_[0, ends]), shape=(wanted.size, n_features))
-
-
-@dataclass(frozen=True, slots=True)
-class SpooledRows:
-    """Rows spread over vector files saved per chunk with :func:`save_rows`, and the
-    embeddings saved per chunk, if the run has them."""
-
-    files: tuple[Path, ...]
-    picks: np.ndarray  # rows of the files stacked in order, listed in the block's order
-    n_features: int
-    # Per chunk, its embeddings (rows from ``chunk_starts[i]``); the block's global rows.
-    embedding_files: Sequence[Path] | None = None
-    chunk_starts: np.ndarray | None = None
-    rows: np.ndarray | None = None
-
-    def load(self) -> sp.csr_matrix:
-        """The block's rows, reading from each file only its share.
-
-        Whole files would hold the rows of other blocks too (other periods, duplicates
-        left out), and with period blocks every file would be read once per period.
-        """
-        order = np.argsort(self.picks, kind="stable")
-        wanted = self.picks[order]
-        pieces, offset = [], 0
-        for file in self.files:
-            indptr = np.load(_rows_part(file, "indptr"), mmap_mode="r")
-            lo, hi = np.searchsorted(wanted, [offset, offset + indptr.size - 1])
-            if hi > lo:
-                pieces.append(read_rows(file, indptr, wanted[lo:hi] - offset, self.n_features))
-            offset += indptr.size - 1
-        in_file_order = sp.vstack(pieces, format="csr")
-        return sp.csr_matrix(in_file_order[_positions(order)])
-
-    def embeddings(self) -> np.ndarray | None:
-        """The block's embeddings, each chunk file read for its rows only."""
-        if self.embedding_files is None or self.chunk_starts is None or self.rows is None:
-            return None
-        order = np.argsort(self.rows, kind="stable")
-        found = saved_rows(self.embedding_files, self.chunk_starts, self.rows[order])
-        return found[_positions(order)]
-
-
-def _positions(order: np.ndarray) -> np.ndarray:
-    """Where each row of a sorted gather went: indexes the gathered rows back into order."""
-    position = np.empty_like(order)
-    position[order] = np.arange(order.size)
-    return position
-
-
 @dataclass(frozen=True, slots=True)
 class BlockSpool:
     """Where a block's tasks leave what its later tasks read: its TF-IDF rows, its search
@@ -1266,12 +1187,12 @@ class BlockSpool:
 
     @property
     def weights(self) -> Path:
-        """The block's TF-IDF rows, in its (id) order (:func:`save_rows`)."""
+        """The block's TF-IDF rows, in its (id) order (:func:`~dedup.io.spool.save_rows`)."""
         return self.folder / "weights"
 
     @property
     def searchable(self) -> Path:
-        """The block's reduced search rows, in date order (:func:`save_rows`)."""
+        """The block's reduced search rows, in date order (:func:`~dedup.io.spool.save_rows`)."""
         return self.folder / "search"
 
     def hits(self, part: int) -> list[Path]:
@@ -1316,12 +1237,12 @@ def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: 
     ``slabs``, spooled as ``part``.  Reads only the rows those slabs match, and the
     TF-IDF rows of the hits."""
     order = _date_order(days)
-    searchable = _rows_in_place(spool.searchable, _rows_read(slabs, days.size), days.size,
-                                spool.n_features)
+    searchable = rows_in_place(spool.searchable, _rows_read(slabs, days.size), days.size,
+                               spool.n_features)
     rows, cols = _slab_hits(searchable, order, days, slabs, cfg)
     del searchable
-    weights = _rows_in_place(spool.weights, sorted_unique(np.r_[rows, cols]), days.size,
-                             spool.n_features)
+    weights = rows_in_place(spool.weights, sorted_unique(np.r_[rows, cols]), days.size,
+                            spool.n_features)
     for path, array in zip(spool.hits(part), _closest(weights, rows, cols, cfg), strict=True):
         save_array(path, array)
 
@@ -1334,7 +1255,7 @@ def cluster_block(spool: BlockSpool, source: RowSource, days: np.ndarray,
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
-    weights = _load_rows(spool.weights, spool.n_features)
+    weights = load_rows(spool.weights, spool.n_features)
     neighbours = spool.neighbours(parts, days.size)
     found = source.embeddings()
     embeddings = None if found is None else found.astype(np.float32)
@@ -1342,23 +1263,6 @@ def cluster_block(spool: BlockSpool, source: RowSource, days: np.ndarray,
     events = _level(weights, event_key, cfg)
     story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg)
     return _summarise(events, _level(weights, story_key, cfg, similarities=False), embeddings)
-
-
-def _load_rows(base: Path, n_features: int) -> sp.csr_matrix:
-    """All rows saved by :func:`save_rows`."""
-    indptr, indices, data = (np.load(path) for path in row_files(base))
-    return sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_features))
-
-
-def _rows_in_place(base: Path, wanted: np.ndarray, n: int, n_features: int) -> sp.csr_matrix:
-    """The n rows saved by :func:`save_rows` with only the ``wanted`` ones (sorted) read
-    and the others left empty, so row numbers keep their meaning."""
-    indptr = np.load(row_files(base)[0], mmap_mode="r")
-    compact = read_rows(base, indptr, wanted, n_features)
-    lengths = np.zeros(n, dtype=np.int64)
-    lengths[wanted] = np.diff(compact.indptr)
-    return sp.csr_matrix((compact.data, compact.indices, np.r_[0, np.cumsum(lengths)]),
-                         shape=(n, n_features))
 
 
 def cluster(

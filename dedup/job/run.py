@@ -1,0 +1,231 @@
+"""The batch job: everything checked before anything is touched, then the steps in order.
+
+  read     the input cut into batches, each parsed, extracted and spooled by a task;
+           ids repeated across chunks renamed (``dedup.job.corpus``)
+  learn    the boilerplate of the whole input (``dedup.job.shuffles``)
+  analyse  per chunk: clean, language, fingerprints, term vectors, anchors, embeddings
+  dedup    duplicate groups over the stacked corpus (``dedup.job.corpus``) and the
+           chunks' signatures (the LSH shuffle, ``dedup.job.shuffles``)
+  cluster  events, stories and cross-lingual links (``dedup.job.events``)
+  write    articles, rejects and manifests (``dedup.job.manifests``), Parquet copies
+  report   report.json, and report.html (``dedup.job.report``, ``dedup.job.htmlreport``)
+
+Per-chunk work runs on an engine (the tasks of ``dedup.job.tasks``); the main process
+holds compact arrays only.  Every input record ends in ``articles.jsonl`` or
+``rejects.jsonl``, and the report proves it (``in = out + rejected``).  This module only
+orders the steps, times them and maps the read and analyse passes onto the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dedup.algorithms.duplicates import find_duplicates
+from dedup.config import Config, validate, with_resolved_model
+from dedup.engines import open_engine
+from dedup.engines.base import Engine, Pass, show_progress
+from dedup.io.compression import without_compression
+from dedup.io.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
+from dedup.io.outdir import (
+    ARTICLE_PARTS,
+    REPORT,
+    article_files,
+    check_output_dir,
+    discard_partial,
+    open_run_dir,
+    output_lock,
+    publish,
+    staging,
+)
+from dedup.io.presets import check_mapping
+from dedup.io.read import Batch, LineBlock, RawItem, read_batches
+from dedup.io.write import write_json
+from dedup.job.checkpoint import run_fingerprint
+from dedup.job.corpus import fold_prepared, stack
+from dedup.job.events import group_events
+from dedup.job.htmlreport import HTML_REPORT, reject_examples, write_html
+from dedup.job.manifests import (
+    MemberHeads,
+    event_facts,
+    write_articles,
+    write_clusters,
+    write_stories,
+)
+from dedup.job.report import build_report, engine_facts, mode_line, report_samples, run_warnings
+from dedup.job.shuffles import ChunkedSignatures, learn_boilerplate
+from dedup.job.tasks import analyse_chunk, chunk_path, prepare_chunk
+from dedup.stages.embed import prepare
+from dedup.stages.language import SiteLanguages, SitePrior
+
+log = logging.getLogger("dedup")
+
+
+def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | None = None,
+            resume: bool = False, force: bool = False) -> dict[str, Any]:
+    """Run the whole job and return the report (also written to ``out_dir/report.json``).
+
+    Everything that can be checked is checked before anything is touched: the settings,
+    the inputs, and the output folder (see ``dedup.io.outdir``: ``force`` lets a run write
+    beside files dedup did not write, never over them).  With ``resume``, chunks that a
+    killed run into ``out_dir`` had finished with the same inputs and configuration are
+    not redone (see ``dedup.job.checkpoint``); the outputs are the same bytes as an
+    uninterrupted run's.  A run that fails or is stopped keeps its finished chunks and
+    removes what it half-wrote.
+    """
+    started = time.perf_counter()
+    validate(cfg)  # a Config built in Python has not been through load_config
+    cfg = with_resolved_model(cfg)
+    found = discover_inputs(inputs, cfg.read.follow_links, exclude=out_dir)
+    for note in found.notes:
+        log.warning("%s", note)
+    check_mapping(found.files, cfg.read)
+    check_output_dir(out_dir, found.files, outputs_written(cfg), force)
+    fingerprint = run_fingerprint(found.files, cfg)
+    prepare(cfg.embed.model)  # a table the workers read, built once if not cached
+    with contextlib.ExitStack() as resources:
+        # the engine first: a scheduler that cannot be reached leaves DIR untouched
+        engine = engine or resources.enter_context(open_engine(
+            cfg.run.engine, cfg.run.workers, cfg.run.scheduler, show_progress(cfg.run.progress)))
+        with output_lock(out_dir):
+            ledger = check_output_dir(out_dir, found.files, outputs_written(cfg), force)
+            work, resumed = open_run_dir(out_dir, fingerprint, resume)
+            try:
+                report = run_steps(found.files, found.notes, work, resumed, cfg, engine, started)
+            except BaseException:
+                resources.close()  # stops the engine's workers before their files are swept
+                discard_partial(work)
+                raise
+            publish(out_dir, work, ledger)
+    return report
+
+
+def outputs_written(cfg: Config) -> list[str]:
+    """The top-level names a run with this configuration writes into its output folder."""
+    articles = ARTICLE_PARTS if cfg.write.article_parts else "articles.jsonl"
+    parquet = ["articles.parquet", "clusters.parquet", "stories.parquet"] \
+        if cfg.write.parquet else []
+    kept = ["kept.jsonl", *(["kept.parquet"] if cfg.write.parquet else [])] \
+        if cfg.write.kept_only else []
+    html = [HTML_REPORT] if cfg.write.html else []
+    return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, *kept,
+            *html, REPORT]
+
+
+def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resumed: bool,
+              cfg: Config, engine: Engine, started: float) -> dict[str, Any]:
+    """The job's steps in a prepared work folder; the outputs are left in its staging
+    folder.  Returns the report."""
+    steps = Steps()
+    steps.log.info("%s", mode_line(cfg.embed.model, engine_facts(engine)))
+
+    prepared, renames = fold_prepared(
+        engine.map(prepare_chunk, read_tasks(files, work, cfg), read_pass(files)))
+    records = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
+    steps.done("read", f"{records:,} records, {len(prepared):,} chunks")
+
+    boilerplate, learned = learn_boilerplate(prepared, work, cfg, engine)
+    steps.done("learn", f"{sum(len(part.keys) for part in learned):,} boilerplate patterns")
+
+    site_prior = work / "site-languages.npz"
+    SitePrior.of(SiteLanguages.summed([p.site_languages.sites for p in prepared],
+                                      [p.site_languages.columns for p in prepared],
+                                      [p.site_languages.pages for p in prepared])).save(site_prior)
+    tasks = ((chunk_path(work, index), renames.get(index, {}), boilerplate, site_prior, cfg)
+             for index in range(len(prepared)))
+    analysed = list(engine.map(analyse_chunk, tasks, Pass("analyse", len(prepared), "chunk")))
+    steps.done("analyse", f"{sum(len(a.ids) for a in analysed):,} articles")
+
+    corpus = stack(analysed, work, cfg.embed.model != "off")
+    steps.restart()  # stacking is counted in no step, as before
+    dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine),
+                           corpus.shingles, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
+    copies = int(np.count_nonzero(dups.canonical != np.arange(dups.canonical.size)))
+    steps.done("dedup", f"{copies:,} copies")
+
+    grouping = group_events(corpus, dups, cfg, engine, work / "cluster")
+    steps.done("cluster", f"{len(grouping.cluster_ids):,} events in "
+                          f"{len(grouping.story_ids):,} stories")
+
+    out = staging(work)
+    out.mkdir()
+    written = write_articles(out, work, corpus, grouping, engine, cfg)
+    events = event_facts(corpus, grouping)
+    with MemberHeads.opened(written.members) as heads:
+        write_clusters(out, corpus, grouping, events, written.events, heads)
+        write_stories(out, corpus, grouping, events, written.stories, heads)
+        if cfg.write.parquet:
+            from dedup.io.parquet import parquet_copies  # pyarrow is an optional extra
+
+            parquet_copies(out, article_files(out), cfg.write.kept_only)
+        steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
+        samples = report_samples(out, corpus, grouping, events, heads, written.sources) \
+            if cfg.write.html else None
+
+    report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
+                          steps.wall, time.perf_counter() - started, engine, cfg, resumed)
+    examples = reject_examples(out / "rejects.jsonl", report["counts"]["rejected_by_reason"])
+    report["warnings"] = run_warnings(report["counts"], examples)
+    if samples is not None:
+        samples["rejects"] = examples
+        write_html(out / HTML_REPORT, report, samples)
+        steps.done("html", HTML_REPORT)
+        report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
+    write_json(out / REPORT, report)
+    return report
+
+
+class Steps:
+    """The wall time of each step, said in one line on the ``dedup.steps`` logger as the
+    step ends (the CLI shows it where progress bars are shown, or with ``-v``)."""
+
+    log = logging.getLogger("dedup.steps")
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.tick = time.perf_counter()
+
+    def restart(self) -> None:
+        """Start timing the next step now."""
+        self.tick = time.perf_counter()
+
+    def done(self, name: str, detail: str) -> None:
+        """Record and say the time of the step that ends now; the next one starts."""
+        now = time.perf_counter()
+        self.wall[name] = now - self.tick
+        self.tick = now
+        self.log.info("%-8s %7.1fs  %s", name, self.wall[name], detail)
+
+
+def read_pass(files: Sequence[InputFile]) -> Pass:
+    """The read pass counted in input bytes: in all when every input is a local file
+    whose bytes are its records' (not compressed, not Parquet, not a stream), else as
+    they come."""
+    sized = all(not f.is_stream and not is_url(f.location)
+                and without_compression(f.read_as) == f.read_as
+                and not f.read_as.endswith(PARQUET_SUFFIXES) for f in files)
+    total = sum(os.stat(f.location).st_size for f in files) if sized else None
+    return Pass("read", total, "B", share=lambda task: batch_bytes(task[0]))
+
+
+def batch_bytes(batch: Batch) -> int:
+    """About how many input bytes a batch holds (its lines and their line ends)."""
+    if isinstance(batch, LineBlock):
+        return len(batch.data) + len(batch.numbers)
+    return sum(len(item.payload) for _, item in batch if isinstance(item, RawItem))
+
+
+def read_tasks(files: Sequence[InputFile], work: Path,
+               cfg: Config) -> Iterator[tuple[Batch, Path, Config]]:
+    """Raw input cut into chunks of about ``run.chunk_size`` records, numbered in input order."""
+    for index, batch in enumerate(read_batches(files, cfg.run.chunk_size, cfg.read)):
+        yield batch, chunk_path(work, index), cfg
+
+
