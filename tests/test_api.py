@@ -114,6 +114,23 @@ def test_same_bytes_as_the_cli(given: str, records: list[dict[str, Any]],
         assert len(expected["clusters.jsonl"].splitlines()) < result.report["counts"]["out"]
 
 
+def test_relative_out_after_changing_directory(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs in one process, the second into a relative folder after a chdir (as in a
+    notebook): the worker processes joblib keeps from the first run still write where the
+    caller means."""
+    records = [{"id": f"r{i}", "title": f"Title {i}", "text": f"Body number {i}. " * 20}
+               for i in range(40)]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    dedup.run(records, out="out", run__workers=2, run__chunk_size=10).close()
+    monkeypatch.chdir(tmp_path / "second")
+    with dedup.run(records, out="out", run__workers=2, run__chunk_size=10) as result:
+        assert result.report["counts"]["out"] == 40
+    assert (tmp_path / "second" / "out" / "articles.jsonl").is_file()
+
+
 def test_paths_and_out_as_the_cli(seeds_cli_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = dedup.run(sorted(SEEDS.glob("*.txt")), out=out, run__workers=1)

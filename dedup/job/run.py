@@ -81,6 +81,9 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     removes what it half-wrote.
     """
     started = time.perf_counter()
+    # Workers do not share the caller's working directory: joblib reuses its processes
+    # across runs (a notebook may change directory between two), Dask's live elsewhere.
+    out_dir = out_dir.absolute()
     validate(cfg)  # a Config built in Python has not been through load_config
     cfg = with_resolved_model(cfg)
     found = discover_inputs(inputs, cfg.read.follow_links, exclude=out_dir)
