@@ -3,7 +3,7 @@
 Real dumps cannot be shipped, but what costs time in them can be imitated:
 
 * **Text**: ~1,500-character articles in 11 languages.  Function words come from
-  ``dedup.algorithms.stopwords`` at the rate of real prose (about 40% of tokens), content words from
+  ``dedup.algorithms.lexicon`` at the rate of real prose (about 40% of tokens), content words from
   a made-up Zipf vocabulary per language spelled in that language's letters, so language
   detection, shingling and TF-IDF see realistic token counts and frequency curves.
 * **Events**: each event has its own topic words and named entities, a language and a
@@ -36,7 +36,7 @@ import numpy as np
 import orjson
 from joblib import Parallel, delayed
 
-from dedup.algorithms.stopwords import STOPWORDS
+from dedup.algorithms.lexicon import STOPWORDS
 
 # Share of articles per language: Ukrainian, Russian and English first, as in the dumps
 # this tool is for, then the rest of Europe.

@@ -37,8 +37,8 @@ import numpy as np
 
 from dedup.algorithms.arrays import components
 from dedup.algorithms.hashing import hash64, text_bytes
+from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.io.spool import save_array
-from dedup.stages.clean import DATE_WORDS
 
 # Kinds of key a line has (saved as their index in KINDS).
 LINE, SHAPE, LABEL = "line", "shape", "label"

@@ -47,7 +47,7 @@ from dedup.algorithms.arrays import (
     unique_pairs,
     within_days,
 )
-from dedup.algorithms.stopwords import stopwords_for
+from dedup.algorithms.lexicon import stopwords_for
 from dedup.algorithms.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
 from dedup.engines.base import Engine, Pass, SerialEngine
 from dedup.io.spool import load_rows, rows_in_place, save_array, save_rows
@@ -75,7 +75,7 @@ class ClusterConfig:
         and scores can tell same-kind events apart (precision).""")
     drop_stopwords: bool = setting(True, doc="""
         Ignore function words ("the", "und", "и"...) of languages with a list in
-        dedup/algorithms/stopwords.py. IDF discounts them only in large blocks; in small ones
+        dedup.algorithms.lexicon.py. IDF discounts them only in large blocks; in small ones
         they decide similarities and top terms. Off keeps them (only sensible for huge
         blocks).""")
     stemming: bool = setting(True, doc="""

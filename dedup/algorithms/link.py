@@ -43,7 +43,6 @@ from dedup.algorithms.arrays import (
 from dedup.algorithms.cluster import Clustering, Stories, feature_index
 from dedup.algorithms.tokens import code_points, token_spans
 from dedup.settings import Range, setting
-from dedup.stages.embed import COVERED_LANGUAGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +246,7 @@ def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: floa
     a, b, sims = a[enough], b[enough], sims[enough]
     if centroids is None:
         return _events([_mutual_best(a, b, sims, spans.lang_codes())], len(spans.langs))
-    covered = np.array([lang in COVERED_LANGUAGES for lang in spans.langs], dtype=bool)
+    covered = _has_meaning(centroids)
     uncovered = ~(covered[a] & covered[b])
     by_anchors = _mutual_best(a[uncovered], b[uncovered], sims[uncovered], spans.lang_codes())
     by_meaning = _links_by_meaning(centroids, covered, weights, spans, cfg, window_days)
@@ -272,6 +271,12 @@ def _links_by_meaning(centroids: np.ndarray, covered: np.ndarray, weights: sp.cs
     agree = (_shared_anchors(weights, a, b) >= cfg.min_shared) | ~named[a] | ~named[b]
     agree &= covered[a] & covered[b]
     return _mutual_best(a[agree], b[agree], sims[agree], spans.lang_codes())
+
+
+def _has_meaning(centroids: np.ndarray) -> np.ndarray:
+    """Clusters whose mean embedding says something: the embed stage leaves zero rows in
+    the languages its encoder does not cover, so their clusters' means are zero."""
+    return np.any(centroids != 0, axis=1)
 
 
 def _events(links: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
@@ -471,8 +476,7 @@ def linking_closeness(anchors_of: ClusterAnchors, cfg: LinkConfig,
     embeddings' dot where both languages are ones the encoder covers (and the run has
     embeddings), else their anchor cosine."""
     weights = _anchor_weights(anchors_of, cfg)
-    langs = anchors_of.spans.langs
-    covered = np.array([lang in COVERED_LANGUAGES for lang in langs], dtype=bool)
+    covered = np.zeros(weights.shape[0], bool) if centroids is None else _has_meaning(centroids)
 
     def closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         sims = np.asarray(weights[a].multiply(weights[b]).sum(axis=1)).ravel()

@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.records import Record
 from dedup.settings import Range, setting
 
@@ -269,65 +270,6 @@ LANGUAGE_CODES: frozenset[str] = frozenset({
     "ja", "ko", "cs", "cz", "sk", "hu", "ro", "bg", "sr", "hr", "el", "gr", "he", "fa",
     "kk", "kz", "be", "by", "lt", "lv", "et", "fi", "sv", "se", "da", "ka", "az", "hy",
     "eng", "rus", "ukr", "deu", "укр", "рус", "ру", "уа",
-})
-
-# Words a date/time stamp is made of, in the supported languages; a short line with a
-# digit and only these words is a date line (cruft as a title, kept inside the text).
-DATE_WORDS: frozenset[str] = frozenset({
-    # English
-    "january", "february", "march", "april", "may", "june", "july", "august",
-    "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun",
-    "jul", "aug", "sep", "sept", "oct", "nov", "dec", "monday", "tuesday", "wednesday",
-    "thursday", "friday", "saturday", "sunday", "mon", "tue", "tues", "wed", "thu",
-    "thur", "thurs", "fri", "sat", "sun", "updated", "update", "published", "posted",
-    "last", "on", "at", "am", "pm", "a", "p", "m", "today", "yesterday", "st", "nd",
-    "rd", "th", "of",
-    # time zones
-    "ist", "gmt", "utc", "est", "edt", "cst", "cdt", "pst", "pdt", "mst", "mdt", "et",
-    "bst", "cet", "cest", "msk", "eet", "eest", "aest", "aedt", "jst", "hkt", "sgt",
-    "wib", "hrs", "h",
-    # German
-    "januar", "jänner", "februar", "märz", "mai", "juni", "juli", "oktober", "dezember",
-    "montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag",
-    "uhr", "um", "aktualisiert", "veröffentlicht", "heute", "gestern", "stand",
-    # French
-    "janvier", "février", "mars", "avril", "juin", "juillet", "août", "septembre",
-    "octobre", "novembre", "décembre", "lundi", "mardi", "mercredi", "jeudi",
-    "vendredi", "samedi", "dimanche", "le", "à", "mis", "jour", "publié", "hier",
-    # Spanish
-    "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
-    "septiembre", "setiembre", "octubre", "noviembre", "diciembre", "lunes", "martes",
-    "miércoles", "jueves", "viernes", "sábado", "domingo", "de", "del", "actualizado",
-    "publicado", "hoy", "ayer", "las", "la",
-    # Italian
-    "gennaio", "febbraio", "aprile", "maggio", "giugno", "luglio", "settembre",
-    "ottobre", "dicembre", "lunedì", "martedì", "mercoledì", "giovedì", "venerdì",
-    "sabato", "domenica", "di", "alle", "aggiornato", "pubblicato", "oggi", "ieri",
-    # Portuguese
-    "janeiro", "fevereiro", "março", "maio", "junho", "julho", "setembro", "outubro",
-    "novembro", "dezembro", "segunda-feira", "terça-feira", "quarta-feira",
-    "quinta-feira", "sexta-feira", "feira", "às", "atualizado", "hoje", "ontem",
-    # Polish
-    "stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "lipca", "sierpnia",
-    "września", "października", "listopada", "grudnia", "styczeń", "luty", "marzec",
-    "kwiecień", "czerwiec", "lipiec", "sierpień", "wrzesień", "październik", "listopad",
-    "grudzień", "poniedziałek", "wtorek", "środa", "czwartek", "piątek", "sobota",
-    "niedziela", "zaktualizowano", "opublikowano", "dzisiaj", "wczoraj", "godz",
-    # Russian
-    "января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
-    "сентября", "октября", "ноября", "декабря", "январь", "февраль", "март", "апрель",
-    "май", "июнь", "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь",
-    "понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье",
-    "в", "г", "года", "обновлено", "опубликовано", "сегодня", "вчера",
-    # Ukrainian
-    "січня", "лютого", "березня", "квітня", "травня", "червня", "липня", "серпня",
-    "вересня", "жовтня", "листопада", "грудня", "понеділок", "вівторок", "середа",
-    "четвер", "пʼятниця", "п'ятниця", "субота", "неділя", "о", "р", "року", "оновлено",
-    "опубліковано", "сьогодні", "вчора",
-    # Turkish
-    "ocak", "şubat", "mart", "nisan", "mayıs", "haziran", "temmuz", "ağustos", "eylül",
-    "ekim", "kasım", "aralık", "pazartesi", "salı", "çarşamba", "perşembe", "cuma",
-    "cumartesi", "pazar", "saat", "güncelleme", "güncellendi", "bugün", "dün",
 })
 
 # Lower-case name particles allowed inside a person's name in a byline.
