@@ -25,6 +25,7 @@ from typing import Any
 
 from dedup import __version__
 from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, commented_toml, load_config
+from dedup.display import most_first
 from dedup.engines import EngineError
 from dedup.engines.base import show_progress
 from dedup.io.discover import InputError
@@ -255,8 +256,7 @@ def summary(report: dict[str, Any], out_dir: Path) -> str:
     """A few lines a person reads after a run."""
     counts, seconds = report["counts"], report["seconds"]
     reasons = ", ".join(f"{k}: {v}" for k, v in counts["rejected_by_reason"].items())
-    languages = ", ".join(f"{k} {v}" for k, v in
-                          sorted(counts["languages"].items(), key=lambda kv: -kv[1])[:8])
+    languages = ", ".join(f"{k} {v}" for k, v in most_first(counts["languages"])[:8])
     return "\n".join([
         mode_line(report["config"]["embed"]["model"], report["engine"]),
         f"read {counts['in']} records: {counts['out']} articles, "

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from dedup.display import day_range, languages_text
 from dedup.io.outdir import REPORT, article_files
 
 
@@ -110,14 +111,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> 
 
 def dates(row: dict[str, Any]) -> str:
     """A row's date range, days only: ``2025-03-01..2025-03-04``, one day, or ``-``."""
-    first, last = (row.get(key) and row[key][:10] for key in ("first", "last"))
-    return "-" if not first else first if first == last else f"{first}..{last}"
+    days = day_range(row)
+    return "-" if days is None else days[0] if days[0] == days[1] else "..".join(days)
 
 
 def languages(row: dict[str, Any]) -> str:
     """``en 5, de 2``."""
-    return ", ".join(f"{lang} {count}" for lang, count in
-                     sorted(row["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
+    return languages_text(row["languages"])
 
 
 def more(row: dict[str, Any], key: str) -> list[str]:

@@ -71,7 +71,7 @@ def test_report_holds_counts_rejects_stories_and_copies(generated: Path) -> None
         assert f"<td>{html.escape(member['title'][:100])}" in page
     copied = {m["duplicate_of"] for e in events.values() for m in e["members"]} - {None}
     assert copied and "Largest copy groups" in page
-    assert "lexical (embed.model = off)" in page
+    assert "Mode: <b>lexical</b>" in page
     assert "<script" not in page and "http://" not in page.replace(
         'xmlns="http://www.w3.org/2000/svg"', "")
 

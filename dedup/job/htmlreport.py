@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from dedup.display import day_range, languages_text, mode_name, most_first
 from dedup.io.spool import atomic_file
 
 HTML_REPORT = "report.html"
@@ -186,8 +187,7 @@ def overview(counts: dict[str, Any]) -> str:
 
 def run_section(report: dict[str, Any]) -> str:
     """Mode, engine and times: the only part that differs between runs of one input."""
-    model = report["config"]["embed"]["model"]
-    mode = "lexical (embed.model = off)" if model == "off" else f"semantic ({model})"
+    mode = mode_name(report["config"]["embed"]["model"])
     engine = report["engine"]
     wall = report["seconds"]["wall_by_step"]
     return (f"{RUN_SECTION[0]}<h2>Run</h2><p>Mode: <b>{escape(mode)}</b>; engine "
@@ -207,7 +207,7 @@ def rejects_section(counts: dict[str, Any], samples: dict[str, Any]) -> str:
     rows = [(reason, count, Markup("<br>".join(
                 f"<code>{cut(example.get('origin'), 80)}</code> {cut(example.get('detail'), 120)}"
                 for example in samples["rejects"].get(reason, []))))
-            for reason, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+            for reason, count in most_first(reasons)]
     body = table(["reason", "records", "first examples (file:line, detail)"], rows, [1]) \
         if rows else '<p class="muted">No record was rejected.</p>'
     return f'<section id="rejects"><h2>Rejected records</h2>{body}</section>'
@@ -215,7 +215,7 @@ def rejects_section(counts: dict[str, Any], samples: dict[str, Any]) -> str:
 
 def languages_section(counts: dict[str, Any]) -> str:
     """Articles per language, the 25 largest."""
-    ranked = sorted(counts["languages"].items(), key=lambda kv: (-kv[1], kv[0]))
+    ranked = most_first(counts["languages"])
     shown = ranked[:25]
     if len(ranked) > len(shown):
         shown.append((f"{len(ranked) - 25} others", sum(v for _, v in ranked[25:])))
@@ -271,19 +271,17 @@ def stories_timeline(stories: Sequence[dict[str, Any]]) -> str:
 
 def span(row: dict[str, Any]) -> str:
     """A date range, days only."""
-    first, last = ((row.get(key) or "")[:10] for key in ("first", "last"))
-    return "undated" if not first else first if first == last else f"{first} – {last}"
+    days = day_range(row)
+    return "undated" if days is None else days[0] if days[0] == days[1] else " – ".join(days)
 
 
 def story_block(story: dict[str, Any]) -> str:
     """One story: summary line, timeline, events (each expanding to its members)."""
-    languages = ", ".join(f"{lang} {n}" for lang, n in
-                          sorted(story["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
     hidden = story["events_total"] - len(story["events"])
     return (f'<details class="story" id="{escape(story["story_id"])}"><summary>'
             f'{cut(story["representative"]["title"])} <span class="meta">'
             f'{story["size"]:,} articles, {story["events_total"]:,} events, {span(story)}, '
-            f"{escape(languages)}</span></summary>"
+            f"{escape(languages_text(story['languages']))}</span></summary>"
             f'<div class="terms">{escape(", ".join(story["top_terms"][:12]))} · '
             f'<code>{escape(story["story_id"])}</code></div>'
             + timeline(story["events"])

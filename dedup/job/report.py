@@ -20,6 +20,7 @@ import orjson
 from dedup import __version__
 from dedup.algorithms.boilerplate import Learned, Removals
 from dedup.config import Config
+from dedup.display import mode_kind, mode_name, most_first
 from dedup.engines.base import Engine
 from dedup.io.discover import InputFile
 from dedup.job.corpus import Corpus
@@ -80,7 +81,7 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
         "resumed": resumed,
         "chunks_reused": {"read": sum(p.reused for p in prepared),
                           "analyse": sum(a.reused for a in analysed)},
-        "mode": "lexical" if cfg.embed.model == "off" else "semantic",
+        "mode": mode_kind(cfg.embed.model),
         "engine": engine_facts(engine),
         "config": cfg.to_dict(),
         "versions": versions(),
@@ -148,10 +149,9 @@ def engine_facts(engine: Engine) -> dict[str, Any]:
 def mode_line(model: str, engine: dict[str, Any]) -> str:
     """Which mode ran: semantic (with its encoder) or lexical (``embed.model`` "off"),
     on which engine (:func:`engine_facts`) with how many workers."""
-    mode = "lexical" if model == "off" else f"semantic ({model})"
     workers = engine["workers"] or 1
     name = engine["name"].removesuffix("Engine").lower()
-    return f"mode: {mode}, {name} engine, {workers} worker{'s' if workers != 1 else ''}"
+    return f"mode: {mode_name(model)}, {name} engine, {workers} worker{'s' if workers != 1 else ''}"
 
 
 def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
@@ -161,26 +161,17 @@ def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
     events' best members, the largest copy groups, the distribution of event and story
     sizes, and the sources with most articles with their copies."""
     limits = HTML_LIMITS
-    similarity, canonical = grouping.similarity, grouping.dups.canonical
-    rows, bounds = events.members, events.starts
-
-    def member(row: int) -> dict[str, Any]:
-        return {**heads.fields(row), "similarity": round(float(similarity[row]), 4),
-                "duplicate_of": None if canonical[row] == row else corpus.ids[canonical[row]]}
-
+    canonical = grouping.dups.canonical
     with (out_dir / "stories.jsonl").open("rb") as lines:
         stories = [orjson.loads(line) for line in itertools.islice(lines, limits.stories)]
     for story in stories:
         story["events_total"] = len(story["events"])
         story["events"] = story["events"][:limits.events]
-    shown = {event["cluster_id"] for story in stories for event in story["events"]}
-    label_of = {cluster_id: lab for lab, cluster_id in enumerate(grouping.cluster_ids)
-                if cluster_id in shown}
+    members = best_members(out_dir / "clusters.jsonl", {
+        event["cluster_id"] for story in stories for event in story["events"]}, limits.members)
     for story in stories:
         for event in story["events"]:
-            lab = label_of[event["cluster_id"]]
-            best = rows[bounds[lab]:min(bounds[lab + 1], bounds[lab] + limits.members)]
-            event["members"] = [member(row) for row in best.tolist()]
+            event["members"] = members[event["cluster_id"]]
     story_sizes = np.bincount(grouping.story_of, minlength=len(grouping.story_ids))
     return {"stories": stories, "copy_groups": largest_copy_groups(corpus, canonical, heads),
             "event_sizes": size_histogram(np.asarray(events.size, dtype=np.int64)),
@@ -188,6 +179,21 @@ def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
             "sources": [[name, *sources[name]] for name in sorted(
                 sources, key=lambda name: (-sources[name][0], name))[:limits.sources]],
             "sources_total": len(sources)}
+
+
+def best_members(clusters: Path, wanted: set[str], limit: int) -> dict[str, list[dict[str, Any]]]:
+    """The first ``limit`` members (best first) of the ``wanted`` events, read from
+    clusters.jsonl as written: only the lines of those events are decoded."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    start = len(b'{"cluster_id":"')
+    with clusters.open("rb") as lines:
+        for line in lines:
+            cluster_id = line[start:line.index(b'"', start)].decode()
+            if cluster_id in wanted:
+                found[cluster_id] = orjson.loads(line)["members"][:limit]
+                if len(found) == len(wanted):
+                    break
+    return found
 
 
 def largest_copy_groups(corpus: Corpus, canonical: np.ndarray,
@@ -205,8 +211,7 @@ def largest_copy_groups(corpus: Corpus, canonical: np.ndarray,
         copies = copies[copies != row][:HTML_LIMITS.copies]
         copy_sources = Counter(heads.fields(c)["source"] or "" for c in copies.tolist())
         groups.append({**heads.fields(row), "size": int(sizes[row]),
-                       "copy_sources": dict(sorted(copy_sources.items(),
-                                                   key=lambda kv: (-kv[1], kv[0])))})
+                       "copy_sources": dict(most_first(copy_sources))})
     return groups
 
 
