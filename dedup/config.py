@@ -277,11 +277,7 @@ class Setting:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is out of this setting's range or choices, or None."""
-        if self.about.limits is not None:
-            return self.about.limits.problem(self.name, value)
-        if self.about.choices and value not in self.about.choices:
-            return f"{self.name} must be one of {', '.join(self.about.choices)}, got {value!r}"
-        return None
+        return self.about.problem(self.name, value)
 
 
 def declared_settings() -> tuple[Setting, ...]:

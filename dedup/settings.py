@@ -59,6 +59,14 @@ class About:
     limits: Range | None  # numeric settings: the values allowed
     choices: tuple[str, ...]  # settings that take one of a few words: those words
 
+    def problem(self, name: str, value: Any) -> str | None:
+        """Why ``value`` is outside the range or choices declared for ``name``, or None."""
+        if self.limits is not None:
+            return self.limits.problem(name, value)
+        if self.choices and value not in self.choices:
+            return f"{name} must be one of {', '.join(self.choices)}, got {value!r}"
+        return None
+
 
 def setting(default: T, limits: Range | None = None, *, choices: Sequence[str] = (),
             doc: str) -> T:
@@ -83,3 +91,14 @@ def about(field: dataclasses.Field[Any]) -> About:
         raise TypeError(f"config field {field.name!r} is not declared with "
                         "dedup.settings.setting(), so it has no comment and no range")
     return field.metadata[ABOUT]
+
+
+def first_problem(section: Any) -> str | None:
+    """The first field of a stage's config outside its declared range or choices, named
+    by the field alone: what a config built in Python can fail on at construction (the
+    job's checks, :func:`dedup.config.validate`, name it with its section)."""
+    for field in dataclasses.fields(section):
+        problem = about(field).problem(field.name, getattr(section, field.name))
+        if problem is not None:
+            return problem
+    return None

@@ -7,6 +7,7 @@ related links, comments, footer), so the tests need no network and no evaluation
 from __future__ import annotations
 
 import random
+import re
 import socket
 import unicodedata
 
@@ -353,12 +354,15 @@ def test_unclosed_script_in_oversize_page() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"favor": "fast"}, {"max_html_bytes": 0}, {"latest_date": "today"}],
+    ("kwargs", "message"),
+    [({"favor": "fast"}, "favor must be one of precision, recall, balanced, got 'fast'"),
+     ({"max_html_bytes": 0}, "max_html_bytes must be >= 1, got 0"),
+     ({"latest_date": "today"}, "Invalid isoformat string")],
     ids=["favor", "max_html_bytes", "latest_date"],
 )
-def test_bad_config_fails_at_construction(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+def test_bad_config_fails_at_construction(kwargs: dict[str, object], message: str) -> None:
+    """A config built in Python is checked against the declared ranges when it is made."""
+    with pytest.raises(ValueError, match=re.escape(message)):
         ExtractConfig(**kwargs)  # type: ignore[arg-type]
 
 

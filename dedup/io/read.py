@@ -39,7 +39,7 @@ from dedup.io.discover import (
     streams_kept,
 )
 from dedup.records import Reject
-from dedup.settings import Range, setting
+from dedup.settings import Range, first_problem, setting
 
 if TYPE_CHECKING:
     import pyarrow
@@ -97,8 +97,8 @@ class ReadConfig:
     def __post_init__(self) -> None:
         """Fail at construction, not while reading, on a limit that rejects everything
         or a field mapping that names a record field that does not exist."""
-        if self.max_line_bytes < 1:
-            raise ValueError("max_line_bytes must be positive")
+        if (problem := first_problem(self)) is not None:
+            raise ValueError(problem)
         for name, key in self.fields.items():
             if name not in DEFAULT_FIELDS:
                 raise ValueError(unknown_field_message(name))

@@ -23,7 +23,7 @@ from trafilatura.deduplication import LRUCache
 from trafilatura.settings import Document
 
 from dedup.records import Record, Reject
-from dedup.settings import Range, setting
+from dedup.settings import Range, first_problem, setting
 
 FAVOR_CHOICES = ("precision", "recall", "balanced")
 
@@ -112,11 +112,8 @@ class ExtractConfig:
 
     def __post_init__(self) -> None:
         """Fail at construction, not once per record, on a misspelt setting."""
-        if self.favor not in FAVOR_CHOICES:
-            raise ValueError(f"favor must be one of {FAVOR_CHOICES}, got {self.favor!r}")
-        if min(self.max_html_bytes, self.max_html_elements, self.fallback_max_elements) <= 0:
-            raise ValueError("max_html_bytes, max_html_elements and fallback_max_elements "
-                             "must be positive")
+        if (problem := first_problem(self)) is not None:
+            raise ValueError(problem)
         # htmldate silently falls back to "today" on an unparsable date, breaking determinism
         date.fromisoformat(self.latest_date)
 
