@@ -75,7 +75,7 @@ class ClusterConfig:
         and scores can tell same-kind events apart (precision).""")
     drop_stopwords: bool = setting(True, doc="""
         Ignore function words ("the", "und", "и"...) of languages with a list in
-        dedup.algorithms.lexicon.py. IDF discounts them only in large blocks; in small ones
+        dedup/algorithms/lexicon.py. IDF discounts them only in large blocks; in small ones
         they decide similarities and top terms. Off keeps them (only sensible for huge
         blocks).""")
     stemming: bool = setting(True, doc="""
