@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dedup.config import Config, ConfigError, keys, load_config, set_value, validate
+from dedup.config import SETTINGS, Config, ConfigError, load_config, set_value, validate
 from dedup.io.outdir import article_files, check_output_dir
 from dedup.job.run import outputs_written, run_job
 from dedup.show import lines
@@ -190,19 +190,19 @@ def configured(config: Config | str | os.PathLike[str] | None,
         raise TypeError(f"config must be a dedup.Config, a TOML file's path or None, "
                         f"not {type(config).__name__}")
     for keyword, value in overrides.items():
-        settings = set_value(settings, dotted_setting(settings, keyword), value)
+        settings = set_value(settings, dotted_setting(keyword), value)
     validate(settings)
     return settings
 
 
-def dotted_setting(settings: Config, keyword: str) -> str:
+def dotted_setting(keyword: str) -> str:
     """``section.key`` of an override keyword ``section__key`` (or ``"section.key"``); a
     bare key (``workers=2``, as the CLI's ``--workers``) is refused with the sections
     that have it, rather than read as an unknown section."""
     dotted = keyword.replace("__", ".")
     if "." in dotted:
         return dotted
-    owners = [section for section in keys(settings) if keyword in keys(getattr(settings, section))]
+    owners = [entry.section for entry in SETTINGS if entry.key == keyword]
     if owners:
         raise ConfigError(f"{keyword!r} needs its section: "
                           f"{' or '.join(f'{section}__{keyword}' for section in owners)}")

@@ -25,13 +25,12 @@ from typing import Any
 
 from dedup import __version__
 from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, commented_toml, load_config
-from dedup.display import most_first
+from dedup.display import languages_text, mode_line
 from dedup.engines import EngineError
 from dedup.engines.base import show_progress
 from dedup.io.discover import InputError
 from dedup.io.outdir import OutputError
 from dedup.io.presets import PRESETS
-from dedup.job.report import mode_line
 from dedup.job.run import run_job
 from dedup.show import ShowError, show
 
@@ -256,7 +255,7 @@ def summary(report: dict[str, Any], out_dir: Path) -> str:
     """A few lines a person reads after a run."""
     counts, seconds = report["counts"], report["seconds"]
     reasons = ", ".join(f"{k}: {v}" for k, v in counts["rejected_by_reason"].items())
-    languages = ", ".join(f"{k} {v}" for k, v in most_first(counts["languages"])[:8])
+    languages = languages_text(counts["languages"], limit=8)
     return "\n".join([
         mode_line(report["config"]["embed"]["model"], report["engine"]),
         f"read {counts['in']} records: {counts['out']} articles, "

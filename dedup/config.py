@@ -167,6 +167,10 @@ def set_value(config: Config, dotted: str, value: Any) -> Config:
         coerced = coerce(value, expected, dotted)
         if isinstance(coerced, dict):
             coerced = merged_table(getattr(section, key), coerced, dotted)
+        # the declared range, in validate's words, before the section's own check
+        declared = next(entry for entry in SETTINGS if entry.name == dotted)
+        if (problem := declared.problem(coerced)) is not None:
+            raise ConfigError(problem)
     elif len(parts) == 3 and isinstance(getattr(section, parts[1], None), dict):
         key = parts[1]
         coerced = merged_table(getattr(section, key), {parts[2]: coerce(value, str, dotted)},

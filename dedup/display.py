@@ -12,9 +12,10 @@ def most_first(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
-def languages_text(languages: Mapping[str, int]) -> str:
-    """``en 5, de 2``: an event's or a story's languages, most articles first."""
-    return ", ".join(f"{lang} {count}" for lang, count in most_first(languages))
+def languages_text(languages: Mapping[str, int], limit: int | None = None) -> str:
+    """``en 5, de 2``: a run's, an event's or a story's languages, most articles first
+    (the ``limit`` largest)."""
+    return ", ".join(f"{lang} {count}" for lang, count in most_first(languages)[:limit])
 
 
 def day_range(row: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -32,3 +33,11 @@ def mode_kind(model: str) -> str:
 def mode_name(model: str) -> str:
     """The mode with its encoder: "lexical", or "semantic (MODEL)"."""
     return mode_kind(model) if model == "off" else f"{mode_kind(model)} ({model})"
+
+
+def mode_line(model: str, engine: dict[str, Any]) -> str:
+    """Which mode ran: semantic (with its encoder) or lexical (``embed.model`` "off"),
+    on which engine (:func:`dedup.job.report.engine_facts`) with how many workers."""
+    workers = engine["workers"] or 1
+    name = engine["name"].removesuffix("Engine").lower()
+    return f"mode: {mode_name(model)}, {name} engine, {workers} worker{'s' if workers != 1 else ''}"

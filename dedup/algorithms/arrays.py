@@ -46,14 +46,15 @@ def top_k_per_row(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
     entries that come in that order (a canonical sparse matrix's) skip the sort into it,
     which for millions of entries would dominate the run time.
     """
-    position = np.arange(rows.size)
     in_order = np.all((rows[1:] > rows[:-1]) | ((rows[1:] == rows[:-1]) & (cols[1:] > cols[:-1])))
-    if not in_order:
-        position = np.lexsort((cols, rows))
+    into_order = None if in_order else np.lexsort((cols, rows))
+    ranked, weighed = (rows, weights) if into_order is None else (rows[into_order],
+                                                                  weights[into_order])
     largest = float(weights.max()) if weights.size else 1.0
-    scale = 1.0 if largest <= 1.0 else 1.0 / largest  # the key needs weights in [0, 1]
-    key = rows[position] * 4.0 + (1.0 - weights[position] * scale)
-    position = position[np.argsort(key, kind="stable")]
+    if largest > 1.0:  # the key needs weights in [0, 1]
+        weighed = weighed * (1.0 / largest)
+    best_first = np.argsort(ranked * 4.0 + (1.0 - weighed), kind="stable")
+    position = best_first if into_order is None else into_order[best_first]
     ordered = rows[position]
     row_starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     rank_in_row = np.arange(ordered.size) - np.repeat(row_starts,
@@ -61,12 +62,39 @@ def top_k_per_row(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
     return position[rank_in_row < k]
 
 
+def heaviest_per_row(matrix: sp.csr_matrix, useful: np.ndarray, keep: int,
+                     batch: int = 16384) -> sp.csr_matrix:
+    """Each row's ``keep`` heaviest non-zero entries among the ``useful`` columns (ties to
+    the smaller column).
+
+    Rows are reduced a batch at a time: the sort over every entry of a large block at
+    once was the peak of its memory.
+    """
+    parts = []
+    for start in range(0, matrix.shape[0], batch):
+        rows = matrix[start : start + batch]
+        entry_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+        kept = useful[rows.indices] & (rows.data != 0)
+        entry_row, columns, values = entry_row[kept], rows.indices[kept], rows.data[kept]
+        top = top_k_per_row(entry_row, columns, values, keep)
+        parts.append(sp.csr_matrix((values[top], (entry_row[top], columns[top])),
+                                   shape=rows.shape))
+    return sp.vstack(parts, format="csr")
+
+
 def within_days(start: np.ndarray, end: np.ndarray, window_days: float) -> np.ndarray:
     """Where ``end`` comes at most ``window_days`` after ``start`` (or before it); an
-    unknown (NaN) day never forbids.  Two dates pass (earlier, later); two date ranges
-    (earliest last day, latest first day), whose difference is their gap."""
+    unknown (NaN) day never forbids.  The span of a merged cluster passes (first day,
+    last day); the gap of two date ranges (earliest last day, latest first day)."""
     with np.errstate(invalid="ignore"):
         return ~(end - start > window_days)
+
+
+def dates_within(day_a: np.ndarray, day_b: np.ndarray, window_days: float) -> np.ndarray:
+    """Where two dates are at most ``window_days`` apart, either way; an unknown (NaN)
+    day never forbids."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(day_a - day_b) > window_days)
 
 
 def inverse_document_frequency(doc_freq: np.ndarray, documents: int) -> np.ndarray:

@@ -69,7 +69,7 @@ _MAX_SHAPE_CHARS = 80
 
 def stable_hash(text: str) -> int:
     """64-bit blake2b of the text: equal in every process and run, unlike ``hash()``."""
-    return hash64(text_bytes(text), "big")
+    return hash64(text_bytes(text), byteorder="big")
 
 
 @cache

@@ -40,6 +40,8 @@ from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
 from dedup.algorithms.arrays import (
+    dates_within,
+    heaviest_per_row,
     inverse_document_frequency,
     normalise_rows,
     sorted_unique,
@@ -470,27 +472,8 @@ def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
     cannot link two.
     """
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    return _heaviest_terms(weights, (doc_freq >= 2) & (doc_freq <= cfg.max_candidate_df),
+    return heaviest_per_row(weights, (doc_freq >= 2) & (doc_freq <= cfg.max_candidate_df),
                            cfg.search_terms)
-
-
-def _heaviest_terms(weights: sp.csr_matrix, useful: np.ndarray, terms: int,
-                    batch: int = 16384) -> sp.csr_matrix:
-    """Each row's ``terms`` heaviest entries among the ``useful`` columns.
-
-    Rows are reduced a batch at a time: the sort over every entry of a large block at
-    once was the peak of its memory.
-    """
-    parts = []
-    for start in range(0, weights.shape[0], batch):
-        rows = weights[start : start + batch]
-        entry_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-        kept = useful[rows.indices] & (rows.data != 0)
-        entry_row, columns, values = entry_row[kept], rows.indices[kept], rows.data[kept]
-        top = top_k_per_row(entry_row, columns, values, terms)
-        parts.append(sp.csr_matrix((values[top], (entry_row[top], columns[top])),
-                                   shape=rows.shape))
-    return sp.vstack(parts, format="csr")
 
 
 def _membership(labels: np.ndarray, groups: int) -> sp.csr_matrix:
@@ -627,9 +610,7 @@ def _search_hits(queries: sp.csr_matrix, candidates: sp.csr_matrix, columns: np.
 def _usable_hits(rows: np.ndarray, cols: np.ndarray, sorted_days: np.ndarray,
                  cfg: ClusterConfig) -> np.ndarray:
     """Hits that are another row, within the date window."""
-    day_a, day_b = sorted_days[rows], sorted_days[cols]
-    return (rows != cols) & within_days(np.minimum(day_a, day_b), np.maximum(day_a, day_b),
-                                        cfg.window_days)
+    return (rows != cols) & dates_within(sorted_days[rows], sorted_days[cols], cfg.window_days)
 
 
 def _top_products(rows: sp.csr_matrix, columns: sp.csr_matrix, top: int,
@@ -775,9 +756,8 @@ def _neighbourhood_vectors(neighbours: sp.csr_matrix, cfg: ClusterConfig) -> sp.
     them where the word overlap alone cannot.
     """
     n = neighbours.shape[0]
-    vectors = sp.csr_matrix(neighbours + sp.identity(n, format="csr") * cfg.self_weight)
-    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ vectors)
+    return normalise_rows(sp.csr_matrix(neighbours + sp.identity(n, format="csr")
+                                         * cfg.self_weight))
 
 
 def _linkage_parts(
@@ -1000,10 +980,7 @@ def _salient_terms(weights: sp.csr_matrix, terms: int) -> sp.csr_matrix:
     rows: what a story is told by.  A long article's tail of light terms would make its
     events' sums long, and every story merge costs their length."""
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    kept = _heaviest_terms(weights, doc_freq >= 2, terms)
-    norms = np.sqrt(np.asarray(kept.multiply(kept).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ kept)
+    return normalise_rows(heaviest_per_row(weights, doc_freq >= 2, terms))
 
 
 # Events beyond the neighbour search each event meets per top term it shares with them.
@@ -1035,9 +1012,8 @@ def _term_chains(event_terms: np.ndarray, first_day: np.ndarray,
     for step in range(_CHAIN_LINKS):
         partner = later + step
         ok = partner < key.size
-        ok[ok] &= (segment[partner[ok]] == segment[ok]) & within_days(
-            np.minimum(day[ok], day[partner[ok]]), np.maximum(day[ok], day[partner[ok]]),
-            cfg.story_window_days)
+        ok[ok] &= (segment[partner[ok]] == segment[ok]) & dates_within(
+            day[partner[ok]], day[ok], cfg.story_window_days)
         found_a.append(event[ok])
         found_b.append(event[partner[ok]])
     return np.concatenate(found_a), np.concatenate(found_b)

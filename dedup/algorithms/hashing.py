@@ -6,10 +6,14 @@ from hashlib import blake2b
 from typing import Literal
 
 
-def hash64(data: bytes, byteorder: Literal["little", "big"] = "little") -> int:
-    """The 8-byte blake2b digest of ``data`` as an unsigned integer (the byte order only
+def hash64(*parts: bytes, byteorder: Literal["little", "big"] = "little") -> int:
+    """The 8-byte blake2b digest of the ``parts`` one after the other as an unsigned
+    integer; given in parts, a large record is never copied whole (the byte order only
     picks which integer: keys made before this helper keep their values)."""
-    return int.from_bytes(blake2b(data, digest_size=8).digest(), byteorder)
+    digest = blake2b(digest_size=8)
+    for part in parts:
+        digest.update(part)
+    return int.from_bytes(digest.digest(), byteorder)
 
 
 def text_bytes(text: str) -> bytes:

@@ -35,9 +35,9 @@ import scipy.sparse as sp
 
 from dedup.algorithms.arrays import (
     components,
+    heaviest_per_row,
     inverse_document_frequency,
     normalise_rows,
-    top_k_per_row,
     within_days,
 )
 from dedup.algorithms.cluster import Clustering, Stories, feature_index
@@ -300,17 +300,8 @@ def _anchor_weights(anchors_of: ClusterAnchors, cfg: LinkConfig) -> sp.csr_matri
     idf = inverse_document_frequency(anchors_of.document_frequency, anchors_of.articles)
     common = anchors_of.document_frequency > cfg.max_df
     weights = sums.copy()
-    weights.data = np.log1p(weights.data) * idf[weights.indices] * ~common[weights.indices]
-    return normalise_rows(_heaviest_per_row(weights, cfg.max_anchors))
-
-
-def _heaviest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
-    """Each row's ``keep`` largest entries (ties to the smaller column), zeros dropped."""
-    coo = matrix.tocoo()
-    nonzero = coo.data > 0
-    rows, cols, vals = coo.row[nonzero], coo.col[nonzero], coo.data[nonzero]
-    kept = top_k_per_row(rows, cols, vals, keep)
-    return sp.csr_matrix((vals[kept], (rows[kept], cols[kept])), shape=matrix.shape)
+    weights.data = np.log1p(weights.data) * idf[weights.indices]
+    return normalise_rows(heaviest_per_row(weights, ~common, cfg.max_anchors))
 
 
 def _cross_language_pairs(vectors: sp.csr_matrix | np.ndarray, spans: ClusterSpans,

@@ -61,7 +61,7 @@ def group_id_for(canonical_ids: Iterable[str], prefix: str) -> str:
     """A cluster's ("c-") or story's ("s-") id from its canonical members' ids:
     independent of order and chunking."""
     joined = "\n".join(sorted(canonical_ids)).encode("utf-8")
-    return f"{prefix}{hash64(joined, 'big'):016x}"
+    return f"{prefix}{hash64(joined, byteorder='big'):016x}"
 
 
 @dataclass(slots=True)

@@ -57,6 +57,8 @@ def reject_examples(rejects: Path, reasons: dict[str, int]) -> dict[str, list[di
     wanted = {reason: min(count, HTML_LIMITS.examples) for reason, count in reasons.items()}
     found: dict[str, list[dict[str, Any]]] = {reason: [] for reason in reasons}
     missing = sum(wanted.values())
+    if not missing:
+        return found
     with rejects.open("rb") as lines:
         for line in lines:
             if not missing:

@@ -253,8 +253,30 @@ class MemberHeads:
         return dict(orjson.loads(self[row] + b"}"))
 
 
-def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
-                   descriptions: Descriptions, heads: MemberHeads) -> None:
+@dataclass(frozen=True, slots=True)
+class MemberEntries:
+    """Each row's whole member entry: its head, its similarity to its event's
+    representative as written (4 decimals) and the id it is a copy of.  clusters.jsonl
+    and the HTML report show the same members from here."""
+
+    heads: MemberHeads
+    similarity: list[float]
+    duplicate_of: list[str | None]
+
+    @classmethod
+    def of(cls, corpus: Corpus, grouping: Grouping, heads: MemberHeads) -> MemberEntries:
+        """Every row's similarity and copy, as lists: the writer reads them per member."""
+        ids = corpus.ids
+        return cls(heads, [round(value, 4) for value in grouping.similarity.tolist()],
+                   [None if c == row else ids[c]
+                    for row, c in enumerate(grouping.dups.canonical.tolist())])
+
+    def __getitem__(self, row: int) -> bytes:
+        return member_entry(self.heads[row], self.similarity[row], self.duplicate_of[row])
+
+
+def write_clusters(out_dir: Path, grouping: Grouping, events: EventFacts,
+                   descriptions: Descriptions, members: MemberEntries) -> None:
     """clusters.jsonl: largest clusters first, ties by cluster id; members best first,
     each with its title, source and date.
 
@@ -264,11 +286,8 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
     step kept the workers waiting.
     """
     order = np.lexsort((np.array(grouping.cluster_ids), -np.array(events.size))).tolist()
-    canonical = grouping.dups.canonical
-    ids, cluster_ids, story_ids = corpus.ids, grouping.cluster_ids, grouping.story_ids
+    cluster_ids, story_ids = grouping.cluster_ids, grouping.story_ids
     story_of = grouping.story_of.tolist()
-    similarity = [round(value, 4) for value in grouping.similarity.tolist()]
-    duplicate_of = [None if c == row else ids[c] for row, c in enumerate(canonical.tolist())]
     rows, bounds = events.members.tolist(), events.starts.tolist()
     offset, length = descriptions.offset.tolist(), descriptions.size.tolist()
 
@@ -278,10 +297,9 @@ def write_clusters(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
                     "size": events.size[lab], "unique": events.unique[lab],
                     "languages": events.languages[lab], "first": events.first[lab],
                     "last": events.last[lab]}
-            members = b",".join([member_entry(heads[row], similarity[row], duplicate_of[row])
-                                 for row in rows[bounds[lab]:bounds[lab + 1]]])
+            entries = b",".join([members[row] for row in rows[bounds[lab]:bounds[lab + 1]]])
             yield cluster_line(head, os.pread(described, length[lab], offset[lab]),
-                               b"[" + members + b"]")
+                               b"[" + entries + b"]")
 
     with (descriptions.path.open("rb") as handle,
           atomic_file(out_dir / "clusters.jsonl") as out):

@@ -20,13 +20,13 @@ import orjson
 from dedup import __version__
 from dedup.algorithms.boilerplate import Learned, Removals
 from dedup.config import Config
-from dedup.display import mode_kind, mode_name, most_first
+from dedup.display import mode_kind, most_first
 from dedup.engines.base import Engine
 from dedup.io.discover import InputFile
 from dedup.job.corpus import Corpus
 from dedup.job.events import Grouping
 from dedup.job.htmlreport import HTML_LIMITS
-from dedup.job.manifests import EventFacts, MemberHeads
+from dedup.job.manifests import EventFacts, MemberEntries, MemberHeads
 from dedup.job.tasks import AnalysedChunk, PreparedChunk
 
 
@@ -96,16 +96,22 @@ def run_warnings(counts: dict[str, Any],
     ``malformed_json`` everywhere), with the first such reject's ``file:line``
     (``examples``: the first rejects of each reason, from
     :func:`~dedup.job.htmlreport.reject_examples`)."""
-    records_in, reasons = counts["in"], counts["rejected_by_reason"]
+    records_in = counts["in"]
     if not records_in:
         return ["no article: the inputs hold no record"]
     warnings = [f"{count} of {records_in} records ({count / records_in:.0%}) were rejected "
                 f"as {reason} (e.g. {examples[reason][0]['origin']})"
-                for reason, count in reasons.items() if count * 2 > records_in]
+                for reason, count in warned_reasons(counts).items()]
     if not counts["out"]:
         warnings.insert(0, f"no article: all {records_in} records were rejected "
                            "(see rejects.jsonl)")
     return warnings
+
+
+def warned_reasons(counts: dict[str, Any]) -> dict[str, int]:
+    """The reject reasons a run warns about: each more than half of the records."""
+    return {reason: count for reason, count in counts["rejected_by_reason"].items()
+            if count * 2 > counts["in"]}
 
 
 # Learned patterns the report lists (overall and per source), and sources it shows.
@@ -146,16 +152,8 @@ def engine_facts(engine: Engine) -> dict[str, Any]:
     return {"name": type(engine).__name__, "workers": getattr(engine, "workers", None)}
 
 
-def mode_line(model: str, engine: dict[str, Any]) -> str:
-    """Which mode ran: semantic (with its encoder) or lexical (``embed.model`` "off"),
-    on which engine (:func:`engine_facts`) with how many workers."""
-    workers = engine["workers"] or 1
-    name = engine["name"].removesuffix("Engine").lower()
-    return f"mode: {mode_name(model)}, {name} engine, {workers} worker{'s' if workers != 1 else ''}"
-
-
 def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
-                   heads: MemberHeads, sources: dict[str, list[int]]) -> dict[str, Any]:
+                   members: MemberEntries, sources: dict[str, list[int]]) -> dict[str, Any]:
     """What the HTML report shows beyond report.json, bounded whatever the run's size:
     the largest stories (their first lines in stories.jsonl) with their events and those
     events' best members, the largest copy groups, the distribution of event and story
@@ -167,33 +165,23 @@ def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
     for story in stories:
         story["events_total"] = len(story["events"])
         story["events"] = story["events"][:limits.events]
-    members = best_members(out_dir / "clusters.jsonl", {
-        event["cluster_id"] for story in stories for event in story["events"]}, limits.members)
+    shown = {event["cluster_id"] for story in stories for event in story["events"]}
+    label_of = {cluster_id: lab for lab, cluster_id in enumerate(grouping.cluster_ids)
+                if cluster_id in shown}
+    rows, bounds = events.members, events.starts
     for story in stories:
         for event in story["events"]:
-            event["members"] = members[event["cluster_id"]]
+            lab = label_of[event["cluster_id"]]
+            best = rows[bounds[lab]:min(bounds[lab + 1], bounds[lab] + limits.members)]
+            event["members"] = [orjson.loads(members[row]) for row in best.tolist()]
     story_sizes = np.bincount(grouping.story_of, minlength=len(grouping.story_ids))
-    return {"stories": stories, "copy_groups": largest_copy_groups(corpus, canonical, heads),
+    copy_groups = largest_copy_groups(corpus, canonical, members.heads)
+    return {"stories": stories, "copy_groups": copy_groups,
             "event_sizes": size_histogram(np.asarray(events.size, dtype=np.int64)),
             "story_events": size_histogram(story_sizes),
             "sources": [[name, *sources[name]] for name in sorted(
                 sources, key=lambda name: (-sources[name][0], name))[:limits.sources]],
             "sources_total": len(sources)}
-
-
-def best_members(clusters: Path, wanted: set[str], limit: int) -> dict[str, list[dict[str, Any]]]:
-    """The first ``limit`` members (best first) of the ``wanted`` events, read from
-    clusters.jsonl as written: only the lines of those events are decoded."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    start = len(b'{"cluster_id":"')
-    with clusters.open("rb") as lines:
-        for line in lines:
-            cluster_id = line[start:line.index(b'"', start)].decode()
-            if cluster_id in wanted:
-                found[cluster_id] = orjson.loads(line)["members"][:limit]
-                if len(found) == len(wanted):
-                    break
-    return found
 
 
 def largest_copy_groups(corpus: Corpus, canonical: np.ndarray,

@@ -30,6 +30,7 @@ import numpy as np
 
 from dedup.algorithms.duplicates import find_duplicates
 from dedup.config import Config, validate, with_resolved_model
+from dedup.display import mode_line
 from dedup.engines import open_engine
 from dedup.engines.base import Engine, Pass, show_progress
 from dedup.io.compression import without_compression
@@ -53,13 +54,20 @@ from dedup.job.corpus import fold_prepared, stack
 from dedup.job.events import group_events
 from dedup.job.htmlreport import HTML_REPORT, reject_examples, write_html
 from dedup.job.manifests import (
+    MemberEntries,
     MemberHeads,
     event_facts,
     write_articles,
     write_clusters,
     write_stories,
 )
-from dedup.job.report import build_report, engine_facts, mode_line, report_samples, run_warnings
+from dedup.job.report import (
+    build_report,
+    engine_facts,
+    report_samples,
+    run_warnings,
+    warned_reasons,
+)
 from dedup.job.shuffles import ChunkedSignatures, learn_boilerplate
 from dedup.job.tasks import analyse_chunk, chunk_path, prepare_chunk
 from dedup.stages.embed import prepare
@@ -162,19 +170,22 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     written = write_articles(out, work, corpus, grouping, engine, cfg)
     events = event_facts(corpus, grouping)
     with MemberHeads.opened(written.members) as heads:
-        write_clusters(out, corpus, grouping, events, written.events, heads)
+        members = MemberEntries.of(corpus, grouping, heads)
+        write_clusters(out, grouping, events, written.events, members)
         write_stories(out, corpus, grouping, events, written.stories, heads)
         if cfg.write.parquet:
             from dedup.io.parquet import parquet_copies  # pyarrow is an optional extra
 
             parquet_copies(out, article_files(out), cfg.write.kept_only)
         steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
-        samples = report_samples(out, corpus, grouping, events, heads, written.sources) \
+        samples = report_samples(out, corpus, grouping, events, members, written.sources) \
             if cfg.write.html else None
 
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
                           steps.wall, time.perf_counter() - started, engine, cfg, resumed)
-    examples = reject_examples(out / "rejects.jsonl", report["counts"]["rejected_by_reason"])
+    # the page shows examples of every reason; the warnings, of the reasons they name
+    examples = reject_examples(out / "rejects.jsonl", report["counts"]["rejected_by_reason"]
+                               if samples is not None else warned_reasons(report["counts"]))
     report["warnings"] = run_warnings(report["counts"], examples)
     if samples is not None:
         samples["rejects"] = examples

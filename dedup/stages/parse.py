@@ -331,8 +331,9 @@ def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
 def content_id(record: Record) -> str:
     """A stable id for a record that has none: a hash of its content, not of its position."""
     parts = (record.title, record.text, record.html or "", record.url or "")
-    content = b"".join(part.encode("utf-8", errors="replace") + b"\x00" for part in parts)
-    return f"h{hash64(content, 'big'):016x}"
+    encoded = (piece for part in parts for piece in (part.encode("utf-8", errors="replace"),
+                                                     b"\x00"))
+    return f"h{hash64(*encoded, byteorder='big'):016x}"
 
 
 def normalise_published(value: str, flags: list[str]) -> str | None:
