@@ -40,6 +40,7 @@ from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
 from dedup.algorithms.arrays import (
+    components,
     dates_within,
     heaviest_per_row,
     inverse_document_frequency,
@@ -785,20 +786,21 @@ def _word_share(block_size: int, cfg: ClusterConfig) -> float:
     return 1.0 - (1.0 - cfg.word_share) * evidence
 
 
-def _candidate_pairs(
-    neighbourhood: sp.csr_matrix, cfg: ClusterConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (a < b) that are neighbours or share one, at most ``2 * knn`` per row."""
-    n = neighbourhood.shape[0]
+def _candidate_pairs(neighbourhood: sp.csr_matrix, first: int, last: int,
+                     cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (a < b) that are neighbours or share one, at most ``2 * knn`` per row, of
+    the rows ``first``..``last``: a row's pairs depend on its own neighbourhood only, so
+    a large block's rows are paired in parts, on every worker."""
     transposed = neighbourhood.T.tocsr()
-    found_a: list[np.ndarray] = []
-    found_b: list[np.ndarray] = []
-    for start in range(0, n, cfg.batch_rows):
-        product = _top_products(neighbourhood[start : start + cfg.batch_rows], transposed,
-                                2 * cfg.knn, 0.0)
+    found_a: list[np.ndarray] = [np.zeros(0, np.int64)]
+    found_b: list[np.ndarray] = [np.zeros(0, np.int64)]
+    for start in range(first, last, cfg.batch_rows):
+        product = _top_products(neighbourhood[start : min(start + cfg.batch_rows, last)],
+                                transposed, 2 * cfg.knn, 0.0)
         found_a.append(product.row + start)
         found_b.append(product.col)
-    return unique_pairs(np.concatenate(found_a), np.concatenate(found_b), n)
+    return unique_pairs(np.concatenate(found_a), np.concatenate(found_b),
+                        neighbourhood.shape[0])
 
 
 # ---------------------------------------------------------------------- agglomerate
@@ -874,6 +876,7 @@ def _average_link(
     threshold: float | np.ndarray,
     window_days: float,
     size: np.ndarray | None = None,
+    sim: np.ndarray | None = None,
 ) -> np.ndarray:
     """Average-link agglomeration over the candidate pairs (a, b) of one block.
 
@@ -886,25 +889,23 @@ def _average_link(
     A row may stand for a group already made (vectors: its members' sum; ``size``:
     how many; ``spans``: its first and last day): stories grow from events this way.
     A threshold per row makes each cluster's the highest of its rows', and a pair's the
-    higher of its two clusters'.
+    higher of its two clusters'.  ``sim``, when given, holds the pairs' similarities
+    before any merge (:func:`_first_links` computed them).
     """
     n = parts[0][0].shape[0]
     label = np.arange(n)
     size = np.ones(n) if size is None else size.astype(np.float64)
     first_day, last_day = spans[0].copy(), spans[1].copy()
     needed = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,)).copy()
-    sim = np.zeros(a.size)
-    stale = np.ones(a.size, dtype=bool)
+    stale = np.full(a.size, sim is None)
+    sim = np.zeros(a.size) if sim is None else sim.copy()
     while a.size:
         sim[stale] = _average_similarity(parts, label, size, a[stale], b[stale])
-        span_ok = within_days(
-            np.fmin(first_day[a], first_day[b]), np.fmax(last_day[a], last_day[b]), window_days
-        )
         # A pair below its threshold is dropped for good: when a cluster merges, its
         # similarity to a third is the size-weighted mean of its parts', so it rises
         # only through parts with a pair of their own.  Kept, weak pairs were
         # recomputed in every round one of their clusters grew (most of the step).
-        strong = span_ok & (sim >= np.maximum(needed[a], needed[b]))
+        strong = _strong(a, b, sim, needed, (first_day, last_day), window_days)
         a, b, sim = a[strong], b[strong], sim[strong]
         if not a.size:
             break
@@ -925,16 +926,61 @@ def _average_link(
     return label
 
 
-def _cluster_block(weights: sp.csr_matrix, neighbours: sp.csr_matrix,
-                   embeddings: np.ndarray | None, days: np.ndarray,
-                   cfg: ClusterConfig) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Event keys (smallest member row) of one language block, and the candidate pairs."""
-    neighbourhood = _neighbourhood_vectors(neighbours, cfg)
-    pairs = _candidate_pairs(neighbourhood, cfg)
+def _strong(a: np.ndarray, b: np.ndarray, sim: np.ndarray, needed: np.ndarray,
+            spans: tuple[np.ndarray, np.ndarray], window_days: float) -> np.ndarray:
+    """Which pairs of clusters may still merge: similar enough for both clusters'
+    thresholds (``needed``), and their date spans (first, last day) within the window."""
+    first_day, last_day = spans
+    span_ok = within_days(np.fmin(first_day[a], first_day[b]),
+                          np.fmax(last_day[a], last_day[b]), window_days)
+    return span_ok & (sim >= np.maximum(needed[a], needed[b]))
+
+
+# Candidate pairs of a block part (a, b) and the links among them (a, b, similarity).
+_Pairs = tuple[np.ndarray, np.ndarray]
+_Links = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _first_links(pairs: _Pairs, weights: sp.csr_matrix, neighbourhood: sp.csr_matrix,
+                 embeddings: np.ndarray | None, days: np.ndarray, cfg: ClusterConfig) -> _Links:
+    """The candidate pairs that can merge: not vetoed (:func:`_direct_links`) and similar
+    enough before any merge, with that similarity.
+
+    The pairs below the threshold now never merge (see :func:`_average_link`), so the
+    rows joined by these links fall apart into independent parts of the agglomeration.
+    ``weights`` and ``neighbourhood`` need only the rows of the pairs.
+    """
     a, b = _direct_links(*pairs, weights, embeddings, cfg)
-    events = _average_link(_linkage_parts(weights, neighbourhood, cfg), a, b, (days, days),
-                           cfg.threshold, cfg.window_days)
-    return events, pairs
+    n = weights.shape[0]
+    sim = _average_similarity(_linkage_parts(weights, neighbourhood, cfg), np.arange(n),
+                              np.ones(n), a, b)
+    strong = _strong(a, b, sim, np.full(n, cfg.threshold), (days, days), cfg.window_days)
+    return a[strong], b[strong], sim[strong]
+
+
+def _link_groups(links: _Links, n: int, groups: int) -> list[np.ndarray]:
+    """The links cut into about ``groups`` groups of similar size, each a run of whole
+    connected components (in order of their first row): merges never cross a
+    component, so each group agglomerates on its own, on any worker, with the result of
+    the whole.  A component larger than a group's share is a group of its own."""
+    a, b, _ = links
+    if not a.size:
+        return []
+    component = components(a, b, n)[a]
+    order = np.argsort(component, kind="stable")
+    per_component = np.bincount(component)
+    ends = np.cumsum(per_component[per_component > 0])  # links up to each component's end
+    bounds = np.r_[0, ends][_cuts(ends, -(-a.size // max(groups, 1)))]
+    return [np.sort(order[lo:hi]) for lo, hi in itertools.pairwise(bounds.tolist())]
+
+
+def _event_keys(weights: sp.csr_matrix, neighbourhood: sp.csr_matrix, links: _Links,
+                days: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+    """Each row's event key (its event's smallest row), by average link over ``links``;
+    ``weights`` and ``neighbourhood`` need only the rows of the links."""
+    a, b, sim = links
+    return _average_link(_linkage_parts(weights, neighbourhood, cfg), a, b, (days, days),
+                         cfg.threshold, cfg.window_days, sim=sim)
 
 
 def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
@@ -1154,9 +1200,8 @@ class InMemoryRows:
 
 @dataclass(frozen=True, slots=True)
 class BlockSpool:
-    """Where a block's tasks leave what its later tasks read: its TF-IDF rows, its search
-    rows in date order, and each part of the neighbour search's hits.  Paths only, so it
-    travels to a task in a few bytes."""
+    """Where a large block's tasks leave what its later tasks read (see
+    :func:`_cluster_blocks`).  Paths only, so it travels to a task in a few bytes."""
 
     folder: Path
     n_features: int
@@ -1171,9 +1216,30 @@ class BlockSpool:
         """The block's reduced search rows, in date order (:func:`~dedup.io.spool.save_rows`)."""
         return self.folder / "search"
 
+    @property
+    def neighbourhood(self) -> Path:
+        """The block's neighbourhood rows (:func:`_neighbourhood_vectors`), in id order."""
+        return self.folder / "neighbourhood"
+
     def hits(self, part: int) -> list[Path]:
         """The neighbours (rows, columns, cosines) that search part ``part`` found."""
         return [self.folder / f"hits-{part}-{name}.npy" for name in ("rows", "cols", "sims")]
+
+    def pairs(self, part: int) -> list[Path]:
+        """The candidate pairs (a, b) of pairing part ``part``'s rows."""
+        return [self.folder / f"pairs-{part}-{name}.npy" for name in ("a", "b")]
+
+    def links(self, part: int) -> list[Path]:
+        """The links (a, b, similarity) among pairing part ``part``'s pairs."""
+        return [self.folder / f"links-{part}-{name}.npy" for name in ("a", "b", "sims")]
+
+    def group(self, group: int) -> list[Path]:
+        """The links (a, b, similarity) that agglomeration group ``group`` merges over."""
+        return [self.folder / f"group-{group}-{name}.npy" for name in ("a", "b", "sims")]
+
+    def events(self, group: int) -> list[Path]:
+        """The rows that group ``group`` agglomerated, and their event keys."""
+        return [self.folder / f"events-{group}-{name}.npy" for name in ("rows", "keys")]
 
     def neighbours(self, parts: int, n: int) -> sp.csr_matrix:
         """The n x n matrix of neighbour cosines that the ``parts`` of the search found."""
@@ -1182,10 +1248,33 @@ class BlockSpool:
         return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
 
+def _load(paths: Sequence[Path]) -> tuple[np.ndarray, ...]:
+    """The arrays saved at ``paths``."""
+    return tuple(np.load(path) for path in paths)
+
+
+def _save(paths: Sequence[Path], arrays: Sequence[np.ndarray]) -> None:
+    """Each array at its path."""
+    for path, array in zip(paths, arrays, strict=True):
+        save_array(path, array)
+
+
+@dataclass(frozen=True, slots=True)
+class SplitBlock:
+    """A large block whose earlier passes left their results in ``spool``: its search in
+    ``searches`` parts, its pairing in ``pairings`` parts, its agglomeration in
+    ``groups`` groups."""
+
+    spool: BlockSpool
+    searches: int
+    pairings: int
+    groups: int
+
+
 def prepare_block(source: RowSource, days: np.ndarray, spool: BlockSpool,
                   cfg: ClusterConfig) -> None:
-    """A block's first task: its TF-IDF rows (document frequencies need the whole block)
-    and its search rows, spooled for the search parts and the clustering."""
+    """A large block's first task: its TF-IDF rows (document frequencies need the whole
+    block) and its search rows, spooled for the search parts and the clustering."""
     spool.folder.mkdir(parents=True, exist_ok=True)
     weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
     save_rows(spool.weights, weights)
@@ -1219,26 +1308,110 @@ def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: 
     del searchable
     weights = rows_in_place(spool.weights, sorted_unique(np.r_[rows, cols]), days.size,
                             spool.n_features)
-    for path, array in zip(spool.hits(part), _closest(weights, rows, cols, cfg), strict=True):
-        save_array(path, array)
+    _save(spool.hits(part), _closest(weights, rows, cols, cfg))
 
 
-def cluster_block(spool: BlockSpool, source: RowSource, days: np.ndarray,
-                  headline_only: np.ndarray, parts: int, cfg: ClusterConfig) -> Clustering:
-    """Clusters of one language block, numbered, with representatives and top terms, from
-    its spooled rows and the ``parts`` of its neighbour search.
+def _pairing_parts(n: int, cfg: ClusterConfig) -> list[tuple[int, int]]:
+    """Row ranges (first, last) of a block's pairing parts, ``cfg.search_task_rows`` each."""
+    return [(first, min(first + cfg.search_task_rows, n))
+            for first in range(0, n, cfg.search_task_rows)]
+
+
+def save_neighbourhood(spool: BlockSpool, searches: int, n: int, cfg: ClusterConfig) -> None:
+    """The neighbourhood rows of a block, from its search parts' neighbours: every pairing
+    part multiplies its rows by all of them."""
+    save_rows(spool.neighbourhood, _neighbourhood_vectors(spool.neighbours(searches, n), cfg))
+
+
+def pair_block(spool: BlockSpool, source: RowSource, days: np.ndarray, rows: tuple[int, int],
+               part: int, cfg: ClusterConfig) -> None:
+    """One part of a block's pairing: the candidate pairs of rows ``rows`` (first, last)
+    and their links (:func:`_first_links`), spooled as ``part``.  Reads the TF-IDF rows
+    of its pairs only."""
+    n = days.size
+    neighbourhood = load_rows(spool.neighbourhood, n)
+    pairs = _candidate_pairs(neighbourhood, *rows, cfg)
+    weights = rows_in_place(spool.weights, sorted_unique(np.r_[pairs[0], pairs[1]]), n,
+                            spool.n_features)
+    _save(spool.pairs(part), pairs)
+    _save(spool.links(part), _first_links(pairs, weights, neighbourhood, _embeddings(source),
+                                          days, cfg))
+
+
+def group_links(spool: BlockSpool, pairings: int, n: int, groups: int) -> int:
+    """Cut a block's links into agglomeration groups (:func:`_link_groups`), each
+    spooled; returns how many."""
+    found = [_load(spool.links(part)) for part in range(pairings)]
+    a, b, sim = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
+    # a pair whose rows are in two parts was found by both, with the same similarity
+    _, first = np.unique(a * n + b, return_index=True)
+    links = a[first], b[first], sim[first]
+    cut = _link_groups(links, n, groups)
+    for group, chosen in enumerate(cut):
+        _save(spool.group(group), [array[chosen] for array in links])
+    return len(cut)
+
+
+def link_block(spool: BlockSpool, days: np.ndarray, group: int, cfg: ClusterConfig) -> None:
+    """One group of a block's agglomeration: the event keys of its rows, spooled.  Reads
+    the TF-IDF and neighbourhood rows of its links only."""
+    a, b, sim = _load(spool.group(group))
+    rows = sorted_unique(np.r_[a, b])
+    n = days.size
+    weights = rows_in_place(spool.weights, rows, n, spool.n_features)
+    neighbourhood = rows_in_place(spool.neighbourhood, rows, n, n)
+    _save(spool.events(group), (rows, _event_keys(weights, neighbourhood, (a, b, sim), days,
+                                                  cfg)[rows]))
+
+
+def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray,
+                  split: SplitBlock | None, cfg: ClusterConfig) -> Clustering:
+    """Clusters of one language block, numbered, with representatives and top terms: a
+    small block (``split`` None) clustered whole here, a large one finished from what
+    its earlier passes spooled.
 
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
-    weights = load_rows(spool.weights, spool.n_features)
-    neighbours = spool.neighbours(parts, days.size)
-    found = source.embeddings()
-    embeddings = None if found is None else found.astype(np.float32)
-    event_key, pairs = _cluster_block(weights, neighbours, embeddings, days, cfg)
+    if split is None:
+        weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg)
+        embeddings = _embeddings(source)
+        pairs = _candidate_pairs(neighbourhood, 0, days.size, cfg)
+        links = _first_links(pairs, weights, neighbourhood, embeddings, days, cfg)
+        event_key = _event_keys(weights, neighbourhood, links, days, cfg)
+    else:
+        spool = split.spool
+        weights = load_rows(spool.weights, spool.n_features)
+        embeddings = _embeddings(source)
+        found = [_load(spool.pairs(part)) for part in range(split.pairings)]
+        pairs = unique_pairs(np.concatenate([a for a, _ in found]),
+                             np.concatenate([b for _, b in found]), days.size)
+        event_key = np.arange(days.size)
+        for group in range(split.groups):
+            rows, keys = _load(spool.events(group))
+            event_key[rows] = keys
     events = _level(weights, event_key, cfg)
     story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg)
     return _summarise(events, _level(weights, story_key, cfg, similarities=False), embeddings)
+
+
+def _weights_and_neighbourhood(source: RowSource, days: np.ndarray,
+                               cfg: ClusterConfig) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """A small block's TF-IDF rows and neighbourhood rows, in memory: what a large
+    block's first three passes spool."""
+    weights = _tfidf_rows(source.load().astype(np.float64))
+    order = _date_order(days)
+    rows, cols = _slab_hits(_searchable(weights, cfg)[order], order, days,
+                            _block_slabs(days, cfg), cfg)
+    rows, cols, sims = _closest(weights, rows, cols, cfg)
+    neighbours = sp.csr_matrix((sims, (rows, cols)), shape=(days.size, days.size))
+    return weights, _neighbourhood_vectors(neighbours, cfg)
+
+
+def _embeddings(source: RowSource) -> np.ndarray | None:
+    """The block's embeddings as float32, if the run has them."""
+    found = source.embeddings()
+    return None if found is None else found.astype(np.float32)
 
 
 def cluster(
@@ -1262,8 +1435,9 @@ def cluster(
     order; ``headline_only`` marks rows without a body (see ``headline_story_threshold``).
     Language blocks are independent: with an ``engine`` they run as parallel tasks,
     largest first so the longest one starts at once, and a large block's neighbour
-    search is split over several (:func:`search_parts`).  Blocks keep their rows between
-    tasks in ``scratch`` (a folder every task can read; a temporary one if not given).
+    search, pairing and agglomeration are split over several (:func:`_cluster_blocks`).
+    Large blocks keep their rows between tasks in ``scratch`` (a folder every task can
+    read; a temporary one if not given).
     """
     n = len(ids)
     if n == 0:
@@ -1286,29 +1460,61 @@ def cluster(
 def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray], RowSource],
                     days: np.ndarray, bare: np.ndarray, folder: Path, cfg: ClusterConfig,
                     engine: Engine) -> list[Clustering]:
-    """Each block's Clustering, in three passes over the engine: TF-IDF per block, the
-    neighbour search in parts, then the agglomeration per block."""
-    spools = [BlockSpool(folder / f"block-{i}", cfg.n_features) for i in range(len(blocks))]
+    """Each block's Clustering.
+
+    A block whose neighbour search is one task (``cfg.search_task_rows``) is clustered
+    whole in one task.  A larger one is split over every worker in passes whose tasks
+    spool what the next pass reads: TF-IDF (the whole block), the neighbour search in
+    parts of its rows, the candidate pairs and links in parts of its rows, the
+    agglomeration in groups of rows that links connect; its last task (in the last pass,
+    with the small blocks) makes the events' summaries and the stories.  Every split
+    gives the result of the whole.
+    """
     sources = [rows_of(rows) for rows in blocks]
-    articles = sum(len(rows) for rows in blocks)
-    prepared = engine.map(prepare_block, ((source, days[rows], spool, cfg) for source, rows, spool
-                                          in zip(sources, blocks, spools, strict=True)),
-                          Pass("cluster: weights", articles, "article",
-                               share=lambda task: len(task[1])))
-    for _ in prepared:
+    large = [i for i, rows in enumerate(blocks) if len(rows) > cfg.search_task_rows]
+    splits: dict[int, SplitBlock] = {}
+    if large:
+        splits = _split_blocks(large, blocks, sources, days, folder, cfg, engine)
+    tasks = ((sources[i], days[rows], bare[rows], splits.get(i), cfg)
+             for i, rows in enumerate(blocks))
+    return list(engine.map(cluster_block, tasks, Pass(
+        "cluster", sum(len(rows) for rows in blocks), "article",
+        share=lambda task: len(task[1]))))
+
+
+def _split_blocks(large: Sequence[int], blocks: Sequence[np.ndarray],
+                  sources: Sequence[RowSource], days: np.ndarray, folder: Path,
+                  cfg: ClusterConfig, engine: Engine) -> dict[int, SplitBlock]:
+    """The passes of the large blocks before their last task (see :func:`_cluster_blocks`)."""
+    spools = {i: BlockSpool(folder / f"block-{i}", cfg.n_features) for i in large}
+    searches = {i: search_parts(days[blocks[i]], cfg) for i in large}
+    articles = sum(len(blocks[i]) for i in large)
+    _run(engine, prepare_block, [(sources[i], days[blocks[i]], spools[i], cfg) for i in large],
+         Pass("cluster: weights", articles, "article", share=lambda task: len(task[1])))
+    _run(engine, search_block, [(spools[i], days[blocks[i]], slabs, part, cfg) for i in large
+                                for part, slabs in enumerate(searches[i])],
+         Pass("cluster: neighbours", articles, "article",
+              share=lambda task: sum(last - first for first, last, _ in task[2])))
+    for i in large:
+        save_neighbourhood(spools[i], len(searches[i]), len(blocks[i]), cfg)
+    pairings = {i: _pairing_parts(len(blocks[i]), cfg) for i in large}
+    _run(engine, pair_block, [(spools[i], sources[i], days[blocks[i]], rows, part, cfg)
+                              for i in large for part, rows in enumerate(pairings[i])],
+         Pass("cluster: pairs", articles, "article",
+              share=lambda task: task[3][1] - task[3][0]))
+    groups = {i: group_links(spools[i], len(pairings[i]), len(blocks[i]), len(pairings[i]))
+              for i in large}
+    _run(engine, link_block, [(spools[i], days[blocks[i]], group, cfg) for i in large
+                              for group in range(groups[i])], "cluster: events")
+    return {i: SplitBlock(spools[i], len(searches[i]), len(pairings[i]), groups[i])
+            for i in large}
+
+
+def _run(engine: Engine, func: Callable[..., None], tasks: Sequence[tuple[object, ...]],
+         desc: str | Pass) -> None:
+    """Run a pass whose tasks leave their results in files."""
+    for _ in engine.map(func, tasks, desc):
         pass
-    plans = [search_parts(days[rows], cfg) for rows in blocks]
-    searches = ((spool, days[rows], slabs, part, cfg)
-                for rows, spool, plan in zip(blocks, spools, plans, strict=True)
-                for part, slabs in enumerate(plan))
-    for _ in engine.map(search_block, searches, Pass(
-            "cluster: neighbours", articles, "article",
-            share=lambda task: sum(last - first for first, last, _ in task[2]))):
-        pass
-    tasks = ((spool, source, days[rows], bare[rows], len(plan), cfg)
-             for source, rows, spool, plan in zip(sources, blocks, spools, plans, strict=True))
-    return list(engine.map(cluster_block, tasks, Pass("cluster", articles, "article",
-                                                      share=lambda task: len(task[2]))))
 
 
 @contextmanager
