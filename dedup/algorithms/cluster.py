@@ -943,17 +943,29 @@ _Links = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def _first_links(pairs: _Pairs, weights: sp.csr_matrix, neighbourhood: sp.csr_matrix,
                  embeddings: np.ndarray | None, days: np.ndarray, cfg: ClusterConfig) -> _Links:
-    """The candidate pairs that can merge: not vetoed (:func:`_direct_links`) and similar
-    enough before any merge, with that similarity.
+    """The candidate pairs (a < b, each once) that can merge: not vetoed
+    (:func:`_vetoed`) and similar enough before any merge, with that similarity.
 
     The pairs below the threshold now never merge (see :func:`_average_link`), so the
     rows joined by these links fall apart into independent parts of the agglomeration.
-    ``weights`` and ``neighbourhood`` need only the rows of the pairs.
+    Before any merge a cluster is one row, so the linkage parts' dots are the rows' own
+    (in :func:`_average_similarity`'s order of sums: the same bits) and the word cosine
+    the veto needs is the linkage's word part: a large block's member sums of every
+    row, a copy of its rows, are not built.  ``weights`` and ``neighbourhood`` need
+    only the rows of the pairs.
     """
-    a, b = _direct_links(*pairs, weights, embeddings, cfg)
+    a, b = pairs
+    word = None
+    if embeddings is None:
+        word = _row_dots(weights, a, weights, b)
+        kept = ~_vetoed(word, cfg.word_floor)
+    else:
+        kept = ~_vetoed(np.einsum("ij,ij->i", embeddings[a], embeddings[b]), cfg.semantic_floor)
+    a, b = a[kept], b[kept]
+    word = _row_dots(weights, a, weights, b) if word is None else word[kept]
+    (_, word_share), (_, neighbourhood_share) = _linkage_parts(weights, neighbourhood, cfg)
+    sim = word_share * word + neighbourhood_share * _row_dots(neighbourhood, a, neighbourhood, b)
     n = weights.shape[0]
-    sim = _average_similarity(_linkage_parts(weights, neighbourhood, cfg), np.arange(n),
-                              np.ones(n), a, b)
     strong = _strong(a, b, sim, np.full(n, cfg.threshold), (days, days), cfg.window_days)
     return a[strong], b[strong], sim[strong]
 
@@ -1065,10 +1077,9 @@ def _term_chains(event_terms: np.ndarray, first_day: np.ndarray,
     return np.concatenate(found_a), np.concatenate(found_b)
 
 
-def _direct_links(a: np.ndarray, b: np.ndarray, weights: sp.csr_matrix,
-                  embeddings: np.ndarray | None,
-                  cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate pairs that may be merged directly: the others are vetoed.
+def _vetoed(similarity: np.ndarray, floor: float) -> np.ndarray:
+    """Which candidate pairs may not be merged directly: their own similarity is below
+    ``floor``.
 
     Word overlap and shared neighbours (the linkage) let a site's template, a beat's
     stock phrases or a corner of the block join unrelated stories of two articles.  With
@@ -1079,11 +1090,7 @@ def _direct_links(a: np.ndarray, b: np.ndarray, weights: sp.csr_matrix,
     score merges.  Big clusters of one event are joined by many candidate pairs, so a
     few vetoed ones do not split them.
     """
-    if embeddings is None:
-        alike = _pair_dots(weights, a, b) >= cfg.word_floor
-    else:
-        alike = np.einsum("ij,ij->i", embeddings[a], embeddings[b]) >= cfg.semantic_floor
-    return a[alike], b[alike]
+    return similarity < floor
 
 
 # ------------------------------------------------------------------------ summarise
