@@ -489,3 +489,40 @@ def test_row_dots_are_dot_products_whichever_way_rows_are_multiplied(
                                atol=1e-12)
     np.testing.assert_allclose(_row_dots(right, b, left, a, batch=64), want, rtol=1e-12,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("top", [1, 3, 10])
+def test_top_features_are_the_largest_entries_ties_to_the_smaller_feature(top: int) -> None:
+    """Against a sort of each row, on rows of every length, with many tied values, and
+    with the batches and dense groups cut small."""
+    rng = np.random.default_rng(top)
+    sums = sp.random(300, 2000, density=0.02, format="csr", random_state=rng)
+    sums.data = np.ceil(sums.data * 4)  # four values: ties everywhere
+    long_row = sp.csr_matrix(np.r_[np.arange(1.0, 1501.0) % 7 + 1, np.zeros(500)][None, :])
+    sums = sp.vstack([sums, long_row, sp.csr_matrix((1, 2000))], format="csr")  # and empty
+    want = np.full((sums.shape[0], top), -1)
+    for row in range(sums.shape[0]):
+        entries = sorted(zip(-sums[row].data, sums[row].indices, strict=True))[:top]
+        want[row, : len(entries)] = [feature for _, feature in entries]
+    np.testing.assert_array_equal(cluster_module._top_features_per_row(sums, top), want)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cluster_module, "_WIDE_TABLE", 64)
+        np.testing.assert_array_equal(cluster_module._top_features_per_row(sums, top), want)
+
+
+def test_link_groups_hold_whole_components_and_every_link_once() -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    a = rng.integers(0, n, 600)
+    b = (a + rng.integers(1, 4, a.size)) % n
+    a, b = np.minimum(a, b), np.maximum(a, b)
+    sims = rng.random(a.size)
+    groups = cluster_module._link_groups((a, b, sims), n, 4)
+    assert len(groups) > 1 and np.array_equal(np.sort(np.concatenate(groups)),
+                                              np.arange(a.size))
+    group_of_row = np.full(n, -1)
+    for number, links in enumerate(groups):
+        rows = np.r_[a[links], b[links]]
+        assert np.all(np.isin(group_of_row[rows], [-1, number]))  # no row in two groups
+        group_of_row[rows] = number
+    assert cluster_module._link_groups((a[:0], b[:0], sims[:0]), n, 4) == []

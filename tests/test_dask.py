@@ -84,11 +84,13 @@ def scheduler() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
 def test_local_cluster_gives_the_local_bytes(corpus: Path, local: dict[str, bytes],
                                              tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Also with the LSH shuffle and the signature comparisons cut into many tasks."""
+    """Also with the LSH shuffle and the signature comparisons cut into many tasks, and
+    the clustering's blocks into search, pairing and agglomeration tasks."""
     monkeypatch.setattr(shuffles, "KEYS_PER_TASK", 40)
     monkeypatch.setattr(shuffles, "PAIRS_PER_TASK", 3)
     report = run_job([str(corpus)], tmp_path / "out", load_config(
-        overrides=["run.workers=2", "run.chunk_size=10", 'run.engine="dask"']))
+        overrides=["run.workers=2", "run.chunk_size=10", 'run.engine="dask"',
+                   "cluster.search_task_rows=6"]))
     assert report["engine"] == {"name": "DaskEngine", "workers": 2}
     assert outputs(tmp_path / "out") == local
 

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from synthetic import make_corpus
 
 import dedup.stages.embed
-from dedup.algorithms.cluster import ClusterConfig, _direct_links
+from dedup.algorithms.cluster import ClusterConfig, _first_links
 from dedup.algorithms.link import ClusterAnchors, ClusterSpans, LinkConfig, link_clusters
 from dedup.config import ConfigError, load_config, with_resolved_model
 from dedup.job.run import run_job
@@ -159,11 +159,17 @@ def test_unknown_model_is_a_config_error() -> None:
 def test_semantic_veto_replaces_the_word_floor() -> None:
     weights = sp.csr_matrix(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
     meaning = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
-    a, b = np.array([0, 0, 1]), np.array([1, 2, 2])  # word cosines 0.8, 0, 0.6
-    cfg = ClusterConfig(word_floor=0.5, semantic_floor=0.5)
-    assert [x.tolist() for x in _direct_links(a, b, weights, None, cfg)] == [[0, 1], [1, 2]]
+    pairs = np.array([0, 0, 1]), np.array([1, 2, 2])  # word cosines 0.8, 0, 0.6
+    cfg = ClusterConfig(word_floor=0.5, semantic_floor=0.5, threshold=0.01)
+    alone, undated = sp.identity(3, format="csr"), np.full(3, np.nan)  # no shared neighbours
+
+    def links(embeddings: np.ndarray | None) -> list[list[int]]:
+        return [x.tolist() for x in _first_links(pairs, weights, alone, embeddings, undated,
+                                                 cfg)[:2]]
+
+    assert links(None) == [[0, 1], [1, 2]]
     # meaning: 0-1 differ (cosine 0), 0-2 differ, 1-2 alike
-    assert [x.tolist() for x in _direct_links(a, b, weights, meaning, cfg)] == [[1], [2]]
+    assert links(meaning) == [[1], [2]]
 
 
 def anchors_of(langs: list[str], names: list[str]) -> ClusterAnchors:

@@ -160,7 +160,9 @@ def test_synthetic_manifest_matches_articles(synthetic_run: tuple[Path, dict[str
         assert c["top_terms"]
 
 
-@pytest.mark.parametrize("settings", [[], ["cluster.block_days=30"]])  # language x period
+# language x period blocks; blocks split over pairing parts and agglomeration groups
+@pytest.mark.parametrize("settings", [[], ["cluster.block_days=30"],
+                                      ["cluster.search_task_rows=5"]])
 def test_output_bytes_do_not_depend_on_workers_or_chunks(tmp_path: Path,
                                                          settings: list[str]) -> None:
     records, _ = make_corpus(seed=3, per_language=2)

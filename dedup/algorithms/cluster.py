@@ -172,10 +172,11 @@ class ClusterConfig:
         Heaviest terms per article used to search neighbours. Fewer is faster; too few misses
         neighbours that share only lighter terms (recall).""")
     search_task_rows: int = setting(100_000, Range(1, None), doc="""
-        Query rows per task of a block's neighbour search: a block with more is searched by
-        several tasks, on every worker. Fewer rows spread a large block over more workers, but
+        Rows per task of a block's neighbour search and candidate pairs: a block with more is
+        clustered in several passes of tasks, on every worker (its average link in about as
+        many groups of connected rows). Fewer rows spread a large block over more workers, but
         each task reads the rows its queries can match (up to two windows around them), so more
-        tasks read more. The neighbours found do not depend on it.""")
+        tasks read more. The clusters do not depend on it.""")
     batch_rows: int = setting(512, Range(1, 1 << 20), doc="""
         Rows per sparse product batch: memory vs per-batch overhead.""")
     top_terms: int = setting(10, Range(0, 1000), doc="""
@@ -1099,23 +1100,65 @@ def _vetoed(similarity: np.ndarray, floor: float) -> np.ndarray:
 def _top_features_per_row(sums: sp.csr_matrix, top: int) -> np.ndarray:
     """Indices of each row's largest entries, best first, ties by feature index (-1 pads).
 
-    A partial selection per row: a cluster's centroid has hundreds of terms and only
-    ``top`` are reported, so sorting all of them (millions of entries) is wasted work.
+    Rows are taken a batch at a time, each batch in a few array operations: a
+    cluster's centroid has hundreds of terms and only ``top`` are reported, and a
+    Python step per row cost seconds on a large block's hundreds of thousands of events.
     """
     sums = sp.csr_matrix(sums)
     sums.sort_indices()
     features = np.full((sums.shape[0], top), -1, dtype=np.int32)
-    bounds = zip(sums.indptr[:-1].tolist(), sums.indptr[1:].tolist(), strict=True)
-    for row, (lo, hi) in enumerate(bounds):
-        data, indices = sums.data[lo:hi], sums.indices[lo:hi]
-        if hi - lo > top:
-            cut = np.partition(data, hi - lo - top)[hi - lo - top]  # the top-th largest
-            above = data > cut
-            tied = np.flatnonzero(data == cut)[: top - int(above.sum())]
-            chosen = np.r_[np.flatnonzero(above), tied]
-            data, indices = data[chosen], indices[chosen]
-        features[row, : indices.size] = indices[np.lexsort((indices, -data))]
+    if top:
+        ends = np.cumsum(np.diff(sums.indptr))
+        for first, last in itertools.pairwise(_cuts(ends, _WIDE_TABLE)):
+            features[first:last] = _top_features_of(sums[first:last], top)
     return features
+
+
+def _top_features_of(rows: sp.csr_matrix, top: int) -> np.ndarray:
+    """:func:`_top_features_per_row` of a batch of rows (indices sorted): per row, the
+    entries above its ``top``-th largest value, then those equal to it in index order
+    while there is room, ordered by value (descending), then index."""
+    n = rows.shape[0]
+    entry_row = np.repeat(np.arange(n), np.diff(rows.indptr))
+    data, indices = rows.data, rows.indices
+    cut = _top_values(rows, top)[entry_row]
+    above = data > cut
+    room = top - np.bincount(entry_row[above], minlength=n)
+    tied = np.flatnonzero(data == cut)
+    tied_row = entry_row[tied]
+    tie_rank = np.arange(tied.size) - np.searchsorted(tied_row, tied_row)
+    chosen = np.r_[np.flatnonzero(above), tied[tie_rank < room[tied_row]]]
+    chosen = chosen[np.lexsort((indices[chosen], -data[chosen], entry_row[chosen]))]
+    chosen_row = entry_row[chosen]
+    features = np.full((n, top), -1, dtype=np.int32)
+    features[chosen_row, np.arange(chosen.size) - np.searchsorted(chosen_row, chosen_row)] = \
+        indices[chosen]
+    return features
+
+
+def _top_values(rows: sp.csr_matrix, top: int) -> np.ndarray:
+    """Per row, its ``top``-th largest entry; -inf for rows of at most ``top`` entries
+    (all of theirs are kept).  Rows are laid out dense in groups of similar size
+    (padded with -inf) and partitioned together."""
+    lengths = np.diff(rows.indptr)
+    cut = np.full(rows.shape[0], -np.inf)
+    long_rows = np.flatnonzero(lengths > top)
+    by_length = long_rows[np.argsort(lengths[long_rows], kind="stable")]
+    first = 0
+    while first < by_length.size:
+        # the next rows whose table (rows x the longest, the last) fits, at least one
+        widths = lengths[by_length[first:]]
+        fits = np.arange(1, widths.size + 1) * widths <= _WIDE_TABLE
+        last = first + max(1, int(np.count_nonzero(fits)))
+        group, first = by_length[first:last], last
+        width = int(lengths[group[-1]])
+        table = np.full((group.size, width), -np.inf)
+        part = rows[group]
+        entry = np.repeat(np.arange(group.size), np.diff(part.indptr))
+        table[entry, np.arange(entry.size) - np.repeat(part.indptr[:-1], np.diff(part.indptr))] \
+            = part.data
+        cut[group] = np.partition(table, width - top, axis=1)[:, width - top]
+    return cut
 
 
 def _summarise(events: _Level, stories: _Level, embeddings: np.ndarray | None) -> Clustering:
