@@ -318,7 +318,10 @@ def test_representative_is_a_member_with_similarity_one() -> None:
         assert np.all(members <= 1.0 + 1e-6) and np.all(members > 0.0)
 
 
-def test_batching_does_not_change_the_result() -> None:
+def test_batching_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nor splitting a block into search and pairing parts (their pairs read a few at a
+    time) and agglomeration groups."""
+    monkeypatch.setattr(cluster_module, "_PAIRS_PER_READ", 5)
     titles, texts, _ = make_articles(per_event=5, seed=8)
     whole = run(titles, texts)
     batched = run(titles, texts, cfg=ClusterConfig(n_features=2**18, batch_rows=3))

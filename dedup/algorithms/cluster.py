@@ -1373,19 +1373,31 @@ def save_neighbourhood(spool: BlockSpool, searches: int, n: int, cfg: ClusterCon
     save_rows(spool.neighbourhood, _neighbourhood_vectors(spool.neighbours(searches, n), cfg))
 
 
+# Candidate pairs whose rows' TF-IDF a pairing task reads at once: the partners of a part's
+# rows are spread over the whole block, and read at once two parts held most of its rows
+# each (the 1M run's peak).  Fewer read some rows again for less memory.
+_PAIRS_PER_READ = 1 << 17
+
+
 def pair_block(spool: BlockSpool, source: RowSource, days: np.ndarray, rows: tuple[int, int],
                part: int, cfg: ClusterConfig) -> None:
     """One part of a block's pairing: the candidate pairs of rows ``rows`` (first, last)
     and their links (:func:`_first_links`), spooled as ``part``.  Reads the TF-IDF rows
-    of its pairs only."""
+    of its pairs only, a batch of pairs at a time."""
     n = days.size
     neighbourhood = load_rows(spool.neighbourhood, n)
     pairs = _candidate_pairs(neighbourhood, *rows, cfg)
-    weights = rows_in_place(spool.weights, sorted_unique(np.r_[pairs[0], pairs[1]]), n,
-                            spool.n_features)
+    embeddings = _embeddings(source)
+    found = []
+    for start in range(0, pairs[0].size, _PAIRS_PER_READ):
+        batch = pairs[0][start : start + _PAIRS_PER_READ], pairs[1][start : start + _PAIRS_PER_READ]
+        weights = rows_in_place(spool.weights, sorted_unique(np.r_[batch[0], batch[1]]), n,
+                                spool.n_features)
+        found.append(_first_links(batch, weights, neighbourhood, embeddings, days, cfg))
+        del weights
     _save(spool.pairs(part), pairs)
-    _save(spool.links(part), _first_links(pairs, weights, neighbourhood, _embeddings(source),
-                                          days, cfg))
+    _save(spool.links(part), [np.concatenate(arrays) for arrays in zip(*found, strict=True)]
+          if found else [np.zeros(0, np.int64)] * 2 + [np.zeros(0)])
 
 
 def group_links(spool: BlockSpool, pairings: int, n: int, groups: int) -> int:
