@@ -529,3 +529,17 @@ def test_link_groups_hold_whole_components_and_every_link_once() -> None:
         assert np.all(np.isin(group_of_row[rows], [-1, number]))  # no row in two groups
         group_of_row[rows] = number
     assert cluster_module._link_groups((a[:0], b[:0], sims[:0]), n, 4) == []
+
+
+def test_group_summaries_do_not_depend_on_their_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    weights, _ = random_block(200)
+    rng = np.random.default_rng(11)
+    fellow = rng.integers(0, 200, 200)  # each row's group: the smaller of itself and a pick
+    key = np.minimum(np.arange(200), fellow)
+    key = key[key]  # a row's group key is its group's smallest row
+    whole = cluster_module._level(weights, key, CFG)
+    monkeypatch.setattr(cluster_module, "_SUMS_PER_BATCH", 40)
+    batched = cluster_module._level(weights, key, CFG)
+    assert np.unique(key).size > 20
+    for got in ("labels", "representative", "similarity", "top_features"):
+        np.testing.assert_array_equal(getattr(batched, got), getattr(whole, got))

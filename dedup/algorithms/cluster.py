@@ -1195,29 +1195,43 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
     then all 1) and centroid terms.
 
     Centrality and similarity are only computed for members of groups with several
-    articles: a single article is its own representative.
+    articles: a single article is its own representative.  The groups' member sums are
+    made a batch of groups at a time (:data:`_SUMS_PER_BATCH`): all at once, they were
+    a second copy of a large block's rows, the peak of the 1M run.
     """
     keys, labels = np.unique(key, return_inverse=True)
     n = key.size
-    sums = sp.csr_matrix(_membership(labels, keys.size) @ weights)
-    shared = np.flatnonzero(np.bincount(labels)[labels] > 1)
+    shared = np.bincount(labels)[labels] > 1
     centrality = np.zeros(n)
-    centrality[shared] = _row_dots(weights, shared, sums, labels[shared])
+    top_features = np.full((keys.size, cfg.top_terms), -1, dtype=np.int32)
+    entries = np.cumsum(np.bincount(labels, weights=np.diff(weights.indptr), minlength=keys.size))
+    for first, last in itertools.pairwise(_cuts(entries, _SUMS_PER_BATCH)):
+        in_batch = (labels >= first) & (labels < last)
+        sums = sp.csr_matrix(_membership(np.where(in_batch, labels - first, -1), last - first)
+                             @ weights)
+        members = np.flatnonzero(in_batch & shared)
+        centrality[members] = _row_dots(weights, members, sums, labels[members] - first)
+        top_features[first:last] = _top_features_per_row(sums, cfg.top_terms)
     # Members of a pair are exactly as central as each other; rounding away the last
     # bits lets the id decide such ties instead of the summation order.
     centrality = np.round(centrality, 9)
     # Highest dot with the member sum = highest mean similarity to the other members.
     by_centrality = np.lexsort((np.arange(n), -centrality, labels))
-    first = np.r_[True, labels[by_centrality][1:] != labels[by_centrality][:-1]]
-    representative = by_centrality[first]
+    first_member = np.r_[True, labels[by_centrality][1:] != labels[by_centrality][:-1]]
+    representative = by_centrality[first_member]
     similarity = np.ones(n)
+    members = np.flatnonzero(shared)
     if similarities:  # stories' are not reported: each article's is to its event's
-        similarity[shared] = _row_dots(weights, shared, weights,
-                                       representative[labels[shared]])
+        similarity[members] = _row_dots(weights, members, weights,
+                                        representative[labels[members]])
     similarity[representative] = 1.0
     return _Level(labels=labels.astype(np.int64), representative=representative.astype(np.int64),
-                  similarity=similarity.astype(np.float32),
-                  top_features=_top_features_per_row(sums, cfg.top_terms))
+                  similarity=similarity.astype(np.float32), top_features=top_features)
+
+
+# Member entries (a bound on the terms) of the groups whose sums :func:`_level` makes at
+# once: about 200 MB.
+_SUMS_PER_BATCH = 1 << 24
 
 
 class RowSource(Protocol):
