@@ -320,12 +320,15 @@ def test_representative_is_a_member_with_similarity_one() -> None:
 
 def test_batching_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nor splitting a block into search and pairing parts (their pairs read a few at a
-    time) and agglomeration groups."""
+    time) and agglomeration groups, nor taking the pairs' first similarities a few at a
+    time."""
     monkeypatch.setattr(cluster_module, "_PAIRS_PER_READ", 5)
     titles, texts, _ = make_articles(per_event=5, seed=8)
     whole = run(titles, texts)
+    monkeypatch.setattr(cluster_module, "_PAIRS_PER_BATCH", 3)
     batched = run(titles, texts, cfg=ClusterConfig(n_features=2**18, batch_rows=3))
     np.testing.assert_array_equal(whole.labels, batched.labels)
+    np.testing.assert_array_equal(whole.stories.of_event, batched.stories.of_event)
     days = np.arange(len(titles), dtype=np.float64) % 9  # dated: the search has slabs
     searched_in_parts = [run(titles, texts, days=days, cfg=ClusterConfig(
         n_features=2**18, batch_rows=3, search_task_rows=rows)) for rows in (4, 10**6)]
