@@ -981,10 +981,12 @@ def _first_links(pairs: _Pairs, weights: sp.csr_matrix, neighbourhood: sp.csr_ma
 
 
 def _link_groups(links: _Links, n: int, groups: int) -> list[np.ndarray]:
-    """The links cut into about ``groups`` groups of similar size, each a run of whole
-    connected components (in order of their first row): merges never cross a
-    component, so each group agglomerates on its own, on any worker, with the result of
-    the whole.  A component larger than a group's share is a group of its own."""
+    """The links cut into about ``groups`` groups, each a run of whole connected
+    components (in order of their first row), cut at a component end near each
+    ``1 / groups`` share of the links: merges never cross a component, so each
+    group agglomerates on its own, on any worker, with the result of the whole.  A run
+    holding a component larger than a share is larger by that much (a large block's
+    largest component bounds its agglomeration's wall time)."""
     a, b, _ = links
     if not a.size:
         return []
