@@ -384,8 +384,9 @@ def test_the_neighbour_search_finds_the_k_nearest_within_the_window(
     cfg = ClusterConfig(n_features=60, knn=4, floor=0.2, search_terms=5,
                         max_candidate_df=30, batch_rows=batch_rows, search_task_rows=task_rows)
     spool = BlockSpool(tmp_path / "block", cfg.n_features)
-    prepare_block(InMemoryRows(counts), days, spool, cfg)
-    plan = search_parts(days, cfg)
+    order = _date_order(days)
+    prepare_block(InMemoryRows(counts), order, spool, cfg)
+    plan = search_parts(days, order, cfg)
     assert len(plan) >= 2 if task_rows < days.size else len(plan) == 1
     for part, slabs in enumerate(plan):
         search_block(spool, days, slabs, part, cfg)

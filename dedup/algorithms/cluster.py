@@ -522,9 +522,10 @@ def _slabs(sorted_days: np.ndarray, n_dated: int, cfg: ClusterConfig) -> list[_S
     return slabs
 
 
-def _block_slabs(days: np.ndarray, cfg: ClusterConfig) -> list[_Slab]:
-    """The slabs of a block's neighbour search (see :func:`_slabs`)."""
-    return _slabs(days[_date_order(days)], int(np.count_nonzero(~np.isnan(days))), cfg)
+def _block_slabs(days: np.ndarray, order: np.ndarray, cfg: ClusterConfig) -> list[_Slab]:
+    """The slabs of a block's neighbour search (see :func:`_slabs`); ``order`` is
+    :func:`_date_order` of ``days``."""
+    return _slabs(days[order], int(np.count_nonzero(~np.isnan(days))), cfg)
 
 
 def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
@@ -975,8 +976,8 @@ def _first_links(pairs: _Pairs, weights: sp.csr_matrix, neighbourhood: sp.csr_ma
     word = _row_dots(weights, a, weights, b) if word is None else word[kept]
     (_, word_share), (_, neighbourhood_share) = _linkage_parts(weights, neighbourhood, cfg)
     sim = word_share * word + neighbourhood_share * _row_dots(neighbourhood, a, neighbourhood, b)
-    n = weights.shape[0]
-    strong = _strong(a, b, sim, np.full(n, cfg.threshold), (days, days), cfg.window_days)
+    threshold = np.broadcast_to(cfg.threshold, weights.shape[:1])
+    strong = _strong(a, b, sim, threshold, (days, days), cfg.window_days)
     return a[strong], b[strong], sim[strong]
 
 
@@ -1292,6 +1293,11 @@ class BlockSpool:
         return self.folder / "search"
 
     @property
+    def order(self) -> Path:
+        """The block's rows in date order (:func:`_date_order`), which the search reads."""
+        return self.folder / "order.npy"
+
+    @property
     def neighbourhood(self) -> Path:
         """The block's neighbourhood rows (:func:`_neighbourhood_vectors`), in id order."""
         return self.folder / "neighbourhood"
@@ -1318,7 +1324,7 @@ class BlockSpool:
 
     def neighbours(self, parts: int, n: int) -> sp.csr_matrix:
         """The n x n matrix of neighbour cosines that the ``parts`` of the search found."""
-        found = [tuple(np.load(path) for path in self.hits(part)) for part in range(parts)]
+        found = [_load(self.hits(part)) for part in range(parts)]
         rows, cols, sims = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
         return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
@@ -1336,33 +1342,34 @@ def _save(paths: Sequence[Path], arrays: Sequence[np.ndarray]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class SplitBlock:
-    """A large block whose earlier passes left their results in ``spool``: its search in
-    ``searches`` parts, its pairing in ``pairings`` parts, its agglomeration in
-    ``groups`` groups."""
+    """A large block whose earlier passes left their results in ``spool``: its pairing in
+    ``pairings`` parts, its agglomeration in ``groups`` groups."""
 
     spool: BlockSpool
-    searches: int
     pairings: int
     groups: int
 
 
-def prepare_block(source: RowSource, days: np.ndarray, spool: BlockSpool,
+def prepare_block(source: RowSource, order: np.ndarray, spool: BlockSpool,
                   cfg: ClusterConfig) -> None:
     """A large block's first task: its TF-IDF rows (document frequencies need the whole
-    block) and its search rows, spooled for the search parts and the clustering."""
+    block) and its search rows in date order (``order``), spooled with that order for
+    the search parts and the clustering."""
     spool.folder.mkdir(parents=True, exist_ok=True)
     weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
     save_rows(spool.weights, weights)
-    save_rows(spool.searchable, _searchable(weights, cfg)[_date_order(days)])
+    save_rows(spool.searchable, _searchable(weights, cfg)[order])
+    save_array(spool.order, order)
 
 
-def search_parts(days: np.ndarray, cfg: ClusterConfig) -> list[list[_Slab]]:
+def search_parts(days: np.ndarray, order: np.ndarray,
+                 cfg: ClusterConfig) -> list[list[_Slab]]:
     """A block's neighbour search cut into parts of about ``cfg.search_task_rows`` query
     rows, whole slabs each: a row's neighbours come from its slab alone, so the parts
     find what one search finds, and a large block's search uses every worker."""
     parts: list[list[_Slab]] = [[]]
     queries = 0
-    for slab in _block_slabs(days, cfg):
+    for slab in _block_slabs(days, order, cfg):
         if queries >= cfg.search_task_rows:
             parts.append([])
             queries = 0
@@ -1376,10 +1383,9 @@ def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: 
     """One part of a block's neighbour search: the neighbours of the query rows of
     ``slabs``, spooled as ``part``.  Reads only the rows those slabs match, and the
     TF-IDF rows of the hits."""
-    order = _date_order(days)
     searchable = rows_in_place(spool.searchable, _rows_read(slabs, days.size), days.size,
                                spool.n_features)
-    rows, cols = _slab_hits(searchable, order, days, slabs, cfg)
+    rows, cols = _slab_hits(searchable, np.load(spool.order), days, slabs, cfg)
     del searchable
     weights = rows_in_place(spool.weights, sorted_unique(np.r_[rows, cols]), days.size,
                             spool.n_features)
@@ -1414,15 +1420,14 @@ def pair_block(spool: BlockSpool, source: RowSource, days: np.ndarray, rows: tup
     pairs = _candidate_pairs(neighbourhood, *rows, cfg)
     embeddings = _embeddings(source)
     found = []
-    for start in range(0, pairs[0].size, _PAIRS_PER_READ):
+    for start in range(0, max(pairs[0].size, 1), _PAIRS_PER_READ):  # no pairs: no links
         batch = pairs[0][start : start + _PAIRS_PER_READ], pairs[1][start : start + _PAIRS_PER_READ]
         weights = rows_in_place(spool.weights, sorted_unique(np.r_[batch[0], batch[1]]), n,
                                 spool.n_features)
         found.append(_first_links(batch, weights, neighbourhood, embeddings, days, cfg))
         del weights
     _save(spool.pairs(part), pairs)
-    _save(spool.links(part), [np.concatenate(arrays) for arrays in zip(*found, strict=True)]
-          if found else [np.zeros(0, np.int64)] * 2 + [np.zeros(0)])
+    _save(spool.links(part), [np.concatenate(arrays) for arrays in zip(*found, strict=True)])
 
 
 def group_links(spool: BlockSpool, pairings: int, n: int, groups: int) -> int:
@@ -1460,16 +1465,15 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
+    embeddings = _embeddings(source)
     if split is None:
         weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg)
-        embeddings = _embeddings(source)
         pairs = _candidate_pairs(neighbourhood, 0, days.size, cfg)
         links = _first_links(pairs, weights, neighbourhood, embeddings, days, cfg)
         event_key = _event_keys(weights, neighbourhood, links, days, cfg)
     else:
         spool = split.spool
         weights = load_rows(spool.weights, spool.n_features)
-        embeddings = _embeddings(source)
         found = [_load(spool.pairs(part)) for part in range(split.pairings)]
         pairs = unique_pairs(np.concatenate([a for a, _ in found]),
                              np.concatenate([b for _, b in found]), days.size)
@@ -1489,7 +1493,7 @@ def _weights_and_neighbourhood(source: RowSource, days: np.ndarray,
     weights = _tfidf_rows(source.load().astype(np.float64))
     order = _date_order(days)
     rows, cols = _slab_hits(_searchable(weights, cfg)[order], order, days,
-                            _block_slabs(days, cfg), cfg)
+                            _block_slabs(days, order, cfg), cfg)
     rows, cols, sims = _closest(weights, rows, cols, cfg)
     neighbours = sp.csr_matrix((sims, (rows, cols)), shape=(days.size, days.size))
     return weights, _neighbourhood_vectors(neighbours, cfg)
@@ -1574,27 +1578,28 @@ def _split_blocks(large: Sequence[int], blocks: Sequence[np.ndarray],
                   cfg: ClusterConfig, engine: Engine) -> dict[int, SplitBlock]:
     """The passes of the large blocks before their last task (see :func:`_cluster_blocks`)."""
     spools = {i: BlockSpool(folder / f"block-{i}", cfg.n_features) for i in large}
-    searches = {i: search_parts(days[blocks[i]], cfg) for i in large}
+    dates = {i: days[blocks[i]] for i in large}
+    orders = {i: _date_order(dates[i]) for i in large}
+    searches = {i: search_parts(dates[i], orders[i], cfg) for i in large}
     articles = sum(len(blocks[i]) for i in large)
-    _run(engine, prepare_block, [(sources[i], days[blocks[i]], spools[i], cfg) for i in large],
+    _run(engine, prepare_block, [(sources[i], orders[i], spools[i], cfg) for i in large],
          Pass("cluster: weights", articles, "article", share=lambda task: len(task[1])))
-    _run(engine, search_block, [(spools[i], days[blocks[i]], slabs, part, cfg) for i in large
+    _run(engine, search_block, [(spools[i], dates[i], slabs, part, cfg) for i in large
                                 for part, slabs in enumerate(searches[i])],
          Pass("cluster: neighbours", articles, "article",
               share=lambda task: sum(last - first for first, last, _ in task[2])))
     for i in large:
         save_neighbourhood(spools[i], len(searches[i]), len(blocks[i]), cfg)
     pairings = {i: _pairing_parts(len(blocks[i]), cfg) for i in large}
-    _run(engine, pair_block, [(spools[i], sources[i], days[blocks[i]], rows, part, cfg)
+    _run(engine, pair_block, [(spools[i], sources[i], dates[i], rows, part, cfg)
                               for i in large for part, rows in enumerate(pairings[i])],
          Pass("cluster: pairs", articles, "article",
               share=lambda task: task[3][1] - task[3][0]))
     groups = {i: group_links(spools[i], len(pairings[i]), len(blocks[i]), len(pairings[i]))
               for i in large}
-    _run(engine, link_block, [(spools[i], days[blocks[i]], group, cfg) for i in large
+    _run(engine, link_block, [(spools[i], dates[i], group, cfg) for i in large
                               for group in range(groups[i])], "cluster: events")
-    return {i: SplitBlock(spools[i], len(searches[i]), len(pairings[i]), groups[i])
-            for i in large}
+    return {i: SplitBlock(spools[i], len(pairings[i]), groups[i]) for i in large}
 
 
 def _run(engine: Engine, func: Callable[..., None], tasks: Sequence[tuple[object, ...]],
