@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dedup.config import SETTINGS, Config, ConfigError, load_config, set_value, validate
-from dedup.io.outdir import article_files, check_output_dir
+from dedup.io.outdir import (
+    CLUSTERS_FILE,
+    KEPT_FILE,
+    REJECTS_FILE,
+    STORIES_FILE,
+    article_files,
+    check_output_dir,
+)
 from dedup.job.run import outputs_written, run_job
 from dedup.show import lines
 
@@ -47,8 +54,8 @@ SOURCES = ("a path, URL or glob pattern (str or os.PathLike) or a list of them, 
 
 # The outputs a Result reads, by the name of its iterator; articles are found by
 # ``dedup.io.outdir.article_files`` (one file, or its parts with write.article_parts).
-OUTPUT_FILES = {"events": "clusters.jsonl", "stories": "stories.jsonl",
-                "rejects": "rejects.jsonl", "kept": "kept.jsonl"}
+OUTPUT_FILES = {"events": CLUSTERS_FILE, "stories": STORIES_FILE,
+                "rejects": REJECTS_FILE, "kept": KEPT_FILE}
 KINDS = ("articles", *OUTPUT_FILES)
 
 # The first item of an empty iterable.

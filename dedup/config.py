@@ -29,9 +29,9 @@ from dedup.algorithms.cluster import ClusterConfig
 from dedup.algorithms.duplicates import DedupConfig
 from dedup.algorithms.link import LinkConfig
 from dedup.io.presets import PRESETS
-from dedup.io.read import ReadConfig, did_you_mean
+from dedup.io.read import ReadConfig
 from dedup.io.write import WriteConfig
-from dedup.settings import About, Range, about, setting
+from dedup.settings import About, Range, about, did_you_mean, setting
 from dedup.stages.clean import CleanConfig
 from dedup.stages.embed import EmbedConfig, resolve_model
 from dedup.stages.extract import ExtractConfig

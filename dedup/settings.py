@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -102,3 +103,10 @@ def first_problem(section: Any) -> str | None:
         if problem is not None:
             return problem
     return None
+
+
+def did_you_mean(name: str, options: Iterable[str], prefix: str = "") -> str:
+    """``; did you mean 'PREFIXoption'?`` for the option closest to a mistyped ``name``,
+    or nothing when none is close: the message alone then fixes a typo."""
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f"; did you mean {prefix + close[0]!r}?" if close else ""

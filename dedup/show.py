@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from dedup.display import day_range, languages_text
-from dedup.io.outdir import REPORT, article_files
+from dedup.io.outdir import CLUSTERS_FILE, REPORT, STORIES_FILE, article_files
 
 
 class ShowError(ValueError):
@@ -46,17 +46,17 @@ def overview(out_dir: Path, limit: int) -> dict[str, Any]:
     return {"mode": report.get("mode"), "engine": report.get("engine"),
             "counts": report["counts"],
             "stories": [trimmed(story, "events", limit) for story in
-                        islice(lines(out_dir / "stories.jsonl"), limit)],
+                        islice(lines(out_dir / STORIES_FILE), limit)],
             "events": [trimmed(event, "members", limit) for event in
-                       islice(lines(out_dir / "clusters.jsonl"), limit)]}
+                       islice(lines(out_dir / CLUSTERS_FILE), limit)]}
 
 
 def lookup(out_dir: Path, wanted: str, limit: int) -> dict[str, Any]:
     """The story, event or article called ``wanted``; an article comes with its event."""
     key = orjson.dumps(wanted)
     for kind, files, prefix in (
-            ("story", [out_dir / "stories.jsonl"], b'{"story_id":' + key + b","),
-            ("event", [out_dir / "clusters.jsonl"], b'{"cluster_id":' + key + b","),
+            ("story", [out_dir / STORIES_FILE], b'{"story_id":' + key + b","),
+            ("event", [out_dir / CLUSTERS_FILE], b'{"cluster_id":' + key + b","),
             ("article", article_files(out_dir), b'{"id":' + key + b",")):
         row = first_line_starting(files, prefix)
         if row is not None:
@@ -65,7 +65,7 @@ def lookup(out_dir: Path, wanted: str, limit: int) -> dict[str, Any]:
                                      kind: trimmed(row, listed, limit) if listed else row}
             if kind == "article":
                 event_key = orjson.dumps(row["cluster_id"])
-                event = first_line_starting([out_dir / "clusters.jsonl"],
+                event = first_line_starting([out_dir / CLUSTERS_FILE],
                                             b'{"cluster_id":' + event_key + b",")
                 found["event"] = trimmed(event, "members", limit) if event else None
             return found

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from dedup.engines.base import Engine, resolve_workers
 from dedup.engines.local import LocalEngine
+
+if TYPE_CHECKING:
+    from dedup.engines.dask import DaskEngine
 
 
 class EngineError(RuntimeError):
@@ -24,20 +28,19 @@ class EngineError(RuntimeError):
 @contextmanager
 def open_engine(kind: str, workers: int, scheduler: str, progress: bool) -> Iterator[Engine]:
     """The engine a run asked for, closed (cluster stopped) when the run ends."""
-    if kind == "local":
-        local = LocalEngine(workers, progress)
-        try:
-            yield local
-        finally:
-            local.close()
-        return
-    from dedup.engines.dask import DaskEngine  # an optional extra; config checks it is there
-
-    try:
-        engine = DaskEngine(resolve_workers(workers), scheduler, progress)
-    except OSError as err:
-        raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
+    engine = LocalEngine(workers, progress) if kind == "local" else _dask_engine(
+        workers, scheduler, progress)
     try:
         yield engine
     finally:
         engine.close()
+
+
+def _dask_engine(workers: int, scheduler: str, progress: bool) -> DaskEngine:
+    """A Dask engine on ``scheduler`` (a local cluster when empty)."""
+    from dedup.engines.dask import DaskEngine  # an optional extra; config checks it is there
+
+    try:
+        return DaskEngine(resolve_workers(workers), scheduler, progress)
+    except OSError as err:
+        raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err

@@ -45,15 +45,21 @@ LOCK = ".dedup-lock"
 WORK_DIR = ".dedup-work"
 # The staged outputs inside a run's work folder, moved into DIR at the end.
 STAGING = "out"
+# The JSON-lines outputs: one line per article, event, story, reject, article kept.
+ARTICLES_FILE = "articles.jsonl"
+CLUSTERS_FILE = "clusters.jsonl"
+STORIES_FILE = "stories.jsonl"
+REJECTS_FILE = "rejects.jsonl"
+KEPT_FILE = "kept.jsonl"
 # The folder of articles.jsonl's parts, with write.article_parts.
 ARTICLE_PARTS = "articles"
 REPORT = "report.json"
 # Every top-level name a run may write, in the order they are finished (report last).
-OUTPUTS = ("articles.jsonl", ARTICLE_PARTS, "clusters.jsonl", "stories.jsonl",
-           "rejects.jsonl", "kept.jsonl", "articles.parquet", "clusters.parquet",
+OUTPUTS = (ARTICLES_FILE, ARTICLE_PARTS, CLUSTERS_FILE, STORIES_FILE,
+           REJECTS_FILE, KEPT_FILE, "articles.parquet", "clusters.parquet",
            "stories.parquet", "kept.parquet", "report.html", REPORT)
 # What dedup wrote before the ledger existed (a folder of that age owns these only).
-LEGACY_OUTPUTS = ("articles.jsonl", "clusters.jsonl", "stories.jsonl", "rejects.jsonl",
+LEGACY_OUTPUTS = (ARTICLES_FILE, CLUSTERS_FILE, STORIES_FILE, REJECTS_FILE,
                   "articles.parquet", "clusters.parquet", "stories.parquet", REPORT)
 # Names of dedup's own bookkeeping in DIR.
 BOOKKEEPING = (LEDGER, LOCK, WORK_DIR)
@@ -259,7 +265,7 @@ def staging(work: Path) -> Path:
 def article_files(out_dir: Path) -> list[Path]:
     """A finished run's articles output: articles.jsonl, or its parts in order
     (``write.article_parts``)."""
-    whole = out_dir / "articles.jsonl"
+    whole = out_dir / ARTICLES_FILE
     return [whole] if whole.is_file() else sorted((out_dir / ARTICLE_PARTS).glob("part-*.jsonl"))
 
 

@@ -16,6 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dedup.io.outdir import CLUSTERS_FILE, KEPT_FILE, STORIES_FILE
 from dedup.io.spool import atomic_file
 
 # Rows per Parquet row group: bounds memory (texts are the bulk) and keeps groups useful
@@ -59,9 +60,9 @@ def parquet_copies(out_dir: Path, article_files: Sequence[Path], kept: bool = Fa
     outputs (the articles in one file or in parts), and kept.parquet with ``kept``."""
     jsonl_to_parquet(article_files, out_dir / "articles.parquet", ARTICLES)
     if kept:
-        jsonl_to_parquet([out_dir / "kept.jsonl"], out_dir / "kept.parquet", ARTICLES)
-    jsonl_to_parquet([out_dir / "clusters.jsonl"], out_dir / "clusters.parquet", CLUSTERS)
-    jsonl_to_parquet([out_dir / "stories.jsonl"], out_dir / "stories.parquet", STORIES)
+        jsonl_to_parquet([out_dir / KEPT_FILE], out_dir / "kept.parquet", ARTICLES)
+    jsonl_to_parquet([out_dir / CLUSTERS_FILE], out_dir / "clusters.parquet", CLUSTERS)
+    jsonl_to_parquet([out_dir / STORIES_FILE], out_dir / "stories.parquet", STORIES)
 
 
 def jsonl_to_parquet(sources: Sequence[Path], target: Path, schema: pa.Schema) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import difflib
 import re
 from array import array
 from bisect import bisect_left
@@ -39,7 +38,7 @@ from dedup.io.discover import (
     streams_kept,
 )
 from dedup.records import Reject
-from dedup.settings import Range, first_problem, setting
+from dedup.settings import Range, did_you_mean, first_problem, setting
 
 if TYPE_CHECKING:
     import pyarrow
@@ -111,13 +110,6 @@ def unknown_field_message(name: str) -> str:
     a typo such as ``txt`` would otherwise map nothing and read every text as empty."""
     return f"{name!r} is not a record field ({', '.join(DEFAULT_FIELDS)})" \
         f"{did_you_mean(name, DEFAULT_FIELDS)}"
-
-
-def did_you_mean(name: str, options: Iterable[str], prefix: str = "") -> str:
-    """``; did you mean 'PREFIXoption'?`` for the option closest to a mistyped ``name``,
-    or nothing when none is close: the message alone then fixes a typo."""
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
-    return f"; did you mean {prefix + close[0]!r}?" if close else ""
 
 
 @dataclass(slots=True)

@@ -21,7 +21,14 @@ import orjson
 from dedup.algorithms.duplicates import rank_of
 from dedup.config import Config
 from dedup.engines.base import Engine, Pass
-from dedup.io.outdir import ARTICLE_PARTS
+from dedup.io.outdir import (
+    ARTICLE_PARTS,
+    ARTICLES_FILE,
+    CLUSTERS_FILE,
+    KEPT_FILE,
+    REJECTS_FILE,
+    STORIES_FILE,
+)
 from dedup.io.spool import atomic_file
 from dedup.io.write import cluster_line, member_entry
 from dedup.job.corpus import Corpus
@@ -119,9 +126,9 @@ def write_articles(out_dir: Path, work: Path, corpus: Corpus, grouping: Grouping
         described = files.enter_context((work / "descriptions.bin").open("wb"))
         stories_described = files.enter_context((work / "story-descriptions.bin").open("wb"))
         articles = None if parts else files.enter_context(
-            atomic_file(out_dir / "articles.jsonl"))
-        rejects = files.enter_context(atomic_file(out_dir / "rejects.jsonl"))
-        kept = files.enter_context(atomic_file(out_dir / "kept.jsonl")) \
+            atomic_file(out_dir / ARTICLES_FILE))
+        rejects = files.enter_context(atomic_file(out_dir / REJECTS_FILE))
+        kept = files.enter_context(atomic_file(out_dir / KEPT_FILE)) \
             if cfg.write.kept_only else None
         written = Pass("write", len(corpus.chunk_bounds) - 1, "chunk")
         for finished in engine.map(finish_chunk, tasks, written):
@@ -302,7 +309,7 @@ def write_clusters(out_dir: Path, grouping: Grouping, events: EventFacts,
                                b"[" + entries + b"]")
 
     with (descriptions.path.open("rb") as handle,
-          atomic_file(out_dir / "clusters.jsonl") as out):
+          atomic_file(out_dir / CLUSTERS_FILE) as out):
         out.writelines(lines(handle.fileno()))
 
 
@@ -351,5 +358,5 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
                                members_key=b"events")
 
     with (stories_described.path.open("rb") as stories_file,
-          atomic_file(out_dir / "stories.jsonl") as out):
+          atomic_file(out_dir / STORIES_FILE) as out):
         out.writelines(lines(stories_file.fileno()))

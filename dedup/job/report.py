@@ -23,6 +23,7 @@ from dedup.config import Config
 from dedup.display import mode_kind, most_first
 from dedup.engines.base import Engine
 from dedup.io.discover import InputFile
+from dedup.io.outdir import STORIES_FILE
 from dedup.job.corpus import Corpus
 from dedup.job.events import Grouping
 from dedup.job.htmlreport import HTML_LIMITS
@@ -160,7 +161,7 @@ def report_samples(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Ev
     sizes, and the sources with most articles with their copies."""
     limits = HTML_LIMITS
     canonical = grouping.dups.canonical
-    with (out_dir / "stories.jsonl").open("rb") as lines:
+    with (out_dir / STORIES_FILE).open("rb") as lines:
         stories = [orjson.loads(line) for line in itertools.islice(lines, limits.stories)]
     for story in stories:
         story["events_total"] = len(story["events"])

@@ -37,7 +37,12 @@ from dedup.io.compression import without_compression
 from dedup.io.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
 from dedup.io.outdir import (
     ARTICLE_PARTS,
+    ARTICLES_FILE,
+    CLUSTERS_FILE,
+    KEPT_FILE,
+    REJECTS_FILE,
     REPORT,
+    STORIES_FILE,
     article_files,
     check_output_dir,
     discard_partial,
@@ -120,13 +125,13 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
 
 def outputs_written(cfg: Config) -> list[str]:
     """The top-level names a run with this configuration writes into its output folder."""
-    articles = ARTICLE_PARTS if cfg.write.article_parts else "articles.jsonl"
+    articles = ARTICLE_PARTS if cfg.write.article_parts else ARTICLES_FILE
     parquet = ["articles.parquet", "clusters.parquet", "stories.parquet"] \
         if cfg.write.parquet else []
-    kept = ["kept.jsonl", *(["kept.parquet"] if cfg.write.parquet else [])] \
+    kept = [KEPT_FILE, *(["kept.parquet"] if cfg.write.parquet else [])] \
         if cfg.write.kept_only else []
     html = [HTML_REPORT] if cfg.write.html else []
-    return [articles, "clusters.jsonl", "stories.jsonl", "rejects.jsonl", *parquet, *kept,
+    return [articles, CLUSTERS_FILE, STORIES_FILE, REJECTS_FILE, *parquet, *kept,
             *html, REPORT]
 
 
@@ -184,7 +189,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
                           steps.wall, time.perf_counter() - started, engine, cfg, resumed)
     # the page shows examples of every reason; the warnings, of the reasons they name
-    examples = reject_examples(out / "rejects.jsonl", report["counts"]["rejected_by_reason"]
+    examples = reject_examples(out / REJECTS_FILE, report["counts"]["rejected_by_reason"]
                                if samples is not None else warned_reasons(report["counts"]))
     report["warnings"] = run_warnings(report["counts"], examples)
     if samples is not None:
