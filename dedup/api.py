@@ -149,7 +149,7 @@ class Result:
 def run(source: str | os.PathLike[str] | Iterable[Any],
         config: Config | str | os.PathLike[str] | None = None,
         out: str | os.PathLike[str] | None = None, *, force: bool = False,
-        **overrides: Any) -> Result:
+        index: str | os.PathLike[str] | None = None, **overrides: Any) -> Result:
     """Run the job on ``source`` and return its :class:`Result`.
 
     ``source``: a path, URL or glob pattern, or a list of them, read as ``dedup run``
@@ -160,6 +160,8 @@ def run(source: str | os.PathLike[str] | Iterable[Any],
     for the dot (``cluster__threshold=0.3``, or ``**{"cluster.threshold": 0.3}``) and
     Python values.  ``out``: the output folder, under the rules of ``--out`` (``force``
     as ``--force``); without it, a temporary folder that closing the Result removes.
+    ``index``: an incremental run's index, a folder or URL (as ``--index``): today's
+    articles are compared with everything appended to it before, then appended.
 
     Mistakes (an unknown setting, a value out of range, a source of another kind, an
     output folder that is not dedup's, a missing input) raise before any work: a
@@ -174,7 +176,8 @@ def run(source: str | os.PathLike[str] | Iterable[Any],
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dedup-"))
     try:
         with input_paths(given) as inputs:
-            report = run_job(inputs, out_dir, cfg, force=force)
+            report = run_job(inputs, out_dir, cfg, force=force,
+                             index=os.fspath(index) if index is not None else None)
     except BaseException:
         if out is None:
             shutil.rmtree(out_dir, ignore_errors=True)

@@ -1,5 +1,6 @@
 """Command line: ``dedup run INPUT... --out DIR [--config FILE] [--set k=v ...] [--resume]``,
-``dedup show DIR [ID]`` and ``dedup config [--config FILE] [--set k=v ...]``.
+``dedup show DIR [ID]``, ``dedup config [--config FILE] [--set k=v ...]`` and
+``dedup index stats|compact INDEX`` (incremental runs: ``dedup run ... --index INDEX``).
 
 User errors (bad paths, unknown config keys, bad values, an output folder that is not
 dedup's) end with one clear message and exit code 2 before any work starts.  A full disk
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import logging
 import os
 import signal
@@ -29,8 +31,10 @@ from dedup.display import languages_text, mode_line
 from dedup.engines import EngineError
 from dedup.engines.base import show_progress
 from dedup.io.discover import InputError
+from dedup.io.index import IndexStoreError
 from dedup.io.outdir import OutputError
 from dedup.io.presets import PRESETS
+from dedup.job.index_commands import compact_index, index_stats
 from dedup.job.run import run_job
 from dedup.show import ShowError, show
 
@@ -86,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="write into a DIR that holds files dedup did not write (they are "
                           "left alone; a file named like an output is still refused)")
+    run.add_argument("--index", metavar="INDEX",
+                     help="incremental run: compare with everything appended to INDEX (a "
+                          "folder or fsspec URL, made on first use) and append this run to it")
     shown = commands.add_parser("show", help="a finished run's largest stories and events, "
                                              "or one story, event or article")
     shown.add_argument("out", type=Path, metavar="DIR", help="the output folder of a run")
@@ -98,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "the configuration --config, --preset and "
                                                   "--set make")
     add_config_options(settings)
+    index = commands.add_parser("index", help="what an index of incremental runs holds, or "
+                                              "compact it")
+    index.add_argument("action", choices=("stats", "compact"),
+                       help="stats: articles, events, stories, dates, size; compact: drop "
+                            "retired profiles and join the generations into one")
+    index.add_argument("location", metavar="INDEX", help="the index folder or URL")
+    add_config_options(index)
+    index.add_argument("--json", action="store_true", help="print JSON, for scripts")
     return parser
 
 
@@ -121,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return show_command(args)
     if args.command == "config":
         return config_command(args)
+    if args.command == "index":
+        return index_command(args)
     overrides = list(args.set)
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
@@ -138,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = load_config(args.config, overrides, args.preset)
             with steps_on_stderr(args.verbose or show_progress(cfg.run.progress)):
                 report = run_job(args.inputs, args.out, cfg, resume=args.resume,
-                                 force=args.force)
-    except (ConfigError, InputError, OutputError, EngineError) as err:
+                                 force=args.force, index=args.index)
+    except (ConfigError, InputError, OutputError, EngineError, IndexStoreError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
     except (Stopped, KeyboardInterrupt) as stop:
@@ -181,6 +198,26 @@ def config_command(args: argparse.Namespace) -> int:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
     print(commented_toml(cfg), end="")
+    return 0
+
+
+def index_command(args: argparse.Namespace) -> int:
+    """``dedup index stats|compact INDEX``: print what it holds (or what compacting
+    dropped), or one message and exit 2."""
+    try:
+        cfg = load_config(args.config, args.set, args.preset)
+        facts = index_stats(args.location, cfg) if args.action == "stats" \
+            else compact_index(args.location, cfg)
+    except (ConfigError, InputError, IndexStoreError) as err:
+        print(f"dedup: error: {err}", file=sys.stderr)
+        return USER_ERROR
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    else:
+        for key, value in facts.items():
+            if key != "settings":
+                print(f"{key.replace('_', ' ')}: {value:,}" if isinstance(value, int)
+                      else f"{key.replace('_', ' ')}: {value}")
     return 0
 
 

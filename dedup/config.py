@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dedup.algorithms.cluster import ClusterConfig
+from dedup.algorithms.continuation import IndexConfig
 from dedup.algorithms.duplicates import DedupConfig
 from dedup.algorithms.link import LinkConfig
 from dedup.io.presets import PRESETS
@@ -80,6 +81,7 @@ class Config:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     link: LinkConfig = field(default_factory=LinkConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
     write: WriteConfig = field(default_factory=WriteConfig)
 
     def to_dict(self) -> dict[str, Any]:

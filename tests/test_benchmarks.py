@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import corpus  # noqa: E402
+import incremental  # noqa: E402
 import scale_model  # noqa: E402
 import throughput  # noqa: E402
 
@@ -97,6 +99,22 @@ def test_throughput_harness_runs_prefixes_of_a_realistic_dump(
     with pytest.raises(SystemExit, match="fewer than"):
         throughput.main(["--corpus", "realistic", "--dump", str(dump), "--sizes", "10000000",
                          "--data", str(data)])
+
+
+def test_incremental_harness_runs_days_of_a_dump_with_one_index(
+        dump: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Days cut in date order and of equal size; each day's run finds the earlier ones."""
+    days = incremental.split_by_date(dump, 3, tmp_path)
+    parts = [[json.loads(line) for line in day.read_text().splitlines()] for day in days]
+    assert [len(part) for part in parts] == [200, 200, 200]
+    dates = [[r.get("published") or "~" for r in part] for part in parts]
+    assert all(max(a) <= min(b) for a, b in itertools.pairwise(dates))
+    assert incremental.main(["--dump", str(dump), "--days", "2", "--workers", "1",
+                             "--json", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert [day["articles"] for day in result["days"]] == [300, 300]
+    assert result["days"][1]["index"]["earlier_articles"] > 0
+    assert result["ratio_last_day"] > 0 and "alone" in capsys.readouterr().out
 
 
 def test_bcubed_scores_a_partition_against_the_truth() -> None:

@@ -95,6 +95,27 @@ def test_local_cluster_gives_the_local_bytes(corpus: Path, local: dict[str, byte
     assert outputs(tmp_path / "out") == local
 
 
+def test_incremental_runs_on_dask_give_the_local_bytes(tmp_path: Path) -> None:
+    """Two days appended to an index: the same outputs and the same index files."""
+    records, _ = make_corpus(seed=17, per_language=6)
+    days = []
+    for day, part in enumerate((records[::2], records[1::2])):
+        days.append(tmp_path / f"day{day}.jsonl")
+        days[-1].write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in part))
+    found = {}
+    for engine in ("local", "dask"):
+        index = tmp_path / f"index-{engine}"
+        for day, path in enumerate(days):
+            run_job([str(path)], tmp_path / f"{engine}{day}", load_config(overrides=[
+                "run.workers=2", "run.chunk_size=10", f'run.engine="{engine}"']),
+                index=str(index))
+        found[engine] = (outputs(tmp_path / f"{engine}1"), {
+            str(path.relative_to(index)): path.read_bytes()
+            for path in sorted(index.rglob("*")) if path.is_file() and path.name != ".lock"})
+    assert found["local"] == found["dask"]
+    assert b'"continues":true' in found["local"][0]["clusters.jsonl"]
+
+
 def test_real_scheduler_gives_the_local_bytes(
         corpus: Path, local: dict[str, bytes], tmp_path: Path,
         scheduler: tuple[str, list[subprocess.Popen[bytes]]]) -> None:

@@ -159,3 +159,25 @@ def test_the_code_digest_covers_every_module_of_every_folder(tmp_path: Path) -> 
     code_digest.cache_clear()
     digests.add(code_digest(copy))
     assert len(digests) == 5
+
+
+def test_a_killed_run_with_an_index_resumes_and_appends_once(
+        corpus: Path, tmp_path: Path) -> None:
+    """Killed in its global steps: the index is as before (here: not made yet), the flock
+    went with the process, and the resumed run appends exactly what an uninterrupted one
+    does."""
+    def index_files(index: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(index)): p.read_bytes() for p in sorted(index.rglob("*"))
+                if p.is_file() and p.name != ".lock"}
+
+    whole = tmp_path / "whole"
+    assert main(["run", str(corpus), "--out", str(whole), *ARGS,
+                 "--index", str(tmp_path / "index-whole")]) == 0
+    out, index = tmp_path / "out", tmp_path / "index"
+    kill_when(corpus, out, grouping, ("--index", str(index)))
+    assert not (index / "index.json").exists()
+    assert main(["run", str(corpus), "--out", str(out), *ARGS, "--resume",
+                 "--index", str(index)]) == 0
+    assert {name: (out / name).read_bytes() for name in FINAL} == {
+        name: (whole / name).read_bytes() for name in FINAL}
+    assert index_files(index) == index_files(tmp_path / "index-whole")

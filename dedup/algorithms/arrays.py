@@ -112,3 +112,11 @@ def normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     norms[norms == 0] = 1.0
     matrix.data *= np.repeat(1.0 / norms, np.diff(matrix.indptr))
     return matrix
+
+
+def membership(labels: np.ndarray, groups: int) -> sp.csr_matrix:
+    """The groups x rows 0/1 matrix of ``labels`` (-1: in no group): its product with row
+    vectors sums them per group."""
+    rows = np.flatnonzero(labels >= 0)
+    return sp.csr_matrix((np.ones(rows.size), (labels[rows], rows)),
+                         shape=(groups, labels.size))

@@ -44,6 +44,7 @@ from dedup.algorithms.arrays import (
     dates_within,
     heaviest_per_row,
     inverse_document_frequency,
+    membership,
     normalise_rows,
     sorted_unique,
     top_k_per_row,
@@ -478,14 +479,6 @@ def _searchable(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
                            cfg.search_terms)
 
 
-def _membership(labels: np.ndarray, groups: int) -> sp.csr_matrix:
-    """The groups x rows 0/1 matrix of ``labels`` (-1: in no group): its product with row
-    vectors sums them per group."""
-    rows = np.flatnonzero(labels >= 0)
-    return sp.csr_matrix((np.ones(rows.size), (labels[rows], rows)),
-                         shape=(groups, labels.size))
-
-
 def _date_order(days: np.ndarray) -> np.ndarray:
     """Rows by date, undated last, ties by row (= id order within a block)."""
     return np.lexsort((np.arange(days.size), np.nan_to_num(days), np.isnan(days)))
@@ -825,7 +818,7 @@ def _average_similarity(
     keys = np.flatnonzero(position == 0)
     position[keys] = np.arange(keys.size)
     left, right = position[a], position[b]
-    indicator = _membership(position[label], keys.size)
+    indicator = membership(position[label], keys.size)
     dots = np.zeros(a.size)
     for vectors, share in parts:
         sums = sp.csr_matrix(indicator @ vectors)
@@ -1037,7 +1030,7 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     linked = events.labels[pairs[0]] != events.labels[pairs[1]]
     a, b = unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],
                          np.r_[events.labels[pairs[1][linked]], chained[1]], n_events)
-    sums = sp.csr_matrix(_membership(events.labels, n_events)
+    sums = sp.csr_matrix(membership(events.labels, n_events)
                          @ _salient_terms(weights, cfg.story_article_terms))
     story_of_event = _average_link([(sums, 1.0)], a, b, (first_day, last_day), thresholds,
                                    cfg.story_window_days,
@@ -1180,7 +1173,7 @@ def _summarise(events: _Level, stories: _Level, embeddings: np.ndarray | None) -
     story_of_event[events.labels] = stories.labels
     centroids = None
     if embeddings is not None:
-        indicator = _membership(events.labels, events.representative.size)
+        indicator = membership(events.labels, events.representative.size)
         centroids = ((indicator @ embeddings)
                      / np.bincount(events.labels)[:, None]).astype(np.float32)
     return Clustering(labels=events.labels, representative=events.representative,
@@ -1219,7 +1212,7 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
     entries = np.cumsum(np.bincount(labels, weights=np.diff(weights.indptr), minlength=keys.size))
     for first, last in itertools.pairwise(_cuts(entries, _SUMS_PER_BATCH)):
         in_batch = (labels >= first) & (labels < last)
-        sums = sp.csr_matrix(_membership(np.where(in_batch, labels - first, -1), last - first)
+        sums = sp.csr_matrix(membership(np.where(in_batch, labels - first, -1), last - first)
                              @ weights)
         members = np.flatnonzero(in_batch & shared)
         centrality[members] = _row_dots(weights, members, sums, labels[members] - first)
@@ -1497,6 +1490,14 @@ def _weights_and_neighbourhood(source: RowSource, days: np.ndarray,
     rows, cols, sims = _closest(weights, rows, cols, cfg)
     neighbours = sp.csr_matrix((sims, (rows, cols)), shape=(days.size, days.size))
     return weights, _neighbourhood_vectors(neighbours, cfg)
+
+
+def term_sums(source: RowSource, groups: np.ndarray, n_groups: int) -> sp.csr_matrix:
+    """The rows' TF-IDF vectors, weighed as the clustering weighs them (IDF of these
+    rows), summed per group (``groups``: per row, 0..n_groups-1): the term profiles an
+    incremental run keeps of its events."""
+    weights = _tfidf_rows(sp.csr_matrix(source.load(), dtype=np.float64))
+    return sp.csr_matrix(membership(groups, n_groups) @ weights)
 
 
 def _embeddings(source: RowSource) -> np.ndarray | None:

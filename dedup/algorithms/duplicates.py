@@ -262,6 +262,8 @@ class DuplicateGroups:
     canonical: np.ndarray  # int64: row of each article's canonical (itself if canonical)
     exact_pairs: int  # verified pairs found by exact hash
     near_pairs: int  # verified pairs found by LSH only
+    # int64 per row: the earlier run's article (its row in the index) it copies, or -1
+    copies: np.ndarray
 
 
 class Signatures(Protocol):
@@ -306,32 +308,53 @@ class SignatureArray:
 
 def find_duplicates(exact: np.ndarray, signatures: Signatures, shingles: np.ndarray,
                     ids: Sequence[str], days: np.ndarray, lengths: np.ndarray,
-                    cfg: DedupConfig) -> DuplicateGroups:
+                    cfg: DedupConfig, earlier: int = 0) -> DuplicateGroups:
     """Group articles into duplicate groups and pick each group's canonical article.
 
     ``exact`` holds the content hashes (0 for an article without content), ``shingles``
     each article's shingle count.  The canonical is the earliest published (unknown
     dates last), then the longest text, then the smallest id, so the choice never
     depends on input order.
+
+    The last ``earlier`` rows are articles of earlier runs (an incremental run's index):
+    they are compared like the others, but only today's rows are grouped in the result.
+    A group holding earlier articles is a copy of the first of them (``copies``), and
+    its first row of today is its canonical among today's rows.
     """
     n = len(ids)
     id_rank = rank_of(ids)
     exact_pairs = exact_edges(exact, id_rank)
-    found = np.concatenate([np.zeros((0, 2), dtype=np.int64), *signatures.band_pairs(id_rank)])
+    today = n - earlier
+    # two earlier articles were compared when the later of them came
+    found = np.concatenate([np.zeros((0, 2), dtype=np.int64), *(
+        pairs[(pairs < today).any(axis=1)] for pairs in signatures.band_pairs(id_rank))])
     candidates = np.stack(unique_pairs(found[:, 0], found[:, 1], n), axis=1)
     near = candidates[are_copies(signatures.agreement(candidates), shingles, id_rank,
                                  candidates, cfg)]
     near = subtract_edges(near, exact_pairs, n)
     edges = np.concatenate([exact_pairs, near])
     labels = components(edges[:, 0], edges[:, 1], n)
-    order = np.lexsort((id_rank, -lengths, np.nan_to_num(days, nan=np.inf), labels))
-    first = np.ones(n, dtype=bool)
-    first[1:] = labels[order][1:] != labels[order][:-1]
-    canonical_of_label = np.empty(labels.max() + 1 if n else 0, dtype=np.int64)
-    canonical_of_label[labels[order][first]] = order[first]
-    canonical = canonical_of_label[labels] if n else np.zeros(0, dtype=np.int64)
-    return DuplicateGroups(canonical=canonical, exact_pairs=len(exact_pairs),
-                           near_pairs=len(near))
+    is_today = np.arange(n) < today
+    order = np.lexsort((id_rank, -lengths, np.nan_to_num(days, nan=np.inf), is_today, labels))
+    first = first_per_label(labels, order)
+    canonical_of_label = np.full(labels.max() + 1 if n else 0, -1, dtype=np.int64)
+    canonical_of_label[labels[first]] = first
+    today_order = order[is_today[order]]
+    local_of_label = np.full(canonical_of_label.size, -1, dtype=np.int64)
+    local_of_label[labels[first_per_label(labels, today_order)]] = \
+        first_per_label(labels, today_order)
+    copied = canonical_of_label[labels[:today]]
+    return DuplicateGroups(canonical=local_of_label[labels[:today]],
+                           exact_pairs=len(exact_pairs), near_pairs=len(near),
+                           copies=np.where(copied >= today, copied - today, -1))
+
+
+def first_per_label(labels: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The first row of each label among ``order`` (rows sorted by label first)."""
+    if not order.size:
+        return order
+    ordered = labels[order]
+    return order[np.r_[True, ordered[1:] != ordered[:-1]]]
 
 
 def are_copies(jaccard: np.ndarray, shingles: np.ndarray, id_rank: np.ndarray,

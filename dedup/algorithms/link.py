@@ -23,6 +23,7 @@ returns hashed anchor counts; :func:`link_clusters` runs once on per-cluster sum
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 import unicodedata
@@ -445,6 +446,17 @@ def merge_linked(clustering: Clustering, event_of: np.ndarray,
                       stories=Stories(of_event=of_event,
                                       representative=old.representative[story_leads],
                                       top_features=old.top_features[story_leads]))
+
+
+def join_stories(clustering: Clustering, story_of: np.ndarray) -> Clustering:
+    """Stories joined: ``story_of`` gives each old story its new one (numbered 0..);
+    the largest old story of each (ties: the first) speaks for it."""
+    old = clustering.stories
+    sizes = np.bincount(old.of_event[clustering.labels], minlength=old.representative.size)
+    leads = _largest_per_group(story_of, sizes)
+    return dataclasses.replace(clustering, stories=Stories(
+        of_event=story_of[old.of_event], representative=old.representative[leads],
+        top_features=old.top_features[leads]))
 
 
 def _similarity_to_leads(clustering: Clustering, lead_of: np.ndarray,

@@ -29,7 +29,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,29 +209,46 @@ def refuse_own_files_as_inputs(out_dir: Path, inputs: Sequence[InputFile],
 
 @contextmanager
 def output_lock(out_dir: Path) -> Iterator[None]:
-    """Hold DIR for this run: a second run into it is refused with the holder's name.
+    """Hold DIR for this run: a second run into it is refused with the holder's name."""
+    def busy(holder: str) -> OutputError:
+        return OutputError(f"another dedup run ({holder}) is writing to {out_dir}: wait for "
+                           "it to end, or choose another --out")
 
-    ``flock`` is released by the kernel when the holder dies, however it dies.
-    """
+    def unwritable(err: OSError) -> OutputError:
+        return OutputError(f"cannot write to {out_dir}: {err.strerror or err}")
+
+    with flock_held(out_dir, LOCK, busy, unwritable):
+        yield
+
+
+@contextmanager
+def flock_held(folder: Path, name: str, busy: Callable[[str], Exception],
+               unwritable: Callable[[OSError], Exception]) -> Iterator[None]:
+    """Hold ``folder/name`` with ``flock``, written with this process's name; the kernel
+    releases it when the holder dies, however it dies.  Held by another: ``busy(its
+    holder's name)`` is raised; the folder cannot be written: ``unwritable(error)``."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        handle = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
-        raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from err
+        raise unwritable(err) from err
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(handle, 200, 0).decode("utf-8", "replace").strip()
-            raise OutputError(f"another dedup run ({holder or 'unknown process'}) is writing "
-                              f"to {out_dir}: wait for it to end, or choose another --out"
-                              ) from None
+            raise busy(holder or "unknown process") from None
         os.ftruncate(handle, 0)
-        os.pwrite(handle, (f"pid {os.getpid()} on {socket.gethostname()}, started "
-                           f"{time.strftime('%Y-%m-%d %H:%M:%S')}").encode(), 0)
+        os.pwrite(handle, holder_line().encode(), 0)
         yield
     finally:
         os.close(handle)
+
+
+def holder_line() -> str:
+    """Who holds a lock, for the message of the run it keeps out."""
+    return (f"pid {os.getpid()} on {socket.gethostname()}, started "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
 
 
 def open_run_dir(out_dir: Path, fingerprint: bytes, resume: bool) -> tuple[Path, bool]:

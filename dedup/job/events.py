@@ -23,10 +23,11 @@ from dedup.algorithms.link import (
     merge_linked,
 )
 from dedup.config import Config
-from dedup.engines.base import Engine
+from dedup.engines.base import Engine, SerialEngine
 from dedup.io.spool import SpooledRows
 from dedup.io.write import group_id_for
 from dedup.job.corpus import Corpus
+from dedup.job.incremental import Continued, Earlier, continue_earlier
 from dedup.stages.embed import COVERED_LANGUAGES
 
 
@@ -43,19 +44,25 @@ class Grouping:
     story_of: np.ndarray  # int64 per label: its story
     story_representative_row: np.ndarray  # per story
     story_ids: list[str]  # per story
+    # what an incremental run's events and stories carry on from its index
+    continued: Continued | None = None
 
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
-                 engine: Engine | None = None, scratch: Path | None = None) -> Grouping:
+                 engine: Engine | None = None, scratch: Path | None = None,
+                 earlier: Earlier | None = None) -> Grouping:
     """Cluster the canonical articles per language, link the clusters across languages;
     duplicates join their canonical's cluster.  The clustering's tasks share their rows
-    through ``scratch``."""
+    through ``scratch``.  With ``earlier`` (an index's), events and stories that
+    continue earlier ones are joined to them and keep their ids."""
     n = len(corpus.ids)
     canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
     canonical_langs = [corpus.langs[i] for i in canonical_rows]
-    clustering = cluster(lambda rows: spooled_rows(corpus, canonical_rows[rows],
-                                                     cfg.cluster.n_features),
-                         canonical_langs, corpus.days[canonical_rows],
+
+    def rows_of(rows: np.ndarray) -> SpooledRows:
+        return spooled_rows(corpus, canonical_rows[rows], cfg.cluster.n_features)
+
+    clustering = cluster(rows_of, canonical_langs, corpus.days[canonical_rows],
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine,
                          headline_only=corpus.lengths[canonical_rows] == 0, scratch=scratch)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
@@ -64,19 +71,30 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
             clustering,
             link_clusters(anchors, cfg.link, cfg.cluster.window_days, clustering.centroids),
             linking_closeness(anchors, cfg.link, clustering.centroids))
+    continued = None
+    if earlier is not None:
+        clustering, continued = continue_earlier(corpus, dups, canonical_rows, rows_of,
+                                                 clustering, earlier, cfg,
+                                                 engine or SerialEngine())
     position = np.full(n, -1, dtype=np.int64)
     position[canonical_rows] = np.arange(len(canonical_rows))
     of_canonical = position[dups.canonical]
     canonical_ids = [corpus.ids[row] for row in canonical_rows.tolist()]
     stories = clustering.stories
+    cluster_ids = group_ids(canonical_ids, clustering.labels, "c-")
+    story_ids = group_ids(canonical_ids, stories.of_event[clustering.labels], "s-")
+    if continued is not None:  # what continues an earlier group keeps its id
+        for label, earlier_id in continued.event_ids.items():
+            cluster_ids[label] = earlier_id
+        for story, earlier_id in continued.story_ids.items():
+            story_ids[story] = earlier_id
     return Grouping(dups=dups, clustering=clustering,
                     label=clustering.labels[of_canonical],
                     similarity=clustering.similarity[of_canonical],
                     representative_row=canonical_rows[clustering.representative],
-                    cluster_ids=group_ids(canonical_ids, clustering.labels, "c-"),
-                    story_of=stories.of_event,
+                    cluster_ids=cluster_ids, story_of=stories.of_event,
                     story_representative_row=canonical_rows[stories.representative],
-                    story_ids=group_ids(canonical_ids, stories.of_event[clustering.labels], "s-"))
+                    story_ids=story_ids, continued=continued)
 
 
 def spooled_rows(corpus: Corpus, rows: np.ndarray, n_features: int) -> SpooledRows:

@@ -39,9 +39,16 @@ from dedup.job.tasks import ChunkPlacement, chunk_path, finish_chunk
 def chunk_placements(corpus: Corpus, grouping: Grouping,
                      cfg: Config) -> Iterator[ChunkPlacement]:
     """Per chunk, where each of its rows ended up (array look-ups, no texts)."""
+    copied = grouping.continued.copies if grouping.continued else None
     for start, stop in itertools.pairwise(corpus.chunk_bounds.tolist()):
         rows = np.arange(start, stop)
         canonical = grouping.dups.canonical[start:stop]
+        dup_groups = [corpus.ids[c] for c in canonical.tolist()]
+        is_duplicate = (canonical != rows).tolist()
+        if copied is not None:  # a copy of an earlier run's article is in its group
+            for i, earlier in enumerate(copied[start:stop]):
+                if earlier is not None:
+                    dup_groups[i], is_duplicate[i] = earlier, True
         labels = grouping.label[start:stop]
         stories = grouping.story_of[labels]
         representative = grouping.representative_row[labels] == rows
@@ -50,8 +57,8 @@ def chunk_placements(corpus: Corpus, grouping: Grouping,
             labels=labels.tolist(),
             cluster_ids=[grouping.cluster_ids[lab] for lab in labels.tolist()],
             story_ids=[grouping.story_ids[story] for story in stories.tolist()],
-            dup_groups=[corpus.ids[c] for c in canonical.tolist()],
-            is_duplicate=(canonical != rows).tolist(),
+            dup_groups=dup_groups,
+            is_duplicate=is_duplicate,
             is_representative=representative.tolist(),
             top_features={int(lab): grouping.clustering.features_of(lab)
                           for lab in labels[representative].tolist()},
@@ -274,8 +281,9 @@ class MemberEntries:
     def of(cls, corpus: Corpus, grouping: Grouping, heads: MemberHeads) -> MemberEntries:
         """Every row's similarity and copy, as lists: the writer reads them per member."""
         ids = corpus.ids
+        copied = grouping.continued.copies if grouping.continued else None
         return cls(heads, [round(value, 4) for value in grouping.similarity.tolist()],
-                   [None if c == row else ids[c]
+                   [copied[row] if copied and copied[row] else None if c == row else ids[c]
                     for row, c in enumerate(grouping.dups.canonical.tolist())])
 
     def __getitem__(self, row: int) -> bytes:
@@ -298,12 +306,18 @@ def write_clusters(out_dir: Path, grouping: Grouping, events: EventFacts,
     rows, bounds = events.members.tolist(), events.starts.tolist()
     offset, length = descriptions.offset.tolist(), descriptions.size.tolist()
 
+    continued = grouping.continued
+    merged = merged_into(continued.merged_events) if continued else {}
+
     def lines(described: int) -> Iterator[bytes]:
         for lab in order:
             head = {"cluster_id": cluster_ids[lab], "story_id": story_ids[story_of[lab]],
                     "size": events.size[lab], "unique": events.unique[lab],
                     "languages": events.languages[lab], "first": events.first[lab],
                     "last": events.last[lab]}
+            if continued is not None:
+                head["continues"] = lab in continued.event_ids
+                head["merged"] = merged.get(cluster_ids[lab], [])
             entries = b",".join([members[row] for row in rows[bounds[lab]:bounds[lab + 1]]])
             yield cluster_line(head, os.pread(described, length[lab], offset[lab]),
                                b"[" + entries + b"]")
@@ -311,6 +325,14 @@ def write_clusters(out_dir: Path, grouping: Grouping, events: EventFacts,
     with (descriptions.path.open("rb") as handle,
           atomic_file(out_dir / CLUSTERS_FILE) as out):
         out.writelines(lines(handle.fileno()))
+
+
+def merged_into(merges: dict[str, str]) -> dict[str, list[str]]:
+    """Per id, the earlier ids merged into it today, sorted."""
+    out: dict[str, list[str]] = {}
+    for earlier, into in sorted(merges.items()):
+        out.setdefault(into, []).append(earlier)
+    return out
 
 
 def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: EventFacts,
@@ -347,11 +369,17 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
                 "title": representative["title"], "source": representative["source"],
                 "published": representative["published"]}
 
+    continued = grouping.continued
+    merged = merged_into(continued.merged_stories) if continued else {}
+
     def lines(stories_handle: int) -> Iterator[bytes]:
         for story in order:
             head = {"story_id": grouping.story_ids[story], "size": int(sizes[story]),
                     "unique": unique[story], "languages": languages[story],
                     "first": first[story], "last": last[story]}
+            if continued is not None:
+                head["continues"] = story in continued.story_ids
+                head["merged"] = merged.get(grouping.story_ids[story], [])
             yield cluster_line(head, os.pread(stories_handle, length[story], offset[story]),
                                orjson.dumps([event_entry(lab) for lab in
                                              timeline[bounds[story]:bounds[story + 1]]]),

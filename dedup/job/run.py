@@ -54,10 +54,12 @@ from dedup.io.outdir import (
 from dedup.io.presets import check_mapping
 from dedup.io.read import Batch, LineBlock, RawItem, read_batches
 from dedup.io.write import write_json
+from dedup.job.appending import Appending
 from dedup.job.checkpoint import run_fingerprint
 from dedup.job.corpus import fold_prepared, stack
 from dedup.job.events import group_events
 from dedup.job.htmlreport import HTML_REPORT, reject_examples, write_html
+from dedup.job.incremental import duplicates_input
 from dedup.job.manifests import (
     MemberEntries,
     MemberHeads,
@@ -82,7 +84,8 @@ log = logging.getLogger("dedup")
 
 
 def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | None = None,
-            resume: bool = False, force: bool = False) -> dict[str, Any]:
+            resume: bool = False, force: bool = False,
+            index: str | None = None) -> dict[str, Any]:
     """Run the whole job and return the report (also written to ``out_dir/report.json``).
 
     Everything that can be checked is checked before anything is touched: the settings,
@@ -92,6 +95,11 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     not redone (see ``dedup.job.checkpoint``); the outputs are the same bytes as an
     uninterrupted run's.  A run that fails or is stopped keeps its finished chunks and
     removes what it half-wrote.
+
+    With ``index`` (a folder or URL; see ``dedup.job.incremental``), today's articles
+    are compared with everything appended to it before, and appended to it once the
+    outputs are published.  The index is checked with the rest before any work, and
+    held by this run until then.
     """
     started = time.perf_counter()
     # Workers do not share the caller's working directory: joblib reuses its processes
@@ -105,21 +113,27 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     check_mapping(found.files, cfg.read)
     check_output_dir(out_dir, found.files, outputs_written(cfg), force)
     fingerprint = run_fingerprint(found.files, cfg)
+    appending = Appending.checked(index, out_dir, found.files, cfg) if index else None
     prepare(cfg.embed.model)  # a table the workers read, built once if not cached
     with contextlib.ExitStack() as resources:
-        # the engine first: a scheduler that cannot be reached leaves DIR untouched
+        if appending is not None:  # a busy index is refused before anything starts
+            resources.enter_context(appending.locked())
+        # the engine next: a scheduler that cannot be reached leaves DIR untouched
         engine = engine or resources.enter_context(open_engine(
             cfg.run.engine, cfg.run.workers, cfg.run.scheduler, show_progress(cfg.run.progress)))
         with output_lock(out_dir):
             ledger = check_output_dir(out_dir, found.files, outputs_written(cfg), force)
             work, resumed = open_run_dir(out_dir, fingerprint, resume)
             try:
-                report = run_steps(found.files, found.notes, work, resumed, cfg, engine, started)
+                report = run_steps(found.files, found.notes, work, resumed, cfg, engine, started,
+                                   appending)
             except BaseException:
                 resources.close()  # stops the engine's workers before their files are swept
                 discard_partial(work)
                 raise
             publish(out_dir, work, ledger)
+            if appending is not None:
+                appending.commit()
     return report
 
 
@@ -136,9 +150,11 @@ def outputs_written(cfg: Config) -> list[str]:
 
 
 def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resumed: bool,
-              cfg: Config, engine: Engine, started: float) -> dict[str, Any]:
+              cfg: Config, engine: Engine, started: float,
+              appending: Appending | None = None) -> dict[str, Any]:
     """The job's steps in a prepared work folder; the outputs are left in its staging
-    folder.  Returns the report."""
+    folder (and with ``appending``, today's part of the index is made ready to commit).
+    Returns the report."""
     steps = Steps()
     steps.log.info("%s", mode_line(cfg.embed.model, engine_facts(engine)))
 
@@ -160,13 +176,17 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     steps.done("analyse", f"{sum(len(a.ids) for a in analysed):,} articles")
 
     corpus = stack(analysed, work, cfg.embed.model != "off")
-    steps.restart()  # stacking is counted in no step, as before
-    dups = find_duplicates(corpus.exact, ChunkedSignatures(corpus, cfg, engine),
-                           corpus.shingles, corpus.ids, corpus.days, corpus.lengths, cfg.dedup)
-    copies = int(np.count_nonzero(dups.canonical != np.arange(dups.canonical.size)))
+    earlier = appending.read(work, corpus) if appending is not None else None
+    steps.restart()  # stacking and reading the index are counted in no step
+    rows = duplicates_input(corpus, earlier)
+    dups = find_duplicates(rows["exact"], ChunkedSignatures(
+        corpus, cfg, engine, earlier.files if earlier else ()), rows["shingles"], rows["ids"],
+        rows["days"], rows["lengths"], cfg.dedup, earlier=rows["earlier"])
+    copies = int(np.count_nonzero((dups.canonical != np.arange(dups.canonical.size))
+                                  | (dups.copies >= 0)))
     steps.done("dedup", f"{copies:,} copies")
 
-    grouping = group_events(corpus, dups, cfg, engine, work / "cluster")
+    grouping = group_events(corpus, dups, cfg, engine, work / "cluster", earlier)
     steps.done("cluster", f"{len(grouping.cluster_ids):,} events in "
                           f"{len(grouping.story_ids):,} stories")
 
@@ -197,6 +217,9 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         write_html(out / HTML_REPORT, report, samples)
         steps.done("html", HTML_REPORT)
         report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
+    if appending is not None and earlier is not None:
+        appending.prepare(corpus, grouping, earlier)
+        report["index"] = appending.facts(grouping)
     write_json(out / REPORT, report)
     return report
 

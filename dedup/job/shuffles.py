@@ -25,7 +25,7 @@ from dedup.algorithms.duplicates import (
 from dedup.config import Config
 from dedup.engines.base import Engine, Pass
 from dedup.job.corpus import Corpus
-from dedup.job.tasks import ChunkFiles, PreparedChunk, chunk_itself
+from dedup.job.tasks import Chained, ChunkFiles, PreparedChunk, chunk_itself
 
 # Line keys per boilerplate-learning task, about: a task holds its keys with their
 # articles' groups and story tokens (48 bytes each, plus the sort's copies).  At least
@@ -74,16 +74,24 @@ class ChunkedSignatures:
     what crosses the network is row numbers, bucket pairs and counts.
     """
 
-    def __init__(self, corpus: Corpus, cfg: Config, engine: Engine) -> None:
-        self.corpus = corpus
+    def __init__(self, corpus: Corpus, cfg: Config, engine: Engine,
+                 earlier: Sequence[tuple[Path, Path, int]] = ()) -> None:
+        """``earlier``: files of an index's generations after the chunks, each its
+        signatures, its sorted band keys and its row count (see ``dedup.io.index``)."""
         self.cfg = cfg
         self.engine = engine
+        self.signature_files: Sequence[Path] = Chained(corpus.signature_files,
+                                                       tuple(e[0] for e in earlier))
+        self.band_key_files: Sequence[Path] = Chained(corpus.band_key_files,
+                                                      tuple(e[1] for e in earlier))
+        self.starts = np.cumsum([0, *np.diff(corpus.chunk_bounds).tolist(),
+                                 *(e[2] for e in earlier)])[:-1]
 
     def band_pairs(self, id_rank: np.ndarray) -> Iterator[np.ndarray]:
         """One task per band and key range; large buckets become stars here."""
         bands, _ = lsh_params(self.cfg.dedup)
         ranges = key_ranges(max(1, -(-len(id_rank) // KEYS_PER_TASK)))
-        tasks = ((self.corpus.band_key_files, self.corpus.chunk_bounds[:-1], band, key_range,
+        tasks = ((self.band_key_files, self.starts, band, key_range,
                   self.cfg.dedup.max_bucket_pairs)
                  for band in range(bands) for key_range in ranges)
         return (buckets.edges(id_rank) for buckets in self.engine.map(
@@ -91,8 +99,7 @@ class ChunkedSignatures:
 
     def agreement(self, pairs: np.ndarray) -> np.ndarray:
         """One task per ``PAIRS_PER_TASK`` pairs."""
-        tasks = ((self.corpus.signature_files, self.corpus.chunk_bounds[:-1],
-                  pairs[start : start + PAIRS_PER_TASK])
+        tasks = ((self.signature_files, self.starts, pairs[start : start + PAIRS_PER_TASK])
                  for start in range(0, len(pairs), PAIRS_PER_TASK))
         equal = np.concatenate([np.zeros(0, dtype=np.uint16),
                                 *self.engine.map(chunk_pair_equal_values, tasks, Pass(

@@ -158,21 +158,16 @@ def band_keys_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-bands.npy")
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkFiles(Sequence[Path]):
-    """One file of every chunk, ``name_of(chunk_path(work, i))`` for i in order.
+class Paths(Sequence[Path]):
+    """Paths made on demand from a few fields, so that a task reading every chunk gets a
+    few bytes instead of a list: a list of 50,000 paths is 3 MB sent with each of the
+    hundreds of tasks of a large run.  Subclasses say how many and which."""
 
-    What a task that reads every chunk gets instead of a list of paths: it pickles as a
-    few bytes whatever the number of chunks, where a list of 50,000 paths is 3 MB sent
-    with each of the hundreds of tasks of a large run.
-    """
+    __slots__ = ()
 
-    work: Path
-    chunks: int
-    name_of: Callable[[Path], Path]  # a module-level function, pickled by name
-
-    def __len__(self) -> int:
-        return self.chunks
+    def path(self, index: int) -> Path:
+        """The path at ``index`` (0 <= index < len)."""
+        raise NotImplementedError
 
     @overload
     def __getitem__(self, index: int) -> Path: ...
@@ -182,10 +177,40 @@ class ChunkFiles(Sequence[Path]):
 
     def __getitem__(self, index: int | slice) -> Path | Sequence[Path]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.chunks))]
-        if not -self.chunks <= index < self.chunks:
+            return [self.path(i) for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
             raise IndexError(index)
-        return self.name_of(chunk_path(self.work, index % self.chunks))
+        return self.path(index % len(self))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkFiles(Paths):
+    """One file of every chunk, ``name_of(chunk_path(work, i))`` for i in order."""
+
+    work: Path
+    chunks: int
+    name_of: Callable[[Path], Path]  # a module-level function, pickled by name
+
+    def __len__(self) -> int:
+        return self.chunks
+
+    def path(self, index: int) -> Path:
+        return self.name_of(chunk_path(self.work, index))
+
+
+@dataclass(frozen=True, slots=True)
+class Chained(Paths):
+    """The chunks' files, then a few more (an index's generations')."""
+
+    chunks: Sequence[Path]
+    more: tuple[Path, ...]
+
+    def __len__(self) -> int:
+        return len(self.chunks) + len(self.more)
+
+    def path(self, index: int) -> Path:
+        return self.chunks[index] if index < len(self.chunks) else \
+            self.more[index - len(self.chunks)]
 
 
 def read_rejects_path(path: Path) -> Path:

@@ -1,0 +1,195 @@
+"""Continuing earlier runs' events and stories: which of today's groups carry on which
+earlier ones (incremental runs with an index, see ``dedup.job.incremental``).
+
+Today's articles are clustered on their own, as in a run without an index; then each of
+today's groups (events, and then stories) is compared with the earlier groups the index
+keeps, through their *term profiles*: the mean of the members' TF-IDF vectors over
+hashed terms, cut to its heaviest terms and L2-normalised.  The cosine of two profiles
+is the average-link word similarity of the two groups up to their spreads, so the same
+kind of threshold decides.  A group continues an earlier one when
+
+* some of its articles are copies of the earlier group's articles (the strongest
+  evidence there is: the same text), or
+* their profiles' cosine reaches the threshold, same language, and their date ranges
+  are within the window of each other (an undated side matches any date).
+
+A group that meets several earlier groups continues the one with most copies, then the
+highest cosine, then the smallest id; the others it meets are *merged into* that one
+(recorded, never renamed).  Today's groups that continue one earlier group become one.
+Everything is decided on arrays in id order, so the choice never depends on input order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sparse_dot_topn import sp_matmul_topn
+
+from dedup.algorithms.arrays import components, heaviest_per_row, normalise_rows
+from dedup.settings import Range, setting
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    """Incremental runs (``--index``): how today's events and stories continue earlier ones."""
+
+    event_threshold: float = setting(0.7, Range(0.0, 1.0, above=True), doc="""
+        Cosine of two events' term profiles (mean TF-IDF vectors) at which today's event
+        continues an earlier one of the index. Lower joins more of a long event's days (recall)
+        but also the next event of one kind (precision). Copies of an earlier event's articles
+        join it whatever the cosine.""")
+    story_threshold: float = setting(0.3, Range(0.0, 1.0, above=True), doc="""
+        ... and of two stories' profiles, for a story none of whose events continues an
+        earlier one.""")
+    horizon_days: float = setting(60.0, Range(0.0, None), doc="""
+        Events and stories whose last article is more than this many days older than the
+        index's newest are retired: no later event joins them, and `dedup index compact` drops
+        their profiles. Larger follows longer threads at more memory and matching time; it
+        should exceed `cluster.story_window_days`. Copies of retired events' articles are still
+        found.""")
+    undated_runs: int = setting(10, Range(1, None), doc="""
+        Undated events and stories retire when this many runs appended to the index without
+        updating them (they have no date to age by).""")
+    profile_terms: int = setting(48, Range(1, 10_000), doc="""
+        Heaviest terms kept in a profile. More compares groups more exactly but costs 8 bytes a
+        term a group, in the index and in memory.""")
+
+
+def profiles_of(sums: sp.csr_matrix, terms: int) -> sp.csr_matrix:
+    """Profiles from the groups' summed member vectors: each row's ``terms`` heaviest
+    terms, L2-normalised (float32)."""
+    sums = sp.csr_matrix(sums, dtype=np.float64)
+    kept = heaviest_per_row(sums, np.ones(sums.shape[1], dtype=bool), terms)
+    return sp.csr_matrix(normalise_rows(kept), dtype=np.float32)
+
+
+def combined(earlier: sp.csr_matrix, earlier_size: np.ndarray, today: sp.csr_matrix,
+             today_size: np.ndarray, terms: int) -> sp.csr_matrix:
+    """The profile of earlier groups grown by today's members: the two means weighted by
+    their articles, cut and normalised again."""
+    weighted = sp.diags(earlier_size.astype(np.float64)) @ earlier \
+        + sp.diags(today_size.astype(np.float64)) @ today
+    return profiles_of(sp.csr_matrix(weighted), terms)
+
+
+@dataclass(slots=True)
+class Groups:
+    """Groups compared for continuation: their language, date range and profile."""
+
+    langs: list[str]
+    first_day: np.ndarray  # float64, NaN when undated
+    last_day: np.ndarray
+    vectors: sp.csr_matrix  # L2-normalised profiles
+
+
+@dataclass(slots=True)
+class Continuations:
+    """Which earlier group each of today's groups continues, and the merges it makes."""
+
+    earlier_of: np.ndarray  # int64 per today group: the earlier group it continues, or -1
+    merged: list[tuple[int, int]]  # (earlier group merged, earlier group it went into)
+
+
+def continuations(today: Groups, earlier: Groups, copies: sp.csr_matrix, threshold: float,
+                  window_days: float, rank: np.ndarray, size: np.ndarray) -> Continuations:
+    """Today's groups matched to earlier ones (see the module's docstring).
+
+    ``copies[t, e]`` counts today's articles of group ``t`` that copy articles of earlier
+    group ``e``; ``rank`` orders the earlier groups by id, ``size`` is their articles.
+    Earlier groups met by one of today's groups form components; each component keeps its
+    largest group (ties: smallest id) and the others are merged into it.
+    """
+    votes = sp.coo_matrix(copies)
+    sims = similar_pairs(today, earlier, threshold, window_days)
+    rows = np.concatenate([votes.row, sims.row]).astype(np.int64)
+    cols = np.concatenate([votes.col, sims.col]).astype(np.int64)
+    if not rows.size:
+        return Continuations(np.full(len(today.langs), -1, dtype=np.int64), [])
+    # per (today, earlier): its copies and cosine
+    n_earlier = len(earlier.langs)
+    key, inverse = np.unique(rows * n_earlier + cols, return_inverse=True)
+    count = np.bincount(inverse, weights=np.r_[votes.data, np.zeros(sims.nnz)])
+    cosine = np.zeros(key.size)
+    np.maximum.at(cosine, inverse, np.r_[np.zeros(votes.nnz), sims.data])
+    pair_today, pair_earlier = key // n_earlier, key % n_earlier
+    best = np.lexsort((rank[pair_earlier], -cosine, -count, pair_today))
+    first = np.r_[True, pair_today[best][1:] != pair_today[best][:-1]]
+    chosen = np.full(len(today.langs), -1, dtype=np.int64)
+    chosen[pair_today[best][first]] = pair_earlier[best][first]
+    # earlier groups met through one of today's groups are one from now on
+    met = components(chosen[pair_today], pair_earlier, n_earlier)
+    involved = np.unique(pair_earlier)
+    lead = np.lexsort((rank[involved], -size[involved], met[involved]))
+    starts = np.r_[True, met[involved][lead][1:] != met[involved][lead][:-1]]
+    keeper = np.full(n_earlier, -1, dtype=np.int64)
+    keeper_of_component = {int(met[involved][lead][i]): int(involved[lead][i])
+                           for i in np.flatnonzero(starts).tolist()}
+    for group in involved.tolist():
+        keeper[group] = keeper_of_component[int(met[group])]
+    merged = [(group, int(keeper[group])) for group in involved.tolist()
+              if keeper[group] != group]
+    earlier_of = np.where(chosen >= 0, keeper[np.maximum(chosen, 0)], -1)
+    return Continuations(earlier_of.astype(np.int64), merged)
+
+
+# Earlier groups a group of today is compared with at most: its most similar ones.
+CANDIDATES = 32
+# Threads of the sparse products (row-parallel: the same result with any number).
+THREADS = min(4, os.cpu_count() or 1)
+
+
+def similar_pairs(today: Groups, earlier: Groups, threshold: float,
+                  window_days: float) -> sp.coo_matrix:
+    """(today, earlier) pairs of one language within the window whose profiles' cosine
+    reaches ``threshold``, with the cosine.
+
+    Compared per language, and dated groups of today only with the earlier groups within
+    the window of today's dates: today is a day or a few, the index holds weeks, and the
+    products grow with both.
+    """
+    found = []
+    today_lang = np.asarray(today.langs, dtype=object)
+    earlier_lang = np.asarray(earlier.langs, dtype=object)
+    dated = ~np.isnan(today.first_day)
+    near = within_window(np.full(len(earlier.langs), np.nanmin(today.first_day, initial=np.inf)),
+                         np.full(len(earlier.langs), np.nanmax(today.last_day, initial=-np.inf)),
+                         earlier.first_day, earlier.last_day, window_days) \
+        if dated.any() else np.ones(len(earlier.langs), dtype=bool)
+    for lang in sorted(set(today.langs)):
+        for undated in (False, True):
+            rows = np.flatnonzero((today_lang == lang) & (dated != undated))
+            cols = np.flatnonzero((earlier_lang == lang) & (near | undated))
+            if rows.size and cols.size:
+                found.append(_products(today, earlier, rows, cols, threshold, window_days))
+    shape = (len(today.langs), len(earlier.langs))
+    if not found:
+        return sp.coo_matrix(shape)
+    return sp.coo_matrix((np.concatenate([part.data for part in found]),
+                          (np.concatenate([part.row for part in found]),
+                           np.concatenate([part.col for part in found]))), shape=shape)
+
+
+def _products(today: Groups, earlier: Groups, rows: np.ndarray, cols: np.ndarray,
+              threshold: float, window_days: float) -> sp.coo_matrix:
+    """The pairs of ``rows`` x ``cols`` that reach the threshold within the window."""
+    product = sp.coo_matrix(sp_matmul_topn(
+        sp.csr_matrix(today.vectors[rows]), sp.csr_matrix(earlier.vectors[cols].T),
+        top_n=CANDIDATES, threshold=float(np.nextafter(threshold, -np.inf)),
+        n_threads=THREADS))
+    a, b = rows[product.row], cols[product.col]
+    keep = within_window(today.first_day[a], today.last_day[a], earlier.first_day[b],
+                         earlier.last_day[b], window_days)
+    return sp.coo_matrix((product.data[keep].astype(np.float64), (a[keep], b[keep])),
+                         shape=(len(today.langs), len(earlier.langs)))
+
+
+def within_window(first_a: np.ndarray, last_a: np.ndarray, first_b: np.ndarray,
+                  last_b: np.ndarray, window_days: float) -> np.ndarray:
+    """True where two date ranges are within ``window_days`` of each other (or either
+    is undated)."""
+    with np.errstate(invalid="ignore"):
+        near = (first_b <= last_a + window_days) & (first_a <= last_b + window_days)
+    return near | np.isnan(first_a) | np.isnan(first_b)

@@ -1,0 +1,102 @@
+"""One run's use of an index (``dedup run ... --index INDEX``): checked with the rest
+before any work, held while the run works, read before the duplicate step, appended to
+once the outputs are published.  What is compared and kept is in
+``dedup.job.incremental``; how the index is stored, in ``dedup.io.index``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from dedup.config import Config
+from dedup.io.discover import InputFile, is_url
+from dedup.io.index import Generation, Head, Index, IndexStoreError
+from dedup.job.corpus import Corpus
+from dedup.job.events import Grouping
+from dedup.job.incremental import Earlier, index_settings, new_generation, read_earlier
+
+
+class Appending:
+    """One run's use of an index: checked before any work, held while the run works,
+    read before the duplicate step, and appended to once the outputs are published."""
+
+    def __init__(self, index: Index, head: Head | None, fingerprint: str, cfg: Config) -> None:
+        self.index = index
+        self.head = head
+        self.fingerprint = fingerprint
+        self.cfg = cfg
+        self.settings = index_settings(cfg)
+        self.pending: tuple[Generation, tuple[bytes, bytes]] | None = None
+
+    @classmethod
+    def checked(cls, location: str, out_dir: Path, files: Sequence[InputFile],
+                cfg: Config) -> Appending:
+        """The index at ``location`` if this run may append to it (see
+        ``Index.checked_head``); it may not live in the output folder, nor hold it."""
+        if not is_url(location):
+            folder = Path(location).absolute()
+            if folder == out_dir or out_dir in folder.parents or folder in out_dir.parents:
+                raise IndexStoreError(f"--index {location}: the index needs a folder of its "
+                                      "own, apart from --out")
+        index = Index.at(location)
+        fingerprint = inputs_fingerprint(files)
+        return cls(index, index.checked_head(index_settings(cfg), fingerprint), fingerprint,
+                   cfg)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the index; checked again once held (a run may have appended meanwhile)."""
+        with self.index.storage.locked():
+            self.head = self.index.checked_head(self.settings, self.fingerprint)
+            yield
+
+    def read(self, work: Path, corpus: Corpus) -> Earlier:
+        """What the index holds, for the duplicate and cluster steps."""
+        dated = corpus.days[np.isfinite(corpus.days)]
+        return read_earlier(self.index, self.head, self.cfg, work / "index",
+                            float(dated.min()) if dated.size else np.nan)
+
+    def prepare(self, corpus: Corpus, grouping: Grouping, earlier: Earlier) -> None:
+        """Today's generation, made while the run's arrays are at hand."""
+        assert grouping.continued is not None
+        canonical_rows = np.flatnonzero(grouping.dups.canonical
+                                        == np.arange(grouping.dups.canonical.size))
+        self.pending = new_generation(corpus, grouping.dups, canonical_rows,
+                                      grouping.clustering, grouping.label, grouping.cluster_ids,
+                                      grouping.story_ids, grouping.continued, earlier, self.cfg,
+                                      self.fingerprint)
+        self.earlier_articles = len(earlier.articles)
+        self.open_groups = (int(earlier.open_events.sum()), int(earlier.open_stories.sum()))
+
+    def facts(self, grouping: Grouping) -> dict[str, Any]:
+        """What the report says of the index."""
+        continued = grouping.continued
+        assert continued is not None and self.pending is not None
+        return {"location": self.index.where,
+                "generation": len(self.head.generations) + 1 if self.head else 1,
+                "earlier_articles": self.earlier_articles,
+                "open_events": self.open_groups[0], "open_stories": self.open_groups[1],
+                "copies_of_earlier": sum(copy is not None for copy in continued.copies),
+                "events_continued": len(continued.event_ids),
+                "stories_continued": len(continued.story_ids),
+                "events_merged": len(continued.merged_events),
+                "stories_merged": len(continued.merged_stories),
+                "articles_appended": len(self.pending[0].articles)}
+
+    def commit(self) -> None:
+        """Append today's generation (atomically; see ``dedup.io.index``)."""
+        assert self.pending is not None
+        self.head = self.index.append(self.head, self.settings, *self.pending)
+
+
+def inputs_fingerprint(files: Sequence[InputFile]) -> str:
+    """Which inputs a run read (paths, sizes, versions): the same inputs appended twice
+    would make every article a copy of itself."""
+    return hashlib.sha256(orjson.dumps([file.version() for file in files])).hexdigest()

@@ -1,0 +1,438 @@
+"""Incremental runs: today's dump against the index of everything processed before.
+
+``dedup run TODAY --out DIR --index INDEX`` reads what earlier runs left in the index
+(``dedup.io.index``), and after its outputs are published appends today's share:
+
+* **duplicates**: the earlier canonical articles' exact hashes and MinHash signatures
+  join today's in the duplicate step (their sorted band keys are read like a chunk's),
+  so a copy of an earlier article gets ``duplicate_of`` = that article's id;
+* **events and stories**: today's articles are clustered on their own, then each of
+  today's events and stories continues an earlier one it copies from or whose term
+  profile it matches (``dedup.algorithms.continuation``), keeping the earlier id;
+  earlier groups that one of today's joins are recorded as merged, never renamed;
+* **the new generation**: today's canonical articles (hashes, signatures, ids), every
+  event and story today touched (profiles grown by today's members, date ranges,
+  sizes) and the merges.  Groups not updated for ``index.horizon_days`` retire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from dedup.algorithms.arrays import membership
+from dedup.algorithms.cluster import Clustering, RowSource, term_sums
+from dedup.algorithms.continuation import (
+    Groups,
+    IndexConfig,
+    combined,
+    continuations,
+    profiles_of,
+)
+from dedup.algorithms.duplicates import (
+    DuplicateGroups,
+    band_rows_file,
+    rank_of,
+    save_sorted_band_keys,
+)
+from dedup.algorithms.link import join_stories, merge_linked
+from dedup.config import Config
+from dedup.engines.base import Engine, Pass
+from dedup.io.index import Articles, Generation, Head, Index, Profiles
+from dedup.io.spool import saved_rows
+from dedup.job.corpus import Corpus
+
+# The settings whose change makes an index's hashes, signatures or profiles incomparable
+# with a run's: its whole dedup section and how the clustering makes its terms.
+TERM_SETTINGS = ("n_features", "title_weight", "max_text_tokens", "min_token_chars",
+                 "drop_numbers", "drop_stopwords", "stemming", "char_ngram")
+
+
+def index_settings(cfg: Config) -> dict[str, Any]:
+    """What an index records of the settings that made it, flat (``dedup.num_perm``)."""
+    dedup = {f"dedup.{key}": value for key, value in dataclasses.asdict(cfg.dedup).items()}
+    terms = {f"cluster.{key}": getattr(cfg.cluster, key) for key in TERM_SETTINGS}
+    return {**dedup, **terms}
+
+
+@dataclass(slots=True)
+class Earlier:
+    """What the index holds that today's run is compared with."""
+
+    index: Index
+    head: Head | None
+    articles: Articles  # every earlier canonical article, generation after generation
+    events: Profiles  # the events kept (latest version of each, not merged into another)
+    stories: Profiles
+    open_events: np.ndarray  # bool per kept event: not retired (later ones may join it)
+    open_stories: np.ndarray
+    merged_events: dict[str, str]  # every merge so far: earlier id -> id it went into
+    merged_stories: dict[str, str]
+    files: list[tuple[Path, Path, int]]  # per generation: signatures, band keys, rows
+    generation: int  # the number today's generation gets
+
+    event_rows: dict[str, int]  # row of each kept event's id
+    story_rows: dict[str, int]
+
+    def event_of_article(self, article: int) -> int:
+        """The kept event an earlier article is in now (merges followed), or -1 (its
+        profile was compacted away)."""
+        return self.event_rows.get(_followed(self.articles.events[article],
+                                             self.merged_events), -1)
+
+    def story_of_event(self, event: int) -> int:
+        """The kept story a kept event is in now (merges followed), or -1."""
+        return self.story_rows.get(_followed(self.events.parents[event],
+                                             self.merged_stories), -1)
+
+
+def _followed(group: str, merged: dict[str, str]) -> str:
+    """The id a group goes by now: its merges followed (a cycle stops where it closes)."""
+    seen = {group}
+    while group in merged and merged[group] not in seen:
+        group = merged[group]
+        seen.add(group)
+    return group
+
+
+def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
+                 today: float = np.nan) -> Earlier:
+    """Everything the index's generations hold that today's run compares with; groups
+    are open (not retired) by their distance to ``today`` (the run's earliest day), or
+    to the index's newest day when the run has no dates."""
+    n_features = cfg.cluster.n_features
+    generations = head.generations if head else ()
+    articles, events, stories, files = [], [], [], []
+    merged_events: dict[str, str] = {}
+    merged_stories: dict[str, str] = {}
+    for name in generations:
+        part, event_part, story_part, merged_e, merged_s = index.read_generation(name,
+                                                                                 n_features)
+        articles.append(part)
+        events.append(event_part)
+        stories.append(story_part)
+        merged_events.update(merged_e)
+        merged_stories.update(merged_s)
+        signatures, bands = index.signature_files(name, work)
+        files.append((signatures, bands, len(part)))
+    newest = head.last_day if head and head.last_day is not None else np.nan
+    reference = today if np.isfinite(today) else newest
+    number = len(generations) + 1
+    kept_events = _latest(Profiles.stacked(events, n_features), merged_events)
+    kept_stories = _latest(Profiles.stacked(stories, n_features), merged_stories)
+    return Earlier(
+        index=index, head=head, articles=_stacked_articles(articles), events=kept_events,
+        stories=kept_stories,
+        open_events=_open(kept_events, reference, number, cfg.index),
+        open_stories=_open(kept_stories, reference, number, cfg.index),
+        merged_events=merged_events, merged_stories=merged_stories, files=files,
+        generation=number,
+        event_rows={group: row for row, group in enumerate(kept_events.ids)},
+        story_rows={group: row for row, group in enumerate(kept_stories.ids)})
+
+
+def _stacked_articles(parts: Sequence[Articles]) -> Articles:
+    return Articles(
+        [i for p in parts for i in p.ids], [e for p in parts for e in p.events],
+        [s for p in parts for s in p.stories],
+        np.concatenate([np.zeros(0, np.uint64), *(p.exact for p in parts)]),
+        np.concatenate([np.zeros(0, np.int64), *(p.shingles for p in parts)]),
+        np.concatenate([np.zeros(0), *(p.days for p in parts)]),
+        np.concatenate([np.zeros(0, np.int64), *(p.lengths for p in parts)]))
+
+
+def _latest(groups: Profiles, merged: dict[str, str]) -> Profiles:
+    """Each group's latest version (later generations come later), without those merged
+    into others."""
+    latest: dict[str, int] = {}
+    for row, group in enumerate(groups.ids):
+        latest[group] = row
+    return groups.take(np.array(sorted(row for group, row in latest.items()
+                                       if group not in merged), dtype=np.int64))
+
+
+def _open(groups: Profiles, reference: float, generation: int,
+          cfg: IndexConfig) -> np.ndarray:
+    """Which groups are not retired: dated ones whose last day is at most
+    ``horizon_days`` before ``reference``, undated ones updated in the last
+    ``undated_runs`` runs."""
+    with np.errstate(invalid="ignore"):
+        dated = groups.last_day >= reference - cfg.horizon_days
+    undated = np.isnan(groups.last_day) & (groups.touched > generation - 1 - cfg.undated_runs)
+    return np.asarray(dated | undated, dtype=bool)
+
+
+def duplicates_input(corpus: Corpus, earlier: Earlier | None) -> dict[str, Any]:
+    """The duplicate step's arrays: today's rows, then the earlier articles'."""
+    if earlier is None:
+        return {"exact": corpus.exact, "shingles": corpus.shingles, "ids": corpus.ids,
+                "days": corpus.days, "lengths": corpus.lengths, "earlier": 0}
+    past = earlier.articles
+    return {"exact": np.concatenate([corpus.exact, past.exact]),
+            "shingles": np.concatenate([corpus.shingles, past.shingles]),
+            "ids": [*corpus.ids, *past.ids],
+            "days": np.concatenate([corpus.days, past.days]),
+            "lengths": np.concatenate([corpus.lengths, past.lengths]),
+            "earlier": len(past)}
+
+
+# ------------------------------------------------------------------ continuing groups
+
+
+@dataclass(slots=True)
+class Continued:
+    """What today's groups carry on from the index, for the outputs and the new
+    generation."""
+
+    copies: list[str | None]  # per row: the earlier article it copies
+    event_ids: dict[int, str]  # today's event -> the earlier id it keeps
+    story_ids: dict[int, str]  # today's story -> the earlier id it keeps
+    merged_events: dict[str, str]  # earlier id -> id it went into, decided today
+    merged_stories: dict[str, str]
+    earlier_event: np.ndarray  # int64 per today event: the earlier event it continues, or -1
+    earlier_story: np.ndarray  # int64 per today story: the earlier story it continues, or -1
+    event_profiles: sp.csr_matrix  # today's events' profiles (their articles of today)
+    story_profiles: sp.csr_matrix
+
+
+def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.ndarray,
+                     rows_of: Callable[[np.ndarray], RowSource], clustering: Clustering,
+                     earlier: Earlier, cfg: Config,
+                     engine: Engine) -> tuple[Clustering, Continued]:
+    """Today's clustering with its events and stories joined where they continue the
+    same earlier group, and what they continue (``rows_of``: where the term vectors of
+    canonical rows, by their positions, are).  Events first, then stories: a story
+    whose event continues an earlier event continues that event's story."""
+    label_of_row = _label_of_rows(dups, canonical_rows, clustering)
+    sums = event_term_sums(corpus, canonical_rows, rows_of, clustering, cfg, engine)
+    copied = np.flatnonzero(dups.copies >= 0)
+    copied_from = [earlier.event_of_article(int(a)) for a in dups.copies[copied]]
+    events = _continued(
+        _today_groups(corpus, label_of_row, clustering.representative, canonical_rows,
+                      profiles_of(sums, cfg.index.profile_terms)), sums,
+        _votes(label_of_row[copied], np.array(copied_from, dtype=np.int64),
+               clustering.representative.size, len(earlier.events)),
+        earlier.events, earlier.open_events, cfg.index.event_threshold,
+        cfg.cluster.window_days, cfg.index)
+    clustering = merge_linked(clustering, events.joined)
+
+    story_of_event = clustering.stories.of_event
+    n_stories = clustering.stories.representative.size
+    story_sums = sp.csr_matrix(membership(story_of_event, n_stories) @ events.sums)
+    continuing = np.flatnonzero(events.earlier_of >= 0)
+    continued_from = [earlier.story_of_event(int(e)) for e in events.earlier_of[continuing]]
+    stories = _continued(
+        _today_groups(corpus, story_of_event[events.joined[label_of_row]],
+                      clustering.stories.representative, canonical_rows,
+                      profiles_of(story_sums, cfg.index.profile_terms)), story_sums,
+        _votes(story_of_event[continuing], np.array(continued_from, dtype=np.int64),
+               n_stories, len(earlier.stories)),
+        earlier.stories, earlier.open_stories, cfg.index.story_threshold,
+        cfg.cluster.story_window_days, cfg.index)
+    clustering = join_stories(clustering, stories.joined)
+    return clustering, Continued(
+        copies=[earlier.articles.ids[a] if a >= 0 else None for a in dups.copies.tolist()],
+        event_ids=_kept_ids(events.earlier_of, earlier.events.ids),
+        story_ids=_kept_ids(stories.earlier_of, earlier.stories.ids),
+        merged_events=events.merged, merged_stories=stories.merged,
+        earlier_event=events.earlier_of, earlier_story=stories.earlier_of,
+        event_profiles=events.profiles, story_profiles=stories.profiles)
+
+
+@dataclass(slots=True)
+class _Level:
+    """Today's groups of one level (events or stories) after continuation."""
+
+    joined: np.ndarray  # per group as clustered: its group once those continuing one
+    # earlier group are one (numbered as :func:`_joined` says)
+    earlier_of: np.ndarray  # per joined group: the earlier group it continues, or -1
+    sums: sp.csr_matrix  # per joined group: its summed TF-IDF vectors
+    profiles: sp.csr_matrix  # per joined group: its profile
+    merged: dict[str, str]  # earlier id -> id it went into
+
+
+def _continued(today: Groups, sums: sp.csr_matrix, votes: sp.csr_matrix,
+               earlier: Profiles, open_groups: np.ndarray, threshold: float,
+               window_days: float, cfg: IndexConfig) -> _Level:
+    """Today's groups of one level matched with the earlier ones and joined."""
+    found = continuations(today, _groups(earlier, open_groups), votes, threshold,
+                          window_days, rank_of(earlier.ids), earlier.size)
+    joined = _joined(found.earlier_of)
+    joined_sums = sp.csr_matrix(membership(joined, int(joined.max(initial=-1)) + 1) @ sums)
+    return _Level(joined, _per_joined(found.earlier_of, joined), joined_sums,
+                  _rejoined(today.vectors, joined_sums, joined, cfg),
+                  {earlier.ids[a]: earlier.ids[b] for a, b in found.merged})
+
+
+def _kept_ids(earlier_of: np.ndarray, ids: Sequence[str]) -> dict[int, str]:
+    """Per today's group that continues an earlier one, the earlier id it keeps."""
+    return {group: ids[e] for group, e in enumerate(earlier_of.tolist()) if e >= 0}
+
+
+def _rejoined(profiles: sp.csr_matrix, joined_sums: sp.csr_matrix, joined: np.ndarray,
+              cfg: IndexConfig) -> sp.csr_matrix:
+    """The profiles of groups after :func:`_joined`: a group alone keeps its profile,
+    one made of several is profiled from its summed vectors."""
+    count = np.bincount(joined, minlength=joined_sums.shape[0])
+    several = np.flatnonzero(count > 1)
+    alone = np.flatnonzero(count[joined] == 1)
+    place = np.empty(joined_sums.shape[0], dtype=np.int64)
+    place[joined[alone]] = alone
+    place[several] = profiles.shape[0] + np.arange(several.size)
+    remade = profiles_of(sp.csr_matrix(joined_sums)[several], cfg.profile_terms) \
+        if several.size else sp.csr_matrix((0, profiles.shape[1]), dtype=profiles.dtype)
+    return sp.csr_matrix(sp.vstack([profiles, remade]))[place]
+
+
+def _label_of_rows(dups: DuplicateGroups, canonical_rows: np.ndarray,
+                   clustering: Clustering) -> np.ndarray:
+    """Every row's event (copies take their canonical's)."""
+    position = np.full(dups.canonical.size, -1, dtype=np.int64)
+    position[canonical_rows] = np.arange(canonical_rows.size)
+    return clustering.labels[position[dups.canonical]]
+
+
+def event_term_sums(corpus: Corpus, canonical_rows: np.ndarray,
+                    rows_of: Callable[[np.ndarray], RowSource], clustering: Clustering,
+                    cfg: Config, engine: Engine) -> sp.csr_matrix:
+    """Today's events' summed TF-IDF vectors (float64, events x n_features): one engine
+    task per language, each weighing its rows with its own IDF as the clustering does."""
+    langs = np.array([corpus.langs[row] for row in canonical_rows.tolist()], dtype=object)
+    n_events = clustering.representative.size
+    tasks = []
+    for lang in sorted(set(langs.tolist())):
+        picks = np.flatnonzero(langs == lang)
+        tasks.append((rows_of(picks), clustering.labels[picks], n_events))
+    parts = list(engine.map(term_sums, tasks, Pass("profiles", len(tasks), "language")))
+    total = sp.csr_matrix((n_events, cfg.cluster.n_features), dtype=np.float64)
+    for part in parts:
+        total = total + part
+    return sp.csr_matrix(total)
+
+
+def _today_groups(corpus: Corpus, group_of_row: np.ndarray, representative: np.ndarray,
+                  canonical_rows: np.ndarray, vectors: sp.csr_matrix) -> Groups:
+    """Today's groups as continuation compares them: their representative's language,
+    the date range of all their rows (copies included)."""
+    n = vectors.shape[0]
+    first, last = np.full(n, np.nan), np.full(n, np.nan)
+    placed = group_of_row >= 0
+    np.fmin.at(first, group_of_row[placed], corpus.days[placed])
+    np.fmax.at(last, group_of_row[placed], corpus.days[placed])
+    langs = [corpus.langs[canonical_rows[r]] for r in representative.tolist()]
+    return Groups(langs, first, last, vectors)
+
+
+def _groups(profiles: Profiles, open_groups: np.ndarray) -> Groups:
+    """Earlier groups as continuation compares them: a retired one's profile is left
+    empty, so only copies of its articles can still join it."""
+    return Groups(profiles.langs, profiles.first_day, profiles.last_day,
+                  sp.csr_matrix(sp.diags(open_groups.astype(np.float32)) @ profiles.vectors))
+
+
+def _votes(today: np.ndarray, earlier: np.ndarray, n_today: int,
+           n_earlier: int) -> sp.csr_matrix:
+    """Counts of (today's group, earlier group) evidence; -1 on either side is none."""
+    keep = (today >= 0) & (earlier >= 0)
+    return sp.csr_matrix((np.ones(int(keep.sum())), (today[keep], earlier[keep])),
+                         shape=(n_today, n_earlier))
+
+
+def _joined(earlier_of: np.ndarray) -> np.ndarray:
+    """Today's groups numbered anew: those continuing one earlier group become one,
+    numbered by their first (smallest) old number, as the old numbers were."""
+    key = np.where(earlier_of >= 0, earlier_of, -1 - np.arange(earlier_of.size))
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    number = np.empty(first.size, dtype=np.int64)
+    number[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return number[inverse.reshape(-1)]
+
+
+def _per_joined(earlier_of: np.ndarray, joined: np.ndarray) -> np.ndarray:
+    """Per joined group, the earlier group its members continue (all continue the same
+    one, see :func:`_joined`), or -1."""
+    out = np.full(int(joined.max(initial=-1)) + 1, -1, dtype=np.int64)
+    out[joined] = earlier_of
+    return out
+
+
+# -------------------------------------------------------------------- the new part
+
+
+def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.ndarray,
+                   clustering: Clustering, label_of_row: np.ndarray, cluster_ids: Sequence[str],
+                   story_ids: Sequence[str], continued: Continued, earlier: Earlier,
+                   cfg: Config, fingerprint: str) -> tuple[Generation, tuple[bytes, bytes]]:
+    """Today's part of the index: its canonical articles (not copies of earlier ones),
+    every event and story it touched, the merges; and its sorted band keys' files."""
+    n = len(corpus.ids)
+    copies = dups.copies
+    kept = np.flatnonzero((dups.canonical == np.arange(n)) & (copies < 0))
+    kept = kept[np.argsort(np.asarray([corpus.ids[r] for r in kept.tolist()], dtype=object),
+                           kind="stable")]  # in id order: the index is the same bytes
+    story_of_row = clustering.stories.of_event[label_of_row]
+    articles = Articles(
+        ids=[corpus.ids[r] for r in kept.tolist()],
+        events=[cluster_ids[label_of_row[r]] for r in kept.tolist()],
+        stories=[story_ids[story_of_row[r]] for r in kept.tolist()],
+        exact=corpus.exact[kept], shingles=corpus.shingles[kept], days=corpus.days[kept],
+        lengths=corpus.lengths[kept])
+    signatures = saved_rows(corpus.signature_files, corpus.chunk_bounds[:-1], np.sort(kept))[
+        np.argsort(np.argsort(kept))] if kept.size else np.zeros((0, cfg.dedup.num_perm),
+                                                                 dtype=np.uint32)
+    events = _grown(corpus, label_of_row, canonical_rows[clustering.representative],
+                    continued.event_profiles, continued.earlier_event, earlier.events,
+                    cluster_ids, [story_ids[s] for s in clustering.stories.of_event.tolist()],
+                    earlier.generation, cfg.index)
+    stories = _grown(corpus, story_of_row, canonical_rows[clustering.stories.representative],
+                     continued.story_profiles, continued.earlier_story, earlier.stories,
+                     story_ids, [""] * len(story_ids), earlier.generation, cfg.index)
+    generation = Generation(articles, signatures, events, stories, continued.merged_events,
+                            continued.merged_stories, fingerprint)
+    return generation, band_files(signatures, cfg)
+
+
+def _grown(corpus: Corpus, group_of_row: np.ndarray, representative_rows: np.ndarray,
+           profiles: sp.csr_matrix, earlier_of: np.ndarray, earlier: Profiles,
+           ids: Sequence[str], parents: list[str], generation: int,
+           cfg: IndexConfig) -> Profiles:
+    """Today's groups as the index keeps them; those continuing an earlier group carry
+    its articles, dates and profile forward."""
+    n = profiles.shape[0]
+    size = np.bincount(group_of_row, minlength=n).astype(np.int64)
+    first, last = np.full(n, np.nan), np.full(n, np.nan)
+    np.fmin.at(first, group_of_row, corpus.days)
+    np.fmax.at(last, group_of_row, corpus.days)
+    vectors = sp.csr_matrix(profiles)
+    langs = [corpus.langs[r] for r in representative_rows.tolist()]
+    continuing = np.flatnonzero(earlier_of >= 0)
+    if continuing.size:
+        past = earlier_of[continuing]
+        grown = combined(earlier.vectors[past], earlier.size[past], vectors[continuing],
+                         size[continuing], cfg.profile_terms)
+        place = np.arange(n)
+        place[continuing] = n + np.arange(continuing.size)  # grown rows replace theirs
+        vectors = sp.csr_matrix(sp.vstack([vectors, grown]))[place]
+        first[continuing] = np.fmin(first[continuing], earlier.first_day[past])
+        last[continuing] = np.fmax(last[continuing], earlier.last_day[past])
+        size[continuing] += earlier.size[past]
+        for t, e in zip(continuing.tolist(), past.tolist(), strict=True):
+            langs[t] = earlier.langs[e]
+    return Profiles(list(ids), langs, parents, first, last, size,
+                    np.full(n, generation, dtype=np.int64), sp.csr_matrix(vectors))
+
+
+def band_files(signatures: np.ndarray, cfg: Config) -> tuple[bytes, bytes]:
+    """The sorted band keys of ``signatures`` and their rows, as the bytes of the two
+    files a chunk would have (``save_sorted_band_keys``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        keys = Path(folder) / "bands.npy"
+        save_sorted_band_keys(keys, signatures, cfg.dedup)
+        return keys.read_bytes(), band_rows_file(keys).read_bytes()

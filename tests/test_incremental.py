@@ -1,0 +1,263 @@
+"""Incremental runs with an index: copies and events across runs, stable ids, a killed
+append, a concurrent one, settings that do not match, an index on ``memory://``, and
+the index commands.  Generated corpora of invented words only."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import scipy.sparse as sp
+from synthetic import make_corpus
+from test_stories import feed
+
+from dedup.algorithms.continuation import Groups, continuations
+from dedup.cli import main
+from dedup.config import load_config
+from dedup.io.index import HEAD, Index, LocalStorage
+from dedup.job.run import run_job
+
+SETTINGS = ["language.trust_input=true", 'embed.model="off"']
+
+
+def write(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return path
+
+
+def day_run(tmp_path: Path, records: list[dict[str, Any]], name: str, index: str,
+            *settings: str) -> Path:
+    """One day's run appending to ``index``; returns its output folder."""
+    source = write(tmp_path / f"{name}.jsonl", records)
+    run_job([str(source)], tmp_path / name, load_config(overrides=[*SETTINGS, *settings]),
+            index=index)
+    return tmp_path / name
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def by_id(out: Path) -> dict[str, dict[str, Any]]:
+    return {row["id"]: row for row in rows(out / "articles.jsonl")}
+
+
+def copies_split() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Originals on day one, their syndicated and verbatim copies on day two."""
+    records, truth = make_corpus(seed=21, per_language=2)
+    first = [r for r in records if truth[r["id"]]["copy_of"] == r["id"]]
+    second = [r for r in records if truth[r["id"]]["copy_of"] != r["id"]]
+    return first, second, truth
+
+
+def test_copies_of_earlier_articles_join_their_group_event_and_story(tmp_path: Path) -> None:
+    first, second, truth = copies_split()
+    index = str(tmp_path / "index")
+    before = by_id(day_run(tmp_path, first, "day1", index))
+    out = day_run(tmp_path, second, "day2", index)
+    after = by_id(out)
+    for record in second:
+        original = before[truth[record["id"]]["copy_of"]]
+        placed = after[record["id"]]
+        assert placed["duplicate_of"] == placed["dup_group"] == original["id"]
+        assert (placed["cluster_id"], placed["story_id"]) == (original["cluster_id"],
+                                                              original["story_id"])
+    clusters = rows(out / "clusters.jsonl")
+    assert clusters and all(c["continues"] for c in clusters)
+    report = orjson.loads((out / "report.json").read_bytes())["index"]
+    assert report["copies_of_earlier"] == len(second)
+    assert report["articles_appended"] == 0, "copies of indexed articles are not kept again"
+
+
+def test_a_run_without_index_writes_no_continuation_fields(tmp_path: Path) -> None:
+    first, _, _ = copies_split()
+    source = write(tmp_path / "in.jsonl", first)
+    run_job([str(source)], tmp_path / "out", load_config(overrides=SETTINGS))
+    assert "continues" not in rows(tmp_path / "out" / "clusters.jsonl")[0]
+    assert "index" not in orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+
+
+def halves(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
+    """Each event's first reports in one run, the rest in the next (in time order)."""
+    ordered = sorted(records, key=lambda r: (r["published"], r["id"]))
+    first = [r for r in ordered if int(r["id"][-1]) < 3]
+    return first, [r for r in ordered if int(r["id"][-1]) >= 3]
+
+
+def partition(articles: dict[str, dict[str, Any]], key: str) -> set[frozenset[str]]:
+    """The articles grouped by ``key``."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for record_id, article in articles.items():
+        found[article[key]].add(record_id)
+    return {frozenset(members) for members in found.values()}
+
+
+def test_events_and_stories_continue_across_runs_as_one_run_groups_them(
+        tmp_path: Path) -> None:
+    made = feed(seed=3)
+    first, second = halves(made.records)
+    index = str(tmp_path / "index")
+    earlier = by_id(day_run(tmp_path, first, "day1", index))
+    articles = {**earlier, **by_id(day_run(tmp_path, second, "day2", index))}
+    source = write(tmp_path / "all.jsonl", made.records)
+    run_job([str(source)], tmp_path / "all", load_config(overrides=SETTINGS))
+    whole = by_id(tmp_path / "all")
+    assert partition(articles, "cluster_id") == partition(whole, "cluster_id")
+    assert partition(articles, "story_id") == partition(whole, "story_id")
+    for record_id, article in earlier.items():  # the ids of day one are kept
+        assert all(articles[other]["cluster_id"] == article["cluster_id"]
+                   for other in articles if whole[other]["cluster_id"]
+                   == whole[record_id]["cluster_id"])
+    kinds = {articles[i]["story_id"] for i, truth in made.story.items() if truth in ("s1", "s2")}
+    assert len(kinds) == 2, "events of one kind months apart stay apart"
+
+
+def test_second_run_bytes_do_not_depend_on_workers_chunks_or_storage(tmp_path: Path) -> None:
+    made = feed(seed=5)
+    first, second = halves(made.records)
+    index = tmp_path / "index"
+    day_run(tmp_path, first, "day1", str(index))
+    shutil.copytree(index, tmp_path / "index-b")
+    memory = f"memory://dedup-test-{tmp_path.name}/index"
+    day_run(tmp_path, first, "day1-memory", memory)
+    one = day_run(tmp_path, second, "one", str(index))
+    other = day_run(tmp_path, list(reversed(second)), "other", str(tmp_path / "index-b"),
+                    "run.workers=2", "run.chunk_size=7")
+    stored = day_run(tmp_path, second, "stored", memory)
+    for name in ("clusters.jsonl", "stories.jsonl"):
+        assert (one / name).read_bytes() == (other / name).read_bytes() \
+            == (stored / name).read_bytes(), name
+    assert sorted(rows(one / "articles.jsonl"), key=lambda r: r["id"]) == sorted(
+        rows(other / "articles.jsonl"), key=lambda r: r["id"])
+    for generation in ("gen-000002/events.json", "gen-000002/articles.json"):
+        assert (index / generation).read_bytes() == (tmp_path / "index-b" / generation
+                                                     ).read_bytes()
+
+
+def test_a_killed_append_leaves_the_index_as_it_was(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second, _ = copies_split()
+    index = tmp_path / "index"
+    day_run(tmp_path, first, "day1", str(index))
+    head = (index / HEAD).read_bytes()
+    real_write = LocalStorage.write
+
+    def dies_at_the_head(self: LocalStorage, name: str, data: bytes) -> None:
+        if name == HEAD:
+            raise KeyboardInterrupt  # the run is stopped after writing its generation
+        real_write(self, name, data)
+
+    monkeypatch.setattr(LocalStorage, "write", dies_at_the_head)
+    with pytest.raises(KeyboardInterrupt):
+        day_run(tmp_path, second, "day2", str(index))
+    monkeypatch.undo()
+    assert (index / HEAD).read_bytes() == head
+    assert (index / "gen-000002").exists(), "the half-made generation is not named"
+    out = day_run(tmp_path, second, "day2", str(index))  # the same run again
+    assert all(row["duplicate_of"] for row in rows(out / "articles.jsonl"))
+    assert sorted(p.name for p in index.iterdir() if p.name.startswith("gen-")) == [
+        "gen-000001", "gen-000002"]
+    assert Index.at(str(index)).head() is not None
+
+
+def cli(*args: str) -> int:
+    return main(["run", *args, "-q", "--set", "language.trust_input=true",
+                 "--set", 'embed.model="off"'])
+
+
+def test_user_mistakes_with_the_index_are_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second, _ = copies_split()
+    day1 = write(tmp_path / "day1.jsonl", first)
+    day2 = write(tmp_path / "day2.jsonl", second)
+    index = tmp_path / "index"
+    assert cli(str(day1), "--out", str(tmp_path / "o1"), "--index", str(index)) == 0
+
+    def refused(*args: str) -> str:
+        capsys.readouterr()
+        assert cli(*args) == 2
+        assert not (tmp_path / "o2").exists(), "nothing was written"
+        return capsys.readouterr().err
+
+    assert "already appended" in refused(str(day1), "--out", str(tmp_path / "o2"),
+                                         "--index", str(index))
+    assert "dedup.num_perm: index 128, this run 64" in refused(
+        str(day2), "--out", str(tmp_path / "o2"), "--index", str(index),
+        "--set", "dedup.num_perm=64")
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"\xff\xd8")
+    assert "not a dedup index" in refused(str(day2), "--out", str(tmp_path / "o2"),
+                                          "--index", str(foreign))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / HEAD).write_text('{"format": "something else"}')
+    assert "not a dedup index" in refused(str(day2), "--out", str(tmp_path / "o2"),
+                                          "--index", str(tmp_path / "bad"))
+    assert "folder of its own" in refused(str(day2), "--out", str(tmp_path / "o2"),
+                                          "--index", str(tmp_path / "o2" / "index"))
+    with Index.at(str(index)).storage.locked():  # another run is appending
+        assert "another dedup run" in refused(str(day2), "--out", str(tmp_path / "o2"),
+                                              "--index", str(index))
+    assert cli(str(day2), "--out", str(tmp_path / "o2"), "--index", str(index)) == 0
+
+
+def test_index_stats_and_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    made = feed(seed=7)
+    first, second = halves(made.records)
+    index = str(tmp_path / "index")
+    day_run(tmp_path, first, "day1", index)
+    day_run(tmp_path, second, "day2", index)
+    assert main(["index", "stats", index, "--json"]) == 0
+    stats = orjson.loads(capsys.readouterr().out)
+    assert stats["articles"] == len(first) + len(second)  # no copies in this feed
+    assert stats["generations"] == 2 and stats["events"] >= stats["open_events"] > 0
+    assert stats["first_day"] == "2025-01-01"
+    # a short horizon retires all but the newest events; compacting drops them
+    assert main(["index", "compact", index, "--set", "index.horizon_days=10"]) == 0
+    capsys.readouterr()
+    assert main(["index", "stats", index, "--json", "--set", "index.horizon_days=10"]) == 0
+    after = orjson.loads(capsys.readouterr().out)
+    assert after["generations"] == 1 and after["articles"] == stats["articles"]
+    assert after["events"] == after["open_events"] < stats["events"]
+    assert after["bytes"] < stats["bytes"]
+    # copies of any article are still found after compaction
+    copies = [{**r, "id": r["id"] + "-again"} for r in first[:5]]
+    out = by_id(day_run(tmp_path, copies, "day3", index))
+    assert [out[r["id"] + "-again"]["duplicate_of"] for r in first[:5]] == [
+        r["id"] for r in first[:5]]
+    assert main(["index", "stats", str(tmp_path / "nothing")]) == 2
+
+
+def groups(langs: list[str], days: list[float], vectors: list[list[float]]) -> Groups:
+    return Groups(langs, np.array(days, dtype=float), np.array(days, dtype=float),
+                  sp.csr_matrix(np.array(vectors, dtype=np.float32)))
+
+
+def test_continuations_prefer_copies_then_cosine_and_record_merges() -> None:
+    earlier = groups(["en", "en", "de", "en"], [0, 1, 1, 30],
+                     [[1, 0, 0], [0.8, 0.6, 0], [1, 0, 0], [1, 0, 0]])
+    today = groups(["en", "en", "en"], [2, 2, 2], [[1, 0, 0], [0, 0, 1], [0, 0, 1]])
+    copies = sp.csr_matrix(([2.0], ([2], [1])), shape=(3, 4))
+    found = continuations(today, earlier, copies, 0.7, 7.0, np.arange(4),
+                          np.array([5, 3, 1, 1]))
+    # today 0 meets 0 (1.0) and 1 (0.8): same language, within the window; 2 is German,
+    # 3 a month away.  The two earlier events become one, the larger one kept.
+    assert found.merged == [(1, 0)]
+    assert found.earlier_of.tolist() == [0, -1, 0], "copies of 1 lead where 1 went"
+
+
+def test_the_python_api_appends_to_an_index(tmp_path: Path) -> None:
+    import dedup
+
+    first, second, truth = copies_split()
+    options: dict[str, Any] = {"language__trust_input": True, "embed__model": "off"}
+    with dedup.run(first, index=tmp_path / "index", **options) as earlier:
+        assert earlier.report["index"]["articles_appended"] == len(first)
+    with dedup.run(second, index=tmp_path / "index", **options) as today:
+        copies = {a["id"]: a["duplicate_of"] for a in today.articles()}
+    assert copies == {r["id"]: truth[r["id"]]["copy_of"] for r in second}
