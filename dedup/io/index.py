@@ -126,8 +126,9 @@ class Articles:
 
 @dataclass(slots=True)
 class Generation:
-    """What one run appends.  ``signatures`` is uint32 (articles, num_perm);
-    ``merged`` maps an earlier event or story id to the id it was merged into."""
+    """What one run appends.  ``signatures`` is uint32 (articles, num_perm); the
+    merges map an earlier event's (story's) id to the id it was merged into; the
+    fingerprint says which inputs the run read."""
 
     articles: Articles
     signatures: np.ndarray
@@ -140,8 +141,8 @@ class Generation:
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The head file: the settings the index was made with and its generations, oldest
-    first, with the runs' fingerprints (a run's inputs and configuration)."""
+    """The head file: the settings the index was made with, its generations (oldest
+    first), and the fingerprints of the inputs of every run appended."""
 
     settings: dict[str, Any]
     generations: tuple[str, ...]
@@ -168,8 +169,8 @@ class Head:
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise IndexStoreError(f"{where}: not a dedup index ({HEAD} is another program's)")
         if raw.get("version") != VERSION:
-            raise IndexStoreError(f"{where}: index format version {raw.get('version')}, this "
-                              f"dedup reads version {VERSION}")
+            raise IndexStoreError(f"{where}: index format version {raw.get('version')}, "
+                                  f"this dedup reads version {VERSION}")
         try:
             return cls(dict(raw["settings"]), tuple(raw["generations"]),
                        tuple(raw["fingerprints"]), int(raw["articles"]), raw["first_day"],
@@ -305,8 +306,8 @@ class UrlStorage:
         mine = holder_line().encode()
         self.write(LOCK, mine)
         if self.read(LOCK) != mine:
-            raise IndexStoreError(f"another dedup run took the index {self.where} at the same "
-                              "moment: wait for it to end")
+            raise IndexStoreError(f"another dedup run took the index {self.where} at the "
+                                  "same moment: wait for it to end")
         try:
             yield
         finally:
@@ -342,9 +343,9 @@ class Index:
         if data is None:
             foreign = [name for name in self.storage.names() if name != LOCK]
             if foreign:
-                raise IndexStoreError(f"{self.where}: not a dedup index (it holds "
-                                  f"{', '.join(foreign[:3])}{'...' if len(foreign) > 3 else ''}"
-                                  f" and no {HEAD}): give a new or empty folder")
+                shown = ", ".join(foreign[:3]) + ("..." if len(foreign) > 3 else "")
+                raise IndexStoreError(f"{self.where}: not a dedup index (it holds {shown} "
+                                      f"and no {HEAD}): give a new or empty folder")
             return None
         return Head.parsed(data, self.where)
 
@@ -358,15 +359,14 @@ class Index:
         if differ:
             shown = "; ".join(f"{key}: index {head.settings.get(key)!r}, this run "
                               f"{settings.get(key)!r}" for key in differ[:5])
-            raise IndexStoreError(f"{self.where} was made with other settings ({shown}): its "
-                              "signatures and profiles do not compare with this run's; use "
-                              "the index's settings or a new index")
+            raise IndexStoreError(f"{self.where} was made with other settings ({shown}): "
+                                  "its signatures and profiles do not compare with this "
+                                  "run's; use the index's settings or a new index")
         if fingerprint in head.fingerprints:
             number = head.fingerprints.index(fingerprint) + 1
-            raise IndexStoreError(f"these inputs, with this configuration, were already appended "
-                              f"to {self.where} (generation {number} of "
-                              f"{len(head.generations)}): appending them again would make "
-                              "every article a copy of itself")
+            raise IndexStoreError(f"these inputs were already appended to {self.where} (by "
+                                  f"run {number} of {len(head.fingerprints)}): appending "
+                                  "them again would make every article a copy of itself")
         return head
 
     def read_generation(self, name: str, n_features: int) -> tuple[Articles, Profiles,
@@ -429,8 +429,8 @@ class Index:
         """Write ``generation`` whole, then the new head in one step.  ``head`` is the one
         this run read: if the index moved since, nothing is committed."""
         if self.head() != head:
-            raise IndexStoreError(f"{self.where} changed while this run worked (another run "
-                              "appended to it): nothing was appended; run again")
+            raise IndexStoreError(f"{self.where} changed while this run worked (another "
+                                  "run appended to it): nothing was appended; run again")
         known = head.generations if head else ()
         self.drop_unnamed(known)
         name = _next_name(known)

@@ -63,26 +63,21 @@ class Appending:
         return read_earlier(self.index, self.head, self.cfg, work / "index",
                             float(dated.min()) if dated.size else np.nan)
 
-    def prepare(self, corpus: Corpus, grouping: Grouping, earlier: Earlier) -> None:
-        """Today's generation, made while the run's arrays are at hand."""
-        assert grouping.continued is not None
+    def prepare(self, corpus: Corpus, grouping: Grouping, earlier: Earlier) -> dict[str, Any]:
+        """Make today's generation while the run's arrays are at hand; returns what the
+        report says of the index."""
+        continued = grouping.continued
+        assert continued is not None
         canonical_rows = np.flatnonzero(grouping.dups.canonical
                                         == np.arange(grouping.dups.canonical.size))
         self.pending = new_generation(corpus, grouping.dups, canonical_rows,
                                       grouping.clustering, grouping.label, grouping.cluster_ids,
-                                      grouping.story_ids, grouping.continued, earlier, self.cfg,
+                                      grouping.story_ids, continued, earlier, self.cfg,
                                       self.fingerprint)
-        self.earlier_articles = len(earlier.articles)
-        self.open_groups = (int(earlier.open_events.sum()), int(earlier.open_stories.sum()))
-
-    def facts(self, grouping: Grouping) -> dict[str, Any]:
-        """What the report says of the index."""
-        continued = grouping.continued
-        assert continued is not None and self.pending is not None
-        return {"location": self.index.where,
-                "generation": len(self.head.generations) + 1 if self.head else 1,
-                "earlier_articles": self.earlier_articles,
-                "open_events": self.open_groups[0], "open_stories": self.open_groups[1],
+        return {"location": self.index.where, "generation": earlier.generation,
+                "earlier_articles": len(earlier.articles),
+                "open_events": int(earlier.open_events.sum()),
+                "open_stories": int(earlier.open_stories.sum()),
                 "copies_of_earlier": sum(copy is not None for copy in continued.copies),
                 "events_continued": len(continued.event_ids),
                 "stories_continued": len(continued.story_ids),

@@ -218,8 +218,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         steps.done("html", HTML_REPORT)
         report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
     if appending is not None and earlier is not None:
-        appending.prepare(corpus, grouping, earlier)
-        report["index"] = appending.facts(grouping)
+        report["index"] = appending.prepare(corpus, grouping, earlier)
     write_json(out / REPORT, report)
     return report
 
