@@ -194,6 +194,9 @@ def test_user_mistakes_with_the_index_are_refused_before_any_work(
     (foreign / "cat.jpg").write_bytes(b"\xff\xd8")
     assert "not a dedup index" in refused(str(day2), "--out", str(tmp_path / "o2"),
                                           "--index", str(foreign))
+    (tmp_path / "a-file").write_text("not a folder")
+    assert "Not a directory" in refused(str(day2), "--out", str(tmp_path / "o2"),
+                                        "--index", str(tmp_path / "a-file"))
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / HEAD).write_text('{"format": "something else"}')
     assert "not a dedup index" in refused(str(day2), "--out", str(tmp_path / "o2"),

@@ -214,6 +214,9 @@ class LocalStorage:
             return (self.root / name).read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as err:  # a file where the folder should be, no permission...
+            raise IndexStoreError(f"cannot read the index {self.where}: "
+                                  f"{err.strerror or err}") from err
 
     def write(self, name: str, data: bytes) -> None:
         path = self.root / name
@@ -272,6 +275,8 @@ class UrlStorage:
             return bytes(self.fs.cat_file(self._path(name)))
         except FileNotFoundError:
             return None
+        except OSError as err:  # no permission, a file where the folder should be...
+            raise IndexStoreError(f"cannot read the index {self.where}: {err}") from err
 
     def write(self, name: str, data: bytes) -> None:
         """One object write: on a store, an object appears whole or not at all."""
