@@ -203,6 +203,18 @@ def test_user_mistakes_with_the_index_are_refused_before_any_work(
                                           "--index", str(tmp_path / "bad"))
     assert "folder of its own" in refused(str(day2), "--out", str(tmp_path / "o2"),
                                           "--index", str(tmp_path / "o2" / "index"))
+    damaged = tmp_path / "damaged"
+    shutil.copytree(index, damaged)
+    (damaged / "gen-000001" / "events.npz").write_bytes(b"PK\x03\x04 cut short")
+    capsys.readouterr()
+    assert cli(str(day2), "--out", str(tmp_path / "o3"), "--index", str(damaged)) == 2
+    assert "damaged index, gen-000001 cannot be read" in capsys.readouterr().err
+    shutil.rmtree(damaged)
+    shutil.copytree(index, damaged)
+    signatures = damaged / "gen-000001" / "signatures.npy"
+    signatures.write_bytes(signatures.read_bytes()[:-100])
+    assert cli(str(day2), "--out", str(tmp_path / "o3"), "--index", str(damaged)) == 2
+    assert "damaged index, gen-000001 cannot be read" in capsys.readouterr().err
     with Index.at(str(index)).storage.locked():  # another run is appending
         assert "another dedup run" in refused(str(day2), "--out", str(tmp_path / "o2"),
                                               "--index", str(index))

@@ -377,21 +377,26 @@ class Index:
     def read_generation(self, name: str, n_features: int) -> tuple[Articles, Profiles,
                                                                    Profiles, dict[str, str],
                                                                    dict[str, str]]:
-        """A generation's articles, event and story profiles, and merges."""
+        """A generation's articles, event and story profiles, and merges; a file that
+        cannot be read back is a damaged index, said as such."""
         def arrays(file: str) -> Mapping[str, np.ndarray]:
             return np.load(io.BytesIO(self._need(f"{name}/{file}")))
 
         def strings(file: str) -> dict[str, Any]:
             return dict(orjson.loads(self._need(f"{name}/{file}")))
 
-        numbers, names = arrays("articles.npz"), strings("articles.json")
-        articles = Articles(names["ids"], names["events"], names["stories"],
-                            numbers["exact"], numbers["shingles"], numbers["days"],
-                            numbers["lengths"])
-        merged = strings("merged.json")
-        return (articles, self._profiles(name, "events", n_features),
-                self._profiles(name, "stories", n_features), merged["events"],
-                merged["stories"])
+        try:
+            numbers, names = arrays("articles.npz"), strings("articles.json")
+            articles = Articles(names["ids"], names["events"], names["stories"],
+                                numbers["exact"], numbers["shingles"], numbers["days"],
+                                numbers["lengths"])
+            merged = strings("merged.json")
+            return (articles, self._profiles(name, "events", n_features),
+                    self._profiles(name, "stories", n_features), merged["events"],
+                    merged["stories"])
+        except (ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+            raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
+                                  f"({err!r:.200})") from None
 
     def group_counts(self, head: Head) -> tuple[int, int]:
         """How many distinct events and stories the generations keep a profile of."""
@@ -416,18 +421,27 @@ class Index:
             raise IndexStoreError(f"{self.where}: damaged index, {name} is missing")
         return data
 
-    def signature_files(self, name: str, work: Path) -> tuple[Path, Path]:
+    def signature_files(self, name: str, work: Path, articles: int) -> tuple[Path, Path]:
         """A generation's signatures and sorted band keys as local files (read in place
         on a local disk, fetched into ``work`` from a store); the band keys' rows file is
-        next to the keys (``dedup.algorithms.duplicates.band_rows_file``)."""
-        local = self.storage.local_path(name)
-        if local is not None:
-            return local / "signatures.npy", local / "bands.npy"
-        folder = work / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for file in ("signatures.npy", "bands.npy", "bands-rows.npy"):
-            (folder / file).write_bytes(self._need(f"{name}/{file}"))
-        return folder / "signatures.npy", folder / "bands.npy"
+        next to the keys (``dedup.algorithms.duplicates.band_rows_file``).  Each is
+        checked whole here, so that a damaged one is said before the tasks read it."""
+        files = ("signatures.npy", "bands.npy", "bands-rows.npy")
+        folder = self.storage.local_path(name)
+        if folder is None:
+            folder = work / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for file in files:
+                (folder / file).write_bytes(self._need(f"{name}/{file}"))
+        try:
+            shapes = [np.load(folder / file, mmap_mode="r").shape for file in files]
+        except (OSError, ValueError) as err:
+            raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
+                                  f"({err!r:.200})") from None
+        if shapes[0][0] != articles or shapes[1] != shapes[2]:
+            raise IndexStoreError(f"{self.where}: damaged index, {name} holds signatures of "
+                                  f"{shapes[0][0]} articles for {articles}")
+        return folder / files[0], folder / files[1]
 
     def append(self, head: Head | None, settings: Mapping[str, Any], generation: Generation,
                band_files: tuple[bytes, bytes]) -> Head:

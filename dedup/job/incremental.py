@@ -120,7 +120,7 @@ def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
         stories.append(story_part)
         merged_events.update(merged_e)
         merged_stories.update(merged_s)
-        signatures, bands = index.signature_files(name, work)
+        signatures, bands = index.signature_files(name, work, len(part))
         files.append((signatures, bands, len(part)))
     newest = head.last_day if head and head.last_day is not None else np.nan
     reference = today if np.isfinite(today) else newest
