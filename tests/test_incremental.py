@@ -276,3 +276,17 @@ def test_the_python_api_appends_to_an_index(tmp_path: Path) -> None:
     with dedup.run(second, index=tmp_path / "index", **options) as today:
         copies = {a["id"]: a["duplicate_of"] for a in today.articles()}
     assert copies == {r["id"]: truth[r["id"]]["copy_of"] for r in second}
+
+
+def test_stories_continue_their_best_match_and_never_merge_earlier_ones() -> None:
+    """Without merges (the story level), the group that met two earlier ones continues
+    the closer, and the other stays as it was: merges would chain from run to run."""
+    earlier = groups(["en", "en"], [0, 1], [[1, 0, 0], [0.8, 0.6, 0]])
+    today = groups(["en", "en"], [2, 2], [[1, 0, 0], [0.8, 0.6, 0]])
+    found = continuations(today, earlier, sp.csr_matrix((2, 2)), 0.7, 7.0, np.arange(2),
+                          np.array([1, 9]), merge=False)
+    assert found.merged == []
+    assert found.earlier_of.tolist() == [0, 1]
+    merged = continuations(today, earlier, sp.csr_matrix((2, 2)), 0.7, 7.0, np.arange(2),
+                           np.array([1, 9]))
+    assert merged.merged == [(0, 1)] and merged.earlier_of.tolist() == [1, 1]

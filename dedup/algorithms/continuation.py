@@ -14,8 +14,10 @@ kind of threshold decides.  A group continues an earlier one when
   are within the window of each other (an undated side matches any date).
 
 A group that meets several earlier groups continues the one with most copies, then the
-highest cosine, then the smallest id; the others it meets are *merged into* that one
-(recorded, never renamed).  Today's groups that continue one earlier group become one.
+highest cosine, then the smallest id; for events, the others it meets are *merged into*
+that one (recorded, never renamed).  Stories never merge earlier stories: at their low
+threshold, merges chained from run to run into one story of half a dump.  Today's
+groups that continue one earlier group become one.
 Everything is decided on arrays in id order, so the choice never depends on input order.
 """
 
@@ -94,13 +96,17 @@ class Continuations:
 
 
 def continuations(today: Groups, earlier: Groups, copies: sp.csr_matrix, threshold: float,
-                  window_days: float, rank: np.ndarray, size: np.ndarray) -> Continuations:
+                  window_days: float, rank: np.ndarray, size: np.ndarray,
+                  merge: bool = True) -> Continuations:
     """Today's groups matched to earlier ones (see the module's docstring).
 
     ``copies[t, e]`` counts today's articles of group ``t`` that copy articles of earlier
     group ``e``; ``rank`` orders the earlier groups by id, ``size`` is their articles.
-    Earlier groups met by one of today's groups form components; each component keeps its
-    largest group (ties: smallest id) and the others are merged into it.
+    With ``merge``, earlier groups met by one of today's groups form components; each
+    component keeps its largest group (ties: smallest id) and the others are merged into
+    it.  Without, a group of today continues its best match only and no earlier group
+    is merged: merges chain from run to run, which a level with a low threshold
+    (stories) cannot afford.
     """
     votes = sp.coo_matrix(copies)
     sims = similar_pairs(today, earlier, threshold, window_days)
@@ -119,6 +125,8 @@ def continuations(today: Groups, earlier: Groups, copies: sp.csr_matrix, thresho
     first = np.r_[True, pair_today[best][1:] != pair_today[best][:-1]]
     chosen = np.full(len(today.langs), -1, dtype=np.int64)
     chosen[pair_today[best][first]] = pair_earlier[best][first]
+    if not merge:
+        return Continuations(chosen, [])
     # earlier groups met through one of today's groups are one from now on
     met = components(chosen[pair_today], pair_earlier, n_earlier)
     involved = np.unique(pair_earlier)

@@ -82,7 +82,6 @@ class Appending:
                 "events_continued": len(continued.event_ids),
                 "stories_continued": len(continued.story_ids),
                 "events_merged": len(continued.merged_events),
-                "stories_merged": len(continued.merged_stories),
                 "articles_appended": len(self.pending[0].articles)}
 
     def commit(self) -> None:

@@ -195,7 +195,6 @@ class Continued:
     event_ids: dict[int, str]  # today's event -> the earlier id it keeps
     story_ids: dict[int, str]  # today's story -> the earlier id it keeps
     merged_events: dict[str, str]  # earlier id -> id it went into, decided today
-    merged_stories: dict[str, str]
     earlier_event: np.ndarray  # int64 per today event: the earlier event it continues, or -1
     earlier_story: np.ndarray  # int64 per today story: the earlier story it continues, or -1
     event_profiles: sp.csr_matrix  # today's events' profiles (their articles of today)
@@ -235,13 +234,13 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
         _votes(story_of_event[continuing], np.array(continued_from, dtype=np.int64),
                n_stories, len(earlier.stories)),
         earlier.stories, earlier.open_stories, cfg.index.story_threshold,
-        cfg.cluster.story_window_days, cfg.index)
+        cfg.cluster.story_window_days, cfg.index, merge=False)
     clustering = join_stories(clustering, stories.joined)
     return clustering, Continued(
         copies=[earlier.articles.ids[a] if a >= 0 else None for a in dups.copies.tolist()],
         event_ids=_kept_ids(events.earlier_of, earlier.events.ids),
         story_ids=_kept_ids(stories.earlier_of, earlier.stories.ids),
-        merged_events=events.merged, merged_stories=stories.merged,
+        merged_events=events.merged,
         earlier_event=events.earlier_of, earlier_story=stories.earlier_of,
         event_profiles=events.profiles, story_profiles=stories.profiles)
 
@@ -260,10 +259,11 @@ class _Level:
 
 def _continued(today: Groups, sums: sp.csr_matrix, votes: sp.csr_matrix,
                earlier: Profiles, open_groups: np.ndarray, threshold: float,
-               window_days: float, cfg: IndexConfig) -> _Level:
-    """Today's groups of one level matched with the earlier ones and joined."""
+               window_days: float, cfg: IndexConfig, merge: bool = True) -> _Level:
+    """Today's groups of one level matched with the earlier ones and joined (``merge``:
+    see :func:`continuations`)."""
     found = continuations(today, _groups(earlier, open_groups), votes, threshold,
-                          window_days, rank_of(earlier.ids), earlier.size)
+                          window_days, rank_of(earlier.ids), earlier.size, merge)
     joined = _joined(found.earlier_of)
     joined_sums = sp.csr_matrix(membership(joined, int(joined.max(initial=-1)) + 1) @ sums)
     return _Level(joined, _per_joined(found.earlier_of, joined), joined_sums,
@@ -395,7 +395,7 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
                      continued.story_profiles, continued.earlier_story, earlier.stories,
                      story_ids, [""] * len(story_ids), earlier.generation, cfg.index)
     generation = Generation(articles, signatures, events, stories, continued.merged_events,
-                            continued.merged_stories, fingerprint)
+                            {}, fingerprint)  # stories never merge (see continuations)
     return generation, band_files(signatures, cfg)
 
 

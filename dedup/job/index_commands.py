@@ -29,7 +29,6 @@ def index_stats(location: str, cfg: Config) -> dict[str, Any]:
             "events": kept_events, "open_events": int(earlier.open_events.sum()),
             "stories": kept_stories, "open_stories": int(earlier.open_stories.sum()),
             "merged_events": len(earlier.merged_events),
-            "merged_stories": len(earlier.merged_stories),
             "first_day": _date(head.first_day), "last_day": _date(head.last_day),
             "bytes": size, "bytes_per_article": round(size / max(head.articles, 1), 1),
             "settings": head.settings}

@@ -369,17 +369,13 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
                 "title": representative["title"], "source": representative["source"],
                 "published": representative["published"]}
 
-    continued = grouping.continued
-    merged = merged_into(continued.merged_stories) if continued else {}
-
     def lines(stories_handle: int) -> Iterator[bytes]:
         for story in order:
             head = {"story_id": grouping.story_ids[story], "size": int(sizes[story]),
                     "unique": unique[story], "languages": languages[story],
                     "first": first[story], "last": last[story]}
-            if continued is not None:
-                head["continues"] = story in continued.story_ids
-                head["merged"] = merged.get(grouping.story_ids[story], [])
+            if grouping.continued is not None:
+                head["continues"] = story in grouping.continued.story_ids
             yield cluster_line(head, os.pread(stories_handle, length[story], offset[story]),
                                orjson.dumps([event_entry(lab) for lab in
                                              timeline[bounds[story]:bounds[story + 1]]]),
