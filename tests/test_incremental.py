@@ -290,3 +290,25 @@ def test_stories_continue_their_best_match_and_never_merge_earlier_ones() -> Non
     merged = continuations(today, earlier, sp.csr_matrix((2, 2)), 0.7, 7.0, np.arange(2),
                            np.array([1, 9]))
     assert merged.merged == [(0, 1)] and merged.earlier_of.tolist() == [1, 1]
+
+
+def test_a_story_of_today_is_cut_where_its_events_continue_different_stories() -> None:
+    """One story of today holds event 0 (continuing earlier story 5), event 1 (earlier
+    story 7) and event 2 (new): events 0 and 2 stay together, event 1 keeps its story.
+    A story whose events continue one earlier story, or none, is left whole."""
+    from dedup.algorithms.cluster import Clustering, Stories
+    from dedup.job.incremental import _stories_apart
+
+    top = np.arange(12, dtype=np.int32).reshape(4, 3)
+    clustering = Clustering(
+        labels=np.array([0, 0, 0, 1, 1, 2, 3]), representative=np.array([0, 3, 5, 6]),
+        similarity=np.ones(7, dtype=np.float32), top_features=top,
+        stories=Stories(of_event=np.array([0, 0, 0, 1]), representative=np.array([1, 6]),
+                        top_features=top[[3, 2]]))
+    cut = _stories_apart(clustering, np.array([5, 7, -1, 5]))
+    assert cut.stories.of_event.tolist() == [0, 1, 0, 2]
+    assert cut.stories.representative.tolist() == [0, 3, 6], "parts speak by their largest event"
+    assert cut.stories.top_features.tolist() == [top[0].tolist(), top[1].tolist(),
+                                                 top[2].tolist()]
+    whole = _stories_apart(clustering, np.array([5, -1, -1, 7]))
+    assert whole is clustering

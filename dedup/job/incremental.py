@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dedup.algorithms.arrays import membership
-from dedup.algorithms.cluster import Clustering, RowSource, term_sums
+from dedup.algorithms.cluster import Clustering, RowSource, Stories, term_sums
 from dedup.algorithms.continuation import (
     Groups,
     IndexConfig,
@@ -221,18 +221,21 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
         earlier.events, earlier.open_events, cfg.index.event_threshold,
         cfg.cluster.window_days, cfg.index)
     clustering = merge_linked(clustering, events.joined)
+    continuing = np.flatnonzero(events.earlier_of >= 0)
+    earlier_story = np.full(events.earlier_of.size, -1, dtype=np.int64)
+    earlier_story[continuing] = [earlier.story_of_event(int(e))
+                                 for e in events.earlier_of[continuing]]
+    clustering = _stories_apart(clustering, earlier_story)
 
     story_of_event = clustering.stories.of_event
     n_stories = clustering.stories.representative.size
     story_sums = sp.csr_matrix(membership(story_of_event, n_stories) @ events.sums)
-    continuing = np.flatnonzero(events.earlier_of >= 0)
-    continued_from = [earlier.story_of_event(int(e)) for e in events.earlier_of[continuing]]
     stories = _continued(
         _today_groups(corpus, story_of_event[events.joined[label_of_row]],
                       clustering.stories.representative, canonical_rows,
                       profiles_of(story_sums, cfg.index.profile_terms)), story_sums,
-        _votes(story_of_event[continuing], np.array(continued_from, dtype=np.int64),
-               n_stories, len(earlier.stories)),
+        _votes(story_of_event[continuing], earlier_story[continuing], n_stories,
+               len(earlier.stories)),
         earlier.stories, earlier.open_stories, cfg.index.story_threshold,
         cfg.cluster.story_window_days, cfg.index, merge=False)
     clustering = join_stories(clustering, stories.joined)
@@ -243,6 +246,44 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
         merged_events=events.merged,
         earlier_event=events.earlier_of, earlier_story=stories.earlier_of,
         event_profiles=events.profiles, story_profiles=stories.profiles)
+
+
+def _stories_apart(clustering: Clustering, earlier_story: np.ndarray) -> Clustering:
+    """Today's stories cut where their events continue events of different earlier
+    stories, so that an event stays in its story from run to run; an event that
+    continues none goes with the part of its story's largest continuing event.
+
+    A story that is not cut keeps its representative and top terms; a part takes those
+    of its largest event.
+    """
+    stories = clustering.stories
+    story, n_events = stories.of_event, stories.of_event.size
+    continuing = np.flatnonzero(earlier_story >= 0)
+    if not continuing.size:
+        return clustering
+    sizes = np.bincount(clustering.labels, minlength=n_events)
+    heaviest = np.lexsort((earlier_story[continuing], -sizes[continuing], story[continuing]))
+    first = np.r_[True, np.diff(story[continuing][heaviest]) != 0]
+    main = np.full(stories.representative.size, -1, dtype=np.int64)
+    main[story[continuing][heaviest][first]] = earlier_story[continuing][heaviest][first]
+    part = np.where(earlier_story >= 0, earlier_story, main[story])
+    _, first_event, inverse = np.unique(np.stack([story, part]), axis=1, return_index=True,
+                                        return_inverse=True)
+    if first_event.size == stories.representative.size:
+        return clustering
+    number = np.empty(first_event.size, dtype=np.int64)
+    number[np.argsort(first_event, kind="stable")] = np.arange(first_event.size)
+    of_event = number[inverse.reshape(-1)]
+    lead = np.lexsort((np.arange(n_events), -sizes, of_event))
+    lead = lead[np.r_[True, np.diff(of_event[lead]) != 0]]  # per new story: largest event
+    whole = np.bincount(story[lead], minlength=stories.representative.size) == 1
+    kept = whole[story[lead]]
+    representative = np.where(kept, stories.representative[story[lead]],
+                              clustering.representative[lead])
+    top_features = np.where(kept[:, None], stories.top_features[story[lead]],
+                            clustering.top_features[lead])
+    return dataclasses.replace(clustering, stories=Stories(
+        of_event=of_event, representative=representative, top_features=top_features))
 
 
 @dataclass(slots=True)
