@@ -120,3 +120,9 @@ def membership(labels: np.ndarray, groups: int) -> sp.csr_matrix:
     rows = np.flatnonzero(labels >= 0)
     return sp.csr_matrix((np.ones(rows.size), (labels[rows], rows)),
                          shape=(groups, labels.size))
+
+
+def largest_per_group(group_of: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per group (numbered 0..), its largest member (ties: the first)."""
+    order = np.lexsort((np.arange(group_of.size), -sizes, group_of))
+    return order[np.r_[True, group_of[order][1:] != group_of[order][:-1]]]

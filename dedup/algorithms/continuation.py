@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from sparse_dot_topn import sp_matmul_topn
 
-from dedup.algorithms.arrays import components, heaviest_per_row, normalise_rows
+from dedup.algorithms.arrays import components, heaviest_per_row, normalise_rows, within_days
 from dedup.settings import Range, setting
 
 
@@ -132,11 +132,10 @@ def continuations(today: Groups, earlier: Groups, copies: sp.csr_matrix, thresho
     involved = np.unique(pair_earlier)
     lead = np.lexsort((rank[involved], -size[involved], met[involved]))
     starts = np.r_[True, met[involved][lead][1:] != met[involved][lead][:-1]]
+    keeper_of_component = np.full(n_earlier, -1, dtype=np.int64)
+    keeper_of_component[met[involved][lead][starts]] = involved[lead][starts]
     keeper = np.full(n_earlier, -1, dtype=np.int64)
-    keeper_of_component = {int(met[involved][lead][i]): int(involved[lead][i])
-                           for i in np.flatnonzero(starts).tolist()}
-    for group in involved.tolist():
-        keeper[group] = keeper_of_component[int(met[group])]
+    keeper[involved] = keeper_of_component[met[involved]]
     merged = [(group, int(keeper[group])) for group in involved.tolist()
               if keeper[group] != group]
     earlier_of = np.where(chosen >= 0, keeper[np.maximum(chosen, 0)], -1)
@@ -162,8 +161,8 @@ def similar_pairs(today: Groups, earlier: Groups, threshold: float,
     today_lang = np.asarray(today.langs, dtype=object)
     earlier_lang = np.asarray(earlier.langs, dtype=object)
     dated = ~np.isnan(today.first_day)
-    near = within_window(np.full(len(earlier.langs), np.nanmin(today.first_day, initial=np.inf)),
-                         np.full(len(earlier.langs), np.nanmax(today.last_day, initial=-np.inf)),
+    near = ranges_within(np.nanmin(today.first_day, initial=np.inf),
+                         np.nanmax(today.last_day, initial=-np.inf),
                          earlier.first_day, earlier.last_day, window_days) \
         if dated.any() else np.ones(len(earlier.langs), dtype=bool)
     for lang in sorted(set(today.langs)):
@@ -188,16 +187,15 @@ def _products(today: Groups, earlier: Groups, rows: np.ndarray, cols: np.ndarray
         top_n=CANDIDATES, threshold=float(np.nextafter(threshold, -np.inf)),
         n_threads=THREADS))
     a, b = rows[product.row], cols[product.col]
-    keep = within_window(today.first_day[a], today.last_day[a], earlier.first_day[b],
+    keep = ranges_within(today.first_day[a], today.last_day[a], earlier.first_day[b],
                          earlier.last_day[b], window_days)
     return sp.coo_matrix((product.data[keep].astype(np.float64), (a[keep], b[keep])),
                          shape=(len(today.langs), len(earlier.langs)))
 
 
-def within_window(first_a: np.ndarray, last_a: np.ndarray, first_b: np.ndarray,
-                  last_b: np.ndarray, window_days: float) -> np.ndarray:
-    """True where two date ranges are within ``window_days`` of each other (or either
-    is undated)."""
-    with np.errstate(invalid="ignore"):
-        near = (first_b <= last_a + window_days) & (first_a <= last_b + window_days)
-    return near | np.isnan(first_a) | np.isnan(first_b)
+def ranges_within(first_a: np.ndarray | float, last_a: np.ndarray | float,
+                  first_b: np.ndarray, last_b: np.ndarray, window_days: float) -> np.ndarray:
+    """Where two date ranges are within ``window_days`` of each other: the gap from the
+    earlier last day to the later first day (``within_days``; an undated side never
+    forbids)."""
+    return within_days(np.fmin(last_a, last_b), np.fmax(first_a, first_b), window_days)

@@ -339,10 +339,9 @@ def find_duplicates(exact: np.ndarray, signatures: Signatures, shingles: np.ndar
     first = first_per_label(labels, order)
     canonical_of_label = np.full(labels.max() + 1 if n else 0, -1, dtype=np.int64)
     canonical_of_label[labels[first]] = first
-    today_order = order[is_today[order]]
+    first_today = first_per_label(labels, order[is_today[order]])
     local_of_label = np.full(canonical_of_label.size, -1, dtype=np.int64)
-    local_of_label[labels[first_per_label(labels, today_order)]] = \
-        first_per_label(labels, today_order)
+    local_of_label[labels[first_today]] = first_today
     copied = canonical_of_label[labels[:today]]
     return DuplicateGroups(canonical=local_of_label[labels[:today]],
                            exact_pairs=len(exact_pairs), near_pairs=len(near),

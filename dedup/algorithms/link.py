@@ -38,6 +38,7 @@ from dedup.algorithms.arrays import (
     components,
     heaviest_per_row,
     inverse_document_frequency,
+    largest_per_group,
     normalise_rows,
     within_days,
 )
@@ -431,21 +432,16 @@ def merge_linked(clustering: Clustering, event_of: np.ndarray,
     ``closeness`` the similarities are kept.  Stories that linked events belong to
     become one story, spoken for the same way by its largest member story.
     """
-    sizes = np.bincount(clustering.labels, minlength=event_of.size)
-    leads = _largest_per_group(event_of, sizes)
-    old = clustering.stories
-    story_sizes = np.bincount(old.of_event, weights=sizes, minlength=old.representative.size)
-    story_of = _stories_joined_by(old.of_event, event_of)
-    story_leads = _largest_per_group(story_of, story_sizes)
+    leads = largest_per_group(event_of, np.bincount(clustering.labels, minlength=event_of.size))
+    stories = join_stories(clustering, _stories_joined_by(clustering.stories.of_event,
+                                                          event_of)).stories
     of_event = np.zeros(leads.size, dtype=np.int64)
-    of_event[event_of] = story_of[old.of_event]
+    of_event[event_of] = stories.of_event  # per old cluster, so per event
     return Clustering(labels=event_of[clustering.labels],
                       representative=clustering.representative[leads],
                       similarity=_similarity_to_leads(clustering, leads[event_of], closeness),
                       top_features=clustering.top_features[leads],
-                      stories=Stories(of_event=of_event,
-                                      representative=old.representative[story_leads],
-                                      top_features=old.top_features[story_leads]))
+                      stories=dataclasses.replace(stories, of_event=of_event))
 
 
 def join_stories(clustering: Clustering, story_of: np.ndarray) -> Clustering:
@@ -453,7 +449,7 @@ def join_stories(clustering: Clustering, story_of: np.ndarray) -> Clustering:
     the largest old story of each (ties: the first) speaks for it."""
     old = clustering.stories
     sizes = np.bincount(old.of_event[clustering.labels], minlength=old.representative.size)
-    leads = _largest_per_group(story_of, sizes)
+    leads = largest_per_group(story_of, sizes)
     return dataclasses.replace(clustering, stories=Stories(
         of_event=story_of[old.of_event], representative=old.representative[leads],
         top_features=old.top_features[leads]))
@@ -490,12 +486,6 @@ def linking_closeness(anchors_of: ClusterAnchors, cfg: LinkConfig,
         return sims
 
     return closeness
-
-
-def _largest_per_group(group_of: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Per group (numbered 0..), its largest member (ties: the first)."""
-    order = np.lexsort((np.arange(group_of.size), -sizes, group_of))
-    return order[np.r_[True, group_of[order][1:] != group_of[order][:-1]]]
 
 
 def _stories_joined_by(story_of_cluster: np.ndarray, event_of: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ appended to it, and a head file naming them::
                             stories), signatures.npy and its sorted band keys (the LSH
                             files of a chunk, see dedup.algorithms.duplicates),
                             events.npz/.json and stories.npz/.json (term profiles, date
-                            ranges, sizes), merged.json (earlier ids merged into others)
+                            ranges, sizes), merged.json (earlier events merged into others)
     INDEX/.lock             held while a run appends
 
 No text is kept: only hashes, MinHash signatures, hashed-term profiles and ids.
@@ -127,15 +127,15 @@ class Articles:
 @dataclass(slots=True)
 class Generation:
     """What one run appends.  ``signatures`` is uint32 (articles, num_perm); the
-    merges map an earlier event's (story's) id to the id it was merged into; the
-    fingerprint says which inputs the run read."""
+    merges map an earlier event's id to the id it was merged into (stories never merge,
+    see ``dedup.algorithms.continuation``); the fingerprint says which inputs the run
+    read."""
 
     articles: Articles
     signatures: np.ndarray
     events: Profiles
     stories: Profiles
     merged_events: dict[str, str]
-    merged_stories: dict[str, str]
     fingerprint: str
 
 
@@ -375,8 +375,7 @@ class Index:
         return head
 
     def read_generation(self, name: str, n_features: int) -> tuple[Articles, Profiles,
-                                                                   Profiles, dict[str, str],
-                                                                   dict[str, str]]:
+                                                                   Profiles, dict[str, str]]:
         """A generation's articles, event and story profiles, and merges; a file that
         cannot be read back is a damaged index, said as such."""
         def arrays(file: str) -> Mapping[str, np.ndarray]:
@@ -390,22 +389,12 @@ class Index:
             articles = Articles(names["ids"], names["events"], names["stories"],
                                 numbers["exact"], numbers["shingles"], numbers["days"],
                                 numbers["lengths"])
-            merged = strings("merged.json")
             return (articles, self._profiles(name, "events", n_features),
-                    self._profiles(name, "stories", n_features), merged["events"],
-                    merged["stories"])
+                    self._profiles(name, "stories", n_features),
+                    strings("merged.json")["events"])
         except (ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
             raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
                                   f"({err!r:.200})") from None
-
-    def group_counts(self, head: Head) -> tuple[int, int]:
-        """How many distinct events and stories the generations keep a profile of."""
-        events: set[str] = set()
-        stories: set[str] = set()
-        for name in head.generations:
-            events.update(orjson.loads(self._need(f"{name}/events.json"))["ids"])
-            stories.update(orjson.loads(self._need(f"{name}/stories.json"))["ids"])
-        return len(events), len(stories)
 
     def _profiles(self, name: str, kind: str, n_features: int) -> Profiles:
         numbers = np.load(io.BytesIO(self._need(f"{name}/{kind}.npz")))
@@ -494,7 +483,7 @@ class Index:
             self.storage.write(f"{name}/{kind}.json", orjson.dumps(
                 {"ids": profiles.ids, "langs": profiles.langs, "parents": profiles.parents}))
         self.storage.write(f"{name}/merged.json", orjson.dumps(
-            {"events": generation.merged_events, "stories": generation.merged_stories},
+            {"events": generation.merged_events},
             option=orjson.OPT_SORT_KEYS))
 
     def replace_generations(self, head: Head, generation: Generation,

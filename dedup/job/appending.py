@@ -79,8 +79,8 @@ class Appending:
                 "open_events": int(earlier.open_events.sum()),
                 "open_stories": int(earlier.open_stories.sum()),
                 "copies_of_earlier": sum(copy is not None for copy in continued.copies),
-                "events_continued": len(continued.event_ids),
-                "stories_continued": len(continued.story_ids),
+                "events_continued": int(np.count_nonzero(continued.earlier_event >= 0)),
+                "stories_continued": int(np.count_nonzero(continued.earlier_story >= 0)),
                 "events_merged": len(continued.merged_events),
                 "articles_appended": len(self.pending[0].articles)}
 

@@ -47,6 +47,15 @@ class Grouping:
     # what an incremental run's events and stories carry on from its index
     continued: Continued | None = None
 
+    def copied(self, ids: Sequence[str], start: int, stop: int) -> list[str | None]:
+        """Per row ``start..stop``, the id of the article it is a copy of: its canonical,
+        or an earlier run's article (an incremental run); None for a canonical one."""
+        earlier = self.continued.copies[start:stop] if self.continued else [None] * (
+            stop - start)
+        return [earlier_id or (ids[c] if c != row else None) for row, c, earlier_id in zip(
+            range(start, stop), self.dups.canonical[start:stop].tolist(), earlier,
+            strict=True)]
+
 
 def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                  engine: Engine | None = None, scratch: Path | None = None,
@@ -83,11 +92,11 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
     stories = clustering.stories
     cluster_ids = group_ids(canonical_ids, clustering.labels, "c-")
     story_ids = group_ids(canonical_ids, stories.of_event[clustering.labels], "s-")
-    if continued is not None:  # what continues an earlier group keeps its id
-        for label, earlier_id in continued.event_ids.items():
-            cluster_ids[label] = earlier_id
-        for story, earlier_id in continued.story_ids.items():
-            story_ids[story] = earlier_id
+    if earlier is not None and continued is not None:  # what continues keeps its id
+        for label in np.flatnonzero(continued.earlier_event >= 0).tolist():
+            cluster_ids[label] = earlier.events.ids[continued.earlier_event[label]]
+        for story in np.flatnonzero(continued.earlier_story >= 0).tolist():
+            story_ids[story] = earlier.stories.ids[continued.earlier_story[story]]
     return Grouping(dups=dups, clustering=clustering,
                     label=clustering.labels[of_canonical],
                     similarity=clustering.similarity[of_canonical],

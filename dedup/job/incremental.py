@@ -20,14 +20,14 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from dedup.algorithms.arrays import membership
+from dedup.algorithms.arrays import largest_per_group, membership
 from dedup.algorithms.cluster import Clustering, RowSource, Stories, term_sums
 from dedup.algorithms.continuation import (
     Groups,
@@ -74,12 +74,14 @@ class Earlier:
     open_events: np.ndarray  # bool per kept event: not retired (later ones may join it)
     open_stories: np.ndarray
     merged_events: dict[str, str]  # every merge so far: earlier id -> id it went into
-    merged_stories: dict[str, str]
     files: list[tuple[Path, Path, int]]  # per generation: signatures, band keys, rows
     generation: int  # the number today's generation gets
+    event_rows: dict[str, int] = field(init=False)  # row of each kept event's id
+    story_rows: dict[str, int] = field(init=False)
 
-    event_rows: dict[str, int]  # row of each kept event's id
-    story_rows: dict[str, int]
+    def __post_init__(self) -> None:
+        self.event_rows = {group: row for row, group in enumerate(self.events.ids)}
+        self.story_rows = {group: row for row, group in enumerate(self.stories.ids)}
 
     def event_of_article(self, article: int) -> int:
         """The kept event an earlier article is in now (merges followed), or -1 (its
@@ -88,9 +90,8 @@ class Earlier:
                                              self.merged_events), -1)
 
     def story_of_event(self, event: int) -> int:
-        """The kept story a kept event is in now (merges followed), or -1."""
-        return self.story_rows.get(_followed(self.events.parents[event],
-                                             self.merged_stories), -1)
+        """The kept story a kept event is in, or -1."""
+        return self.story_rows.get(self.events.parents[event], -1)
 
 
 def _followed(group: str, merged: dict[str, str]) -> str:
@@ -111,31 +112,25 @@ def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
     generations = head.generations if head else ()
     articles, events, stories, files = [], [], [], []
     merged_events: dict[str, str] = {}
-    merged_stories: dict[str, str] = {}
     for name in generations:
-        part, event_part, story_part, merged_e, merged_s = index.read_generation(name,
-                                                                                 n_features)
+        part, event_part, story_part, merged = index.read_generation(name, n_features)
         articles.append(part)
         events.append(event_part)
         stories.append(story_part)
-        merged_events.update(merged_e)
-        merged_stories.update(merged_s)
+        merged_events.update(merged)
         signatures, bands = index.signature_files(name, work, len(part))
         files.append((signatures, bands, len(part)))
     newest = head.last_day if head and head.last_day is not None else np.nan
     reference = today if np.isfinite(today) else newest
     number = len(generations) + 1
     kept_events = _latest(Profiles.stacked(events, n_features), merged_events)
-    kept_stories = _latest(Profiles.stacked(stories, n_features), merged_stories)
+    kept_stories = _latest(Profiles.stacked(stories, n_features), {})
     return Earlier(
         index=index, head=head, articles=_stacked_articles(articles), events=kept_events,
         stories=kept_stories,
         open_events=_open(kept_events, reference, number, cfg.index),
         open_stories=_open(kept_stories, reference, number, cfg.index),
-        merged_events=merged_events, merged_stories=merged_stories, files=files,
-        generation=number,
-        event_rows={group: row for row, group in enumerate(kept_events.ids)},
-        story_rows={group: row for row, group in enumerate(kept_stories.ids)})
+        merged_events=merged_events, files=files, generation=number)
 
 
 def _stacked_articles(parts: Sequence[Articles]) -> Articles:
@@ -169,18 +164,28 @@ def _open(groups: Profiles, reference: float, generation: int,
     return np.asarray(dated | undated, dtype=bool)
 
 
-def duplicates_input(corpus: Corpus, earlier: Earlier | None) -> dict[str, Any]:
-    """The duplicate step's arrays: today's rows, then the earlier articles'."""
+class DuplicateRows(NamedTuple):
+    """The duplicate step's per-row arrays: today's rows, then ``earlier`` rows of the
+    index's articles (see ``find_duplicates``)."""
+
+    exact: np.ndarray
+    shingles: np.ndarray
+    ids: Sequence[str]
+    days: np.ndarray
+    lengths: np.ndarray
+    earlier: int
+
+
+def duplicate_rows(corpus: Corpus, earlier: Earlier | None) -> DuplicateRows:
+    """The duplicate step's rows: today's, then (with an index) the earlier articles'."""
     if earlier is None:
-        return {"exact": corpus.exact, "shingles": corpus.shingles, "ids": corpus.ids,
-                "days": corpus.days, "lengths": corpus.lengths, "earlier": 0}
+        return DuplicateRows(corpus.exact, corpus.shingles, corpus.ids, corpus.days,
+                             corpus.lengths, 0)
     past = earlier.articles
-    return {"exact": np.concatenate([corpus.exact, past.exact]),
-            "shingles": np.concatenate([corpus.shingles, past.shingles]),
-            "ids": [*corpus.ids, *past.ids],
-            "days": np.concatenate([corpus.days, past.days]),
-            "lengths": np.concatenate([corpus.lengths, past.lengths]),
-            "earlier": len(past)}
+    return DuplicateRows(np.concatenate([corpus.exact, past.exact]),
+                         np.concatenate([corpus.shingles, past.shingles]),
+                         [*corpus.ids, *past.ids], np.concatenate([corpus.days, past.days]),
+                         np.concatenate([corpus.lengths, past.lengths]), len(past))
 
 
 # ------------------------------------------------------------------ continuing groups
@@ -192,8 +197,6 @@ class Continued:
     generation."""
 
     copies: list[str | None]  # per row: the earlier article it copies
-    event_ids: dict[int, str]  # today's event -> the earlier id it keeps
-    story_ids: dict[int, str]  # today's story -> the earlier id it keeps
     merged_events: dict[str, str]  # earlier id -> id it went into, decided today
     earlier_event: np.ndarray  # int64 per today event: the earlier event it continues, or -1
     earlier_story: np.ndarray  # int64 per today story: the earlier story it continues, or -1
@@ -241,8 +244,6 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
     clustering = join_stories(clustering, stories.joined)
     return clustering, Continued(
         copies=[earlier.articles.ids[a] if a >= 0 else None for a in dups.copies.tolist()],
-        event_ids=_kept_ids(events.earlier_of, earlier.events.ids),
-        story_ids=_kept_ids(stories.earlier_of, earlier.stories.ids),
         merged_events=events.merged,
         earlier_event=events.earlier_of, earlier_story=stories.earlier_of,
         event_profiles=events.profiles, story_profiles=stories.profiles)
@@ -262,10 +263,9 @@ def _stories_apart(clustering: Clustering, earlier_story: np.ndarray) -> Cluster
     if not continuing.size:
         return clustering
     sizes = np.bincount(clustering.labels, minlength=n_events)
-    heaviest = np.lexsort((earlier_story[continuing], -sizes[continuing], story[continuing]))
-    first = np.r_[True, np.diff(story[continuing][heaviest]) != 0]
+    heaviest = continuing[largest_per_group(story[continuing], sizes[continuing])]
     main = np.full(stories.representative.size, -1, dtype=np.int64)
-    main[story[continuing][heaviest][first]] = earlier_story[continuing][heaviest][first]
+    main[story[heaviest]] = earlier_story[heaviest]  # per story: its largest continuing
     part = np.where(earlier_story >= 0, earlier_story, main[story])
     _, first_event, inverse = np.unique(np.stack([story, part]), axis=1, return_index=True,
                                         return_inverse=True)
@@ -274,8 +274,7 @@ def _stories_apart(clustering: Clustering, earlier_story: np.ndarray) -> Cluster
     number = np.empty(first_event.size, dtype=np.int64)
     number[np.argsort(first_event, kind="stable")] = np.arange(first_event.size)
     of_event = number[inverse.reshape(-1)]
-    lead = np.lexsort((np.arange(n_events), -sizes, of_event))
-    lead = lead[np.r_[True, np.diff(of_event[lead]) != 0]]  # per new story: largest event
+    lead = largest_per_group(of_event, sizes)
     whole = np.bincount(story[lead], minlength=stories.representative.size) == 1
     kept = whole[story[lead]]
     representative = np.where(kept, stories.representative[story[lead]],
@@ -310,11 +309,6 @@ def _continued(today: Groups, sums: sp.csr_matrix, votes: sp.csr_matrix,
     return _Level(joined, _per_joined(found.earlier_of, joined), joined_sums,
                   _rejoined(today.vectors, joined_sums, joined, cfg),
                   {earlier.ids[a]: earlier.ids[b] for a, b in found.merged})
-
-
-def _kept_ids(earlier_of: np.ndarray, ids: Sequence[str]) -> dict[int, str]:
-    """Per today's group that continues an earlier one, the earlier id it keeps."""
-    return {group: ids[e] for group, e in enumerate(earlier_of.tolist()) if e >= 0}
 
 
 def _rejoined(profiles: sp.csr_matrix, joined_sums: sp.csr_matrix, joined: np.ndarray,
@@ -436,7 +430,7 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
                      continued.story_profiles, continued.earlier_story, earlier.stories,
                      story_ids, [""] * len(story_ids), earlier.generation, cfg.index)
     generation = Generation(articles, signatures, events, stories, continued.merged_events,
-                            {}, fingerprint)  # stories never merge (see continuations)
+                            fingerprint)
     return generation, band_files(signatures, cfg)
 
 

@@ -10,28 +10,16 @@ from typing import Any
 import numpy as np
 
 from dedup.config import Config
-from dedup.io.index import Generation, Index, IndexStoreError
-from dedup.job.incremental import band_files, read_earlier
+from dedup.io.index import Generation, Head, Index, IndexStoreError
+from dedup.job.incremental import Earlier, band_files, read_earlier
 
 
 def index_stats(location: str, cfg: Config) -> dict[str, Any]:
-    """Articles, events and stories (open and kept), date range, generations, size."""
+    """Articles, events and stories (kept and open), merges, date range, size."""
     index = Index.at(location)
-    head = index.head()
-    if head is None:
-        raise IndexStoreError(f"{location}: no index there yet (a run with --index makes it)")
+    head = _existing(index)
     with tempfile.TemporaryDirectory() as work:
-        earlier = read_earlier(index, head, cfg, Path(work))
-        kept_events, kept_stories = index.group_counts(head)
-    size = sum(index.storage.size(name) for name in head.generations)
-    return {"index": index.where, "generations": len(head.generations),
-            "runs": len(head.fingerprints), "articles": head.articles,
-            "events": kept_events, "open_events": int(earlier.open_events.sum()),
-            "stories": kept_stories, "open_stories": int(earlier.open_stories.sum()),
-            "merged_events": len(earlier.merged_events),
-            "first_day": _date(head.first_day), "last_day": _date(head.last_day),
-            "bytes": size, "bytes_per_article": round(size / max(head.articles, 1), 1),
-            "settings": head.settings}
+        return _stats(index, head, read_earlier(index, head, cfg, Path(work)))
 
 
 def compact_index(location: str, cfg: Config) -> dict[str, Any]:
@@ -39,26 +27,42 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
     (retired and merged-away profiles dropped), every merge (ids still lead to where
     their groups went).  Atomic like an append; held like one."""
     index = Index.at(location)
-    with index.storage.locked():
-        head = index.head()
-        if head is None:
-            raise IndexStoreError(f"{location}: no index there yet")
-        before = index_stats(location, cfg)
-        with tempfile.TemporaryDirectory() as work:
-            earlier = read_earlier(index, head, cfg, Path(work))
-            signatures = np.concatenate(
-                [np.zeros((0, cfg.dedup.num_perm), dtype=np.uint32),
-                 *(np.load(files[0]) for files in earlier.files)])
-            generation = Generation(earlier.articles, signatures,
-                                    earlier.events.take(np.flatnonzero(earlier.open_events)),
-                                    earlier.stories.take(np.flatnonzero(earlier.open_stories)),
-                                    earlier.merged_events,
-                                    earlier.merged_stories, fingerprint="")
-            index.replace_generations(head, generation, band_files(signatures, cfg))
-    after = index_stats(location, cfg)
-    return {"before_bytes": before["bytes"], "after_bytes": after["bytes"],
-            "events_dropped": before["events"] - after["events"],
-            "stories_dropped": before["stories"] - after["stories"]}
+    with index.storage.locked(), tempfile.TemporaryDirectory() as work:
+        head = _existing(index)
+        earlier = read_earlier(index, head, cfg, Path(work))
+        signatures = np.concatenate([np.zeros((0, cfg.dedup.num_perm), dtype=np.uint32),
+                                     *(np.load(files[0]) for files in earlier.files)])
+        generation = Generation(earlier.articles, signatures,
+                                earlier.events.take(np.flatnonzero(earlier.open_events)),
+                                earlier.stories.take(np.flatnonzero(earlier.open_stories)),
+                                earlier.merged_events, fingerprint="")
+        before = sum(index.storage.size(name) for name in head.generations)
+        new = index.replace_generations(head, generation, band_files(signatures, cfg))
+    return {"before_bytes": before,
+            "after_bytes": sum(index.storage.size(name) for name in new.generations),
+            "events_dropped": int(np.count_nonzero(~earlier.open_events)),
+            "stories_dropped": int(np.count_nonzero(~earlier.open_stories))}
+
+
+def _existing(index: Index) -> Head:
+    """The index's head; no index there yet is a user error."""
+    head = index.head()
+    if head is None:
+        raise IndexStoreError(f"{index.where}: no index there yet (a run with --index makes "
+                              "it)")
+    return head
+
+
+def _stats(index: Index, head: Head, earlier: Earlier) -> dict[str, Any]:
+    size = sum(index.storage.size(name) for name in head.generations)
+    return {"index": index.where, "generations": len(head.generations),
+            "runs": len(head.fingerprints), "articles": head.articles,
+            "events": len(earlier.events), "open_events": int(earlier.open_events.sum()),
+            "stories": len(earlier.stories), "open_stories": int(earlier.open_stories.sum()),
+            "merged_events": len(earlier.merged_events),
+            "first_day": _date(head.first_day), "last_day": _date(head.last_day),
+            "bytes": size, "bytes_per_article": round(size / max(head.articles, 1), 1),
+            "settings": head.settings}
 
 
 def _date(day: float | None) -> str | None:

@@ -39,16 +39,9 @@ from dedup.job.tasks import ChunkPlacement, chunk_path, finish_chunk
 def chunk_placements(corpus: Corpus, grouping: Grouping,
                      cfg: Config) -> Iterator[ChunkPlacement]:
     """Per chunk, where each of its rows ended up (array look-ups, no texts)."""
-    copied = grouping.continued.copies if grouping.continued else None
     for start, stop in itertools.pairwise(corpus.chunk_bounds.tolist()):
         rows = np.arange(start, stop)
-        canonical = grouping.dups.canonical[start:stop]
-        dup_groups = [corpus.ids[c] for c in canonical.tolist()]
-        is_duplicate = (canonical != rows).tolist()
-        if copied is not None:  # a copy of an earlier run's article is in its group
-            for i, earlier in enumerate(copied[start:stop]):
-                if earlier is not None:
-                    dup_groups[i], is_duplicate[i] = earlier, True
+        copied = grouping.copied(corpus.ids, start, stop)
         labels = grouping.label[start:stop]
         stories = grouping.story_of[labels]
         representative = grouping.representative_row[labels] == rows
@@ -57,8 +50,9 @@ def chunk_placements(corpus: Corpus, grouping: Grouping,
             labels=labels.tolist(),
             cluster_ids=[grouping.cluster_ids[lab] for lab in labels.tolist()],
             story_ids=[grouping.story_ids[story] for story in stories.tolist()],
-            dup_groups=dup_groups,
-            is_duplicate=is_duplicate,
+            dup_groups=[copy or corpus.ids[row] for row, copy in zip(range(start, stop), copied,
+                                                                     strict=True)],
+            is_duplicate=[copy is not None for copy in copied],
             is_representative=representative.tolist(),
             top_features={int(lab): grouping.clustering.features_of(lab)
                           for lab in labels[representative].tolist()},
@@ -280,11 +274,8 @@ class MemberEntries:
     @classmethod
     def of(cls, corpus: Corpus, grouping: Grouping, heads: MemberHeads) -> MemberEntries:
         """Every row's similarity and copy, as lists: the writer reads them per member."""
-        ids = corpus.ids
-        copied = grouping.continued.copies if grouping.continued else None
         return cls(heads, [round(value, 4) for value in grouping.similarity.tolist()],
-                   [copied[row] if copied and copied[row] else None if c == row else ids[c]
-                    for row, c in enumerate(grouping.dups.canonical.tolist())])
+                   grouping.copied(corpus.ids, 0, len(corpus.ids)))
 
     def __getitem__(self, row: int) -> bytes:
         return member_entry(self.heads[row], self.similarity[row], self.duplicate_of[row])
@@ -316,7 +307,7 @@ def write_clusters(out_dir: Path, grouping: Grouping, events: EventFacts,
                     "languages": events.languages[lab], "first": events.first[lab],
                     "last": events.last[lab]}
             if continued is not None:
-                head["continues"] = lab in continued.event_ids
+                head["continues"] = bool(continued.earlier_event[lab] >= 0)
                 head["merged"] = merged.get(cluster_ids[lab], [])
             entries = b",".join([members[row] for row in rows[bounds[lab]:bounds[lab + 1]]])
             yield cluster_line(head, os.pread(described, length[lab], offset[lab]),
@@ -375,7 +366,7 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
                     "unique": unique[story], "languages": languages[story],
                     "first": first[story], "last": last[story]}
             if grouping.continued is not None:
-                head["continues"] = story in grouping.continued.story_ids
+                head["continues"] = bool(grouping.continued.earlier_story[story] >= 0)
             yield cluster_line(head, os.pread(stories_handle, length[story], offset[story]),
                                orjson.dumps([event_entry(lab) for lab in
                                              timeline[bounds[story]:bounds[story + 1]]]),

@@ -59,7 +59,7 @@ from dedup.job.checkpoint import run_fingerprint
 from dedup.job.corpus import fold_prepared, stack
 from dedup.job.events import group_events
 from dedup.job.htmlreport import HTML_REPORT, reject_examples, write_html
-from dedup.job.incremental import duplicates_input
+from dedup.job.incremental import duplicate_rows
 from dedup.job.manifests import (
     MemberEntries,
     MemberHeads,
@@ -176,12 +176,12 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     steps.done("analyse", f"{sum(len(a.ids) for a in analysed):,} articles")
 
     corpus = stack(analysed, work, cfg.embed.model != "off")
+    steps.restart()  # stacking is counted in no step, as before; reading the index in dedup
     earlier = appending.read(work, corpus) if appending is not None else None
-    steps.restart()  # stacking and reading the index are counted in no step
-    rows = duplicates_input(corpus, earlier)
-    dups = find_duplicates(rows["exact"], ChunkedSignatures(
-        corpus, cfg, engine, earlier.files if earlier else ()), rows["shingles"], rows["ids"],
-        rows["days"], rows["lengths"], cfg.dedup, earlier=rows["earlier"])
+    rows = duplicate_rows(corpus, earlier)
+    dups = find_duplicates(rows.exact, ChunkedSignatures(
+        corpus, cfg, engine, earlier.files if earlier else ()), rows.shingles, rows.ids,
+        rows.days, rows.lengths, cfg.dedup, earlier=rows.earlier)
     copies = int(np.count_nonzero((dups.canonical != np.arange(dups.canonical.size))
                                   | (dups.copies >= 0)))
     steps.done("dedup", f"{copies:,} copies")
