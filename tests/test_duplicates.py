@@ -62,7 +62,8 @@ def group(texts: list[str], ids: list[str], days: list[float] | None = None,
     """The canonical id of every text."""
     prints = fingerprint(documents([""] * len(texts), texts), cfg)
     found = find_duplicates(prints.exact, SignatureArray(prints.signatures, cfg),
-                            prints.shingles, ids, np.array(days or [np.nan] * len(texts)),
+                            prints.shingles, rank_of(ids),
+                            np.array(days or [np.nan] * len(texts)),
                             np.array([len(t) for t in texts]), cfg)
     return [ids[i] for i in found.canonical]
 
@@ -119,7 +120,7 @@ def test_empty_text_has_no_signature_and_no_group() -> None:
     prints = fingerprint(documents(["", ""], ["", ""]), CFG)
     assert (prints.exact == 0).all()
     found = find_duplicates(prints.exact, SignatureArray(prints.signatures, CFG),
-                            prints.shingles, ["a", "b"], np.array([np.nan, np.nan]),
+                            prints.shingles, rank_of(["a", "b"]), np.array([np.nan, np.nan]),
                             np.array([0, 0]), CFG)
     assert list(found.canonical) == [0, 1]
 

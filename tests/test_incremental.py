@@ -19,7 +19,7 @@ from test_stories import feed
 from dedup.algorithms.continuation import Groups, continuations
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.io.index import HEAD, Index, LocalStorage
+from dedup.io.index import HEAD, Index, LocalStorage, Strings
 from dedup.job.run import run_job
 
 SETTINGS = ["language.trust_input=true", 'embed.model="off"']
@@ -312,3 +312,17 @@ def test_a_story_of_today_is_cut_where_its_events_continue_different_stories() -
                                                  top[2].tolist()]
     whole = _stories_apart(clustering, np.array([5, -1, -1, 7]))
     assert whole is clustering
+
+
+def test_index_strings_read_back_as_the_lists_they_were() -> None:
+    """Article ids, events and stories are kept as one UTF-8 buffer: every item, in
+    order, whatever its script or length (empty ones too), alone or joined."""
+    first = ["nd-1", "", "Київ/новини-3", "東京-7", "a" * 300]
+    second = ["z", "ü"]
+    kept, more = Strings.of(first), Strings.of(second)
+    assert list(kept) == first and len(kept) == len(first)
+    assert [kept[i] for i in range(len(first))] == first and kept[-1] == first[-1]
+    assert list(Strings.joined([kept, more, []])) == first + second
+    assert list(Strings.joined([])) == []
+    with pytest.raises(IndexError):
+        kept[len(first)]

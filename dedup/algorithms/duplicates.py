@@ -307,22 +307,22 @@ class SignatureArray:
 
 
 def find_duplicates(exact: np.ndarray, signatures: Signatures, shingles: np.ndarray,
-                    ids: Sequence[str], days: np.ndarray, lengths: np.ndarray,
+                    id_rank: np.ndarray, days: np.ndarray, lengths: np.ndarray,
                     cfg: DedupConfig, earlier: int = 0) -> DuplicateGroups:
     """Group articles into duplicate groups and pick each group's canonical article.
 
     ``exact`` holds the content hashes (0 for an article without content), ``shingles``
-    each article's shingle count.  The canonical is the earliest published (unknown
-    dates last), then the longest text, then the smallest id, so the choice never
-    depends on input order.
+    each article's shingle count, ``id_rank`` each one's place in id order
+    (:func:`rank_of`).  The canonical is the earliest published (unknown dates last),
+    then the longest text, then the smallest id, so the choice never depends on input
+    order.
 
     The last ``earlier`` rows are articles of earlier runs (an incremental run's index):
     they are compared like the others, but only today's rows are grouped in the result.
     A group holding earlier articles is a copy of the first of them (``copies``), and
     its first row of today is its canonical among today's rows.
     """
-    n = len(ids)
-    id_rank = rank_of(ids)
+    n = id_rank.size
     exact_pairs = exact_edges(exact, id_rank)
     today = n - earlier
     # two earlier articles were compared when the later of them came

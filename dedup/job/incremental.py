@@ -45,7 +45,7 @@ from dedup.algorithms.duplicates import (
 from dedup.algorithms.link import join_stories, merge_linked
 from dedup.config import Config
 from dedup.engines.base import Engine, Pass
-from dedup.io.index import Articles, Generation, Head, Index, Profiles
+from dedup.io.index import Articles, Generation, Head, Index, Profiles, Strings
 from dedup.io.spool import saved_rows
 from dedup.job.corpus import Corpus
 
@@ -135,8 +135,8 @@ def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
 
 def _stacked_articles(parts: Sequence[Articles]) -> Articles:
     return Articles(
-        [i for p in parts for i in p.ids], [e for p in parts for e in p.events],
-        [s for p in parts for s in p.stories],
+        Strings.joined([p.ids for p in parts]), Strings.joined([p.events for p in parts]),
+        Strings.joined([p.stories for p in parts]),
         np.concatenate([np.zeros(0, np.uint64), *(p.exact for p in parts)]),
         np.concatenate([np.zeros(0, np.int64), *(p.shingles for p in parts)]),
         np.concatenate([np.zeros(0), *(p.days for p in parts)]),
@@ -166,11 +166,16 @@ def _open(groups: Profiles, reference: float, generation: int,
 
 class DuplicateRows(NamedTuple):
     """The duplicate step's per-row arrays: today's rows, then ``earlier`` rows of the
-    index's articles (see ``find_duplicates``)."""
+    index's articles (see ``find_duplicates``).
+
+    ``id_rank`` breaks ties: today's rows by id, then the earlier rows in the index's
+    order (generation after generation, each in id order), which needs no sort of every
+    id the index ever took and never depends on today's input.
+    """
 
     exact: np.ndarray
     shingles: np.ndarray
-    ids: Sequence[str]
+    id_rank: np.ndarray
     days: np.ndarray
     lengths: np.ndarray
     earlier: int
@@ -178,13 +183,15 @@ class DuplicateRows(NamedTuple):
 
 def duplicate_rows(corpus: Corpus, earlier: Earlier | None) -> DuplicateRows:
     """The duplicate step's rows: today's, then (with an index) the earlier articles'."""
+    today = rank_of(corpus.ids)
     if earlier is None:
-        return DuplicateRows(corpus.exact, corpus.shingles, corpus.ids, corpus.days,
+        return DuplicateRows(corpus.exact, corpus.shingles, today, corpus.days,
                              corpus.lengths, 0)
     past = earlier.articles
     return DuplicateRows(np.concatenate([corpus.exact, past.exact]),
                          np.concatenate([corpus.shingles, past.shingles]),
-                         [*corpus.ids, *past.ids], np.concatenate([corpus.days, past.days]),
+                         np.r_[today, today.size + np.arange(len(past), dtype=np.int64)],
+                         np.concatenate([corpus.days, past.days]),
                          np.concatenate([corpus.lengths, past.lengths]), len(past))
 
 

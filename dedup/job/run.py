@@ -180,7 +180,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     earlier = appending.read(work, corpus) if appending is not None else None
     rows = duplicate_rows(corpus, earlier)
     dups = find_duplicates(rows.exact, ChunkedSignatures(
-        corpus, cfg, engine, earlier.files if earlier else ()), rows.shingles, rows.ids,
+        corpus, cfg, engine, earlier.files if earlier else ()), rows.shingles, rows.id_rank,
         rows.days, rows.lengths, cfg.dedup, earlier=rows.earlier)
     copies = int(np.count_nonzero((dups.canonical != np.arange(dups.canonical.size))
                                   | (dups.copies >= 0)))
