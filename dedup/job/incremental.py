@@ -168,9 +168,11 @@ class DuplicateRows(NamedTuple):
     """The duplicate step's per-row arrays: today's rows, then ``earlier`` rows of the
     index's articles (see ``find_duplicates``).
 
-    ``id_rank`` breaks ties: today's rows by id, then the earlier rows in the index's
-    order (generation after generation, each in id order), which needs no sort of every
-    id the index ever took and never depends on today's input.
+    ``id_rank`` breaks ties: the earlier rows first, in the index's order (generation
+    after generation, each in id order), which needs no sort of every id the index ever
+    took and never depends on today's input; then today's rows by id.  Earlier rows
+    first also makes them the hubs of crowded LSH buckets, whose edges among earlier
+    rows are dropped: a hub of today would be compared with every earlier member.
     """
 
     exact: np.ndarray
@@ -190,7 +192,7 @@ def duplicate_rows(corpus: Corpus, earlier: Earlier | None) -> DuplicateRows:
     past = earlier.articles
     return DuplicateRows(np.concatenate([corpus.exact, past.exact]),
                          np.concatenate([corpus.shingles, past.shingles]),
-                         np.r_[today, today.size + np.arange(len(past), dtype=np.int64)],
+                         np.r_[today + len(past), np.arange(len(past), dtype=np.int64)],
                          np.concatenate([corpus.days, past.days]),
                          np.concatenate([corpus.lengths, past.lengths]), len(past))
 
