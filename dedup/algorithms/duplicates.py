@@ -313,9 +313,9 @@ def find_duplicates(exact: np.ndarray, signatures: Signatures, shingles: np.ndar
 
     ``exact`` holds the content hashes (0 for an article without content), ``shingles``
     each article's shingle count, ``id_rank`` each one's place in id order
-    (:func:`rank_of`).  The canonical is the earliest published (unknown dates last),
-    then the longest text, then the smallest id, so the choice never depends on input
-    order.
+    (:func:`rank_of`; an incremental run ranks its earlier rows by the index's order).
+    The canonical is the earliest published (unknown dates last), then the longest text,
+    then the first by ``id_rank``, so the choice never depends on input order.
 
     The last ``earlier`` rows are articles of earlier runs (an incremental run's index):
     they are compared like the others, but only today's rows are grouped in the result.
