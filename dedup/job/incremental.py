@@ -169,8 +169,9 @@ class DuplicateRows(NamedTuple):
     index's articles (see ``find_duplicates``).
 
     ``id_rank`` breaks ties: the earlier rows first, in the index's order (generation
-    after generation, each in id order), which needs no sort of every id the index ever
-    took and never depends on today's input; then today's rows by id.  Earlier rows
+    after generation, each as written: in id order, or a compacted one in the order of
+    the generations it replaced), which needs no sort of every id the index ever took
+    and never depends on today's input; then today's rows by id.  Earlier rows
     first also makes them the hubs of crowded LSH buckets, whose edges among earlier
     rows are dropped: a hub of today would be compared with every earlier member.
     """
