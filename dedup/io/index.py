@@ -4,8 +4,8 @@ An index is a folder (a local path or an fsspec URL) of *generations*, one per r
 appended to it, and a head file naming them::
 
     INDEX/index.json        format, version, the settings that made it, its generations
-    INDEX/gen-000001/       one run's part: articles.npz + articles.json (ids, events,
-                            stories), signatures.npy and its sorted band keys (the LSH
+    INDEX/gen-000001/       one run's part: articles.npz + articles.json (ids and
+                            events), signatures.npy and its sorted band keys (the LSH
                             files of a chunk, see dedup.algorithms.duplicates),
                             events.npz/.json and stories.npz/.json (term profiles, date
                             ranges, sizes), merged.json (earlier events merged into others)
@@ -110,7 +110,7 @@ class Profiles:
 
 class Strings(Sequence[str]):
     """A read-only list of strings kept as one UTF-8 buffer and the offsets of their
-    ends: an index's article ids, events and stories, read by every run.
+    ends: an index's article ids and events, read by every run.
 
     As Python strings in lists they took about 200 bytes per earlier article (160 MB
     for 805,000), the part of an index's memory that compaction cannot bound; here
@@ -159,11 +159,11 @@ class Strings(Sequence[str]):
 @dataclass(slots=True)
 class Articles:
     """The canonical articles of earlier runs: what duplicates and copies need of them
-    (the string fields are :class:`Strings` when read from an index)."""
+    (the string fields are :class:`Strings` when read from an index).  An article's story
+    is its event's (``Profiles.parents``), so it is not kept per article."""
 
     ids: Sequence[str]
     events: Sequence[str]  # per article, its event id
-    stories: Sequence[str]  # per article, its story id
     exact: np.ndarray  # uint64 content hash
     shingles: np.ndarray  # int64 shingle count
     days: np.ndarray  # float64, NaN when undated
@@ -436,7 +436,6 @@ class Index:
         try:
             numbers, names = arrays("articles.npz"), strings("articles.json")
             articles = Articles(Strings.of(names["ids"]), Strings.of(names["events"]),
-                                Strings.of(names["stories"]),
                                 numbers["exact"], numbers["shingles"], numbers["days"],
                                 numbers["lengths"])
             return (articles, self._profiles(name, "events", n_features),
@@ -519,8 +518,7 @@ class Index:
             exact=articles.exact, shingles=articles.shingles, days=articles.days,
             lengths=articles.lengths))
         self.storage.write(f"{name}/articles.json", orjson.dumps(
-            {"ids": list(articles.ids), "events": list(articles.events),
-             "stories": list(articles.stories)}))
+            {"ids": list(articles.ids), "events": list(articles.events)}))
         buffer = io.BytesIO()
         np.save(buffer, generation.signatures)
         self.storage.write(f"{name}/signatures.npy", buffer.getvalue())

@@ -136,7 +136,6 @@ def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
 def _stacked_articles(parts: Sequence[Articles]) -> Articles:
     return Articles(
         Strings.joined([p.ids for p in parts]), Strings.joined([p.events for p in parts]),
-        Strings.joined([p.stories for p in parts]),
         np.concatenate([np.zeros(0, np.uint64), *(p.exact for p in parts)]),
         np.concatenate([np.zeros(0, np.int64), *(p.shingles for p in parts)]),
         np.concatenate([np.zeros(0), *(p.days for p in parts)]),
@@ -426,7 +425,6 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
     articles = Articles(
         ids=[corpus.ids[r] for r in kept.tolist()],
         events=[cluster_ids[label_of_row[r]] for r in kept.tolist()],
-        stories=[story_ids[story_of_row[r]] for r in kept.tolist()],
         exact=corpus.exact[kept], shingles=corpus.shingles[kept], days=corpus.days[kept],
         lengths=corpus.lengths[kept])
     signatures = saved_rows(corpus.signature_files, corpus.chunk_bounds[:-1], np.sort(kept))[
