@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from dedup.io.discover import is_url
 from dedup.io.outdir import flock_held, holder_line
 from dedup.io.spool import atomic_file
+from dedup.sequences import MadeOnDemand
 
 FORMAT = "dedup-index"
 VERSION = 1
@@ -108,7 +109,7 @@ class Profiles:
                                  dtype=np.float32))
 
 
-class Strings(Sequence[str]):
+class Strings(MadeOnDemand[str]):
     """A read-only list of strings kept as one UTF-8 buffer and the offsets of their
     ends: an index's article ids and events, read by every run.
 
@@ -142,12 +143,9 @@ class Strings(Sequence[str]):
     def __len__(self) -> int:
         return int(self._ends.size)
 
-    def __getitem__(self, position: int) -> str:  # type: ignore[override]
-        if not -len(self) <= position < len(self):
-            raise IndexError(position)
-        position %= len(self)
-        start = int(self._ends[position - 1]) if position else 0
-        return self._buffer[start:int(self._ends[position])].decode()
+    def item(self, index: int) -> str:
+        start = int(self._ends[index - 1]) if index else 0
+        return self._buffer[start:int(self._ends[index])].decode()
 
     def __iter__(self) -> Iterator[str]:
         start = 0

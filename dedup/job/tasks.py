@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -63,6 +63,7 @@ from dedup.io.write import (
 )
 from dedup.job.checkpoint import files_intact, is_plain_name, load_result, save_result
 from dedup.records import Record, Reject
+from dedup.sequences import MadeOnDemand
 from dedup.stages.clean import clean_article, has_sentence, normalise_lines
 from dedup.stages.embed import embed
 from dedup.stages.extract import apply_extraction
@@ -158,29 +159,12 @@ def band_keys_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-bands.npy")
 
 
-class Paths(Sequence[Path]):
+class Paths(MadeOnDemand[Path]):
     """Paths made on demand from a few fields, so that a task reading every chunk gets a
     few bytes instead of a list: a list of 50,000 paths is 3 MB sent with each of the
     hundreds of tasks of a large run.  Subclasses say how many and which."""
 
     __slots__ = ()
-
-    def path(self, index: int) -> Path:
-        """The path at ``index`` (0 <= index < len)."""
-        raise NotImplementedError
-
-    @overload
-    def __getitem__(self, index: int) -> Path: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Path]: ...
-
-    def __getitem__(self, index: int | slice) -> Path | Sequence[Path]:
-        if isinstance(index, slice):
-            return [self.path(i) for i in range(*index.indices(len(self)))]
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        return self.path(index % len(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +178,7 @@ class ChunkFiles(Paths):
     def __len__(self) -> int:
         return self.chunks
 
-    def path(self, index: int) -> Path:
+    def item(self, index: int) -> Path:
         return self.name_of(chunk_path(self.work, index))
 
 
@@ -208,7 +192,7 @@ class Chained(Paths):
     def __len__(self) -> int:
         return len(self.chunks) + len(self.more)
 
-    def path(self, index: int) -> Path:
+    def item(self, index: int) -> Path:
         return self.chunks[index] if index < len(self.chunks) else \
             self.more[index - len(self.chunks)]
 
