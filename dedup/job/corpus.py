@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dedup.algorithms.duplicates import rank_of
 from dedup.job.tasks import (
     AnalysedChunk,
     ChunkFiles,
@@ -42,6 +43,7 @@ class Corpus:
     anchor_files: ChunkFiles  # per chunk, its rows' anchor counts
     embedding_files: ChunkFiles | None  # per chunk, its rows' embeddings (if the run has them)
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
+    id_rank: np.ndarray  # int64 per row: its place in id order, the steps' tie-breaker
 
 
 def fold_prepared(
@@ -86,8 +88,9 @@ def rename_repeated(chunk: PreparedChunk, seen: set[str]) -> dict[int, str]:
 def stack(analysed: Sequence[AnalysedChunk], work: Path, embedded: bool) -> Corpus:
     """Concatenate the per-chunk arrays in chunk order (``embedded``: the workers saved
     embeddings)."""
+    ids = [i for chunk in analysed for i in chunk.ids]
     return Corpus(
-        ids=[i for chunk in analysed for i in chunk.ids],
+        ids=ids,
         langs=[lang for chunk in analysed for lang in chunk.langs],
         days=np.concatenate([c.days for c in analysed] or [np.zeros(0)]),
         published=[p for chunk in analysed for p in chunk.published],
@@ -101,6 +104,7 @@ def stack(analysed: Sequence[AnalysedChunk], work: Path, embedded: bool) -> Corp
         anchor_files=ChunkFiles(work, len(analysed), anchors_path),
         embedding_files=ChunkFiles(work, len(analysed), embeddings_path) if embedded else None,
         lang_rank=rank_within_language([lang for c in analysed for lang in c.langs]),
+        id_rank=rank_of(ids),
     )
 
 

@@ -185,7 +185,7 @@ class DuplicateRows(NamedTuple):
 
 def duplicate_rows(corpus: Corpus, earlier: Earlier | None) -> DuplicateRows:
     """The duplicate step's rows: today's, then (with an index) the earlier articles'."""
-    today = rank_of(corpus.ids)
+    today = corpus.id_rank
     if earlier is None:
         return DuplicateRows(corpus.exact, corpus.shingles, today, corpus.days,
                              corpus.lengths, 0)

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from dedup.algorithms.duplicates import rank_of
 from dedup.config import Config
 from dedup.engines.base import Engine, Pass
 from dedup.io.outdir import (
@@ -189,7 +188,7 @@ def members_best_first(corpus: Corpus, grouping: Grouping) -> tuple[np.ndarray, 
     """All rows grouped by cluster, each cluster's representative first, then the others by
     similarity to it (highest first) and id; and where each cluster's rows start."""
     not_representative = grouping.representative_row[grouping.label] != np.arange(len(corpus.ids))
-    members = np.lexsort((rank_of(corpus.ids), -grouping.similarity, not_representative,
+    members = np.lexsort((corpus.id_rank, -grouping.similarity, not_representative,
                           grouping.label))
     starts = np.r_[0, np.cumsum(np.bincount(grouping.label, minlength=len(grouping.cluster_ids)))]
     return members, starts
