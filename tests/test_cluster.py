@@ -321,7 +321,7 @@ def test_representative_is_a_member_with_similarity_one() -> None:
 def test_batching_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nor splitting a block into search and pairing parts (their pairs read a few at a
     time) and agglomeration groups, nor taking the pairs' first similarities a few at a
-    time."""
+    time, nor finishing the split block in threads."""
     monkeypatch.setattr(cluster_module, "_PAIRS_PER_READ", 5)
     titles, texts, _ = make_articles(per_event=5, seed=8)
     whole = run(titles, texts)
@@ -337,6 +337,15 @@ def test_batching_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) ->
                                       getattr(searched_in_parts[1], got))
     np.testing.assert_array_equal(searched_in_parts[0].stories.of_event,
                                   searched_in_parts[1].stories.of_event)
+    # A split block's last task in threads, its summaries a few groups at a time.
+    monkeypatch.setattr(cluster_module, "_SUMS_PER_BATCH", 40)
+    threaded = run(titles, texts, days=days, cfg=ClusterConfig(
+        n_features=2**18, batch_rows=3, search_task_rows=4, threads=3))
+    for got in ("labels", "similarity", "representative", "top_features"):
+        np.testing.assert_array_equal(getattr(threaded, got), getattr(searched_in_parts[0], got))
+    np.testing.assert_array_equal(threaded.stories.of_event, searched_in_parts[0].stories.of_event)
+    np.testing.assert_array_equal(threaded.stories.top_features,
+                                  searched_in_parts[0].stories.top_features)
 
 
 def brute_force_neighbours(weights: sp.csr_matrix, days: np.ndarray,
@@ -496,6 +505,11 @@ def test_row_dots_are_dot_products_whichever_way_rows_are_multiplied(
                                atol=1e-12)
     np.testing.assert_allclose(_row_dots(right, b, left, a, batch=64), want, rtol=1e-12,
                                atol=1e-12)
+    # In threads, the same bits: batches, and runs of wide-row tables (cut small here).
+    monkeypatch.setattr(cluster_module, "_WIDE_TABLE", 100)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(_row_dots(left, a, right, b, threads, batch=64),
+                                      _row_dots(left, a, right, b, batch=64))
 
 
 @pytest.mark.parametrize("top", [1, 3, 10])

@@ -6,6 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from dedup.algorithms.threads import mapped
+
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct values, ascending: what ``np.unique(values)`` returns.
@@ -63,23 +65,23 @@ def top_k_per_row(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
 
 
 def heaviest_per_row(matrix: sp.csr_matrix, useful: np.ndarray, keep: int,
-                     batch: int = 16384) -> sp.csr_matrix:
+                     batch: int = 16384, threads: int = 1) -> sp.csr_matrix:
     """Each row's ``keep`` heaviest non-zero entries among the ``useful`` columns (ties to
     the smaller column).
 
-    Rows are reduced a batch at a time: the sort over every entry of a large block at
-    once was the peak of its memory.
+    Rows are reduced a batch at a time (up to ``threads`` batches at once): the sort over
+    every entry of a large block at once was the peak of its memory.
     """
-    parts = []
-    for start in range(0, matrix.shape[0], batch):
+    def reduced(start: int) -> sp.csr_matrix:
         rows = matrix[start : start + batch]
         entry_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
         kept = useful[rows.indices] & (rows.data != 0)
         entry_row, columns, values = entry_row[kept], rows.indices[kept], rows.data[kept]
         top = top_k_per_row(entry_row, columns, values, keep)
-        parts.append(sp.csr_matrix((values[top], (entry_row[top], columns[top])),
-                                   shape=rows.shape))
-    return sp.vstack(parts, format="csr")
+        return sp.csr_matrix((values[top], (entry_row[top], columns[top])), shape=rows.shape)
+
+    return sp.vstack(list(mapped(reduced, range(0, matrix.shape[0], batch), threads)),
+                     format="csr")
 
 
 def within_days(start: np.ndarray, end: np.ndarray, window_days: float) -> np.ndarray:

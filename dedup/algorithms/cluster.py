@@ -52,6 +52,8 @@ from dedup.algorithms.arrays import (
     within_days,
 )
 from dedup.algorithms.lexicon import stopwords_for
+from dedup.algorithms.threads import mapped as threads_mapped
+from dedup.algorithms.threads import usable_threads
 from dedup.algorithms.tokens import MARKS, NO_SPACE_CHARS, VOCABULARY, Documents, words
 from dedup.engines.base import Engine, Pass, SerialEngine
 from dedup.io.spool import load_rows, rows_in_place, save_array, save_rows
@@ -180,6 +182,11 @@ class ClusterConfig:
         tasks read more. The clusters do not depend on it.""")
     batch_rows: int = setting(512, Range(1, 1 << 20), doc="""
         Rows per sparse product batch: memory vs per-batch overhead.""")
+    threads: int = setting(0, Range(0, 256), doc="""
+        Threads of the last task of a block larger than search_task_rows (its events'
+        summaries and its stories, while the other workers have little left to do); 0: one
+        per core the task may use. More finishes that task sooner on idle cores; on busy
+        ones threads only share them. The clusters do not depend on it.""")
     top_terms: int = setting(10, Range(0, 1000), doc="""
         Centroid terms reported per cluster.""")
 
@@ -635,8 +642,9 @@ def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np
 
 
 def _row_dots(left: sp.csr_matrix, left_rows: np.ndarray, right: sp.csr_matrix,
-              right_rows: np.ndarray, batch: int = 16384) -> np.ndarray:
-    """Dot products of ``left[left_rows[i]]`` and ``right[right_rows[i]]``, a batch at a time.
+              right_rows: np.ndarray, threads: int = 1, batch: int = 16384) -> np.ndarray:
+    """Dot products of ``left[left_rows[i]]`` and ``right[right_rows[i]]``, a batch at a time
+    (up to ``threads`` batches at once).
 
     Gathering the rows of every pair at once held copies of a block's vectors several
     times over: the memory peak of clustering a large block.  A wide row (a big
@@ -646,13 +654,17 @@ def _row_dots(left: sp.csr_matrix, left_rows: np.ndarray, right: sp.csr_matrix,
     dots = np.empty(left_rows.size)
     right_wide = np.diff(right.indptr)[right_rows] > _WIDE_ROW
     left_wide = (np.diff(left.indptr)[left_rows] > _WIDE_ROW) & ~right_wide
-    _wide_row_dots(left, left_rows, right, right_rows, right_wide, dots)
-    _wide_row_dots(right, right_rows, left, left_rows, left_wide, dots)
+    _wide_row_dots(left, left_rows, right, right_rows, right_wide, dots, threads)
+    _wide_row_dots(right, right_rows, left, left_rows, left_wide, dots, threads)
     narrow = np.flatnonzero(~right_wide & ~left_wide)
-    for start in range(0, narrow.size, batch):
-        part = narrow[start : start + batch]
+    parts = [narrow[start : start + batch] for start in range(0, narrow.size, batch)]
+
+    def narrow_dots(part: np.ndarray) -> np.ndarray:
         products = left[left_rows[part]].multiply(right[right_rows[part]])
-        dots[part] = np.asarray(products.sum(axis=1)).ravel()
+        return np.asarray(products.sum(axis=1)).ravel()
+
+    for part, found in zip(parts, threads_mapped(narrow_dots, parts, threads), strict=True):
+        dots[part] = found
     return dots
 
 
@@ -665,14 +677,16 @@ _WIDE_ROW = 512
 
 
 def _wide_row_dots(narrow: sp.csr_matrix, narrow_rows: np.ndarray, wide: sp.csr_matrix,
-                   wide_rows: np.ndarray, chosen: np.ndarray, dots: np.ndarray) -> None:
+                   wide_rows: np.ndarray, chosen: np.ndarray, dots: np.ndarray,
+                   threads: int) -> None:
     """Fill ``dots`` for the ``chosen`` pairs: the distinct wide rows are laid out as a
     dense table over their own terms, a group of rows at a time, and their partners'
     entries look their terms up in it, so a pair costs its narrow row's length only.
 
     A group, not a row, per step: a large block's rounds have thousands of wide rows
     (big events' member sums), and a Python step per row was a third of the
-    agglomeration's time.
+    agglomeration's time.  With ``threads``, that many runs of groups (about equal in
+    pairs) at once, each with its own tables.
     """
     pairs = np.flatnonzero(chosen)
     if not pairs.size:
@@ -681,23 +695,31 @@ def _wide_row_dots(narrow: sp.csr_matrix, narrow_rows: np.ndarray, wide: sp.csr_
     sorted_rows = wide_rows[order]
     starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
     rows, bounds = sorted_rows[starts], np.r_[starts, order.size]
-    lengths = np.diff(wide.indptr)[rows]
-    place = np.full(wide.shape[1], -1, dtype=np.int64)  # a term's column in the table
-    for first, last in _groups_within(lengths, _WIDE_TABLE):
-        table_rows = wide[rows[first:last]]
-        place[table_rows.indices] = 0
-        terms = np.flatnonzero(place == 0)  # sorted, each once: cheaper than a sort
-        place[terms] = np.arange(terms.size)
-        table = np.zeros((last - first, terms.size))
-        entry_row = np.repeat(np.arange(last - first), np.diff(table_rows.indptr))
-        table[entry_row, place[table_rows.indices]] = table_rows.data
-        members = order[bounds[first] : bounds[last]]
-        table_row = np.repeat(np.arange(last - first), np.diff(bounds[first : last + 1]))
-        sizes = np.cumsum(np.diff(narrow.indptr)[narrow_rows[members]])
-        for lo, hi in itertools.pairwise(_cuts(sizes, _WIDE_TABLE)):
-            _looked_up_dots(table, place, table_row[lo:hi], narrow, narrow_rows[members[lo:hi]],
-                            members[lo:hi], dots)
-        place[terms] = -1
+    groups = list(_groups_within(np.diff(wide.indptr)[rows], _WIDE_TABLE))
+    pairs_done = np.array([bounds[last] for _, last in groups])
+    runs = [groups[lo:hi] for lo, hi in itertools.pairwise(
+        _cuts(pairs_done, -(-order.size // max(threads, 1))))]
+
+    def fill(run: list[tuple[int, int]]) -> None:
+        place = np.full(wide.shape[1], -1, dtype=np.int64)  # a term's column in the table
+        for first, last in run:
+            table_rows = wide[rows[first:last]]
+            place[table_rows.indices] = 0
+            terms = np.flatnonzero(place == 0)  # sorted, each once: cheaper than a sort
+            place[terms] = np.arange(terms.size)
+            table = np.zeros((last - first, terms.size))
+            entry_row = np.repeat(np.arange(last - first), np.diff(table_rows.indptr))
+            table[entry_row, place[table_rows.indices]] = table_rows.data
+            members = order[bounds[first] : bounds[last]]
+            table_row = np.repeat(np.arange(last - first), np.diff(bounds[first : last + 1]))
+            sizes = np.cumsum(np.diff(narrow.indptr)[narrow_rows[members]])
+            for lo, hi in itertools.pairwise(_cuts(sizes, _WIDE_TABLE)):
+                _looked_up_dots(table, place, table_row[lo:hi], narrow,
+                                narrow_rows[members[lo:hi]], members[lo:hi], dots)
+            place[terms] = -1
+
+    for _ in threads_mapped(fill, runs, threads):
+        pass
 
 
 def _cuts(ends: np.ndarray, budget: int) -> list[int]:
@@ -803,9 +825,11 @@ def _candidate_pairs(neighbourhood: sp.csr_matrix, first: int, last: int,
 
 def _average_similarity(
     parts: Sequence[tuple[sp.csr_matrix, float]], label: np.ndarray, size: np.ndarray,
-    a: np.ndarray, b: np.ndarray
+    a: np.ndarray, b: np.ndarray, threads: int = 1
 ) -> np.ndarray:
-    """Exact average-link similarity of cluster pairs (a[i], b[i]).
+    """Exact average-link similarity of cluster pairs (a[i], b[i]) (dots in up to
+    ``threads`` threads; their member sums are made at once: in parts, stacked, they were
+    twice the memory of a large block's story step).
 
     The mean similarity over all member pairs equals the dot product of the two member
     sums divided by both sizes, so no member pair needs to be a candidate; with several
@@ -822,7 +846,7 @@ def _average_similarity(
     dots = np.zeros(a.size)
     for vectors, share in parts:
         sums = sp.csr_matrix(indicator @ vectors)
-        dots += share * _row_dots(sums, left, sums, right)
+        dots += share * _row_dots(sums, left, sums, right, threads)
     return dots / (size[a] * size[b])
 
 
@@ -872,6 +896,7 @@ def _average_link(
     window_days: float,
     size: np.ndarray | None = None,
     sim: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Average-link agglomeration over the candidate pairs (a, b) of one block.
 
@@ -885,7 +910,8 @@ def _average_link(
     how many; ``spans``: its first and last day): stories grow from events this way.
     A threshold per row makes each cluster's the highest of its rows', and a pair's the
     higher of its two clusters'.  ``sim``, when given, holds the pairs' similarities
-    before any merge (:func:`_first_links` computed them).
+    before any merge (:func:`_first_links` computed them).  ``threads``: see
+    :func:`_average_similarity`.
     """
     n = parts[0][0].shape[0]
     label = np.arange(n)
@@ -896,11 +922,11 @@ def _average_link(
         # candidates (7.6M event pairs at 1M) held their temporaries all together
         sim = np.concatenate([np.zeros(0)] + [
             _average_similarity(parts, label, size, a[start : start + _PAIRS_PER_BATCH],
-                                b[start : start + _PAIRS_PER_BATCH])
+                                b[start : start + _PAIRS_PER_BATCH], threads)
             for start in range(0, a.size, _PAIRS_PER_BATCH)])
     stale = np.zeros(a.size, dtype=bool)
     while a.size:
-        sim[stale] = _average_similarity(parts, label, size, a[stale], b[stale])
+        sim[stale] = _average_similarity(parts, label, size, a[stale], b[stale], threads)
         # A pair below its threshold is dropped for good: when a cluster merges, its
         # similarity to a third is the size-weighted mean of its parts', so it rises
         # only through parts with a pair of their own.  Kept, weak pairs were
@@ -1003,8 +1029,9 @@ def _event_keys(weights: sp.csr_matrix, neighbourhood: sp.csr_matrix, links: _Li
 
 def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
                 pairs: tuple[np.ndarray, np.ndarray], days: np.ndarray,
-                headline_only: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
-    """Story keys (smallest member row) of one block, grown from its events.
+                headline_only: np.ndarray, cfg: ClusterConfig, threads: int = 1) -> np.ndarray:
+    """Story keys (smallest member row) of one block, grown from its events (salient
+    terms and similarities in up to ``threads`` threads).
 
     Stories continue the events' agglomeration by average link, at a lower threshold and
     a longer date window, without the direct-link veto: a story's events are told in
@@ -1031,20 +1058,21 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     a, b = unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],
                          np.r_[events.labels[pairs[1][linked]], chained[1]], n_events)
     sums = sp.csr_matrix(membership(events.labels, n_events)
-                         @ _salient_terms(weights, cfg.story_article_terms))
+                         @ _salient_terms(weights, cfg.story_article_terms, threads))
     story_of_event = _average_link([(sums, 1.0)], a, b, (first_day, last_day), thresholds,
                                    cfg.story_window_days,
-                                   size=np.bincount(events.labels, minlength=n_events))
+                                   size=np.bincount(events.labels, minlength=n_events),
+                                   threads=threads)
     first_row = sorted_unique(event_key)  # each event's smallest row, in event order
     return first_row[story_of_event][events.labels]
 
 
-def _salient_terms(weights: sp.csr_matrix, terms: int) -> sp.csr_matrix:
+def _salient_terms(weights: sp.csr_matrix, terms: int, threads: int) -> sp.csr_matrix:
     """Unit rows of each row's ``terms`` heaviest entries among the terms of two or more
     rows: what a story is told by.  A long article's tail of light terms would make its
     events' sums long, and every story merge costs their length."""
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    return normalise_rows(heaviest_per_row(weights, doc_freq >= 2, terms))
+    return normalise_rows(heaviest_per_row(weights, doc_freq >= 2, terms, threads=threads))
 
 
 # Events beyond the neighbour search each event meets per top term it shares with them.
@@ -1194,7 +1222,7 @@ class _Level:
 
 
 def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
-           similarities: bool = True) -> _Level:
+           similarities: bool = True, threads: int = 1) -> _Level:
     """Groups (``key``: each row's smallest fellow row; rows in id order, so groups are
     numbered by smallest id), their representatives, similarities (unless not wanted:
     then all 1) and centroid terms.
@@ -1202,7 +1230,8 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
     Centrality and similarity are only computed for members of groups with several
     articles: a single article is its own representative.  The groups' member sums are
     made a batch of groups at a time (:data:`_SUMS_PER_BATCH`): all at once, they were
-    a second copy of a large block's rows, the peak of the 1M run.
+    a second copy of a large block's rows, the peak of the 1M run.  With ``threads``,
+    that many smaller batches at once (the same memory).
     """
     keys, labels = np.unique(key, return_inverse=True)
     n = key.size
@@ -1210,13 +1239,22 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
     centrality = np.zeros(n)
     top_features = np.full((keys.size, cfg.top_terms), -1, dtype=np.int32)
     entries = np.cumsum(np.bincount(labels, weights=np.diff(weights.indptr), minlength=keys.size))
-    for first, last in itertools.pairwise(_cuts(entries, _SUMS_PER_BATCH)):
+
+    def summarised(batch: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The batch's central members, their dots with their sums, and its top features."""
+        first, last = batch
         in_batch = (labels >= first) & (labels < last)
         sums = sp.csr_matrix(membership(np.where(in_batch, labels - first, -1), last - first)
                              @ weights)
         members = np.flatnonzero(in_batch & shared)
-        centrality[members] = _row_dots(weights, members, sums, labels[members] - first)
-        top_features[first:last] = _top_features_per_row(sums, cfg.top_terms)
+        return (members, _row_dots(weights, members, sums, labels[members] - first),
+                _top_features_per_row(sums, cfg.top_terms))
+
+    batches = list(itertools.pairwise(_cuts(entries, _SUMS_PER_BATCH // max(threads, 1))))
+    for (first, last), (members, dots, top) in zip(
+            batches, threads_mapped(summarised, batches, threads), strict=True):
+        centrality[members] = dots
+        top_features[first:last] = top
     # Members of a pair are exactly as central as each other; rounding away the last
     # bits lets the id decide such ties instead of the summation order.
     centrality = np.round(centrality, 9)
@@ -1228,7 +1266,7 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
     members = np.flatnonzero(shared)
     if similarities:  # stories' are not reported: each article's is to its event's
         similarity[members] = _row_dots(weights, members, weights,
-                                        representative[labels[members]])
+                                        representative[labels[members]], threads)
     similarity[representative] = 1.0
     return _Level(labels=labels.astype(np.int64), representative=representative.astype(np.int64),
                   similarity=similarity.astype(np.float32), top_features=top_features)
@@ -1453,7 +1491,8 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
                   split: SplitBlock | None, cfg: ClusterConfig) -> Clustering:
     """Clusters of one language block, numbered, with representatives and top terms: a
     small block (``split`` None) clustered whole here, a large one finished from what
-    its earlier passes spooled.
+    its earlier passes spooled (in ``cfg.threads`` threads: the other workers have
+    little left to do by then).
 
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
@@ -1474,9 +1513,12 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
         for group in range(split.groups):
             rows, keys = _load(spool.events(group))
             event_key[rows] = keys
-    events = _level(weights, event_key, cfg)
-    story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg)
-    return _summarise(events, _level(weights, story_key, cfg, similarities=False), embeddings)
+    threads = 1 if split is None else usable_threads(cfg.threads)
+    events = _level(weights, event_key, cfg, threads=threads)
+    story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg,
+                            threads)
+    return _summarise(events, _level(weights, story_key, cfg, similarities=False,
+                                     threads=threads), embeddings)
 
 
 def _weights_and_neighbourhood(source: RowSource, days: np.ndarray,
