@@ -183,10 +183,11 @@ class ClusterConfig:
     batch_rows: int = setting(512, Range(1, 1 << 20), doc="""
         Rows per sparse product batch: memory vs per-batch overhead.""")
     threads: int = setting(0, Range(0, 256), doc="""
-        Threads of the last task of a block larger than search_task_rows (its events'
-        summaries and its stories, while the other workers have little left to do); 0: one
-        per core the task may use. More finishes that task sooner on idle cores; on busy
-        ones threads only share them. The clusters do not depend on it.""")
+        Threads of the largest block's clustering task (the whole block up to
+        search_task_rows; the summaries and stories of a larger one), which the other
+        workers leave running alone once the small blocks are done. 0: one per core the task
+        may use. More finishes it sooner on idle cores; on busy ones threads only share
+        them. The clusters do not depend on it.""")
     top_terms: int = setting(10, Range(0, 1000), doc="""
         Centroid terms reported per cluster.""")
 
@@ -529,7 +530,8 @@ def _block_slabs(days: np.ndarray, order: np.ndarray, cfg: ClusterConfig) -> lis
 
 
 def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
-               slabs: Sequence[_Slab], cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
+               slabs: Sequence[_Slab], cfg: ClusterConfig,
+               threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The ``2 * knn`` best search hits (row, column; block rows) of each query row of
     ``slabs``, in the window, ties by date then id; :func:`_closest` then keeps each
     row's ``knn`` nearest by exact cosine.
@@ -546,7 +548,7 @@ def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
         for start in range(first, last, cfg.batch_rows):
             queries = searchable[start : min(start + cfg.batch_rows, last)]
             rows, cols, sims = _search_hits(queries, candidates, columns, start, sorted_days,
-                                            cfg)
+                                            cfg, threads)
             best = top_k_per_row(rows, cols, sims, 2 * cfg.knn)
             found.append((order[rows[best]], order[cols[best]]))
     rows, cols = (np.concatenate(parts) for parts in zip(*found, strict=True))
@@ -554,10 +556,10 @@ def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
 
 
 def _closest(weights: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
-             cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             cfg: ClusterConfig, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Of the search hits (rows[i], cols[i]), each row's ``knn`` best by exact cosine, at
     least ``cfg.floor`` (row, column, cosine); ``weights`` need only the hits' rows."""
-    exact = _pair_dots(weights, rows, cols)
+    exact = _pair_dots(weights, rows, cols, threads)
     close = np.flatnonzero(exact >= cfg.floor)
     best = close[top_k_per_row(rows[close], cols[close], exact[close], cfg.knn)]
     return rows[best], cols[best], exact[best]
@@ -580,8 +582,8 @@ _SEARCH_HITS = 3
 
 
 def _search_hits(queries: sp.csr_matrix, candidates: sp.csr_matrix, columns: np.ndarray,
-                 start: int, sorted_days: np.ndarray,
-                 cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 start: int, sorted_days: np.ndarray, cfg: ClusterConfig,
+                 threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Search hits (row, column, score) of a batch of query rows (from ``start``), other
     rows within the date window, holding at least each row's ``2 * knn`` best.
 
@@ -591,7 +593,7 @@ def _search_hits(queries: sp.csr_matrix, candidates: sp.csr_matrix, columns: np.
     some: its product is taken again in full and filtered by date first.
     """
     top = _SEARCH_HITS * cfg.knn
-    product = _top_products(queries, candidates, top, cfg.search_floor)
+    product = _top_products(queries, candidates, top, cfg.search_floor, threads)
     rows, cols, sims = product.row, columns[product.col], product.data
     keep = _usable_hits(rows + start, cols, sorted_days, cfg)
     kept = np.bincount(rows[keep], minlength=queries.shape[0])
@@ -617,19 +619,22 @@ def _usable_hits(rows: np.ndarray, cols: np.ndarray, sorted_days: np.ndarray,
 
 
 def _top_products(rows: sp.csr_matrix, columns: sp.csr_matrix, top: int,
-                  floor: float) -> sp.coo_matrix:
-    """The ``top`` largest entries (at least ``floor``) of each row of ``rows @ columns``.
+                  floor: float, threads: int = 1) -> sp.coo_matrix:
+    """The ``top`` largest entries (at least ``floor``) of each row of ``rows @ columns``
+    (its rows shared by ``threads`` threads: each row's entries are the same).
 
     sparse_dot_topn keeps only those while it multiplies: the full product of a batch
     of queries with a slab's candidates holds a hit for most pairs sharing any term and
     took most of the neighbour search to build and sort.
     """
     product = sp_matmul_topn(rows, columns, top_n=top,
-                             threshold=float(np.nextafter(floor, -np.inf)))
+                             threshold=float(np.nextafter(floor, -np.inf)),
+                             n_threads=threads if threads > 1 else None)
     return sp.coo_matrix(product)
 
 
-def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
+               threads: int = 1) -> np.ndarray:
     """Dot products of the row pairs (rows[i], cols[i]), each unordered pair computed once.
 
     Neighbours are often mutual, so (i, j) and (j, i) are both searched; the dot is
@@ -638,7 +643,7 @@ def _pair_dots(vectors: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np
     n = vectors.shape[0]
     keys, inverse = np.unique(np.minimum(rows, cols) * n + np.maximum(rows, cols),
                               return_inverse=True)
-    return _row_dots(vectors, keys // n, vectors, keys % n)[inverse]
+    return _row_dots(vectors, keys // n, vectors, keys % n, threads)[inverse]
 
 
 def _row_dots(left: sp.csr_matrix, left_rows: np.ndarray, right: sp.csr_matrix,
@@ -804,7 +809,7 @@ def _word_share(block_size: int, cfg: ClusterConfig) -> float:
 
 
 def _candidate_pairs(neighbourhood: sp.csr_matrix, first: int, last: int,
-                     cfg: ClusterConfig) -> tuple[np.ndarray, np.ndarray]:
+                     cfg: ClusterConfig, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (a < b) that are neighbours or share one, at most ``2 * knn`` per row, of
     the rows ``first``..``last``: a row's pairs depend on its own neighbourhood only, so
     a large block's rows are paired in parts, on every worker."""
@@ -813,7 +818,7 @@ def _candidate_pairs(neighbourhood: sp.csr_matrix, first: int, last: int,
     found_b: list[np.ndarray] = [np.zeros(0, np.int64)]
     for start in range(first, last, cfg.batch_rows):
         product = _top_products(neighbourhood[start : min(start + cfg.batch_rows, last)],
-                                transposed, 2 * cfg.knn, 0.0)
+                                transposed, 2 * cfg.knn, 0.0, threads)
         found_a.append(product.row + start)
         found_b.append(product.col)
     return unique_pairs(np.concatenate(found_a), np.concatenate(found_b),
@@ -972,7 +977,8 @@ _Links = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _first_links(pairs: _Pairs, weights: sp.csr_matrix, neighbourhood: sp.csr_matrix,
-                 embeddings: np.ndarray | None, days: np.ndarray, cfg: ClusterConfig) -> _Links:
+                 embeddings: np.ndarray | None, days: np.ndarray, cfg: ClusterConfig,
+                 threads: int = 1) -> _Links:
     """The candidate pairs (a < b, each once) that can merge: not vetoed
     (:func:`_vetoed`) and similar enough before any merge, with that similarity.
 
@@ -987,14 +993,15 @@ def _first_links(pairs: _Pairs, weights: sp.csr_matrix, neighbourhood: sp.csr_ma
     a, b = pairs
     word = None
     if embeddings is None:
-        word = _row_dots(weights, a, weights, b)
+        word = _row_dots(weights, a, weights, b, threads)
         kept = ~_vetoed(word, cfg.word_floor)
     else:
         kept = ~_vetoed(np.einsum("ij,ij->i", embeddings[a], embeddings[b]), cfg.semantic_floor)
     a, b = a[kept], b[kept]
-    word = _row_dots(weights, a, weights, b) if word is None else word[kept]
+    word = _row_dots(weights, a, weights, b, threads) if word is None else word[kept]
     (_, word_share), (_, neighbourhood_share) = _linkage_parts(weights, neighbourhood, cfg)
-    sim = word_share * word + neighbourhood_share * _row_dots(neighbourhood, a, neighbourhood, b)
+    sim = word_share * word + neighbourhood_share * _row_dots(neighbourhood, a, neighbourhood,
+                                                              b, threads)
     threshold = np.broadcast_to(cfg.threshold, weights.shape[:1])
     strong = _strong(a, b, sim, threshold, (days, days), cfg.window_days)
     return a[strong], b[strong], sim[strong]
@@ -1019,12 +1026,12 @@ def _link_groups(links: _Links, n: int, groups: int) -> list[np.ndarray]:
 
 
 def _event_keys(weights: sp.csr_matrix, neighbourhood: sp.csr_matrix, links: _Links,
-                days: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+                days: np.ndarray, cfg: ClusterConfig, threads: int = 1) -> np.ndarray:
     """Each row's event key (its event's smallest row), by average link over ``links``;
     ``weights`` and ``neighbourhood`` need only the rows of the links."""
     a, b, sim = links
     return _average_link(_linkage_parts(weights, neighbourhood, cfg), a, b, (days, days),
-                         cfg.threshold, cfg.window_days, sim=sim)
+                         cfg.threshold, cfg.window_days, sim=sim, threads=threads)
 
 
 def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
@@ -1488,21 +1495,20 @@ def link_block(spool: BlockSpool, days: np.ndarray, group: int, cfg: ClusterConf
 
 
 def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray,
-                  split: SplitBlock | None, cfg: ClusterConfig) -> Clustering:
+                  split: SplitBlock | None, cfg: ClusterConfig, threads: int = 1) -> Clustering:
     """Clusters of one language block, numbered, with representatives and top terms: a
     small block (``split`` None) clustered whole here, a large one finished from what
-    its earlier passes spooled (in ``cfg.threads`` threads: the other workers have
-    little left to do by then).
+    its earlier passes spooled.  Its sparse work runs in ``threads`` threads.
 
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
     embeddings = _embeddings(source)
     if split is None:
-        weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg)
-        pairs = _candidate_pairs(neighbourhood, 0, days.size, cfg)
-        links = _first_links(pairs, weights, neighbourhood, embeddings, days, cfg)
-        event_key = _event_keys(weights, neighbourhood, links, days, cfg)
+        weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg, threads)
+        pairs = _candidate_pairs(neighbourhood, 0, days.size, cfg, threads)
+        links = _first_links(pairs, weights, neighbourhood, embeddings, days, cfg, threads)
+        event_key = _event_keys(weights, neighbourhood, links, days, cfg, threads)
     else:
         spool = split.spool
         weights = load_rows(spool.weights, spool.n_features)
@@ -1513,7 +1519,6 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
         for group in range(split.groups):
             rows, keys = _load(spool.events(group))
             event_key[rows] = keys
-    threads = 1 if split is None else usable_threads(cfg.threads)
     events = _level(weights, event_key, cfg, threads=threads)
     story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg,
                             threads)
@@ -1521,15 +1526,15 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
                                      threads=threads), embeddings)
 
 
-def _weights_and_neighbourhood(source: RowSource, days: np.ndarray,
-                               cfg: ClusterConfig) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """A small block's TF-IDF rows and neighbourhood rows, in memory: what a large
-    block's first three passes spool."""
+def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: ClusterConfig,
+                               threads: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """A small block's TF-IDF rows and neighbourhood rows, in memory (in ``threads``
+    threads): what a large block's first three passes spool."""
     weights = _tfidf_rows(source.load().astype(np.float64))
     order = _date_order(days)
     rows, cols = _slab_hits(_searchable(weights, cfg)[order], order, days,
-                            _block_slabs(days, order, cfg), cfg)
-    rows, cols, sims = _closest(weights, rows, cols, cfg)
+                            _block_slabs(days, order, cfg), cfg, threads)
+    rows, cols, sims = _closest(weights, rows, cols, cfg, threads)
     neighbours = sp.csr_matrix((sims, (rows, cols)), shape=(days.size, days.size))
     return weights, _neighbourhood_vectors(neighbours, cfg)
 
@@ -1609,8 +1614,11 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     splits: dict[int, SplitBlock] = {}
     if large:
         splits = _split_blocks(large, blocks, sources, days, folder, cfg, engine)
-    tasks = ((sources[i], days[rows], bare[rows], splits.get(i), cfg)
-             for i, rows in enumerate(blocks))
+    # The largest block's task is the longest, and the last one running: the other
+    # workers finish the small blocks and are then idle.  Threads in every task only
+    # shared the cores and raised the memory peak (+300 MB at 1M).
+    tasks = ((sources[i], days[rows], bare[rows], splits.get(i), cfg,
+              usable_threads(cfg.threads) if i == 0 else 1) for i, rows in enumerate(blocks))
     return list(engine.map(cluster_block, tasks, Pass(
         "cluster", sum(len(rows) for rows in blocks), "article",
         share=lambda task: len(task[1]))))
