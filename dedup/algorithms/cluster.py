@@ -703,7 +703,7 @@ def _wide_row_dots(narrow: sp.csr_matrix, narrow_rows: np.ndarray, wide: sp.csr_
     groups = list(_groups_within(np.diff(wide.indptr)[rows], _WIDE_TABLE))
     pairs_done = np.array([bounds[last] for _, last in groups])
     runs = [groups[lo:hi] for lo, hi in itertools.pairwise(
-        _cuts(pairs_done, -(-order.size // max(threads, 1))))]
+        _cuts(pairs_done, -(-order.size // threads)))]
 
     def fill(run: list[tuple[int, int]]) -> None:
         place = np.full(wide.shape[1], -1, dtype=np.int64)  # a term's column in the table
@@ -1257,7 +1257,7 @@ def _level(weights: sp.csr_matrix, key: np.ndarray, cfg: ClusterConfig,
         return (members, _row_dots(weights, members, sums, labels[members] - first),
                 _top_features_per_row(sums, cfg.top_terms))
 
-    batches = list(itertools.pairwise(_cuts(entries, _SUMS_PER_BATCH // max(threads, 1))))
+    batches = list(itertools.pairwise(_cuts(entries, _SUMS_PER_BATCH // threads)))
     for (first, last), (members, dots, top) in zip(
             batches, threads_mapped(summarised, batches, threads), strict=True):
         centrality[members] = dots
@@ -1498,12 +1498,14 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
                   split: SplitBlock | None, cfg: ClusterConfig, threads: int = 1) -> Clustering:
     """Clusters of one language block, numbered, with representatives and top terms: a
     small block (``split`` None) clustered whole here, a large one finished from what
-    its earlier passes spooled.  Its sparse work runs in ``threads`` threads.
+    its earlier passes spooled.  Its sparse work runs in ``threads`` threads (0: one
+    per core of the worker it runs on).
 
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.
     """
     embeddings = _embeddings(source)
+    threads = usable_threads(threads)
     if split is None:
         weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg, threads)
         pairs = _candidate_pairs(neighbourhood, 0, days.size, cfg, threads)
@@ -1618,7 +1620,7 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     # workers finish the small blocks and are then idle.  Threads in every task only
     # shared the cores and raised the memory peak (+300 MB at 1M).
     tasks = ((sources[i], days[rows], bare[rows], splits.get(i), cfg,
-              usable_threads(cfg.threads) if i == 0 else 1) for i, rows in enumerate(blocks))
+              cfg.threads if i == 0 else 1) for i, rows in enumerate(blocks))
     return list(engine.map(cluster_block, tasks, Pass(
         "cluster", sum(len(rows) for rows in blocks), "article",
         share=lambda task: len(task[1]))))

@@ -1,9 +1,10 @@
 """Work of one task spread over threads: scipy's sparse kernels and most numpy loops
 release the GIL, so a task alone on a machine can use its idle cores.
 
-A large language block ends in one task (its events' summaries and its stories) while
-the other workers have little left to do; at 1M articles that task was a minute on one
-core of two.  Every helper here returns what the serial loop returns, bit for bit: each
+The largest language block's clustering task (the whole block, or the summaries and
+stories of one split over the workers) is the last one running, once the other workers
+have finished the small blocks; at 1M articles its stories were a minute on one core of
+two.  Every helper here returns what the serial loop returns, bit for bit: each
 item is computed on its own, and results come back in item order.
 """
 
@@ -36,4 +37,3 @@ def mapped(func: Callable[[Item], Result], items: Sequence[Item],
         return
     with ThreadPoolExecutor(min(threads, len(items))) as pool:
         yield from pool.map(func, items)
-
