@@ -1034,11 +1034,12 @@ def _event_keys(weights: sp.csr_matrix, neighbourhood: sp.csr_matrix, links: _Li
                          cfg.threshold, cfg.window_days, sim=sim, threads=threads)
 
 
-def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
+def _story_keys(sums: sp.csr_matrix, events: _Level, event_key: np.ndarray,
                 pairs: tuple[np.ndarray, np.ndarray], days: np.ndarray,
                 headline_only: np.ndarray, cfg: ClusterConfig, threads: int = 1) -> np.ndarray:
-    """Story keys (smallest member row) of one block, grown from its events (salient
-    terms and similarities in up to ``threads`` threads).
+    """Story keys (smallest member row) of one block, grown from its events (``sums``:
+    their salient terms, :func:`_event_salient_sums`; similarities in up to ``threads``
+    threads).
 
     Stories continue the events' agglomeration by average link, at a lower threshold and
     a longer date window, without the direct-link veto: a story's events are told in
@@ -1064,14 +1065,20 @@ def _story_keys(weights: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     linked = events.labels[pairs[0]] != events.labels[pairs[1]]
     a, b = unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],
                          np.r_[events.labels[pairs[1][linked]], chained[1]], n_events)
-    sums = sp.csr_matrix(membership(events.labels, n_events)
-                         @ _salient_terms(weights, cfg.story_article_terms, threads))
     story_of_event = _average_link([(sums, 1.0)], a, b, (first_day, last_day), thresholds,
                                    cfg.story_window_days,
                                    size=np.bincount(events.labels, minlength=n_events),
                                    threads=threads)
     first_row = sorted_unique(event_key)  # each event's smallest row, in event order
     return first_row[story_of_event][events.labels]
+
+
+def _event_salient_sums(weights: sp.csr_matrix, events: _Level, cfg: ClusterConfig,
+                        threads: int) -> sp.csr_matrix:
+    """Each event's sum of its articles' salient terms (:func:`_salient_terms`): the
+    vectors its stories are merged by, which need nothing else of the block's rows."""
+    return sp.csr_matrix(membership(events.labels, events.representative.size)
+                         @ _salient_terms(weights, cfg.story_article_terms, threads))
 
 
 def _salient_terms(weights: sp.csr_matrix, terms: int, threads: int) -> sp.csr_matrix:
@@ -1512,20 +1519,37 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
         links = _first_links(pairs, weights, neighbourhood, embeddings, days, cfg, threads)
         event_key = _event_keys(weights, neighbourhood, links, days, cfg, threads)
     else:
-        spool = split.spool
-        weights = load_rows(spool.weights, spool.n_features)
-        found = [_load(spool.pairs(part)) for part in range(split.pairings)]
-        pairs = unique_pairs(np.concatenate([a for a, _ in found]),
-                             np.concatenate([b for _, b in found]), days.size)
-        event_key = np.arange(days.size)
-        for group in range(split.groups):
-            rows, keys = _load(spool.events(group))
-            event_key[rows] = keys
+        weights = load_rows(split.spool.weights, split.spool.n_features)
+        pairs = _spooled_pairs(split, days.size)
+        event_key = _spooled_event_keys(split, days.size)
     events = _level(weights, event_key, cfg, threads=threads)
-    story_key = _story_keys(weights, events, event_key, pairs, days, headline_only, cfg,
+    story_sums = _event_salient_sums(weights, events, cfg, threads)
+    if split is not None:  # its rows are spooled: the story merges, the peak of a large
+        del weights  # block's task, run without them, and they are read again after
+    story_key = _story_keys(story_sums, events, event_key, pairs, days, headline_only, cfg,
                             threads)
+    del story_sums, pairs
+    if split is not None:
+        weights = load_rows(split.spool.weights, split.spool.n_features)
     return _summarise(events, _level(weights, story_key, cfg, similarities=False,
                                      threads=threads), embeddings)
+
+
+def _spooled_pairs(split: SplitBlock, n: int) -> _Pairs:
+    """The candidate pairs of a large block that its pairing tasks spooled, each once."""
+    found = [_load(split.spool.pairs(part)) for part in range(split.pairings)]
+    return unique_pairs(np.concatenate([a for a, _ in found]),
+                        np.concatenate([b for _, b in found]), n)
+
+
+def _spooled_event_keys(split: SplitBlock, n: int) -> np.ndarray:
+    """Each row's event key, from what a large block's link groups spooled (a row in
+    none of them is an event of its own)."""
+    event_key = np.arange(n)
+    for group in range(split.groups):
+        rows, keys = _load(split.spool.events(group))
+        event_key[rows] = keys
+    return event_key
 
 
 def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: ClusterConfig,
