@@ -148,6 +148,17 @@ def test_a_folder_without_readable_files_is_refused(tmp_path: Path, capsys: Any)
     assert "no readable file in this folder" in capsys.readouterr().err
 
 
+def test_an_input_folder_inside_the_output_folder_is_named_as_the_mistake(
+        tmp_path: Path, capsys: Any) -> None:
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(orjson.dumps({"id": "a", "title": "Grid", "text": BODY}))
+    assert main(["run", str(folder), "--out", str(folder)]) == 2
+    said = capsys.readouterr().err
+    assert "is the output folder or inside it" in said and "choose another --out" in said
+    assert sorted(p.name for p in folder.iterdir()) == ["a.jsonl"]  # refused before any work
+
+
 def test_stdin_is_read_after_its_fields_are_checked(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     data = b"".join(orjson.dumps(news_please(i)) + b"\n" for i in range(250))

@@ -295,7 +295,7 @@ def local_inputs(name: str, walker: Walker) -> list[tuple[str, str]]:
         return [(name, os.path.realpath(name))]
     if path.is_dir():  # "." lists "x.jsonl", as Path(".").rglob does
         return walker.walk("" if str(path) == "." else str(path), Selection()) or \
-            no_readable_file(name)
+            walker.nothing_readable(name)
     if path.is_file():
         return [(require_readable_kind(name, InputFile(name).read_as), os.path.realpath(name))]
     if is_pattern(name):
@@ -492,6 +492,16 @@ class Walker:
             return False
         self.excluded.add(path)
         return True
+
+    def nothing_readable(self, folder: str) -> list[Any]:
+        """An input folder that gave no file: inside the output folder, said as such
+        (its files are never read, and "no readable file" hid the mistake in --out);
+        else :func:`no_readable_file`."""
+        if self.exclude is not None and is_within(os.path.realpath(folder), self.exclude):
+            raise InputError(f"{folder}: this input folder is the output folder or inside it "
+                             f"({self.exclude}), and a run never reads its output folder: "
+                             "choose another --out")
+        return no_readable_file(folder)
 
     def notes(self) -> list[str]:
         """One sentence per kind of thing discovery did that the user should know."""
