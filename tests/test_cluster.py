@@ -338,7 +338,8 @@ def test_batching_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) ->
                                       getattr(searched_in_parts[1], got))
     np.testing.assert_array_equal(searched_in_parts[0].stories.of_event,
                                   searched_in_parts[1].stories.of_event)
-    # In threads, split or whole, the summaries a few groups at a time: the same bits.
+    # In threads (split: the largest link group and the last task), the summaries a few
+    # groups at a time: the same bits.
     monkeypatch.setattr(cluster_module, "_SUMS_PER_BATCH", 40)
     for task_rows in (4, 10**6):
         threaded = run(titles, texts, days=days, cfg=ClusterConfig(

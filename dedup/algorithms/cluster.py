@@ -185,8 +185,9 @@ class ClusterConfig:
     threads: int = setting(0, Range(0, 256), doc="""
         Threads of the largest block's clustering task (the whole block up to
         search_task_rows; the summaries and stories of a larger one), which the other
-        workers leave running alone once the small blocks are done. 0: one per core the task
-        may use. More finishes it sooner on idle cores; on busy ones threads only share
+        workers leave running alone once the small blocks are done, and of a larger block's
+        largest agglomeration group (its largest connected component). 0: one per core the
+        task may use. More finishes it sooner on idle cores; on busy ones threads only share
         them. The clusters do not depend on it.""")
     top_terms: int = setting(10, Range(0, 1000), doc="""
         Centroid terms reported per cluster.""")
@@ -1475,9 +1476,9 @@ def pair_block(spool: BlockSpool, source: RowSource, days: np.ndarray, rows: tup
     _save(spool.links(part), [np.concatenate(arrays) for arrays in zip(*found, strict=True)])
 
 
-def group_links(spool: BlockSpool, pairings: int, n: int, groups: int) -> int:
+def group_links(spool: BlockSpool, pairings: int, n: int, groups: int) -> list[int]:
     """Cut a block's links into agglomeration groups (:func:`_link_groups`), each
-    spooled; returns how many."""
+    spooled; returns their numbers of links."""
     found = [_load(spool.links(part)) for part in range(pairings)]
     a, b, sim = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
     # a pair whose rows are in two parts was found by both, with the same similarity
@@ -1486,19 +1487,21 @@ def group_links(spool: BlockSpool, pairings: int, n: int, groups: int) -> int:
     cut = _link_groups(links, n, groups)
     for group, chosen in enumerate(cut):
         _save(spool.group(group), [array[chosen] for array in links])
-    return len(cut)
+    return [chosen.size for chosen in cut]
 
 
-def link_block(spool: BlockSpool, days: np.ndarray, group: int, cfg: ClusterConfig) -> None:
-    """One group of a block's agglomeration: the event keys of its rows, spooled.  Reads
-    the TF-IDF and neighbourhood rows of its links only."""
+def link_block(spool: BlockSpool, days: np.ndarray, group: int, cfg: ClusterConfig,
+               threads: int = 1) -> None:
+    """One group of a block's agglomeration: the event keys of its rows, spooled (dots
+    in ``threads`` threads, 0: one per core).  Reads the TF-IDF and neighbourhood rows
+    of its links only."""
     a, b, sim = _load(spool.group(group))
     rows = sorted_unique(np.r_[a, b])
     n = days.size
     weights = rows_in_place(spool.weights, rows, n, spool.n_features)
     neighbourhood = rows_in_place(spool.neighbourhood, rows, n, n)
     _save(spool.events(group), (rows, _event_keys(weights, neighbourhood, (a, b, sim), days,
-                                                  cfg)[rows]))
+                                                  cfg, usable_threads(threads))[rows]))
 
 
 def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray,
@@ -1674,9 +1677,22 @@ def _split_blocks(large: Sequence[int], blocks: Sequence[np.ndarray],
               share=lambda task: task[3][1] - task[3][0]))
     groups = {i: group_links(spools[i], len(pairings[i]), len(blocks[i]), len(pairings[i]))
               for i in large}
-    _run(engine, link_block, [(spools[i], dates[i], group, cfg) for i in large
-                              for group in range(groups[i])], "cluster: events")
-    return {i: SplitBlock(spools[i], len(pairings[i]), groups[i]) for i in large}
+    _run(engine, link_block, _agglomeration_tasks(groups, spools, dates, cfg),
+         "cluster: events")
+    return {i: SplitBlock(spools[i], len(pairings[i]), len(groups[i])) for i in large}
+
+
+def _agglomeration_tasks(groups: dict[int, list[int]], spools: dict[int, BlockSpool],
+                         dates: dict[int, np.ndarray],
+                         cfg: ClusterConfig) -> list[tuple[object, ...]]:
+    """The large blocks' link groups as tasks, most links first.  A group holds whole
+    connected components, so one holding a large block's largest component can be
+    several times the others: it starts first, and in ``cfg.threads`` threads, to use
+    the cores the others leave idle once they are done (the same result in any order)."""
+    by_size = sorted(((-size, i, group) for i, sizes in groups.items()
+                      for group, size in enumerate(sizes)))
+    return [(spools[i], dates[i], group, cfg, cfg.threads if rank == 0 else 1)
+            for rank, (_, i, group) in enumerate(by_size)]
 
 
 def _run(engine: Engine, func: Callable[..., None], tasks: Sequence[tuple[object, ...]],
