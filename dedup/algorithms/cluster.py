@@ -425,20 +425,30 @@ def feature_terms(docs: Documents, langs: Sequence[str], features: Sequence[Sequ
     Hashing cannot be inverted, so representatives are tokenised again and their own
     terms hashed; on a collision the term seen first in the article (title first) wins.
     A stem is shown as its first written form ("elections", not "elect").  Features an
-    article does not contain are skipped.
+    article does not contain are skipped.  Each (article, feature) asked is looked up
+    among the articles' first occurrences at once: per found term, a dictionary entry and
+    a look-up cost more than tokenising again.
     """
-    term_of: list[dict[int, str]] = [{} for _ in range(len(docs))]
+    found: list[list[str]] = [[] for _ in range(len(docs))]
     for lang, rows in rows_by_language(langs).items():
         terms = _terms(docs, rows, lang, cfg)
-        keys = terms.row * cfg.n_features + terms.column
-        wanted = np.concatenate([row * cfg.n_features + np.asarray(features[row], np.int64)
-                                 for row in rows.tolist()])
-        hits = np.flatnonzero(np.isin(keys, wanted))
-        found, first = np.unique(keys[hits], return_index=True)
-        for key, at in zip(found.tolist(), terms.position[hits[first]].tolist(), strict=True):
-            term_of[key // cfg.n_features][key % cfg.n_features] = terms.token(at)
-    return [[terms[f] for f in wanted if f in terms]
-            for terms, wanted in zip(term_of, features, strict=True)]
+        keys, first = np.unique(terms.row * cfg.n_features + terms.column, return_index=True)
+        asked_row, asked = _asked_keys(features, rows, cfg.n_features)
+        at = np.minimum(np.searchsorted(keys, asked), max(keys.size - 1, 0))
+        hit = np.flatnonzero(keys[at] == asked) if keys.size else np.zeros(0, np.int64)
+        for row, position in zip(asked_row[hit].tolist(),
+                                 terms.position[first[at[hit]]].tolist(), strict=True):
+            found[row].append(terms.token(position))
+    return found
+
+
+def _asked_keys(features: Sequence[Sequence[int]], rows: np.ndarray,
+                n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, feature) pairs asked of ``rows``, in order, as rows and keys
+    ``row * n_features + feature``."""
+    asked = [np.asarray(features[row], np.int64) for row in rows.tolist()]
+    asked_row = np.repeat(rows, [part.size for part in asked])
+    return asked_row, asked_row * n_features + np.concatenate([np.zeros(0, np.int64), *asked])
 
 
 def feature_index(term: str, n_features: int) -> int:
