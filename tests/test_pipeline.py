@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from synthetic import make_corpus
 
+from dedup.algorithms.cluster import ClusterConfig, feature_index
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.io.write import (
@@ -28,7 +29,13 @@ from dedup.io.write import (
     row_fields,
 )
 from dedup.job.run import run_job
-from dedup.job.tasks import ChunkFiles, band_keys_path, chunk_path, signatures_path
+from dedup.job.tasks import (
+    ChunkFiles,
+    band_keys_path,
+    chunk_path,
+    describe_representatives,
+    signatures_path,
+)
 from dedup.records import Record
 
 SEEDS = Path(__file__).parent.parent / "seeds"
@@ -273,6 +280,25 @@ def test_cluster_lines_joined_from_parts_equal_whole_rows(url: str | None) -> No
                         b"[" + b",".join(entries) + b"]")
     assert line == orjson.dumps(whole) + b"\n"
     assert orjson.loads(line) == whole
+
+
+def test_each_representative_is_described_with_its_own_terms_in_the_order_asked() -> None:
+    cfg = ClusterConfig()
+    rows = [article_row_parts(Record(id=f"a-{i}", title=title, text=text, lang="en"))
+            for i, (title, text) in enumerate([
+                ("Flood closes the Vorn bridge", "The Vorn bridge was shut after the flood."),
+                ("Talks in Qelmar resume", "Envoys met in Qelmar on Monday for the talks.")])]
+    feature = {term: feature_index(term, cfg.n_features)
+               for term in ("vorn", "bridg", "flood", "qelmar", "talk", "envoy")}
+    chosen = [(0, [feature["vorn"], feature["flood"]]),  # an event and its one-event story
+              (1, [feature["qelmar"], feature["envoy"]]),
+              (0, [feature["vorn"], feature["flood"]]),
+              (0, [feature["bridg"], feature["qelmar"]])]  # a term the article lacks
+    described = [orjson.loads(b"{" + d + b"}")
+                 for d in describe_representatives(rows, chosen, cfg)]
+    assert [(d["representative"]["id"], d["top_terms"]) for d in described] == [
+        ("a-0", ["vorn", "flood"]), ("a-1", ["qelmar", "envoys"]), ("a-0", ["vorn", "flood"]),
+        ("a-0", ["bridge"])]
 
 
 def test_input_order_changes_only_the_order_of_article_rows(tmp_path: Path) -> None:
