@@ -20,6 +20,7 @@ from dedup.algorithms.cluster import (
     ClusterConfig,
     Clustering,
     InMemoryRows,
+    _agglomeration_tasks,
     _date_order,
     _row_dots,
     _searchable,
@@ -565,3 +566,13 @@ def test_group_summaries_do_not_depend_on_their_batches(monkeypatch: pytest.Monk
     assert np.unique(key).size > 20
     for got in ("labels", "representative", "similarity", "top_features"):
         np.testing.assert_array_equal(getattr(batched, got), getattr(whole, got))
+
+
+def test_the_largest_link_group_starts_first_and_alone_gets_threads(tmp_path: Path) -> None:
+    spools = {0: BlockSpool(tmp_path / "a", 2**10), 2: BlockSpool(tmp_path / "b", 2**10)}
+    dates = {0: np.zeros(3), 2: np.zeros(4)}
+    cfg = ClusterConfig(threads=3)
+    tasks = _agglomeration_tasks({0: [5, 20, 5], 2: [30, 1]}, spools, dates, cfg)
+    assert [(task[0], task[2], task[4]) for task in tasks] == [
+        (spools[2], 0, 3), (spools[0], 1, 1), (spools[0], 0, 1), (spools[0], 2, 1),
+        (spools[2], 1, 1)]

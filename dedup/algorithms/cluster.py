@@ -425,9 +425,9 @@ def feature_terms(docs: Documents, langs: Sequence[str], features: Sequence[Sequ
     Hashing cannot be inverted, so representatives are tokenised again and their own
     terms hashed; on a collision the term seen first in the article (title first) wins.
     A stem is shown as its first written form ("elections", not "elect").  Features an
-    article does not contain are skipped.  Each (article, feature) asked is looked up
-    among the articles' first occurrences at once: per found term, a dictionary entry and
-    a look-up cost more than tokenising again.
+    article does not contain are skipped.  Every (article, feature) asked is looked up
+    at once among the first occurrence of each of the articles' terms (one sort, one
+    search): a dictionary per article, filled term by term, took twice as long.
     """
     found: list[list[str]] = [[] for _ in range(len(docs))]
     for lang, rows in rows_by_language(langs).items():
@@ -1537,8 +1537,8 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
         event_key = _spooled_event_keys(split, days.size)
     events = _level(weights, event_key, cfg, threads=threads)
     story_sums = _event_salient_sums(weights, events, cfg, threads)
-    if split is not None:  # its rows are spooled: the story merges, the peak of a large
-        del weights  # block's task, run without them, and they are read again after
+    if split is not None:  # the story merges (the task's peak) need only the sums, and
+        del weights  # the rows are spooled: read again below for the story summaries
     story_key = _story_keys(story_sums, events, event_key, pairs, days, headline_only, cfg,
                             threads)
     del story_sums, pairs
