@@ -157,6 +157,8 @@ def test_an_input_folder_inside_the_output_folder_is_named_as_the_mistake(
     said = capsys.readouterr().err
     assert "is the output folder or inside it" in said and "choose another --out" in said
     assert sorted(p.name for p in folder.iterdir()) == ["a.jsonl"]  # refused before any work
+    assert main(["run", f"{folder}/*.jsonl", "--out", str(folder)]) == 2  # a pattern too
+    assert "is the output folder or inside it" in capsys.readouterr().err
 
 
 def test_stdin_is_read_after_its_fields_are_checked(tmp_path: Path,

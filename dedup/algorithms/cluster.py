@@ -433,9 +433,11 @@ def feature_terms(docs: Documents, langs: Sequence[str], features: Sequence[Sequ
     for lang, rows in rows_by_language(langs).items():
         terms = _terms(docs, rows, lang, cfg)
         keys, first = np.unique(terms.row * cfg.n_features + terms.column, return_index=True)
+        if not keys.size:  # no term in any of these articles
+            continue
         asked_row, asked = _asked_keys(features, rows, cfg.n_features)
-        at = np.minimum(np.searchsorted(keys, asked), max(keys.size - 1, 0))
-        hit = np.flatnonzero(keys[at] == asked) if keys.size else np.zeros(0, np.int64)
+        at = np.minimum(np.searchsorted(keys, asked), keys.size - 1)
+        hit = np.flatnonzero(keys[at] == asked)
         for row, position in zip(asked_row[hit].tolist(),
                                  terms.position[first[at[hit]]].tolist(), strict=True):
             found[row].append(terms.token(position))

@@ -15,7 +15,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,14 +295,14 @@ def local_inputs(name: str, walker: Walker) -> list[tuple[str, str]]:
         return [(name, os.path.realpath(name))]
     if path.is_dir():  # "." lists "x.jsonl", as Path(".").rglob does
         return walker.walk("" if str(path) == "." else str(path), Selection()) or \
-            walker.nothing_readable(name)
+            walker.nothing_taken(name, str(path), no_readable_file)
     if path.is_file():
         return [(require_readable_kind(name, InputFile(name).read_as), os.path.realpath(name))]
     if is_pattern(name):
         root, parts = pattern_root(name)
         found = walker.walk(root, Selection.of_pattern(name, parts)) \
             if os.path.isdir(root or ".") else []
-        return found or no_match(name)
+        return found or walker.nothing_taken(name, root or ".", no_match)
     raise InputError(f"{name}: no such file or directory")
 
 
@@ -493,15 +493,16 @@ class Walker:
         self.excluded.add(path)
         return True
 
-    def nothing_readable(self, folder: str) -> list[Any]:
-        """An input folder that gave no file: inside the output folder, said as such
-        (its files are never read, and "no readable file" hid the mistake in --out);
-        else :func:`no_readable_file`."""
-        if self.exclude is not None and is_within(os.path.realpath(folder), self.exclude):
-            raise InputError(f"{folder}: this input folder is the output folder or inside it "
+    def nothing_taken(self, name: str, root: str,
+                      otherwise: Callable[[str], list[Any]]) -> list[Any]:
+        """A folder or pattern (walked from ``root``) that gave no file: when ``root`` is
+        inside the output folder, said as such (its files are never read, and "no
+        readable file" hid the mistake in --out); else ``otherwise(name)``."""
+        if self.exclude is not None and is_within(os.path.realpath(root), self.exclude):
+            raise InputError(f"{name}: this input is the output folder or inside it "
                              f"({self.exclude}), and a run never reads its output folder: "
                              "choose another --out")
-        return no_readable_file(folder)
+        return otherwise(name)
 
     def notes(self) -> list[str]:
         """One sentence per kind of thing discovery did that the user should know."""
