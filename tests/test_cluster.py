@@ -19,6 +19,7 @@ from dedup.algorithms.cluster import (
     BlockSpool,
     ClusterConfig,
     Clustering,
+    Frozen,
     InMemoryRows,
     _agglomeration_tasks,
     _date_order,
@@ -351,6 +352,36 @@ def test_batching_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) ->
         for got in ("of_event", "representative", "top_features"):
             np.testing.assert_array_equal(getattr(threaded.stories, got),
                                           getattr(searched_in_parts[0].stories, got))
+
+
+def test_frozen_rows_join_the_events_of_their_own_and_never_the_output() -> None:
+    """Earlier articles fed along (an incremental run's) are clustered with the block of
+    their language, whole or split into tasks, and say which event each joined; the
+    clustering itself is of today's rows only."""
+    titles, texts, gold = make_articles(per_event=5, seed=8)
+    today = [i for i in range(len(titles)) if i % 5 >= 2]
+    earlier = [i for i in range(len(titles)) if i % 5 < 2]
+    days = np.full(len(titles), np.nan)
+    counts = vectorize(documents(titles, texts), ["en"] * len(titles), CFG)
+    frozen = Frozen(sp.csr_matrix(counts[earlier]), ["en"] * len(earlier),
+                    days[earlier])
+    found = [cluster(counts[today], ["en"] * len(today), days[today],
+                     [f"doc-{i:04d}" for i in today],
+                     ClusterConfig(n_features=2**18, window_days=7.0, search_task_rows=rows),
+                     frozen=frozen) for rows in (4, 10**6)]
+    for got in found:
+        assert got.labels.size == len(today) and got.frozen_events is not None
+        event_of_gold = {gold[i]: label for i, label in zip(today, got.labels.tolist(),
+                                                             strict=True)}
+        assert same_partition(got.labels, [gold[i] for i in today])
+        assert got.frozen_events.tolist() == [event_of_gold[gold[i]] for i in earlier]
+    np.testing.assert_array_equal(found[0].labels, found[1].labels)
+    np.testing.assert_array_equal(found[0].frozen_events, found[1].frozen_events)
+    # rows of another language are no block's: they join nothing
+    foreign = Frozen(sp.csr_matrix(counts[earlier]), ["de"] * len(earlier), days[earlier])
+    alone = cluster(counts[today], ["en"] * len(today), days[today],
+                    [f"doc-{i:04d}" for i in today], CFG, frozen=foreign)
+    assert alone.frozen_events is not None and (alone.frozen_events == -1).all()
 
 
 def brute_force_neighbours(weights: sp.csr_matrix, days: np.ndarray,

@@ -20,6 +20,7 @@ from dedup.algorithms.continuation import Groups, continuations
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.io.index import HEAD, Index, LocalStorage, Strings
+from dedup.job.incremental import Fed, _clustered_votes
 from dedup.job.run import run_job
 
 SETTINGS = ["language.trust_input=true", 'embed.model="off"']
@@ -115,6 +116,47 @@ def test_events_and_stories_continue_across_runs_as_one_run_groups_them(
                    == whole[record_id]["cluster_id"])
     kinds = {articles[i]["story_id"] for i, truth in made.story.items() if truth in ("s1", "s2")}
     assert len(kinds) == 2, "events of one kind months apart stay apart"
+
+
+def test_fed_articles_carry_events_over_where_profiles_alone_would_not(
+        tmp_path: Path) -> None:
+    """With the profiles out of play (a cosine of 1 needed), the earlier articles fed
+    along still continue each event as one run groups it; without them the second
+    run's reports start new events.  The fed articles never reach the outputs."""
+    made = feed(seed=3)
+    first, second = halves(made.records)
+    source = write(tmp_path / "all.jsonl", made.records)
+    run_job([str(source)], tmp_path / "all", load_config(overrides=SETTINGS))
+    whole = partition(by_id(tmp_path / "all"), "cluster_id")
+    found = {}
+    for fed in (5, 0):
+        index = str(tmp_path / f"index-{fed}")
+        settings = ("index.event_threshold=1.0", f"index.fed_articles={fed}")
+        earlier = by_id(day_run(tmp_path, first, f"day1-{fed}", index, *settings))
+        today = by_id(day_run(tmp_path, second, f"day2-{fed}", index, *settings))
+        assert set(today) == {r["id"] for r in second}
+        found[fed] = partition({**earlier, **today}, "cluster_id")
+    assert found[5] == whole
+    assert found[0] != whole
+
+
+def test_clustered_votes_need_most_of_both_events_fed_articles_and_two_headlines() -> None:
+    cfg = load_config(overrides=SETTINGS).index
+    # fed articles 0-4 of earlier event 0 (bodies), 5-6 of event 1 (headlines), 7 of 2
+    fed = Fed(np.arange(8), np.array([0, 0, 0, 0, 0, 1, 1, 2]),
+              np.array([False] * 5 + [True] * 3), Fed.none(2**10).frozen)
+    def votes(joined: list[int]) -> dict[tuple[int, int], float]:
+        found = _clustered_votes(np.array(joined), fed, 3, 3, cfg).tocoo()
+        return {(int(t), int(e)): float(n) for t, e, n in zip(found.row, found.col,
+                                                               found.data, strict=True)}
+    # today's event 0 holds 4 of event 0's 5: 0.8 of them, and all it holds
+    assert votes([0, 0, 0, 0, 1, -1, -1, -1]) == {(0, 0): 4.0}
+    # 3 of 5 is too few; two headlines of event 1 are enough, one (event 2) is not
+    assert votes([0, 0, 0, 1, 1, 2, 2, 0]) == {(2, 1): 2.0}
+    # an event of today holding all of event 0 and all of event 1 is most of neither
+    assert votes([0, 0, 0, 0, 0, 0, 0, -1]) == {}
+    # one headline alone, all its event had fed, is not enough
+    assert votes([-1] * 7 + [2]) == {}
 
 
 def test_second_run_bytes_do_not_depend_on_workers_chunks_or_storage(tmp_path: Path) -> None:
@@ -225,21 +267,28 @@ def test_index_stats_and_compact(tmp_path: Path, capsys: pytest.CaptureFixture[s
     made = feed(seed=7)
     first, second = halves(made.records)
     index = str(tmp_path / "index")
-    day_run(tmp_path, first, "day1", index)
-    day_run(tmp_path, second, "day2", index)
+    day_run(tmp_path, first, "day1", index, "index.fed_articles=3")
+    day_run(tmp_path, second, "day2", index, "index.fed_articles=3")
     assert main(["index", "stats", index, "--json"]) == 0
     stats = orjson.loads(capsys.readouterr().out)
     assert stats["articles"] == len(first) + len(second)  # no copies in this feed
     assert stats["generations"] == 2 and stats["events"] >= stats["open_events"] > 0
     assert stats["first_day"] == "2025-01-01"
     # a short horizon retires all but the newest events; compacting drops them
-    assert main(["index", "compact", index, "--set", "index.horizon_days=10"]) == 0
+    assert main(["index", "compact", index, "--set", "index.horizon_days=10",
+                 "--set", "index.fed_articles=3"]) == 0
     capsys.readouterr()
     assert main(["index", "stats", index, "--json", "--set", "index.horizon_days=10"]) == 0
     after = orjson.loads(capsys.readouterr().out)
     assert after["generations"] == 1 and after["articles"] == stats["articles"]
     assert after["events"] == after["open_events"] < stats["events"]
     assert after["bytes"] < stats["bytes"]
+    # the term counts of the articles a later run is fed are kept
+    store = Index.at(index)
+    head = store.head()
+    assert head is not None
+    kept = store.read_rows(head.generations[0], load_config().cluster.n_features)
+    assert kept is not None and kept.rows.nnz and len(kept.langs) == kept.articles.size > 0
     # copies of any article are still found after compaction
     copies = [{**r, "id": r["id"] + "-again"} for r in first[:5]]
     out = by_id(day_run(tmp_path, copies, "day3", index))

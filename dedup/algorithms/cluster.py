@@ -17,6 +17,11 @@ Two steps so the job scales out:
   agglomeration over the block's events, at a lower threshold and a longer date window
   (see :func:`_story_keys`).
 
+An incremental run passes earlier runs' articles as :class:`Frozen` rows: each block
+takes those of its language along through the search, the pairing and the events'
+agglomeration, as one run over both would, and drops them before its summaries and
+stories; what is kept of them is which event each joined.
+
 Everything is computed in id order internally, so permuting the input rows permutes
 the output identically.
 """
@@ -221,6 +226,8 @@ class Clustering:
     # float32 (n_clusters, dimensions): mean member embedding, when embeddings were used;
     # the dot of two clusters' means is their average-link embedding similarity.
     centroids: np.ndarray | None = None
+    # int64 per frozen row (see :class:`Frozen`): the event it was clustered into, or -1
+    frozen_events: np.ndarray | None = None
 
     def features_of(self, label: int) -> list[int]:
         """The top feature indices of one cluster, best first."""
@@ -388,13 +395,18 @@ def rows_by_block(langs: Sequence[str], days: np.ndarray,
     block).  Periods are fixed on the calendar, so a block never depends on other rows."""
     if block_days <= 0:
         return list(rows_by_language(langs).values())
-    period = np.where(np.isnan(days), np.inf, np.floor(days / block_days))
+    period = _periods(days, block_days)
     blocks = []
     for rows in rows_by_language(langs).values():
         _, index = np.unique(period[rows], return_inverse=True)
         order = np.argsort(index, kind="stable")
         blocks += np.split(rows[order], np.cumsum(np.bincount(index))[:-1].tolist())
     return blocks
+
+
+def _periods(days: np.ndarray, block_days: float) -> np.ndarray:
+    """Each row's calendar period of ``block_days`` days (undated: one more period)."""
+    return np.where(np.isnan(days), np.inf, np.floor(days / block_days))
 
 
 def vectorize(docs: Documents, langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:
@@ -1317,6 +1329,48 @@ class RowSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Frozen:
+    """Rows that take part in the clustering without being clustered: an incremental
+    run's earlier articles (``dedup.job.incremental``).  Each block takes those of its
+    language (and period) along through its neighbour search, pairing and events, so
+    today's articles meet them as in one run over both; they leave before the block's
+    summaries and stories, and :attr:`Clustering.frozen_events` says which event each
+    joined."""
+
+    rows: sp.csr_matrix  # term counts, as :func:`vectorize` makes them
+    langs: Sequence[str]
+    days: np.ndarray  # float64, NaN when undated
+    embeddings: np.ndarray | None = None  # when the runs that made them embedded
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+
+@dataclass(frozen=True, slots=True)
+class WithFrozen:
+    """A block's rows followed by its frozen rows (a ``RowSource``)."""
+
+    source: RowSource
+    frozen: sp.csr_matrix
+    frozen_embeddings: np.ndarray | None
+
+    def load(self) -> sp.csr_matrix:
+        """The block's rows, then the frozen ones."""
+        return sp.csr_matrix(sp.vstack([self.source.load(), self.frozen], format="csr"),
+                             dtype=np.float32)
+
+    def embeddings(self) -> np.ndarray | None:
+        """The block's embeddings, then the frozen rows'.  A frozen row without one (its
+        run did not embed) gets zeros: in semantic mode it is never linked directly."""
+        found = self.source.embeddings()
+        if found is None:
+            return None
+        extra = np.zeros((self.frozen.shape[0], found.shape[1]), dtype=found.dtype) \
+            if self.frozen_embeddings is None else self.frozen_embeddings.astype(found.dtype)
+        return np.vstack([found, extra])
+
+
+@dataclass(frozen=True, slots=True)
 class InMemoryRows:
     """Rows already in memory (tests, small inputs)."""
 
@@ -1517,14 +1571,16 @@ def link_block(spool: BlockSpool, days: np.ndarray, group: int, cfg: ClusterConf
 
 
 def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray,
-                  split: SplitBlock | None, cfg: ClusterConfig, threads: int = 1) -> Clustering:
+                  split: SplitBlock | None, cfg: ClusterConfig, threads: int = 1,
+                  clustered: int | None = None) -> Clustering:
     """Clusters of one language block, numbered, with representatives and top terms: a
     small block (``split`` None) clustered whole here, a large one finished from what
     its earlier passes spooled.  Its sparse work runs in ``threads`` threads (0: one
     per core of the worker it runs on).
 
     A pure function of the block (rows in id order), so an engine can run blocks as
-    independent tasks; only the small result travels back.
+    independent tasks; only the small result travels back.  Rows from ``clustered`` on
+    are frozen (:class:`Frozen`): they take part in the events' agglomeration only.
     """
     embeddings = _embeddings(source)
     threads = usable_threads(threads)
@@ -1537,6 +1593,19 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
         weights = load_rows(split.spool.weights, split.spool.n_features)
         pairs = _spooled_pairs(split, days.size)
         event_key = _spooled_event_keys(split, days.size)
+    frozen_key = None
+    if clustered is not None and clustered < days.size:
+        # Frozen rows come after the block's, so an event holding rows of the block has
+        # one of them as its key (its smallest row): the frozen rows' keys say which
+        # event they joined, and the rest of the block never sees them.
+        frozen_key = np.where(event_key[clustered:] < clustered, event_key[clustered:], -1)
+        weights = sp.csr_matrix(weights[:clustered])
+        event_key, days = event_key[:clustered], days[:clustered]
+        headline_only = headline_only[:clustered]
+        inside = (pairs[0] < clustered) & (pairs[1] < clustered)
+        pairs = pairs[0][inside], pairs[1][inside]
+        if embeddings is not None:
+            embeddings = embeddings[:clustered]
     events = _level(weights, event_key, cfg, threads=threads)
     story_sums = _event_salient_sums(weights, events, cfg, threads)
     if split is not None:  # the story merges (the task's peak) need only the sums, and
@@ -1546,8 +1615,14 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
     del story_sums, pairs
     if split is not None:
         weights = load_rows(split.spool.weights, split.spool.n_features)
-    return _summarise(events, _level(weights, story_key, cfg, similarities=False,
-                                     threads=threads), embeddings)
+        if frozen_key is not None:
+            weights = sp.csr_matrix(weights[:clustered])
+    found = _summarise(events, _level(weights, story_key, cfg, similarities=False,
+                                      threads=threads), embeddings)
+    if frozen_key is not None:
+        found.frozen_events = np.where(frozen_key >= 0, events.labels[np.maximum(frozen_key, 0)],
+                                       -1)
+    return found
 
 
 def _spooled_pairs(split: SplitBlock, n: int) -> _Pairs:
@@ -1604,6 +1679,7 @@ def cluster(
     embeddings: np.ndarray | None = None,
     headline_only: np.ndarray | None = None,
     scratch: Path | None = None,
+    frozen: Frozen | None = None,
 ) -> Clustering:
     """Group articles about the same event, and events into stories; see the module
     docstring for the method.
@@ -1617,13 +1693,15 @@ def cluster(
     largest first so the longest one starts at once, and a large block's neighbour
     search, pairing and agglomeration are split over several (:func:`_cluster_blocks`).
     Large blocks keep their rows between tasks in ``scratch`` (a folder every task can
-    read; a temporary one if not given).
+    read; a temporary one if not given).  ``frozen`` rows join the events' agglomeration
+    of the block of their language only (:class:`Frozen`).
     """
     n = len(ids)
     if n == 0:
         empty, no_terms = np.zeros(0, dtype=np.int64), np.zeros((0, cfg.top_terms), np.int32)
         return Clustering(empty, empty, np.zeros(0, dtype=np.float32), no_terms,
-                          Stories(empty, empty, no_terms))
+                          Stories(empty, empty, no_terms), frozen_events=np.full(
+                              len(frozen) if frozen else 0, -1, dtype=np.int64))
     rows_of = vectors if callable(vectors) else _in_memory(sp.csr_matrix(vectors), embeddings)
     order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.int64)
     all_days = np.asarray(days, dtype=np.float64)
@@ -1631,15 +1709,36 @@ def cluster(
                                                     all_days[order], cfg.block_days)]
     blocks.sort(key=len, reverse=True)
     bare = np.zeros(n, dtype=bool) if headline_only is None else np.asarray(headline_only, bool)
+    frozen = frozen or Frozen(sp.csr_matrix((0, cfg.n_features), dtype=np.float32), [],
+                              np.zeros(0))
+    fed = _frozen_per_block(blocks, langs, all_days, frozen, cfg.block_days)
     with _scratch_folder(scratch) as folder:
         parts = _cluster_blocks(blocks, rows_of, all_days, bare, folder, cfg,
-                                engine or SerialEngine())
-    return _merge_blocks(blocks, parts, order, n)
+                                engine or SerialEngine(), frozen, fed)
+    return _merge_blocks(blocks, parts, order, n, fed, len(frozen))
+
+
+def _frozen_per_block(blocks: Sequence[np.ndarray], langs: Sequence[str], days: np.ndarray,
+                      frozen: Frozen, block_days: float) -> list[np.ndarray]:
+    """Per block, the frozen rows (ascending) of its language and, with ``block_days``,
+    its period; frozen rows of no block's are left out."""
+    def periods(dates: np.ndarray) -> list[float]:
+        return _periods(dates, block_days).tolist() if block_days > 0 else [0.0] * dates.size
+
+    firsts = [int(rows[0]) for rows in blocks]
+    block_of = dict(zip(zip([langs[row] for row in firsts], periods(days[firsts]),
+                            strict=True), range(len(blocks)), strict=True))
+    fed: list[list[int]] = [[] for _ in blocks]
+    for row, key in enumerate(zip(frozen.langs, periods(frozen.days), strict=True)):
+        if key in block_of:
+            fed[block_of[key]].append(row)
+    return [np.array(rows, dtype=np.int64) for rows in fed]
 
 
 def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray], RowSource],
                     days: np.ndarray, bare: np.ndarray, folder: Path, cfg: ClusterConfig,
-                    engine: Engine) -> list[Clustering]:
+                    engine: Engine, frozen: Frozen,
+                    fed: Sequence[np.ndarray]) -> list[Clustering]:
     """Each block's Clustering.
 
     A block whose neighbour search is one task (``cfg.search_task_rows``) is clustered
@@ -1648,32 +1747,42 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     parts of its rows, the candidate pairs and links in parts of its rows, the
     agglomeration in groups of rows that links connect; its last task (in the last pass,
     with the small blocks) makes the events' summaries and the stories.  Every split
-    gives the result of the whole.
+    gives the result of the whole.  A block's ``fed`` frozen rows follow its own in
+    every pass.
     """
-    sources = [rows_of(rows) for rows in blocks]
-    large = [i for i, rows in enumerate(blocks) if len(rows) > cfg.search_task_rows]
+    sources: list[RowSource] = [rows_of(rows) for rows in blocks]
+    dates = [days[rows] for rows in blocks]
+    bares = [bare[rows] for rows in blocks]
+    for i, picks in enumerate(fed):
+        if picks.size:
+            sources[i] = WithFrozen(sources[i], sp.csr_matrix(frozen.rows[picks]),
+                                    None if frozen.embeddings is None
+                                    else frozen.embeddings[picks])
+            dates[i] = np.r_[dates[i], frozen.days[picks]]
+            bares[i] = np.r_[bares[i], np.zeros(picks.size, dtype=bool)]
+    large = [i for i, rows in enumerate(dates) if len(rows) > cfg.search_task_rows]
     splits: dict[int, SplitBlock] = {}
     if large:
-        splits = _split_blocks(large, blocks, sources, days, folder, cfg, engine)
+        splits = _split_blocks(large, dates, sources, folder, cfg, engine)
     # The largest block's task is the longest, and the last one running: the other
     # workers finish the small blocks and are then idle.  Threads in every task only
     # shared the cores and raised the memory peak (+300 MB at 1M).
-    tasks = ((sources[i], days[rows], bare[rows], splits.get(i), cfg,
-              cfg.threads if i == 0 else 1) for i, rows in enumerate(blocks))
+    tasks = ((sources[i], dates[i], bares[i], splits.get(i), cfg,
+              cfg.threads if i == 0 else 1, len(rows)) for i, rows in enumerate(blocks))
     return list(engine.map(cluster_block, tasks, Pass(
         "cluster", sum(len(rows) for rows in blocks), "article",
         share=lambda task: len(task[1]))))
 
 
-def _split_blocks(large: Sequence[int], blocks: Sequence[np.ndarray],
-                  sources: Sequence[RowSource], days: np.ndarray, folder: Path,
+def _split_blocks(large: Sequence[int], dates: Sequence[np.ndarray],
+                  sources: Sequence[RowSource], folder: Path,
                   cfg: ClusterConfig, engine: Engine) -> dict[int, SplitBlock]:
-    """The passes of the large blocks before their last task (see :func:`_cluster_blocks`)."""
+    """The passes of the large blocks before their last task (see :func:`_cluster_blocks`);
+    ``dates``: each block's rows' days, frozen rows included."""
     spools = {i: BlockSpool(folder / f"block-{i}", cfg.n_features) for i in large}
-    dates = {i: days[blocks[i]] for i in large}
     orders = {i: _date_order(dates[i]) for i in large}
     searches = {i: search_parts(dates[i], orders[i], cfg) for i in large}
-    articles = sum(len(blocks[i]) for i in large)
+    articles = sum(len(dates[i]) for i in large)
     _run(engine, prepare_block, [(sources[i], orders[i], spools[i], cfg) for i in large],
          Pass("cluster: weights", articles, "article", share=lambda task: len(task[1])))
     _run(engine, search_block, [(spools[i], dates[i], slabs, part, cfg) for i in large
@@ -1681,13 +1790,13 @@ def _split_blocks(large: Sequence[int], blocks: Sequence[np.ndarray],
          Pass("cluster: neighbours", articles, "article",
               share=lambda task: sum(last - first for first, last, _ in task[2])))
     for i in large:
-        save_neighbourhood(spools[i], len(searches[i]), len(blocks[i]), cfg)
-    pairings = {i: _pairing_parts(len(blocks[i]), cfg) for i in large}
+        save_neighbourhood(spools[i], len(searches[i]), len(dates[i]), cfg)
+    pairings = {i: _pairing_parts(len(dates[i]), cfg) for i in large}
     _run(engine, pair_block, [(spools[i], sources[i], dates[i], rows, part, cfg)
                               for i in large for part, rows in enumerate(pairings[i])],
          Pass("cluster: pairs", articles, "article",
               share=lambda task: task[3][1] - task[3][0]))
-    groups = {i: group_links(spools[i], len(pairings[i]), len(blocks[i]), len(pairings[i]))
+    groups = {i: group_links(spools[i], len(pairings[i]), len(dates[i]), len(pairings[i]))
               for i in large}
     _run(engine, link_block, _agglomeration_tasks(groups, spools, dates, cfg),
          "cluster: events")
@@ -1695,7 +1804,7 @@ def _split_blocks(large: Sequence[int], blocks: Sequence[np.ndarray],
 
 
 def _agglomeration_tasks(groups: dict[int, list[int]], spools: dict[int, BlockSpool],
-                         dates: dict[int, np.ndarray],
+                         dates: Sequence[np.ndarray],
                          cfg: ClusterConfig) -> list[tuple[object, ...]]:
     """The large blocks' link groups as tasks, most links first.  A group holds whole
     connected components, so one holding a large block's largest component can be
@@ -1733,9 +1842,10 @@ def _in_memory(matrix: sp.csr_matrix,
 
 
 def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
-                  order: np.ndarray, n: int) -> Clustering:
+                  order: np.ndarray, n: int, fed: Sequence[np.ndarray],
+                  n_frozen: int) -> Clustering:
     """One Clustering from per-block ones: events and stories renumbered by their
-    smallest id.
+    smallest id (``fed``: each block's frozen rows, of ``n_frozen``).
 
     Block rows are input rows listed in id order, so a block group's first member is
     its smallest id, and ``order`` ranks input rows by id.
@@ -1758,8 +1868,9 @@ def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
     dimensions = {part.centroids.shape[1] for part in parts if part.centroids is not None}
     # blocks without embeddings (languages the encoder does not cover) get zero vectors
     centroids = np.zeros((n_events, dimensions.pop()), dtype=np.float32) if dimensions else None
-    for rows, part, events, threads in zip(blocks, parts, event_numbers, story_numbers,
-                                           strict=True):
+    frozen_events = np.full(n_frozen, -1, dtype=np.int64)
+    for rows, part, events, threads, picks in zip(blocks, parts, event_numbers, story_numbers,
+                                                  fed, strict=True):
         labels[rows] = events[part.labels]
         similarity[rows] = part.similarity
         representative[events] = rows[part.representative]
@@ -1769,8 +1880,12 @@ def _merge_blocks(blocks: Sequence[np.ndarray], parts: Sequence[Clustering],
         stories.top_features[threads] = part.stories.top_features
         if centroids is not None and part.centroids is not None:
             centroids[events] = part.centroids
+        if part.frozen_events is not None:
+            joined = part.frozen_events >= 0
+            frozen_events[picks[joined]] = events[part.frozen_events[joined]]
     return Clustering(labels=labels, representative=representative, similarity=similarity,
-                      top_features=top_features, stories=stories, centroids=centroids)
+                      top_features=top_features, stories=stories, centroids=centroids,
+                      frozen_events=frozen_events)
 
 
 def _numbered_by_first_id(blocks: Sequence[np.ndarray], row_groups: Sequence[np.ndarray],

@@ -441,7 +441,10 @@ def merge_linked(clustering: Clustering, event_of: np.ndarray,
                       representative=clustering.representative[leads],
                       similarity=_similarity_to_leads(clustering, leads[event_of], closeness),
                       top_features=clustering.top_features[leads],
-                      stories=dataclasses.replace(stories, of_event=of_event))
+                      stories=dataclasses.replace(stories, of_event=of_event),
+                      frozen_events=None if clustering.frozen_events is None else np.where(
+                          clustering.frozen_events >= 0,
+                          event_of[np.maximum(clustering.frozen_events, 0)], -1))
 
 
 def join_stories(clustering: Clustering, story_of: np.ndarray) -> Clustering:

@@ -8,10 +8,12 @@ appended to it, and a head file naming them::
                             events), signatures.npy and its sorted band keys (the LSH
                             files of a chunk, see dedup.algorithms.duplicates),
                             events.npz/.json and stories.npz/.json (term profiles, date
-                            ranges, sizes), merged.json (earlier events merged into others)
+                            ranges, sizes), merged.json (earlier events merged into others),
+                            rows.npz (the articles' heaviest term counts and languages, and
+                            embeddings if the run had them: what later runs cluster with)
     INDEX/.lock             held while a run appends
 
-No text is kept: only hashes, MinHash signatures, hashed-term profiles and ids.
+No text is kept: only hashes, MinHash signatures, hashed-term counts and profiles, and ids.
 
 **Append-only, crash-safe.**  A run writes its generation folder completely, then
 replaces the head file in one atomic step (a rename on a local disk, one object write
@@ -172,6 +174,23 @@ class Articles:
 
 
 @dataclass(slots=True)
+class ArticleRows:
+    """What later runs cluster with of some of a generation's articles: each one's
+    language and heaviest term counts, and its embedding when the run had them."""
+
+    articles: np.ndarray  # int64: their positions among the generation's, ascending
+    langs: Sequence[str]
+    rows: sp.csr_matrix  # float32 (len(articles), n_features)
+    embeddings: np.ndarray | None = None  # float16 (len(articles), dimensions)
+
+    def take(self, picks: np.ndarray) -> ArticleRows:
+        """The entries at ``picks``, in that order."""
+        return ArticleRows(self.articles[picks], [self.langs[p] for p in picks.tolist()],
+                           sp.csr_matrix(self.rows[picks]),
+                           None if self.embeddings is None else self.embeddings[picks])
+
+
+@dataclass(slots=True)
 class Generation:
     """What one run appends.  ``signatures`` is uint32 (articles, num_perm); the
     merges map an earlier event's id to the id it was merged into (stories never merge,
@@ -184,6 +203,7 @@ class Generation:
     stories: Profiles
     merged_events: dict[str, str]
     fingerprint: str
+    rows: ArticleRows | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +464,26 @@ class Index:
             raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
                                   f"({err!r:.200})") from None
 
+    def read_rows(self, name: str, n_features: int) -> ArticleRows | None:
+        """A generation's article rows, or None if it has none (made before they were
+        kept); a file that cannot be read back is a damaged index."""
+        data = self.storage.read(f"{name}/rows.npz")
+        if data is None:
+            return None
+        try:
+            with np.load(io.BytesIO(data)) as numbers:
+                articles = numbers["articles"]
+                rows = sp.csr_matrix((numbers["data"], numbers["indices"], numbers["indptr"]),
+                                     shape=(articles.size, n_features), dtype=np.float32)
+                embeddings = numbers.get("embeddings")
+            langs = orjson.loads(self._need(f"{name}/rows.json"))["langs"]
+            if len(langs) != articles.size:
+                raise ValueError(f"{len(langs)} languages for {articles.size} rows")
+        except (ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+            raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
+                                  f"({err!r:.200})") from None
+        return ArticleRows(articles, Strings.of(langs), rows, embeddings)
+
     def _profiles(self, name: str, kind: str, n_features: int) -> Profiles:
         numbers = np.load(io.BytesIO(self._need(f"{name}/{kind}.npz")))
         names = orjson.loads(self._need(f"{name}/{kind}.json"))
@@ -533,6 +573,15 @@ class Index:
         self.storage.write(f"{name}/merged.json", orjson.dumps(
             {"events": generation.merged_events},
             option=orjson.OPT_SORT_KEYS))
+        if generation.rows is not None:
+            rows = sp.csr_matrix(generation.rows.rows, dtype=np.float32)
+            extra = {} if generation.rows.embeddings is None else {
+                "embeddings": generation.rows.embeddings.astype(np.float16)}
+            self.storage.write(f"{name}/rows.npz", _npz(
+                articles=generation.rows.articles.astype(np.int64), data=rows.data,
+                indices=rows.indices, indptr=rows.indptr, **extra))
+            self.storage.write(f"{name}/rows.json", orjson.dumps(
+                {"langs": list(generation.rows.langs)}))
 
     def replace_generations(self, head: Head, generation: Generation,
                             band_files: tuple[bytes, bytes]) -> Head:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dedup.algorithms.duplicates import rank_of
+from dedup.io.spool import SpooledRows
 from dedup.job.tasks import (
     AnalysedChunk,
     ChunkFiles,
@@ -23,6 +24,7 @@ from dedup.job.tasks import (
     embeddings_path,
     signatures_path,
 )
+from dedup.stages.embed import COVERED_LANGUAGES
 
 
 @dataclass(slots=True)
@@ -44,6 +46,21 @@ class Corpus:
     embedding_files: ChunkFiles | None  # per chunk, its rows' embeddings (if the run has them)
     lang_rank: np.ndarray  # int64 per row: its position among all rows of its language
     id_rank: np.ndarray  # int64 per row: its place in id order, the steps' tie-breaker
+
+    def term_rows(self, rows: np.ndarray, n_features: int) -> SpooledRows:
+        """Where the term vectors (and embeddings, in a language the encoder covers) of
+        ``rows`` (one language, in this order) are on disk.
+
+        A language's vector files, stacked in chunk order, hold its rows in input order,
+        so a row's place in the stack is its rank within its language.
+        """
+        lang = self.langs[int(rows[0])]
+        files = tuple(parts[lang] for parts in self.vector_parts if lang in parts)
+        if self.embedding_files is None or lang not in COVERED_LANGUAGES:
+            return SpooledRows(files=files, picks=self.lang_rank[rows], n_features=n_features)
+        return SpooledRows(files=files, picks=self.lang_rank[rows], n_features=n_features,
+                           embedding_files=self.embedding_files,
+                           chunk_starts=self.chunk_bounds[:-1], rows=rows)
 
 
 def fold_prepared(

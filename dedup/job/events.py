@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from dedup.algorithms.cluster import Clustering, cluster
+from dedup.algorithms.cluster import Clustering, RowSource, cluster
 from dedup.algorithms.duplicates import DuplicateGroups
 from dedup.algorithms.link import (
     ClusterAnchors,
@@ -24,11 +24,9 @@ from dedup.algorithms.link import (
 )
 from dedup.config import Config
 from dedup.engines.base import Engine, SerialEngine
-from dedup.io.spool import SpooledRows
 from dedup.io.write import group_id_for
 from dedup.job.corpus import Corpus
 from dedup.job.incremental import Continued, Earlier, continue_earlier
-from dedup.stages.embed import COVERED_LANGUAGES
 
 
 @dataclass(slots=True)
@@ -62,18 +60,20 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                  earlier: Earlier | None = None) -> Grouping:
     """Cluster the canonical articles per language, link the clusters across languages;
     duplicates join their canonical's cluster.  The clustering's tasks share their rows
-    through ``scratch``.  With ``earlier`` (an index's), events and stories that
-    continue earlier ones are joined to them and keep their ids."""
+    through ``scratch``.  With ``earlier`` (an index's), its fed articles are clustered
+    along (never into the output), and events and stories that continue earlier ones
+    are joined to them and keep their ids."""
     n = len(corpus.ids)
     canonical_rows = np.flatnonzero(dups.canonical == np.arange(n))
     canonical_langs = [corpus.langs[i] for i in canonical_rows]
 
-    def rows_of(rows: np.ndarray) -> SpooledRows:
-        return spooled_rows(corpus, canonical_rows[rows], cfg.cluster.n_features)
+    def rows_of(rows: np.ndarray) -> RowSource:
+        return corpus.term_rows(canonical_rows[rows], cfg.cluster.n_features)
 
     clustering = cluster(rows_of, canonical_langs, corpus.days[canonical_rows],
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine,
-                         headline_only=corpus.lengths[canonical_rows] == 0, scratch=scratch)
+                         headline_only=corpus.lengths[canonical_rows] == 0, scratch=scratch,
+                         frozen=earlier.fed.frozen if earlier is not None else None)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
         anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
         clustering = merge_linked(
@@ -104,22 +104,6 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
                     cluster_ids=cluster_ids, story_of=stories.of_event,
                     story_representative_row=canonical_rows[stories.representative],
                     story_ids=story_ids, continued=continued)
-
-
-def spooled_rows(corpus: Corpus, rows: np.ndarray, n_features: int) -> SpooledRows:
-    """Where the term vectors (and embeddings, in a language the encoder covers) of
-    ``rows`` (one language, in this order) are on disk.
-
-    A language's vector files, stacked in chunk order, hold its rows in input order, so
-    a row's place in the stack is its rank within its language.
-    """
-    lang = corpus.langs[int(rows[0])]
-    files = tuple(parts[lang] for parts in corpus.vector_parts if lang in parts)
-    if corpus.embedding_files is None or lang not in COVERED_LANGUAGES:
-        return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features)
-    return SpooledRows(files=files, picks=corpus.lang_rank[rows], n_features=n_features,
-                       embedding_files=corpus.embedding_files,
-                       chunk_starts=corpus.chunk_bounds[:-1], rows=rows)
 
 
 def group_ids(ids: Sequence[str], groups: np.ndarray, prefix: str) -> list[str]:

@@ -6,13 +6,17 @@
 * **duplicates**: the earlier canonical articles' exact hashes and MinHash signatures
   join today's in the duplicate step (their sorted band keys are read like a chunk's),
   so a copy of an earlier article gets ``duplicate_of`` = that article's id;
-* **events and stories**: today's articles are clustered on their own, then each of
-  today's events and stories continues an earlier one it copies from or whose term
+* **events and stories**: today's articles are clustered together with the *fed*
+  articles: the latest few of each open earlier event near today's dates, from the
+  term counts the index keeps of them (``index.fed_articles``).  They shape today's
+  events as in one run over both, and then leave.  Each of today's events and stories
+  continues an earlier one it holds most fed articles of, copies from, or whose term
   profile it matches (``dedup.algorithms.continuation``), keeping the earlier id;
   earlier groups that one of today's joins are recorded as merged, never renamed;
-* **the new generation**: today's canonical articles (hashes, signatures, ids), every
-  event and story today touched (profiles grown by today's members, date ranges,
-  sizes) and the merges.  Groups not updated for ``index.horizon_days`` retire.
+* **the new generation**: today's canonical articles (hashes, signatures, ids, their
+  heaviest term counts), every event and story today touched (profiles grown by
+  today's members, date ranges, sizes) and the merges.  Groups not updated for
+  ``index.horizon_days`` retire.
 """
 
 from __future__ import annotations
@@ -27,8 +31,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from dedup.algorithms.arrays import largest_per_group, membership
-from dedup.algorithms.cluster import Clustering, RowSource, Stories, term_sums
+from dedup.algorithms.arrays import heaviest_per_row, largest_per_group, membership
+from dedup.algorithms.cluster import (
+    Clustering,
+    Frozen,
+    RowSource,
+    Stories,
+    term_sums,
+)
 from dedup.algorithms.continuation import (
     Groups,
     IndexConfig,
@@ -45,7 +55,7 @@ from dedup.algorithms.duplicates import (
 from dedup.algorithms.link import join_stories, merge_linked
 from dedup.config import Config
 from dedup.engines.base import Engine, Pass
-from dedup.io.index import Articles, Generation, Head, Index, Profiles, Strings
+from dedup.io.index import ArticleRows, Articles, Generation, Head, Index, Profiles, Strings
 from dedup.io.spool import saved_rows
 from dedup.job.corpus import Corpus
 
@@ -63,6 +73,23 @@ def index_settings(cfg: Config) -> dict[str, Any]:
 
 
 @dataclass(slots=True)
+class Fed:
+    """The earlier articles today's clustering takes along (``index.fed_articles``)."""
+
+    articles: np.ndarray  # int64: their rows in ``Earlier.articles``, ascending
+    events: np.ndarray  # int64: the kept event each is in now
+    headline: np.ndarray  # bool: without a body
+    frozen: Frozen  # their term counts, languages, days (and embeddings)
+
+    @classmethod
+    def none(cls, n_features: int) -> Fed:
+        """No article fed."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(empty, empty, np.zeros(0, dtype=bool), Frozen(
+            sp.csr_matrix((0, n_features), dtype=np.float32), [], np.zeros(0)))
+
+
+@dataclass(slots=True)
 class Earlier:
     """What the index holds that today's run is compared with."""
 
@@ -76,6 +103,7 @@ class Earlier:
     merged_events: dict[str, str]  # every merge so far: earlier id -> id it went into
     files: list[tuple[Path, Path, int]]  # per generation: signatures, band keys, rows
     generation: int  # the number today's generation gets
+    fed: Fed  # the articles today's clustering takes along
     event_rows: dict[str, int] = field(init=False)  # row of each kept event's id
     story_rows: dict[str, int] = field(init=False)
 
@@ -125,12 +153,67 @@ def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
     number = len(generations) + 1
     kept_events = _latest(Profiles.stacked(events, n_features), merged_events)
     kept_stories = _latest(Profiles.stacked(stories, n_features), {})
-    return Earlier(
+    earlier = Earlier(
         index=index, head=head, articles=_stacked_articles(articles), events=kept_events,
         stories=kept_stories,
         open_events=_open(kept_events, reference, number, cfg.index),
         open_stories=_open(kept_stories, reference, number, cfg.index),
-        merged_events=merged_events, files=files, generation=number)
+        merged_events=merged_events, files=files, generation=number,
+        fed=Fed.none(n_features))
+    earlier.fed = _fed(earlier, generations, [part.days for part in articles], today, cfg)
+    return earlier
+
+
+def _fed(earlier: Earlier, generations: Sequence[str], days: Sequence[np.ndarray],
+         today: float, cfg: Config) -> Fed:
+    """The articles today's clustering takes along: members of open events, from the
+    latest ``index.fed_articles`` of each, dated within ``index.fed_days`` before
+    ``today`` (the run's earliest day), or undated (or for an undated run, any) from the
+    last ``index.undated_runs`` generations.  Only those generations' rows are read,
+    and only the fed ones kept, so the memory stays that of the window."""
+    n_features, per_event = cfg.cluster.n_features, cfg.index.fed_articles
+    parts: list[tuple[np.ndarray, np.ndarray, ArticleRows]] = []
+    start = 0
+    for number, (name, dates) in enumerate(zip(generations, days, strict=True)):
+        offset, start = start, start + dates.size
+        recent = number >= len(generations) - cfg.index.undated_runs
+        with np.errstate(invalid="ignore"):
+            near = dates >= today - min(cfg.index.fed_days, cfg.cluster.window_days)
+        wanted = np.flatnonzero(near | ((np.isnan(dates) | np.isnan(today)) & recent))
+        if not per_event or not wanted.size:
+            continue
+        events = np.array([earlier.event_of_article(int(a)) for a in (wanted + offset)],
+                          dtype=np.int64)
+        live = events >= 0
+        live[live] = earlier.open_events[events[live]]
+        rows = earlier.index.read_rows(name, n_features) if live.any() else None
+        if rows is None:
+            continue
+        place = np.minimum(np.searchsorted(rows.articles, wanted), rows.articles.size - 1)
+        live &= (rows.articles[place] == wanted) & (np.diff(rows.rows.indptr)[place] > 0)
+        parts.append((wanted[live] + offset, events[live], rows.take(place[live])))
+    if not parts:
+        return Fed.none(n_features)
+    articles = np.concatenate([p[0] for p in parts])
+    events = np.concatenate([p[1] for p in parts])
+    kept = np.sort(_latest_per_group(articles, events, per_event))
+    found = [p[2] for p in parts]
+    langs = [lang for rows in found for lang in rows.langs]
+    embeddings = [rows.embeddings for rows in found if rows.embeddings is not None]
+    return Fed(articles[kept], events[kept], earlier.articles.lengths[articles[kept]] == 0,
+               Frozen(sp.csr_matrix(sp.vstack([rows.rows for rows in found],
+                                              format="csr")[kept]),
+                      [langs[k] for k in kept.tolist()], earlier.articles.days[articles[kept]],
+                      np.concatenate(embeddings)[kept] if len(embeddings) == len(found)
+                      else None))
+
+
+def _latest_per_group(order: np.ndarray, groups: np.ndarray, most: int) -> np.ndarray:
+    """Positions of the ``most`` items of largest ``order`` in each group."""
+    by = np.lexsort((-order, groups))
+    starts = np.flatnonzero(np.r_[True, groups[by][1:] != groups[by][:-1]])
+    rank = np.arange(by.size) - np.repeat(starts, np.diff(np.r_[starts, by.size]))
+    return by[rank < most]
 
 
 def _stacked_articles(parts: Sequence[Articles]) -> Articles:
@@ -220,17 +303,25 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
     """Today's clustering with its events and stories joined where they continue the
     same earlier group, and what they continue (``rows_of``: where the term vectors of
     canonical rows, by their positions, are).  Events first, then stories: a story
-    whose event continues an earlier event continues that event's story."""
+    whose event continues an earlier event continues that event's story.  An event's
+    evidence is its copies of earlier articles and the fed articles it holds
+    (:func:`_clustered_votes`), counted alike; without fed articles, then its profile."""
     label_of_row = _label_of_rows(dups, canonical_rows, clustering)
     sums = event_term_sums(corpus, canonical_rows, rows_of, clustering, cfg, engine)
     copied = np.flatnonzero(dups.copies >= 0)
     copied_from = [earlier.event_of_article(int(a)) for a in dups.copies[copied]]
+    n_events = clustering.representative.size
+    votes = _votes(label_of_row[copied], np.array(copied_from, dtype=np.int64), n_events,
+                   len(earlier.events))
+    if clustering.frozen_events is not None:
+        votes = votes + _clustered_votes(clustering.frozen_events, earlier.fed, n_events,
+                                         len(earlier.events), cfg.index)
     events = _continued(
         _today_groups(corpus, label_of_row, clustering.representative, canonical_rows,
-                      profiles_of(sums, cfg.index.profile_terms)), sums,
-        _votes(label_of_row[copied], np.array(copied_from, dtype=np.int64),
-               clustering.representative.size, len(earlier.events)),
-        earlier.events, earlier.open_events, cfg.index.event_threshold,
+                      profiles_of(sums, cfg.index.profile_terms)), sums, votes,
+        earlier.events, earlier.open_events,
+        # fed articles stand in for the events' profiles, and did better than both
+        None if cfg.index.fed_articles else cfg.index.event_threshold,
         cfg.cluster.window_days, cfg.index)
     clustering = merge_linked(clustering, events.joined)
     continuing = np.flatnonzero(events.earlier_of >= 0)
@@ -307,7 +398,7 @@ class _Level:
 
 
 def _continued(today: Groups, sums: sp.csr_matrix, votes: sp.csr_matrix,
-               earlier: Profiles, open_groups: np.ndarray, threshold: float,
+               earlier: Profiles, open_groups: np.ndarray, threshold: float | None,
                window_days: float, cfg: IndexConfig, merge: bool = True) -> _Level:
     """Today's groups of one level matched with the earlier ones and joined (``merge``:
     see :func:`continuations`)."""
@@ -389,6 +480,31 @@ def _votes(today: np.ndarray, earlier: np.ndarray, n_today: int,
                          shape=(n_today, n_earlier))
 
 
+def _clustered_votes(joined: np.ndarray, fed: Fed, n_today: int, n_earlier: int,
+                     cfg: IndexConfig) -> sp.csr_matrix:
+    """(today's event, earlier event) votes from the fed articles (``joined``: the event
+    of today each was clustered into, or -1): how many of the earlier event's fed
+    articles today's holds, where that is at least ``cfg.fed_share`` of them, and of the
+    fed articles today's holds; and at least ``cfg.fed_headlines`` if they are all
+    headlines.
+
+    The two shares keep an event of today that met two earlier ones in passing from
+    merging them, and the headline count keeps one short title from deciding.
+    """
+    into = joined >= 0
+    pair = joined[into] * n_earlier + fed.events[into]
+    key, count = np.unique(pair, return_counts=True)
+    bodies = np.bincount(np.searchsorted(key, pair), weights=~fed.headline[into],
+                         minlength=key.size)
+    today, past = key // n_earlier, key % n_earlier
+    of_earlier = np.bincount(fed.events, minlength=n_earlier)[past]
+    held = np.bincount(today, weights=count, minlength=n_today)[today]
+    strong = ((count / of_earlier >= cfg.fed_share) & (count / held >= cfg.fed_share)
+              & ((bodies > 0) | (count >= cfg.fed_headlines)))
+    return sp.csr_matrix((count[strong].astype(np.float64), (today[strong], past[strong])),
+                         shape=(n_today, n_earlier))
+
+
 def _joined(earlier_of: np.ndarray) -> np.ndarray:
     """Today's groups numbered anew: those continuing one earlier group become one,
     numbered by their first (smallest) old number, as the old numbers were."""
@@ -438,8 +554,36 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
                      continued.story_profiles, continued.earlier_story, earlier.stories,
                      story_ids, [""] * len(story_ids), earlier.generation, cfg.index)
     generation = Generation(articles, signatures, events, stories, continued.merged_events,
-                            fingerprint)
+                            fingerprint, article_rows(corpus, kept, np.arange(kept.size), cfg)
+                            if cfg.index.fed_articles else None)
     return generation, band_files(signatures, cfg)
+
+
+def article_rows(corpus: Corpus, rows: np.ndarray, positions: np.ndarray,
+                 cfg: Config) -> ArticleRows:
+    """What later runs cluster with of ``rows`` (canonical rows, at ``positions`` among
+    the generation's articles): each one's
+    ``index.row_terms`` heaviest term counts (ties to the smaller column), read a
+    language at a time from the spooled vectors, its language, and its embedding if the
+    run has them."""
+    n_features = cfg.cluster.n_features
+    langs = np.array([corpus.langs[row] for row in rows.tolist()], dtype=object)
+    parts, places = [sp.csr_matrix((0, n_features), dtype=np.float32)], [np.zeros(0, np.int64)]
+    for lang in sorted(set(langs.tolist())):
+        mine = np.flatnonzero(langs == lang)
+        counts = sp.csr_matrix(corpus.term_rows(rows[mine], n_features).load(),
+                               dtype=np.float64)
+        parts.append(sp.csr_matrix(heaviest_per_row(
+            counts, np.ones(n_features, dtype=bool), cfg.index.row_terms), dtype=np.float32))
+        places.append(mine)
+    order = np.argsort(np.concatenate(places), kind="stable")
+    embeddings = None
+    if corpus.embedding_files is not None and rows.size:
+        ascending = np.sort(rows)
+        embeddings = saved_rows(corpus.embedding_files, corpus.chunk_bounds[:-1], ascending)[
+            np.searchsorted(ascending, rows)].astype(np.float16)
+    return ArticleRows(positions, langs.tolist(),
+                       sp.csr_matrix(sp.vstack(parts, format="csr")[order]), embeddings)
 
 
 def _grown(corpus: Corpus, group_of_row: np.ndarray, representative_rows: np.ndarray,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from dedup.config import Config
-from dedup.io.index import Generation, Head, Index, IndexStoreError
+from dedup.io.index import ArticleRows, Generation, Head, Index, IndexStoreError
 from dedup.job.incremental import Earlier, band_files, read_earlier
 
 
@@ -25,17 +25,22 @@ def index_stats(location: str, cfg: Config) -> dict[str, Any]:
 def compact_index(location: str, cfg: Config) -> dict[str, Any]:
     """One generation in place of all: every article, the open events and stories
     (retired and merged-away profiles dropped), every merge (ids still lead to where
-    their groups went).  Atomic like an append; held like one."""
+    their groups went), and with ``index.fed_articles`` the term counts of the articles
+    a run would be fed now (those of the last ``index.undated_runs`` runs).  Atomic
+    like an append; held like one."""
     index = Index.at(location)
     with index.storage.locked(), tempfile.TemporaryDirectory() as work:
         head = _existing(index)
         earlier = read_earlier(index, head, cfg, Path(work))
         signatures = np.concatenate([np.zeros((0, cfg.dedup.num_perm), dtype=np.uint32),
                                      *(np.load(files[0]) for files in earlier.files)])
+        fed = earlier.fed
         generation = Generation(earlier.articles, signatures,
                                 earlier.events.take(np.flatnonzero(earlier.open_events)),
                                 earlier.stories.take(np.flatnonzero(earlier.open_stories)),
-                                earlier.merged_events, fingerprint="")
+                                earlier.merged_events, fingerprint="", rows=ArticleRows(
+                                    fed.articles, fed.frozen.langs, fed.frozen.rows,
+                                    fed.frozen.embeddings) if len(fed.articles) else None)
         before = sum(index.storage.size(name) for name in head.generations)
         new = index.replace_generations(head, generation, band_files(signatures, cfg))
     return {"before_bytes": before,
