@@ -6,16 +6,17 @@
 * **duplicates**: the earlier canonical articles' exact hashes and MinHash signatures
   join today's in the duplicate step (their sorted band keys are read like a chunk's),
   so a copy of an earlier article gets ``duplicate_of`` = that article's id;
-* **events and stories**: today's articles are clustered together with the *fed*
-  articles: the latest few of each open earlier event near today's dates, from the
-  term counts the index keeps of them (``index.fed_articles``).  They shape today's
-  events as in one run over both, and then leave.  Each of today's events and stories
-  continues an earlier one it holds most fed articles of, copies from, or whose term
-  profile it matches (``dedup.algorithms.continuation``), keeping the earlier id;
-  earlier groups that one of today's joins are recorded as merged, never renamed;
-* **the new generation**: today's canonical articles (hashes, signatures, ids, their
-  heaviest term counts), every event and story today touched (profiles grown by
-  today's members, date ranges, sizes) and the merges.  Groups not updated for
+* **events and stories**: today's articles are clustered on their own, or with
+  ``index.fed_articles`` together with the *fed* articles: the latest few of each open
+  earlier event near today's dates, from the term counts the index keeps of them.
+  Those shape today's events as in one run over both, and then leave.  Each of today's
+  events and stories continues an earlier one it copies from, or holds most fed
+  articles of (events, when fed), or whose term profile it matches
+  (``dedup.algorithms.continuation``), keeping the earlier id; earlier groups that one
+  of today's joins are recorded as merged, never renamed;
+* **the new generation**: today's canonical articles (hashes, signatures, ids; their
+  heaviest term counts when fed), every event and story today touched (profiles grown
+  by today's members, date ranges, sizes) and the merges.  Groups not updated for
   ``index.horizon_days`` retire.
 """
 
