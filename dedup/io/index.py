@@ -9,8 +9,9 @@ appended to it, and a head file naming them::
                             files of a chunk, see dedup.algorithms.duplicates),
                             events.npz/.json and stories.npz/.json (term profiles, date
                             ranges, sizes), merged.json (earlier events merged into others),
-                            rows.npz (the articles' heaviest term counts and languages, and
-                            embeddings if the run had them: what later runs cluster with)
+                            and from runs with index.fed_articles rows.npz/.json (articles'
+                            heaviest term counts, languages, embeddings if the run had them:
+                            what later runs cluster with)
     INDEX/.lock             held while a run appends
 
 No text is kept: only hashes, MinHash signatures, hashed-term counts and profiles, and ids.
