@@ -143,8 +143,9 @@ def test_fed_articles_carry_events_over_where_profiles_alone_would_not(
 def test_clustered_votes_need_most_of_both_events_fed_articles_and_two_headlines() -> None:
     cfg = load_config(overrides=SETTINGS).index
     # fed articles 0-4 of earlier event 0 (bodies), 5-6 of event 1 (headlines), 7 of 2
-    fed = Fed(np.arange(8), np.array([0, 0, 0, 0, 0, 1, 1, 2]),
-              np.array([False] * 5 + [True] * 3), Fed.none(2**10).frozen)
+    none = Fed.none(2**10)
+    fed = Fed(none.rows, np.array([0, 0, 0, 0, 0, 1, 1, 2]),
+              np.array([False] * 5 + [True] * 3), none.days)
     def votes(joined: list[int]) -> dict[tuple[int, int], float]:
         found = _clustered_votes(np.array(joined), fed, 3, 3, cfg).tocoo()
         return {(int(t), int(e)): float(n) for t, e, n in zip(found.row, found.col,

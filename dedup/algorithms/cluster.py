@@ -405,7 +405,10 @@ def rows_by_block(langs: Sequence[str], days: np.ndarray,
 
 
 def _periods(days: np.ndarray, block_days: float) -> np.ndarray:
-    """Each row's calendar period of ``block_days`` days (undated: one more period)."""
+    """Each row's calendar period of ``block_days`` days (undated: one more period);
+    without ``block_days``, one period for all."""
+    if block_days <= 0:
+        return np.zeros(days.size)
     return np.where(np.isnan(days), np.inf, np.floor(days / block_days))
 
 
@@ -1345,18 +1348,28 @@ class Frozen:
     def __len__(self) -> int:
         return self.rows.shape[0]
 
+    @classmethod
+    def empty(cls, n_features: int) -> Frozen:
+        """No frozen row."""
+        return cls(sp.csr_matrix((0, n_features), dtype=np.float32), [], np.zeros(0))
+
+    def take(self, picks: np.ndarray) -> Frozen:
+        """The rows at ``picks``, in that order."""
+        return Frozen(sp.csr_matrix(self.rows[picks]), [self.langs[p] for p in picks.tolist()],
+                      self.days[picks],
+                      None if self.embeddings is None else self.embeddings[picks])
+
 
 @dataclass(frozen=True, slots=True)
 class WithFrozen:
     """A block's rows followed by its frozen rows (a ``RowSource``)."""
 
     source: RowSource
-    frozen: sp.csr_matrix
-    frozen_embeddings: np.ndarray | None
+    frozen: Frozen
 
     def load(self) -> sp.csr_matrix:
         """The block's rows, then the frozen ones."""
-        return sp.csr_matrix(sp.vstack([self.source.load(), self.frozen], format="csr"),
+        return sp.csr_matrix(sp.vstack([self.source.load(), self.frozen.rows], format="csr"),
                              dtype=np.float32)
 
     def embeddings(self) -> np.ndarray | None:
@@ -1365,9 +1378,9 @@ class WithFrozen:
         found = self.source.embeddings()
         if found is None:
             return None
-        extra = np.zeros((self.frozen.shape[0], found.shape[1]), dtype=found.dtype) \
-            if self.frozen_embeddings is None else self.frozen_embeddings.astype(found.dtype)
-        return np.vstack([found, extra])
+        extra = self.frozen.embeddings
+        return np.vstack([found, np.zeros((len(self.frozen), found.shape[1]), found.dtype)
+                          if extra is None else extra.astype(found.dtype)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -1709,8 +1722,7 @@ def cluster(
                                                     all_days[order], cfg.block_days)]
     blocks.sort(key=len, reverse=True)
     bare = np.zeros(n, dtype=bool) if headline_only is None else np.asarray(headline_only, bool)
-    frozen = frozen or Frozen(sp.csr_matrix((0, cfg.n_features), dtype=np.float32), [],
-                              np.zeros(0))
+    frozen = frozen or Frozen.empty(cfg.n_features)
     fed = _frozen_per_block(blocks, langs, all_days, frozen, cfg.block_days)
     with _scratch_folder(scratch) as folder:
         parts = _cluster_blocks(blocks, rows_of, all_days, bare, folder, cfg,
@@ -1722,14 +1734,13 @@ def _frozen_per_block(blocks: Sequence[np.ndarray], langs: Sequence[str], days: 
                       frozen: Frozen, block_days: float) -> list[np.ndarray]:
     """Per block, the frozen rows (ascending) of its language and, with ``block_days``,
     its period; frozen rows of no block's are left out."""
-    def periods(dates: np.ndarray) -> list[float]:
-        return _periods(dates, block_days).tolist() if block_days > 0 else [0.0] * dates.size
-
     firsts = [int(rows[0]) for rows in blocks]
-    block_of = dict(zip(zip([langs[row] for row in firsts], periods(days[firsts]),
-                            strict=True), range(len(blocks)), strict=True))
+    block_of = dict(zip(zip([langs[row] for row in firsts],
+                            _periods(days[firsts], block_days).tolist(), strict=True),
+                        range(len(blocks)), strict=True))
     fed: list[list[int]] = [[] for _ in blocks]
-    for row, key in enumerate(zip(frozen.langs, periods(frozen.days), strict=True)):
+    for row, key in enumerate(zip(frozen.langs, _periods(frozen.days, block_days).tolist(),
+                                  strict=True)):
         if key in block_of:
             fed[block_of[key]].append(row)
     return [np.array(rows, dtype=np.int64) for rows in fed]
@@ -1755,9 +1766,7 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     bares = [bare[rows] for rows in blocks]
     for i, picks in enumerate(fed):
         if picks.size:
-            sources[i] = WithFrozen(sources[i], sp.csr_matrix(frozen.rows[picks]),
-                                    None if frozen.embeddings is None
-                                    else frozen.embeddings[picks])
+            sources[i] = WithFrozen(sources[i], frozen.take(picks))
             dates[i] = np.r_[dates[i], frozen.days[picks]]
             bares[i] = np.r_[bares[i], np.zeros(picks.size, dtype=bool)]
     large = [i for i, rows in enumerate(dates) if len(rows) > cfg.search_task_rows]

@@ -77,17 +77,22 @@ def index_settings(cfg: Config) -> dict[str, Any]:
 class Fed:
     """The earlier articles today's clustering takes along (``index.fed_articles``)."""
 
-    articles: np.ndarray  # int64: their rows in ``Earlier.articles``, ascending
+    rows: ArticleRows  # theirs, ``articles`` being their rows in ``Earlier.articles``
     events: np.ndarray  # int64: the kept event each is in now
     headline: np.ndarray  # bool: without a body
-    frozen: Frozen  # their term counts, languages, days (and embeddings)
+    days: np.ndarray  # float64
 
     @classmethod
     def none(cls, n_features: int) -> Fed:
         """No article fed."""
-        empty = np.zeros(0, dtype=np.int64)
-        return cls(empty, empty, np.zeros(0, dtype=bool), Frozen(
-            sp.csr_matrix((0, n_features), dtype=np.float32), [], np.zeros(0)))
+        empty = Frozen.empty(n_features)
+        return cls(ArticleRows(np.zeros(0, dtype=np.int64), [], empty.rows),
+                   np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), empty.days)
+
+    @property
+    def frozen(self) -> Frozen:
+        """Their rows as the clustering takes them along."""
+        return Frozen(self.rows.rows, self.rows.langs, self.days, self.rows.embeddings)
 
 
 @dataclass(slots=True)
@@ -173,6 +178,8 @@ def _fed(earlier: Earlier, generations: Sequence[str], days: Sequence[np.ndarray
     last ``index.undated_runs`` generations.  Only those generations' rows are read,
     and only the fed ones kept, so the memory stays that of the window."""
     n_features, per_event = cfg.cluster.n_features, cfg.index.fed_articles
+    if not per_event:
+        return Fed.none(n_features)
     parts: list[tuple[np.ndarray, np.ndarray, ArticleRows]] = []
     start = 0
     for number, (name, dates) in enumerate(zip(generations, days, strict=True)):
@@ -181,7 +188,7 @@ def _fed(earlier: Earlier, generations: Sequence[str], days: Sequence[np.ndarray
         with np.errstate(invalid="ignore"):
             near = dates >= today - min(cfg.index.fed_days, cfg.cluster.window_days)
         wanted = np.flatnonzero(near | ((np.isnan(dates) | np.isnan(today)) & recent))
-        if not per_event or not wanted.size:
+        if not wanted.size:
             continue
         events = np.array([earlier.event_of_article(int(a)) for a in (wanted + offset)],
                           dtype=np.int64)
@@ -201,12 +208,13 @@ def _fed(earlier: Earlier, generations: Sequence[str], days: Sequence[np.ndarray
     found = [p[2] for p in parts]
     langs = [lang for rows in found for lang in rows.langs]
     embeddings = [rows.embeddings for rows in found if rows.embeddings is not None]
-    return Fed(articles[kept], events[kept], earlier.articles.lengths[articles[kept]] == 0,
-               Frozen(sp.csr_matrix(sp.vstack([rows.rows for rows in found],
-                                              format="csr")[kept]),
-                      [langs[k] for k in kept.tolist()], earlier.articles.days[articles[kept]],
-                      np.concatenate(embeddings)[kept] if len(embeddings) == len(found)
-                      else None))
+    rows = ArticleRows(articles[kept], [langs[k] for k in kept.tolist()],
+                       sp.csr_matrix(sp.vstack([rows.rows for rows in found],
+                                               format="csr")[kept]),
+                       np.concatenate(embeddings)[kept] if len(embeddings) == len(found)
+                       else None)
+    return Fed(rows, events[kept], earlier.articles.lengths[articles[kept]] == 0,
+               earlier.articles.days[articles[kept]])
 
 
 def _latest_per_group(order: np.ndarray, groups: np.ndarray, most: int) -> np.ndarray:

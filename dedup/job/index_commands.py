@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from dedup.config import Config
-from dedup.io.index import ArticleRows, Generation, Head, Index, IndexStoreError
+from dedup.io.index import Generation, Head, Index, IndexStoreError
 from dedup.job.incremental import Earlier, band_files, read_earlier
 
 
@@ -34,13 +34,11 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
         earlier = read_earlier(index, head, cfg, Path(work))
         signatures = np.concatenate([np.zeros((0, cfg.dedup.num_perm), dtype=np.uint32),
                                      *(np.load(files[0]) for files in earlier.files)])
-        fed = earlier.fed
         generation = Generation(earlier.articles, signatures,
                                 earlier.events.take(np.flatnonzero(earlier.open_events)),
                                 earlier.stories.take(np.flatnonzero(earlier.open_stories)),
-                                earlier.merged_events, fingerprint="", rows=ArticleRows(
-                                    fed.articles, fed.frozen.langs, fed.frozen.rows,
-                                    fed.frozen.embeddings) if len(fed.articles) else None)
+                                earlier.merged_events, fingerprint="",
+                                rows=earlier.fed.rows if len(earlier.fed.events) else None)
         before = sum(index.storage.size(name) for name in head.generations)
         new = index.replace_generations(head, generation, band_files(signatures, cfg))
     return {"before_bytes": before,
