@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         index = scratch / "index"
         rows: list[dict[str, Any]] = []
         print(f"{'day':>4} {'articles':>9} {'wall s':>7} {'art/s':>7} {'peak MB':>8} "
-              f"{'copies':>7} {'ev cont':>7} {'st cont':>7} {'index MB':>9} {'B/article':>9}")
+              f"{'copies':>7} {'fed':>7} {'fed in':>7} {'ev cont':>7} {'st cont':>7} "
+              f"{'index MB':>9} {'B/article':>9}")
         for day, part in enumerate(parts, 1):
             report = run_job(part, args.workers, ["--index", str(index), *extra], 0, None)
             found = report["index"]
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{day:>4} {articles:>9,} {rows[-1]['wall']:>7.1f} "
                   f"{articles / rows[-1]['wall']:>7.0f} "
                   f"{rows[-1]['peak_rss_bytes'] >> 20:>8,} {found['copies_of_earlier']:>7,} "
+                  f"{found['articles_fed']:>7,} {found['fed_in_events']:>7,} "
                   f"{found['events_continued']:>7,} {found['stories_continued']:>7,} "
                   f"{size / 2**20:>9.1f} {size / total:>9.0f}", flush=True)
         alone = run_job(parts[-1], args.workers, extra, 0, None)

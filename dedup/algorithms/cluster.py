@@ -18,9 +18,10 @@ Two steps so the job scales out:
   (see :func:`_story_keys`).
 
 An incremental run passes earlier runs' articles as :class:`Frozen` rows: each block
-takes those of its language along through the search, the pairing and the events'
-agglomeration, as one run over both would, and drops them before its summaries and
-stories; what is kept of them is which event each joined.
+takes those of its language along through the pairing and the events' agglomeration,
+as one run over both would, and drops them before its summaries and stories; what is
+kept of them is which event each joined.  Its rows find them in the neighbour search,
+but they search for none (:func:`_neighbour_matrix`).
 
 Everything is computed in id order internally, so permuting the input rows permutes
 the output identically.
@@ -558,29 +559,57 @@ def _block_slabs(days: np.ndarray, order: np.ndarray, cfg: ClusterConfig) -> lis
 
 
 def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
-               slabs: Sequence[_Slab], cfg: ClusterConfig,
-               threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+               slabs: Sequence[_Slab], cfg: ClusterConfig, threads: int = 1,
+               own: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``2 * knn`` best search hits (row, column; block rows) of each query row of
     ``slabs``, in the window, ties by date then id; :func:`_closest` then keeps each
-    row's ``knn`` nearest by exact cosine.
+    row's ``knn`` nearest by exact cosine.  Block rows from ``own`` on are frozen
+    (:class:`Frozen`): found, but not searched for (see :func:`_neighbour_matrix`).
 
     Sparse products of the reduced search vectors in row batches that keep each row's
     best hits while multiplying (:func:`_search_hits`), never an n x n matrix.
     ``searchable`` holds the search rows in date order (``order``); only the rows these
     slabs read (:func:`_rows_read`) need to be filled in."""
     sorted_days = days[order]
+    frozen = order >= (order.size if own is None else own)  # per date-ordered row
     found: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 2]
     for first, last, ranges in slabs:
         columns = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
         candidates = sp.vstack([searchable[lo:hi] for lo, hi in ranges], format="csr").T.tocsr()
         for start in range(first, last, cfg.batch_rows):
-            queries = searchable[start : min(start + cfg.batch_rows, last)]
+            stop = min(start + cfg.batch_rows, last)
+            if frozen[start:stop].all():
+                continue
+            queries = _emptied(searchable[start:stop], frozen[start:stop])
             rows, cols, sims = _search_hits(queries, candidates, columns, start, sorted_days,
                                             cfg, threads)
             best = top_k_per_row(rows, cols, sims, 2 * cfg.knn)
             found.append((order[rows[best]], order[cols[best]]))
     rows, cols = (np.concatenate(parts) for parts in zip(*found, strict=True))
     return rows, cols
+
+
+def _emptied(rows: sp.csr_matrix, empty: np.ndarray) -> sp.csr_matrix:
+    """``rows`` with those where ``empty`` is true left without entries."""
+    if not empty.any():
+        return rows
+    return sp.csr_matrix(sp.diags((~empty).astype(rows.dtype)) @ rows)
+
+
+def _neighbour_matrix(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n: int,
+                      own: int | None = None) -> sp.csr_matrix:
+    """The n x n matrix of neighbour cosines: each row's neighbours as its search found
+    them (:func:`_closest`); a frozen row's (from ``own`` on), which searched none, are
+    the rows that found it.
+
+    What earlier runs decided among frozen rows is not searched again: every row
+    searching all of them cost several times the day's own search, most of them being
+    of events no article of today's comes near.
+    """
+    if own is not None and own < n:
+        back = cols >= own
+        rows, cols, sims = np.r_[rows, cols[back]], np.r_[cols, rows[back]], np.r_[sims, sims[back]]
+    return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
 
 def _closest(weights: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray,
@@ -1335,10 +1364,11 @@ class RowSource(Protocol):
 class Frozen:
     """Rows that take part in the clustering without being clustered: an incremental
     run's earlier articles (``dedup.job.incremental``).  Each block takes those of its
-    language (and period) along through its neighbour search, pairing and events, so
-    today's articles meet them as in one run over both; they leave before the block's
-    summaries and stories, and :attr:`Clustering.frozen_events` says which event each
-    joined."""
+    language (and period) along through its pairing and events, so today's articles
+    meet them as in one run over both; in its neighbour search they are found by the
+    block's rows but search none (their neighbours are the rows that found them).  They
+    leave before the block's summaries and stories, and
+    :attr:`Clustering.frozen_events` says which event each joined."""
 
     rows: sp.csr_matrix  # term counts, as :func:`vectorize` makes them
     langs: Sequence[str]
@@ -1447,11 +1477,12 @@ class BlockSpool:
         """The rows that group ``group`` agglomerated, and their event keys."""
         return [self.folder / f"events-{group}-{name}.npy" for name in ("rows", "keys")]
 
-    def neighbours(self, parts: int, n: int) -> sp.csr_matrix:
-        """The n x n matrix of neighbour cosines that the ``parts`` of the search found."""
+    def neighbours(self, parts: int, n: int, own: int | None = None) -> sp.csr_matrix:
+        """The n x n matrix of neighbour cosines that the ``parts`` of the search found
+        (:func:`_neighbour_matrix`)."""
         found = [_load(self.hits(part)) for part in range(parts)]
         rows, cols, sims = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
-        return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
+        return _neighbour_matrix(rows, cols, sims, n, own)
 
 
 def _load(paths: Sequence[Path]) -> tuple[np.ndarray, ...]:
@@ -1504,13 +1535,13 @@ def search_parts(days: np.ndarray, order: np.ndarray,
 
 
 def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: int,
-                 cfg: ClusterConfig) -> None:
+                 cfg: ClusterConfig, own: int | None = None) -> None:
     """One part of a block's neighbour search: the neighbours of the query rows of
-    ``slabs``, spooled as ``part``.  Reads only the rows those slabs match, and the
-    TF-IDF rows of the hits."""
+    ``slabs`` (from ``own`` on frozen, see :func:`_slab_hits`), spooled as ``part``.
+    Reads only the rows those slabs match, and the TF-IDF rows of the hits."""
     searchable = rows_in_place(spool.searchable, _rows_read(slabs, days.size), days.size,
                                spool.n_features)
-    rows, cols = _slab_hits(searchable, np.load(spool.order), days, slabs, cfg)
+    rows, cols = _slab_hits(searchable, np.load(spool.order), days, slabs, cfg, own=own)
     del searchable
     weights = rows_in_place(spool.weights, sorted_unique(np.r_[rows, cols]), days.size,
                             spool.n_features)
@@ -1523,10 +1554,12 @@ def _pairing_parts(n: int, cfg: ClusterConfig) -> list[tuple[int, int]]:
             for first in range(0, n, cfg.search_task_rows)]
 
 
-def save_neighbourhood(spool: BlockSpool, searches: int, n: int, cfg: ClusterConfig) -> None:
-    """The neighbourhood rows of a block, from its search parts' neighbours: every pairing
-    part multiplies its rows by all of them."""
-    save_rows(spool.neighbourhood, _neighbourhood_vectors(spool.neighbours(searches, n), cfg))
+def save_neighbourhood(spool: BlockSpool, searches: int, n: int, cfg: ClusterConfig,
+                       own: int | None = None) -> None:
+    """The neighbourhood rows of a block, from its search parts' neighbours (rows from
+    ``own`` on frozen): every pairing part multiplies its rows by all of them."""
+    save_rows(spool.neighbourhood,
+              _neighbourhood_vectors(spool.neighbours(searches, n, own), cfg))
 
 
 # Candidate pairs whose rows' TF-IDF a pairing task reads at once: the partners of a part's
@@ -1598,7 +1631,8 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
     embeddings = _embeddings(source)
     threads = usable_threads(threads)
     if split is None:
-        weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg, threads)
+        weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg, threads,
+                                                            clustered)
         pairs = _candidate_pairs(neighbourhood, 0, days.size, cfg, threads)
         links = _first_links(pairs, weights, neighbourhood, embeddings, days, cfg, threads)
         event_key = _event_keys(weights, neighbourhood, links, days, cfg, threads)
@@ -1656,16 +1690,18 @@ def _spooled_event_keys(split: SplitBlock, n: int) -> np.ndarray:
 
 
 def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: ClusterConfig,
-                               threads: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+                               threads: int, own: int | None = None,
+                               ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """A small block's TF-IDF rows and neighbourhood rows, in memory (in ``threads``
-    threads): what a large block's first three passes spool."""
+    threads; rows from ``own`` on frozen): what a large block's first three passes
+    spool."""
     weights = _tfidf_rows(source.load().astype(np.float64))
     order = _date_order(days)
     rows, cols = _slab_hits(_searchable(weights, cfg)[order], order, days,
-                            _block_slabs(days, order, cfg), cfg, threads)
+                            _block_slabs(days, order, cfg), cfg, threads, own)
     rows, cols, sims = _closest(weights, rows, cols, cfg, threads)
-    neighbours = sp.csr_matrix((sims, (rows, cols)), shape=(days.size, days.size))
-    return weights, _neighbourhood_vectors(neighbours, cfg)
+    return weights, _neighbourhood_vectors(_neighbour_matrix(rows, cols, sims, days.size, own),
+                                           cfg)
 
 
 def term_sums(source: RowSource, groups: np.ndarray, n_groups: int) -> sp.csr_matrix:
@@ -1772,7 +1808,8 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     large = [i for i, rows in enumerate(dates) if len(rows) > cfg.search_task_rows]
     splits: dict[int, SplitBlock] = {}
     if large:
-        splits = _split_blocks(large, dates, sources, folder, cfg, engine)
+        splits = _split_blocks(large, dates, [len(rows) for rows in blocks], sources, folder,
+                               cfg, engine)
     # The largest block's task is the longest, and the last one running: the other
     # workers finish the small blocks and are then idle.  Threads in every task only
     # shared the cores and raised the memory peak (+300 MB at 1M).
@@ -1783,23 +1820,23 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
         share=lambda task: len(task[1]))))
 
 
-def _split_blocks(large: Sequence[int], dates: Sequence[np.ndarray],
+def _split_blocks(large: Sequence[int], dates: Sequence[np.ndarray], owns: Sequence[int],
                   sources: Sequence[RowSource], folder: Path,
                   cfg: ClusterConfig, engine: Engine) -> dict[int, SplitBlock]:
     """The passes of the large blocks before their last task (see :func:`_cluster_blocks`);
-    ``dates``: each block's rows' days, frozen rows included."""
+    ``dates``: each block's rows' days, its frozen rows' after its ``owns`` own."""
     spools = {i: BlockSpool(folder / f"block-{i}", cfg.n_features) for i in large}
     orders = {i: _date_order(dates[i]) for i in large}
     searches = {i: search_parts(dates[i], orders[i], cfg) for i in large}
     articles = sum(len(dates[i]) for i in large)
     _run(engine, prepare_block, [(sources[i], orders[i], spools[i], cfg) for i in large],
          Pass("cluster: weights", articles, "article", share=lambda task: len(task[1])))
-    _run(engine, search_block, [(spools[i], dates[i], slabs, part, cfg) for i in large
-                                for part, slabs in enumerate(searches[i])],
+    _run(engine, search_block, [(spools[i], dates[i], slabs, part, cfg, owns[i])
+                                for i in large for part, slabs in enumerate(searches[i])],
          Pass("cluster: neighbours", articles, "article",
               share=lambda task: sum(last - first for first, last, _ in task[2])))
     for i in large:
-        save_neighbourhood(spools[i], len(searches[i]), len(dates[i]), cfg)
+        save_neighbourhood(spools[i], len(searches[i]), len(dates[i]), cfg, owns[i])
     pairings = {i: _pairing_parts(len(dates[i]), cfg) for i in large}
     _run(engine, pair_block, [(spools[i], sources[i], dates[i], rows, part, cfg)
                               for i in large for part, rows in enumerate(pairings[i])],

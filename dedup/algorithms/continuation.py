@@ -55,18 +55,19 @@ class IndexConfig:
     undated_runs: int = setting(10, Range(1, None), doc="""
         Undated events and stories retire when this many runs appended to the index without
         updating them (they have no date to age by).""")
-    fed_articles: int = setting(0, Range(0, 10_000), doc="""
+    fed_articles: int = setting(3, Range(0, 10_000), doc="""
         Earlier articles per open event (its latest) that today's clustering takes along,
         dated within `fed_days` before today's articles (undated: of the last
-        `undated_runs` runs): today's articles are searched, paired and merged with them as
-        in one run over both, and an event of today holding most of an earlier event's
-        continues it (its profile is then not compared). 0 (off): events continue by
-        copies and profiles. Three-run splits of the development sets, event B-cubed
-        against one run, 3 against 0: file order neardup -0.016 (-0.048), ECB+ -0.016
-        (-0.023); dated uci +0.014 (+0.005), allsides -0.007 (-0.009), neardup -0.008
-        (-0.004), ECB+ -0.051 (-0.049). But every open event near today's dates is fed,
-        most of them small: day 10 of the 1M dump cut in ten cost 1.56x to 1.71x the day
-        alone with 3 (1.24x with 0), its clustering more than twice as long.""")
+        `undated_runs` runs): today's articles find them in their neighbour search (they
+        search for none) and are paired and merged with them as in one run over both, and
+        an event of today holding most of an earlier event's continues it (its profile is
+        then not compared). 0: events continue by copies and profiles only. Three-run
+        splits of the development sets, event B-cubed against one run, 3 against 0: file
+        order neardup -0.019 (-0.048), ECB+ -0.020 (-0.023), allsides +0.048 (+0.059);
+        dated uci +0.000 (+0.005), allsides +0.006 (-0.009), neardup -0.001 (-0.004),
+        ECB+ -0.039 (-0.049). Day 10 of the 1M dump cut in ten cost 1.31x the day alone
+        with 3 (1.24x to 1.27x with 0), and the index holds about 400 bytes an article
+        more: the term counts later runs are fed from (`row_terms`).""")
     fed_days: float = setting(7.0, Range(0.0, None), doc="""
         How many days before today's earliest article the fed articles may be dated. Longer
         follows events with gaps between their reports but feeds more articles: the day's
@@ -94,11 +95,11 @@ class IndexConfig:
         three-run figures of nine splits moved by 0.0035 at most).""")
 
 
-def profiles_of(sums: sp.csr_matrix, terms: int) -> sp.csr_matrix:
+def profiles_of(sums: sp.csr_matrix, terms: int, threads: int = 1) -> sp.csr_matrix:
     """Profiles from the groups' summed member vectors: each row's ``terms`` heaviest
-    terms, L2-normalised (float32)."""
+    terms, L2-normalised (float32); rows cut in ``threads`` threads."""
     sums = sp.csr_matrix(sums, dtype=np.float64)
-    kept = heaviest_per_row(sums, np.ones(sums.shape[1], dtype=bool), terms)
+    kept = heaviest_per_row(sums, np.ones(sums.shape[1], dtype=bool), terms, threads=threads)
     return sp.csr_matrix(normalise_rows(kept), dtype=np.float32)
 
 

@@ -78,6 +78,9 @@ class Appending:
                 "earlier_articles": len(earlier.articles),
                 "open_events": int(earlier.open_events.sum()),
                 "open_stories": int(earlier.open_stories.sum()),
+                "articles_fed": len(earlier.fed.events),
+                "fed_in_events": 0 if grouping.clustering.frozen_events is None else int(
+                    np.count_nonzero(grouping.clustering.frozen_events >= 0)),
                 "copies_of_earlier": sum(copy is not None for copy in continued.copies),
                 "events_continued": int(np.count_nonzero(continued.earlier_event >= 0)),
                 "stories_continued": int(np.count_nonzero(continued.earlier_story >= 0)),

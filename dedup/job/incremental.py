@@ -6,14 +6,15 @@
 * **duplicates**: the earlier canonical articles' exact hashes and MinHash signatures
   join today's in the duplicate step (their sorted band keys are read like a chunk's),
   so a copy of an earlier article gets ``duplicate_of`` = that article's id;
-* **events and stories**: today's articles are clustered on their own, or with
-  ``index.fed_articles`` together with the *fed* articles: the latest few of each open
+* **events and stories**: today's articles are clustered together with the *fed*
+  articles (``index.fed_articles``; 0: on their own): the latest few of each open
   earlier event near today's dates, from the term counts the index keeps of them.
-  Those shape today's events as in one run over both, and then leave.  Each of today's
-  events and stories continues an earlier one it copies from, or holds most fed
-  articles of (events, when fed), or whose term profile it matches
-  (``dedup.algorithms.continuation``), keeping the earlier id; earlier groups that one
-  of today's joins are recorded as merged, never renamed;
+  Today's articles find them in their neighbour search; they shape today's events as
+  in one run over both, and then leave.  Each of today's events and stories continues
+  an earlier one it copies from, or holds most fed articles of (events, when fed), or
+  whose term profile it matches (``dedup.algorithms.continuation``), keeping the
+  earlier id; earlier groups that one of today's joins are recorded as merged, never
+  renamed;
 * **the new generation**: today's canonical articles (hashes, signatures, ids; their
   heaviest term counts when fed), every event and story today touched (profiles grown
   by today's members, date ranges, sizes) and the merges.  Groups not updated for
@@ -54,6 +55,7 @@ from dedup.algorithms.duplicates import (
     save_sorted_band_keys,
 )
 from dedup.algorithms.link import join_stories, merge_linked
+from dedup.algorithms.threads import usable_threads
 from dedup.config import Config
 from dedup.engines.base import Engine, Pass
 from dedup.io.index import ArticleRows, Articles, Generation, Head, Index, Profiles, Strings
@@ -316,6 +318,7 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
     evidence is its copies of earlier articles and the fed articles it holds
     (:func:`_clustered_votes`), counted alike; without fed articles, then its profile."""
     label_of_row = _label_of_rows(dups, canonical_rows, clustering)
+    threads = usable_threads(cfg.cluster.threads)  # the workers wait for this step
     sums = event_term_sums(corpus, canonical_rows, rows_of, clustering, cfg, engine)
     copied = np.flatnonzero(dups.copies >= 0)
     copied_from = [earlier.event_of_article(int(a)) for a in dups.copies[copied]]
@@ -327,7 +330,7 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
                                          len(earlier.events), cfg.index)
     events = _continued(
         _today_groups(corpus, label_of_row, clustering.representative, canonical_rows,
-                      profiles_of(sums, cfg.index.profile_terms)), sums, votes,
+                      profiles_of(sums, cfg.index.profile_terms, threads)), sums, votes,
         earlier.events, earlier.open_events,
         # fed articles stand in for the events' profiles, and did better than both
         None if cfg.index.fed_articles else cfg.index.event_threshold,
@@ -345,7 +348,7 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
     stories = _continued(
         _today_groups(corpus, story_of_event[events.joined[label_of_row]],
                       clustering.stories.representative, canonical_rows,
-                      profiles_of(story_sums, cfg.index.profile_terms)), story_sums,
+                      profiles_of(story_sums, cfg.index.profile_terms, threads)), story_sums,
         _votes(story_of_event[continuing], earlier_story[continuing], n_stories,
                len(earlier.stories)),
         earlier.stories, earlier.open_stories, cfg.index.story_threshold,
