@@ -181,9 +181,10 @@ class ClusterConfig:
         Heaviest terms per article used to search neighbours. Fewer is faster; too few misses
         neighbours that share only lighter terms (recall).""")
     search_task_rows: int = setting(100_000, Range(1, None), doc="""
-        Rows per task of a block's neighbour search and candidate pairs: a block with more is
-        clustered in several passes of tasks, on every worker (its average link in about as
-        many groups of connected rows). Fewer rows spread a large block over more workers, but
+        Rows per task of a block's neighbour search and candidate pairs: a block with more
+        (an incremental run's fed articles not counted: they search for none) is clustered
+        in several passes of tasks, on every worker (its average link in about as many
+        groups of connected rows). Fewer rows spread a large block over more workers, but
         each task reads the rows its queries can match (up to two windows around them), so more
         tasks read more. The clusters do not depend on it.""")
     batch_rows: int = setting(512, Range(1, 1 << 20), doc="""
@@ -1805,7 +1806,8 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
             sources[i] = WithFrozen(sources[i], frozen.take(picks))
             dates[i] = np.r_[dates[i], frozen.days[picks]]
             bares[i] = np.r_[bares[i], np.zeros(picks.size, dtype=bool)]
-    large = [i for i, rows in enumerate(dates) if len(rows) > cfg.search_task_rows]
+    # the search's queries: frozen rows search none, so they do not make a block large
+    large = [i for i, rows in enumerate(blocks) if len(rows) > cfg.search_task_rows]
     splits: dict[int, SplitBlock] = {}
     if large:
         splits = _split_blocks(large, dates, [len(rows) for rows in blocks], sources, folder,
