@@ -66,8 +66,9 @@ class IndexConfig:
         order neardup -0.019 (-0.048), ECB+ -0.020 (-0.023), allsides +0.048 (+0.059);
         dated uci +0.000 (+0.005), allsides +0.006 (-0.009), neardup -0.001 (-0.004),
         ECB+ -0.039 (-0.049). Day 10 of the 1M dump cut in ten cost 1.34x the day alone
-        with 3 (1.31x to 1.44x in runs before; 1.24x to 1.27x with 0), and the index holds about 400 bytes an
-        article more: the term counts later runs are fed from (`row_terms`).""")
+        with 3 (1.31x to 1.44x in runs before; 1.24x to 1.27x with 0), and the index
+        holds about 400 bytes an article more: the term counts later runs are fed from
+        (`row_terms`).""")
     fed_days: float = setting(7.0, Range(0.0, None), doc="""
         How many days before today's earliest article the fed articles may be dated. Longer
         follows events with gaps between their reports but feeds more articles: the day's
