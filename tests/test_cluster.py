@@ -420,24 +420,25 @@ def assert_neighbours_are(got: sp.csr_matrix, want: list[list[int]]) -> None:
         assert row.indices[np.lexsort((row.indices, -row.data))].tolist() == wanted
 
 
-def found_by(neighbours: list[list[int]], weights: sp.csr_matrix, own: int) -> list[list[int]]:
-    """The neighbours when rows from ``own`` on are frozen: the others' as searched among
+def found_by(neighbours: list[list[int]], weights: sp.csr_matrix,
+             clustered: int) -> list[list[int]]:
+    """The neighbours when rows from ``clustered`` on are frozen: the others' as searched among
     all rows, and each frozen row's the rows whose neighbours it is, closest first."""
     exact = (weights @ weights.T).toarray()
-    found = [[] if i >= own else row for i, row in enumerate(neighbours)]
-    for i in range(own, len(neighbours)):
-        found[i] = sorted((j for j in range(own) if i in neighbours[j]),
+    found = [[] if i >= clustered else row for i, row in enumerate(neighbours)]
+    for i in range(clustered, len(neighbours)):
+        found[i] = sorted((j for j in range(clustered) if i in neighbours[j]),
                           key=lambda j: (-exact[i, j], j))
     return found
 
 
-@pytest.mark.parametrize(("batch_rows", "task_rows", "own"),
+@pytest.mark.parametrize(("batch_rows", "task_rows", "clustered"),
                          [(7, 40, None), (512, 40, None), (7, 10**6, None), (7, 40, 120),
                           (512, 10**6, 120)])
 def test_the_neighbour_search_finds_the_k_nearest_within_the_window(
-        tmp_path: Path, batch_rows: int, task_rows: int, own: int | None) -> None:
+        tmp_path: Path, batch_rows: int, task_rows: int, clustered: int | None) -> None:
     """In one part or several, each reading only the rows its slabs match from the
-    block's spooled rows; frozen rows (from ``own`` on) are found, never search."""
+    block's spooled rows; frozen rows (from ``clustered`` on) are found, never search."""
     counts, days = random_block(300)
     cfg = ClusterConfig(n_features=60, knn=4, floor=0.2, search_terms=5,
                         max_candidate_df=30, batch_rows=batch_rows, search_task_rows=task_rows)
@@ -447,13 +448,13 @@ def test_the_neighbour_search_finds_the_k_nearest_within_the_window(
     plan = search_parts(days, order, cfg)
     assert len(plan) >= 2 if task_rows < days.size else len(plan) == 1
     for part, slabs in enumerate(plan):
-        search_block(spool, days, slabs, part, cfg, own)
+        search_block(spool, days, slabs, part, cfg, clustered)
     weights = _tfidf_rows(counts.astype(np.float64))
     want = brute_force_neighbours(weights, days, cfg)
-    if own is not None:
-        want = found_by(want, weights, own)
-        assert sum(map(len, want[own:])) > own  # frozen rows are found
-    assert_neighbours_are(spool.neighbours(len(plan), days.size, own), want)
+    if clustered is not None:
+        want = found_by(want, weights, clustered)
+        assert sum(map(len, want[clustered:])) > clustered  # frozen rows are found
+    assert_neighbours_are(spool.neighbours(len(plan), days.size, clustered), want)
 
 
 def test_feature_terms_are_terms_of_the_representative() -> None:

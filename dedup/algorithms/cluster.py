@@ -561,10 +561,10 @@ def _block_slabs(days: np.ndarray, order: np.ndarray, cfg: ClusterConfig) -> lis
 
 def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
                slabs: Sequence[_Slab], cfg: ClusterConfig, threads: int = 1,
-               own: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               clustered: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``2 * knn`` best search hits (row, column; block rows) of each query row of
     ``slabs``, in the window, ties by date then id; :func:`_closest` then keeps each
-    row's ``knn`` nearest by exact cosine.  Block rows from ``own`` on are frozen
+    row's ``knn`` nearest by exact cosine.  Block rows from ``clustered`` on are frozen
     (:class:`Frozen`): found, but not searched for (see :func:`_neighbour_matrix`).
 
     Sparse products of the reduced search vectors in row batches that keep each row's
@@ -572,7 +572,7 @@ def _slab_hits(searchable: sp.csr_matrix, order: np.ndarray, days: np.ndarray,
     ``searchable`` holds the search rows in date order (``order``); only the rows these
     slabs read (:func:`_rows_read`) need to be filled in."""
     sorted_days = days[order]
-    frozen = order >= (order.size if own is None else own)  # per date-ordered row
+    frozen = order >= (order.size if clustered is None else clustered)  # per date-ordered
     found: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64),) * 2]
     for first, last, ranges in slabs:
         columns = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
@@ -598,17 +598,17 @@ def _emptied(rows: sp.csr_matrix, empty: np.ndarray) -> sp.csr_matrix:
 
 
 def _neighbour_matrix(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, n: int,
-                      own: int | None = None) -> sp.csr_matrix:
+                      clustered: int | None = None) -> sp.csr_matrix:
     """The n x n matrix of neighbour cosines: each row's neighbours as its search found
-    them (:func:`_closest`); a frozen row's (from ``own`` on), which searched none, are
-    the rows that found it.
+    them (:func:`_closest`); a frozen row's (from ``clustered`` on), which searched none,
+    are the rows that found it.
 
     What earlier runs decided among frozen rows is not searched again: every row
     searching all of them cost several times the day's own search, most of them being
     of events no article of today's comes near.
     """
-    if own is not None and own < n:
-        back = cols >= own
+    if clustered is not None and clustered < n:
+        back = cols >= clustered
         rows, cols, sims = np.r_[rows, cols[back]], np.r_[cols, rows[back]], np.r_[sims, sims[back]]
     return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
@@ -1478,12 +1478,12 @@ class BlockSpool:
         """The rows that group ``group`` agglomerated, and their event keys."""
         return [self.folder / f"events-{group}-{name}.npy" for name in ("rows", "keys")]
 
-    def neighbours(self, parts: int, n: int, own: int | None = None) -> sp.csr_matrix:
+    def neighbours(self, parts: int, n: int, clustered: int | None = None) -> sp.csr_matrix:
         """The n x n matrix of neighbour cosines that the ``parts`` of the search found
         (:func:`_neighbour_matrix`)."""
         found = [_load(self.hits(part)) for part in range(parts)]
         rows, cols, sims = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
-        return _neighbour_matrix(rows, cols, sims, n, own)
+        return _neighbour_matrix(rows, cols, sims, n, clustered)
 
 
 def _load(paths: Sequence[Path]) -> tuple[np.ndarray, ...]:
@@ -1536,13 +1536,14 @@ def search_parts(days: np.ndarray, order: np.ndarray,
 
 
 def search_block(spool: BlockSpool, days: np.ndarray, slabs: list[_Slab], part: int,
-                 cfg: ClusterConfig, own: int | None = None) -> None:
+                 cfg: ClusterConfig, clustered: int | None = None) -> None:
     """One part of a block's neighbour search: the neighbours of the query rows of
-    ``slabs`` (from ``own`` on frozen, see :func:`_slab_hits`), spooled as ``part``.
+    ``slabs`` (from ``clustered`` on frozen, see :func:`_slab_hits`), spooled as ``part``.
     Reads only the rows those slabs match, and the TF-IDF rows of the hits."""
     searchable = rows_in_place(spool.searchable, _rows_read(slabs, days.size), days.size,
                                spool.n_features)
-    rows, cols = _slab_hits(searchable, np.load(spool.order), days, slabs, cfg, own=own)
+    rows, cols = _slab_hits(searchable, np.load(spool.order), days, slabs, cfg,
+                            clustered=clustered)
     del searchable
     weights = rows_in_place(spool.weights, sorted_unique(np.r_[rows, cols]), days.size,
                             spool.n_features)
@@ -1556,11 +1557,11 @@ def _pairing_parts(n: int, cfg: ClusterConfig) -> list[tuple[int, int]]:
 
 
 def save_neighbourhood(spool: BlockSpool, searches: int, n: int, cfg: ClusterConfig,
-                       own: int | None = None) -> None:
+                       clustered: int | None = None) -> None:
     """The neighbourhood rows of a block, from its search parts' neighbours (rows from
-    ``own`` on frozen): every pairing part multiplies its rows by all of them."""
+    ``clustered`` on frozen): every pairing part multiplies its rows by all of them."""
     save_rows(spool.neighbourhood,
-              _neighbourhood_vectors(spool.neighbours(searches, n, own), cfg))
+              _neighbourhood_vectors(spool.neighbours(searches, n, clustered), cfg))
 
 
 # Candidate pairs whose rows' TF-IDF a pairing task reads at once: the partners of a part's
@@ -1691,18 +1692,18 @@ def _spooled_event_keys(split: SplitBlock, n: int) -> np.ndarray:
 
 
 def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: ClusterConfig,
-                               threads: int, own: int | None = None,
+                               threads: int, clustered: int | None = None,
                                ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """A small block's TF-IDF rows and neighbourhood rows, in memory (in ``threads``
-    threads; rows from ``own`` on frozen): what a large block's first three passes
-    spool."""
+    threads; rows from ``clustered`` on frozen): what a large block's first three
+    passes spool."""
     weights = _tfidf_rows(source.load().astype(np.float64))
     order = _date_order(days)
     rows, cols = _slab_hits(_searchable(weights, cfg)[order], order, days,
-                            _block_slabs(days, order, cfg), cfg, threads, own)
+                            _block_slabs(days, order, cfg), cfg, threads, clustered)
     rows, cols, sims = _closest(weights, rows, cols, cfg, threads)
-    return weights, _neighbourhood_vectors(_neighbour_matrix(rows, cols, sims, days.size, own),
-                                           cfg)
+    neighbours = _neighbour_matrix(rows, cols, sims, days.size, clustered)
+    return weights, _neighbourhood_vectors(neighbours, cfg)
 
 
 def term_sums(source: RowSource, groups: np.ndarray, n_groups: int) -> sp.csr_matrix:
@@ -1822,23 +1823,23 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
         share=lambda task: len(task[1]))))
 
 
-def _split_blocks(large: Sequence[int], dates: Sequence[np.ndarray], owns: Sequence[int],
-                  sources: Sequence[RowSource], folder: Path,
+def _split_blocks(large: Sequence[int], dates: Sequence[np.ndarray],
+                  clustered: Sequence[int], sources: Sequence[RowSource], folder: Path,
                   cfg: ClusterConfig, engine: Engine) -> dict[int, SplitBlock]:
     """The passes of the large blocks before their last task (see :func:`_cluster_blocks`);
-    ``dates``: each block's rows' days, its frozen rows' after its ``owns`` own."""
+    ``dates``: each block's rows' days, its frozen rows' after its ``clustered`` own."""
     spools = {i: BlockSpool(folder / f"block-{i}", cfg.n_features) for i in large}
     orders = {i: _date_order(dates[i]) for i in large}
     searches = {i: search_parts(dates[i], orders[i], cfg) for i in large}
     articles = sum(len(dates[i]) for i in large)
     _run(engine, prepare_block, [(sources[i], orders[i], spools[i], cfg) for i in large],
          Pass("cluster: weights", articles, "article", share=lambda task: len(task[1])))
-    _run(engine, search_block, [(spools[i], dates[i], slabs, part, cfg, owns[i])
+    _run(engine, search_block, [(spools[i], dates[i], slabs, part, cfg, clustered[i])
                                 for i in large for part, slabs in enumerate(searches[i])],
          Pass("cluster: neighbours", articles, "article",
               share=lambda task: sum(last - first for first, last, _ in task[2])))
     for i in large:
-        save_neighbourhood(spools[i], len(searches[i]), len(dates[i]), cfg, owns[i])
+        save_neighbourhood(spools[i], len(searches[i]), len(dates[i]), cfg, clustered[i])
     pairings = {i: _pairing_parts(len(dates[i]), cfg) for i in large}
     _run(engine, pair_block, [(spools[i], sources[i], dates[i], rows, part, cfg)
                               for i in large for part, rows in enumerate(pairings[i])],

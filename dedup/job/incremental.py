@@ -566,18 +566,16 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
                      continued.story_profiles, continued.earlier_story, earlier.stories,
                      story_ids, [""] * len(story_ids), earlier.generation, cfg.index)
     generation = Generation(articles, signatures, events, stories, continued.merged_events,
-                            fingerprint, article_rows(corpus, kept, np.arange(kept.size), cfg)
+                            fingerprint, article_rows(corpus, kept, cfg)
                             if cfg.index.fed_articles else None)
     return generation, band_files(signatures, cfg)
 
 
-def article_rows(corpus: Corpus, rows: np.ndarray, positions: np.ndarray,
-                 cfg: Config) -> ArticleRows:
-    """What later runs cluster with of ``rows`` (canonical rows, at ``positions`` among
-    the generation's articles): each one's
-    ``index.row_terms`` heaviest term counts (ties to the smaller column), read a
-    language at a time from the spooled vectors, its language, and its embedding if the
-    run has them."""
+def article_rows(corpus: Corpus, rows: np.ndarray, cfg: Config) -> ArticleRows:
+    """What later runs cluster with of ``rows`` (canonical rows, the generation's
+    articles in its order): each one's ``index.row_terms`` heaviest term counts (ties to
+    the smaller column), read a language at a time from the spooled vectors, its
+    language, and its embedding if the run has them."""
     n_features = cfg.cluster.n_features
     langs = np.array([corpus.langs[row] for row in rows.tolist()], dtype=object)
     parts, places = [sp.csr_matrix((0, n_features), dtype=np.float32)], [np.zeros(0, np.int64)]
@@ -594,7 +592,7 @@ def article_rows(corpus: Corpus, rows: np.ndarray, positions: np.ndarray,
         ascending = np.sort(rows)
         embeddings = saved_rows(corpus.embedding_files, corpus.chunk_bounds[:-1], ascending)[
             np.searchsorted(ascending, rows)].astype(np.float16)
-    return ArticleRows(positions, langs.tolist(),
+    return ArticleRows(np.arange(rows.size), langs.tolist(),
                        sp.csr_matrix(sp.vstack(parts, format="csr")[order]), embeddings)
 
 
