@@ -377,6 +377,29 @@ def test_dates_at_the_ends_of_time(given: str, normalised: str | None) -> None:
     assert isinstance(day, float)
 
 
+@pytest.mark.parametrize(("payload", "normalised"), [
+    (b'"Mon, 09 Sep 2013 11:25:00 +0200"', "2013-09-09T09:25:00Z"),  # an RSS pubDate
+    (b'"09 Sep 2013 11:25 GMT"', "2013-09-09T11:25:00Z"),
+    (b'"Mon, 9 Sep 2013 11:25:00 -0000"', "2013-09-09T11:25:00Z"),  # no zone: UTC
+    (b"1378718700", "2013-09-09T09:25:00Z"),  # Unix seconds, a JSON number
+    (b'"1378718700"', "2013-09-09T09:25:00Z"),  # ... as a string (CSV has no numbers)
+    (b"1378718700123", "2013-09-09T09:25:00Z"),  # milliseconds
+    (b"1378718700000.0", "2013-09-09T09:25:00Z"),
+    (b"1.3787187e12", "2013-09-09T09:25:00Z"),
+    (b'"20250320"', "2025-03-20"),  # ISO's basic form is a date, not a Unix time
+    (b"2025", None), (b'"Sep 2013"', None), (b"99999999", None), (b"-1378718700", None),
+    (b"1e20", None), (b'"Tue, 31 Dec 9999 23:59:59 -1400"', None),  # year 10000 in UTC
+])
+def test_feed_dates_and_unix_times_are_read(payload: bytes, normalised: str | None) -> None:
+    record = parse(b'{"id": "d", "title": "T", "published": ' + payload + b"}")
+    assert isinstance(record, Record) and record.published == normalised
+    assert record.flags == ([] if normalised else ["bad_published"])
+    if normalised:
+        # the window's day: the same from the value as given (less than a second apart)
+        assert math.isclose(published_day(normalised), published_day(payload.decode().strip('"')),
+                            abs_tol=1 / 86400)
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.text(max_size=40) | st.from_regex(
     r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?"

@@ -14,6 +14,7 @@ import json
 import math
 import re
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -337,11 +338,12 @@ def content_id(record: Record) -> str:
 
 
 def normalise_published(value: str, flags: list[str]) -> str | None:
-    """ISO 8601 in UTC (``YYYY-MM-DD`` or ``...THH:MM:SSZ``); unparseable, or outside the
-    years 1 to 9999 once in UTC -> None, flagged ``bad_published``."""
+    """ISO 8601 in UTC (``YYYY-MM-DD`` for a date alone, else ``...THH:MM:SSZ``);
+    unparseable, or outside the years 1 to 9999 once in UTC -> None, flagged
+    ``bad_published``."""
     parsed = parse_datetime(value)
     normalised = None if parsed is None else \
-        parsed.date().isoformat() if len(value.strip()) <= 10 else utc_iso(parsed)
+        parsed.date().isoformat() if is_iso_date_only(value) else utc_iso(parsed)
     if normalised is None:
         flags.append("bad_published")
     return normalised
@@ -358,15 +360,61 @@ def utc_iso(parsed: datetime) -> str | None:
 
 
 def parse_datetime(value: str) -> datetime | None:
-    """Parse ISO 8601 (with ``Z``, offsets or date only); naive times are taken as UTC."""
+    """A date in one of the forms news dumps carry, naive times taken as UTC: ISO 8601
+    (with ``Z``, offsets or date only), else RFC 2822 as RSS feeds' ``pubDate`` has it
+    (``Mon, 09 Sep 2013 11:25:00 +0200``), else Unix time in seconds or milliseconds
+    (``1378718700``, ``1378718700000``, as a JSON number or a string).  Dumps built from
+    feeds and APIs store these; taking only ISO flagged all their dates as bad and left
+    their articles without a time window."""
     text = value.strip()
     if not text:
         return None
+    parsed = _iso(text) or _rfc2822(text) or _unix_time(text)
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def is_iso_date_only(value: str) -> bool:
+    """Whether ``value`` is an ISO date without a time (``2025-03-20``, ``20250320``)."""
+    text = value.strip()
+    return len(text) <= 10 and _iso(text) is not None
+
+
+def _iso(text: str) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        return datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:  # also a lone surrogate (UnicodeEncodeError)
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _rfc2822(text: str) -> datetime | None:
+    if not _LETTER.search(text):  # it names its month
+        return None
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+_NUMBER = re.compile(r"\+?\d+(\.\d*)?([eE][+-]?\d+)?")
+_LETTER = re.compile(r"[^\W\d_]")
+# Unix time: seconds from 1e8 (1973) up to 1e11, milliseconds from there up to 1e14 (the
+# same years).  A smaller number is more likely a year or a count than a time since 1970.
+_UNIX_SECONDS = (1e8, 1e11)
+_UNIX_MILLISECONDS = (1e11, 1e14)
+
+
+def _unix_time(text: str) -> datetime | None:
+    if not _NUMBER.fullmatch(text):
+        return None
+    seconds = float(text)
+    if _UNIX_MILLISECONDS[0] <= abs(seconds) < _UNIX_MILLISECONDS[1]:
+        seconds /= 1000.0
+    elif not _UNIX_SECONDS[0] <= abs(seconds) < _UNIX_SECONDS[1]:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def published_day(published: str | None) -> float:
