@@ -25,6 +25,7 @@ from dedup.algorithms.hashing import hash64
 from dedup.io.compression import without_compression
 from dedup.io.read import BYTE_ORDER_MARKS, RawItem, ReadConfig
 from dedup.records import Record, Reject
+from dedup.stages.markup import without_markup
 
 
 def parse_item(item: RawItem, cfg: ReadConfig) -> Record | Reject:
@@ -308,7 +309,8 @@ def text_or_none(value: Any) -> str | None:
 
 
 def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
-    """Shared checks: strip NULs, give a stable id, bound text, normalise the date."""
+    """Shared checks: strip NULs and HTML markup in the title and text (see
+    :mod:`dedup.stages.markup`), give a stable id, bound text, normalise the date."""
     for name in ("id", "title", "text", "html", "url", "source", "published", "lang"):
         value = getattr(record, name)
         if value and "\x00" in value:
@@ -316,6 +318,12 @@ def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
             if "nul_bytes" not in record.flags:
                 record.flags.append("nul_bytes")
     record.id = record.id.strip()
+    for name, line_break in (("title", " "), ("text", "\n")):
+        value = getattr(record, name)
+        if value != (plain := without_markup(value, line_break)):
+            setattr(record, name, plain)
+            if "markup_removed" not in record.flags:
+                record.flags.append("markup_removed")
     if not (record.title.strip() or record.text.strip() or (record.html or "").strip()):
         return Reject(origin=record.origin, reason="empty", detail="no title, text or html",
                       id=record.id or None)

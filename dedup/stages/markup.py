@@ -1,0 +1,58 @@
+"""HTML markup left inside text fields: tags dropped, character references decoded.
+
+Dumps often store a body or a headline as an HTML fragment (a CMS export's ``<p>``
+paragraphs, a feed's ``<i>Mean Girls</i>`` headline, ``Beyonc&#233;``).  Read as plain text,
+``&#233;`` splits a name into ``beyonc`` and ``233``, tags become terms, and a copy stored
+with markup no longer looks like its plain twin.  Whole pages go to the ``html`` field and
+through extraction (:mod:`dedup.stages.extract`); this handles what arrives as text.
+
+Only what is unmistakably markup is touched: tags of HTML's own elements (``<p>``,
+``</em>``, ``<br/>``, ``<a href=...>``), comments, and character references closed by
+``;``.  ``a < b``, ``I <3 NY``, ``<Name>``, ``AT&T`` and ``R&D`` stay as they are.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Elements whose tags end a line: a paragraph, a list item, a heading...
+_BLOCK = ("address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 "
+          "h3 h4 h5 h6 header hr li main nav ol p pre section table tbody td tfoot th thead "
+          "tr ul")
+# Elements whose tags sit inside a line: removed with nothing in their place, so
+# ``Beyonc<b>é</b>`` stays one word.
+_INLINE = ("a abbr b bdi bdo big cite code del dfn em font i img ins kbd mark q s samp small "
+           "span strike strong sub sup time tt u var wbr")
+# Elements whose content is not text a reader sees.
+_HIDDEN = "script style noscript template"
+
+
+def _tag(names: str) -> str:
+    return rf"</?(?:{'|'.join(names.split())})(?:\s[^<>]*)?/?>"
+
+
+_BLOCK_TAG = re.compile(_tag(_BLOCK), re.IGNORECASE)
+_INLINE_TAG = re.compile(_tag(_INLINE), re.IGNORECASE)
+_HIDDEN_ELEMENT = re.compile(
+    rf"<({'|'.join(_HIDDEN.split())})(?:\s[^<>]*)?>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def without_markup(text: str, line_break: str = "\n") -> str:
+    """``text`` with HTML tags, comments and hidden elements removed (a block element's
+    tag becomes ``line_break``) and character references decoded (``&amp;`` -> ``&``,
+    ``&#8217;`` -> ``'``, ``&nbsp;`` -> a no-break space, which cleaning makes a space).
+
+    Tags go before references are decoded, so ``&lt;p&gt;`` (a text about a tag) keeps
+    its ``<p>``.  The quick substring tests spare text without markup the regex scans.
+    """
+    if "<" in text:
+        text = _COMMENT.sub("", text)
+        text = _HIDDEN_ELEMENT.sub("", text)
+        text = _BLOCK_TAG.sub(line_break, text)
+        text = _INLINE_TAG.sub("", text)
+    if "&" in text:
+        text = _REFERENCE.sub(lambda found: html.unescape(found.group(0)), text)
+    return text
