@@ -381,6 +381,9 @@ def test_dates_at_the_ends_of_time(given: str, normalised: str | None) -> None:
     (b'"Mon, 09 Sep 2013 11:25:00 +0200"', "2013-09-09T09:25:00Z"),  # an RSS pubDate
     (b'"09 Sep 2013 11:25 GMT"', "2013-09-09T11:25:00Z"),
     (b'"Mon, 9 Sep 2013 11:25:00 -0000"', "2013-09-09T11:25:00Z"),  # no zone: UTC
+    (b'"Mon, 09 Sep 2013 23:25:00 EST"', "2013-09-10T04:25:00Z"),  # a zone RFC 2822 names
+    # what the e-mail parser would read hours off: a 12-hour clock, a zone it does not know
+    (b'"September 9, 2013 11:25 PM"', None), (b'"Mon, 09 Sep 2013 23:25:00 CEST"', None),
     (b"1378718700", "2013-09-09T09:25:00Z"),  # Unix seconds, a JSON number
     (b'"1378718700"', "2013-09-09T09:25:00Z"),  # ... as a string (CSV has no numbers)
     (b"1378718700123", "2013-09-09T09:25:00Z"),  # milliseconds

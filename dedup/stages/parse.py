@@ -395,7 +395,7 @@ def _iso(text: str) -> datetime | None:
 
 
 def _rfc2822(text: str) -> datetime | None:
-    if not _LETTER.search(text):  # it names its month
+    if not _RFC2822.fullmatch(text):  # the parser guesses at anything else
         return None
     try:
         return parsedate_to_datetime(text)
@@ -404,7 +404,11 @@ def _rfc2822(text: str) -> datetime | None:
 
 
 _NUMBER = re.compile(r"\+?\d+(\.\d*)?([eE][+-]?\d+)?")
-_LETTER = re.compile(r"[^\W\d_]")
+# RFC 2822's date-time, with the zones it names: the e-mail parser also reads "11:25 PM"
+# as 11:25 and an unknown zone ("CEST") as UTC, hours off without a word.
+_RFC2822 = re.compile(
+    r"(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?"
+    r"(?:\s*(?:[+-]\d{4}|UT|UTC|GMT|Z|[ECMP][SD]T))?", re.IGNORECASE)
 # Unix time: seconds from 1e8 (1973) up to 1e11, milliseconds from there up to 1e14 (the
 # same years).  A smaller number is more likely a year or a count than a time since 1970.
 _UNIX_SECONDS = (1e8, 1e11)
