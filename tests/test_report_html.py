@@ -118,11 +118,13 @@ class Proxy:
     def page_requests(self) -> set[bytes]:
         """The request lines asked so far (``CONNECT host:443 HTTP/1.1``...) but those
         Chromium sends by itself whatever the page, now and then, despite its flags
-        (signing in, the time, a search page: all to hosts of google.com), and its
-        preconnections to the proxy that never ask for anything."""
+        (signing in, the time, a search page: all to hosts of google.com; Chromium 156's
+        component updater, despite ``--disable-component-update``, to
+        update.googleapis.com only, so a page's fonts.googleapis.com still counts), and
+        its preconnections to the proxy that never ask for anything."""
         lines = {asked.split(b"\r\n")[0] for asked in self.asked} - {b""}
-        return {line for line in lines
-                if not re.match(rb"[A-Z]+ (https?://)?[a-z0-9.]+\.google\.com[:/]", line)}
+        return {line for line in lines if not re.match(
+            rb"[A-Z]+ (https?://)?([a-z0-9.]+\.google\.com|update\.googleapis\.com)[:/]", line)}
 
     def close(self) -> None:
         self.stop.set()
