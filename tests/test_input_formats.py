@@ -20,6 +20,8 @@ from typing import Any
 
 import fsspec
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 from hypothesis import given, settings
@@ -95,6 +97,38 @@ def test_a_field_no_record_has_is_refused_naming_the_fields_seen(tmp_path: Path,
     assert code == 2
     assert "read.fields.text = 'body': no record has this field in the first 3 records" in error
     assert "fields seen: title, maintext" in error and "--preset news-please" in error
+
+
+def test_a_dotted_path_reads_a_nested_field_of_jsonl_and_parquet(tmp_path: Path,
+                                                                 capsys: Any) -> None:
+    nested = [{"id": f"n{i}", "title": f"Grid plan {i} agreed",
+               "content": {"body": f"Story {i}. {BODY}"},
+               "metadata": {"date": f"2025-03-2{i}", "site": {"name": "news.example"}},
+               "meta.date": "a field whose name holds a dot is read by that name"}
+              for i in range(3)]
+    fields = ['read.fields={text="content.body", source="metadata.site.name", '
+              'published="metadata.date"}']
+    dump = write_lines(tmp_path / "nested.jsonl", nested)
+    assert main(["run", str(dump), "--out", str(tmp_path / "out"), "--set", *fields,
+                 *ARGS]) == 0
+    rows = sorted(articles(tmp_path / "out"), key=lambda row: row["id"])
+    assert [(row["text"], row["source"], row["published"]) for row in rows] == [
+        (f"Story {i}. {BODY}", "news.example", f"2025-03-2{i}") for i in range(3)]
+    pq.write_table(pa.Table.from_pylist([{k: v for k, v in r.items() if k != "meta.date"}
+                                         for r in nested]), tmp_path / "nested.parquet")
+    assert main(["run", str(tmp_path / "nested.parquet"), "--out", str(tmp_path / "pq"),
+                 "--set", *fields, *ARGS]) == 0
+    assert sorted(articles(tmp_path / "pq"), key=lambda row: row["id"]) == rows
+    dotted = write_lines(tmp_path / "dotted.jsonl", nested)  # the whole name comes first
+    assert main(["run", str(dotted), "--out", str(tmp_path / "dot"), "--set",
+                 'read.fields.title="meta.date"', *ARGS]) == 0
+    assert {row["title"] for row in articles(tmp_path / "dot")} == {nested[0]["meta.date"]}
+    capsys.readouterr()
+    assert main(["run", str(dump), "--out", str(tmp_path / "typo"), "--set",
+                 'read.fields.published="metadata.dat"', *ARGS]) == 2
+    error = capsys.readouterr().err
+    assert "read.fields.published = 'metadata.dat': no record has this field" in error
+    assert "metadata.date" in error  # the nested paths are among the fields seen
 
 
 def test_strict_off_reads_on_regardless(tmp_path: Path) -> None:

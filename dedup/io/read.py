@@ -74,7 +74,9 @@ class ReadConfig:
     """Reading input records."""
 
     fields: dict[str, str] = setting(DEFAULT_FIELDS, doc="""
-        Input field name for each record field, e.g. {text = "body", published = "date"}.""")
+        Input field name for each record field, e.g. {text = "body", published = "date"}. A
+        dotted path reads a field nested in objects (published = "metadata.date"; a Parquet
+        struct column alike) when no field has the whole name.""")
     max_text_chars: int = setting(200_000, Range(1, None), doc="""
         Longer texts are cut here and flagged "text_truncated": bounds time and memory per
         record at the cost of losing the tail of pathological articles.""")
@@ -110,6 +112,33 @@ def unknown_field_message(name: str) -> str:
     a typo such as ``txt`` would otherwise map nothing and read every text as empty."""
     return f"{name!r} is not a record field ({', '.join(DEFAULT_FIELDS)})" \
         f"{did_you_mean(name, DEFAULT_FIELDS)}"
+
+
+def field_value(data: dict[str, Any], key: str) -> Any:
+    """The value of field ``key`` of a JSON object: the field of that name, else, for a
+    dotted path (``metadata.date``), the field nested along it; None if there is none.
+
+    Dumps nest their metadata (datatrove's ``metadata``, a crawler's ``meta.published``);
+    a field whose name holds a dot is still read by that name first."""
+    if key in data or "." not in key:
+        return data.get(key)
+    value: Any = data
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def field_paths(data: dict[str, Any], depth: int = 4) -> list[str]:
+    """The names of an object's fields, and the dotted paths of the fields nested in its
+    objects (``depth`` levels deep): what a field mapping may name."""
+    paths = []
+    for key, value in data.items():
+        paths.append(str(key))
+        if depth > 1 and isinstance(value, dict):
+            paths.extend(f"{key}.{inner}" for inner in field_paths(value, depth - 1))
+    return paths
 
 
 @dataclass(slots=True)
@@ -266,7 +295,7 @@ def record_keys(path: InputFile, cfg: ReadConfig) -> Iterator[list[str]]:
             except orjson.JSONDecodeError:
                 continue
             if isinstance(data, dict):
-                yield [str(key) for key in data]
+                yield field_paths(data)
 
 
 # Records read at a time while sampling a file's fields.
@@ -280,10 +309,19 @@ def parquet_columns(path: InputFile) -> Iterator[list[str]]:
 
     try:
         with path.open() as handle:
-            names = list(pq.ParquetFile(handle).schema_arrow.names)
+            schema = pq.ParquetFile(handle).schema_arrow
     except (OSError, pyarrow.ArrowException):
         return
-    yield names
+    yield [name for field in schema for name in struct_paths(field)]
+
+
+def struct_paths(field: pyarrow.Field) -> list[str]:
+    """A Parquet column's name, and the dotted paths of the fields of its structs."""
+    import pyarrow
+
+    if not pyarrow.types.is_struct(field.type):
+        return [field.name]
+    return [field.name, *(name for inner in field.flatten() for name in struct_paths(inner))]
 
 
 def document_item(path: InputFile, limit: int) -> RawItem | Reject:
@@ -965,7 +1003,8 @@ def parquet_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Ent
     try:
         with path.open() as handle:
             table = pq.ParquetFile(handle)
-            wanted = set(cfg.fields.values())
+            # a dotted path reads its top column (a struct) when no column has its name
+            wanted = {part for key in cfg.fields.values() for part in (key, key.split(".")[0])}
             columns = [name for name in table.schema_arrow.names if name in wanted]
             rows = parquet_batch_rows(table.metadata, columns, size)
             for batch in table.iter_batches(batch_size=rows, columns=columns):

@@ -23,7 +23,7 @@ import orjson
 
 from dedup.algorithms.hashing import hash64
 from dedup.io.compression import without_compression
-from dedup.io.read import BYTE_ORDER_MARKS, RawItem, ReadConfig
+from dedup.io.read import BYTE_ORDER_MARKS, RawItem, ReadConfig, field_value
 from dedup.records import Record, Reject
 from dedup.stages.markup import without_markup
 
@@ -208,8 +208,8 @@ def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:
     values = field_values(data, cfg)
     if isinstance(values, str):
         return Reject(origin=item.origin, reason="wrong_field_type", detail=values,
-                      id=text_or_none(data.get(cfg.fields.get("id", "id"))))
-    if any(isinstance(data.get(key), float) for key in cfg.fields.values()):
+                      id=text_or_none(field_value(data, cfg.fields.get("id", "id"))))
+    if any(isinstance(field_value(data, key), float) for key in cfg.fields.values()):
         values = numbers_as_written(source, cfg) or values
     record = Record(
         id=values.get("id") or "",
@@ -282,7 +282,7 @@ def field_values(data: dict[str, Any], cfg: ReadConfig) -> dict[str, str | None]
     """The record fields of a JSON object as text, or what is wrong with one."""
     values: dict[str, str | None] = {}
     for name, key in cfg.fields.items():
-        value = data.get(key)
+        value = field_value(data, key)
         if value is not None and not is_scalar(value):
             return f"{key} is a {type(value).__name__}"
         values[name] = None if value is None else str(value)
