@@ -34,9 +34,8 @@ def _tag(names: str) -> str:
 
 _BLOCK_TAG = re.compile(_tag(_BLOCK), re.IGNORECASE)
 _INLINE_TAG = re.compile(_tag(_INLINE), re.IGNORECASE)
-_HIDDEN_ELEMENT = re.compile(
-    rf"<({'|'.join(_HIDDEN.split())})(?:\s[^<>]*)?>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# The start of a comment or of a hidden element; what ends it is looked up with ``find``.
+_HIDDEN_START = re.compile(rf"<!--|<({'|'.join(_HIDDEN.split())})(?:\s[^<>]*)?>", re.IGNORECASE)
 _REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
@@ -49,10 +48,37 @@ def without_markup(text: str, line_break: str = "\n") -> str:
     its ``<p>``.  The quick substring tests spare text without markup the regex scans.
     """
     if "<" in text:
-        text = _COMMENT.sub("", text)
-        text = _HIDDEN_ELEMENT.sub("", text)
+        text = _without_hidden(text)
         text = _BLOCK_TAG.sub(line_break, text)
         text = _INLINE_TAG.sub("", text)
     if "&" in text:
         text = _REFERENCE.sub(lambda found: html.unescape(found.group(0)), text)
     return text
+
+
+def _without_hidden(text: str) -> str:
+    """``text`` without comments and hidden elements (from their start to their end).
+
+    A start without an end stays as it is: ``<script>`` in a text about code must not
+    take the rest of the article along.  An end missing once is missing for every later
+    start, so it is remembered: no input makes this quadratic (a lazy regex rescanned
+    the text after every unclosed ``<!--``)."""
+    parts: list[str] = []
+    start = position = 0
+    unclosed: set[str] = set()
+    while found := _HIDDEN_START.search(text, position):
+        name = (found.group(1) or "").lower()
+        ended = None if name in unclosed else _END[name].search(text, found.end())
+        if ended is None:
+            unclosed.add(name)
+            position = found.end()
+            continue
+        parts.append(text[start : found.start()])
+        start = position = ended.end()
+    parts.append(text[start:])
+    return "".join(parts)
+
+
+# What ends a comment ("") and each hidden element: its end tag, to its ">" if it has one.
+_END = {"": re.compile("-->"), **{name: re.compile(rf"</{name}(?:[^<>]*>)?", re.IGNORECASE)
+                                  for name in _HIDDEN.split()}}
