@@ -156,6 +156,25 @@ def test_a_run_without_any_article_fails_with_the_reason(tmp_path: Path, capsys:
     assert report["warnings"][0].startswith("no article")
 
 
+def test_dates_in_a_form_not_read_are_counted_and_warned_about(tmp_path: Path,
+                                                                capsys: Any) -> None:
+    dates = ["2025/03/20", "20/03/2025", "Mar 20th", "2025-03-20"]  # the last one is read
+    dump = write_lines(tmp_path / "d.jsonl", [
+        {"id": str(i), "title": f"Grid plan {i} <i>agreed</i>", "text": BODY, "published": date}
+        for i, date in enumerate(dates)])
+    assert main(["run", str(dump), "--out", str(tmp_path / "out"), *ARGS]) == 0
+    error = capsys.readouterr().err
+    assert "3 of 4 articles (75%) have a published date that could not be read" in error
+    report = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+    assert report["counts"]["flagged"] == {"bad_published": 3, "markup_removed": 4}
+    assert len(report["warnings"]) == 1
+    read_back = write_lines(tmp_path / "ok.jsonl", [  # a few unread dates are no mistake
+        {"id": str(i), "title": f"Plan {i}", "text": BODY, "published": date}
+        for i, date in enumerate(["2025/03/20", "2025-03-20", "2025-03-21"])])
+    report = run_job([str(read_back)], tmp_path / "ok", load_config(overrides=["run.workers=1"]))
+    assert report["counts"]["flagged"] == {"bad_published": 1} and report["warnings"] == []
+
+
 def test_an_input_without_records_fails(tmp_path: Path, capsys: Any) -> None:
     (tmp_path / "empty.jsonl").write_bytes(b"\n\n")
     assert main(["run", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "out"),

@@ -43,6 +43,9 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
                                   (a.rejected for a in analysed)):
         reasons.update(counts)
     rejected = sum(reasons.values())
+    flagged: Counter[str] = Counter()
+    for chunk in analysed:
+        flagged.update(chunk.flagged)
     records_in = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
     if records_in != out + rejected:
         raise RuntimeError(f"accounting error: {records_in} in, {out} out, {rejected} rejected")
@@ -61,6 +64,7 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
             "out": out,
             "rejected": rejected,
             "rejected_by_reason": dict(sorted(reasons.items())),
+            "flagged": dict(sorted(flagged.items())),
             "duplicates": duplicates,
             "exact_duplicate_pairs": grouping.dups.exact_pairs,
             "near_duplicate_pairs": grouping.dups.near_pairs,
@@ -92,9 +96,10 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
 def run_warnings(counts: dict[str, Any],
                  examples: dict[str, list[dict[str, Any]]]) -> list[str]:
     """What the user must hear about a run that looks like a mistake rather than a dump
-    with some bad records: no article at all, or more than half of the records rejected
+    with some bad records: no article at all, more than half of the records rejected
     for one reason (a wrong field mapping or format reads as ``empty`` or
-    ``malformed_json`` everywhere), with the first such reject's ``file:line``
+    ``malformed_json`` everywhere), with the first such reject's ``file:line``, or more
+    than half of the articles with a date in a form not read (``bad_published``)
     (``examples``: the first rejects of each reason, from
     :func:`~dedup.job.htmlreport.reject_examples`)."""
     records_in = counts["in"]
@@ -106,6 +111,12 @@ def run_warnings(counts: dict[str, Any],
     if not counts["out"]:
         warnings.insert(0, f"no article: all {records_in} records were rejected "
                            "(see rejects.jsonl)")
+    unread = counts["flagged"].get("bad_published", 0)
+    if unread * 2 > counts["out"]:
+        warnings.append(f"{unread} of {counts['out']} articles ({unread / counts['out']:.0%}) "
+                        "have a published date that could not be read (flag bad_published): "
+                        "they are clustered without a time window; the README's Input "
+                        "section lists the forms read")
     return warnings
 
 

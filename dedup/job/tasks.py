@@ -16,6 +16,7 @@ them to the main process to append in order.  Each pass saves its result last (s
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -123,6 +124,7 @@ class AnalysedChunk:
     shingles: np.ndarray  # int64 shingles compared for duplicates per row
     vector_parts: dict[str, Path]  # per language: its rows' term vectors, in chunk order
     rejected: dict[str, int]  # records the cleaner emptied, per reason
+    flagged: dict[str, int]  # articles per flag (what was changed or guessed in them)
     removals: Removals  # what the cleaner removed, for the report
     seconds: dict[str, float]
     reused: bool = False  # loaded from a killed run's saved result
@@ -322,7 +324,7 @@ def file_sizes(folder: Path, paths: Iterable[Path]) -> dict[str, int]:
 
 
 def reason_counts(saved: Mapping[str, int]) -> dict[str, int]:
-    """Counts per reject reason as saved, checked."""
+    """Counts per reject reason (or flag) as saved, checked."""
     return {str(reason): int(count) for reason, count in saved.items()}
 
 
@@ -409,6 +411,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
         shingles=prints.shingles,
         vector_parts=vector_parts,
         rejected=rejected,
+        flagged=reason_counts(Counter(flag for record in kept for flag in record.flags)),
         removals=removals,
         seconds=timer.seconds,
     )
@@ -432,7 +435,7 @@ def save_analysed(path: Path, chunk: AnalysedChunk, embedded: bool) -> None:
         "published": chunk.published, "lengths": chunk.lengths, "exact": chunk.exact,
         "shingles": chunk.shingles,
         "vector_parts": {lang: base.name for lang, base in chunk.vector_parts.items()},
-        "rejected": chunk.rejected, "seconds": chunk.seconds,
+        "rejected": chunk.rejected, "flagged": chunk.flagged, "seconds": chunk.seconds,
         "removals": [chunk.removals.sources, chunk.removals.by_pattern,
                      chunk.removals.patterns],
         "files": file_sizes(path.parent, analysis_files(path, chunk, embedded)),
@@ -460,7 +463,7 @@ def load_analysed(path: Path) -> AnalysedChunk | None:
             lengths=saved["lengths"].astype(np.int64), exact=saved["exact"].astype(np.uint64),
             shingles=saved["shingles"].astype(np.int64),
             vector_parts=vector_parts, rejected=reason_counts(saved["rejected"]),
-            removals=Removals(*saved["removals"]),
+            flagged=reason_counts(saved["flagged"]), removals=Removals(*saved["removals"]),
             seconds=stage_seconds(saved["seconds"]), reused=True)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
