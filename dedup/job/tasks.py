@@ -411,7 +411,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
         shingles=prints.shingles,
         vector_parts=vector_parts,
         rejected=rejected,
-        flagged=reason_counts(Counter(flag for record in kept for flag in record.flags)),
+        flagged=dict(Counter(flag for record in kept for flag in record.flags)),
         removals=removals,
         seconds=timer.seconds,
     )
