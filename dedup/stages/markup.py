@@ -34,7 +34,7 @@ def _tag(names: str) -> str:
 
 _BLOCK_TAG = re.compile(_tag(_BLOCK), re.IGNORECASE)
 _INLINE_TAG = re.compile(_tag(_INLINE), re.IGNORECASE)
-# The start of a comment or of a hidden element; what ends it is looked up with ``find``.
+# The start of a comment or of a hidden element; its end is searched for from there (_END).
 _HIDDEN_START = re.compile(rf"<!--|<({'|'.join(_HIDDEN.split())})(?:\s[^<>]*)?>", re.IGNORECASE)
 _REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
