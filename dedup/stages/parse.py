@@ -403,12 +403,13 @@ def _rfc2822(text: str) -> datetime | None:
         return None
 
 
-_NUMBER = re.compile(r"\+?\d+(\.\d*)?([eE][+-]?\d+)?")
 # RFC 2822's date-time, with the zones it names: the e-mail parser also reads "11:25 PM"
 # as 11:25 and an unknown zone ("CEST") as UTC, hours off without a word.
 _RFC2822 = re.compile(
     r"(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?"
     r"(?:\s*(?:[+-]\d{4}|UT|UTC|GMT|Z|[ECMP][SD]T))?", re.IGNORECASE)
+# A non-negative number, as JSON or a CSV cell writes it.
+_NUMBER = re.compile(r"\+?\d+(\.\d*)?([eE][+-]?\d+)?")
 # Unix time: seconds from 1e8 (1973) up to 1e11, milliseconds from there up to 1e14 (the
 # same years).  A smaller number is more likely a year or a count than a time since 1970.
 _UNIX_SECONDS = (1e8, 1e11)
@@ -419,9 +420,9 @@ def _unix_time(text: str) -> datetime | None:
     if not _NUMBER.fullmatch(text):
         return None
     seconds = float(text)
-    if _UNIX_MILLISECONDS[0] <= abs(seconds) < _UNIX_MILLISECONDS[1]:
+    if _UNIX_MILLISECONDS[0] <= seconds < _UNIX_MILLISECONDS[1]:
         seconds /= 1000.0
-    elif not _UNIX_SECONDS[0] <= abs(seconds) < _UNIX_SECONDS[1]:
+    elif not _UNIX_SECONDS[0] <= seconds < _UNIX_SECONDS[1]:
         return None
     try:
         return datetime.fromtimestamp(seconds, UTC)
