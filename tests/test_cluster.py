@@ -449,12 +449,31 @@ def test_the_neighbour_search_finds_the_k_nearest_within_the_window(
     assert len(plan) >= 2 if task_rows < days.size else len(plan) == 1
     for part, slabs in enumerate(plan):
         search_block(spool, days, slabs, part, cfg, clustered)
-    weights = _tfidf_rows(counts.astype(np.float64))
+    weights = _tfidf_rows(counts.astype(np.float64), cfg)
     want = brute_force_neighbours(weights, days, cfg)
     if clustered is not None:
         want = found_by(want, weights, clustered)
         assert sum(map(len, want[clustered:])) > clustered  # frozen rows are found
     assert_neighbours_are(spool.neighbours(len(plan), days.size, clustered), want)
+
+
+def test_short_rows_weigh_terms_with_a_flatter_idf_and_the_others_keep_theirs() -> None:
+    rng = np.random.default_rng(4)
+    lengths = [0, 1, 3, 4, 9, 2, 0, 3]
+    dense = np.zeros((len(lengths), 12))
+    for row, length in enumerate(lengths):
+        dense[row, rng.choice(12, length, replace=False)] = rng.integers(1, 4, length)
+    cfg = ClusterConfig(n_features=12, short_row_terms=3, short_row_idf_offset=2.0)
+    weights = _tfidf_rows(sp.csr_matrix(dense), cfg).toarray()
+    doc_freq = (dense > 0).sum(axis=0)
+    idf = np.log((1 + len(lengths)) / (1 + doc_freq)) + 1
+    for row, length in enumerate(lengths):
+        want = np.log1p(dense[row]) * (idf + (2.0 if length <= 3 else 0.0))
+        norm = np.linalg.norm(want)
+        np.testing.assert_allclose(weights[row], want / norm if norm else want)
+    plain = _tfidf_rows(sp.csr_matrix(dense), ClusterConfig(n_features=12, short_row_idf_offset=0))
+    long_rows = [row for row, length in enumerate(lengths) if length > 3]
+    assert np.array_equal(weights[long_rows], plain.toarray()[long_rows])  # same bits
 
 
 def test_feature_terms_are_terms_of_the_representative() -> None:

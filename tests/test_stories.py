@@ -141,6 +141,52 @@ def test_a_thread_of_events_is_one_story_and_same_kind_events_are_not(
         assert len({made.story[i] for i in members}) == 1, "no story mixes two threads"
 
 
+def headlines_with_pooled_words(seed: int, per_event: int = 6) -> Feed:
+    """Headlines of :func:`threads_of_one_beat`'s events: two of the thread's names, one of
+    the beat's common words and two words of a pool of 300 that headlines of any thread
+    use now and then (an outlet's wording), so a pool word is rarer than a name."""
+    threads, common = threads_of_one_beat(seed)
+    rng = random.Random(seed + 1)
+    pool = [invented(rng, 4) for _ in range(300)]
+    made = Feed()
+    for story, thread in enumerate(threads):
+        for event, (_, day) in enumerate(thread.events):
+            for report in range(per_event):
+                record_id = f"s{story:02d}-e{event}-r{report}"
+                chosen = rng.sample(thread.names, 2) + rng.sample(common, 1) + rng.sample(pool, 2)
+                rng.shuffle(chosen)
+                when = np.datetime64("2025-01-01") + np.timedelta64(day, "D")
+                made.records.append({
+                    "id": record_id, "title": " ".join(chosen).capitalize(), "text": "",
+                    "published": f"{when}T{report:02d}:00:00Z", "source": f"site-{report % 3}",
+                    "lang": "en"})
+                made.story[record_id] = f"s{story}"
+    return made
+
+
+@pytest.mark.parametrize("seed", [5, 11])
+def test_headlines_of_a_thread_meet_by_its_names_not_by_rarer_stray_words(
+        tmp_path: Path, seed: int) -> None:
+    """Headlines have a handful of terms: with the full IDF the stray pool words outweigh
+    the thread's names and the thread falls apart; their flatter IDF
+    (``cluster.short_row_idf_offset``) keeps every thread one story, and apart."""
+    made = headlines_with_pooled_words(seed)
+
+    def stories_per_thread(**settings: Any) -> tuple[list[int], list[int]]:
+        articles = rows(run(tmp_path, made.records, name=f"out{len(settings)}", **settings)
+                        / "articles.jsonl")
+        threads = groups([{**a, "truth": made.story[a["id"]]} for a in articles], "truth")
+        story_of = {a["id"]: a["story_id"] for a in articles}
+        mixed = [len({made.story[i] for i in members})
+                 for members in groups(articles, "story_id").values()]
+        return [len({story_of[i] for i in members}) for members in threads.values()], mixed
+
+    split, mixed = stories_per_thread()
+    assert split == [1] * len(split) and mixed == [1] * len(mixed)
+    split, _ = stories_per_thread(**{"cluster.short_row_idf_offset": 0})
+    assert max(split) > 1, "the full IDF splits a thread"
+
+
 def test_every_event_is_in_one_story_and_copies_follow_their_canonical(tmp_path: Path) -> None:
     made = feed(seed=5)
     copies = [{**record, "id": record["id"] + "-copy", "source": "elsewhere"}

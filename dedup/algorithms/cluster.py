@@ -139,6 +139,15 @@ class ClusterConfig:
     headline_story_threshold: float = setting(0.04, Range(0.0, 1.0, above=True), doc="""
         ... for events of headlines without a body: a headline has a handful of terms, so
         headlines of one thread have lower cosines than articles do.""")
+    short_row_terms: int = setting(12, Range(0, 100000), doc="""
+        Articles of at most this many distinct terms (a headline without a body has a
+        handful) weigh their terms with a flatter IDF, `short_row_idf_offset`; 0: none.""")
+    short_row_idf_offset: float = setting(3.0, Range(0.0, 100.0), doc="""
+        Added to every term's IDF in short rows (`short_row_terms`). With the full IDF one rare
+        word (a name, an outlet's wording) carries a headline's few terms, while headlines of
+        one thread share mostly common words (the company, the recall, the verdict); higher
+        lets those count (recall of headline stories) but also joins a beat's headlines
+        (precision). Longer rows are not touched: their many terms average it out.""")
     story_window_days: float = setting(30.0, Range(0.0, None), doc="""
         Events further apart than this (days, spans of both known) never share a story. Larger
         follows longer threads (recall) but lets a beat's recurring events of one kind join
@@ -485,8 +494,9 @@ def feature_index(term: str, n_features: int) -> int:
 # -------------------------------------------------------------------------- weights
 
 
-def _tfidf_rows(weights: sp.csr_matrix) -> sp.csr_matrix:
-    """Sublinear TF, log(1 + count), times block IDF; rows L2-normalised (zero rows stay zero).
+def _tfidf_rows(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
+    """Sublinear TF, log(1 + count), times block IDF (plus ``cfg.short_row_idf_offset`` in
+    short rows); rows L2-normalised (zero rows stay zero).
 
     Sublinear TF stops a long body from being dominated by one repeated word; the IDF
     uses only this block's document frequencies, so it can be computed per block.
@@ -496,9 +506,24 @@ def _tfidf_rows(weights: sp.csr_matrix) -> sp.csr_matrix:
     weights.sum_duplicates()
     np.log1p(weights.data, out=weights.data)
     doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    weights.data *= inverse_document_frequency(doc_freq, weights.shape[0])[weights.indices]
+    idf = inverse_document_frequency(doc_freq, weights.shape[0])[weights.indices]
+    idf[_short_row_entries(weights.indptr, cfg.short_row_terms)] += cfg.short_row_idf_offset
+    weights.data *= idf
+    del idf
     normalise_rows(weights).eliminate_zeros()
     return weights
+
+
+def _short_row_entries(indptr: np.ndarray, max_terms: int) -> np.ndarray:
+    """Positions in a CSR matrix's data of the entries of its rows of 1 to ``max_terms``
+    entries."""
+    lengths = np.diff(indptr)
+    short = np.flatnonzero(lengths <= max_terms)
+    lengths = lengths[short]
+    # the k-th of the short rows' entries, counted over them all, is entry k - before of
+    # its row, where before counts the short rows' entries ahead of that row
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(indptr[short] - before, lengths) + np.arange(lengths.sum(), dtype=np.int64)
 
 
 # ----------------------------------------------------------------------- neighbours
@@ -1513,7 +1538,7 @@ def prepare_block(source: RowSource, order: np.ndarray, spool: BlockSpool,
     block) and its search rows in date order (``order``), spooled with that order for
     the search parts and the clustering."""
     spool.folder.mkdir(parents=True, exist_ok=True)
-    weights = _tfidf_rows(source.load().astype(np.float64))  # float32 rows freed here
+    weights = _tfidf_rows(source.load().astype(np.float64), cfg)  # float32 rows freed here
     save_rows(spool.weights, weights)
     save_rows(spool.searchable, _searchable(weights, cfg)[order])
     save_array(spool.order, order)
@@ -1697,7 +1722,7 @@ def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: Cluster
     """A small block's TF-IDF rows and neighbourhood rows, in memory (in ``threads``
     threads; rows from ``clustered`` on frozen): what a large block's first three
     passes spool."""
-    weights = _tfidf_rows(source.load().astype(np.float64))
+    weights = _tfidf_rows(source.load().astype(np.float64), cfg)
     order = _date_order(days)
     rows, cols = _slab_hits(_searchable(weights, cfg)[order], order, days,
                             _block_slabs(days, order, cfg), cfg, threads, clustered)
@@ -1706,11 +1731,12 @@ def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: Cluster
     return weights, _neighbourhood_vectors(neighbours, cfg)
 
 
-def term_sums(source: RowSource, groups: np.ndarray, n_groups: int) -> sp.csr_matrix:
+def term_sums(source: RowSource, groups: np.ndarray, n_groups: int,
+              cfg: ClusterConfig) -> sp.csr_matrix:
     """The rows' TF-IDF vectors, weighed as the clustering weighs them (IDF of these
     rows), summed per group (``groups``: per row, 0..n_groups-1): the term profiles an
     incremental run keeps of its events."""
-    weights = _tfidf_rows(sp.csr_matrix(source.load(), dtype=np.float64))
+    weights = _tfidf_rows(sp.csr_matrix(source.load(), dtype=np.float64), cfg)
     return sp.csr_matrix(membership(groups, n_groups) @ weights)
 
 

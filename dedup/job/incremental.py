@@ -456,7 +456,7 @@ def event_term_sums(corpus: Corpus, canonical_rows: np.ndarray,
     tasks = []
     for lang in sorted(set(langs.tolist())):
         picks = np.flatnonzero(langs == lang)
-        tasks.append((rows_of(picks), clustering.labels[picks], n_events))
+        tasks.append((rows_of(picks), clustering.labels[picks], n_events, cfg.cluster))
     parts = list(engine.map(term_sums, tasks, Pass("profiles", len(tasks), "language")))
     total = sp.csr_matrix((n_events, cfg.cluster.n_features), dtype=np.float64)
     for part in parts:
