@@ -19,6 +19,7 @@ from dedup.algorithms.cluster import (
     BlockSpool,
     ClusterConfig,
     Clustering,
+    DocumentCounts,
     Frozen,
     InMemoryRows,
     _agglomeration_tasks,
@@ -474,6 +475,27 @@ def test_short_rows_weigh_terms_with_a_flatter_idf_and_the_others_keep_theirs() 
     plain = _tfidf_rows(sp.csr_matrix(dense), ClusterConfig(n_features=12, short_row_idf_offset=0))
     long_rows = [row for row, length in enumerate(lengths) if length > 3]
     assert np.array_equal(weights[long_rows], plain.toarray()[long_rows])  # same bits
+
+
+def test_earlier_runs_document_counts_weigh_a_day_as_one_run_over_every_day() -> None:
+    """A day's rows weighed with the earlier days' counts get the weights one block of
+    every day gives them; frozen rows after the day's own are not counted again."""
+    rng = np.random.default_rng(8)
+    days = [sp.random(n, 40, density=0.2, random_state=rng, format="csr") * 5
+            for n in (30, 25, 20)]
+    for counts in days:
+        counts.data = np.ceil(counts.data)
+    cfg = ClusterConfig(n_features=40)
+    whole = _tfidf_rows(sp.csr_matrix(sp.vstack(days)), cfg)
+    earlier = DocumentCounts.summed([DocumentCounts.of(days[0]), DocumentCounts.of(days[1])])
+    assert earlier.documents == 55
+    today = _tfidf_rows(days[2].copy(), cfg, earlier)  # (weighs its argument in place)
+    np.testing.assert_allclose(today.toarray(), whole.toarray()[55:])
+    frozen = days[0][:7]  # earlier articles taken along: counted in their own run
+    along = _tfidf_rows(sp.csr_matrix(sp.vstack([days[2], frozen])), cfg, earlier, clustered=20)
+    np.testing.assert_allclose(along.toarray()[:20], whole.toarray()[55:])
+    assert not np.allclose(_tfidf_rows(days[2].copy(), cfg).toarray(),
+                           whole.toarray()[55:])  # its own IDF alone differs
 
 
 def test_feature_terms_are_terms_of_the_representative() -> None:

@@ -273,6 +273,21 @@ def test_index_stats_and_compact(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["index", "stats", index, "--json"]) == 0
     stats = orjson.loads(capsys.readouterr().out)
     assert stats["articles"] == len(first) + len(second)  # no copies in this feed
+    n_features = load_config().cluster.n_features
+
+    def documents_counted() -> dict[str, int]:
+        store = Index.at(index)
+        head = store.head()
+        assert head is not None
+        counted: dict[str, int] = defaultdict(int)
+        for name in head.generations:
+            for lang, counts in store.read_counts(name).items():
+                counted[lang] += counts.documents
+                assert counts.terms.size == counts.holding.size > 0
+                assert counts.holding.min() >= 1 and counts.terms.max() < n_features
+        return dict(counted)
+
+    assert documents_counted() == {"en": stats["articles"]}  # every run's articles
     assert stats["generations"] == 2 and stats["events"] >= stats["open_events"] > 0
     assert stats["first_day"] == "2025-01-01"
     # a short horizon retires all but the newest events; compacting drops them
@@ -284,6 +299,7 @@ def test_index_stats_and_compact(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert after["generations"] == 1 and after["articles"] == stats["articles"]
     assert after["events"] == after["open_events"] < stats["events"]
     assert after["bytes"] < stats["bytes"]
+    assert documents_counted() == {"en": stats["articles"]}  # summed into the one generation
     # the term counts of the articles a later run is fed are kept
     store = Index.at(index)
     head = store.head()

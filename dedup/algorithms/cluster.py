@@ -32,9 +32,9 @@ from __future__ import annotations
 import itertools
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -494,19 +494,31 @@ def feature_index(term: str, n_features: int) -> int:
 # -------------------------------------------------------------------------- weights
 
 
-def _tfidf_rows(weights: sp.csr_matrix, cfg: ClusterConfig) -> sp.csr_matrix:
+def _tfidf_rows(weights: sp.csr_matrix, cfg: ClusterConfig,
+                earlier: DocumentCounts | None = None,
+                clustered: int | None = None) -> sp.csr_matrix:
     """Sublinear TF, log(1 + count), times block IDF (plus ``cfg.short_row_idf_offset`` in
     short rows); rows L2-normalised (zero rows stay zero).
 
     Sublinear TF stops a long body from being dominated by one repeated word; the IDF
-    uses only this block's document frequencies, so it can be computed per block.
+    uses only this block's document frequencies, so it can be computed per block.  With
+    ``earlier`` (an incremental run's), they are those of the block's own rows (the
+    first ``clustered``; the frozen ones were counted in their run) and of the earlier
+    runs' articles: one day's articles weigh their terms as one run over every day would.
     Turns float64 counts into weights in place and returns them: the largest block's
     task peaked on the temporary matrices of the plain formula.
     """
     weights.sum_duplicates()
     np.log1p(weights.data, out=weights.data)
-    doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
-    idf = inverse_document_frequency(doc_freq, weights.shape[0])[weights.indices]
+    if earlier is None:
+        doc_freq = np.bincount(weights.indices, minlength=weights.shape[1])
+        documents = weights.shape[0]
+    else:
+        own = weights.shape[0] if clustered is None else clustered
+        doc_freq = np.bincount(weights.indices[: weights.indptr[own]], minlength=weights.shape[1])
+        doc_freq[earlier.terms] += earlier.holding
+        documents = own + earlier.documents
+    idf = inverse_document_frequency(doc_freq, documents)[weights.indices]
     idf[_short_row_entries(weights.indptr, cfg.short_row_terms)] += cfg.short_row_idf_offset
     weights.data *= idf
     del idf
@@ -1387,6 +1399,35 @@ class RowSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentCounts:
+    """How many articles of one language earlier runs clustered, and per term how many of
+    them hold it: their part of the IDF of an incremental run's blocks."""
+
+    documents: int
+    terms: np.ndarray  # int64 columns, ascending
+    holding: np.ndarray  # int64 per term: the articles holding it
+
+    @classmethod
+    def of(cls, counts: sp.csr_matrix) -> DocumentCounts:
+        """The counts of the rows of a term-count matrix."""
+        counts = sp.csr_matrix(counts)
+        counts.sum_duplicates()
+        counts.eliminate_zeros()
+        holding = np.bincount(counts.indices, minlength=counts.shape[1])
+        terms = np.flatnonzero(holding)
+        return cls(counts.shape[0], terms.astype(np.int64), holding[terms].astype(np.int64))
+
+    @classmethod
+    def summed(cls, parts: Sequence[DocumentCounts]) -> DocumentCounts:
+        """The counts of several runs together."""
+        terms = np.concatenate([np.zeros(0, np.int64), *(part.terms for part in parts)])
+        holding = np.concatenate([np.zeros(0, np.int64), *(part.holding for part in parts)])
+        unique, where = np.unique(terms, return_inverse=True)
+        return cls(sum(part.documents for part in parts), unique,
+                   np.bincount(where, weights=holding, minlength=unique.size).astype(np.int64))
+
+
+@dataclass(frozen=True, slots=True)
 class Frozen:
     """Rows that take part in the clustering without being clustered: an incremental
     run's earlier articles (``dedup.job.incremental``).  Each block takes those of its
@@ -1400,6 +1441,9 @@ class Frozen:
     langs: Sequence[str]
     days: np.ndarray  # float64, NaN when undated
     embeddings: np.ndarray | None = None  # when the runs that made them embedded
+    # per language, the document frequencies of every article of the earlier runs (not
+    # only the frozen ones): each block's IDF counts those of its language
+    counts: Mapping[str, DocumentCounts] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.rows.shape[0]
@@ -1413,7 +1457,7 @@ class Frozen:
         """The rows at ``picks``, in that order."""
         return Frozen(sp.csr_matrix(self.rows[picks]), [self.langs[p] for p in picks.tolist()],
                       self.days[picks],
-                      None if self.embeddings is None else self.embeddings[picks])
+                      None if self.embeddings is None else self.embeddings[picks], self.counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1533,12 +1577,14 @@ class SplitBlock:
 
 
 def prepare_block(source: RowSource, order: np.ndarray, spool: BlockSpool,
-                  cfg: ClusterConfig) -> None:
+                  cfg: ClusterConfig, earlier: DocumentCounts | None = None,
+                  clustered: int | None = None) -> None:
     """A large block's first task: its TF-IDF rows (document frequencies need the whole
     block) and its search rows in date order (``order``), spooled with that order for
     the search parts and the clustering."""
     spool.folder.mkdir(parents=True, exist_ok=True)
-    weights = _tfidf_rows(source.load().astype(np.float64), cfg)  # float32 rows freed here
+    weights = _tfidf_rows(source.load().astype(np.float64), cfg, earlier,
+                          clustered)  # float32 rows freed here
     save_rows(spool.weights, weights)
     save_rows(spool.searchable, _searchable(weights, cfg)[order])
     save_array(spool.order, order)
@@ -1645,7 +1691,8 @@ def link_block(spool: BlockSpool, days: np.ndarray, group: int, cfg: ClusterConf
 
 def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray,
                   split: SplitBlock | None, cfg: ClusterConfig, threads: int = 1,
-                  clustered: int | None = None) -> Clustering:
+                  clustered: int | None = None,
+                  earlier: DocumentCounts | None = None) -> Clustering:
     """Clusters of one language block, numbered, with representatives and top terms: a
     small block (``split`` None) clustered whole here, a large one finished from what
     its earlier passes spooled.  Its sparse work runs in ``threads`` threads (0: one
@@ -1653,13 +1700,14 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
 
     A pure function of the block (rows in id order), so an engine can run blocks as
     independent tasks; only the small result travels back.  Rows from ``clustered`` on
-    are frozen (:class:`Frozen`): they take part in the events' agglomeration only.
+    are frozen (:class:`Frozen`): they take part in the events' agglomeration only;
+    ``earlier``: the earlier runs' document frequencies of the block's language.
     """
     embeddings = _embeddings(source)
     threads = usable_threads(threads)
     if split is None:
         weights, neighbourhood = _weights_and_neighbourhood(source, days, cfg, threads,
-                                                            clustered)
+                                                            clustered, earlier)
         pairs = _candidate_pairs(neighbourhood, 0, days.size, cfg, threads)
         links = _first_links(pairs, weights, neighbourhood, embeddings, days, cfg, threads)
         event_key = _event_keys(weights, neighbourhood, links, days, cfg, threads)
@@ -1718,11 +1766,12 @@ def _spooled_event_keys(split: SplitBlock, n: int) -> np.ndarray:
 
 def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: ClusterConfig,
                                threads: int, clustered: int | None = None,
+                               earlier: DocumentCounts | None = None,
                                ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """A small block's TF-IDF rows and neighbourhood rows, in memory (in ``threads``
     threads; rows from ``clustered`` on frozen): what a large block's first three
     passes spool."""
-    weights = _tfidf_rows(source.load().astype(np.float64), cfg)
+    weights = _tfidf_rows(source.load().astype(np.float64), cfg, earlier, clustered)
     order = _date_order(days)
     rows, cols = _slab_hits(_searchable(weights, cfg)[order], order, days,
                             _block_slabs(days, order, cfg), cfg, threads, clustered)
@@ -1731,12 +1780,12 @@ def _weights_and_neighbourhood(source: RowSource, days: np.ndarray, cfg: Cluster
     return weights, _neighbourhood_vectors(neighbours, cfg)
 
 
-def term_sums(source: RowSource, groups: np.ndarray, n_groups: int,
-              cfg: ClusterConfig) -> sp.csr_matrix:
+def term_sums(source: RowSource, groups: np.ndarray, n_groups: int, cfg: ClusterConfig,
+              earlier: DocumentCounts | None = None) -> sp.csr_matrix:
     """The rows' TF-IDF vectors, weighed as the clustering weighs them (IDF of these
-    rows), summed per group (``groups``: per row, 0..n_groups-1): the term profiles an
-    incremental run keeps of its events."""
-    weights = _tfidf_rows(sp.csr_matrix(source.load(), dtype=np.float64), cfg)
+    rows and of ``earlier``'s), summed per group (``groups``: per row, 0..n_groups-1):
+    the term profiles an incremental run keeps of its events."""
+    weights = _tfidf_rows(sp.csr_matrix(source.load(), dtype=np.float64), cfg, earlier)
     return sp.csr_matrix(membership(groups, n_groups) @ weights)
 
 
@@ -1788,9 +1837,10 @@ def cluster(
     bare = np.zeros(n, dtype=bool) if headline_only is None else np.asarray(headline_only, bool)
     frozen = frozen or Frozen.empty(cfg.n_features)
     fed = _frozen_per_block(blocks, langs, all_days, frozen, cfg.block_days)
+    counts = [frozen.counts.get(langs[int(rows[0])]) for rows in blocks]
     with _scratch_folder(scratch) as folder:
         parts = _cluster_blocks(blocks, rows_of, all_days, bare, folder, cfg,
-                                engine or SerialEngine(), frozen, fed)
+                                engine or SerialEngine(), frozen, fed, counts)
     return _merge_blocks(blocks, parts, order, n, fed, len(frozen))
 
 
@@ -1812,8 +1862,8 @@ def _frozen_per_block(blocks: Sequence[np.ndarray], langs: Sequence[str], days: 
 
 def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray], RowSource],
                     days: np.ndarray, bare: np.ndarray, folder: Path, cfg: ClusterConfig,
-                    engine: Engine, frozen: Frozen,
-                    fed: Sequence[np.ndarray]) -> list[Clustering]:
+                    engine: Engine, frozen: Frozen, fed: Sequence[np.ndarray],
+                    counts: Sequence[DocumentCounts | None]) -> list[Clustering]:
     """Each block's Clustering.
 
     A block whose neighbour search is one task (``cfg.search_task_rows``) is clustered
@@ -1823,7 +1873,7 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     agglomeration in groups of rows that links connect; its last task (in the last pass,
     with the small blocks) makes the events' summaries and the stories.  Every split
     gives the result of the whole.  A block's ``fed`` frozen rows follow its own in
-    every pass.
+    every pass; its ``counts`` (earlier runs' document frequencies) join its IDF.
     """
     sources: list[RowSource] = [rows_of(rows) for rows in blocks]
     dates = [days[rows] for rows in blocks]
@@ -1838,12 +1888,13 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
     splits: dict[int, SplitBlock] = {}
     if large:
         splits = _split_blocks(large, dates, [len(rows) for rows in blocks], sources, folder,
-                               cfg, engine)
+                               cfg, engine, counts)
     # The largest block's task is the longest, and the last one running: the other
     # workers finish the small blocks and are then idle.  Threads in every task only
     # shared the cores and raised the memory peak (+300 MB at 1M).
     tasks = ((sources[i], dates[i], bares[i], splits.get(i), cfg,
-              cfg.threads if i == 0 else 1, len(rows)) for i, rows in enumerate(blocks))
+              cfg.threads if i == 0 else 1, len(rows), counts[i])
+             for i, rows in enumerate(blocks))
     return list(engine.map(cluster_block, tasks, Pass(
         "cluster", sum(len(rows) for rows in blocks), "article",
         share=lambda task: len(task[1]))))
@@ -1851,14 +1902,16 @@ def _cluster_blocks(blocks: Sequence[np.ndarray], rows_of: Callable[[np.ndarray]
 
 def _split_blocks(large: Sequence[int], dates: Sequence[np.ndarray],
                   clustered: Sequence[int], sources: Sequence[RowSource], folder: Path,
-                  cfg: ClusterConfig, engine: Engine) -> dict[int, SplitBlock]:
+                  cfg: ClusterConfig, engine: Engine,
+                  counts: Sequence[DocumentCounts | None]) -> dict[int, SplitBlock]:
     """The passes of the large blocks before their last task (see :func:`_cluster_blocks`);
     ``dates``: each block's rows' days, its frozen rows' after its ``clustered`` own."""
     spools = {i: BlockSpool(folder / f"block-{i}", cfg.n_features) for i in large}
     orders = {i: _date_order(dates[i]) for i in large}
     searches = {i: search_parts(dates[i], orders[i], cfg) for i in large}
     articles = sum(len(dates[i]) for i in large)
-    _run(engine, prepare_block, [(sources[i], orders[i], spools[i], cfg) for i in large],
+    _run(engine, prepare_block, [(sources[i], orders[i], spools[i], cfg, counts[i], clustered[i])
+                                 for i in large],
          Pass("cluster: weights", articles, "article", share=lambda task: len(task[1])))
     _run(engine, search_block, [(spools[i], dates[i], slabs, part, cfg, clustered[i])
                                 for i in large for part, slabs in enumerate(searches[i])],

@@ -11,7 +11,8 @@ appended to it, and a head file naming them::
                             ranges, sizes), merged.json (earlier events merged into others),
                             and from runs with index.fed_articles rows.npz/.json (articles'
                             heaviest term counts, languages, embeddings if the run had them:
-                            what later runs cluster with)
+                            what later runs cluster with), terms.npz/.json (per language,
+                            how many articles hold each hashed term: later runs' IDF)
     INDEX/.lock             held while a run appends
 
 No text is kept: only hashes, MinHash signatures, hashed-term counts and profiles, and ids.
@@ -34,7 +35,7 @@ import shutil
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,6 +43,7 @@ import numpy as np
 import orjson
 import scipy.sparse as sp
 
+from dedup.algorithms.cluster import DocumentCounts
 from dedup.io.discover import is_url
 from dedup.io.outdir import flock_held, holder_line
 from dedup.io.spool import atomic_file
@@ -205,6 +207,7 @@ class Generation:
     merged_events: dict[str, str]
     fingerprint: str
     rows: ArticleRows | None = None
+    counts: Mapping[str, DocumentCounts] = field(default_factory=dict)  # per language
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +488,27 @@ class Index:
                                   f"({err!r:.200})") from None
         return ArticleRows(articles, Strings.of(langs), rows, embeddings)
 
+    def read_counts(self, name: str) -> dict[str, DocumentCounts]:
+        """A generation's document frequencies per language; none from a generation made
+        before they were kept.  A file that cannot be read back is a damaged index."""
+        data = self.storage.read(f"{name}/terms.npz")
+        if data is None:
+            return {}
+        try:
+            with np.load(io.BytesIO(data)) as numbers:
+                documents, ends = numbers["documents"], numbers["ends"]
+                terms, holding = numbers["terms"], numbers["holding"]
+            langs = orjson.loads(self._need(f"{name}/terms.json"))["langs"]
+            if not len(langs) == documents.size == ends.size:
+                raise ValueError(f"{len(langs)} languages for {documents.size} counts")
+        except (ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+            raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
+                                  f"({err!r:.200})") from None
+        starts = np.r_[0, ends[:-1]]
+        return {lang: DocumentCounts(int(documents[i]), terms[starts[i]:ends[i]],
+                                     holding[starts[i]:ends[i]])
+                for i, lang in enumerate(langs)}
+
     def _profiles(self, name: str, kind: str, n_features: int) -> Profiles:
         numbers = np.load(io.BytesIO(self._need(f"{name}/{kind}.npz")))
         names = orjson.loads(self._need(f"{name}/{kind}.json"))
@@ -583,6 +607,14 @@ class Index:
                 indices=rows.indices, indptr=rows.indptr, **extra))
             self.storage.write(f"{name}/rows.json", orjson.dumps(
                 {"langs": list(generation.rows.langs)}))
+        langs = sorted(generation.counts)
+        counts = [generation.counts[lang] for lang in langs]
+        self.storage.write(f"{name}/terms.npz", _npz(
+            documents=np.array([c.documents for c in counts], dtype=np.int64),
+            ends=np.cumsum([c.terms.size for c in counts], dtype=np.int64),
+            terms=np.concatenate([np.zeros(0, np.int64), *(c.terms for c in counts)]),
+            holding=np.concatenate([np.zeros(0, np.int64), *(c.holding for c in counts)])))
+        self.storage.write(f"{name}/terms.json", orjson.dumps({"langs": langs}))
 
     def replace_generations(self, head: Head, generation: Generation,
                             band_files: tuple[bytes, bytes]) -> Head:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from dedup.algorithms.arrays import heaviest_per_row, largest_per_group, membership
 from dedup.algorithms.cluster import (
     Clustering,
+    DocumentCounts,
     Frozen,
     RowSource,
     Stories,
@@ -91,10 +92,10 @@ class Fed:
         return cls(ArticleRows(np.zeros(0, dtype=np.int64), [], empty.rows),
                    np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), empty.days)
 
-    @property
-    def frozen(self) -> Frozen:
-        """Their rows as the clustering takes them along."""
-        return Frozen(self.rows.rows, self.rows.langs, self.days, self.rows.embeddings)
+    def frozen(self, counts: Mapping[str, DocumentCounts]) -> Frozen:
+        """Their rows as the clustering takes them along, with the earlier runs' document
+        frequencies ``counts``."""
+        return Frozen(self.rows.rows, self.rows.langs, self.days, self.rows.embeddings, counts)
 
 
 @dataclass(slots=True)
@@ -112,6 +113,7 @@ class Earlier:
     files: list[tuple[Path, Path, int]]  # per generation: signatures, band keys, rows
     generation: int  # the number today's generation gets
     fed: Fed  # the articles today's clustering takes along
+    counts: dict[str, DocumentCounts]  # per language, document frequencies of every run
     event_rows: dict[str, int] = field(init=False)  # row of each kept event's id
     story_rows: dict[str, int] = field(init=False)
 
@@ -148,12 +150,15 @@ def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
     generations = head.generations if head else ()
     articles, events, stories, files = [], [], [], []
     merged_events: dict[str, str] = {}
+    counts: dict[str, list[DocumentCounts]] = {}
     for name in generations:
         part, event_part, story_part, merged = index.read_generation(name, n_features)
         articles.append(part)
         events.append(event_part)
         stories.append(story_part)
         merged_events.update(merged)
+        for lang, found in index.read_counts(name).items():
+            counts.setdefault(lang, []).append(found)
         signatures, bands = index.signature_files(name, work, len(part))
         files.append((signatures, bands, len(part)))
     newest = head.last_day if head and head.last_day is not None else np.nan
@@ -167,7 +172,8 @@ def read_earlier(index: Index, head: Head | None, cfg: Config, work: Path,
         open_events=_open(kept_events, reference, number, cfg.index),
         open_stories=_open(kept_stories, reference, number, cfg.index),
         merged_events=merged_events, files=files, generation=number,
-        fed=Fed.none(n_features))
+        fed=Fed.none(n_features),
+        counts={lang: DocumentCounts.summed(parts) for lang, parts in sorted(counts.items())})
     earlier.fed = _fed(earlier, generations, [part.days for part in articles], today, cfg)
     return earlier
 
@@ -319,7 +325,8 @@ def continue_earlier(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.n
     (:func:`_clustered_votes`), counted alike; without fed articles, then its profile."""
     label_of_row = _label_of_rows(dups, canonical_rows, clustering)
     threads = usable_threads(cfg.cluster.threads)  # the workers wait for this step
-    sums = event_term_sums(corpus, canonical_rows, rows_of, clustering, cfg, engine)
+    sums = event_term_sums(corpus, canonical_rows, rows_of, clustering, earlier.counts, cfg,
+                           engine)
     copied = np.flatnonzero(dups.copies >= 0)
     copied_from = [earlier.event_of_article(int(a)) for a in dups.copies[copied]]
     n_events = clustering.representative.size
@@ -448,15 +455,18 @@ def _label_of_rows(dups: DuplicateGroups, canonical_rows: np.ndarray,
 
 def event_term_sums(corpus: Corpus, canonical_rows: np.ndarray,
                     rows_of: Callable[[np.ndarray], RowSource], clustering: Clustering,
-                    cfg: Config, engine: Engine) -> sp.csr_matrix:
+                    counts: Mapping[str, DocumentCounts], cfg: Config,
+                    engine: Engine) -> sp.csr_matrix:
     """Today's events' summed TF-IDF vectors (float64, events x n_features): one engine
-    task per language, each weighing its rows with its own IDF as the clustering does."""
+    task per language, each weighing its rows with its IDF (its own and the earlier
+    runs' ``counts``) as the clustering does."""
     langs = np.array([corpus.langs[row] for row in canonical_rows.tolist()], dtype=object)
     n_events = clustering.representative.size
     tasks = []
     for lang in sorted(set(langs.tolist())):
         picks = np.flatnonzero(langs == lang)
-        tasks.append((rows_of(picks), clustering.labels[picks], n_events, cfg.cluster))
+        tasks.append((rows_of(picks), clustering.labels[picks], n_events, cfg.cluster,
+                      counts.get(lang)))
     parts = list(engine.map(term_sums, tasks, Pass("profiles", len(tasks), "language")))
     total = sp.csr_matrix((n_events, cfg.cluster.n_features), dtype=np.float64)
     for part in parts:
@@ -565,35 +575,44 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
     stories = _grown(corpus, story_of_row, canonical_rows[clustering.stories.representative],
                      continued.story_profiles, continued.earlier_story, earlier.stories,
                      story_ids, [""] * len(story_ids), earlier.generation, cfg.index)
+    counts, rows = kept_terms(corpus, kept, cfg)
     generation = Generation(articles, signatures, events, stories, continued.merged_events,
-                            fingerprint, article_rows(corpus, kept, cfg)
-                            if cfg.index.fed_articles else None)
+                            fingerprint, rows, counts)
     return generation, band_files(signatures, cfg)
 
 
-def article_rows(corpus: Corpus, rows: np.ndarray, cfg: Config) -> ArticleRows:
-    """What later runs cluster with of ``rows`` (canonical rows, the generation's
-    articles in its order): each one's ``index.row_terms`` heaviest term counts (ties to
-    the smaller column), read a language at a time from the spooled vectors, its
-    language, and its embedding if the run has them."""
+def kept_terms(corpus: Corpus, rows: np.ndarray,
+               cfg: Config) -> tuple[dict[str, DocumentCounts], ArticleRows | None]:
+    """What later runs need of the terms of ``rows`` (canonical rows, the generation's
+    articles in its order), read a language at a time from the spooled vectors: per
+    language, how many of them hold each term (for their IDF); and with
+    ``index.fed_articles`` (for their clustering), each one's ``index.row_terms``
+    heaviest term counts (ties to the smaller column), its language, and its embedding
+    if the run has them."""
     n_features = cfg.cluster.n_features
     langs = np.array([corpus.langs[row] for row in rows.tolist()], dtype=object)
     parts, places = [sp.csr_matrix((0, n_features), dtype=np.float32)], [np.zeros(0, np.int64)]
+    found = {}
     for lang in sorted(set(langs.tolist())):
         mine = np.flatnonzero(langs == lang)
         counts = sp.csr_matrix(corpus.term_rows(rows[mine], n_features).load(),
                                dtype=np.float64)
-        parts.append(sp.csr_matrix(heaviest_per_row(
-            counts, np.ones(n_features, dtype=bool), cfg.index.row_terms), dtype=np.float32))
-        places.append(mine)
+        found[lang] = DocumentCounts.of(counts)
+        if cfg.index.fed_articles:
+            parts.append(sp.csr_matrix(heaviest_per_row(
+                counts, np.ones(n_features, dtype=bool), cfg.index.row_terms),
+                dtype=np.float32))
+            places.append(mine)
+    if not cfg.index.fed_articles:
+        return found, None
     order = np.argsort(np.concatenate(places), kind="stable")
     embeddings = None
     if corpus.embedding_files is not None and rows.size:
         ascending = np.sort(rows)
         embeddings = saved_rows(corpus.embedding_files, corpus.chunk_bounds[:-1], ascending)[
             np.searchsorted(ascending, rows)].astype(np.float16)
-    return ArticleRows(np.arange(rows.size), langs.tolist(),
-                       sp.csr_matrix(sp.vstack(parts, format="csr")[order]), embeddings)
+    return found, ArticleRows(np.arange(rows.size), langs.tolist(),
+                              sp.csr_matrix(sp.vstack(parts, format="csr")[order]), embeddings)
 
 
 def _grown(corpus: Corpus, group_of_row: np.ndarray, representative_rows: np.ndarray,

@@ -25,9 +25,9 @@ def index_stats(location: str, cfg: Config) -> dict[str, Any]:
 def compact_index(location: str, cfg: Config) -> dict[str, Any]:
     """One generation in place of all: every article, the open events and stories
     (retired and merged-away profiles dropped), every merge (ids still lead to where
-    their groups went), and with ``index.fed_articles`` the term counts of the articles
-    a run would be fed now (those of the last ``index.undated_runs`` runs).  Atomic
-    like an append; held like one."""
+    their groups went), every run's document frequencies summed, and with
+    ``index.fed_articles`` the term counts of the articles a run would be fed now (those
+    of the last ``index.undated_runs`` runs).  Atomic like an append; held like one."""
     index = Index.at(location)
     with index.storage.locked(), tempfile.TemporaryDirectory() as work:
         head = _existing(index)
@@ -38,7 +38,8 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
                                 earlier.events.take(np.flatnonzero(earlier.open_events)),
                                 earlier.stories.take(np.flatnonzero(earlier.open_stories)),
                                 earlier.merged_events, fingerprint="",
-                                rows=earlier.fed.rows if len(earlier.fed.events) else None)
+                                rows=earlier.fed.rows if len(earlier.fed.events) else None,
+                                counts=earlier.counts)
         before = sum(index.storage.size(name) for name in head.generations)
         new = index.replace_generations(head, generation, band_files(signatures, cfg))
     return {"before_bytes": before,
