@@ -63,10 +63,10 @@ class IndexConfig:
         an event of today holding most of an earlier event's continues it (its profile is
         then not compared). 0: events continue by copies and profiles only. Three-run
         splits of the development sets, event B-cubed against one run, 3 against 0: file
-        order neardup -0.019 (-0.048), ECB+ -0.020 (-0.023), allsides +0.048 (+0.059);
-        dated uci +0.000 (+0.005), allsides +0.006 (-0.009), neardup -0.001 (-0.004),
-        ECB+ -0.039 (-0.049). Day 10 of the 1M dump cut in ten cost 1.34x the day alone
-        with 3 (1.31x to 1.44x in runs before; 1.24x to 1.27x with 0), and the index
+        order neardup -0.018 (-0.049), ECB+ -0.011 (-0.023), allsides +0.051 (+0.060);
+        dated uci +0.014 (+0.011), allsides +0.003 (-0.011), neardup +0.008 (+0.005),
+        ECB+ -0.040 (-0.042). Day 10 of the 1M dump cut in ten cost 1.34x to 1.43x the
+        day alone with 3 (1.24x to 1.27x with 0), and the index
         holds about 400 bytes an article more: the term counts later runs are fed from
         (`row_terms`).""")
     fed_days: float = setting(7.0, Range(0.0, None), doc="""
