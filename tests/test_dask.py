@@ -20,6 +20,7 @@ from distributed import Client
 from processes import run_folder
 from synthetic import make_corpus
 
+import dedup.engines.dask as dask_engine
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.job import shuffles
@@ -147,7 +148,9 @@ def test_a_worker_killed_mid_run_changes_nothing(
 
 
 def test_unreachable_scheduler_is_a_user_error(corpus: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dask_engine, "CONNECT_SECONDS", 1)  # the wait, not the message
     assert main(["run", str(corpus), "--out", str(tmp_path / "out"), "--engine", "dask",
                  "--scheduler", f"tcp://127.0.0.1:{free_port()}",
                  "--set", "run.chunk_size=10"]) == 2
