@@ -523,7 +523,7 @@ def _tfidf_rows(weights: sp.csr_matrix, cfg: ClusterConfig,
     idf = inverse_document_frequency(doc_freq, documents)[weights.indices]
     idf[_short_row_entries(weights.indptr, cfg.short_row_terms)] += cfg.short_row_idf_offset
     weights.data *= idf
-    del idf
+    del idf  # a float per entry: gone before the normalisation's temporaries
     normalise_rows(weights).eliminate_zeros()
     return weights
 

@@ -73,8 +73,7 @@ def group_events(corpus: Corpus, dups: DuplicateGroups, cfg: Config,
     clustering = cluster(rows_of, canonical_langs, corpus.days[canonical_rows],
                          [corpus.ids[i] for i in canonical_rows], cfg.cluster, engine,
                          headline_only=corpus.lengths[canonical_rows] == 0, scratch=scratch,
-                         frozen=earlier.fed.frozen(earlier.counts) if earlier is not None
-                         else None)
+                         frozen=earlier.frozen() if earlier is not None else None)
     if cfg.link.enabled and len(set(canonical_langs) - {"und"}) > 1:
         anchors = cluster_anchors(corpus, canonical_rows, clustering, cfg)
         clustering = merge_linked(

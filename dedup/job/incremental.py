@@ -92,11 +92,6 @@ class Fed:
         return cls(ArticleRows(np.zeros(0, dtype=np.int64), [], empty.rows),
                    np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), empty.days)
 
-    def frozen(self, counts: Mapping[str, DocumentCounts]) -> Frozen:
-        """Their rows as the clustering takes them along, with the earlier runs' document
-        frequencies ``counts``."""
-        return Frozen(self.rows.rows, self.rows.langs, self.days, self.rows.embeddings, counts)
-
 
 @dataclass(slots=True)
 class Earlier:
@@ -120,6 +115,12 @@ class Earlier:
     def __post_init__(self) -> None:
         self.event_rows = {group: row for row, group in enumerate(self.events.ids)}
         self.story_rows = {group: row for row, group in enumerate(self.stories.ids)}
+
+    def frozen(self) -> Frozen:
+        """What today's clustering takes along: the fed articles' rows, and every earlier
+        run's document frequencies for its IDF."""
+        fed = self.fed
+        return Frozen(fed.rows.rows, fed.rows.langs, fed.days, fed.rows.embeddings, self.counts)
 
     def event_of_article(self, article: int) -> int:
         """The kept event an earlier article is in now (merges followed), or -1 (its
