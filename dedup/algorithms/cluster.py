@@ -139,6 +139,22 @@ class ClusterConfig:
     headline_story_threshold: float = setting(0.04, Range(0.0, 1.0, above=True), doc="""
         ... for events of headlines without a body: a headline has a handful of terms, so
         headlines of one thread have lower cosines than articles do.""")
+    headline_story_embedding_share: float = setting(0.3, Range(0.0, 1.0), doc="""
+        With embeddings: share of the events' mean embedding cosine in the story similarity
+        of headline events (the rest is their word cosine), which then need
+        `headline_story_semantic_threshold` instead. A headline's few words tell a beat's
+        threads apart poorly (two probes of one recall, the day's market reports); the
+        encoder reads what they are about. Higher trusts it more (it also finds a beat's
+        threads alike). Events with a body keep the word cosine alone. Measured on
+        aggregator headline stories, B-cubed F1: 0 gave 0.828 to 0.835 (word thresholds
+        0.035 to 0.045), 0.3 gave 0.829 to 0.849 (thresholds 0.12 to 0.14; 0.849 at 0.13),
+        higher in precision (0.817 to 0.852); each half of the stories alone, on average
+        over those thresholds, +0.003 and +0.017.""")
+    headline_story_semantic_threshold: float = setting(0.13, Range(0.0, 1.0, above=True),
+                                                      doc="""
+        ... the story threshold of headline events with embeddings (see
+        `headline_story_embedding_share`): embedding cosines of unrelated headlines are well
+        above their word cosines, so it is higher than `headline_story_threshold`.""")
     short_row_terms: int = setting(12, Range(0, 100000), doc="""
         Articles of at most this many distinct terms (a headline without a body has a
         handful) weigh their terms with a flatter IDF, `short_row_idf_offset`; 0: none.""")
@@ -1133,7 +1149,8 @@ def _event_keys(weights: sp.csr_matrix, neighbourhood: sp.csr_matrix, links: _Li
 
 def _story_keys(sums: sp.csr_matrix, events: _Level, event_key: np.ndarray,
                 pairs: tuple[np.ndarray, np.ndarray], days: np.ndarray,
-                headline_only: np.ndarray, cfg: ClusterConfig, threads: int = 1) -> np.ndarray:
+                headline_only: np.ndarray, cfg: ClusterConfig, threads: int = 1,
+                embeddings: np.ndarray | None = None) -> np.ndarray:
     """Story keys (smallest member row) of one block, grown from its events (``sums``:
     their salient terms, :func:`_event_salient_sums`; similarities in up to ``threads``
     threads).
@@ -1149,25 +1166,60 @@ def _story_keys(sums: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     ``window_days`` that have it among theirs (:func:`_term_chains`): neighbours are
     only searched within ``window_days``.  Headlines alone have a handful of terms, so
     related ones have lower cosines than articles: events of ``headline_only`` rows
-    have a threshold of their own, and a pair needs the higher of its two groups'.
+    have a threshold of their own, and a pair needs the higher of its two groups'.  With
+    ``embeddings``, headline events also compare by meaning (:func:`_story_parts`).
     """
     n_events = events.representative.size
     first_day, last_day = np.full(n_events, np.nan), np.full(n_events, np.nan)
     np.fmin.at(first_day, events.labels, days)
     np.fmax.at(last_day, events.labels, days)
+    headline_event = np.ones(n_events, dtype=bool)
+    np.logical_and.at(headline_event, events.labels, headline_only)
+    parts = _story_parts(sums, events.labels, headline_event, embeddings, cfg)
+    headline_threshold = (cfg.headline_story_threshold if len(parts) == 1
+                          else cfg.headline_story_semantic_threshold)
     thresholds = np.zeros(n_events)
     np.maximum.at(thresholds, events.labels,
-                  np.where(headline_only, cfg.headline_story_threshold, cfg.story_threshold))
+                  np.where(headline_only, headline_threshold, cfg.story_threshold))
     chained = _term_chains(events.top_features, first_day, cfg)
     linked = events.labels[pairs[0]] != events.labels[pairs[1]]
     a, b = unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],
                          np.r_[events.labels[pairs[1][linked]], chained[1]], n_events)
-    story_of_event = _average_link([(sums, 1.0)], a, b, (first_day, last_day), thresholds,
+    story_of_event = _average_link(parts, a, b, (first_day, last_day), thresholds,
                                    cfg.story_window_days,
                                    size=np.bincount(events.labels, minlength=n_events),
                                    threads=threads)
     first_row = sorted_unique(event_key)  # each event's smallest row, in event order
     return first_row[story_of_event][events.labels]
+
+
+def _story_parts(sums: sp.csr_matrix, labels: np.ndarray, headline_event: np.ndarray,
+                 embeddings: np.ndarray | None, cfg: ClusterConfig,
+                 ) -> list[tuple[sp.csr_matrix, float]]:
+    """The vectors stories are merged by: the events' salient term sums, and with
+    ``embeddings`` (unit rows) the headline events' embedding sums.
+
+    A headline event's similarity to another is then ``1 - s`` of their word cosine plus
+    ``s`` of their mean embedding cosine (``s``:
+    ``cfg.headline_story_embedding_share``): each part's rows are scaled by the square
+    root of its share, so the average link's dot products of member sums stay exact.  An
+    event with a body keeps its word rows whole and has no embedding part (against a
+    headline event, ``sqrt(1 - s)`` of their word cosine).  Only headline events'
+    embeddings are summed: a dump of articles with bodies pays nothing.
+    """
+    share = np.where(headline_event, cfg.headline_story_embedding_share, 0.0)
+    if embeddings is None or not share.any():
+        return [(sums, 1.0)]
+    in_headline = headline_event[labels]
+    headline_events = np.flatnonzero(headline_event)
+    numbered = np.cumsum(headline_event) - 1  # a headline event's place among them
+    meaning = (membership(numbered[labels[in_headline]], headline_events.size)
+               @ embeddings[in_headline].astype(np.float64))
+    placed = sp.csr_matrix((np.sqrt(share[headline_events]), (headline_events,
+                                                              np.arange(headline_events.size))),
+                           shape=(headline_event.size, headline_events.size))
+    return [(sp.csr_matrix(sp.diags(np.sqrt(1.0 - share)) @ sums), 1.0),
+            (sp.csr_matrix(placed @ sp.csr_matrix(meaning)), 1.0)]
 
 
 def _event_salient_sums(weights: sp.csr_matrix, events: _Level, cfg: ClusterConfig,
@@ -1735,7 +1787,7 @@ def cluster_block(source: RowSource, days: np.ndarray, headline_only: np.ndarray
     if split is not None:  # the story merges (the task's peak) need only the sums, and
         del weights  # the rows are spooled: read again below for the story summaries
     story_key = _story_keys(story_sums, events, event_key, pairs, days, headline_only, cfg,
-                            threads)
+                            threads, embeddings)
     del story_sums, pairs
     if split is not None:
         weights = load_rows(split.spool.weights, split.spool.n_features)
