@@ -1211,15 +1211,22 @@ def _story_parts(sums: sp.csr_matrix, labels: np.ndarray, headline_event: np.nda
     if embeddings is None or not share.any():
         return [(sums, 1.0)]
     in_headline = headline_event[labels]
-    headline_events = np.flatnonzero(headline_event)
     numbered = np.cumsum(headline_event) - 1  # a headline event's place among them
-    meaning = (membership(numbered[labels[in_headline]], headline_events.size)
-               @ embeddings[in_headline].astype(np.float64))
-    placed = sp.csr_matrix((np.sqrt(share[headline_events]), (headline_events,
-                                                              np.arange(headline_events.size))),
-                           shape=(headline_event.size, headline_events.size))
+    meaning = (membership(numbered[labels[in_headline]], int(headline_event.sum()))
+               .astype(np.float32) @ embeddings[in_headline])
+    meaning *= np.float32(np.sqrt(cfg.headline_story_embedding_share))
     return [(sp.csr_matrix(sp.diags(np.sqrt(1.0 - share)) @ sums), 1.0),
-            (sp.csr_matrix(placed @ sp.csr_matrix(meaning)), 1.0)]
+            (_dense_rows(meaning, headline_event), 1.0)]
+
+
+def _dense_rows(dense: np.ndarray, placed: np.ndarray) -> sp.csr_matrix:
+    """A CSR matrix with ``dense``'s rows at the rows where ``placed`` is true and empty
+    rows elsewhere, sharing ``dense``'s memory (a float32 sum of 512-wide embeddings per
+    headline event; through sparse products it took three times that)."""
+    width = dense.shape[1]
+    indptr = np.r_[0, np.cumsum(np.where(placed, width, 0))]
+    indices = np.tile(np.arange(width, dtype=np.int32), dense.shape[0])
+    return sp.csr_matrix((dense.ravel(), indices, indptr), shape=(placed.size, width))
 
 
 def _event_salient_sums(weights: sp.csr_matrix, events: _Level, cfg: ClusterConfig,
