@@ -1178,8 +1178,9 @@ def _story_keys(sums: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     headline_event = np.ones(n_events, dtype=bool)
     np.logical_and.at(headline_event, events.labels, headline_only)
     parts = _story_parts(sums, events.labels, headline_event, embeddings, cfg)
-    headline_threshold = (cfg.headline_story_threshold if len(parts) == 1
-                          else cfg.headline_story_semantic_threshold)
+    by_meaning = len(parts) > 1  # the headline events' embeddings are a part
+    headline_threshold = (cfg.headline_story_semantic_threshold if by_meaning
+                          else cfg.headline_story_threshold)
     thresholds = np.zeros(n_events)
     np.maximum.at(thresholds, events.labels,
                   np.where(headline_only, headline_threshold, cfg.story_threshold))
@@ -1199,7 +1200,8 @@ def _story_parts(sums: sp.csr_matrix, labels: np.ndarray, headline_event: np.nda
                  embeddings: np.ndarray | None, cfg: ClusterConfig,
                  ) -> list[tuple[sp.csr_matrix, float]]:
     """The vectors stories are merged by: the events' salient term sums, and with
-    ``embeddings`` (unit rows) the headline events' embedding sums.
+    ``embeddings`` (unit rows), a share above 0 and any headline event, the headline
+    events' embedding sums (the one place that decides whether they compare by meaning).
 
     A headline event's similarity to another is then ``1 - s`` of their word cosine plus
     ``s`` of their mean embedding cosine (``s``:
