@@ -19,6 +19,8 @@ from dedup.algorithms.cluster import (
     _average_similarity,
     _story_parts,
     cluster,
+    slug_words,
+    term_bodies,
     vectorize,
 )
 from dedup.algorithms.tokens import documents
@@ -150,27 +152,53 @@ def test_a_thread_of_events_is_one_story_and_same_kind_events_are_not(
         assert len({made.story[i] for i in members}) == 1, "no story mixes two threads"
 
 
-def headlines_with_pooled_words(seed: int, per_event: int = 6) -> Feed:
+def headlines_with_pooled_words(seed: int, per_event: int = 6, slugs: bool = False) -> Feed:
     """Headlines of :func:`threads_of_one_beat`'s events: two of the thread's names, one of
     the beat's common words and two words of a pool of 300 that headlines of any thread
-    use now and then (an outlet's wording), so a pool word is rarer than a name."""
+    use now and then (an outlet's wording), so a pool word is rarer than a name.
+
+    With ``slugs``, a headline names one of its thread's names and has a URL whose slug
+    names all three (and a word of its event) after its site's section word, as
+    publishers' slugs do: by their titles a thread's headlines share a name now and then.
+    """
     threads, common = threads_of_one_beat(seed)
     rng = random.Random(seed + 1)
     pool = [invented(rng, 4) for _ in range(300)]
+    sections = [invented(rng, 3) for _ in range(3)] if slugs else []
     made = Feed()
     for story, thread in enumerate(threads):
-        for event, (_, day) in enumerate(thread.events):
+        for event, (words, day) in enumerate(thread.events):
             for report in range(per_event):
                 record_id = f"s{story:02d}-e{event}-r{report}"
-                chosen = rng.sample(thread.names, 2) + rng.sample(common, 1) + rng.sample(pool, 2)
+                chosen = (rng.sample(thread.names, 1 if slugs else 2) + rng.sample(common, 1)
+                          + rng.sample(pool, 2))
                 rng.shuffle(chosen)
                 when = np.datetime64("2025-01-01") + np.timedelta64(day, "D")
                 made.records.append({
                     "id": record_id, "title": " ".join(chosen).capitalize(), "text": "",
                     "published": f"{when}T{report:02d}:00:00Z", "source": f"site-{report % 3}",
                     "lang": "en"})
+                if slugs:
+                    slug = [name.lower() for name in thread.names] + rng.sample(words, 1)
+                    rng.shuffle(slug)
+                    made.records[-1]["url"] = (f"https://site-{report % 3}.example/"
+                                               f"{sections[report % 3]}/{'-'.join(slug)}-"
+                                               f"{rng.randrange(10**6)}.html")
                 made.story[record_id] = f"s{story}"
     return made
+
+
+def stories_per_thread(tmp_path: Path, made: Feed,
+                       **settings: Any) -> tuple[list[int], list[int]]:
+    """How many stories each true story (thread) of ``made`` is split into, and how
+    many threads each story found mixes, from a run with ``settings``."""
+    articles = rows(run(tmp_path, made.records, name=f"out{len(settings)}", **settings)
+                    / "articles.jsonl")
+    threads = groups([{**a, "truth": made.story[a["id"]]} for a in articles], "truth")
+    story_of = {a["id"]: a["story_id"] for a in articles}
+    mixed = [len({made.story[i] for i in members})
+             for members in groups(articles, "story_id").values()]
+    return [len({story_of[i] for i in members}) for members in threads.values()], mixed
 
 
 @pytest.mark.parametrize("seed", [5, 11])
@@ -181,19 +209,55 @@ def test_headlines_of_a_thread_meet_by_its_names_not_by_rarer_stray_words(
     (``cluster.short_row_idf_offset``) keeps every thread one story, and apart."""
     made = headlines_with_pooled_words(seed)
 
-    def stories_per_thread(**settings: Any) -> tuple[list[int], list[int]]:
-        articles = rows(run(tmp_path, made.records, name=f"out{len(settings)}", **settings)
-                        / "articles.jsonl")
-        threads = groups([{**a, "truth": made.story[a["id"]]} for a in articles], "truth")
-        story_of = {a["id"]: a["story_id"] for a in articles}
-        mixed = [len({made.story[i] for i in members})
-                 for members in groups(articles, "story_id").values()]
-        return [len({story_of[i] for i in members}) for members in threads.values()], mixed
-
-    split, mixed = stories_per_thread()
+    split, mixed = stories_per_thread(tmp_path, made)
     assert split == [1] * len(split) and mixed == [1] * len(mixed)
-    split, _ = stories_per_thread(**{"cluster.short_row_idf_offset": 0})
+    split, _ = stories_per_thread(tmp_path, made, **{"cluster.short_row_idf_offset": 0})
     assert max(split) > 1, "the full IDF splits a thread"
+
+
+@pytest.mark.parametrize("seed", [5, 11])
+def test_headlines_of_a_thread_meet_by_the_words_of_their_url_slugs(
+        tmp_path: Path, seed: int) -> None:
+    """A thread's headlines rarely share their words, but their slugs name the thread
+    (``cluster.url_words``): each thread is one story, and the sites' section words in
+    every slug join no two threads (so on 11 of 12 seeds tried; on the twelfth two
+    threads share one).  By titles alone a thread falls apart into three to six."""
+    made = headlines_with_pooled_words(seed, slugs=True)
+
+    split, mixed = stories_per_thread(tmp_path, made)
+    assert split == [1] * len(split) and mixed == [1] * len(mixed)
+    split, _ = stories_per_thread(tmp_path, made, **{"cluster.url_words": "false"})
+    assert max(split) > 1, "by their titles a thread's headlines fall apart"
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("https://a.example/zoku/Vamo-Kelitu-resh-dorn_falu.html?id=1-2-3",
+     ["Vamo", "Kelitu", "resh", "dorn", "falu"]),  # the segment joining most words
+    ("http://a.example/la-fi-mo-tarek-wibbon-gale-20140310,0,1312750.story",
+     ["tarek", "wibbon", "gale"]),  # numbers, ids and two-letter codes left out
+    ("https://a.example/news/%D0%B1%D0%BE%D1%80%D0%B0-%D0%BA%D1%83%D0%BB%D1%8C-%D0%BD%D0%B8%D0%BC",
+     ["бора", "куль", "ним"]),  # percent-encoded
+    ("https://a.example/story/tarek-wibbon", []),  # two words are no slug
+    ("https://a.example/2025/05/17/index.html", []),
+    ("https://a.example/", []),
+    ("http://[a.example/tarek-wibbon-gale", []),  # malformed: nothing, no error
+])
+def test_a_urls_slug_words(url: str, words: list[str]) -> None:
+    assert slug_words(url) == words
+
+
+def test_only_articles_without_a_body_read_the_slug_words_their_title_lacks() -> None:
+    titles = ["Tarek meets Wibbon", "Tarek meets Wibbon", "Gale"]
+    texts = ["", "A body of its own.", ""]
+    urls = ["https://a.example/tarek-wibbon-gale-sorn", "https://a.example/tarek-wibbon-gale",
+            None]
+    assert term_bodies(titles, texts, urls, ClusterConfig()) == ["gale sorn", texts[1], ""]
+    assert term_bodies(titles, texts, urls, ClusterConfig(url_words=False)) is texts
+    rest = texts[1:]  # no article gains words: the texts themselves, not a copy
+    assert term_bodies(titles[1:], rest, urls[1:], ClusterConfig()) is rest
+    nothing_new = term_bodies(["Tarek Wibbon Gale"], [""], ["https://a.example/tarek-wibbon-gale"],
+                              ClusterConfig())
+    assert nothing_new == [""], "a slug that repeats the title adds nothing"
 
 
 def threads_told_by_meaning(seed: int, threads: int = 4, events: int = 3, reports: int = 4,

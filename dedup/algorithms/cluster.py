@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,6 +81,16 @@ class ClusterConfig:
     max_text_tokens: int = setting(400, Range(1, None), doc="""
         Body tokens kept, lead first. Later paragraphs repeat background shared by same-kind
         events (precision) and cost time; too few loses detail (recall).""")
+    url_words: bool = setting(True, doc="""
+        Articles without a body (headline feeds) also count, as body terms, the words of
+        their URL's slug that their title does not have. Publishers write slugs for search
+        engines, and they often name what the headline leaves out (the person, the company):
+        more of a thread's headlines share terms (recall of headline events and stories),
+        while words a site puts in every slug (its sections) join its unrelated headlines
+        (precision; IDF discounts them, and words under three letters or with digits are
+        left out). Measured on aggregator headline stories, B-cubed F1: 0.849 -> 0.858
+        (lexical 0.833 -> 0.846), and higher on each half of three halvings of the set (by
+        story, by time, by source; +0.003 to +0.020), in both modes. Off: titles alone.""")
     min_token_chars: int = setting(2, Range(1, 100), doc="""
         Tokens shorter than this are dropped (single letters from initials, "s" of "'s").""")
     drop_numbers: bool = setting(False, doc="""
@@ -441,6 +452,58 @@ def _periods(days: np.ndarray, block_days: float) -> np.ndarray:
     if block_days <= 0:
         return np.zeros(days.size)
     return np.where(np.isnan(days), np.inf, np.floor(days / block_days))
+
+
+def term_bodies(titles: Sequence[str], texts: Sequence[str], urls: Sequence[str | None],
+                cfg: ClusterConfig) -> Sequence[str]:
+    """The bodies articles' terms are read from: their texts, and for an article without
+    one, the words of its URL's slug that its title does not have (``cfg.url_words``).
+
+    ``texts`` itself when no article gains words, so the caller can tell that the
+    documents it tokenised already are the ones to count.
+    """
+    if not cfg.url_words:
+        return texts
+    gained = {row: " ".join(words)
+              for row, (title, text, url) in enumerate(zip(titles, texts, urls, strict=True))
+              if not text and url and (words := _words_not_in(slug_words(url), title))}
+    if not gained:
+        return texts
+    return [gained.get(row, text) for row, text in enumerate(texts)]
+
+
+def slug_words(url: str) -> list[str]:
+    """The words of a URL's slug: the path segment that joins the most words by hyphens or
+    underscores (at least ``_SLUG_WORDS``), cut at its last dot (a file suffix), split
+    there and at dots, commas and plus signs; words of letters only, ``_SLUG_WORD_CHARS``
+    or more (numbers, ids, dates and two-letter section codes left out)."""
+    try:
+        path = unquote(urlsplit(url).path)
+    except ValueError:  # a malformed address: no slug, not a failed article
+        return []
+    slug = max(path.split("/"), key=lambda segment: len(_SLUG_JOINS.findall(segment)))
+    stem, dot, suffix = slug.rpartition(".")
+    if dot and not _SLUG_JOINS.search(suffix):
+        slug = stem
+    parts = _SLUG_SPLITS.split(slug)
+    if len(_SLUG_JOINS.findall(slug)) + 1 < _SLUG_WORDS:
+        return []
+    return [part for part in parts if part.isalpha() and len(part) >= _SLUG_WORD_CHARS]
+
+
+def _words_not_in(words: list[str], title: str) -> list[str]:
+    """``words`` (case-folded) that ``title`` does not contain: the title's own words
+    are counted once, with the title's weight."""
+    known = set(_WORD.findall(title.casefold()))
+    return [word for word in map(str.casefold, words) if word not in known]
+
+
+# What joins a slug's words, what splits them, and the least a slug and a word hold.
+_SLUG_JOINS = re.compile(r"[-_]")
+_SLUG_SPLITS = re.compile(r"[-_.,+]")
+_SLUG_WORDS = 3
+_SLUG_WORD_CHARS = 3
+_WORD = re.compile(r"\w+")
 
 
 def vectorize(docs: Documents, langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:

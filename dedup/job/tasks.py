@@ -37,7 +37,13 @@ from dedup.algorithms.boilerplate import (
     save_chunk_lines,
     site_of,
 )
-from dedup.algorithms.cluster import ClusterConfig, feature_terms, rows_by_language, vectorize
+from dedup.algorithms.cluster import (
+    ClusterConfig,
+    feature_terms,
+    rows_by_language,
+    term_bodies,
+    vectorize,
+)
 from dedup.algorithms.duplicates import fingerprint, save_sorted_band_keys
 from dedup.algorithms.link import anchor_rows
 from dedup.algorithms.tokens import documents
@@ -384,13 +390,16 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
             record.lang, record.lang_confidence = found.lang, found.confidence
     with timer.stage("tokenise"):
         titles, texts = [r.title for r in kept], [r.text for r in kept]
-        docs = documents(titles, texts)  # for all the stages below
+        docs = documents(titles, texts)  # for the stages below (cluster terms may add URL words)
     langs = [r.lang or "und" for r in kept]
     with timer.stage("dedup"):
         prints = fingerprint(docs, cfg.dedup)
         save_array(signatures_path(path), prints.signatures)
         save_sorted_band_keys(band_keys_path(path), prints.signatures, cfg.dedup)
     with timer.stage("cluster"):
+        bodies = term_bodies(titles, texts, [r.url for r in kept], cfg.cluster)
+        if bodies is not texts:  # headlines with words from their URLs
+            docs = documents(titles, bodies)
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     if cfg.embed.model != "off":
         with timer.stage("embed"):
@@ -587,8 +596,10 @@ def describe_representatives(rows: Sequence[tuple[bytes, bytes]],
     distinct: dict[tuple[int, tuple[int, ...]], int] = {}
     slot = [distinct.setdefault((i, tuple(features)), len(distinct)) for i, features in chosen]
     representatives = [row_fields(*rows[i]) for i, _ in distinct]
-    terms = feature_terms(documents([r["title"] for r in representatives],
-                                    [r["text"] for r in representatives]),
+    titles = [r["title"] for r in representatives]
+    terms = feature_terms(documents(titles, term_bodies(
+                              titles, [r["text"] for r in representatives],
+                              [r.get("url") for r in representatives], cfg)),
                           [r["lang"] or "und" for r in representatives],
                           [features for _, features in distinct], cfg)
     described = [cluster_description(row, top)
