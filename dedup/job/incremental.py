@@ -66,7 +66,7 @@ from dedup.job.corpus import Corpus
 # The settings whose change makes an index's hashes, signatures or profiles incomparable
 # with a run's: its whole dedup section and how the clustering makes its terms.
 TERM_SETTINGS = ("n_features", "title_weight", "max_text_tokens", "min_token_chars",
-                 "drop_numbers", "drop_stopwords", "stemming", "char_ngram")
+                 "drop_numbers", "drop_stopwords", "stemming", "char_ngram", "url_words")
 
 
 def index_settings(cfg: Config) -> dict[str, Any]:
