@@ -226,6 +226,8 @@ def test_headlines_of_a_thread_meet_by_the_words_of_their_url_slugs(
 
     split, mixed = stories_per_thread(tmp_path, made)
     assert split == [1] * len(split) and mixed == [1] * len(mixed)
+    flagged = [a.get("flags") for a in rows(tmp_path / "out0" / "articles.jsonl")]
+    assert flagged == [["url_words"]] * len(made.records), "each says it read its URL"
     split, _ = stories_per_thread(tmp_path, made, **{"cluster.url_words": "false"})
     assert max(split) > 1, "by their titles a thread's headlines fall apart"
 

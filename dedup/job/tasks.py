@@ -400,6 +400,9 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
         bodies = term_bodies(titles, texts, [r.url for r in kept], cfg.cluster)
         if bodies is not texts:  # headlines with words from their URLs
             docs = documents(titles, bodies)
+            for record, body in zip(kept, bodies, strict=True):
+                if body and not record.text:
+                    record.flags.append("url_words")
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     if cfg.embed.model != "off":
         with timer.stage("embed"):
