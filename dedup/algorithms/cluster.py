@@ -485,10 +485,10 @@ def slug_words(url: str) -> list[str]:
     stem, dot, suffix = slug.rpartition(".")
     if dot and not _SLUG_JOINS.search(suffix):
         slug = stem
-    parts = _SLUG_SPLITS.split(slug)
     if len(_SLUG_JOINS.findall(slug)) + 1 < _SLUG_WORDS:
         return []
-    return [part for part in parts if part.isalpha() and len(part) >= _SLUG_WORD_CHARS]
+    return [part for part in _SLUG_SPLITS.split(slug)
+            if part.isalpha() and len(part) >= _SLUG_WORD_CHARS]
 
 
 def _words_not_in(words: list[str], title: str) -> list[str]:
