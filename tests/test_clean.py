@@ -269,3 +269,32 @@ def test_seed_article_sentences_survive(seed: str) -> None:
     content = [line.strip() for line in f"{title}\n{text}".split("\n")
                if line.strip() and not any(m in line for m in cruft_markers)]
     assert content and all(line in output for line in content)
+
+
+@pytest.mark.parametrize(("title", "source", "url", "kept"), [
+    ("Zorv council opens the bridge - Daily Kelvo", "Daily Kelvo", None,
+     "Zorv council opens the bridge"),
+    ("Daily Kelvo | Zorv council opens the bridge", "Daily Kelvo", None,
+     "Zorv council opens the bridge"),
+    # the source's name holds a separator, and a note in parentheses
+    ("Zorv council opens - the bridge - Kelvo News - kelvo.example", "Kelvo News - kelvo.example",
+     None, "Zorv council opens - the bridge"),
+    ("Zorv council opens the bridge - Kelvo Post (blog)", "Kelvo Post \\(blog\\)", None,
+     "Zorv council opens the bridge"),
+    # no source: the site's label in the URL's host begins a short part
+    ("Zorv council opens the bridge — KELVO Sport", None, "https://www.kelvo.co.uk/sport/1",
+     "Zorv council opens the bridge"),
+    ("Zorv council opens the bridge - kelvo rivals say the toll is too high for anyone", None,
+     "https://kelvo.example/a", None),  # a long part is the headline's own
+    ("Zorv council opens the bridge - Borlak Times", "Daily Kelvo", None, None),
+    ("Daily Kelvo", "Daily Kelvo", None, None),  # nothing would be left
+    ("X-ray of the Kelvo bridge", "Kelvo", None, None),  # a hyphen is no separator
+    ("Zorv council opens the bridge - Kelvo", None, "http://[kelvo.example", None),
+])
+def test_a_title_loses_the_part_that_names_its_site(title: str, source: str | None,
+                                                    url: str | None, kept: str | None) -> None:
+    cleaned = clean_article(title, BODY, source, CFG, url=url)
+    assert cleaned.title == (kept or title)
+    assert ("site_name_removed" in cleaned.flags) == (kept is not None)
+    assert clean_article(title, BODY, source, CleanConfig(strip_site_from_title=False),
+                         url=url).title == title

@@ -232,6 +232,31 @@ def test_headlines_of_a_thread_meet_by_the_words_of_their_url_slugs(
     assert max(split) > 1, "by their titles a thread's headlines fall apart"
 
 
+@pytest.mark.parametrize("seed", [5, 11])
+def test_a_feed_whose_titles_end_with_their_sites_name_gives_the_stories_of_bare_titles(
+        tmp_path: Path, seed: int) -> None:
+    """Feeds and page titles carry the site ("Title - Kelvo Daily"): every headline of a
+    site would share those words (``clean.strip_site_from_title`` drops them), and with
+    them the site's headlines of other threads join its stories (so on 12 of 12 seeds
+    tried)."""
+    made = headlines_with_pooled_words(seed)
+    named = {f"site-{k}": f"{invented(random.Random(k), 3).capitalize()} Daily"
+             for k in range(3)}
+    suffixed = [{**r, "title": f"{r['title']} - {named[r['source']]}",
+                 "source": named[r["source"]]} for r in made.records]
+
+    def partition(records: list[dict[str, Any]], name: str, **settings: Any) -> set[frozenset[str]]:
+        articles = rows(run(tmp_path, records, name=name, **settings) / "articles.jsonl")
+        return {frozenset(members) for members in groups(articles, "story_id").values()}
+
+    bare = partition(made.records, "bare")
+    assert partition(suffixed, "suffixed") == bare
+    kept = partition(suffixed, "kept", **{"clean.strip_site_from_title": "false"})
+    assert kept != bare
+    assert max(len({made.story[i] for i in members}) for members in kept) > 1, \
+        "a site's name joins its headlines of other threads"
+
+
 @pytest.mark.parametrize(("url", "words"), [
     ("https://a.example/zoku/Vamo-Kelitu-resh-dorn_falu.html?id=1-2-3",
      ["Vamo", "Kelitu", "resh", "dorn", "falu"]),  # the segment joining most words

@@ -370,7 +370,7 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
             record.flags.append("duplicate_id")
         with timer.stage("clean"):
             cleaned = clean_article(record.title, record.text, record.source, cfg.clean,
-                                    learned.get(row), normalised=True)
+                                    learned.get(row), normalised=True, url=record.url)
             removals.add(record.source or "", cleaned.removed_lines, cleaned.by_pattern,
                          site_of(record.source, record.url))
         if cleaned.title.strip() or cleaned.text.strip():

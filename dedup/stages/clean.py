@@ -20,6 +20,7 @@ import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.records import Record
@@ -59,6 +60,13 @@ class CleanConfig:
         Each breadcrumb segment ("World" in "Home » World » Europe") has at most this many
         words. Higher catches long section names, but also short phrases that happen to be
         separated by a "»" or ">".""")
+    strip_site_from_title: bool = setting(True, doc="""
+        Drop a title's first or last segment, set off by a dash, bar or similar ("Title -
+        Site", "Site | Title", as feeds and page titles have), when it names the article's
+        site: its source, or its URL's host ("BBC News" on bbc.co.uk). Every headline of a
+        site would otherwise share those words, which joins the site's unrelated headlines
+        into events and stories (a feed of "Title - Source" headlines lost 0.03 to 0.045
+        story B-cubed F1 to them). Off keeps titles as given.""")
     max_byline_chars: int = setting(60, Range(1, None), doc="""
         A byline (prefixed or glued "OutletName Person Name") is at most this long. Higher
         catches long multi-author bylines, but also short all-capitalised subheadings.""")
@@ -699,12 +707,13 @@ def drop_cruft_lines(lines: list[str], source: str | None,
 
 def clean_article(title: str, text: str, source: str | None, cfg: CleanConfig,
                   learned: Mapping[int, tuple[str, int]] | None = None,
-                  normalised: bool = False) -> Cleaned:
+                  normalised: bool = False, url: str | None = None) -> Cleaned:
     """Clean one article: drop cruft lines, fix the title, drop its repeat and teasers.
 
     ``learned``: the numbers of the text's normalised lines that are learned boilerplate
     (none when not given).  ``normalised``: the text is already its normalised lines
     joined by newlines (as the job's first pass stores it), so they are not made again.
+    ``source`` and ``url`` name the article's site, which its title may carry.
     A record made only of cruft comes back with empty title and text; the caller rejects
     it with a reason rather than this stage guessing what to keep.
     """
@@ -712,14 +721,61 @@ def clean_article(title: str, text: str, source: str | None, cfg: CleanConfig,
     lines, by_pattern = drop_cruft_lines(raw_lines, source, learned, cfg)
     flags: list[str] = []
     clean_title = strip_glued_caption(" ".join(normalise_lines(title)))
+    if cfg.strip_site_from_title:
+        without_site = strip_site_name(clean_title, source, url)
+        if without_site != clean_title:
+            clean_title = without_site
+            flags.append("site_name_removed")
     if not clean_title or is_cruft_title(clean_title, cfg):
         clean_title, lines = take_title_from_text(lines)
         if clean_title:
             flags.append("title_from_text")
     lines = drop_title_repeat(clean_title, lines, cfg)
     lines = drop_trailing_teasers(lines, cfg)
-    removed = len(raw_lines) - len(lines) - len(flags)
+    removed = len(raw_lines) - len(lines) - ("title_from_text" in flags)
     return Cleaned(clean_title, "\n".join(lines), removed, flags, by_pattern)
+
+
+def strip_site_name(title: str, source: str | None, url: str | None) -> str:
+    """``title`` without a trailing (else leading) part that names its site, if what is
+    left still has a word.  A part is set off by a dash, bar, middle dot, guillemet or
+    double colon with spaces around; it names the site when its letters and digits are
+    the source's (parenthesised notes left out: "MarketWatch (blog)"; the source's name
+    may hold a separator itself), or, in a part of at most ``_SITE_NAME_WORDS`` words,
+    begin with the site's label in the URL's host ("BBC News" on www.bbc.co.uk)."""
+    name, host = _letters(_PARENTHESISED.sub(" ", source or "")), _host_label(url)
+    cuts = list(_TITLE_SEPARATOR.finditer(title)) if name or host else []
+    tails = [(title[: cut.start()], title[cut.end():]) for cut in reversed(cuts)]
+    heads = [(title[cut.end():], title[: cut.start()]) for cut in cuts]
+    for kept, part in tails + heads:
+        key = _letters(_PARENTHESISED.sub(" ", part))
+        names_host = (len(host) >= 3 and key.startswith(host)
+                      and len(part.split()) <= _SITE_NAME_WORDS)
+        if key and (key == name or names_host) and _letters(kept):
+            return kept.strip()
+    return title
+
+
+def _host_label(url: str | None) -> str:
+    """The letters of the longest label of the URL's host but its last: the site's name
+    in "www.bbc.co.uk", "feeds.reuters.com", "edition.cnn.com" ("" if none)."""
+    try:
+        labels = (urlsplit(url).hostname or "").split(".") if url else []
+    except ValueError:  # a malformed address names no site
+        labels = []
+    return _letters(max((label for label in labels[:-1] if label not in _HOST_PREFIXES),
+                        key=len, default=""))
+
+
+def _letters(text: str) -> str:
+    """Case-folded letters and digits of ``text``."""
+    return "".join(char for char in text.casefold() if char.isalnum())
+
+
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[-–—|·»]|::)\s+")
+_PARENTHESISED = re.compile(r"\\?\([^)]*\)")
+_HOST_PREFIXES = frozenset({"www", "m", "amp", "mobile", "edition"})
+_SITE_NAME_WORDS = 5
 
 
 def has_sentence(record: Record, min_words: int) -> bool:
