@@ -743,8 +743,10 @@ def strip_site_name(title: str, source: str | None, url: str | None) -> str:
     the source's (parenthesised notes left out: "MarketWatch (blog)"; the source's name
     may hold a separator itself), or, in a part of at most ``_SITE_NAME_WORDS`` words,
     begin with the site's label in the URL's host ("BBC News" on www.bbc.co.uk)."""
+    cuts = list(_TITLE_SEPARATOR.finditer(title))
+    if not cuts:  # most titles: nothing to look up
+        return title
     name, host = _letters(_PARENTHESISED.sub(" ", source or "")), _host_label(url)
-    cuts = list(_TITLE_SEPARATOR.finditer(title)) if name or host else []
     tails = [(title[: cut.start()], title[cut.end():]) for cut in reversed(cuts)]
     heads = [(title[cut.end():], title[: cut.start()]) for cut in cuts]
     for kept, part in tails + heads:
@@ -769,10 +771,11 @@ def _host_label(url: str | None) -> str:
 
 def _letters(text: str) -> str:
     """Case-folded letters and digits of ``text``."""
-    return "".join(char for char in text.casefold() if char.isalnum())
+    return _NOT_LETTERS.sub("", text.casefold())
 
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[-–—|·»]|::)\s+")
+_NOT_LETTERS = re.compile(r"[\W_]+")
 _PARENTHESISED = re.compile(r"\\?\([^)]*\)")
 _HOST_PREFIXES = frozenset({"www", "m", "amp", "mobile", "edition"})
 _SITE_NAME_WORDS = 5
