@@ -284,6 +284,9 @@ def test_seed_article_sentences_survive(seed: str) -> None:
     # no source: the site's label in the URL's host begins a short part
     ("Zorv council opens the bridge — KELVO Sport", None, "https://www.kelvo.co.uk/sport/1",
      "Zorv council opens the bridge"),
+    ("Zorv council opens the bridge - Kelvo News", None, "https://news.kelvo.co.uk/x",
+     "Zorv council opens the bridge"),  # "news" names no site
+    ("Zorv council opens - Community plans", None, "https://news.com.au/x", None),
     ("Zorv council opens the bridge - kelvo rivals say the toll is too high for anyone", None,
      "https://kelvo.example/a", None),  # a long part is the headline's own
     ("Zorv council opens the bridge - Borlak Times", "Daily Kelvo", None, None),

@@ -777,7 +777,10 @@ def _letters(text: str) -> str:
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[-–—|·»]|::)\s+")
 _NOT_LETTERS = re.compile(r"[\W_]+")
 _PARENTHESISED = re.compile(r"\\?\([^)]*\)")
-_HOST_PREFIXES = frozenset({"www", "m", "amp", "mobile", "edition"})
+# Host labels that name no site: subdomains of any site, and second-level domains of
+# country codes (news.com.au, bbc.co.uk).
+_HOST_PREFIXES = frozenset({"www", "m", "amp", "mobile", "edition", "news", "rss", "feeds",
+                            "feed", "com", "co", "org", "net", "gov", "edu", "ac"})
 _SITE_NAME_WORDS = 5
 
 
