@@ -64,8 +64,7 @@ class IndexConfig:
         then not compared). 0: events continue by copies and profiles only. Three-run
         splits of the development sets, event B-cubed against one run, 3 against 0: file
         order neardup -0.018 (-0.049), ECB+ -0.011 (-0.023), allsides +0.051 (+0.060);
-        dated uci -0.001 (+0.008; +0.014 and +0.011 before `cluster.url_words`), allsides
-        +0.003 (-0.011), neardup +0.008 (+0.005),
+        dated uci +0.014 (+0.007), allsides +0.003 (-0.011), neardup +0.008 (+0.005),
         ECB+ -0.040 (-0.042). Day 10 of the 1M dump cut in ten cost 1.34x to 1.43x the
         day alone with 3 (1.24x to 1.27x with 0), and the index
         holds about 400 bytes an article more: the term counts later runs are fed from
