@@ -464,9 +464,9 @@ def term_bodies(titles: Sequence[str], texts: Sequence[str], urls: Sequence[str 
     """
     if not cfg.url_words:
         return texts
-    gained = {row: " ".join(words)
+    gained = {row: " ".join(new)
               for row, (title, text, url) in enumerate(zip(titles, texts, urls, strict=True))
-              if not text and url and (words := _words_not_in(slug_words(url), title))}
+              if not text and url and (new := _words_not_in(slug_words(url), title))}
     if not gained:
         return texts
     return [gained.get(row, text) for row, text in enumerate(texts)]
@@ -491,11 +491,11 @@ def slug_words(url: str) -> list[str]:
             if part.isalpha() and len(part) >= _SLUG_WORD_CHARS]
 
 
-def _words_not_in(words: list[str], title: str) -> list[str]:
-    """``words`` (case-folded) that ``title`` does not contain: the title's own words
-    are counted once, with the title's weight."""
-    known = set(_WORD.findall(title.casefold()))
-    return [word for word in map(str.casefold, words) if word not in known]
+def _words_not_in(candidates: list[str], title: str) -> list[str]:
+    """``candidates`` (case-folded) that ``title`` does not contain: the title's own
+    words (as the terms read them) are counted once, with the title's weight."""
+    known = set(words(title))
+    return [word for word in map(str.casefold, candidates) if word not in known]
 
 
 # What joins a slug's words, what splits them, and the least a slug and a word hold.
@@ -503,7 +503,6 @@ _SLUG_JOINS = re.compile(r"[-_]")
 _SLUG_SPLITS = re.compile(r"[-_.,+]")
 _SLUG_WORDS = 3
 _SLUG_WORD_CHARS = 3
-_WORD = re.compile(r"\w+")
 
 
 def vectorize(docs: Documents, langs: Sequence[str], cfg: ClusterConfig) -> sp.csr_matrix:
@@ -1244,9 +1243,7 @@ def _story_keys(sums: sp.csr_matrix, events: _Level, event_key: np.ndarray,
     by_meaning = len(parts) > 1  # the headline events' embeddings are a part
     headline_threshold = (cfg.headline_story_semantic_threshold if by_meaning
                           else cfg.headline_story_threshold)
-    thresholds = np.zeros(n_events)
-    np.maximum.at(thresholds, events.labels,
-                  np.where(headline_only, headline_threshold, cfg.story_threshold))
+    thresholds = np.where(headline_event, headline_threshold, cfg.story_threshold)
     chained = _term_chains(events.top_features, first_day, cfg)
     linked = events.labels[pairs[0]] != events.labels[pairs[1]]
     a, b = unique_pairs(np.r_[events.labels[pairs[0][linked]], chained[0]],

@@ -20,8 +20,8 @@ import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from dedup.algorithms.boilerplate import site_of
 from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.records import Record
 from dedup.settings import Range, setting
@@ -761,10 +761,7 @@ def strip_site_name(title: str, source: str | None, url: str | None) -> str:
 def _host_label(url: str | None) -> str:
     """The letters of the longest label of the URL's host but its last: the site's name
     in "www.bbc.co.uk", "feeds.reuters.com", "edition.cnn.com" ("" if none)."""
-    try:
-        labels = (urlsplit(url).hostname or "").split(".") if url else []
-    except ValueError:  # a malformed address names no site
-        labels = []
+    labels = site_of(None, url).split(".")
     return _letters(max((label for label in labels[:-1] if label not in _HOST_PREFIXES),
                         key=len, default=""))
 
