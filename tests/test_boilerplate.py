@@ -149,6 +149,17 @@ def test_copies_share_story_tokens_and_other_stories_do_not() -> None:
     assert count_stories(tokens[[0, 1, 2]]) == 2 and count_stories(tokens[[0, 2]]) == 2
 
 
+def test_story_tokens_do_not_depend_on_the_text_before_in_the_chunk() -> None:
+    # Text written without spaces starts few words: its first byte must start one
+    # whatever the chunk's text before it ends with (it did not after a letter or a
+    # stop, so learning depended on the chunk size).
+    unspaced = "".join(chr(0x4E00 + index * 37 % 2000) for index in range(60))
+    alone = story_tokens([unspaced])[0]
+    assert alone.any()
+    for before in ("Closing words without a newline.", "tail", "x\n", ""):
+        assert np.array_equal(story_tokens([before, unspaced])[1], alone)
+
+
 def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
     thresholds = Thresholds(min_stories=3, min_share=0.2, min_sites=5)
     group_keys = np.array([1, 2, 3, 4], dtype=np.uint64)

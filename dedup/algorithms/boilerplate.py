@@ -202,7 +202,12 @@ def story_tokens(texts: Sequence[str]) -> np.ndarray:
     tokens = np.zeros((len(data), STORY_TOKENS), dtype=np.uint64)
     ends = np.cumsum([len(piece) for piece in data], dtype=np.int64)
     values = np.frombuffer(b"".join(data), dtype=np.uint8).astype(np.uint64)
-    word_start = np.r_[True, values[:-1] <= ord(" ")] & (values > ord(" "))
+    after_space = np.r_[True, values[:-1] <= ord(" ")]
+    # each text's first byte starts a word, whatever the text before it in the chunk ends
+    # with: an article's tokens must not depend on its neighbours in the chunk
+    text_starts = ends[:-1]
+    after_space[text_starts[text_starts < values.size]] = True
+    word_start = after_space & (values > ord(" "))
     starts = np.flatnonzero(word_start)
     article = np.searchsorted(ends, starts, side="right")
     whole = starts + _WINDOW <= ends[np.minimum(article, len(ends) - 1)] if len(ends) else \
