@@ -23,6 +23,7 @@ from synthetic import make_corpus
 import dedup.engines.dask as dask_engine
 from dedup.cli import main
 from dedup.config import load_config
+from dedup.io.index import LOCK
 from dedup.job import shuffles
 from dedup.job.run import run_job
 
@@ -112,7 +113,7 @@ def test_incremental_runs_on_dask_give_the_local_bytes(tmp_path: Path) -> None:
                 index=str(index))
         found[engine] = (outputs(tmp_path / f"{engine}1"), {
             str(path.relative_to(index)): path.read_bytes()
-            for path in sorted(index.rglob("*")) if path.is_file() and path.name != ".lock"})
+            for path in sorted(index.rglob("*")) if path.is_file() and path.name != LOCK})
     assert found["local"] == found["dask"]
     assert b'"continues":true' in found["local"][0]["clusters.jsonl"]
 

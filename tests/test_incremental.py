@@ -19,7 +19,7 @@ from test_stories import feed
 from dedup.algorithms.continuation import Groups, continuations
 from dedup.cli import main
 from dedup.config import load_config
-from dedup.io.index import HEAD, Index, LocalStorage, Strings
+from dedup.io.index import HEAD, LOCK, Index, LocalStorage, Strings
 from dedup.job.incremental import Fed, _clustered_votes
 from dedup.job.run import run_job
 
@@ -198,6 +198,8 @@ def test_a_killed_append_leaves_the_index_as_it_was(tmp_path: Path,
     monkeypatch.setattr(LocalStorage, "write", dies_at_the_head)
     with pytest.raises(KeyboardInterrupt):
         day_run(tmp_path, second, "day2", str(index))
+    with pytest.raises(KeyboardInterrupt):  # a new index's first run, killed the same way
+        day_run(tmp_path, first, "first", str(tmp_path / "new"))
     monkeypatch.undo()
     assert (index / HEAD).read_bytes() == head
     assert (index / "gen-000002").exists(), "the half-made generation is not named"
@@ -206,6 +208,10 @@ def test_a_killed_append_leaves_the_index_as_it_was(tmp_path: Path,
     assert sorted(p.name for p in index.iterdir() if p.name.startswith("gen-")) == [
         "gen-000001", "gen-000002"]
     assert Index.at(str(index)).head() is not None
+    # a folder holding a generation and no head is that killed first run's: a new index
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [LOCK, "gen-000001"]
+    day_run(tmp_path, first, "first", str(tmp_path / "new"))
+    assert Index.at(str(tmp_path / "new")).head() is not None
 
 
 def cli(*args: str) -> int:
@@ -237,6 +243,12 @@ def test_user_mistakes_with_the_index_are_refused_before_any_work(
     (foreign / "cat.jpg").write_bytes(b"\xff\xd8")
     assert "not a dedup index" in refused(str(day2), "--out", str(tmp_path / "o2"),
                                           "--index", str(foreign))
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / ".lock").write_text("the user's")
+    assert "not a dedup index (it holds .lock" in refused(
+        str(day2), "--out", str(tmp_path / "o2"), "--index", str(tmp_path / "locks"))
+    assert [(p.name, p.read_text()) for p in (tmp_path / "locks").iterdir()] == [
+        (".lock", "the user's")]
     (tmp_path / "a-file").write_text("not a folder")
     assert "Not a directory" in refused(str(day2), "--out", str(tmp_path / "o2"),
                                         "--index", str(tmp_path / "a-file"))
@@ -262,6 +274,21 @@ def test_user_mistakes_with_the_index_are_refused_before_any_work(
         assert "another dedup run" in refused(str(day2), "--out", str(tmp_path / "o2"),
                                               "--index", str(index))
     assert cli(str(day2), "--out", str(tmp_path / "o2"), "--index", str(index)) == 0
+
+
+def test_index_commands_write_nothing_where_there_is_no_index(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / ".lock").write_text("the user's")
+    for command in ("stats", "compact"):
+        for location, message in ((notes, "not a dedup index"),
+                                  (tmp_path / "absent" / "index", "no index there yet")):
+            capsys.readouterr()
+            assert main(["index", command, str(location)]) == 2
+            assert message in capsys.readouterr().err
+    assert [(p.name, p.read_text()) for p in notes.iterdir()] == [(".lock", "the user's")]
+    assert not (tmp_path / "absent").exists()
 
 
 def test_index_stats_and_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

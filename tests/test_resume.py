@@ -14,6 +14,7 @@ from processes import run_folder, saved, start_run, wait_until
 from synthetic import make_corpus
 
 from dedup.cli import main
+from dedup.io.index import LOCK
 from dedup.io.outdir import WORK_DIR
 from dedup.io.spool import atomic_file
 from dedup.job.checkpoint import PACKAGE, code_digest
@@ -168,7 +169,7 @@ def test_a_killed_run_with_an_index_resumes_and_appends_once(
     does."""
     def index_files(index: Path) -> dict[str, bytes]:
         return {str(p.relative_to(index)): p.read_bytes() for p in sorted(index.rglob("*"))
-                if p.is_file() and p.name != ".lock"}
+                if p.is_file() and p.name != LOCK}
 
     whole = tmp_path / "whole"
     assert main(["run", str(corpus), "--out", str(whole), *ARGS,

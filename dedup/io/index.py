@@ -13,14 +13,16 @@ appended to it, and a head file naming them::
                             heaviest term counts, languages, embeddings if the run had them:
                             what later runs cluster with), terms.npz/.json (per language,
                             how many articles hold each hashed term: later runs' IDF)
-    INDEX/.lock             held while a run appends
+    INDEX/.dedup-index.lock held while a run appends (a name of its own: a user's
+                            ".lock" in a folder given as --index is the user's)
 
 No text is kept: only hashes, MinHash signatures, hashed-term counts and profiles, and ids.
 
 **Append-only, crash-safe.**  A run writes its generation folder completely, then
 replaces the head file in one atomic step (a rename on a local disk, one object write
 on a store).  A run killed before that leaves the head as it was: the half-written
-folder is not named by it, and the next append removes it.
+folder is not named by it, and the next append removes it (a first run's too: a folder
+holding only generations and no head is a new index).
 
 **One appender at a time.**  On a local disk the lock is ``flock``, released by the
 kernel however its holder dies; on a store it is a lock object naming its holder, and
@@ -52,7 +54,7 @@ from dedup.sequences import MadeOnDemand
 FORMAT = "dedup-index"
 VERSION = 1
 HEAD = "index.json"
-LOCK = ".lock"
+LOCK = ".dedup-index.lock"
 GENERATION_PREFIX = "gen-"
 
 
@@ -315,7 +317,8 @@ class LocalStorage:
         return self.root / name
 
     def locked(self) -> AbstractContextManager[None]:
-        """``flock`` on INDEX/.lock: the kernel releases it when the holder dies."""
+        """``flock`` on the index's lock file: the kernel releases it when the holder
+        dies."""
         def busy(holder: str) -> IndexStoreError:
             return IndexStoreError(f"another dedup run ({holder}) is appending to the index "
                                    f"{self.where}: wait for it to end (runs on one index "
@@ -417,7 +420,8 @@ class Index:
         things is refused, so an index is never written into a user's folder."""
         data = self.storage.read(HEAD)
         if data is None:
-            foreign = [name for name in self.storage.names() if name != LOCK]
+            foreign = [name for name in self.storage.names()
+                       if name != LOCK and not _is_generation(name)]
             if foreign:
                 shown = ", ".join(foreign[:3]) + ("..." if len(foreign) > 3 else "")
                 raise IndexStoreError(f"{self.where}: not a dedup index (it holds {shown} "
@@ -627,6 +631,12 @@ class Index:
         self.storage.write(HEAD, new.to_bytes())
         self.drop_unnamed((name,))
         return new
+
+
+def _is_generation(name: str) -> bool:
+    """Whether ``name`` is a generation folder's (as :func:`_next_name` makes them)."""
+    number = name.removeprefix(GENERATION_PREFIX)
+    return name.startswith(GENERATION_PREFIX) and len(number) == 6 and number.isdigit()
 
 
 def _next_name(known: Sequence[str]) -> str:

@@ -29,8 +29,9 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
     ``index.fed_articles`` the term counts of the articles a run would be fed now (those
     of the last ``index.undated_runs`` runs).  Atomic like an append; held like one."""
     index = Index.at(location)
+    _existing(index)  # before the lock: nothing is written where there is no index
     with index.storage.locked(), tempfile.TemporaryDirectory() as work:
-        head = _existing(index)
+        head = _existing(index)  # again once held: a run may have appended meanwhile
         earlier = read_earlier(index, head, cfg, Path(work))
         signatures = np.concatenate([np.zeros((0, cfg.dedup.num_perm), dtype=np.uint32),
                                      *(np.load(files[0]) for files in earlier.files)])
