@@ -127,6 +127,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config {path}: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config {path} is not valid TOML: {err}") from err
+    except UnicodeDecodeError as err:  # TOML is UTF-8; an editor may have saved UTF-16
+        raise ConfigError(f"config {path} is not UTF-8 text (TOML must be): byte "
+                          f"{err.object[err.start]:#04x} at offset {err.start}") from err
 
 
 def apply_mapping(config: Config, data: dict[str, Any], origin: str) -> Config:

@@ -204,6 +204,19 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
     assert cfg.dedup.threshold == 0.9 and cfg.run.workers == 3
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"[dedup\n", "is not valid TOML"),
+    ("[dedup]\nthreshold = 0.8\n".encode("utf-16"), "is not UTF-8 text .*byte 0xff at offset 0"),
+    (b"[dedup]\nthreshold = 0.8 # caf\xe9\n", "is not UTF-8 text .*byte 0xe9 at offset 29"),
+])
+def test_a_config_file_that_is_not_toml_is_a_config_error(tmp_path: Path, content: bytes,
+                                                          message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
 @pytest.mark.parametrize("override, message", [
     ("nosection.x=1", "unknown config section"),
     ("dedup.nokey=1", "unknown config key 'dedup.nokey'; known: threshold, .*shingle_size"),
