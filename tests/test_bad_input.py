@@ -121,6 +121,25 @@ def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Pa
     assert [r["reason"] for r in gz_rejects] == ["unreadable_file"]
 
 
+def test_a_file_read_only_up_to_a_break_is_warned_about(tmp_path: Path) -> None:
+    lines = b"".join(orjson.dumps({"id": f"r{i}", "title": f"Report {i}", "text": BODY})
+                     + b"\n" for i in range(5))
+    packed = bytearray(gzip.compress(lines))
+    packed[-8] ^= 0xFF  # the data's CRC: gzip checks it after all of it was read
+    (tmp_path / "crc.jsonl.gz").write_bytes(bytes(packed))
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(lines)[:-12])
+    cfg = load_config(overrides=['embed.model="off"', "run.workers=1"])
+    said = {}
+    for name in ("crc", "cut"):
+        report = run_job([str(tmp_path / f"{name}.jsonl.gz")], tmp_path / name, cfg)
+        assert report["counts"]["rejected_by_reason"] == {"unreadable_file": 1}
+        [said[name]] = [text for text in report["warnings"] if "could not be read" in text]
+    assert said["crc"].startswith("1 input file could not be read to the end (e.g. ")
+    assert "CRC check failed" in said["crc"] and "may have given garbled records" in said["crc"]
+    assert "the records before the break were read" in said["cut"]
+    assert "garbled" not in said["cut"]
+
+
 def parse(payload: bytes, kind: str = "json") -> Record | Reject:
     """The reader on one JSONL line (or one .txt/.html file's bytes)."""
     return parse_item(RawItem("f.jsonl:1", kind, payload), ReadConfig())

@@ -419,6 +419,17 @@ def test_csv_and_tsv_with_a_header_take_the_field_mapping(tmp_path: Path) -> Non
         ("5", "Fifth", "Five", None)]
 
 
+def test_csv_bytes_that_are_not_utf8_are_read_as_in_a_json_line(tmp_path: Path) -> None:
+    # they were replaced by U+FFFD without a flag
+    title, text = b"Caf\xe9 closes", b"The caf\xe9 closed, \x93for good\x94."
+    (tmp_path / "a.csv").write_bytes(b'id,title,text\nc2,%s,"%s"\n' % (title, text))
+    (tmp_path / "a.jsonl").write_bytes(b'{"id":"c2","title":"%s","text":"%s"}\n'
+                                       % (title, text))
+    found = parsed([tmp_path / "a.csv", tmp_path / "a.jsonl"])
+    assert [(r.title, r.text, r.flags) for r in found if isinstance(r, Record)] == [
+        ("Café closes", "The café closed, “for good”.", ["invalid_utf8"])] * 2
+
+
 def test_a_csv_column_the_header_lacks_is_refused(tmp_path: Path, capsys: Any) -> None:
     table = tmp_path / "a.csv"
     table.write_text("id,title,maintext\n1,First,Body\n")

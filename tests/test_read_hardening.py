@@ -271,6 +271,20 @@ def test_a_parquet_row_that_escaping_makes_too_long_is_rejected(tmp_path: Path) 
     assert f"row of at least {size} bytes" in found[0][1].detail  # type: ignore[union-attr]
 
 
+def test_binary_cells_are_the_text_their_bytes_spell(tmp_path: Path) -> None:
+    # as in a JSON line: UTF-8, else Windows-1252 and flagged (they came out as "b'p1'")
+    parquet = write_parquet(tmp_path / "b.parquet", {
+        "id": pa.array([b"p1", b"p2", b"p3"], pa.binary()),
+        "title": pa.array([b"Harbour strike", "Caf\xe9 closes".encode("cp1252"),
+                           '"Quoted" \\ Zürich'.encode()], pa.binary()),
+        "text": pa.array([b"Dockers walked out.", b"Closed.", b"Trams stop."], pa.binary())})
+    records = [parse_item(item, ReadConfig()) for _, item in items_of([parquet], ReadConfig())]
+    assert [(r.id, r.title, r.text, r.flags) for r in records if isinstance(r, Record)] == [
+        ("p1", "Harbour strike", "Dockers walked out.", []),
+        ("p2", "Café closes", "Closed.", ["invalid_utf8"]),
+        ("p3", '"Quoted" \\ Zürich', "Trams stop.", [])]
+
+
 def test_dictionary_and_struct_cells_are_measured_too(tmp_path: Path) -> None:
     big = "z" * (2 * MiB)
     parquet = write_parquet(tmp_path / "d.parquet", {
@@ -302,8 +316,7 @@ def test_arrow_size_floors_never_exceed_the_json_lines() -> None:
     }
     batch = pa.RecordBatch.from_pydict(cells)
     for part in (batch, batch.slice(1), batch.slice(2)):
-        lines = [len(orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS))
-                 for row in part.to_pylist()]
+        lines = [len(dedup.io.read.row_line(row)) for row in part.to_pylist()]
         assert all(dedup.io.read.json_size_floor(part) <= lines)
     deep_type, deep = pa.list_(pa.int64()), [1]
     for _ in range(300):

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import re
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, pairwise
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -580,21 +581,22 @@ class CsvRows:
                 numbered.append((number, row if isinstance(row, Reject) else
                                  self.line(number, row)))
                 continue
-            cells = self.cells(row)
+            cells = self.cells(row.decode("utf-8", errors="replace"))
             self.header = cells if isinstance(cells, list) else []
         return runs(numbered)
 
-    def cells(self, row: bytes) -> list[str] | str:
+    def cells(self, text: str) -> list[str] | str:
         """A row's cells, or why the csv module refuses it."""
-        text = row.decode("utf-8", errors="replace")
         try:
             return next(csv.reader([text], delimiter=self.delimiter), [])
         except csv.Error as err:
             return str(err)
 
     def line(self, number: int, row: bytes) -> bytes | Reject:
-        """One row as the JSON line of its non-empty cells, or its reject."""
-        cells = self.cells(row)
+        """One row as the JSON line of its non-empty cells (bytes that are not UTF-8
+        left as they are, to be read as a JSON line's), or its reject."""
+        text, raw = text_of(row)
+        cells = self.cells(text)
         header = self.header or []
         problem = cells if isinstance(cells, str) else \
             f"{len(cells)} cells, the header has {len(header)}" \
@@ -602,8 +604,26 @@ class CsvRows:
         if problem or isinstance(cells, str):
             return Reject(origin=f"{self.path}:{number}", reason="malformed_csv",
                           detail=problem)
-        return orjson.dumps({name: cell for name, cell in zip(header, cells, strict=False)
-                             if cell})
+        found = {name: cell for name, cell in zip(header, cells, strict=False) if cell}
+        return raw_json_line(found) if raw else orjson.dumps(found)
+
+
+def text_of(data: bytes) -> tuple[str, bool]:
+    """``data`` as text, and whether some of its bytes are not UTF-8: those are kept as
+    surrogate escapes, which :func:`raw_json_line` writes back as the bytes they were."""
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "surrogateescape"), True
+
+
+def raw_json_line(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """A JSON line of ``value`` whose text holds bytes that are not UTF-8 (as surrogate
+    escapes): they go into the line as they are, so that parsing reads them as it reads
+    a JSON line's (as Windows-1252, flagged ``invalid_utf8``).  orjson writes valid
+    UTF-8 only; the standard library writes the escapes, turned back into the bytes."""
+    return json.dumps(value, default=default, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8", "surrogateescape")
 
 
 def leading_line(blocks: Iterator[bytes], limit: int) -> tuple[list[bytes], Iterator[bytes]]:
@@ -1059,11 +1079,24 @@ def batch_entries(batch: pyarrow.RecordBatch, path: str, first_row: int,
 
 def row_line(row: dict[str, Any]) -> bytes | str:
     """A Parquet row as a JSON line (dates and other values JSON lacks as their text),
-    or why JSON cannot hold it (nested too deep)."""
+    or why JSON cannot hold it (nested too deep).
+
+    A binary cell is the text its bytes spell, as in a JSON line: UTF-8, and bytes that
+    are not stay as they are (see :func:`raw_json_line`).
+    """
+    raw: list[bool] = []
+
+    def text(value: Any) -> str:
+        if isinstance(value, bytes | bytearray | memoryview):
+            found, not_utf8 = text_of(bytes(value))
+            raw.append(not_utf8)
+            return found
+        return str(value)
+
     try:
-        return orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(row, default=text, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as err:
-        return str(err)
+        return raw_json_line(row, text) if any(raw) else str(err)
 
 
 def json_size_floor(batch: pyarrow.RecordBatch) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import itertools
 import platform
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,7 +106,8 @@ def run_warnings(counts: dict[str, Any],
     records_in = counts["in"]
     if not records_in:
         return ["no article: the inputs hold no record"]
-    warnings = [f"{count} of {records_in} records ({count / records_in:.0%}) were rejected "
+    warnings = [unread_files_warning(count, examples[reason]) if reason == UNREADABLE else
+                f"{count} of {records_in} records ({count / records_in:.0%}) were rejected "
                 f"as {reason} (e.g. {examples[reason][0]['origin']})"
                 for reason, count in warned_reasons(counts).items()]
     if not counts["out"]:
@@ -121,9 +123,30 @@ def run_warnings(counts: dict[str, Any],
 
 
 def warned_reasons(counts: dict[str, Any]) -> dict[str, int]:
-    """The reject reasons a run warns about: each more than half of the records."""
+    """The reject reasons a run warns about: each more than half of the records, and
+    files not read to their end (a reject each, however few)."""
     return {reason: count for reason, count in counts["rejected_by_reason"].items()
-            if count * 2 > counts["in"]}
+            if count * 2 > counts["in"] or reason == UNREADABLE}
+
+
+# The reject of a file whose reading broke off (one per file, after its records so far).
+UNREADABLE = "unreadable_file"
+# How a compressed stream says its checksum failed (gzip: "CRC check failed"; zstd, xz).
+_CHECKSUM_FAILED = re.compile(r"crc|checksum", re.IGNORECASE)
+
+
+def unread_files_warning(count: int, examples: Sequence[dict[str, Any]]) -> str:
+    """Files whose reading broke off: their records before the break were read.  A
+    compressed file checks its checksum only at its end, so when that failed its
+    records may be garbled: that is said too."""
+    first = examples[0]
+    said = (f"{count} input file{'s' if count > 1 else ''} could not be read to the end "
+            f"(e.g. {first['origin']}: {first['detail']}); the records before the break "
+            "were read")
+    if any(_CHECKSUM_FAILED.search(example["detail"]) for example in examples):
+        said += (": a compressed file's checksum is checked at its end only, so a file "
+                 "whose checksum failed may have given garbled records")
+    return said
 
 
 # Learned patterns the report lists (overall and per source), and sources it shows.
