@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("out", type=Path, metavar="DIR", help="the output folder of a run")
     shown.add_argument("id", nargs="?", metavar="ID",
                        help="a story id (s-...), event id (c-...) or article id")
-    shown.add_argument("--limit", type=int, default=10, metavar="N",
+    shown.add_argument("--limit", type=at_least_one, default=10, metavar="N",
                        help="stories, events and members to list (default 10)")
     shown.add_argument("--json", action="store_true", help="print JSON, for scripts")
     settings = commands.add_parser("config", help="print the defaults as commented TOML, or "
@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(index)
     index.add_argument("--json", action="store_true", help="print JSON, for scripts")
     return parser
+
+
+def at_least_one(text: str) -> int:
+    """An argument that counts things to show: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def add_config_options(command: argparse.ArgumentParser) -> None:
@@ -182,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def show_command(args: argparse.Namespace) -> int:
     """``dedup show``: print what was asked, or one message and exit 2."""
     try:
-        print(show(args.out, args.id, max(1, args.limit), args.json))
+        print(show(args.out, args.id, args.limit, args.json))
     except (ShowError, OSError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR

@@ -228,6 +228,11 @@ def test_user_errors_exit_2_before_work(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "a-file").write_text("not a directory")
     assert main(["run", str(SEEDS), "--out", str(tmp_path / "a-file")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone" / "out")
+    assert main(["run", str(SEEDS), "--out", str(tmp_path / "dangling")]) == 2
+    assert f"a symbolic link to {tmp_path / 'gone' / 'out'}, which does not exist" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "gone").exists()
 
 
 @pytest.mark.parametrize("optional", [

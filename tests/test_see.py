@@ -120,3 +120,7 @@ def test_show_says_what_it_cannot_find(seeds_out: Path, tmp_path: Path,
     assert "is no story, event or article id" in capsys.readouterr().err
     assert main(["show", str(tmp_path)]) == 2
     assert "no finished run here" in capsys.readouterr().err
+    for limit in ("0", "-1", "ten"):
+        with pytest.raises(SystemExit):  # argparse's usage error, exit 2
+            main(["show", str(seeds_out), "--limit", limit])
+        assert "expected a whole number of at least 1" in capsys.readouterr().err

@@ -147,6 +147,9 @@ def check_output_dir(out_dir: Path, inputs: Sequence[InputFile], will_write: Seq
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"--out {out_dir}: exists and is not a directory")
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise OutputError(f"--out {out_dir}: a symbolic link to {os.readlink(out_dir)}, "
+                          "which does not exist: make that folder, or choose another --out")
     ledger = read_ledger(out_dir) if out_dir.is_dir() else Ledger(frozenset())
     refuse_own_files_as_inputs(out_dir, inputs, ledger)
     foreign = foreign_entries(out_dir, ledger)
