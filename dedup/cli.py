@@ -186,14 +186,14 @@ def main(argv: Sequence[str] | None = None) -> int:
               "config: ran from the start", file=sys.stderr)
     for warning in report["warnings"]:
         print(f"dedup: warning: {warning}", file=sys.stderr)
-    print(summary(report, args.out))
+    print_out(summary(report, args.out))
     return 0 if report["counts"]["out"] else FAILED
 
 
 def show_command(args: argparse.Namespace) -> int:
     """``dedup show``: print what was asked, or one message and exit 2."""
     try:
-        print(show(args.out, args.id, args.limit, args.json))
+        print_out(show(args.out, args.id, args.limit, args.json))
     except (ShowError, OSError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
@@ -208,7 +208,7 @@ def config_command(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
-    print(commented_toml(cfg), end="")
+    print_out(commented_toml(cfg).removesuffix("\n"))
     return 0
 
 
@@ -223,13 +223,22 @@ def index_command(args: argparse.Namespace) -> int:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
     if args.json:
-        print(json.dumps(facts, indent=2))
+        print_out(json.dumps(facts, indent=2))
     else:
-        for key, value in facts.items():
-            if key != "settings":
-                print(f"{key.replace('_', ' ')}: {value:,}" if isinstance(value, int)
-                      else f"{key.replace('_', ' ')}: {value}")
+        print_out("\n".join(f"{key.replace('_', ' ')}: {value:,}" if isinstance(value, int)
+                            else f"{key.replace('_', ' ')}: {value}"
+                            for key, value in facts.items() if key != "settings"))
     return 0
+
+
+def print_out(text: str) -> None:
+    """Print ``text`` on stdout.  A reader that stops early (``dedup show | head``) is
+    not an error: the rest is dropped, and stdout goes to the null device, since Python
+    would flush it again at exit and fail on the closed pipe."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @contextmanager

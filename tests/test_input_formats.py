@@ -129,6 +129,10 @@ def test_a_dotted_path_reads_a_nested_field_of_jsonl_and_parquet(tmp_path: Path,
     error = capsys.readouterr().err
     assert "read.fields.published = 'metadata.dat': no record has this field" in error
     assert "metadata.date" in error  # the nested paths are among the fields seen
+    assert main(["run", str(tmp_path / "nested.parquet"), "--out", str(tmp_path / "typo"),
+                 "--set", 'read.fields.published="metadata.dat"', *ARGS]) == 2
+    assert f"no record has this field in the columns of {tmp_path / 'nested.parquet'} " in \
+        capsys.readouterr().err
 
 
 def test_strict_off_reads_on_regardless(tmp_path: Path) -> None:

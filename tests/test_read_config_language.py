@@ -185,6 +185,13 @@ def test_batches_number_records_the_same_whatever_their_size(tmp_path: Path) -> 
 def test_bad_paths_fail_early(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         discover_inputs([str(tmp_path / "nope")])
+    (tmp_path / "dangling.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    with pytest.raises(InputError, match=f"a symbolic link to {tmp_path}/gone.jsonl, which"):
+        discover_inputs([str(tmp_path / "dangling.jsonl")])
+    (tmp_path / "loop-a.jsonl").symlink_to(tmp_path / "loop-b.jsonl")
+    (tmp_path / "loop-b.jsonl").symlink_to(tmp_path / "loop-a.jsonl")
+    with pytest.raises(InputError, match=r"loop-a\.jsonl: a loop of symbolic links$"):
+        discover_inputs([str(tmp_path / "loop-a.jsonl")])
     (tmp_path / "data.xml").write_text("a,b")
     with pytest.raises(InputError, match="unsupported"):
         discover_inputs([str(tmp_path / "data.xml")])

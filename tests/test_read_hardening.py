@@ -548,6 +548,18 @@ def test_links_out_of_the_input_folder_are_followed_only_when_asked(tmp_path: Pa
     assert names_of(explicit.files, tmp_path) == ["in/passwd.txt"] and not explicit.notes
 
 
+def test_input_names_on_no_file_in_a_folder_are_said(tmp_path: Path) -> None:
+    tree(tmp_path, ["in/x.jsonl", "in/notes.md"])
+    (tmp_path / "in/moved.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    os.mkfifo(tmp_path / "in/feed.jsonl")
+    (tmp_path / "in/readme").symlink_to(tmp_path / "gone")  # not named like an input
+    found = discover_inputs([str(tmp_path / "in")])
+    assert names_of(found.files, tmp_path) == ["in/x.jsonl"]
+    assert found.notes == [
+        f"not read: 2 paths named like an input but not a file (a broken symbolic link, a "
+        f"pipe, a socket) (e.g. {tmp_path}/in/feed.jsonl)"]
+
+
 def test_a_file_named_twice_is_read_once_and_said_once(tmp_path: Path) -> None:
     tree(tmp_path, ["a.jsonl", "b.jsonl"])
     (tmp_path / "link.jsonl").symlink_to(tmp_path / "a.jsonl")

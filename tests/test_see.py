@@ -4,6 +4,8 @@ show``, and the HTML report."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,18 @@ def test_show_an_event_and_an_article_of_a_generated_corpus(
     limited = orjson.loads(shown(capsys, str(generated_out), "--json", "--limit", "2"))
     assert [e["cluster_id"] for e in limited["events"]] == [e["cluster_id"] for e in events[:2]]
     assert all(len(e["members"]) <= 2 for e in limited["events"])
+
+
+@pytest.mark.parametrize("command", ["config", "show"])
+def test_a_reader_that_stops_early_is_not_an_error(command: str, seeds_out: Path) -> None:
+    # as `dedup show DIR | head -1` does, the reader closes the pipe before dedup writes
+    args = [command, str(seeds_out)] if command == "show" else [command]
+    process = subprocess.Popen([sys.executable, "-m", "dedup", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == b""
 
 
 def test_show_says_what_it_cannot_find(seeds_out: Path, tmp_path: Path,

@@ -9,6 +9,7 @@ not followed unless asked, and the output folder is never an input.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -303,7 +304,22 @@ def local_inputs(name: str, walker: Walker) -> list[tuple[str, str]]:
         found = walker.walk(root, Selection.of_pattern(name, parts)) \
             if os.path.isdir(root or ".") else []
         return found or walker.nothing_taken(name, root or ".", no_match)
-    raise InputError(f"{name}: no such file or directory")
+    raise InputError(f"{name}: {missing_reason(path)}")
+
+
+def missing_reason(path: Path) -> str:
+    """Why a named input is neither a file nor a folder: a link that leads nowhere (or
+    round in a loop) is said as such, not as a missing file."""
+    if not path.is_symlink():
+        return "no such file or directory"
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11-3.12 raise it for a loop; later ones OSError(ELOOP)
+        return "a loop of symbolic links"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+    return f"a symbolic link to {os.readlink(path)}, which does not exist"
 
 
 def pattern_root(name: str) -> tuple[str, tuple[str, ...]]:
@@ -422,6 +438,7 @@ class Walker:
     outside: Tally = field(default_factory=Tally)  # links out of their input folder
     excluded: Tally = field(default_factory=Tally)  # entries under the output folder
     unlisted: Tally = field(default_factory=Tally)  # folders that could not be listed
+    unusable: Tally = field(default_factory=Tally)  # input names on no file (a broken link)
 
     def first_time(self, location: str, key: str) -> bool:
         """Whether the file ``key`` is named for the first time (else it is counted)."""
@@ -455,6 +472,8 @@ class Walker:
                         self.may_follow(link, path, target, root_real) and \
                         not self.is_excluded(path, target):
                     found.append((path, target))
+                elif not kind and selection.take(parts):
+                    self.unusable.add(path)
             stack.extend(reversed(subfolders))
         return sorted(found, key=lambda pair: by_folder(pair[0]))
 
@@ -516,6 +535,8 @@ class Walker:
             ("not read", self.excluded, "path", f"under the output folder "
              f"{self.exclude}", ""),
             ("not read", self.unlisted, "folder", "that could not be listed", ""),
+            ("not read", self.unusable, "path", "named like an input but not a file (a "
+             "broken symbolic link, a pipe, a socket)", ""),
         ]
         return [f"{action}: {counted(tally.count, noun)} {what} (e.g. {tally.example}){hint}"
                 for action, tally, noun, what, hint in said if tally.count]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from dedup.io.discover import STDIN, InputError, InputFile
+from dedup.io.discover import PARQUET_SUFFIXES, STDIN, InputError, InputFile
 from dedup.io.read import DEFAULT_FIELDS, ReadConfig, sample_fields
 
 # Record field -> input field, for the JSON that common scrapers write.  Fields a preset
@@ -45,8 +45,7 @@ def check_mapping(files: Sequence[InputFile], cfg: ReadConfig) -> None:
     seen, records, sampled = sample_fields(files, SAMPLE_RECORDS, cfg)
     if not records:
         return
-    where = f"the first {records} records of {'stdin' if sampled[0] == STDIN else sampled[0]}" + \
-        (f" and {len(sampled) - 1} more files" if len(sampled) > 1 else "")
+    where = sample_place(records, sampled)
     missing = [(name, key) for name, key in cfg.fields.items()
                if key != DEFAULT_FIELDS.get(name) and key not in seen]
     if missing:
@@ -61,6 +60,16 @@ def check_mapping(files: Sequence[InputFile], cfg: ReadConfig) -> None:
                          f"article would be its headline only; they look like {preset} "
                          f"records: add --preset {preset}, or set read.strict = false to "
                          "read them as they are")
+
+
+def sample_place(records: int, sampled: Sequence[str]) -> str:
+    """Where the fields were sampled, for a message: "the first 40 records of a.jsonl
+    and 2 more files", or "the columns of a.parquet" (its columns are one record)."""
+    first = "stdin" if sampled[0] == STDIN else sampled[0]
+    more = f" and {len(sampled) - 1} more files" if len(sampled) > 1 else ""
+    if all(InputFile(location).read_as.endswith(PARQUET_SUFFIXES) for location in sampled):
+        return f"the columns of {first}{more}"
+    return f"the first {records} record{'s' if records > 1 else ''} of {first}{more}"
 
 
 def fitting_preset(seen: Counter[str]) -> str | None:
