@@ -26,6 +26,7 @@ from dedup.algorithms.boilerplate import (
     story_tokens,
 )
 from dedup.algorithms.duplicates import key_ranges
+from dedup.algorithms.hashing import string_hashes
 from dedup.config import load_config
 from dedup.job.run import run_job
 from dedup.stages.clean import normalise_lines
@@ -158,6 +159,17 @@ def test_story_tokens_do_not_depend_on_the_text_before_in_the_chunk() -> None:
     assert alone.any()
     for before in ("Closing words without a newline.", "tail", "x\n", ""):
         assert np.array_equal(story_tokens([before, unspaced])[1], alone)
+
+
+def test_many_strings_hash_at_once_to_what_each_hashes_to_alone() -> None:
+    # the index's ids are hashed this way: equal ids meet, others do not
+    rng = np.random.default_rng(4)
+    ids = ["", "a", "a~2", "ab\x00", "é", "x" * 3000, "\ud800 lone", *(
+        "".join(rng.choice(list("abcdefghij~-é"), rng.integers(1, 40))) for _ in range(3000))]
+    together = string_hashes(ids)
+    assert [int(string_hashes([one])[0]) for one in ids[:50]] == together[:50].tolist()
+    assert len(set(together.tolist())) == len(set(ids))
+    assert string_hashes([]).shape == (0,)
 
 
 def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:

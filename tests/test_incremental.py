@@ -83,6 +83,57 @@ def test_a_run_without_index_writes_no_continuation_fields(tmp_path: Path) -> No
     assert "index" not in orjson.loads((tmp_path / "out" / "report.json").read_bytes())
 
 
+def test_an_id_the_index_holds_names_no_other_article(tmp_path: Path) -> None:
+    # day 2 reuses day 1's id for another story: it took over that event's id
+    first, second, truth = copies_split()
+    index = str(tmp_path / "index")
+    day1 = by_id(day_run(tmp_path, first, "day1", index))
+    copy = second[0]
+    reused = truth[copy["id"]]["copy_of"]
+    unrelated, _ = make_corpus(seed=5, per_language=1)  # other made-up words
+    again = {**unrelated[0], "id": reused}
+    day2 = by_id(day_run(tmp_path, [again, copy], "day2", index))
+    renamed = day2[f"{reused}~2"]
+    assert reused not in day2 and "duplicate_id" in renamed["flags"]
+    assert renamed["cluster_id"] != day1[reused]["cluster_id"]
+    assert day2[copy["id"]]["duplicate_of"] == reused
+    assert day2[copy["id"]]["cluster_id"] == day1[reused]["cluster_id"]
+    events = [row["cluster_id"] for row in rows(tmp_path / "day2" / "clusters.jsonl")]
+    assert len(events) == len(set(events))
+    day3 = by_id(day_run(tmp_path, [{**again, "id": "later"}], "day3", index))
+    assert day3["later"]["duplicate_of"] == f"{reused}~2"
+
+
+def test_a_day_without_articles_leaves_the_index_as_it_was(tmp_path: Path) -> None:
+    first, second, _ = copies_split()
+    index = tmp_path / "index"
+    for name, records in (("nothing", []), ("rejected", [{"id": "x"}, {"id": "y"}])):
+        with pytest.raises(FileNotFoundError):
+            (index / HEAD).read_bytes()  # a new index: the first days have no article
+        source = write(tmp_path / f"{name}.jsonl", records)
+        report = run_job([str(source)], tmp_path / name, load_config(overrides=SETTINGS),
+                         index=str(index))
+        assert report["counts"]["out"] == 0 and report["warnings"][0].startswith("no article")
+        assert report["index"]["articles_appended"] == 0
+    day_run(tmp_path, first, "day1", str(index))
+    head = (index / HEAD).read_bytes()
+    report = run_job([str(tmp_path / "rejected.jsonl")], tmp_path / "again",
+                     load_config(overrides=SETTINGS), index=str(index))
+    assert report["counts"]["rejected"] == 2 and (index / HEAD).read_bytes() == head
+    assert all(row["duplicate_of"] for row in rows(day_run(tmp_path, second, "day2",
+                                                            str(index)) / "articles.jsonl"))
+
+
+def test_every_article_a_copy_of_the_index_is_warned_about(tmp_path: Path) -> None:
+    first, _, _ = copies_split()
+    index = str(tmp_path / "index")
+    day_run(tmp_path, first, "day1", index)
+    report = run_job([str(write(tmp_path / "copy.jsonl", first))], tmp_path / "copy",
+                     load_config(overrides=SETTINGS), index=index)  # another file: not refused
+    assert report["warnings"][-1].startswith(f"every article ({len(first)}) is a copy of one "
+                                             f"the index {index} already holds")
+
+
 def halves(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
     """Each event's first reports in one run, the rest in the next (in time order)."""
     ordered = sorted(records, key=lambda r: (r["published"], r["id"]))

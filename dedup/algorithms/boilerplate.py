@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from dedup.algorithms.arrays import components
-from dedup.algorithms.hashing import hash64, text_bytes
+from dedup.algorithms.hashing import hash64, span_hashes, text_bytes
 from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.io.spool import save_array
 
@@ -195,8 +195,7 @@ def story_tokens(texts: Sequence[str]) -> np.ndarray:
 
     Byte windows, not lines: a copy with a word changed here and there, or other
     furniture around it, still shares most of its windows, and all of it is a few array
-    operations over the whole chunk's bytes.  Each window's hash is a polynomial over its
-    bytes, from prefix sums (the base is odd, so its powers are invertible modulo 2**64).
+    operations over the whole chunk's bytes (:func:`~dedup.algorithms.hashing.span_hashes`).
     """
     data = [text.encode("utf-8", "surrogatepass") for text in texts]
     tokens = np.zeros((len(data), STORY_TOKENS), dtype=np.uint64)
@@ -215,12 +214,8 @@ def story_tokens(texts: Sequence[str]) -> np.ndarray:
     starts, article = starts[whole], article[whole]
     if not starts.size:
         return tokens
+    hashes = span_hashes(values, starts, starts + _WINDOW)
     with np.errstate(over="ignore"):
-        prefix = np.concatenate([[np.uint64(0)], np.cumsum((values + np.uint64(1))
-                                                           * _powers(_BASE, values.size),
-                                                           dtype=np.uint64)])
-        hashes = (prefix[starts + _WINDOW] - prefix[starts]) * \
-            _powers(_BASE_INVERSE, values.size)[starts]
         mixed = hashes[:, None] * _TOKEN_MULTIPLIERS
         mixed ^= mixed >> np.uint64(29)
     first = np.flatnonzero(np.r_[True, article[1:] != article[:-1]])
@@ -231,36 +226,8 @@ def story_tokens(texts: Sequence[str]) -> np.ndarray:
 # Characters of an article's text its story tokens are taken from, longest lines first:
 # its paragraphs, which copies share and other stories do not.
 _TOKEN_TEXT_CHARS = 250
-# Window width (bytes) and polynomial base of the story tokens; the base is odd, so it has
-# an inverse modulo 2**64 (found by Newton's iteration).
+# Window width (bytes) of the story tokens.
 _WINDOW = 24
-_BASE = np.uint64(0x100000001B3)
-
-
-def _powers(base: np.uint64, count: int) -> np.ndarray:
-    """``base`` to the powers 0 .. count-1, modulo 2**64 (kept per process and grown as
-    chunks need: the same few megabytes every chunk would compute again)."""
-    known = _POWERS.get(int(base))
-    if known is None or known.size < count:
-        known = np.ones(max(count, 2 * (0 if known is None else known.size)), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            known[1:] = np.cumprod(np.full(known.size - 1, base, dtype=np.uint64))
-        _POWERS[int(base)] = known
-    return known[:count]
-
-
-_POWERS: dict[int, np.ndarray] = {}
-
-
-def _inverse_mod_2_64(odd: int) -> int:
-    """The inverse of an odd number modulo 2**64."""
-    inverse = odd
-    for _ in range(6):
-        inverse = inverse * (2 - odd * inverse) % (1 << 64)
-    return inverse
-
-
-_BASE_INVERSE = np.uint64(_inverse_mod_2_64(int(_BASE)))
 
 
 # ---------------------------------------------------------------------------------

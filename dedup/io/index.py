@@ -472,6 +472,14 @@ class Index:
             raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
                                   f"({err!r:.200})") from None
 
+    def read_ids(self, name: str) -> list[str]:
+        """A generation's article ids alone; unreadable, a damaged index."""
+        try:
+            return list(orjson.loads(self._need(f"{name}/articles.json"))["ids"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
+                                  f"({err!r:.200})") from None
+
     def read_rows(self, name: str, n_features: int) -> ArticleRows | None:
         """A generation's article rows, or None if it has none (made before they were
         kept); a file that cannot be read back is a damaged index."""

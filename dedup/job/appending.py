@@ -18,7 +18,7 @@ import orjson
 from dedup.config import Config
 from dedup.io.discover import InputFile, is_url
 from dedup.io.index import Generation, Head, Index, IndexStoreError
-from dedup.job.corpus import Corpus
+from dedup.job.corpus import Corpus, IdSet
 from dedup.job.events import Grouping
 from dedup.job.incremental import Earlier, index_settings, new_generation, read_earlier
 
@@ -87,10 +87,24 @@ class Appending:
                 "events_merged": len(continued.merged_events),
                 "articles_appended": len(self.pending[0].articles)}
 
+    def earlier_ids(self) -> IdSet:
+        """Every article id the index holds: today's records that repeat one are renamed
+        as repeats within one run are (``X~2``), so that an id never names two articles
+        and no new event or story takes an earlier one's id (ids are made from members')."""
+        return IdSet.of([article_id for name in (self.head.generations if self.head else ())
+                         for article_id in self.index.read_ids(name)])
+
+    def untouched(self) -> dict[str, Any]:
+        """What the report says of the index after a run without any article: nothing
+        was compared with it nor appended to it."""
+        return {"location": self.index.where, "articles_appended": 0,
+                "note": "no article in this run: the index is as it was"}
+
     def commit(self) -> None:
-        """Append today's generation (atomically; see ``dedup.io.index``)."""
-        assert self.pending is not None
-        self.head = self.index.append(self.head, self.settings, *self.pending)
+        """Append today's generation (atomically; see ``dedup.io.index``), if the run made
+        one (a run without any article makes none)."""
+        if self.pending is not None:
+            self.head = self.index.append(self.head, self.settings, *self.pending)
 
 
 def inputs_fingerprint(files: Sequence[InputFile]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dedup.algorithms.duplicates import rank_of
+from dedup.algorithms.hashing import string_hashes
 from dedup.io.spool import SpooledRows
 from dedup.job.tasks import (
     AnalysedChunk,
@@ -63,39 +64,62 @@ class Corpus:
                            chunk_starts=self.chunk_bounds[:-1], rows=rows)
 
 
+@dataclass(frozen=True, slots=True)
+class IdSet:
+    """Article ids as sorted 64-bit hashes (:func:`string_hashes`): an index's earlier
+    ids in 8 bytes each, where a set of the strings took about 100."""
+
+    hashes: np.ndarray  # uint64, sorted, unique
+
+    @classmethod
+    def of(cls, ids: Sequence[str]) -> IdSet:
+        return cls(np.unique(string_hashes(ids)))
+
+    def holds(self, ids: Sequence[str]) -> np.ndarray:
+        """Whether each of ``ids`` is in the set (a hash collision counts: it only
+        renames an id)."""
+        keys = string_hashes(ids)
+        place = np.minimum(np.searchsorted(self.hashes, keys), max(self.hashes.size - 1, 0))
+        return self.hashes[place] == keys if self.hashes.size else np.zeros(len(ids), bool)
+
+
 def fold_prepared(
-    chunks: Iterable[PreparedChunk],
+    chunks: Iterable[PreparedChunk], earlier: IdSet | None = None,
 ) -> tuple[list[PreparedChunk], dict[int, dict[int, str]]]:
     """The prepared chunks as they arrive, and per chunk, the new ids of records whose
-    id was already used (:func:`rename_repeated`).
+    id was already used, in this input or (``earlier``) by an index's articles
+    (:func:`rename_repeated`).
 
     Each chunk's ids are dropped once used, so they are never held twice: the analyse
     pass gives every kept id back with its row anyway.
     """
     seen: set[str] = set()
+    taken = earlier or IdSet.of([])
     renames: dict[int, dict[int, str]] = {}
     kept = []
     for index, chunk in enumerate(chunks):
-        if renamed := rename_repeated(chunk, seen):
+        if renamed := rename_repeated(chunk, seen, taken):
             renames[index] = renamed
         chunk.ids = []
         kept.append(chunk)
     return kept, renames
 
 
-def rename_repeated(chunk: PreparedChunk, seen: set[str]) -> dict[int, str]:
+def rename_repeated(chunk: PreparedChunk, seen: set[str], earlier: IdSet) -> dict[int, str]:
     """``seq -> new id`` for the chunk's records whose id is in ``seen`` (used earlier in
-    the input); adds the chunk's ids to it.
+    the input) or ``earlier`` (an index's); adds the chunk's ids to ``seen``.
 
     A repeated id gets ``~2``, ``~3``... appended (flagged ``duplicate_id``) rather than being
     dropped: the record may be a different article, and losing it would be worse.
     """
     renamed: dict[int, str] = {}
-    for seq, record_id in zip(chunk.seqs.tolist(), chunk.ids, strict=True):
+    held = earlier.holds(chunk.ids).tolist()
+    for seq, record_id, was_held in zip(chunk.seqs.tolist(), chunk.ids, held, strict=True):
         new_id, suffix = record_id, 1
-        while new_id in seen:
+        while new_id in seen or was_held:
             suffix += 1
             new_id = f"{record_id}~{suffix}"
+            was_held = bool(earlier.holds([new_id])[0])
         seen.add(new_id)
         if new_id != record_id:
             renamed[seq] = new_id

@@ -159,7 +159,8 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     steps.log.info("%s", mode_line(cfg.embed.model, engine_facts(engine)))
 
     prepared, renames = fold_prepared(
-        engine.map(prepare_chunk, read_tasks(files, work, cfg), read_pass(files)))
+        engine.map(prepare_chunk, read_tasks(files, work, cfg), read_pass(files)),
+        appending.earlier_ids() if appending is not None else None)
     records = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
     steps.done("read", f"{records:,} records, {len(prepared):,} chunks")
 
@@ -177,7 +178,8 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
 
     corpus = stack(analysed, work, cfg.embed.model != "off")
     steps.restart()  # stacking is counted in no step, as before; reading the index in dedup
-    earlier = appending.read(work, corpus) if appending is not None else None
+    # a run without any article (an empty day) leaves the index as it was
+    earlier = appending.read(work, corpus) if appending is not None and corpus.ids else None
     rows = duplicate_rows(corpus, earlier)
     dups = find_duplicates(rows.exact, ChunkedSignatures(
         corpus, cfg, engine, earlier.files if earlier else ()), rows.shingles, rows.id_rank,
@@ -212,13 +214,20 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     examples = reject_examples(out / REJECTS_FILE, report["counts"]["rejected_by_reason"]
                                if samples is not None else warned_reasons(report["counts"]))
     report["warnings"] = run_warnings(report["counts"], examples)
+    if appending is not None:
+        report["index"] = appending.prepare(corpus, grouping, earlier) if earlier is not None \
+            else appending.untouched()
+        if report["index"].get("copies_of_earlier") == report["counts"]["out"] > 0:
+            report["warnings"].append(
+                f"every article ({report['counts']['out']}) is a copy of one the index "
+                f"{appending.index.where} already holds: were these inputs appended before "
+                "(from stdin, a copy of a file, or records in Python, which the index cannot "
+                "recognise as the same inputs)?")
     if samples is not None:
         samples["rejects"] = examples
         write_html(out / HTML_REPORT, report, samples)
         steps.done("html", HTML_REPORT)
         report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
-    if appending is not None and earlier is not None:
-        report["index"] = appending.prepare(corpus, grouping, earlier)
     write_json(out / REPORT, report)
     return report
 
