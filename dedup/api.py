@@ -39,6 +39,7 @@ from dedup.io.outdir import (
     article_files,
     check_output_dir,
 )
+from dedup.io.read import CellText, raw_json_line
 from dedup.job.run import outputs_written, run_job
 from dedup.show import lines
 
@@ -137,7 +138,14 @@ class Result:
         files = article_files(self.out) if kind == "articles" else [self.out / OUTPUT_FILES[kind]]
         if kind == "kept" and not files[0].is_file():
             raise ValueError("this run wrote no kept.jsonl: run with write__kept_only=True")
-        return itertools.chain.from_iterable(map(lines, files))
+        return self._lines(files)
+
+    def _lines(self, files: list[Path]) -> Iterator[dict[str, Any]]:
+        """The files' rows, read lazily by a generator that holds this Result: in
+        ``for row in dedup.run(records).articles()`` nothing else holds it, and its
+        temporary folder must not be removed before the rows are read."""
+        for file in files:
+            yield from lines(file)
 
     def to_pandas(self, kind: str = "articles") -> pandas.DataFrame:
         """Output ``kind`` (articles, events, stories, rejects or kept) as a DataFrame: one
@@ -269,8 +277,9 @@ def arrow_table(source: object) -> pyarrow.Table | None:
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(source, pd.DataFrame):
         pa = imported("pyarrow", "a DataFrame source", "pandas")
-        try:
-            return pa.Table.from_pandas(source, preserve_index=False)
+        check_frame_columns(source)
+        try:  # a named index (df.set_index("id")) is a column; a RangeIndex is not kept
+            return pa.Table.from_pandas(source)
         except pa.ArrowException as err:
             raise TypeError(f"the DataFrame cannot be read as a table ({err}): give each "
                             "column one type, e.g. df['id'] = df['id'].astype(str), or pass "
@@ -279,6 +288,18 @@ def arrow_table(source: object) -> pyarrow.Table | None:
     if arrow is not None and isinstance(source, arrow.Table):
         return source
     return None
+
+
+def check_frame_columns(frame: pandas.DataFrame) -> None:
+    """Columns a record's fields can be named by: one level of names, each once (with
+    tuples for names every row would be rejected ``empty``; pyarrow refuses repeats)."""
+    if frame.columns.nlevels > 1:
+        raise TypeError("the DataFrame's columns have several levels: name each column "
+                        "once, e.g. df.columns = ['_'.join(map(str, c)) for c in df.columns]")
+    repeated = sorted({str(name) for name in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise TypeError(f"the DataFrame has columns named more than once ({', '.join(repeated)}"
+                        "): give each column its own name")
 
 
 def imported(name: str, needed_by: str, extra: str) -> ModuleType:
@@ -310,17 +331,25 @@ def write_jsonl(records: Iterable[Any], folder: Path) -> Path:
 
 
 def record_line(record: Any) -> bytes:
-    """A record as one JSON line: dates in ISO 8601, numpy numbers as numbers, other
-    values JSON lacks (sets, decimals) as their text.  What orjson refuses to write (an
-    integer over 64 bits, a lone surrogate, nesting over 254 levels) is written by the
-    standard library, ASCII-only, so that it reaches the reader as it would in a file
-    (a 30-digit id read as text, a lone surrogate repaired and flagged) instead of
-    stopping the run."""
+    """A record as one JSON line: dates in ISO 8601, numpy numbers as numbers, bytes as
+    the text they spell, other values JSON lacks (sets, decimals) as their text
+    (:class:`~dedup.io.read.CellText`).  What orjson refuses to write (an integer over
+    64 bits, a lone surrogate, nesting over 254 levels) is written by the standard
+    library, ASCII-only, so that it reaches the reader as it would in a file (a 30-digit
+    id read as text, a lone surrogate repaired and flagged) instead of stopping the run.
+    A record no JSON can hold (a tuple as a key, a record holding itself) becomes a
+    line the reader rejects (``not_an_object``) saying why; the run goes on."""
+    text = CellText()
     try:
-        return orjson.dumps(record, default=str,
+        return orjson.dumps(record, default=text,
                             option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError:
-        return json.dumps(record, default=str, separators=(",", ":")).encode()
+        pass
+    try:
+        return raw_json_line(record, text) if text.raw else \
+            json.dumps(record, default=text, separators=(",", ":")).encode()
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as err:
+        return orjson.dumps(f"a record JSON cannot hold ({type(err).__name__}: {err})")
 
 
 def write_parquet(table: pyarrow.Table, folder: Path) -> Path:

@@ -180,6 +180,38 @@ def test_records_json_cannot_hold_reach_the_job_as_from_a_file(own_temp_folder: 
     assert list(own_temp_folder.iterdir()) == []  # the records' scratch folder too
 
 
+def test_bytes_and_records_no_json_holds_are_read_or_rejected_not_fatal(
+        own_temp_folder: Path) -> None:
+    # bytes came out as "b'...'"; a tuple key or a cycle stopped the whole run
+    body = "Ministers agreed the grid plan on Monday after long talks in the capital."
+    cycle: dict[str, Any] = {"id": "cycle", "title": "Loop", "text": body}
+    cycle["self"] = cycle
+    given = [{"id": b"b1", "title": "Привет".encode(), "text": body},
+             {"id": "b2", "title": "Caf\xe9 closes".encode("cp1252"), "text": body + " Two."},
+             {"id": "tuple", "title": "Key", "text": body, (1, 2): "y"}, cycle]
+    result = dedup.run(given, run__workers=1, embed__model="off")
+    assert [(row["id"], row["title"], row.get("flags")) for row in result.articles()] == [
+        ("b1", "Привет", None), ("b2", "Café closes", ["invalid_utf8"])]
+    tuple_key, cyclic = result.rejects()
+    assert tuple_key["reason"] == cyclic["reason"] == "not_an_object"
+    assert "a record JSON cannot hold (TypeError: keys must be str" in tuple_key["detail"]
+    assert "a record JSON cannot hold (ValueError: Circular reference" in cyclic["detail"]
+
+
+def test_the_rows_of_a_result_nobody_holds_are_read(own_temp_folder: Path) -> None:
+    # the Result was collected, its temporary folder removed, before the rows were read
+    given = [{"id": f"r{i}", "title": f"Grid plan {i}", "text": f"Ministers met {i} times."}
+             for i in range(3)]
+    assert [row["id"] for row in dedup.run(given, run__workers=1).articles()] == [
+        "r0", "r1", "r2"]
+    events = dedup.run(given, run__workers=1).events()
+    gc.collect()
+    assert sum(len(event["members"]) for event in events) == 3
+    del events
+    gc.collect()
+    assert not [path for path in own_temp_folder.iterdir() if path.name.startswith("dedup-")]
+
+
 def test_empty_iterable_is_an_empty_file(tmp_path: Path, own_temp_folder: Path,
                                          caplog: pytest.LogCaptureFixture) -> None:
     empty = tmp_path / "empty.jsonl"
@@ -253,6 +285,21 @@ def test_a_dataframe_arrow_cannot_type_says_what_to_do() -> None:
     frame = as_dataframe([{"id": "a", "text": "x"}, {"id": 2, "text": "y"}])
     with pytest.raises(TypeError, match=r"give each column one type.*to_dict\('records'\)"):
         dedup.run(frame)
+
+
+def test_dataframe_columns_and_index_are_read_as_named(own_temp_folder: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    body = "Ministers agreed the grid plan on Monday after long talks in the capital."
+    frame = pd.DataFrame({"id": ["a", "b"], "title": ["Grid", "Vote"],
+                          "text": [body, body + " Then a vote."]})
+    result = dedup.run(frame.set_index("id"), run__workers=1)  # the ids were dropped
+    assert [row["id"] for row in result.articles()] == ["a", "b"]
+    levels = frame.copy()
+    levels.columns = pd.MultiIndex.from_tuples([("m", name) for name in frame.columns])
+    with pytest.raises(TypeError, match="columns have several levels"):
+        dedup.run(levels)  # every row was rejected "empty"
+    with pytest.raises(TypeError, match=r"columns named more than once \(title\)"):
+        dedup.run(pd.concat([frame, frame[["title"]]], axis=1))  # pyarrow's own error
 
 
 def test_to_pandas_without_pandas_says_what_to_install(seeds_cli_run: Path,

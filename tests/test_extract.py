@@ -257,6 +257,16 @@ def test_empty_input(html: str) -> None:
     assert FLAG_NO_MAIN_TEXT in result.flags
 
 
+def test_a_page_of_a_title_alone_keeps_its_title() -> None:
+    # as a record of a title alone is an article (it was rejected: "without title or text")
+    page = ("<html><head><title>\n  Parliament approves the budget  </title></head>"
+            "<body></body></html>")
+    result = extract_html(page, None, CFG)
+    assert_well_formed(result)
+    assert (result.title, result.text) == ("Parliament approves the budget", "")
+    assert FLAG_NO_MAIN_TEXT in result.flags
+
+
 def test_binary_junk() -> None:
     junk = random.Random(0).randbytes(100_000).decode("latin-1")
     result = extract_html(junk, None, CFG)

@@ -374,6 +374,9 @@ def test_a_quoted_word_does_not_decide_a_long_text() -> None:
 
 def test_too_little_text_is_undetermined() -> None:
     assert detect_language("", "12 34 !!", LanguageConfig()).lang == "und"
+    # bytes that could not be decoded say nothing (a page of them came out Bengali)
+    assert detect_language("\ufffd" * 40, "\ufffd\ufffd \ufffd\n" * 80,
+                           LanguageConfig()).lang == "und"
 
 
 LANGDETECT_SENTENCES = [

@@ -1078,25 +1078,30 @@ def batch_entries(batch: pyarrow.RecordBatch, path: str, first_row: int,
 
 
 def row_line(row: dict[str, Any]) -> bytes | str:
-    """A Parquet row as a JSON line (dates and other values JSON lacks as their text),
-    or why JSON cannot hold it (nested too deep).
-
-    A binary cell is the text its bytes spell, as in a JSON line: UTF-8, and bytes that
-    are not stay as they are (see :func:`raw_json_line`).
-    """
-    raw: list[bool] = []
-
-    def text(value: Any) -> str:
-        if isinstance(value, bytes | bytearray | memoryview):
-            found, not_utf8 = text_of(bytes(value))
-            raw.append(not_utf8)
-            return found
-        return str(value)
-
+    """A Parquet row as a JSON line (dates and other values JSON lacks as their text,
+    binary cells as the text their bytes spell: :class:`CellText`), or why JSON cannot
+    hold it (nested too deep)."""
+    text = CellText()
     try:
         return orjson.dumps(row, default=text, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as err:
-        return raw_json_line(row, text) if any(raw) else str(err)
+        return raw_json_line(row, text) if text.raw else str(err)
+
+
+class CellText:
+    """orjson's ``default`` for values JSON lacks: their text.  Bytes are the text they
+    spell, as in a JSON line: UTF-8, and bytes that are not stay as they are (``raw``
+    says some did; orjson then refuses the row, which :func:`raw_json_line` writes)."""
+
+    def __init__(self) -> None:
+        self.raw = False
+
+    def __call__(self, value: Any) -> str:
+        if isinstance(value, bytes | bytearray | memoryview):
+            found, not_utf8 = text_of(bytes(value))
+            self.raw |= not_utf8
+            return found
+        return str(value)
 
 
 def json_size_floor(batch: pyarrow.RecordBatch) -> np.ndarray:

@@ -192,6 +192,8 @@ def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractCon
     result.lang = _declared_lang(tree)
     doc = _run_trafilatura(tree, url, cfg, fast)
     _fill_from_document(result, doc)
+    if doc is None:  # no main text, so trafilatura gave no metadata either
+        result.title = _clean_line(tree.findtext(".//title"))
     if cfg.keep_lead and doc is not None:
         result.text = _with_lead(result.text, doc.description, tree)
 

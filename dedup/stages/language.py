@@ -174,7 +174,9 @@ def detect_languages(titles: Sequence[str], texts: Sequence[str], cfg: LanguageC
     """
     if not titles:  # a chunk whose every article was rejected, or whose languages were given
         return []
-    samples = [sample_text(title, text, cfg.sample_chars)
+    # U+FFFD stands for bytes that could not be decoded: it says nothing of the language
+    # (the model scored a text of them as Bengali)
+    samples = [sample_text(title, text, cfg.sample_chars).replace("\ufffd", " ")
                for title, text in zip(titles, texts, strict=True)]
     model = profiles()
     codes, doc_of = normalised_codes(samples, model)

@@ -204,7 +204,8 @@ def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:
     data, source, flags = loaded
     if not isinstance(data, dict):
         return Reject(origin=item.origin, reason="not_an_object",
-                      detail=f"line is a JSON {type(data).__name__}")
+                      detail=f"line is a JSON {type(data).__name__}"
+                      + (f": {data[:200]}" if isinstance(data, str) else ""))
     values = field_values(data, cfg)
     if isinstance(values, str):
         return Reject(origin=item.origin, reason="wrong_field_type", detail=values,
