@@ -94,6 +94,18 @@ class Appending:
         return IdSet.of([article_id for name in (self.head.generations if self.head else ())
                          for article_id in self.index.read_ids(name)])
 
+    def warnings(self, said: dict[str, Any], articles: int) -> list[str]:
+        """What a user must hear of this run's use of the index (``said``: the report's
+        index part): every article a copy of an indexed one means the inputs were most
+        likely appended before, in a way their files could not tell (see
+        ``Index.checked_head``)."""
+        if not articles or said.get("copies_of_earlier") != articles:
+            return []
+        return [f"every article ({articles}) is a copy of one the index {self.index.where} "
+                "already holds: were these inputs appended before (from stdin, a copy of a "
+                "file, or records in Python, which the index cannot recognise as the same "
+                "inputs)?"]
+
     def untouched(self) -> dict[str, Any]:
         """What the report says of the index after a run without any article: nothing
         was compared with it nor appended to it."""

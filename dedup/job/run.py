@@ -217,12 +217,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     if appending is not None:
         report["index"] = appending.prepare(corpus, grouping, earlier) if earlier is not None \
             else appending.untouched()
-        if report["index"].get("copies_of_earlier") == report["counts"]["out"] > 0:
-            report["warnings"].append(
-                f"every article ({report['counts']['out']}) is a copy of one the index "
-                f"{appending.index.where} already holds: were these inputs appended before "
-                "(from stdin, a copy of a file, or records in Python, which the index cannot "
-                "recognise as the same inputs)?")
+        report["warnings"] += appending.warnings(report["index"], report["counts"]["out"])
     if samples is not None:
         samples["rejects"] = examples
         write_html(out / HTML_REPORT, report, samples)
