@@ -6,7 +6,7 @@ JSONL file, a pandas DataFrame or a pyarrow Table is written as a Parquet file, 
 scratch folder that is removed after the run, and the job reads that file as the CLI
 would.  So the output bytes are the CLI's for the same records, every check (the field
 mapping, bad records becoming rejects with a reason) is the same, and an iterable is
-never held in memory whole.  A reject's origin ``.../records.jsonl:N`` names the N-th
+never held in memory whole.  A reject's origin ``records.jsonl:N`` names the N-th
 record given (``records.parquet:N`` the N-th row of a table).
 """
 
@@ -183,9 +183,10 @@ def run(source: str | os.PathLike[str] | Iterable[Any],
     given = as_input(source)
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dedup-"))
     try:
-        with input_paths(given) as inputs:
+        with input_paths(given) as (inputs, labels):
             report = run_job(inputs, out_dir, cfg, force=force,
-                             index=os.fspath(index) if index is not None else None)
+                             index=os.fspath(index) if index is not None else None,
+                             labels=labels)
     except BaseException:
         if out is None:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -311,14 +312,17 @@ def imported(name: str, needed_by: str, extra: str) -> ModuleType:
 
 
 @contextmanager
-def input_paths(given: list[str] | RecordWriter) -> Iterator[list[str]]:
+def input_paths(given: list[str] | RecordWriter) -> Iterator[tuple[list[str], dict[str, str]]]:
     """The run's inputs as paths: those given, or the file the records are written to in
-    a scratch folder (under TMPDIR), removed after the run."""
+    a scratch folder (under TMPDIR), removed after the run; and the names rejects and
+    the report give them: the scratch file by its own name (``records.jsonl``), so that
+    the same records give the same bytes in every run, not a random folder's."""
     if isinstance(given, list):
-        yield given
+        yield given, {}
         return
     with tempfile.TemporaryDirectory(prefix="dedup-records-") as scratch:
-        yield [str(given(Path(scratch)))]
+        written = given(Path(scratch))
+        yield [str(written)], {str(written): written.name}
 
 
 def write_jsonl(records: Iterable[Any], folder: Path) -> Path:

@@ -173,7 +173,9 @@ def test_records_json_cannot_hold_reach_the_job_as_from_a_file(own_temp_folder: 
     assert long_id["id"] == "123456789012345678901234567890"
     assert "invalid_surrogates" in long_id["flags"] and "\ufffd" in long_id["text"]
     assert dated["published"].startswith("2025-03-20T10:00:00")
-    assert reject["reason"] == "not_an_object" and reject["origin"].endswith("records.jsonl:3")
+    # the scratch file by its name: the same records give the same rejects every run
+    assert reject["reason"] == "not_an_object" and reject["origin"] == "records.jsonl:3"
+    assert result.report["inputs"] == ["records.jsonl"]
     assert not out.exists() and result.closed
     with pytest.raises(ValueError, match=r"temporary output folder is gone .*pass out=DIR"):
         result.articles()

@@ -66,7 +66,15 @@ class InputFile:
     workers need neither a URL's filesystem package nor its credentials.
     """
 
-    location: str  # the path or URL, as origins and the report show it
+    location: str  # the path or URL
+    label: str | None = None  # what origins and the report call it, if not its location
+
+    @property
+    def shown(self) -> str:
+        """What rejects' origins and the report call the file: its location, or the
+        label given (the Python API's records, written to a scratch file each run, are
+        ``records.jsonl``: its origins must not name a random folder)."""
+        return self.label or self.location
 
     @property
     def name(self) -> str:

@@ -220,7 +220,7 @@ def read_batches(files: Sequence[InputFile], size: int, cfg: ReadConfig) -> Iter
             if pending:
                 yield pending
                 pending = []
-            for block in line_blocks(path.location, table_entries(path, size, cfg), size, seq):
+            for block in line_blocks(path.shown, table_entries(path, size, cfg), size, seq):
                 seq += block.count
                 yield block
             continue
@@ -271,7 +271,7 @@ def sampled_fields(files: Sequence[InputFile], count: int,
             break
         if not is_table(path):
             continue
-        sampled.append(path.location)
+        sampled.append(path.shown)
         for keys in record_keys(path, cfg):
             seen.update(keys)
             records += 1
@@ -334,11 +334,11 @@ def document_item(path: InputFile, limit: int) -> RawItem | Reject:
         with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             payload = read_at_most(handle, limit + 1)
     except READ_ERRORS as err:
-        return Reject(origin=path.location, reason="unreadable_file", detail=str(err))
+        return Reject(origin=path.shown, reason="unreadable_file", detail=str(err))
     if len(payload) > limit:
-        return Reject(origin=path.location, reason="file_too_large",
+        return Reject(origin=path.shown, reason="file_too_large",
                       detail=f"over {limit} bytes (read.max_line_bytes)")
-    return RawItem(origin=path.location, kind=kind, payload=payload)
+    return RawItem(origin=path.shown, kind=kind, payload=payload)
 
 
 def read_at_most(handle: IO[bytes], size: int) -> bytes:
@@ -432,14 +432,14 @@ def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     A truncated or corrupt compressed file (or any read error) ends in an ``unreadable_file`` Reject
     at the line it stopped in, after the lines read so far, not a crash.
     """
-    cutter = LineCutter(path.location, limit)
+    cutter = LineCutter(path.shown, limit)
     try:
         with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             for block in utf8_blocks(raw_blocks(handle)):
                 yield from cutter.cut(block)
         yield from cutter.end()
     except READ_ERRORS as err:
-        yield Reject(origin=f"{path.location}:{cutter.number + 1}",
+        yield Reject(origin=f"{path.shown}:{cutter.number + 1}",
                      reason="unreadable_file", detail=str(err))
 
 
@@ -457,13 +457,13 @@ def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     try:
         with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             head, rest = leading_line(utf8_blocks(raw_blocks(handle)), limit)
-            cutter = LineCutter(path.location, limit) if is_json_line(head) else \
-                ValueCutter(path.location, limit)
+            cutter = LineCutter(path.shown, limit) if is_json_line(head) else \
+                ValueCutter(path.shown, limit)
             for block in chain(emptied(head), rest):
                 yield from cutter.cut(block)
             yield from cutter.end()
     except READ_ERRORS as err:
-        yield Reject(origin=f"{path.location}:{(cutter.number if cutter else 0) + 1}",
+        yield Reject(origin=f"{path.shown}:{(cutter.number if cutter else 0) + 1}",
                      reason="unreadable_file", detail=str(err))
 
 
@@ -478,15 +478,15 @@ def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
     ``unreadable_file`` reject, as for JSONL.
     """
     csv.field_size_limit(max(csv.field_size_limit(), limit))  # a cell as big as a row
-    cutter = CsvCutter(path.location, limit)
-    rows = CsvRows(path.location, delimiter)
+    cutter = CsvCutter(path.shown, limit)
+    rows = CsvRows(path.shown, delimiter)
     try:
         with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             for block in utf8_blocks(raw_blocks(handle)):
                 yield from rows.entries(cutter.cut(block))
         yield from rows.entries(cutter.end())
     except READ_ERRORS as err:
-        yield Reject(origin=f"{path.location}:{cutter.number + 1}", reason="unreadable_file",
+        yield Reject(origin=f"{path.shown}:{cutter.number + 1}", reason="unreadable_file",
                      detail=str(err))
 
 
@@ -1028,10 +1028,10 @@ def parquet_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Ent
             columns = [name for name in table.schema_arrow.names if name in wanted]
             rows = parquet_batch_rows(table.metadata, columns, size)
             for batch in table.iter_batches(batch_size=rows, columns=columns):
-                yield from batch_entries(batch, path.location, row, cfg.max_line_bytes)
+                yield from batch_entries(batch, path.shown, row, cfg.max_line_bytes)
                 row += batch.num_rows
     except (OSError, pyarrow.ArrowException) as err:
-        yield Reject(origin=f"{path.location}:{row}", reason="unreadable_file", detail=str(err))
+        yield Reject(origin=f"{path.shown}:{row}", reason="unreadable_file", detail=str(err))
 
 
 def parquet_batch_rows(metadata: Any, columns: Sequence[str], size: int) -> int:

@@ -58,7 +58,7 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
         cpu.update(seconds)
     return {
         "dedup_version": __version__,
-        "inputs": [f.location for f in files],
+        "inputs": [f.shown for f in files],
         "notes": list(notes),
         "counts": {
             "in": records_in,

@@ -19,10 +19,11 @@ orders the steps, times them and maps the read and analyse passes onto the engin
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,8 @@ log = logging.getLogger("dedup")
 
 
 def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | None = None,
-            resume: bool = False, force: bool = False,
-            index: str | None = None) -> dict[str, Any]:
+            resume: bool = False, force: bool = False, index: str | None = None,
+            labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run the whole job and return the report (also written to ``out_dir/report.json``).
 
     Everything that can be checked is checked before anything is touched: the settings,
@@ -99,7 +100,8 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     With ``index`` (a folder or URL; see ``dedup.job.incremental``), today's articles
     are compared with everything appended to it before, and appended to it once the
     outputs are published.  The index is checked with the rest before any work, and
-    held by this run until then.
+    held by this run until then.  ``labels`` name inputs in rejects' origins and the
+    report by other names than their paths (the Python API's scratch files of records).
     """
     started = time.perf_counter()
     # Workers do not share the caller's working directory: joblib reuses its processes
@@ -108,12 +110,14 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     validate(cfg)  # a Config built in Python has not been through load_config
     cfg = with_resolved_model(cfg)
     found = discover_inputs(inputs, cfg.read.follow_links, exclude=out_dir)
+    files = [dataclasses.replace(file, label=(labels or {}).get(file.location))
+             for file in found.files]
     for note in found.notes:
         log.warning("%s", note)
-    check_mapping(found.files, cfg.read)
-    check_output_dir(out_dir, found.files, outputs_written(cfg), force)
-    fingerprint = run_fingerprint(found.files, cfg)
-    appending = Appending.checked(index, out_dir, found.files, cfg) if index else None
+    check_mapping(files, cfg.read)
+    check_output_dir(out_dir, files, outputs_written(cfg), force)
+    fingerprint = run_fingerprint(files, cfg)
+    appending = Appending.checked(index, out_dir, files, cfg) if index else None
     prepare(cfg.embed.model)  # a table the workers read, built once if not cached
     with contextlib.ExitStack() as resources:
         if appending is not None:  # a busy index is refused before anything starts
@@ -122,10 +126,10 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
         engine = engine or resources.enter_context(open_engine(
             cfg.run.engine, cfg.run.workers, cfg.run.scheduler, show_progress(cfg.run.progress)))
         with output_lock(out_dir):
-            ledger = check_output_dir(out_dir, found.files, outputs_written(cfg), force)
+            ledger = check_output_dir(out_dir, files, outputs_written(cfg), force)
             work, resumed = open_run_dir(out_dir, fingerprint, resume)
             try:
-                report = run_steps(found.files, found.notes, work, resumed, cfg, engine, started,
+                report = run_steps(files, found.notes, work, resumed, cfg, engine, started,
                                    appending)
             except BaseException:
                 resources.close()  # stops the engine's workers before their files are swept
