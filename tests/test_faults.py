@@ -27,6 +27,7 @@ from dedup.cli import main
 from dedup.config import DEFAULT_CONFIG_FILE, SETTINGS, Config, load_config
 from dedup.io.outdir import LEDGER, WORK_DIR
 from dedup.io.spool import atomic_file
+from dedup.job import run as run_module
 from dedup.job import tasks
 from dedup.job.checkpoint import load_result, save_result
 from dedup.job.run import run_job
@@ -419,3 +420,37 @@ def test_run_job_checks_a_config_built_in_python(corpus: Path, tmp_path: Path) -
     with pytest.raises(ValueError, match=r"cluster\.batch_rows"):
         run_job([str(corpus)], tmp_path / "out", bad)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_input_cut_short_while_it_is_read_publishes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # a dump truncated by its writer mid-read gave exit 0 and a partial result
+    records, _ = make_corpus(seed=6, per_language=2)
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+    real_fold = run_module.fold_prepared
+
+    def cut_while_read(*args: Any) -> Any:
+        folded = real_fold(*args)
+        with dump.open("r+b") as handle:  # what the chunks did not get: gone
+            handle.truncate(1000)
+        return folded
+
+    monkeypatch.setattr(run_module, "fold_prepared", cut_while_read)
+    out = tmp_path / "out"
+    assert main(["run", str(dump), "--out", str(out), "--workers", "1",
+                 "--set", 'embed.model="off"']) == 2
+    assert f"{dump} changed while it was read" in capsys.readouterr().err
+    assert not (out / "articles.jsonl").exists() and not (out / "report.json").exists()
+    dump.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+
+    def removed_when_read(*args: Any) -> Any:
+        folded = real_fold(*args)
+        dump.unlink()  # it was read whole through its open handle: nothing is missing
+        return folded
+
+    monkeypatch.setattr(run_module, "fold_prepared", removed_when_read)
+    assert main(["run", str(dump), "--out", str(out), "--workers", "1",
+                 "--set", 'embed.model="off"']) == 0
+    assert len((out / "articles.jsonl").read_bytes().splitlines()) == len(records)

@@ -239,6 +239,28 @@ VERSION_STAMPS = ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModifie
                   "last_modified", "updated", "created")
 
 
+def versions_of(files: Sequence[InputFile]) -> list[list[str | int] | None]:
+    """Each file's version (:meth:`InputFile.version`) as the run starts reading; None
+    for a stream, read once and never the same."""
+    return [None if file.is_stream else file.version() for file in files]
+
+
+def check_unchanged(files: Sequence[InputFile], before: Sequence[list[str | int] | None]) -> None:
+    """Refuse a run whose input changed while it was read (InputError): a file cut short
+    or rewritten meanwhile gives a partial or torn result that would look finished (and
+    with an index, a partial day appended).  A file removed meanwhile was read whole
+    through its open handle."""
+    for file, version in zip(files, before, strict=True):
+        try:
+            now = None if version is None else file.version()
+        except FileNotFoundError:
+            continue
+        if now != version:
+            raise InputError(f"{file.shown} changed while it was read (its size or "
+                             "modification time): nothing was published; run again once it "
+                             "is complete")
+
+
 def is_url(name: str) -> bool:
     """True for ``protocol://...`` (fsspec URLs, ``file://`` included), not local paths."""
     return bool(URL_SCHEME.match(name))

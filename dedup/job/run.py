@@ -35,7 +35,14 @@ from dedup.display import mode_line
 from dedup.engines import open_engine
 from dedup.engines.base import Engine, Pass, show_progress
 from dedup.io.compression import without_compression
-from dedup.io.discover import PARQUET_SUFFIXES, InputFile, discover_inputs, is_url
+from dedup.io.discover import (
+    PARQUET_SUFFIXES,
+    InputFile,
+    check_unchanged,
+    discover_inputs,
+    is_url,
+    versions_of,
+)
 from dedup.io.outdir import (
     ARTICLE_PARTS,
     ARTICLES_FILE,
@@ -162,9 +169,11 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     steps = Steps()
     steps.log.info("%s", mode_line(cfg.embed.model, engine_facts(engine)))
 
+    versions = versions_of(files)
     prepared, renames = fold_prepared(
         engine.map(prepare_chunk, read_tasks(files, work, cfg), read_pass(files)),
         appending.earlier_ids() if appending is not None else None)
+    check_unchanged(files, versions)
     records = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
     steps.done("read", f"{records:,} records, {len(prepared):,} chunks")
 
