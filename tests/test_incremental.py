@@ -254,7 +254,11 @@ def test_a_killed_append_leaves_the_index_as_it_was(tmp_path: Path,
     monkeypatch.undo()
     assert (index / HEAD).read_bytes() == head
     assert (index / "gen-000002").exists(), "the half-made generation is not named"
+    # killed after its outputs were published: their report says the day is not in it
+    said = orjson.loads((tmp_path / "day2" / "report.json").read_bytes())["index"]
+    assert said["generation"] == 2 and said["committed"] is False
     out = day_run(tmp_path, second, "day2", str(index))  # the same run again
+    assert orjson.loads((out / "report.json").read_bytes())["index"]["committed"] is True
     assert all(row["duplicate_of"] for row in rows(out / "articles.jsonl"))
     assert sorted(p.name for p in index.iterdir() if p.name.startswith("gen-")) == [
         "gen-000001", "gen-000002"]

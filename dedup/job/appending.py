@@ -85,7 +85,9 @@ class Appending:
                 "events_continued": int(np.count_nonzero(continued.earlier_event >= 0)),
                 "stories_continued": int(np.count_nonzero(continued.earlier_story >= 0)),
                 "events_merged": len(continued.merged_events),
-                "articles_appended": len(self.pending[0].articles)}
+                "articles_appended": len(self.pending[0].articles),
+                # true once the generation is in the index, after the outputs are published
+                "committed": False}
 
     def earlier_ids(self) -> IdSet:
         """Every article id the index holds: today's records that repeat one are renamed
@@ -112,11 +114,13 @@ class Appending:
         return {"location": self.index.where, "articles_appended": 0,
                 "note": "no article in this run: the index is as it was"}
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
         """Append today's generation (atomically; see ``dedup.io.index``), if the run made
-        one (a run without any article makes none)."""
-        if self.pending is not None:
-            self.head = self.index.append(self.head, self.settings, *self.pending)
+        one (a run without any article makes none); whether it did."""
+        if self.pending is None:
+            return False
+        self.head = self.index.append(self.head, self.settings, *self.pending)
+        return True
 
 
 def inputs_fingerprint(files: Sequence[InputFile]) -> str:

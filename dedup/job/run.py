@@ -143,8 +143,11 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
                 discard_partial(work)
                 raise
             publish(out_dir, work, ledger)
-            if appending is not None:
-                appending.commit()
+            if appending is not None and appending.commit():
+                # the published report said the day was not in the index yet: a run
+                # killed between the two steps leaves that, and the day can run again
+                report["index"]["committed"] = True
+                write_json(out_dir / REPORT, report)
     return report
 
 
