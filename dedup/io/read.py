@@ -334,7 +334,7 @@ def document_item(path: InputFile, limit: int) -> RawItem | Reject:
         with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             payload = read_at_most(handle, limit + 1)
     except READ_ERRORS as err:
-        return Reject(origin=path.shown, reason="unreadable_file", detail=str(err))
+        return unreadable(path.shown, err)
     if len(payload) > limit:
         return Reject(origin=path.shown, reason="file_too_large",
                       detail=f"over {limit} bytes (read.max_line_bytes)")
@@ -425,6 +425,15 @@ def line_blocks(path: str, entries: Iterable[Entry], size: int,
         yield builder.take()
 
 
+# The reject of a file whose reading broke off (one per file, after its records so far).
+UNREADABLE = "unreadable_file"
+
+
+def unreadable(origin: str, err: BaseException) -> Reject:
+    """The reject of a file whose reading failed at ``origin`` with ``err``."""
+    return Reject(origin=origin, reason=UNREADABLE, detail=str(err))
+
+
 def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
     """The records of a (possibly compressed) JSONL file, streamed: runs of non-blank lines
     with their numbers, and a ``line_too_long`` Reject for each line over ``limit`` bytes.
@@ -439,8 +448,7 @@ def jsonl_entries(path: InputFile, limit: int) -> Iterator[Entry]:
                 yield from cutter.cut(block)
         yield from cutter.end()
     except READ_ERRORS as err:
-        yield Reject(origin=f"{path.shown}:{cutter.number + 1}",
-                     reason="unreadable_file", detail=str(err))
+        yield unreadable(f"{path.shown}:{cutter.number + 1}", err)
 
 
 def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
@@ -463,8 +471,7 @@ def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
                 yield from cutter.cut(block)
             yield from cutter.end()
     except READ_ERRORS as err:
-        yield Reject(origin=f"{path.shown}:{(cutter.number if cutter else 0) + 1}",
-                     reason="unreadable_file", detail=str(err))
+        yield unreadable(f"{path.shown}:{(cutter.number if cutter else 0) + 1}", err)
 
 
 def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
@@ -486,8 +493,7 @@ def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
                 yield from rows.entries(cutter.cut(block))
         yield from rows.entries(cutter.end())
     except READ_ERRORS as err:
-        yield Reject(origin=f"{path.shown}:{cutter.number + 1}", reason="unreadable_file",
-                     detail=str(err))
+        yield unreadable(f"{path.shown}:{cutter.number + 1}", err)
 
 
 # Outside quotes, what a CSV row's end depends on: a quote opens one, a line end ends it.
@@ -1031,7 +1037,7 @@ def parquet_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Ent
                 yield from batch_entries(batch, path.shown, row, cfg.max_line_bytes)
                 row += batch.num_rows
     except (OSError, pyarrow.ArrowException) as err:
-        yield Reject(origin=f"{path.shown}:{row}", reason="unreadable_file", detail=str(err))
+        yield unreadable(f"{path.shown}:{row}", err)
 
 
 def parquet_batch_rows(metadata: Any, columns: Sequence[str], size: int) -> int:

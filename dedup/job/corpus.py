@@ -78,9 +78,11 @@ class IdSet:
     def holds(self, ids: Sequence[str]) -> np.ndarray:
         """Whether each of ``ids`` is in the set (a hash collision counts: it only
         renames an id)."""
+        if not self.hashes.size:  # no index: nothing is hashed on the read step's path
+            return np.zeros(len(ids), bool)
         keys = string_hashes(ids)
-        place = np.minimum(np.searchsorted(self.hashes, keys), max(self.hashes.size - 1, 0))
-        return self.hashes[place] == keys if self.hashes.size else np.zeros(len(ids), bool)
+        place = np.minimum(np.searchsorted(self.hashes, keys), self.hashes.size - 1)
+        return self.hashes[place] == keys
 
 
 def fold_prepared(

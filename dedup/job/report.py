@@ -25,6 +25,7 @@ from dedup.display import mode_kind, most_first
 from dedup.engines.base import Engine
 from dedup.io.discover import InputFile
 from dedup.io.outdir import STORIES_FILE
+from dedup.io.read import UNREADABLE
 from dedup.job.corpus import Corpus
 from dedup.job.events import Grouping
 from dedup.job.htmlreport import HTML_LIMITS
@@ -129,8 +130,6 @@ def warned_reasons(counts: dict[str, Any]) -> dict[str, int]:
             if count * 2 > counts["in"] or reason == UNREADABLE}
 
 
-# The reject of a file whose reading broke off (one per file, after its records so far).
-UNREADABLE = "unreadable_file"
 # How a compressed stream says its checksum failed (gzip: "CRC check failed"; zstd, xz).
 _CHECKSUM_FAILED = re.compile(r"crc|checksum", re.IGNORECASE)
 
