@@ -48,7 +48,7 @@ from corpus import DumpShape, make_plan, write_dump
 from dedup.engines.base import resolve_workers
 
 HERE = Path(__file__).resolve().parent
-STEPS = ("read", "learn", "analyse", "dedup", "cluster", "write")
+STEPS = ("read", "learn", "analyse", "dedup", "embed", "cluster", "write")
 
 
 @dataclass(slots=True)

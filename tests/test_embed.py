@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 from synthetic import make_corpus
 
+import dedup.job.run
 import dedup.stages.embed
 from dedup.algorithms.cluster import ClusterConfig, _first_links
 from dedup.algorithms.link import ClusterAnchors, ClusterSpans, LinkConfig, link_clusters
@@ -234,6 +235,45 @@ def test_one_event_in_two_scripts_without_shared_names(tmp_path: Path) -> None:
     assert len(clusters_of(tmp_path / "lexical")) == 7  # no names, no links
     report = orjson.loads((tmp_path / "lexical" / "report.json").read_bytes())
     assert report["config"]["embed"]["model"] == "off"
+
+
+def test_copies_are_not_embedded_and_join_their_canonicals_event(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder reads each lead once: syndicated copies (found by the duplicate step
+    before the embed pass) take their canonical's event without a vector of their own,
+    and the output is what embedding every article gave."""
+    records = story_records(("en", "de"))
+    copies = [{**record, "id": f"{record['id']}-copy{n}"}
+              for n in (1, 2) for record in records if record["id"].endswith("-en")]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [*records, *copies]))
+    read: list[str] = []
+    encoded = dedup.stages.embed._encoded
+
+    def counted(texts: list[str]) -> np.ndarray:
+        read.extend(texts)
+        return encoded(texts)
+
+    monkeypatch.setattr(dedup.stages.embed, "_encoded", counted)
+    cfg = load_config(overrides=["run.workers=1"])  # in this process, where the spy is
+    run_job([str(source)], tmp_path / "out", cfg)
+    assert len(read) == len(records) == len(set(read))
+    clusters = clusters_of(tmp_path / "out")
+    for record in records:
+        if record["id"].endswith("-en"):
+            mine = next(ids for ids in clusters if record["id"] in ids)
+            assert {f"{record['id']}-copy1", f"{record['id']}-copy2"} <= set(mine)
+    report = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+    assert report["counts"]["duplicates"] == len(copies)
+    assert "embed" in report["seconds"]["wall_by_step"]
+
+    # with every article embedded, copies too, the outputs are the same bytes
+    monkeypatch.setattr(dedup.job.run, "copied", lambda dups: np.zeros(dups.canonical.size, bool))
+    read.clear()
+    run_job([str(source)], tmp_path / "all", cfg)
+    assert len(read) == len(records) + len(copies)
+    for name in ("articles.jsonl", "clusters.jsonl", "stories.jsonl"):
+        assert (tmp_path / "all" / name).read_bytes() == (tmp_path / "out" / name).read_bytes()
 
 
 def test_embeddings_veto_a_merge_words_alone_would_make() -> None:

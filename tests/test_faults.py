@@ -280,7 +280,8 @@ def test_damaged_chunk_results_and_files_are_redone(
     assert main(["run", str(corpus), "--out", str(out), *ARGS, "--resume"]) == 0
     reused = orjson.loads((out / "report.json").read_bytes())["chunks_reused"]
     # chunk 3 is read again, and its analysis, intact, is used
-    assert reused == {"read": len(results) - 4, "analyse": len(results) - 3}
+    # (the embed pass may have begun before the kill: its chunks are whole or redone)
+    assert (reused["read"], reused["analyse"]) == (len(results) - 4, len(results) - 3)
     assert outputs(out) == reference
 
 

@@ -65,8 +65,8 @@ def kill_when(corpus: Path, out: Path, ready: Callable[[Path], bool],
 
 @pytest.mark.parametrize(("ready", "reused"), [
     (saved(".prepared"), "read"), (saved(".analysed"), "analyse"), (grouping, "analyse"),
-    (writing, "analyse"),
-], ids=["read", "analyse", "global", "write"])
+    (saved(".embedded"), "embed"), (writing, "embed"),
+], ids=["read", "analyse", "global", "embed", "write"])
 def test_killed_run_resumes_to_the_same_bytes(corpus: Path, reference: dict[str, bytes],
                                               ready: Callable[[Path], bool], reused: str,
                                               tmp_path: Path) -> None:

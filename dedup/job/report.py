@@ -30,12 +30,13 @@ from dedup.job.corpus import Corpus
 from dedup.job.events import Grouping
 from dedup.job.htmlreport import HTML_LIMITS
 from dedup.job.manifests import EventFacts, MemberEntries, MemberHeads
-from dedup.job.tasks import AnalysedChunk, PreparedChunk
+from dedup.job.tasks import AnalysedChunk, EmbeddedChunk, PreparedChunk
 
 
 def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpus,
                  grouping: Grouping, prepared: Sequence[PreparedChunk],
-                 analysed: Sequence[AnalysedChunk], learned: Sequence[Learned],
+                 analysed: Sequence[AnalysedChunk], embedded: Sequence[EmbeddedChunk],
+                 learned: Sequence[Learned],
                  wall: dict[str, float], total: float, engine: Engine,
                  cfg: Config, resumed: bool) -> dict[str, Any]:
     """Counts, timings, config and versions; checks that every input record is accounted for."""
@@ -55,7 +56,8 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
     duplicates = int(np.sum(canonical != np.arange(out)))
     sizes = Counter(grouping.label.tolist())
     cpu: Counter[str] = Counter()
-    for seconds in [*(p.seconds for p in prepared), *(a.seconds for a in analysed)]:
+    for seconds in [*(p.seconds for p in prepared), *(a.seconds for a in analysed),
+                    *(e.seconds for e in embedded)]:
         cpu.update(seconds)
     return {
         "dedup_version": __version__,
@@ -87,7 +89,8 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
         "articles_per_second": round(records_in / total, 1) if total else None,
         "resumed": resumed,
         "chunks_reused": {"read": sum(p.reused for p in prepared),
-                          "analyse": sum(a.reused for a in analysed)},
+                          "analyse": sum(a.reused for a in analysed),
+                          "embed": sum(e.reused for e in embedded)},
         "mode": mode_kind(cfg.embed.model),
         "engine": engine_facts(engine),
         "config": cfg.to_dict(),

@@ -3,9 +3,11 @@
   read     the input cut into batches, each parsed, extracted and spooled by a task;
            ids repeated across chunks renamed (``dedup.job.corpus``)
   learn    the boilerplate of the whole input (``dedup.job.shuffles``)
-  analyse  per chunk: clean, language, fingerprints, term vectors, anchors, embeddings
+  analyse  per chunk: clean, language, fingerprints, term vectors, anchors, and what
+           the encoder is to read
   dedup    duplicate groups over the stacked corpus (``dedup.job.corpus``) and the
            chunks' signatures (the LSH shuffle, ``dedup.job.shuffles``)
+  embed    per chunk, semantic mode only: embeddings of the articles that are not copies
   cluster  events, stories and cross-lingual links (``dedup.job.events``)
   write    articles, rejects and manifests (``dedup.job.manifests``), Parquet copies
   report   report.json, and report.html (``dedup.job.report``, ``dedup.job.htmlreport``)
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dedup.algorithms.duplicates import find_duplicates
+from dedup.algorithms.duplicates import DuplicateGroups, find_duplicates
 from dedup.config import Config, validate, with_resolved_model
 from dedup.display import mode_line
 from dedup.engines import open_engine
@@ -64,7 +67,7 @@ from dedup.io.read import Batch, LineBlock, RawItem, read_batches
 from dedup.io.write import write_json
 from dedup.job.appending import Appending
 from dedup.job.checkpoint import run_fingerprint
-from dedup.job.corpus import fold_prepared, stack
+from dedup.job.corpus import Corpus, fold_prepared, stack
 from dedup.job.events import group_events
 from dedup.job.htmlreport import HTML_REPORT, reject_examples, write_html
 from dedup.job.incremental import duplicate_rows
@@ -84,7 +87,13 @@ from dedup.job.report import (
     warned_reasons,
 )
 from dedup.job.shuffles import ChunkedSignatures, learn_boilerplate
-from dedup.job.tasks import analyse_chunk, chunk_path, prepare_chunk
+from dedup.job.tasks import (
+    EmbeddedChunk,
+    analyse_chunk,
+    chunk_path,
+    embed_chunk,
+    prepare_chunk,
+)
 from dedup.stages.embed import prepare
 from dedup.stages.language import SiteLanguages, SitePrior
 
@@ -204,6 +213,11 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
                                   | (dups.copies >= 0)))
     steps.done("dedup", f"{copies:,} copies")
 
+    embedded = embed_pass(corpus, dups, work, cfg, engine) if cfg.embed.model != "off" else []
+    if embedded:
+        steps.done("embed", f"{dups.canonical.size - int(np.count_nonzero(copied(dups))):,} "
+                            "articles that are not copies")
+
     grouping = group_events(corpus, dups, cfg, engine, work / "cluster", earlier)
     steps.done("cluster", f"{len(grouping.cluster_ids):,} events in "
                           f"{len(grouping.story_ids):,} stories")
@@ -224,7 +238,7 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         samples = report_samples(out, corpus, grouping, events, members, written.sources) \
             if cfg.write.html else None
 
-    report = build_report(files, notes, corpus, grouping, prepared, analysed, learned,
+    report = build_report(files, notes, corpus, grouping, prepared, analysed, embedded, learned,
                           steps.wall, time.perf_counter() - started, engine, cfg, resumed)
     # the page shows examples of every reason; the warnings, of the reasons they name
     examples = reject_examples(out / REJECTS_FILE, report["counts"]["rejected_by_reason"]
@@ -241,6 +255,20 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         report["seconds"]["wall_by_step"]["html"] = round(steps.wall["html"], 3)
     write_json(out / REPORT, report)
     return report
+
+
+def copied(dups: DuplicateGroups) -> np.ndarray:
+    """Per row, whether it is a copy of another article of the run."""
+    return dups.canonical != np.arange(dups.canonical.size)
+
+
+def embed_pass(corpus: Corpus, dups: DuplicateGroups, work: Path, cfg: Config,
+               engine: Engine) -> list[EmbeddedChunk]:
+    """The encoder over every chunk's articles that are not copies (``embed_chunk``)."""
+    copies, bounds = copied(dups), corpus.chunk_bounds.tolist()
+    tasks = ((chunk_path(work, index), copies[start:stop], cfg)
+             for index, (start, stop) in enumerate(itertools.pairwise(bounds)))
+    return list(engine.map(embed_chunk, tasks, Pass("embed", len(bounds) - 1, "chunk")))
 
 
 class Steps:

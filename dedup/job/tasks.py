@@ -9,8 +9,11 @@ boilerplate learned from *all* articles before it can clean any.  ``analyse_chun
 articles.jsonl rows, less their placement, in place of the records, and returns only
 compact arrays to the main process: texts never leave the chunk files until
 ``finish_chunk`` completes the rows, once every article's cluster is known, and hands
-them to the main process to append in order.  Each pass saves its result last (see
-``dedup.job.checkpoint``), so a resumed run skips the chunks a killed one had finished.
+them to the main process to append in order.  In semantic mode ``embed_chunk`` runs
+between the two, once the duplicate step has found the copies: the encoder, most of
+such a run's time, reads only the articles that are not copies.  Each pass saves its
+result last (see ``dedup.job.checkpoint``), so a resumed run skips the chunks a killed
+one had finished.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ from dedup.job.checkpoint import files_intact, is_plain_name, load_result, save_
 from dedup.records import Record, Reject
 from dedup.sequences import MadeOnDemand
 from dedup.stages.clean import clean_article, has_sentence, normalise_lines
-from dedup.stages.embed import embed
+from dedup.stages.embed import embed_leads, leads
 from dedup.stages.extract import apply_extraction
 from dedup.stages.language import SiteLanguages, SitePrior, guessed_languages, languages_of
 from dedup.stages.parse import parse_item, published_day
@@ -152,9 +155,20 @@ def signatures_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-signatures.npy")
 
 
+def leads_path(path: Path) -> Path:
+    """Where the second pass spools what the encoder reads of a chunk's articles (if the
+    run embeds; :func:`~dedup.stages.embed.leads`)."""
+    return path.with_name(f"{path.stem}-leads.json")
+
+
 def embeddings_path(path: Path) -> Path:
-    """Where the second pass saves a chunk's semantic embeddings (if the run has them)."""
+    """Where the embed pass saves a chunk's semantic embeddings (if the run has them)."""
     return path.with_name(f"{path.stem}-embeddings.npy")
+
+
+def embedded_path(path: Path) -> Path:
+    """Where the embed pass saves a chunk's result."""
+    return path.with_suffix(".embedded")
 
 
 def anchors_path(path: Path) -> Path:
@@ -405,8 +419,8 @@ def analyse_chunk(path: Path, renames: Mapping[int, str], boilerplate: Path,
                     record.flags.append("url_words")
         vector_parts = spool_vectors(path, vectorize(docs, langs, cfg.cluster), langs)
     if cfg.embed.model != "off":
-        with timer.stage("embed"):
-            save_array(embeddings_path(path), embed(titles, texts, langs, cfg.embed))
+        with timer.stage("embed"), atomic_file(leads_path(path), sync=False) as handle:
+            handle.write(orjson.dumps(leads(titles, texts, langs, cfg.embed)))
     with timer.stage("link"), atomic_file(anchors_path(path), sync=False) as handle:
         save_npz(handle, anchor_rows(titles, texts, cfg.link), compressed=False)
     with timer.stage("write"):
@@ -436,7 +450,7 @@ def analysis_files(path: Path, chunk: AnalysedChunk, embedded: bool) -> list[Pat
     """Every file the second pass wrote for a chunk."""
     return [rows_path(path), clean_rejects_path(path), signatures_path(path),
             band_keys_path(path), anchors_path(path),
-            *([embeddings_path(path)] if embedded else []),
+            *([leads_path(path)] if embedded else []),
             *(part for base in chunk.vector_parts.values() for part in row_files(base))]
 
 
@@ -479,6 +493,37 @@ def load_analysed(path: Path) -> AnalysedChunk | None:
             seconds=stage_seconds(saved["seconds"]), reused=True)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+@dataclass(slots=True)
+class EmbeddedChunk:
+    """What the embed pass returns of a chunk: its time (the vectors stay on disk)."""
+
+    seconds: dict[str, float]
+    reused: bool = False  # loaded from a killed run's saved result
+
+
+def embed_chunk(path: Path, copies: np.ndarray, cfg: Config) -> EmbeddedChunk:
+    """Embed a chunk's articles that are not copies (``copies``: bool per row the
+    analyse pass kept), from the leads that pass spooled; a copy gets a zero row.
+
+    A pass of its own, after the duplicate step: a copy joins its canonical's event and
+    no decision reads its vector, and the encoder is most of a semantic run's time
+    (syndicated copies are a fifth of a news dump).
+    """
+    saved = load_result(embedded_path(path))
+    if saved is not None and files_intact(path.parent, saved.get("files", {})):
+        return EmbeddedChunk(stage_seconds(saved["seconds"]), reused=True)
+    timer = Timer()
+    with timer.stage("embed"):
+        found = orjson.loads(leads_path(path).read_bytes())
+        wanted = [None if copy else lead for lead, copy in zip(found, copies.tolist(),
+                                                                strict=True)]
+        save_array(embeddings_path(path), embed_leads(wanted, cfg.embed))
+    save_result(embedded_path(path), {
+        "seconds": timer.seconds,
+        "files": file_sizes(path.parent, [embeddings_path(path)])})
+    return EmbeddedChunk(timer.seconds)
 
 
 def spool_vectors(path: Path, vectors: csr_matrix, langs: Sequence[str]) -> dict[str, Path]:

@@ -134,34 +134,49 @@ def _encoder() -> Any:
 def embed(titles: Sequence[str], texts: Sequence[str], langs: Sequence[str],
           cfg: EmbedConfig) -> np.ndarray:
     """Unit-length float16 vectors of each article's title and lead, by ``cfg.model``;
-    zero rows for articles outside :data:`COVERED_LANGUAGES`, whose vectors no stage
-    uses (Ukrainian dumps are mostly such).
+    zero rows for articles outside :data:`COVERED_LANGUAGES` (see :func:`leads`)."""
+    return embed_leads(leads(titles, texts, langs, cfg), cfg)
 
-    Only the first ``cfg.max_chars`` characters are read: the lead names the event, and
-    the cost grows with length.  float16 halves the spool and loses nothing a cosine of
-    two news articles needs.
+
+def leads(titles: Sequence[str], texts: Sequence[str], langs: Sequence[str],
+          cfg: EmbedConfig) -> list[str | None]:
+    """What the encoder reads of each article: its title and lead, the first
+    ``cfg.max_chars`` characters (the lead names the event, and the cost grows with
+    length); None for an article outside :data:`COVERED_LANGUAGES`, whose vector no
+    stage would use (Ukrainian dumps are mostly such).
+
+    Apart from :func:`embed_leads` so that the job can take them from every article as
+    it is cleaned and encode only those a decision needs (the canonical articles, once
+    the copies are known): copies take their canonical's event without a vector.
     """
-    covered = [row for row, lang in enumerate(langs) if lang in COVERED_LANGUAGES]
-    leads = [f"{titles[row]}\n{texts[row]}"[: cfg.max_chars] for row in covered]
-    found = _static_vectors(leads) if cfg.model == STATIC_USE else _encoded(leads)
-    vectors = np.zeros((len(titles), DIMENSIONS), dtype=np.float16)
-    vectors[covered] = found
+    return [f"{title}\n{text}"[: cfg.max_chars] if lang in COVERED_LANGUAGES else None
+            for title, text, lang in zip(titles, texts, langs, strict=True)]
+
+
+def embed_leads(found: Sequence[str | None], cfg: EmbedConfig) -> np.ndarray:
+    """Unit-length float16 vectors of ``found`` leads (:func:`leads`) by ``cfg.model``, a
+    zero row for each None.  float16 halves the spool and loses nothing a cosine of two
+    news articles needs."""
+    rows = [row for row, lead in enumerate(found) if lead is not None]
+    texts = [found[row] or "" for row in rows]
+    vectors = np.zeros((len(found), DIMENSIONS), dtype=np.float16)
+    vectors[rows] = _static_vectors(texts) if cfg.model == STATIC_USE else _encoded(texts)
     return vectors
 
 
-def _encoded(leads: Sequence[str]) -> np.ndarray:
+def _encoded(texts: Sequence[str]) -> np.ndarray:
     """The full encoder's vectors (n, 512).  Each lead is encoded alone: in a batch its
     vector depends in the last bits on its neighbours (matrix shapes change the sums'
     order), so on the chunk size, and a cosine at a threshold could flip.  Alone is no
     slower for news-length texts."""
-    vectors = np.zeros((len(leads), DIMENSIONS), dtype=np.float32)
+    vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     encoder = _encoder()
-    for row, lead in enumerate(leads):
+    for row, lead in enumerate(texts):
         vectors[row] = encoder.encode([lead])[0]
     return vectors
 
 
-def _static_vectors(leads: Sequence[str]) -> np.ndarray:
+def _static_vectors(texts: Sequence[str]) -> np.ndarray:
     """The static model's vectors (n, 512): the encoder's last layers applied to the
     mean of the table rows of each lead's tokens (scaled as the encoder scales its
     mean, by the square root of the count).
@@ -170,8 +185,8 @@ def _static_vectors(leads: Sequence[str]) -> np.ndarray:
     the chunk it is in (a matrix product over the chunk could change its last bits).
     """
     model = static_model()
-    vectors = np.empty((len(leads), DIMENSIONS), dtype=np.float32)
-    for row, lead in enumerate(leads):
+    vectors = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+    for row, lead in enumerate(texts):
         ids = [_START, *_token_ids(lead), _END]
         total = model.tokens[ids].sum(axis=0, dtype=np.float32)
         vectors[row] = model.head((total + len(ids) * model.weights["cnn_b"])
