@@ -212,10 +212,22 @@ def test_an_input_folder_inside_the_output_folder_is_named_as_the_mistake(
     (folder / "a.jsonl").write_bytes(orjson.dumps({"id": "a", "title": "Grid", "text": BODY}))
     assert main(["run", str(folder), "--out", str(folder)]) == 2
     said = capsys.readouterr().err
-    assert "is the output folder or inside it" in said and "choose another --out" in said
+    assert "is the output folder" in said and "choose another --out" in said
     assert sorted(p.name for p in folder.iterdir()) == ["a.jsonl"]  # refused before any work
     assert main(["run", f"{folder}/*.jsonl", "--out", str(folder)]) == 2  # a pattern too
-    assert "is the output folder or inside it" in capsys.readouterr().err
+    assert "is the output folder" in capsys.readouterr().err
+
+
+def test_a_users_folder_inside_the_output_folder_is_read_with_force_as_a_file_there_is(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "mine").mkdir(parents=True)
+    (out / "mine" / "a.jsonl").write_bytes(
+        orjson.dumps({"id": "a", "title": "Grid", "text": BODY}) + b"\n")
+    for named in (out / "mine", out / "mine" / "a.jsonl", f"{out}/mine/*.jsonl"):
+        assert main(["run", str(named), "--out", str(out), "--force", *ARGS]) == 0
+        assert [row["id"] for row in articles(out)] == ["a"]
+    assert (out / "mine" / "a.jsonl").exists()
 
 
 def test_stdin_is_read_after_its_fields_are_checked(tmp_path: Path,

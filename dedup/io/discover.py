@@ -483,12 +483,13 @@ class Walker:
         sorted folder by folder.  Depth first in name order, so a folder reached twice
         is walked under its first path in that order."""
         root_real = os.path.realpath(root or ".")
+        fence = self.fence_of(root_real)
         seen: dict[tuple[int, int], str] = {}
         found: list[tuple[str, str]] = []
         stack: list[tuple[str, str, tuple[str, ...]]] = [(root, root_real, ())]
         while stack:
             folder, real, rel = stack.pop()
-            entries = self.entries(folder, real, rel, seen)
+            entries = self.entries(folder, real, rel, seen, fence)
             subfolders = []
             for entry in entries:
                 path, parts = child_path(folder, entry.name), (*rel, entry.name)
@@ -500,7 +501,7 @@ class Walker:
                     subfolders.append((path, target, parts))
                 elif kind == "file" and selection.take(parts) and \
                         self.may_follow(link, path, target, root_real) and \
-                        not self.is_excluded(path, target):
+                        not self.is_excluded(path, target, fence):
                     found.append((path, target))
                 elif not kind and selection.take(parts):
                     self.unusable.add(path)
@@ -508,10 +509,10 @@ class Walker:
         return sorted(found, key=lambda pair: by_folder(pair[0]))
 
     def entries(self, folder: str, real: str, rel: tuple[str, ...],
-                seen: dict[tuple[int, int], str]) -> list[os.DirEntry[str]]:
-        """A folder's entries in name order, or none when it is excluded, already
+                seen: dict[tuple[int, int], str], fence: str | None) -> list[os.DirEntry[str]]:
+        """A folder's entries in name order, or none when it is under ``fence``, already
         walked or unreadable (a walk's own root that cannot be listed is a user error)."""
-        if self.is_excluded(folder, real):
+        if self.is_excluded(folder, real, fence):
             return []
         try:
             stat = os.stat(folder or ".")
@@ -535,9 +536,19 @@ class Walker:
         self.outside.add(f"{path} -> {target}")
         return False
 
-    def is_excluded(self, path: str, real: str) -> bool:
-        """Whether an entry is under the output folder (then it is counted)."""
-        if self.exclude is None or not is_within(real, self.exclude):
+    def fence_of(self, root_real: str) -> str | None:
+        """The folder a walk from ``root_real`` never enters: the output folder, unless
+        the walk starts below it (a user's folder there, which ``--force`` allows as it
+        allows a user's file there; dedup's own files are refused by name before any
+        work, see ``dedup.io.outdir``)."""
+        if self.exclude is not None and root_real != self.exclude and \
+                is_within(root_real, self.exclude):
+            return None
+        return self.exclude
+
+    def is_excluded(self, path: str, real: str, fence: str | None) -> bool:
+        """Whether an entry is under ``fence``, the output folder (then it is counted)."""
+        if fence is None or not is_within(real, fence):
             return False
         self.excluded.add(path)
         return True
@@ -545,10 +556,10 @@ class Walker:
     def nothing_taken(self, name: str, root: str,
                       otherwise: Callable[[str], list[Any]]) -> list[Any]:
         """A folder or pattern (walked from ``root``) that gave no file: when ``root`` is
-        inside the output folder, said as such (its files are never read, and "no
-        readable file" hid the mistake in --out); else ``otherwise(name)``."""
-        if self.exclude is not None and is_within(os.path.realpath(root), self.exclude):
-            raise InputError(f"{name}: this input is the output folder or inside it "
+        the output folder, said as such (its files are never read, and "no readable
+        file" hid the mistake in --out); else ``otherwise(name)``."""
+        if self.exclude is not None and os.path.realpath(root) == self.exclude:
+            raise InputError(f"{name}: this input is the output folder "
                              f"({self.exclude}), and a run never reads its output folder: "
                              "choose another --out")
         return otherwise(name)
