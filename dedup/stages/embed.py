@@ -123,8 +123,9 @@ def prepare(model: str) -> None:
 
 @cache
 def _encoder() -> Any:
-    """The encoder, loaded once per process (about 0.5 s and 150 MB), tokenising with
-    :func:`_tokenizer`.
+    """The encoder's package model, loaded once per process (about 0.5 s and 150 MB),
+    tokenising with :func:`_tokenizer`: its weights, which :class:`TokenRows` runs (the
+    job does not use its own forward pass, which tests compare with).
 
     One BLAS thread: the engine already runs one worker per core, and the thread count
     must not change results between machines with more cores.
@@ -194,7 +195,7 @@ def token_rows() -> TokenRows:
 # Tokens whose rows are kept (13 KB each: 436 MB at 32,768), the most frequent when it is
 # full. On news leads the 32,768 most frequent tokens are 99% of the tokens, and with
 # this room a row is made about 3 times per article after the first thousands (16,384:
-# 13 times; a row alone costs about as much as 60 tokens of an article).
+# 13 times; a row costs about 0.09 ms, as much as 3 tokens of an article).
 _CACHED_TOKENS = 1 << 15
 
 
@@ -206,8 +207,8 @@ class TokenRows:
     first convolution of each branch, linear before its ReLU, is a sum over the window's
     slots of each slot's token times that slot's block of weights (2 + 3 + 5 blocks of
     256 by 256).  Those products per token and slot are 1.05 of the 1.7 million
-    multiply-adds a token costs.  A worker computes a token's row (projection and slot
-    products, 3,328 values) once, alone, and keeps the rows of the tokens it meets most
+    multiply-adds a token costs.  This computes a token's row (projection and slot
+    products, 3,328 values) once, alone, and keeps the rows of the tokens seen most
     (:data:`_CACHED_TOKENS`), so an article costs the second convolutions, whose windows
     hold what neighbours made of each token, and the sums.  The arithmetic is the
     encoder's, summed in another order: vectors differ from its own by ~2e-7.
