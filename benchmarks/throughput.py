@@ -236,8 +236,8 @@ def stage_rows(report: dict[str, Any], n: int, size_mb: float) -> list[str]:
     total."""
     walls = report["seconds"]["wall_by_step"]
     rows = []
-    for step in [*STEPS, "total"]:
-        seconds = report["bench"]["wall"] if step == "total" else walls.get(step, 0.0)
+    for step in [*(step for step in STEPS if step in walls), "total"]:  # embed: semantic
+        seconds = report["bench"]["wall"] if step == "total" else walls[step]
         rate = n / seconds if seconds else float("inf")
         use = report["bench"]["steps"][step]
         rows.append(f"| {n:,} | {step} | {seconds:.1f} | {rate:,.0f} | "
