@@ -88,7 +88,7 @@ class EmbedConfig:
 
     model: str = setting("auto", choices=("auto", "off", USE_MULTILINGUAL, STATIC_USE), doc="""
         "auto" uses the encoder when the extra is installed, "off" never (lexical signals only:
-        about 7 times faster on 20,000 news articles, less precise on same-kind stories and
+        5.5 to 7 times faster on 20,000 news articles, less precise on same-kind stories and
         links fewer cross-lingual events), "use-multilingual-v3" requires it.
         "use-multilingual-v3-static" requires it too but runs its token layers once per
         vocabulary token (a table built on first use, about a minute, cached in
