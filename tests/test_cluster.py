@@ -24,6 +24,7 @@ from dedup.algorithms.cluster import (
     InMemoryRows,
     _agglomeration_tasks,
     _date_order,
+    _pair_cosines,
     _row_dots,
     _searchable,
     _tfidf_rows,
@@ -604,6 +605,20 @@ def test_row_dots_are_dot_products_whichever_way_rows_are_multiplied(
     for threads in (2, 3):
         np.testing.assert_array_equal(_row_dots(left, a, right, b, threads, batch=64),
                                       _row_dots(left, a, right, b, batch=64))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_pair_cosines_are_the_same_bits_in_any_batch(dtype: type) -> None:
+    """The semantic veto's pair cosines, a batch of pairs at a time (bounded memory), are
+    those of every pair gathered at once, and keep the embeddings' type."""
+    rng = np.random.default_rng(8)
+    vectors = rng.standard_normal((40, 512)).astype(dtype)
+    a, b = rng.integers(0, 40, 1000), rng.integers(0, 40, 1000)
+    whole = np.einsum("ij,ij->i", vectors[a], vectors[b])
+    for batch in (1, 7, 1 << 16):
+        found = _pair_cosines(vectors, a, b, batch)
+        assert found.dtype == whole.dtype and np.array_equal(found, whole)
+    assert _pair_cosines(vectors, a[:0], b[:0]).shape == (0,)
 
 
 @pytest.mark.parametrize("top", [1, 3, 10])

@@ -265,13 +265,15 @@ def copied(dups: DuplicateGroups) -> np.ndarray:
 def embed_pass(corpus: Corpus, dups: DuplicateGroups, work: Path, cfg: Config,
                engine: Engine) -> list[EmbeddedChunk]:
     """The encoder over every chunk's articles that are not copies (``embed_chunks``),
-    a few chunks a task: as few tasks as keep every worker busy, of at most
-    :data:`EMBED_TASK_CHUNKS` chunks."""
+    a few chunks a task: tasks of at most :data:`EMBED_TASK_CHUNKS` chunks, as many as
+    fill whole rounds of the workers (5 tasks on 2 workers left one idle for the last
+    fifth of the pass)."""
     copies, bounds = copied(dups), corpus.chunk_bounds.tolist()
     chunks = [(chunk_path(work, index), copies[start:stop])
               for index, (start, stop) in enumerate(itertools.pairwise(bounds))]
     workers = getattr(engine, "workers", None) or 1
-    tasks = max(-(-len(chunks) // EMBED_TASK_CHUNKS), min(len(chunks), workers))
+    tasks = max(-(-len(chunks) // EMBED_TASK_CHUNKS), workers)
+    tasks = min(len(chunks), -(-tasks // workers) * workers)  # rounds that fill every worker
     cuts = [len(chunks) * part // tasks for part in range(tasks + 1)] if chunks else []
     parts = engine.map(embed_chunks, ((chunks[lo:hi], cfg) for lo, hi in itertools.pairwise(
         cuts)), Pass("embed", len(chunks), "chunk", share=lambda task: len(task[0])))
