@@ -292,7 +292,9 @@ def test_copies_are_not_embedded_and_join_their_canonicals_event(
     assert "embed" in report["seconds"]["wall_by_step"]
 
     # with every article embedded, copies too, the outputs are the same bytes
-    monkeypatch.setattr(dedup.job.run, "copied", lambda dups: np.zeros(dups.canonical.size, bool))
+    every = dedup.job.run.embed_pass
+    monkeypatch.setattr(dedup.job.run, "embed_pass", lambda corpus, copies, *rest: every(
+        corpus, np.zeros_like(copies), *rest))
     read.clear()
     run_job([str(source)], tmp_path / "all", cfg)
     assert len(read) == len(records) + len(copies)

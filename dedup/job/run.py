@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dedup.algorithms.duplicates import DuplicateGroups, find_duplicates
+from dedup.algorithms.duplicates import find_duplicates
 from dedup.config import Config, validate, with_resolved_model
 from dedup.display import mode_line
 from dedup.engines import open_engine
@@ -209,13 +209,12 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     dups = find_duplicates(rows.exact, ChunkedSignatures(
         corpus, cfg, engine, earlier.files if earlier else ()), rows.shingles, rows.id_rank,
         rows.days, rows.lengths, cfg.dedup, earlier=rows.earlier)
-    copies = int(np.count_nonzero((dups.canonical != np.arange(dups.canonical.size))
-                                  | (dups.copies >= 0)))
-    steps.done("dedup", f"{copies:,} copies")
+    within = dups.canonical != np.arange(dups.canonical.size)  # copies of this run's articles
+    steps.done("dedup", f"{int(np.count_nonzero(within | (dups.copies >= 0))):,} copies")
 
-    embedded = embed_pass(corpus, dups, work, cfg, engine) if cfg.embed.model != "off" else []
+    embedded = embed_pass(corpus, within, work, cfg, engine) if cfg.embed.model != "off" else []
     if embedded:
-        steps.done("embed", f"{dups.canonical.size - int(np.count_nonzero(copied(dups))):,} "
+        steps.done("embed", f"{within.size - int(np.count_nonzero(within)):,} "
                             "articles that are not copies")
 
     grouping = group_events(corpus, dups, cfg, engine, work / "cluster", earlier)
@@ -257,18 +256,14 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
     return report
 
 
-def copied(dups: DuplicateGroups) -> np.ndarray:
-    """Per row, whether it is a copy of another article of the run."""
-    return dups.canonical != np.arange(dups.canonical.size)
-
-
-def embed_pass(corpus: Corpus, dups: DuplicateGroups, work: Path, cfg: Config,
+def embed_pass(corpus: Corpus, copies: np.ndarray, work: Path, cfg: Config,
                engine: Engine) -> list[EmbeddedChunk]:
-    """The encoder over every chunk's articles that are not copies (``embed_chunks``),
+    """The encoder over every chunk's articles that are not ``copies`` (bool per row;
+    ``embed_chunks``),
     a few chunks a task: tasks of at most :data:`EMBED_TASK_CHUNKS` chunks, as many as
     fill whole rounds of the workers (5 tasks on 2 workers left one idle for the last
     fifth of the pass)."""
-    copies, bounds = copied(dups), corpus.chunk_bounds.tolist()
+    bounds = corpus.chunk_bounds.tolist()
     chunks = [(chunk_path(work, index), copies[start:stop])
               for index, (start, stop) in enumerate(itertools.pairwise(bounds))]
     workers = getattr(engine, "workers", None) or 1

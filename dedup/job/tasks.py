@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,7 @@ from dedup.job.checkpoint import files_intact, is_plain_name, load_result, save_
 from dedup.records import Record, Reject
 from dedup.sequences import MadeOnDemand
 from dedup.stages.clean import clean_article, has_sentence, normalise_lines
-from dedup.stages.embed import USE_MULTILINGUAL, TokenRows, embed_leads, leads, token_rows
+from dedup.stages.embed import TokenRows, embed_leads, leads, token_rows
 from dedup.stages.extract import apply_extraction
 from dedup.stages.language import SiteLanguages, SitePrior, guessed_languages, languages_of
 from dedup.stages.parse import parse_item, published_day
@@ -514,12 +515,12 @@ def embed_chunks(chunks: Sequence[tuple[Path, np.ndarray]], cfg: Config) -> list
     that the token rows the encoder keeps (``embed.token_rows``) serve them all; they
     go with the task, so the worker does not hold them through the later steps.
     """
-    rows = token_rows() if cfg.embed.model == USE_MULTILINGUAL else None
+    rows = cache(token_rows)  # made when a chunk first needs the full encoder
     return [embed_chunk(path, copies, cfg, rows) for path, copies in chunks]
 
 
 def embed_chunk(path: Path, copies: np.ndarray, cfg: Config,
-                rows: TokenRows | None) -> EmbeddedChunk:
+                rows: Callable[[], TokenRows]) -> EmbeddedChunk:
     """One chunk of :func:`embed_chunks`; a chunk a killed run had finished is not redone."""
     saved = load_result(embedded_path(path))
     if saved is not None and files_intact(path.parent, saved.get("files", {})):

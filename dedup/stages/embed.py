@@ -157,17 +157,25 @@ def leads(titles: Sequence[str], texts: Sequence[str], langs: Sequence[str],
             for title, text, lang in zip(titles, texts, langs, strict=True)]
 
 
+def token_rows() -> TokenRows:
+    """The full encoder with room for :data:`_CACHED_TOKENS` token rows, to be kept for
+    as many texts as a task encodes (its memory is taken as rows are made, and goes
+    with it)."""
+    return TokenRows(_encoder(), _tokenizer(), _CACHED_TOKENS)
+
+
 def embed_leads(found: Sequence[str | None], cfg: EmbedConfig,
-                rows: TokenRows | None = None) -> np.ndarray:
+                rows: Callable[[], TokenRows] = token_rows) -> np.ndarray:
     """Unit-length float16 vectors of ``found`` leads (:func:`leads`) by ``cfg.model``, a
     zero row for each None.  float16 halves the spool and loses nothing a cosine of two
-    news articles needs.  ``rows``: the full encoder's token rows kept from earlier calls
-    (:func:`token_rows`), else new ones."""
+    news articles needs.  ``rows`` gives the full encoder's token rows: new ones, or
+    (``functools.cache(token_rows)``) those kept from earlier calls; it is only called
+    when the full encoder runs."""
     wanted = [row for row, lead in enumerate(found) if lead is not None]
     texts = [found[row] or "" for row in wanted]
     vectors = np.zeros((len(found), DIMENSIONS), dtype=np.float16)
     vectors[wanted] = _static_vectors(texts) if cfg.model == STATIC_USE else \
-        _encoded(texts, rows or token_rows())
+        _encoded(texts, rows())
     return vectors
 
 
@@ -183,13 +191,6 @@ def _encoded(texts: Sequence[str], rows: TokenRows) -> np.ndarray:
         for row, text in enumerate(texts):
             vectors[row] = rows.vector(text)
     return vectors
-
-
-def token_rows() -> TokenRows:
-    """The full encoder with room for :data:`_CACHED_TOKENS` token rows, to be kept for
-    as many texts as a task encodes (its memory is taken as rows are made, and goes
-    with it)."""
-    return TokenRows(_encoder(), _tokenizer(), _CACHED_TOKENS)
 
 
 # Tokens whose rows are kept (13 KB each: 436 MB at 32,768), the most frequent when it is
