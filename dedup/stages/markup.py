@@ -8,13 +8,15 @@ through extraction (:mod:`dedup.stages.extract`); this handles what arrives as t
 
 Only what is unmistakably markup is touched: tags of HTML's own elements (``<p>``,
 ``</em>``, ``<br/>``, ``<a href=...>``), comments, and character references closed by
-``;``.  ``a < b``, ``I <3 NY``, ``<Name>``, ``AT&T`` and ``R&D`` stay as they are.
+``;`` (named ones only if HTML defines the name).  ``a < b``, ``I <3 NY``, ``<Name>``,
+``AT&T`` and ``R&D`` stay as they are.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from html.entities import html5
 
 # Elements whose tags end a line: a paragraph, a list item, a heading...
 _BLOCK = ("address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 "
@@ -52,8 +54,18 @@ def without_markup(text: str, line_break: str = "\n") -> str:
         text = _BLOCK_TAG.sub(line_break, text)
         text = _INLINE_TAG.sub("", text)
     if "&" in text:
-        text = _REFERENCE.sub(lambda found: html.unescape(found.group(0)), text)
+        text = _REFERENCE.sub(_decoded, text)
     return text
+
+
+def _decoded(found: re.Match[str]) -> str:
+    """A numeric reference or a named one HTML defines, decoded; any other ``&word;``
+    as it is (``html.unescape`` would decode a name's legacy prefix: ``&amplifier;`` ->
+    ``&lifier;``)."""
+    reference = found.group(0)
+    if reference[1] != "#" and reference[1:] not in html5:
+        return reference
+    return html.unescape(reference)
 
 
 def _without_hidden(text: str) -> str:
