@@ -5,19 +5,21 @@ nothing can pass by knowing a string."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
-from sites import make_sites_corpus
+from sites import ALPHABETS, Words, make_sites_corpus
 
 from dedup.algorithms.boilerplate import (
     Article,
     Thresholds,
     count_stories,
     groups_learned,
+    is_sentence,
     label_of,
     learn_key_range,
     map_lines,
@@ -135,6 +137,7 @@ def test_labels_are_the_few_words_before_a_colon() -> None:
     assert label_of("Читать далее: что-то") == "читать далее"
     assert label_of("The minister said at the summit in Brussels today: we agree") is None
     assert label_of("No colon here") is None
+    assert label_of("Q: What did the minister say about the budget?") is None  # a sentence
 
 
 def test_copies_share_story_tokens_and_other_stories_do_not() -> None:
@@ -257,3 +260,40 @@ def test_a_section_footer_on_a_share_of_a_sites_pages_is_learned(lang: str,
     found = learn(records, tmp_path)
     assert {(row, 1) for row in range(0, 12, 3)} <= found
     assert (1, 2) not in found and all(line == 1 for _, line in found)
+
+
+# Invented letters of a script without case (CJK ideographs), beside tests/sites.py's
+# cased ones.
+CASELESS = "".join(chr(code) for code in range(0x4E00, 0x4E00 + 40, 2))
+
+
+@pytest.mark.parametrize("script", [*sorted(ALPHABETS), "caseless"])
+def test_a_label_before_sentences_is_a_format_not_furniture(script: str,
+                                                           tmp_path: Path) -> None:
+    """An interview site's "Q: ...?" / "A: ... ." lines, on every page, stay; its
+    caption label before names goes."""
+    rng = random.Random(5)
+    words = Words(rng, "latin") if script == "caseless" else Words(rng, script)
+    if script == "caseless":
+        words.alphabet = CASELESS
+    ask, answer, caption = words.name(), words.name(), words.name()
+
+    def sentence(end: str) -> str:
+        if script == "caseless":
+            return words.word() + words.word() + words.word() + end
+        return words.sentence(8)[:-1] + end
+
+    pages = [[story(i), f"{ask}: {sentence('?')}", f"{answer}: {sentence('.')}",
+              f"{ask}: {sentence('?')}", f"{answer}: {sentence('.')}",
+              f"{caption}: {words.name()} {words.name()}"] for i in range(12)]
+    found = learn([("site", "xx", "\n".join(page)) for page in pages], tmp_path)
+    assert found == {(row, 5) for row in range(12)}
+
+
+def test_a_sentence_ends_like_one_and_has_words_of_its_own() -> None:
+    assert is_sentence("What did the minister say about it?")
+    assert is_sentence("你如何看待这次会议的结果？")
+    assert is_sentence("他说 Affinity 的结果已经公布了很久了。")  # scripts mixed
+    assert not is_sentence("John Smith for The Daily Vorn.")  # names, one lower-case word
+    assert not is_sentence("Ukraine talks stall as leaders meet in Paris")  # no end
+    assert not is_sentence("Yes.") and not is_sentence("新华社。")

@@ -55,6 +55,13 @@ _WORD = re.compile(r"\w+")
 # "Label: rest": a label of at most this many words and characters.
 _LABEL = re.compile(r"^([^:：]{1,40}?)\s*[:：]\s*\S")
 _MAX_LABEL_WORDS = 3
+# A label's rest that is a sentence of its own -- it ends like one and has words of its
+# own -- is content in a fixed format ("Q: ...?", "Why it matters: ... .", an interview's
+# "Antwort: ..."), however many pages show the label; furniture after a label is names,
+# dates, tags or a headline ("Photo: NAME / AGENCY", "Read more: TITLE").
+_SENTENCE_END = re.compile(r"[.!?…。！？؟][\"'”’»)\]]*\s*$")
+_SENTENCE_LOWER_WORDS = 3  # words written lower-case (a cased script)
+_SENTENCE_LETTERS = 10  # or letters of a script without case
 # A shape says something only if it keeps a word of two letters or more, or names the
 # site or a date: "\x04 \x04" (two capitalised words) would match every short heading.
 _TELLING_SHAPE = re.compile(rf"[^\W\d_]{{2}}|[{_SITE}{_DATE}]")
@@ -127,11 +134,23 @@ def shape_of(line: str, site: str) -> str | None:
 
 def label_of(line: str) -> str | None:
     """The words before a colon that starts a line ("Photo: ...", "Fuente: ..."), if
-    short."""
+    short and if what follows is not a sentence."""
     found = _LABEL.match(line)
-    if found is None or len(found[1].split()) > _MAX_LABEL_WORDS:
+    if found is None or len(found[1].split()) > _MAX_LABEL_WORDS or \
+            is_sentence(line[found.end() - 1:]):
         return None
     return found[1].casefold()
+
+
+def is_sentence(text: str) -> bool:
+    """Whether ``text`` reads as a sentence: it ends like one and has words of its own
+    (lower-case words of a cased script, or letters of a script without case: the two
+    mix in one line, "问：... Affinity Health Partners ...？")."""
+    if _SENTENCE_END.search(text) is None:
+        return False
+    return sum(1 for word in text.split() if word[0].islower()) >= _SENTENCE_LOWER_WORDS \
+        or sum(1 for ch in text if ch.isalpha() and not ch.islower()
+               and not ch.isupper()) >= _SENTENCE_LETTERS
 
 
 def line_keys(line: str, site: str) -> list[tuple[str, int]]:
