@@ -121,6 +121,24 @@ def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Pa
     assert [r["reason"] for r in gz_rejects] == ["unreadable_file"]
 
 
+def test_an_id_as_given_is_changed_only_because_it_was_given_before(tmp_path: Path) -> None:
+    """A made name (``a~2``) yields to a later record that has it as its own id, across
+    chunks; ids keep their spaces; a blank id is none."""
+    given = ["a", "a", "a~2", " b", "b", "a", "a~3", "  "]
+    records = [{"id": rid, "title": f"Title {n}", "text": f"Words of article {n} here."}
+               for n, rid in enumerate(given)]
+    (tmp_path / "in.jsonl").write_bytes(b"".join(map(line, records)))
+    run_job([str(tmp_path / "in.jsonl")], tmp_path / "out",
+            load_config(overrides=["run.chunk_size=2", 'embed.model="off"']))
+    rows = [orjson.loads(row) for row in (tmp_path / "out" / "articles.jsonl").read_bytes()
+            .splitlines()]
+    ids = {row["title"]: (row["id"], "duplicate_id" in row.get("flags", [])) for row in rows}
+    assert [ids[f"Title {n}"] for n in range(7)] == [
+        ("a", False), ("a~5", True), ("a~2", False), (" b", False), ("b", False),
+        ("a~4", True), ("a~3", False)]
+    assert ids["Title 7"][0].startswith("h") and len({rid for rid, _ in ids.values()}) == 8
+
+
 def test_a_file_read_only_up_to_a_break_is_warned_about(tmp_path: Path) -> None:
     lines = b"".join(orjson.dumps({"id": f"r{i}", "title": f"Report {i}", "text": BODY})
                      + b"\n" for i in range(5))

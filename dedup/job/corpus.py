@@ -90,42 +90,65 @@ def fold_prepared(
 ) -> tuple[list[PreparedChunk], dict[int, dict[int, str]]]:
     """The prepared chunks as they arrive, and per chunk, the new ids of records whose
     id was already used, in this input or (``earlier``) by an index's articles
-    (:func:`rename_repeated`).
+    (:class:`Renames`).
 
     Each chunk's ids are dropped once used, so they are never held twice: the analyse
     pass gives every kept id back with its row anyway.
     """
-    seen: set[str] = set()
-    taken = earlier or IdSet.of([])
-    renames: dict[int, dict[int, str]] = {}
+    renames = Renames(earlier or IdSet.of([]))
     kept = []
     for index, chunk in enumerate(chunks):
-        if renamed := rename_repeated(chunk, seen, taken):
-            renames[index] = renamed
+        renames.add(index, chunk)
         chunk.ids = []
         kept.append(chunk)
-    return kept, renames
+    return kept, renames.by_chunk
 
 
-def rename_repeated(chunk: PreparedChunk, seen: set[str], earlier: IdSet) -> dict[int, str]:
-    """``seq -> new id`` for the chunk's records whose id is in ``seen`` (used earlier in
-    the input) or ``earlier`` (an index's); adds the chunk's ids to ``seen``.
+class Renames:
+    """New ids for repeated ones: a repeated id gets ``~2``, ``~3``... appended (flagged
+    ``duplicate_id``) rather than being dropped, since the record may be a different
+    article, and losing it would be worse.
 
-    A repeated id gets ``~2``, ``~3``... appended (flagged ``duplicate_id``) rather than being
-    dropped: the record may be a different article, and losing it would be worse.
+    A name made that way may be a real id of a later record (input ``a``, ``a``,
+    ``a~2``): that record keeps its id, and the renamed one moves on to the next free
+    suffix -- an id as given is only ever changed because it was given before.
     """
-    renamed: dict[int, str] = {}
-    held = earlier.holds(chunk.ids).tolist()
-    for seq, record_id, was_held in zip(chunk.seqs.tolist(), chunk.ids, held, strict=True):
-        new_id, suffix = record_id, 1
-        while new_id in seen or was_held:
+
+    def __init__(self, earlier: IdSet) -> None:
+        self.earlier = earlier
+        self.seen: set[str] = set()
+        self.by_chunk: dict[int, dict[int, str]] = {}  # chunk -> seq -> new id
+        # a made name -> (chunk, seq, the id as given, its suffix)
+        self.made: dict[str, tuple[int, int, str, int]] = {}
+
+    def add(self, index: int, chunk: PreparedChunk) -> None:
+        """The chunk's ids, in input order."""
+        held = self.earlier.holds(chunk.ids).tolist()
+        for seq, record_id, was_held in zip(chunk.seqs.tolist(), chunk.ids, held, strict=True):
+            if record_id in self.made:
+                self._move_on(record_id)
+            if record_id in self.seen or was_held:
+                self._rename(index, seq, record_id, 1)
+            else:
+                self.seen.add(record_id)
+
+    def _rename(self, index: int, seq: int, record_id: str, suffix: int) -> None:
+        """Give the record the first free name after ``record_id~suffix``."""
+        while True:
             suffix += 1
             new_id = f"{record_id}~{suffix}"
-            was_held = bool(earlier.holds([new_id])[0])
-        seen.add(new_id)
-        if new_id != record_id:
-            renamed[seq] = new_id
-    return renamed
+            if new_id not in self.seen and not self.earlier.holds([new_id])[0]:
+                break
+        self.seen.add(new_id)
+        self.made[new_id] = (index, seq, record_id, suffix)
+        self.by_chunk.setdefault(index, {})[seq] = new_id
+
+    def _move_on(self, name: str) -> None:
+        """A record given ``name`` as a new id yields it to a record that has it as its
+        own id."""
+        index, seq, record_id, suffix = self.made.pop(name)
+        self.seen.discard(name)
+        self._rename(index, seq, record_id, suffix)
 
 
 def stack(analysed: Sequence[AnalysedChunk], work: Path, embedded: bool) -> Corpus:

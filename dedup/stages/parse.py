@@ -318,7 +318,8 @@ def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
             setattr(record, name, value.replace("\x00", ""))
             if "nul_bytes" not in record.flags:
                 record.flags.append("nul_bytes")
-    record.id = record.id.strip()
+    if not record.id.strip():  # a blank id is none; any other is kept as given
+        record.id = ""
     for name, line_break in (("title", " "), ("text", "\n")):
         value = getattr(record, name)
         if value != (plain := without_markup(value, line_break)):
