@@ -143,6 +143,8 @@ def test_cruft_line_is_removed(line: str) -> None:
     ("Photo: Jane DoeIn light of the outbreak, the paper has decided to postpone its annual "
      "awards event, which was scheduled for Wednesday, March 25, at the city hall downtown."),
     "The firm, which holds all rights reserved for the film, said it would appeal.",
+    "(c) a ban on imports of steel;",  # a list's item, not a copyright sign
+    "Tag: Der erste Tag der Konferenz verlief ruhig.",  # a sentence, not a list of tags
 ])
 def test_cruft_looking_content_survives(line: str) -> None:
     assert line in kept_lines(line)

@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dedup.algorithms.boilerplate import site_of
+from dedup.algorithms.boilerplate import is_sentence, site_of
 from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.records import Record
 from dedup.settings import Range, setting
@@ -341,7 +341,7 @@ _COPYRIGHT_STARTS = r"©|\(c\)\s|&copy;|copyright\s*(?:©|\(c\)|\d)"
 # instead of three), tried only on lines with a colon: their long case-blind
 # alternation was the costliest check of a typical line.
 _LABELLED_CRUFT = re.compile(
-    rf"^(?:(?:{_TAG_LABELS})\s*:\s*\S"
+    rf"^(?:(?:{_TAG_LABELS})\s*:\s*(?P<tags>\S.*)"
     rf"|(?:{_READ_ALSO_LABELS})\s*[:：]\s*\S"
     rf"|(?P<caption>(?:{_CAPTION_LABELS})(?:\s+credit)?\s*:\s*\S))",
     re.IGNORECASE,
@@ -587,14 +587,23 @@ def _is_short_cruft_line(line: str, source: str | None, cfg: CleanConfig) -> boo
             return True
     labelled = _LABELLED_CRUFT.match(line) if has_colon(line) else None
     if labelled is not None:
+        if labelled["tags"] is not None:  # a list of tags is never a sentence ("Tag: Der
+            return not is_sentence(labelled["tags"])  # erste Tag verlief ruhig.")
         return labelled["caption"] is None or length <= cfg.max_caption_chars
-    if _CALL_OR_COPYRIGHT.match(line) is not None or ends_rights_reserved(line):
+    if (_CALL_OR_COPYRIGHT.match(line) is not None and not _is_third_item(line)) or \
+            ends_rights_reserved(line):
         return True
     if length <= cfg.max_byline_chars and (
         is_language_switcher(line) or is_byline(line, source, cfg)
     ):
         return True
     return is_breadcrumb(line, cfg)
+
+
+def _is_third_item(line: str) -> bool:
+    """"(c) a ban on imports;": a list's third item, where a copyright sign is followed by
+    a year or a name."""
+    return line[:3].casefold() == "(c)" and line[3:].lstrip()[:1].islower()
 
 
 def is_cruft_title(title: str, cfg: CleanConfig) -> bool:
