@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--limit", type=at_least_one, default=10, metavar="N",
                        help="stories, events and members to list (default 10)")
     shown.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    shown.add_argument("--article", action="store_true",
+                       help="ID is an article's id, even one that is also a story's or an "
+                            "event's")
     settings = commands.add_parser("config", help="print the defaults as commented TOML, or "
                                                   "the configuration --config, --preset and "
                                                   "--set make")
@@ -193,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def show_command(args: argparse.Namespace) -> int:
     """``dedup show``: print what was asked, or one message and exit 2."""
     try:
-        print_out(show(args.out, args.id, args.limit, args.json))
+        print_out(show(args.out, args.id, args.limit, args.json, args.article))
     except (ShowError, OSError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR

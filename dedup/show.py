@@ -25,12 +25,17 @@ class ShowError(ValueError):
     """The folder holds no finished run, or the id is in none of its outputs."""
 
 
-def show(out_dir: Path, wanted: str | None, limit: int, as_json: bool) -> str:
+def show(out_dir: Path, wanted: str | None, limit: int, as_json: bool,
+         article: bool = False) -> str:
     """What ``dedup show`` prints: the overview of the run in ``out_dir``, or the story,
-    event or article ``wanted``, as aligned text or as JSON."""
+    event or article ``wanted`` (only an article with ``article``: an input's id may be
+    any string, ``c-…`` too), as aligned text or as JSON."""
     if not (out_dir / REPORT).is_file():
         raise ShowError(f"{out_dir}: no finished run here (no {REPORT})")
-    found = overview(out_dir, limit) if wanted is None else lookup(out_dir, wanted, limit)
+    if wanted is None:
+        found = overview(out_dir, limit)
+    else:
+        found = lookup(out_dir, wanted, limit, ("article",) if article else KINDS)
     if as_json:
         return orjson.dumps(found, option=orjson.OPT_INDENT_2).decode()
     width = shutil.get_terminal_size((120, 24)).columns
@@ -51,13 +56,20 @@ def overview(out_dir: Path, limit: int) -> dict[str, Any]:
                        islice(lines(out_dir / CLUSTERS_FILE), limit)]}
 
 
-def lookup(out_dir: Path, wanted: str, limit: int) -> dict[str, Any]:
-    """The story, event or article called ``wanted``; an article comes with its event."""
+KINDS = ("story", "event", "article")  # looked up in this order
+
+
+def lookup(out_dir: Path, wanted: str, limit: int,
+           kinds: Sequence[str] = KINDS) -> dict[str, Any]:
+    """The story, event or article called ``wanted`` (of ``kinds``); an article comes
+    with its event."""
     key = orjson.dumps(wanted)
     for kind, files, prefix in (
             ("story", [out_dir / STORIES_FILE], b'{"story_id":' + key + b","),
             ("event", [out_dir / CLUSTERS_FILE], b'{"cluster_id":' + key + b","),
             ("article", article_files(out_dir), b'{"id":' + key + b",")):
+        if kind not in kinds:
+            continue
         row = first_line_starting(files, prefix)
         if row is not None:
             listed = {"story": "events", "event": "members"}.get(kind)
@@ -69,7 +81,8 @@ def lookup(out_dir: Path, wanted: str, limit: int) -> dict[str, Any]:
                                             b'{"cluster_id":' + event_key + b",")
                 found["event"] = trimmed(event, "members", limit) if event else None
             return found
-    raise ShowError(f"{wanted!r} is no story, event or article id of the run in {out_dir}")
+    named = " or ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+    raise ShowError(f"{wanted!r} is no {named} id of the run in {out_dir}")
 
 
 def lines(path: Path) -> Iterator[dict[str, Any]]:

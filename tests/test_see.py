@@ -4,6 +4,7 @@ show``, and the HTML report."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,19 @@ def test_show_says_what_it_cannot_find(seeds_out: Path, tmp_path: Path,
         with pytest.raises(SystemExit):  # argparse's usage error, exit 2
             main(["show", str(seeds_out), "--limit", limit])
         assert "expected a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_an_article_whose_id_is_an_events_is_found_with_article(
+        seeds_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(seeds_out, out)
+    event = rows(out / "clusters.jsonl")[0]["cluster_id"]
+    article = rows(out / "articles.jsonl")[0]
+    with (out / "articles.jsonl").open("ab") as handle:  # an input id may be any string
+        handle.write(orjson.dumps({**article, "id": event, "title": "Named like an event"})
+                     + b"\n")
+    assert orjson.loads(shown(capsys, str(out), event, "--json"))["kind"] == "event"
+    found = orjson.loads(shown(capsys, str(out), event, "--json", "--article"))
+    assert found["kind"] == "article" and found["article"]["title"] == "Named like an event"
+    assert main(["show", str(out), "s-0000000000000000", "--article"]) == 2
+    assert "is no article id" in capsys.readouterr().err
