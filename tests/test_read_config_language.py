@@ -30,9 +30,13 @@ from dedup.settings import Range, about
 from dedup.stages.embed import STATIC_USE, USE_MULTILINGUAL
 from dedup.stages.language import (
     LanguageConfig,
+    SiteLanguages,
+    SitePrior,
     detect_language,
     detect_languages,
+    given_language,
     iso_code,
+    languages_of,
     ngrams,
     normalised_codes,
     pack,
@@ -439,3 +443,25 @@ def test_a_fields_table_in_a_toml_file_keeps_the_other_mappings(tmp_path: Path) 
     fields = load_config(config).read.fields
     assert fields["text"] == "maintext" and fields["title"] == "title"
     assert fields["url"] == "url" and fields["id"] == "id"
+
+
+@pytest.mark.parametrize(("given", "code"), [
+    ("en", "en"), ("en_GB", "en"), ("en-US", "en"), ("eng", "en"), ("English", "en"),
+    (" FR ", "fr"), ("deu", "de"), ("ger", "de"), ("zh-cn", "zh"), ("zh_Hans_CN", "zh"),
+    ("pt-BR", "pt"), ("iw", "he"), ("no", "nb"),
+    ("xx", None), ("5", None), ("und", None), ("", None), ("zz-ZZ", None),
+])
+def test_a_given_language_is_read_as_its_code(given: str, code: str | None) -> None:
+    assert given_language(given) == code
+
+
+def test_a_trusted_language_that_names_none_is_detected_and_flagged() -> None:
+    english = "The central bank raised its interest rate by half a point on Thursday."
+    german = "Die Zentralbank hat am Donnerstag ihren Leitzins um einen halben Punkt erhöht."
+    records = [Record(id=str(n), title="", text=text, lang=lang) for n, (text, lang) in
+               enumerate([(english, "en_GB"), (english, "eng"), (german, "xx"),
+                          (english, "fr")])]
+    found = languages_of(records, SitePrior.of(SiteLanguages.counted([], [])),
+                         LanguageConfig(trust_input=True))
+    assert [d.lang for d in found] == ["en", "en", "de", "fr"]  # "fr" trusted as given
+    assert [r.flags for r in records] == [[], [], ["lang_not_understood"], []]

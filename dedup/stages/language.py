@@ -24,11 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from babel import Locale, UnknownLocaleError
 from langdetect import DetectorFactory
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.utils.ngram import NGram
@@ -90,7 +91,9 @@ class LanguageConfig:
         Below this many letters (after langdetect's normalisation, which turns digits and
         punctuation into spaces) the text is too short to call: the result is "und".""")
     trust_input: bool = setting(False, doc="""
-        A language given in the input (`lang`) is used instead of detection when true.""")
+        A language given in the input (`lang`) is used instead of detection when true, as
+        its ISO 639-1 code (`en_GB`, `eng` and `English` are `en`); a value that names no
+        language is detected instead, flagged `lang_not_understood`.""")
     foreign_letter_share: float = setting(0.01, Range(0.0, 1.0), doc="""
         Share of a Cyrillic text's letters that may lie outside a language's alphabet (a quoted
         name, a typo) before the letters rule that language out. Lower lets a single telling
@@ -219,15 +222,42 @@ def languages_of(records: Sequence[Record], prior: SitePrior,
                  cfg: LanguageConfig) -> list[Detected]:
     """The input's language where configured to trust it, else detection on cleaned text,
     each record's site's languages as the prior (see ``language.site_prior_weight``)."""
-    trusted = [cfg.trust_input and bool(r.lang) for r in records]
-    detected_records = [r for r, given in zip(records, trusted, strict=True) if not given]
+    given = [given_language(r.lang) if cfg.trust_input and r.lang else None for r in records]
+    for record, code in zip(records, given, strict=True):
+        if cfg.trust_input and record.lang and code is None:
+            record.flags.append("lang_not_understood")  # detected instead
+    detected_records = [r for r, code in zip(records, given, strict=True) if code is None]
     weighted = cfg.site_prior_weight > 0 and detected_records
     detected = iter(detect_languages(
         [r.title for r in detected_records], [r.text for r in detected_records], cfg,
         prior.log_prior([site_of(r.source, r.url) for r in detected_records], cfg)
         if weighted else None))
-    return [Detected(iso_code((r.lang or "").strip().lower()), 1.0) if given
-            else next(detected) for r, given in zip(records, trusted, strict=True)]
+    return [Detected(code, 1.0) if code is not None else next(detected)
+            for code in given]
+
+
+@lru_cache(maxsize=4096)  # a dump names a few languages, each many times
+def given_language(value: str) -> str | None:
+    """The code of a language given in the input, in the form detection gives (ISO 639-1
+    where the language has one): ``en``, ``en_GB``, ``en-US``, ``eng`` and ``English``
+    are all ``en``; None for what names no language (``xx``, ``5``).  CLDR's tables (the
+    ``babel`` package) know the tags, their aliases and the languages' English names."""
+    text = value.strip().replace("-", "_")
+    if text.casefold().partition("_")[0] == UNDETERMINED:  # CLDR would make it "en"
+        return None
+    code: str | None
+    try:
+        code = Locale.parse(text).language
+    except (ValueError, TypeError, UnknownLocaleError):
+        code = _english_names().get(text.casefold())
+    return None if code is None else iso_code(code)
+
+
+@cache
+def _english_names() -> dict[str, str]:
+    """A language's English name (case-folded) -> its code."""
+    return {name.casefold(): code for code, name in Locale("en").languages.items()
+            if "_" not in code}
 
 
 def site_key(site: str) -> int:
