@@ -29,7 +29,7 @@ from dedup import __version__
 from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, commented_toml, load_config
 from dedup.display import languages_text, mode_line
 from dedup.engines import EngineError
-from dedup.engines.base import show_progress
+from dedup.engines.base import WorkerLost, show_progress
 from dedup.io.discover import InputError
 from dedup.io.index import IndexStoreError
 from dedup.io.outdir import OutputError
@@ -175,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USER_ERROR
     except (Stopped, KeyboardInterrupt) as stop:
         return stopped(stop.signum if isinstance(stop, Stopped) else signal.SIGINT)
+    except WorkerLost as err:
+        print(f"dedup: error: {err}", file=sys.stderr)
+        return FAILED
     except OSError as err:
         if err.errno not in STORAGE_ERRORS:
             raise

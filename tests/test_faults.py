@@ -3,7 +3,9 @@ planted work files, a full disk, settings out of range.  Real processes, real fi
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import os
 import pickle
 import re
@@ -25,6 +27,8 @@ from synthetic import make_corpus
 from dedup import cli
 from dedup.cli import main
 from dedup.config import DEFAULT_CONFIG_FILE, SETTINGS, Config, load_config
+from dedup.engines.base import WorkerLost
+from dedup.engines.local import LocalEngine
 from dedup.io.outdir import LEDGER, WORK_DIR
 from dedup.io.spool import atomic_file
 from dedup.job import run as run_module
@@ -455,3 +459,33 @@ def test_an_input_cut_short_while_it_is_read_publishes_nothing(
     assert main(["run", str(dump), "--out", str(out), "--workers", "1",
                  "--set", 'embed.model="off"']) == 0
     assert len((out / "articles.jsonl").read_bytes().splitlines()) == len(records)
+
+
+def killed_on(task: int, doomed: int) -> int:
+    """A task that kills its own worker process on task ``doomed``, as the OOM killer does."""
+    if task == doomed:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return task
+
+
+def test_a_killed_local_worker_is_one_message_saying_resume(
+        corpus: Path, reference: dict[str, bytes], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(WorkerLost, match=r"SIGKILL.*--resume"):
+        list(LocalEngine(2).map(killed_on, [(task, 3) for task in range(8)], "tasks"))
+    real_analyse = run_module.analyse_chunk
+
+    def analyse_or_die(path: Path, *args: Any) -> Any:
+        if path.name.startswith("chunk-000002"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_analyse(path, *args)
+
+    monkeypatch.setattr(run_module, "analyse_chunk", analyse_or_die)
+    out, err = tmp_path / "out", io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["run", str(corpus), "--out", str(out), *ARGS]) == 1
+    assert err.getvalue().startswith("dedup: error: a worker process died")
+    assert "--resume" in err.getvalue() and "Traceback" not in err.getvalue()
+    monkeypatch.setattr(run_module, "analyse_chunk", real_analyse)
+    assert main(["run", str(corpus), "--out", str(out), *ARGS, "--resume"]) == 0
+    assert outputs(out) == reference

@@ -21,6 +21,18 @@ from tqdm import tqdm
 R = TypeVar("R")
 
 
+class WorkerLost(RuntimeError):
+    """A worker process died while it ran a task: killed (most often by the system's
+    out-of-memory killer) or crashed.  The run stops; the chunks finished so far are
+    kept for ``--resume``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"a worker process died ({detail}); most often the system ran out of memory "
+            "and killed it. The finished chunks are kept: run the same command with "
+            "--resume (with fewer --workers or a smaller run.chunk_size if memory is short)")
+
+
 @dataclass(frozen=True, slots=True)
 class Pass:
     """A pass over tasks as its progress bar counts it: its name, the units it has in

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 import dask
 from distributed import Client, Future, LocalCluster
+from distributed.scheduler import KilledWorker
 
-from dedup.engines.base import Pass, Progress
+from dedup.engines.base import Pass, Progress, WorkerLost
 
 R = TypeVar("R")
 
@@ -51,7 +52,10 @@ class DaskEngine:
             desc: str | Pass) -> Iterator[R]:
         """``func(*task)`` for every task on the cluster, two per worker in flight at most."""
         progress = Progress(desc, tasks, self.progress)
-        yield from progress.counted(self._results(func, progress.tasks))
+        try:
+            yield from progress.counted(self._results(func, progress.tasks))
+        except KilledWorker as err:  # every worker that took the task died
+            raise WorkerLost(f"Dask gave up on a task after its workers died: {err}") from err
 
     def _results(self, func: Callable[..., R], tasks: Iterable[tuple[Any, ...]]) -> Iterator[R]:
         """Submit tasks as results come back, so that few are in flight; in task order."""

@@ -8,6 +8,7 @@ bounds how many chunks are in flight, which bounds memory.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import weakref
@@ -15,8 +16,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 
 from joblib import Parallel, delayed, parallel_config
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-from dedup.engines.base import Pass, Progress, SerialEngine, resolve_workers
+from dedup.engines.base import Pass, Progress, SerialEngine, WorkerLost, resolve_workers
 
 R = TypeVar("R")
 
@@ -90,10 +92,19 @@ class LocalEngine:
             running = parallel(delayed(func)(*task) for task in tasks)
             self._running.add(running)
             results = running
-        yield from progress.counted(results)
+        try:
+            yield from progress.counted(results)
+        except TerminatedWorkerError as err:
+            raise WorkerLost(_exit_codes(err)) from err
 
     def close(self) -> None:
         """Stop the tasks still running: joblib kills the workers of a pass that is
         abandoned (a run that failed or was stopped), so none goes on writing files."""
         for results in list(self._running):
             results.close()
+
+
+def _exit_codes(err: TerminatedWorkerError) -> str:
+    """What loky says of how the workers ended ("{SIGKILL(-9)}"), or a plain phrase."""
+    found = re.search(r"exit codes of the workers are (\{[^}]*\})", str(err))
+    return f"exit codes {found.group(1)}" if found else "it ended without a result"
