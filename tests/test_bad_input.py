@@ -42,6 +42,7 @@ def bad_corpus(folder: Path) -> list[Path]:
         line({"id": "typed", "title": "Grid", "text": {"nested": BODY}}),
         line({"id": "no-text"}),
         line({"id": "blank", "title": "  ", "text": "\n\n"}),
+        line({"id": "invisible", "title": "\u200c\u200d", "text": "\u200b\ufeff\u2060 \u00ad"}),
         line({"id": "cruft", "title": "", "text": "Share.\nLeave A Reply\nExit mobile version"}),
         b'{"id": "latin1", "title": "Caf\xe9 owners protest", "text": "' + BODY.encode() + b'"}\n',
         line({"id": "nul", "title": "Grid\u0000 plan", "text": BODY + "\u0000"}),
@@ -90,8 +91,9 @@ def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Pa
                  for r in rejects if not r["origin"].startswith(str(tmp_path / "cut"))}
     assert reason_of == {"2": "malformed_json", "3": "not_an_object", "4": "not_an_object",
                          "typed": "wrong_field_type", "no-text": "empty", "blank": "empty",
-                         "cruft": "only_boilerplate", "11": "malformed_json",
-                         "deep-html": "no_main_text", "20": "line_too_long"}
+                         "invisible": "empty",
+                         "cruft": "only_boilerplate", "12": "malformed_json",
+                         "deep-html": "no_main_text", "21": "line_too_long"}
     assert all(r["origin"].startswith(str(tmp_path)) and r["detail"] for r in rejects)
 
     assert articles["good"]["text"] == BODY and "flags" not in articles["good"]

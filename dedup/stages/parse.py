@@ -309,6 +309,11 @@ def text_or_none(value: Any) -> str | None:
     return str(value) if is_scalar(value) else None
 
 
+# A character a reader sees: not a space, and not one of the invisible format characters
+# (zero-width spaces and joiners, direction marks, word joiners, BOM, soft hyphen).
+_VISIBLE = re.compile(r"[^\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
 def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
     """Shared checks: strip NULs and HTML markup in the title and text (see
     :mod:`dedup.stages.markup`), give a stable id, bound text, normalise the date."""
@@ -326,7 +331,8 @@ def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
             setattr(record, name, plain)
             if "markup_removed" not in record.flags:
                 record.flags.append("markup_removed")
-    if not (record.title.strip() or record.text.strip() or (record.html or "").strip()):
+    if not any(_VISIBLE.search(value) for value in (record.title, record.text,
+                                                     record.html or "")):
         return Reject(origin=record.origin, reason="empty", detail="no title, text or html",
                       id=record.id or None)
     if not record.id:
