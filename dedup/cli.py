@@ -37,6 +37,7 @@ from dedup.io.presets import PRESETS
 from dedup.job.index_commands import compact_index, index_stats
 from dedup.job.run import run_job
 from dedup.show import ShowError, show
+from dedup.stages.embed import TableError
 
 USER_ERROR = 2
 FAILED = 1
@@ -170,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with steps_on_stderr(args.verbose or show_progress(cfg.run.progress)):
                 report = run_job(args.inputs, args.out, cfg, resume=args.resume,
                                  force=args.force, index=args.index)
-    except (ConfigError, InputError, OutputError, EngineError, IndexStoreError) as err:
+    except (ConfigError, InputError, OutputError, EngineError, IndexStoreError,
+            TableError) as err:
         print(f"dedup: error: {err}", file=sys.stderr)
         return USER_ERROR
     except (Stopped, KeyboardInterrupt) as stop:

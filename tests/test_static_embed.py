@@ -16,14 +16,18 @@ from synthetic import made_up_name, make_corpus
 from test_embed import RECIPE, STORIES, clusters_of, story_records
 
 import dedup.stages.embed
+from dedup.cli import main
 from dedup.config import load_config
 from dedup.job.run import run_job
 from dedup.stages.embed import (
+    DIGESTS,
     STATIC_USE,
     EmbedConfig,
+    TableError,
     build_table,
     embed,
     ensure_table,
+    table_intact,
     table_path,
     token_layers,
 )
@@ -89,7 +93,7 @@ def test_concurrent_builders_build_one_whole_table(tmp_path: Path) -> None:
         builder.join(30)
     assert [builder.exitcode for builder in builders] == [0, 0, 0]
     assert log.read_text() == "built\n"
-    assert sorted(p.name for p in path.iterdir()) == ["cnn_b.npy", "tokens.npy"]
+    assert sorted(p.name for p in path.iterdir()) == ["cnn_b.npy", "digests.json", "tokens.npy"]
     assert np.load(path / "tokens.npy").tolist() == [[0, 1], [2, 3], [4, 5]]
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
     build_in(path, log)  # a later caller reads it
@@ -107,6 +111,46 @@ def test_a_failed_build_leaves_no_table(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["table.lock"]
     ensure_table(path, lambda: {"tokens": np.zeros(2)})
     assert np.load(path / "tokens.npy").tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "overwritten", "removed",
+                                    "no digests"])
+def test_a_damaged_table_is_found_and_built_again(damage: str, tmp_path: Path) -> None:
+    path, log = tmp_path / "table", tmp_path / "builds.log"
+    build_in(path, log)
+    tokens = path / "tokens.npy"
+    whole = tokens.read_bytes()
+    if damage == "truncated":
+        tokens.write_bytes(whole[:-8])
+    elif damage == "emptied":
+        tokens.write_bytes(b"")
+    elif damage == "overwritten":  # the same size, other values
+        tokens.write_bytes(whole[:-8] + bytes(8))
+    elif damage == "removed":
+        tokens.unlink()
+    else:
+        (path / DIGESTS).unlink()
+    ensure_table(path, lambda: slow_build(log))  # a worker reads without checking
+    assert log.read_text() == "built\n"
+    ensure_table(path, lambda: slow_build(log), check=True)  # the run's main process
+    assert log.read_text() == "built\nbuilt\n" and tokens.read_bytes() == whole
+    assert table_intact(path)
+
+
+def test_a_killed_builders_scratch_is_removed_by_the_next_build(tmp_path: Path) -> None:
+    path = tmp_path / "table"
+    left = tmp_path / ".table.123-abc.tmp"
+    left.mkdir()
+    (left / "tokens.npy").write_bytes(b"half")
+    ensure_table(path, lambda: {"tokens": np.zeros(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table", "table.lock"]
+
+
+def test_a_cache_that_cannot_be_written_is_one_message(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(TableError, match="DEDUP_CACHE_DIR"):
+        ensure_table(blocker / "table", lambda: {"tokens": np.zeros(2)})
 
 
 def test_the_cache_is_named_by_recipe_and_encoder_version(
@@ -202,3 +246,18 @@ def test_a_run_reads_the_cached_table(small_table: Path, tmp_path: Path,
     assert report["config"]["embed"]["model"] == STATIC_USE
     expected = [[f"{story}-{lang}" for lang in ("en", "zh")] for story in STORIES]
     assert clusters_of(tmp_path / "out") == sorted([*expected, ["recipe-en"]])
+
+
+def test_a_run_with_an_unwritable_cache_stops_before_any_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("DEDUP_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "title": "A title", "text": "Some text."}\n')
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "in.jsonl"), "--out", str(out), "-q",
+                 "--set", f'embed.model="{STATIC_USE}"']) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("dedup: error: cannot keep the static embedding table in ")
+    assert "DEDUP_CACHE_DIR" in error and "Traceback" not in error
+    assert not (out / "articles.jsonl").exists()

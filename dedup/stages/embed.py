@@ -30,6 +30,7 @@ precision (see the README's *Semantic mode*).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from dedup.io.spool import atomic_file
 from dedup.settings import Range, setting
@@ -98,7 +100,9 @@ class EmbedConfig:
     max_chars: int = setting(1000, Range(1, 1 << 20), doc="""
         Characters of title and lead embedded. The lead names the event; the cost grows with
         length (about 6.5 ms an article at 1000 on one core, 230 tokens of news), and beyond
-        ~1000 the vector barely changes.""")
+        ~1000 the vector barely changes. Memory grows with it too: an article's token rows
+        take 13 KB a token (one 199,000-character CJK article: peak 2.2 GB at the maximum, 425 MB
+        at 1000).""")
 
 
 def resolve_model(cfg: EmbedConfig) -> str | None:
@@ -118,7 +122,7 @@ def prepare(model: str) -> None:
     process before the workers start, so that they only read it (and a build is said
     once on stderr, not hidden in a worker's first chunk)."""
     if model == STATIC_USE:
-        ensure_table(table_path(), build_table)
+        ensure_table(table_path(), build_table, check=True)
 
 
 @cache
@@ -431,34 +435,88 @@ def static_model() -> StaticModel:
                        weights={name: np.load(path / f"{name}.npy") for name in _HEAD})
 
 
-def ensure_table(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> None:
+class TableError(RuntimeError):
+    """The static table's cache folder cannot be made or written (permissions, a file
+    where a folder should be, a full disk): said once, before any work."""
+
+
+# The file of a table's folder that holds each array file's SHA-256, written last.
+DIGESTS = "digests.json"
+
+
+def ensure_table(path: Path, build: Callable[[], dict[str, np.ndarray]],
+                 check: bool = False) -> None:
     """Make sure the folder ``path`` holds a table, building it with ``build`` (arrays
-    by name, each saved as NAME.npy) if not.
+    by name, each saved as NAME.npy, with their digests) if not -- or, with ``check``,
+    if its files do not match their digests (a truncated, emptied or overwritten file
+    would otherwise give wrong vectors, NaNs or a worker's traceback).
 
     Concurrent callers (workers, two runs) wait on a lock beside it, so one builds and
     the others read its table; the folder appears whole or not at all (a temporary
     folder renamed into place), so a reader never sees half a table, even when a
-    builder is killed.
+    builder is killed; the holder of the lock removes what killed builders left.
     """
-    if path.exists():
+    if path.exists() and (not check or table_intact(path)):
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f"{path.name}.lock"), "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the holder exits, however
-        if path.exists():  # built by the holder we waited for
-            return
-        log.warning("building the static embedding table from the installed encoder, "
-                    "once (about a minute): %s", path)
-        arrays = build()
-        scratch = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
-        try:
-            scratch.mkdir()
-            for name, array in arrays.items():
-                with atomic_file(scratch / f"{name}.npy") as handle:
-                    np.save(handle, array)
-            os.replace(scratch, path)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(f"{path.name}.lock"), "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the holder exits, however
+            if path.exists():
+                if not check or table_intact(path):  # built by the holder we waited for
+                    return
+                log.warning("the cached static embedding table does not match its digests "
+                            "(a file damaged, or made by an older dedup): building it again")
+                _removed(path)
+            for scratch in path.parent.glob(f".{path.name}.*.tmp"):
+                _removed(scratch)  # a killed builder's: the lock's holder was it
+            _build_into(path, build)
+    except OSError as err:
+        raise TableError(f"cannot keep the static embedding table in {path.parent} "
+                         f"({err}); set DEDUP_CACHE_DIR to a writable folder with 200 MB "
+                         "free") from err
+
+
+def _build_into(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> None:
+    """Build the table and move it into place whole, its digests written last."""
+    log.warning("building the static embedding table from the installed encoder, "
+                "once (about a minute): %s", path)
+    arrays = build()
+    scratch = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        scratch.mkdir()
+        for name, array in arrays.items():
+            with atomic_file(scratch / f"{name}.npy") as handle:
+                np.save(handle, array)
+        with atomic_file(scratch / DIGESTS) as handle:
+            handle.write(orjson.dumps({f"{name}.npy": file_digest(scratch / f"{name}.npy")
+                                       for name in arrays}, option=orjson.OPT_SORT_KEYS))
+        os.replace(scratch, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def table_intact(path: Path) -> bool:
+    """Whether every file the table's digests name is there with its digest."""
+    try:
+        digests = orjson.loads((path / DIGESTS).read_bytes())
+        return bool(digests) and all(file_digest(path / name) == digest
+                                     for name, digest in digests.items())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (a 130 MB table: a fraction of a second)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _removed(path: Path) -> None:
+    """Remove a folder: renamed aside first, so that no reader sees it half removed."""
+    aside = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.gone")
+    os.replace(path, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def build_table(only: Iterable[int] | None = None) -> dict[str, np.ndarray]:
