@@ -297,3 +297,28 @@ def test_a_sentence_ends_like_one_and_has_words_of_its_own() -> None:
     assert not is_sentence("John Smith for The Daily Vorn.")  # names, one lower-case word
     assert not is_sentence("Ukraine talks stall as leaders meet in Paris")  # no end
     assert not is_sentence("Yes.") and not is_sentence("新华社。")
+
+
+def test_a_quote_that_reports_on_small_sites_share_stays_and_their_widget_goes(
+        tmp_path: Path) -> None:
+    """Five small sites (three pages each) report one event, each in its own words, and
+    each report holds the same quoted sentence; a widget's call is on one page of each.
+    Both are on five sites and a third of their pages: the sentence stays."""
+    rng = random.Random(11)
+    words = Words(rng, "latin")
+    quote = words.sentence(12)
+    widget = f"{words.name()} {words.word()} {words.name()}"
+    records, where = [], {}
+    for site in range(5):
+        for page in range(3):
+            lines = [story(100 * site + page)]
+            if page == 0:
+                lines.append(quote)
+                where[(len(records), 1)] = "quote"
+            if page == 1:
+                lines.append(widget)
+                where[(len(records), 1)] = "widget"
+            records.append((f"site{site}", "xx", "\n".join(lines)))
+    found = learn(records, tmp_path)
+    assert {where[place] for place in found} == {"widget"}
+    assert len(found) == 5

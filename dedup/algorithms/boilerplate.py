@@ -154,13 +154,23 @@ def is_sentence(text: str) -> bool:
 
 
 def line_keys(line: str, site: str) -> list[tuple[str, int]]:
-    """The keys a (short, normalised) line is learned and recognised by, kind first."""
-    keys = [(LINE, stable_hash(f"{LINE}\0{line.casefold()}"))]
+    """The keys a (short, normalised) line is learned and recognised by, kind first.
+
+    A key's lowest bit says whether the line is a sentence (:data:`SENTENCE_BIT`), which
+    the reduce side needs and no longer has the line to tell."""
+    sentence = SENTENCE_BIT if is_sentence(line) else 0
+    keys = [(LINE, stable_hash(f"{LINE}\0{line.casefold()}") & ~SENTENCE_BIT | sentence)]
     if (shape := shape_of(line, site)) is not None:
-        keys.append((SHAPE, stable_hash(f"{SHAPE}\0{shape}")))
+        keys.append((SHAPE, stable_hash(f"{SHAPE}\0{shape}") & ~SENTENCE_BIT))
     if (label := label_of(line)) is not None:
-        keys.append((LABEL, stable_hash(f"{LABEL}\0{label}")))
+        keys.append((LABEL, stable_hash(f"{LABEL}\0{label}") & ~SENTENCE_BIT))
     return keys
+
+
+# The bit of a line key that marks a sentence: a sentence on five small sites' few pages
+# is more likely a quote that different reports of one event share (their story tokens
+# differ: they are not copies) than furniture, which is names, calls and dates.
+SENTENCE_BIT = 1
 
 
 def site_of(source: str | None, url: str | None) -> str:
@@ -396,7 +406,8 @@ def learn_key_range(chunks: Sequence[Path], key_range: tuple[int, int],
         stories = count_stories(tokens[run])
         if stories < thresholds.min_stories:
             continue
-        many_sites = np.unique(groups[run, 1]).size >= thresholds.min_sites
+        many_sites = not int(keys[start]) & SENTENCE_BIT and \
+            np.unique(groups[run, 1]).size >= thresholds.min_sites
         learned_groups = [group for column in (0, 1) for group in
                           groups_learned(groups[run, column], group_keys, group_docs,
                                          thresholds, many_sites)]

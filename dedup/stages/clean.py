@@ -43,8 +43,9 @@ class CleanConfig:
         ("He was 75.").""")
     boilerplate_min_sites: int = setting(5, Range(1, None), doc="""
         ... or in fewer (down to one) of a site's pages when this many sites show it on,
-        together, that share of their pages: furniture that small sites (or a site's small
-        sections in other languages) show on their few pages. Lower catches it on fewer sites,
+        together, that share of their pages and it is not a sentence (a quote that reports
+        of one event share): furniture that small sites (or a site's small sections in
+        other languages) show on their few pages. Lower catches it on fewer sites,
         but lets a line that a few sites' tiny sections share by chance go too.""")
     boilerplate_max_line_chars: int = setting(200, Range(1, 10_000), doc="""
         Lines longer than this are never learned: real paragraphs are long, furniture short.
