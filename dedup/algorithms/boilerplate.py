@@ -59,7 +59,8 @@ _MAX_LABEL_WORDS = 3
 # own -- is content in a fixed format ("Q: ...?", "Why it matters: ... .", an interview's
 # "Antwort: ..."), however many pages show the label; furniture after a label is names,
 # dates, tags or a headline ("Photo: NAME / AGENCY", "Read more: TITLE").
-_SENTENCE_END = re.compile(r"[.!?…。！？؟][\"'”’»)\]]*\s*$")
+_SENTENCE_ENDS = frozenset(".!?…。！？؟")
+_CLOSING = "\"'”’»)]"  # what may follow a sentence's last mark
 _SENTENCE_LOWER_WORDS = 3  # words written lower-case (a cased script)
 _SENTENCE_LETTERS = 10  # or letters of a script without case
 # A shape says something only if it keeps a word of two letters or more, or names the
@@ -145,11 +146,17 @@ def label_of(line: str) -> str | None:
 def is_sentence(text: str) -> bool:
     """Whether ``text`` reads as a sentence: it ends like one and has words of its own
     (lower-case words of a cased script, or letters of a script without case: the two
-    mix in one line, "问：... Affinity Health Partners ...？")."""
-    if _SENTENCE_END.search(text) is None:
+    mix in one line, "问：... Affinity Health Partners ...？").  Asked of every short
+    line of the dump, so the cheap tests come first and stop early."""
+    if text.rstrip().rstrip(_CLOSING)[-1:] not in _SENTENCE_ENDS:
         return False
-    return sum(1 for word in text.split() if word[0].islower()) >= _SENTENCE_LOWER_WORDS \
-        or sum(1 for ch in text if ch.isalpha() and not ch.islower()
+    lower = 0
+    for word in text.split():
+        if word[0].islower():
+            lower += 1
+            if lower >= _SENTENCE_LOWER_WORDS:
+                return True
+    return sum(1 for ch in text if ch.isalpha() and not ch.islower()
                and not ch.isupper()) >= _SENTENCE_LETTERS
 
 
