@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import orjson
 import pytest
 from distributed import Client
@@ -23,6 +24,8 @@ from synthetic import make_corpus
 import dedup.engines.dask as dask_engine
 from dedup.cli import main
 from dedup.config import load_config
+from dedup.engines.base import WorkerLost
+from dedup.engines.dask import DaskEngine
 from dedup.io.index import LOCK
 from dedup.job import shuffles
 from dedup.job.run import run_job
@@ -157,3 +160,22 @@ def test_unreachable_scheduler_is_a_user_error(corpus: Path, tmp_path: Path,
                  "--set", "run.chunk_size=10"]) == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def killed_on(task: int, doomed: int) -> int:
+    """A task that kills its own worker process on task ``doomed``."""
+    if task == doomed:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return task
+
+
+def test_a_task_whose_workers_keep_dying_is_one_message() -> None:
+    """Dask gives up on a task after its workers died (here at once): the engine says so
+    as the local one does, with --resume, not as a KilledWorker traceback."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        engine = DaskEngine(2)
+        try:
+            with pytest.raises(WorkerLost, match=r"Dask gave up.*--resume"):
+                list(engine.map(killed_on, [(task, 2) for task in range(6)], "tasks"))
+        finally:
+            engine.close()
