@@ -145,6 +145,8 @@ def test_cruft_line_is_removed(line: str) -> None:
     "The firm, which holds all rights reserved for the film, said it would appeal.",
     "(c) a ban on imports of steel;",  # a list's item, not a copyright sign
     "Tag: Der erste Tag der Konferenz verlief ruhig.",  # a sentence, not a list of tags
+    "Related: police said two suspects were arrested on Monday.",  # not a headline
+    "Смотрите также: по данным полиции, задержаны двое.",
 ])
 def test_cruft_looking_content_survives(line: str) -> None:
     assert line in kept_lines(line)

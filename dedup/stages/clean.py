@@ -343,7 +343,7 @@ _COPYRIGHT_STARTS = r"©|\(c\)\s|&copy;|copyright\s*(?:©|\(c\)|\d)"
 # alternation was the costliest check of a typical line.
 _LABELLED_CRUFT = re.compile(
     rf"^(?:(?:{_TAG_LABELS})\s*:\s*(?P<tags>\S.*)"
-    rf"|(?:{_READ_ALSO_LABELS})\s*[:：]\s*\S"
+    rf"|(?:{_READ_ALSO_LABELS})\s*[:：]\s*(?P<teaser>\S)"
     rf"|(?P<caption>(?:{_CAPTION_LABELS})(?:\s+credit)?\s*:\s*\S))",
     re.IGNORECASE,
 )
@@ -590,6 +590,8 @@ def _is_short_cruft_line(line: str, source: str | None, cfg: CleanConfig) -> boo
     if labelled is not None:
         if labelled["tags"] is not None:  # a list of tags is never a sentence ("Tag: Der
             return not is_sentence(labelled["tags"])  # erste Tag verlief ruhig.")
+        if labelled["teaser"] is not None:  # a headline starts with a capital: "Related:
+            return not labelled["teaser"].islower()  # police said two were arrested."
         return labelled["caption"] is None or length <= cfg.max_caption_chars
     if (_CALL_OR_COPYRIGHT.match(line) is not None and not _is_third_item(line)) or \
             ends_rights_reserved(line):
