@@ -481,7 +481,10 @@ def _build_into(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> None:
     """Build the table and move it into place whole, its digests written last."""
     log.warning("building the static embedding table from the installed encoder, "
                 "once (about a minute): %s", path)
-    arrays = build()
+    try:
+        arrays = build()
+    except OSError as err:  # the encoder's own files: not the cache folder's fault
+        raise RuntimeError(f"cannot read the installed encoder: {err}") from err
     scratch = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
     try:
         scratch.mkdir()
