@@ -466,7 +466,7 @@ def test_a_csv_run_accounts_for_every_row(tmp_path: Path) -> None:
 def csv_rows(data: bytes, block: int) -> list[tuple[str, bytes | str]]:
     """What the CSV reader makes of ``data`` fed in blocks of ``block`` bytes: each
     row's line number and JSON line, or its reject."""
-    cutter, table = CsvCutter("f", 64), CsvRows("f", ",")
+    cutter, table = CsvCutter("f", 64, ","), CsvRows("f", ",")
     entries = [entry for start in range(0, len(data), block)
                for entry in table.entries(cutter.cut(data[start: start + block]))]
     entries += table.entries(cutter.end())
@@ -493,6 +493,42 @@ def test_csv_rows_come_back_as_written(cells: list[list[str]], block: int) -> No
     found = [orjson.loads(line) for _, line in csv_rows(text.getvalue().encode(), block)
              if isinstance(line, bytes)]
     assert found == expected  # a row of empty cells is a record (rejected "empty")
+
+
+# CSV cells as people write them: plain ones that may hold a quote past their start
+# (``6'2" tall``), and quoted ones (doubled quotes, commas and line ends inside).
+PLAIN_CELLS = st.text(alphabet='ab"', max_size=5).filter(lambda cell: cell[:1] != '"')
+QUOTED_CELLS = st.text(alphabet='ab,"\n', max_size=6).map(
+    lambda cell: '"' + cell.replace('"', '""') + '"')
+CSV_BODIES = st.lists(st.lists(PLAIN_CELLS | QUOTED_CELLS, min_size=1, max_size=4)
+                      .map(",".join), max_size=5).map(lambda rows: "".join(
+                          row + "\n" for row in rows))
+
+
+@settings(max_examples=300, deadline=None)
+@given(CSV_BODIES, st.integers(1, 30))
+def test_csv_rows_are_the_csv_modules_even_with_stray_quotes(body: str, block: int) -> None:
+    """A quote inside a plain cell is a character, as for the csv module: it must not
+    swallow the rows after it."""
+    data = "a,b,c\n" + body
+    rows = [row for row in csv.reader(io.StringIO(data, newline="")) if row][1:]
+    expected = [{name: cell for name, cell in zip("abc", row, strict=False) if cell}
+                if len(row) <= 3 else "malformed_csv" for row in rows]
+    found = [orjson.loads(line) if isinstance(line, bytes) else line
+             for _, line in csv_rows(data.encode(), block)]
+    assert found == expected
+
+
+def test_a_stray_quote_in_a_plain_cell_costs_no_row(tmp_path: Path) -> None:
+    for name, delimiter in (("a.csv", ","), ("a.tsv", "\t")):
+        table = tmp_path / name
+        table.write_text(delimiter.join(["id", "title", "text"]) + "\n" + "".join(
+            delimiter.join([f"r{i}", title, f"Body {i} about the race"]) + "\n"
+            for i, title in enumerate(['Man 6\'2" tall wins', "Second", 'A "quoted" word',
+                                       "Fourth", "Fifth"])))
+        report = run_job([str(table)], tmp_path / f"out-{name}",
+                         load_config(overrides=["run.workers=1", 'embed.model="off"']))
+        assert (report["counts"]["in"], report["counts"]["out"]) == (5, 5)
 
 
 def same_records_in(folder: Path, records: list[dict[str, Any]]) -> dict[str, Path]:

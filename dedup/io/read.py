@@ -485,7 +485,7 @@ def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
     ``unreadable_file`` reject, as for JSONL.
     """
     csv.field_size_limit(max(csv.field_size_limit(), limit))  # a cell as big as a row
-    cutter = CsvCutter(path.shown, limit)
+    cutter = CsvCutter(path.shown, limit, delimiter)
     rows = CsvRows(path.shown, delimiter)
     try:
         with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
@@ -496,22 +496,27 @@ def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
         yield unreadable(f"{path.shown}:{cutter.number + 1}", err)
 
 
-# Outside quotes, what a CSV row's end depends on: a quote opens one, a line end ends it.
+# Outside quotes, what a CSV row's end depends on: a quote may open one, a line end ends it.
 _CSV_STOP = re.compile(rb'["\n]')
+_QUOTE = ord('"')
 
 
 class CsvCutter:
     """Cuts CSV text into rows without holding one beyond ``limit`` bytes: a row ends
-    at a line end outside quotes (a doubled quote, CSV's escape, closes and reopens
-    them).  Quoted text is skipped to its closing quote in one search, however many
-    lines it holds."""
+    at a line end outside quotes.  As in the csv module, a quote opens a quoted field
+    only at the field's start (``6'2" tall`` in a plain cell is a character), and a
+    doubled quote inside one is a quote.  Quoted text is skipped to its closing quote
+    in one search, however many lines it holds."""
 
-    def __init__(self, path: str, limit: int) -> None:
+    def __init__(self, path: str, limit: int, delimiter: str) -> None:
         self.path = path
         self.limit = limit
+        self.delimiter = ord(delimiter)
         self.first = 1  # the open row's first line
         self.inner = 0  # line ends inside the open row so far
         self.quoted = False
+        self.closed = False  # the last byte read closed a quoted field (or is "" 's first)
+        self.last: int | None = None  # the open row's last byte before this block
         self.head = PartialLine(limit)
 
     @property
@@ -528,19 +533,30 @@ class CsvCutter:
                 pos = block.find(b'"', pos) + 1
                 if not pos:
                     break
-                self.quoted = False
+                self.quoted, self.closed = False, True
                 continue
+            if self.closed:
+                if pos == len(block):
+                    break
+                self.closed = False
+                if block[pos] == _QUOTE:  # a doubled quote: one quote, still quoted
+                    self.quoted = True
+                    pos += 1
+                    continue
             stop = _CSV_STOP.search(block, pos)
             if stop is None:
                 break
             pos = stop.end()
             if stop.group() == b'"':
-                self.quoted = True
+                before = block[pos - 2] if pos - 1 > start else self.last
+                self.quoted = before is None or before == self.delimiter
                 continue
             found.extend(self.finish(block, start, stop.start()))
-            start = pos
+            start, self.last = pos, None
         self.inner += block.count(b"\n", start)
         self.head.add(block[start:])
+        if start < len(block):
+            self.last = block[-1]
         return found
 
     def finish(self, block: bytes, start: int, end: int) -> list[tuple[int, bytes | Reject]]:
