@@ -13,12 +13,14 @@ import unicodedata
 
 import pytest
 
+from dedup.records import Record
 from dedup.stages.extract import (
     FLAG_ERROR,
     FLAG_NO_MAIN_TEXT,
     FLAG_TRUNCATED,
     ExtractConfig,
     Extracted,
+    apply_extraction,
     extract_html,
 )
 
@@ -393,3 +395,16 @@ def test_noscript_and_template_text_is_never_article_text(favor: str) -> None:
     text = extract_html(page, None, ExtractConfig(favor=favor)).text
     assert EN_BODY[0] in text and EN_BODY[1] in text
     assert "JavaScript" not in text and "Hidden" not in text
+
+
+@pytest.mark.parametrize("html", [EN_PAGE, "", "   "])
+def test_a_given_text_wins_over_a_page_beside_it(html: str) -> None:
+    """An export carrying both fields (or an empty html) keeps the text its maker chose."""
+    given = Record(id="a", title="Given title", text="The text as given.\nIts second line.",
+                   html=html)
+    kept = apply_extraction(given, ExtractConfig(), 10_000)
+    assert isinstance(kept, Record)
+    assert (kept.title, kept.text, kept.html, kept.flags) == (
+        "Given title", "The text as given.\nIts second line.", None, [])
+    from_page = apply_extraction(Record(id="b", html=EN_PAGE), ExtractConfig(), 10_000)
+    assert isinstance(from_page, Record) and EN_BODY[0] in from_page.text

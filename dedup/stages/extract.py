@@ -153,7 +153,13 @@ def apply_extraction(record: Record, cfg: ExtractConfig,
                      max_text_chars: int) -> Record | Reject:
     """Replace raw HTML by its main text, cut at ``max_text_chars`` like a given text
     (``read.max_text_chars``); fields given in the input win over page metadata.  A page
-    without title or text is rejected ``no_main_text``."""
+    without title or text is rejected ``no_main_text``.
+
+    A text given beside the page wins, and the page is not read: exports that carry
+    both (or an empty ``html``) hold the text their maker chose."""
+    if record.text.strip():
+        record.html = None
+        return record
     extracted = extract_html(record.html or "", record.url, cfg)
     record.html = None
     record.title = record.title or extracted.title
