@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dedup.config import SETTINGS, Config, ConfigError, load_config, set_value, validate
+from dedup.io.discover import UNSET
 from dedup.io.outdir import (
     CLUSTERS_FILE,
     KEPT_FILE,
     REJECTS_FILE,
     STORIES_FILE,
+    OutputError,
     article_files,
     check_output_dir,
 )
@@ -178,6 +180,8 @@ def run(source: str | os.PathLike[str] | Iterable[Any],
     ``dedup`` logger and listed in ``report["warnings"]``.
     """
     cfg = configured(config, overrides)
+    if out is not None and not os.fspath(out).strip():  # Path("") is the current folder
+        raise OutputError(f"out is an empty path{UNSET}")
     if out is not None:  # a refusal must not wait for a long iterable to be written
         check_output_dir(Path(out), [], outputs_written(cfg), force)
     given = as_input(source)

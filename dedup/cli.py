@@ -30,7 +30,7 @@ from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, commented_toml, load_
 from dedup.display import languages_text, mode_line
 from dedup.engines import EngineError
 from dedup.engines.base import WorkerLost, show_progress
-from dedup.io.discover import InputError
+from dedup.io.discover import UNSET, InputError
 from dedup.io.index import IndexStoreError
 from dedup.io.outdir import OutputError
 from dedup.io.presets import PRESETS
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="files (.jsonl, .ndjson, .json, .csv, .tsv, .parquet, .txt, "
                           ".html; text ones also .gz, .bz2, .xz or .zst), directories or glob "
                           "patterns of them, fsspec URLs, named pipes, or - for stdin")
-    run.add_argument("--out", required=True, type=Path, metavar="DIR",
+    run.add_argument("--out", required=True, type=folder_path, metavar="DIR",
                      help="output directory (created if missing)")
     add_config_options(run)
     run.add_argument("--workers", type=int, metavar="N",
@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(index)
     index.add_argument("--json", action="store_true", help="print JSON, for scripts")
     return parser
+
+
+def folder_path(value: str) -> Path:
+    """``--out``'s folder; an empty one (``Path("")`` is the current folder) is refused."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f"an empty path{UNSET}")
+    return Path(value)
 
 
 def at_least_one(text: str) -> int:

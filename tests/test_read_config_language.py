@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import dedup
 from dedup.cli import main
 from dedup.config import (
     DEFAULT_CONFIG_FILE,
@@ -24,6 +25,7 @@ from dedup.config import (
     settings_table,
 )
 from dedup.io.discover import InputError, InputFile, discover_inputs
+from dedup.io.outdir import OutputError
 from dedup.io.read import DEFAULT_FIELDS, RawItem, ReadConfig, numbered_items, read_batches
 from dedup.records import Record, Reject
 from dedup.settings import Range, about
@@ -206,6 +208,26 @@ def test_bad_paths_fail_early(tmp_path: Path) -> None:
     (tmp_path / "sub" / "a.jsonl").write_text("{}\n")
     assert discover_inputs([str(tmp_path / "**" / "*.jsonl")]).files == [
         InputFile(str(tmp_path / "b.jsonl")), InputFile(str(tmp_path / "sub" / "a.jsonl"))]
+
+
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``dedup run "$IN" --out "$OUT"`` with a variable unset: "" is Path("."), which
+    would read or fill the current folder; an empty --index would run without one."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.jsonl").write_text('{"id": "a", "title": "A title", "text": "A text."}\n')
+    options = ["--set", 'embed.model="off"', "-q"]
+    assert main(["run", "", "--out", str(tmp_path / "out"), *options]) == 2
+    assert "an input is an empty path (an unset shell variable?)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "a.jsonl", "--out", "", *options])
+    assert stopped.value.code == 2 and "--out: an empty path" in capsys.readouterr().err
+    assert main(["run", "a.jsonl", "--out", "out", "--index", " ", *options]) == 2
+    assert "the index is an empty path" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.jsonl"]
+    with pytest.raises(OutputError, match="empty path"):
+        dedup.run([{"id": "a", "text": "A text."}], out="")
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:

@@ -291,6 +291,10 @@ class Discovered:
     notes: list[str] = field(default_factory=list)
 
 
+# Said of an empty path: it is most often a shell variable that was never set.
+UNSET = " (an unset shell variable?)"
+
+
 def discover_inputs(names: Sequence[str], follow_links: bool = False,
                     exclude: Path | None = None) -> Discovered:
     """Expand input paths and URLs into the sorted list of files to read, failing early.
@@ -307,6 +311,8 @@ def discover_inputs(names: Sequence[str], follow_links: bool = False,
                     exclude=None if exclude is None else os.path.realpath(exclude))
     files: list[InputFile] = []
     for name in names:
+        if not name.strip():
+            raise InputError(f"an input is an empty path{UNSET}")
         found = [(url, url) for url in remote_inputs(name)] if is_url(name) else \
             local_inputs(name, walker)
         files.extend(InputFile(location) for location, key in found
