@@ -446,6 +446,27 @@ def test_csv_bytes_that_are_not_utf8_are_read_as_in_a_json_line(tmp_path: Path) 
         ("Café closes", "The café closed, “for good”.", ["invalid_utf8"])] * 2
 
 
+def test_a_mapped_column_named_twice_is_said_not_read_half(tmp_path: Path) -> None:
+    """Which of two ``text`` columns would be read is a guess: the file is not read, and
+    the run says why; a repeated column nobody reads is no matter."""
+    (tmp_path / "a.csv").write_text("id,title,text,text\n1,T,Body A,Body B\n")
+    pq.write_table(pa.Table.from_arrays([pa.array(["1"]), pa.array(["A"]), pa.array(["B"])],
+                                        names=["id", "text", "text"]), tmp_path / "b.parquet")
+    (tmp_path / "c.csv").write_text("id,title,text,note,note\n3,T,Body C,x,y\n")
+    for name in ("a.csv", "b.parquet", "c.csv"):
+        report = run_job([str(tmp_path / name)], tmp_path / f"out-{name}",
+                         load_config(overrides=["run.workers=1", 'embed.model="off"']))
+        if name == "c.csv":
+            assert report["counts"]["out"] == 1
+            continue
+        rejects = [orjson.loads(line) for line in
+                   (tmp_path / f"out-{name}" / "rejects.jsonl").read_bytes().splitlines()]
+        assert [(r["origin"], r["reason"], r["detail"]) for r in rejects] == [
+            (f"{tmp_path / name}:1", "unreadable_file",
+             "the header names the column 'text' twice")]
+        assert any("the column 'text' twice" in warning for warning in report["warnings"])
+
+
 def test_a_csv_column_the_header_lacks_is_refused(tmp_path: Path, capsys: Any) -> None:
     table = tmp_path / "a.csv"
     table.write_text("id,title,maintext\n1,First,Body\n")

@@ -246,8 +246,20 @@ def table_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Entry
         return json_entries(path, cfg.max_line_bytes)
     if path.read_as.endswith(CSV_SUFFIXES + TSV_SUFFIXES):
         delimiter = "\t" if path.read_as.endswith(TSV_SUFFIXES) else ","
-        return csv_entries(path, cfg.max_line_bytes, delimiter)
+        return csv_entries(path, cfg.max_line_bytes, delimiter, mapped_columns(cfg))
     return jsonl_entries(path, cfg.max_line_bytes)
+
+
+def mapped_columns(cfg: ReadConfig) -> frozenset[str]:
+    """The column names the field mapping reads (a dotted path's top one too)."""
+    return frozenset(part for key in cfg.fields.values() for part in (key, key.split(".")[0]))
+
+
+def repeated_columns(names: Sequence[str], mapped: frozenset[str]) -> str | None:
+    """Why a table whose header names a mapped column twice cannot be read (one of the
+    two columns would be dropped without a word), or None."""
+    twice = sorted({name for name in names if name in mapped and names.count(name) > 1})
+    return f"the header names the column {twice[0]!r} twice" if twice else None
 
 
 def sample_fields(files: Sequence[InputFile], count: int,
@@ -429,6 +441,10 @@ def line_blocks(path: str, entries: Iterable[Entry], size: int,
 UNREADABLE = "unreadable_file"
 
 
+class RepeatedColumns(ValueError):
+    """A table's header names a column the mapping reads twice: the file is not read."""
+
+
 def unreadable(origin: str, err: BaseException) -> Reject:
     """The reject of a file whose reading failed at ``origin`` with ``err``."""
     return Reject(origin=origin, reason=UNREADABLE, detail=str(err))
@@ -474,7 +490,8 @@ def json_entries(path: InputFile, limit: int) -> Iterator[Entry]:
         yield unreadable(f"{path.shown}:{(cutter.number if cutter else 0) + 1}", err)
 
 
-def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
+def csv_entries(path: InputFile, limit: int, delimiter: str,
+                mapped: frozenset[str] = frozenset()) -> Iterator[Entry]:
     """The rows of a CSV (or TSV) file with a header row, streamed, each as the JSON
     line of its non-empty cells by column name, so the field mapping, the type checks
     and the rejects are those of JSONL; numbered by the line each row starts on.
@@ -482,16 +499,19 @@ def csv_entries(path: InputFile, limit: int, delimiter: str) -> Iterator[Entry]:
     Rows are cut at line ends outside quoted fields (articles hold newlines), each
     bounded by ``limit`` bytes like a JSONL line.  A row with more cells than the header
     or that the csv module refuses is rejected ``malformed_csv``; read errors end in an
-    ``unreadable_file`` reject, as for JSONL.
+    ``unreadable_file`` reject, as for JSONL, and so does a header naming a ``mapped``
+    column twice.
     """
     csv.field_size_limit(max(csv.field_size_limit(), limit))  # a cell as big as a row
     cutter = CsvCutter(path.shown, limit, delimiter)
-    rows = CsvRows(path.shown, delimiter)
+    rows = CsvRows(path.shown, delimiter, mapped)
     try:
         with path.open() as raw, decompressed(raw, path.read_as, path.is_stream) as handle:
             for block in utf8_blocks(raw_blocks(handle)):
                 yield from rows.entries(cutter.cut(block))
         yield from rows.entries(cutter.end())
+    except RepeatedColumns as err:
+        yield unreadable(f"{path.shown}:1", err)
     except READ_ERRORS as err:
         yield unreadable(f"{path.shown}:{cutter.number + 1}", err)
 
@@ -593,6 +613,7 @@ class CsvRows:
 
     path: str
     delimiter: str
+    mapped: frozenset[str] = frozenset()  # columns the field mapping reads
     header: list[str] | None = None
 
     def entries(self, rows: list[tuple[int, bytes | Reject]]) -> list[Entry]:
@@ -605,6 +626,8 @@ class CsvRows:
                 continue
             cells = self.cells(row.decode("utf-8", errors="replace"))
             self.header = cells if isinstance(cells, list) else []
+            if problem := repeated_columns(self.header, self.mapped):
+                raise RepeatedColumns(problem)
         return runs(numbered)
 
     def cells(self, text: str) -> list[str] | str:
@@ -1046,13 +1069,15 @@ def parquet_entries(path: InputFile, size: int, cfg: ReadConfig) -> Iterator[Ent
         with path.open() as handle:
             table = pq.ParquetFile(handle)
             # a dotted path reads its top column (a struct) when no column has its name
-            wanted = {part for key in cfg.fields.values() for part in (key, key.split(".")[0])}
+            wanted = mapped_columns(cfg)
+            if problem := repeated_columns(table.schema_arrow.names, wanted):
+                raise RepeatedColumns(problem)
             columns = [name for name in table.schema_arrow.names if name in wanted]
             rows = parquet_batch_rows(table.metadata, columns, size)
             for batch in table.iter_batches(batch_size=rows, columns=columns):
                 yield from batch_entries(batch, path.shown, row, cfg.max_line_bytes)
                 row += batch.num_rows
-    except (OSError, pyarrow.ArrowException) as err:
+    except (OSError, pyarrow.ArrowException, RepeatedColumns) as err:
         yield unreadable(f"{path.shown}:{row}", err)
 
 
