@@ -139,9 +139,9 @@ def test_a_damaged_table_is_found_and_built_again(damage: str, tmp_path: Path) -
 
 def test_a_killed_builders_scratch_is_removed_by_the_next_build(tmp_path: Path) -> None:
     path = tmp_path / "table"
-    left = tmp_path / ".table.123-abc.tmp"
-    left.mkdir()
-    (left / "tokens.npy").write_bytes(b"half")
+    for left in (tmp_path / ".table.123-abc.tmp", tmp_path / ".table.123-abc.gone"):
+        left.mkdir()
+        (left / "tokens.npy").write_bytes(b"half")
     ensure_table(path, lambda: {"tokens": np.zeros(2)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table", "table.lock"]
 

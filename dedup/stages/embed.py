@@ -468,7 +468,8 @@ def ensure_table(path: Path, build: Callable[[], dict[str, np.ndarray]],
                 log.warning("the cached static embedding table does not match its digests "
                             "(a file damaged, or made by an older dedup): building it again")
                 _removed(path)
-            for scratch in path.parent.glob(f".{path.name}.*.tmp"):
+            for scratch in [*path.parent.glob(f".{path.name}.*.tmp"),
+                            *path.parent.glob(f".{path.name}.*.gone")]:
                 _removed(scratch)  # a killed builder's: the lock's holder was it
             _build_into(path, build)
     except OSError as err:
