@@ -20,6 +20,7 @@ from dedup.algorithms.continuation import Groups, continuations
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.io.index import HEAD, LOCK, Index, LocalStorage, Strings
+from dedup.job import run as run_module
 from dedup.job.incremental import Fed, _clustered_votes
 from dedup.job.run import run_job
 
@@ -474,3 +475,28 @@ def test_index_strings_read_back_as_the_lists_they_were() -> None:
     assert list(Strings.joined([])) == []
     with pytest.raises(IndexError):
         kept[len(first)]
+
+
+def test_a_run_killed_without_the_index_is_not_resumed_with_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids are renamed against the index in the chunks' results: a run killed without
+    --index (or against another state of the index) must not be resumed with it, or
+    an earlier day's id would name two articles."""
+    first, second, _ = copies_split()
+    index = str(tmp_path / "index")
+    day_run(tmp_path, first, "day1", index)
+    reused = {**second[0], "id": first[0]["id"]}  # an earlier day's id, another article
+    source = write(tmp_path / "day2.jsonl", [reused, *second[1:]])
+    cfg = load_config(overrides=[*SETTINGS, "run.chunk_size=3"])
+
+    def killed(*args: Any) -> Any:
+        raise KeyboardInterrupt  # after every chunk was analysed
+
+    monkeypatch.setattr(run_module, "group_events", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_job([str(source)], tmp_path / "day2", cfg)
+    monkeypatch.undo()
+    report = run_job([str(source)], tmp_path / "day2", cfg, resume=True, index=index)
+    assert report["resumed"] is False
+    renamed = by_id(tmp_path / "day2")[f"{first[0]['id']}~2"]
+    assert renamed["title"] == reused["title"] and "duplicate_id" in renamed["flags"]

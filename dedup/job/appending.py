@@ -50,6 +50,12 @@ class Appending:
         return cls(index, index.checked_head(index_settings(cfg), fingerprint), fingerprint,
                    cfg)
 
+    def state(self) -> dict[str, Any]:
+        """Where the index is and the generations it holds: what ids are renamed against
+        (part of the resume fingerprint)."""
+        return {"where": self.index.where,
+                "generations": list(self.head.generations) if self.head else []}
+
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the index; checked again once held (a run may have appended meanwhile)."""

@@ -39,11 +39,14 @@ FINGERPRINT = "fingerprint.json"
 _FREE_SETTINGS = ("workers", "progress", "engine", "scheduler")
 
 
-def run_fingerprint(files: Sequence[InputFile], cfg: Config) -> bytes:
+def run_fingerprint(files: Sequence[InputFile], cfg: Config,
+                    index: Mapping[str, Any] | None = None) -> bytes:
     """What a run's chunk results depend on: the code, the libraries' versions (another
-    encoder or stemmer would mix two kinds of result), the configuration, and every
-    input file's version (path, size and modification time or ETag: a changed input
-    starts the run over).
+    encoder or stemmer would mix two kinds of result), the configuration, every input
+    file's version (path, size and modification time or ETag: a changed input starts the
+    run over), and with an index, where it is and the generations it holds: ids are
+    renamed against them in the chunks' results, so a run resumed against another state
+    of the index (or without it, or with it for the first time) starts over.
 
     The code is the hash of the package's sources, not only its version: chunk results
     saved by other code may lack fields this code reads.
@@ -53,7 +56,7 @@ def run_fingerprint(files: Sequence[InputFile], cfg: Config) -> bytes:
         config["run"].pop(name)
     inputs = [file.version() for file in files]
     return orjson.dumps({"version": __version__, "code": code_digest(), "config": config,
-                         "libraries": versions(), "inputs": inputs},
+                         "libraries": versions(), "inputs": inputs, "index": index},
                         option=orjson.OPT_SORT_KEYS)
 
 

@@ -134,7 +134,6 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
         log.warning("%s", note)
     check_mapping(files, cfg.read)
     check_output_dir(out_dir, files, outputs_written(cfg), force)
-    fingerprint = run_fingerprint(files, cfg)
     if index is not None and not index.strip():
         raise IndexStoreError(f"the index is an empty path{UNSET}")
     appending = Appending.checked(index, out_dir, files, cfg) if index else None
@@ -142,6 +141,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
     with contextlib.ExitStack() as resources:
         if appending is not None:  # a busy index is refused before anything starts
             resources.enter_context(appending.locked())
+        fingerprint = run_fingerprint(files, cfg, appending.state() if appending else None)
         # the engine next: a scheduler that cannot be reached leaves DIR untouched
         engine = engine or resources.enter_context(open_engine(
             cfg.run.engine, cfg.run.workers, cfg.run.scheduler, show_progress(cfg.run.progress)))
