@@ -22,6 +22,7 @@ from dedup.config import load_config
 from dedup.io.index import HEAD, LOCK, Index, LocalStorage, Strings
 from dedup.job import run as run_module
 from dedup.job.incremental import Fed, _clustered_votes
+from dedup.job.index_commands import compact_index
 from dedup.job.run import run_job
 
 SETTINGS = ["language.trust_input=true", 'embed.model="off"']
@@ -500,3 +501,20 @@ def test_a_run_killed_without_the_index_is_not_resumed_with_it(
     assert report["resumed"] is False
     renamed = by_id(tmp_path / "day2")[f"{first[0]['id']}~2"]
     assert renamed["title"] == reused["title"] and "duplicate_id" in renamed["flags"]
+
+
+def test_a_copys_id_is_never_reused_by_a_later_day(tmp_path: Path) -> None:
+    """The index keeps canonical articles only, and its copies' ids beside them: a later
+    record with a copy's id is another article, renamed, also after compaction."""
+    first, second, truth = copies_split()
+    index = str(tmp_path / "index")
+    copy = second[0]
+    day1 = by_id(day_run(tmp_path, [*first, copy], "day1", index))
+    assert day1[copy["id"]]["duplicate_of"] == truth[copy["id"]]["copy_of"]
+    other = {**second[1], "id": copy["id"]}  # another article, with the copy's id
+    day2 = by_id(day_run(tmp_path, [other], "day2", index))
+    assert set(day2) == {f"{copy['id']}~2"}
+    assert "duplicate_id" in day2[f"{copy['id']}~2"]["flags"]
+    compact_index(index, load_config(overrides=SETTINGS))
+    day3 = by_id(day_run(tmp_path, [{**other, "title": "Again"}], "day3", index))
+    assert set(day3) == {f"{copy['id']}~3"}

@@ -210,6 +210,8 @@ class Generation:
     fingerprint: str
     rows: ArticleRows | None = None
     counts: Mapping[str, DocumentCounts] = field(default_factory=dict)  # per language
+    # the ids of the run's copies (not kept as articles): no later run may reuse them
+    copy_ids: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,9 +475,22 @@ class Index:
                                   f"({err!r:.200})") from None
 
     def read_ids(self, name: str) -> list[str]:
-        """A generation's article ids alone; unreadable, a damaged index."""
+        """Every id a generation holds: its articles', then its copies'."""
+        names = self._article_names(name)
+        return [*names["ids"], *names.get("copies", [])]
+
+    def read_copy_ids(self, name: str) -> list[str]:
+        """A generation's copies' ids (an index made before they were kept has none)."""
+        return list(self._article_names(name).get("copies", []))
+
+    def _article_names(self, name: str) -> dict[str, list[str]]:
+        """A generation's ``articles.json``; unreadable, a damaged index."""
         try:
-            return list(orjson.loads(self._need(f"{name}/articles.json"))["ids"])
+            names = orjson.loads(self._need(f"{name}/articles.json"))
+            if not isinstance(names, dict) or not isinstance(names["ids"], list) or \
+                    not isinstance(names.get("copies", []), list):
+                raise TypeError("articles.json holds no lists of ids")
+            return names
         except (ValueError, KeyError, TypeError) as err:
             raise IndexStoreError(f"{self.where}: damaged index, {name} cannot be read "
                                   f"({err!r:.200})") from None
@@ -593,7 +608,8 @@ class Index:
             exact=articles.exact, shingles=articles.shingles, days=articles.days,
             lengths=articles.lengths))
         self.storage.write(f"{name}/articles.json", orjson.dumps(
-            {"ids": list(articles.ids), "events": list(articles.events)}))
+            {"ids": list(articles.ids), "events": list(articles.events),
+             "copies": list(generation.copy_ids)}))
         buffer = io.BytesIO()
         np.save(buffer, generation.signatures)
         self.storage.write(f"{name}/signatures.npy", buffer.getvalue())

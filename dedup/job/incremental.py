@@ -554,7 +554,8 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
                    story_ids: Sequence[str], continued: Continued, earlier: Earlier,
                    cfg: Config, fingerprint: str) -> tuple[Generation, tuple[bytes, bytes]]:
     """Today's part of the index: its canonical articles (not copies of earlier ones),
-    every event and story it touched, the merges; and its sorted band keys' files."""
+    its copies' ids (so that no later run reuses one), every event and story it touched,
+    the merges; and its sorted band keys' files."""
     n = len(corpus.ids)
     copies = dups.copies
     kept = np.flatnonzero((dups.canonical == np.arange(n)) & (copies < 0))
@@ -577,8 +578,10 @@ def new_generation(corpus: Corpus, dups: DuplicateGroups, canonical_rows: np.nda
                      continued.story_profiles, continued.earlier_story, earlier.stories,
                      story_ids, [""] * len(story_ids), earlier.generation, cfg.index)
     counts, rows = kept_terms(corpus, kept, cfg)
+    copied = np.setdiff1d(np.arange(n), kept)
     generation = Generation(articles, signatures, events, stories, continued.merged_events,
-                            fingerprint, rows, counts)
+                            fingerprint, rows, counts,
+                            copy_ids=sorted(corpus.ids[r] for r in copied.tolist()))
     return generation, band_files(signatures, cfg)
 
 

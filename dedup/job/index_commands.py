@@ -40,7 +40,9 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
                                 earlier.stories.take(np.flatnonzero(earlier.open_stories)),
                                 earlier.merged_events, fingerprint="",
                                 rows=earlier.fed.rows if len(earlier.fed.events) else None,
-                                counts=earlier.counts)
+                                counts=earlier.counts,
+                                copy_ids=sorted(copy for name in head.generations
+                                                for copy in index.read_copy_ids(name)))
         before = sum(index.storage.size(name) for name in head.generations)
         new = index.replace_generations(head, generation, band_files(signatures, cfg))
     return {"before_bytes": before,
