@@ -43,6 +43,9 @@ USER_ERROR = 2
 FAILED = 1
 # Errors of the storage rather than of the job: said in one line, not a traceback.
 STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+# ... and what a folder's permissions say once the run has started (an index or --out
+# made read-only meanwhile: both are checked before any work).
+PERMISSION_ERRORS = (errno.EACCES, errno.EPERM)
 
 
 class Stopped(BaseException):
@@ -188,10 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dedup: error: {err}", file=sys.stderr)
         return FAILED
     except OSError as err:
-        if err.errno not in STORAGE_ERRORS:
+        if err.errno not in STORAGE_ERRORS + PERMISSION_ERRORS:
             raise
+        remedy = "make room" if err.errno in STORAGE_ERRORS else "make it writable"
         print(f"dedup: error: {os.strerror(err.errno)}: {err.filename or args.out}; the "
-              "finished chunks are kept: make room and run the same command with --resume",
+              f"finished chunks are kept: {remedy} and run the same command with --resume",
               file=sys.stderr)
         return FAILED
     if received:  # the stop was raised where Python only prints it (a finalizer)

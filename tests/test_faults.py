@@ -377,6 +377,21 @@ def test_a_write_error_without_a_file_name_is_said_with_the_file(
     assert not list(out.rglob("*.tmp"))
 
 
+def test_a_folder_made_read_only_during_the_run_is_one_message(
+        corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EACCES where the run writes (an index's folder chmod-ed meanwhile, say): the
+    file and what to do, not a traceback."""
+    def denied(path: Path, _records: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(tasks, "write_records", denied)
+    assert main(["run", str(corpus), "--out", str(tmp_path / "out"), "--workers", "1"]) == 1
+    message = capsys.readouterr().err
+    assert message.startswith("dedup: error: Permission denied: ")
+    assert "make it writable and run the same command with --resume" in message
+
+
 # ---------------------------------------------------------------------------------------
 # Settings
 # ---------------------------------------------------------------------------------------
