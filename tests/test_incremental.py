@@ -380,6 +380,10 @@ def test_index_stats_and_compact(tmp_path: Path, capsys: pytest.CaptureFixture[s
     capsys.readouterr()
     assert main(["index", "stats", index, "--json", "--set", "index.horizon_days=10"]) == 0
     after = orjson.loads(capsys.readouterr().out)
+    for command, setting in (("compact", "dedup.num_perm=64"), ("stats", "dedup.num_perm=64"),
+                             ("compact", "cluster.n_features=4096")):
+        assert main(["index", command, index, "--set", setting]) == 2
+        assert "was made with other settings" in capsys.readouterr().err
     assert after["generations"] == 1 and after["articles"] == stats["articles"]
     assert after["events"] == after["open_events"] < stats["events"]
     assert after["bytes"] < stats["bytes"]

@@ -436,6 +436,17 @@ class Index:
         head = self.head()
         if head is None:
             return None
+        self.check_settings(head, settings)
+        if fingerprint in head.fingerprints:
+            number = head.fingerprints.index(fingerprint) + 1
+            raise IndexStoreError(f"these inputs were already appended to {self.where} (by "
+                                  f"run {number} of {len(head.fingerprints)}): appending "
+                                  "them again would make every article a copy of itself")
+        return head
+
+    def check_settings(self, head: Head, settings: Mapping[str, Any]) -> None:
+        """Refuse settings other than those the index was made with: its signatures and
+        profiles would not compare (or not read) with them."""
         differ = sorted(key for key in set(head.settings) | set(settings)
                         if head.settings.get(key) != settings.get(key))
         if differ:
@@ -444,12 +455,6 @@ class Index:
             raise IndexStoreError(f"{self.where} was made with other settings ({shown}): "
                                   "its signatures and profiles do not compare with this "
                                   "run's; use the index's settings or a new index")
-        if fingerprint in head.fingerprints:
-            number = head.fingerprints.index(fingerprint) + 1
-            raise IndexStoreError(f"these inputs were already appended to {self.where} (by "
-                                  f"run {number} of {len(head.fingerprints)}): appending "
-                                  "them again would make every article a copy of itself")
-        return head
 
     def read_generation(self, name: str, n_features: int) -> tuple[Articles, Profiles,
                                                                    Profiles, dict[str, str]]:

@@ -11,13 +11,13 @@ import numpy as np
 
 from dedup.config import Config
 from dedup.io.index import Generation, Head, Index, IndexStoreError
-from dedup.job.incremental import Earlier, band_files, read_earlier
+from dedup.job.incremental import Earlier, band_files, index_settings, read_earlier
 
 
 def index_stats(location: str, cfg: Config) -> dict[str, Any]:
     """Articles, events and stories (kept and open), merges, date range, size."""
     index = Index.at(location)
-    head = _existing(index)
+    head = _existing(index, cfg)
     with tempfile.TemporaryDirectory() as work:
         return _stats(index, head, read_earlier(index, head, cfg, Path(work)))
 
@@ -29,9 +29,9 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
     ``index.fed_articles`` the term counts of the articles a run would be fed now (those
     of the last ``index.undated_runs`` runs).  Atomic like an append; held like one."""
     index = Index.at(location)
-    _existing(index)  # before the lock: nothing is written where there is no index
+    _existing(index, cfg)  # before the lock: nothing is written where there is no index
     with index.storage.locked(), tempfile.TemporaryDirectory() as work:
-        head = _existing(index)  # again once held: a run may have appended meanwhile
+        head = _existing(index, cfg)  # again once held: a run may have appended meanwhile
         earlier = read_earlier(index, head, cfg, Path(work))
         signatures = np.concatenate([np.zeros((0, cfg.dedup.num_perm), dtype=np.uint32),
                                      *(np.load(files[0]) for files in earlier.files)])
@@ -51,12 +51,15 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
             "stories_dropped": int(np.count_nonzero(~earlier.open_stories))}
 
 
-def _existing(index: Index) -> Head:
-    """The index's head; no index there yet is a user error."""
+def _existing(index: Index, cfg: Config) -> Head:
+    """The index's head; no index there yet, or one made with other settings than
+    ``cfg``'s (its files would not read, or compact into another index's), is a user
+    error."""
     head = index.head()
     if head is None:
         raise IndexStoreError(f"{index.where}: no index there yet (a run with --index makes "
                               "it)")
+    index.check_settings(head, index_settings(cfg))
     return head
 
 
