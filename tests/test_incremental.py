@@ -522,3 +522,27 @@ def test_a_copys_id_is_never_reused_by_a_later_day(tmp_path: Path) -> None:
     compact_index(index, load_config(overrides=SETTINGS))
     day3 = by_id(day_run(tmp_path, [{**other, "title": "Again"}], "day3", index))
     assert set(day3) == {f"{copy['id']}~3"}
+
+
+def test_compacting_keeps_when_undated_groups_retire(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Undated events retire after ``index.undated_runs`` runs: compacting two runs into
+    one generation must not make old groups look recent again."""
+    records, _ = make_corpus(seed=5, per_language=3)
+    undated = [{key: value for key, value in r.items() if key != "published"}
+               for r in records]
+    days = [undated[day::3] for day in range(3)]
+    settings = ["index.undated_runs=1"]
+    for name in ("plain", "compacted"):
+        index = str(tmp_path / f"{name}-index")
+        for day, part in enumerate(days):
+            day_run(tmp_path, part, f"{name}{day}", index, *settings)
+            if name == "compacted" and day == 1:
+                compact_index(index, load_config(overrides=[*SETTINGS, *settings]))
+    opened = []
+    for name in ("plain", "compacted"):
+        assert main(["index", "stats", str(tmp_path / f"{name}-index"), "--json",
+                     "--set", "index.undated_runs=1"]) == 0
+        stats = orjson.loads(capsys.readouterr().out)
+        opened.append((stats["open_events"], stats["open_stories"]))
+    assert opened[0] == opened[1] and opened[0][0] < len(undated)

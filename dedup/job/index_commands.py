@@ -3,6 +3,7 @@ and an index rewritten without its retired profiles."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from dedup.config import Config
-from dedup.io.index import Generation, Head, Index, IndexStoreError
+from dedup.io.index import Generation, Head, Index, IndexStoreError, Profiles
 from dedup.job.incremental import Earlier, band_files, index_settings, read_earlier
 
 
@@ -36,8 +37,10 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
         signatures = np.concatenate([np.zeros((0, cfg.dedup.num_perm), dtype=np.uint32),
                                      *(np.load(files[0]) for files in earlier.files)])
         generation = Generation(earlier.articles, signatures,
-                                earlier.events.take(np.flatnonzero(earlier.open_events)),
-                                earlier.stories.take(np.flatnonzero(earlier.open_stories)),
+                                _renumbered(earlier.events.take(
+                                    np.flatnonzero(earlier.open_events)), head),
+                                _renumbered(earlier.stories.take(
+                                    np.flatnonzero(earlier.open_stories)), head),
                                 earlier.merged_events, fingerprint="",
                                 rows=earlier.fed.rows if len(earlier.fed.events) else None,
                                 counts=earlier.counts,
@@ -49,6 +52,14 @@ def compact_index(location: str, cfg: Config) -> dict[str, Any]:
             "after_bytes": sum(index.storage.size(name) for name in new.generations),
             "events_dropped": int(np.count_nonzero(~earlier.open_events)),
             "stories_dropped": int(np.count_nonzero(~earlier.open_stories))}
+
+
+def _renumbered(groups: Profiles, head: Head) -> Profiles:
+    """``groups`` with the generation that last touched each counted as if the index
+    had held one generation all along: a run's number is its generations' count plus
+    one, and an undated group retires after ``index.undated_runs`` runs, which compacting
+    ``n`` generations into one must not reset (it would reopen retired groups)."""
+    return dataclasses.replace(groups, touched=groups.touched - (len(head.generations) - 1))
 
 
 def _existing(index: Index, cfg: Config) -> Head:
