@@ -546,3 +546,21 @@ def test_compacting_keeps_when_undated_groups_retire(
         stats = orjson.loads(capsys.readouterr().out)
         opened.append((stats["open_events"], stats["open_stories"]))
     assert opened[0] == opened[1] and opened[0][0] < len(undated)
+
+
+def test_a_run_with_the_encoder_on_a_lexical_index_is_warned(tmp_path: Path) -> None:
+    """Earlier articles fed without embeddings cannot join today's events by meaning:
+    the run says so rather than continue fewer events in silence."""
+    records, _ = make_corpus(seed=9, per_language=2)
+    index = str(tmp_path / "index")
+    day_run(tmp_path, records[::2], "day1", index)
+    shutil.copytree(index, tmp_path / "index2")
+    source = write(tmp_path / "day2.jsonl", records[1::2])
+    report = run_job([str(source)], tmp_path / "day2", load_config(overrides=[
+        "language.trust_input=true", 'embed.model="use-multilingual-v3"']), index=index)
+    assert report["index"]["fed_without_embeddings"] == report["index"]["articles_fed"] > 0
+    assert any("have no embeddings" in warning for warning in report["warnings"])
+    lexical = day_run(tmp_path, records[1::2], "day2-lexical", str(tmp_path / "index2"))
+    said = orjson.loads((lexical / "report.json").read_bytes())
+    assert said["index"]["articles_fed"] > said["index"]["fed_without_embeddings"] == 0
+    assert not said["warnings"]

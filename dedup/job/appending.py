@@ -85,6 +85,11 @@ class Appending:
                 "open_events": int(earlier.open_events.sum()),
                 "open_stories": int(earlier.open_stories.sum()),
                 "articles_fed": len(earlier.fed.events),
+                # fed articles without the embeddings today's articles have: an index made
+                # by lexical runs, then a run with the encoder
+                "fed_without_embeddings": len(earlier.fed.events)
+                if corpus.embedding_files is not None and earlier.fed.rows.embeddings is None
+                else 0,
                 "fed_in_events": 0 if grouping.clustering.frozen_events is None else int(
                     np.count_nonzero(grouping.clustering.frozen_events >= 0)),
                 "copies_of_earlier": sum(copy is not None for copy in continued.copies),
@@ -106,13 +111,20 @@ class Appending:
         """What a user must hear of this run's use of the index (``said``: the report's
         index part): every article a copy of an indexed one means the inputs were most
         likely appended before, in a way their files could not tell (see
-        ``Index.checked_head``)."""
-        if not articles or said.get("copies_of_earlier") != articles:
-            return []
-        return [f"every article ({articles}) is a copy of one the index {self.index.where} "
-                "already holds: were these inputs appended before (from stdin, a copy of a "
-                "file, or records in Python, which the index cannot recognise as the same "
-                "inputs)?"]
+        ``Index.checked_head``); fed articles without the embeddings this run has cannot
+        join its events."""
+        found = []
+        if articles and said.get("copies_of_earlier") == articles:
+            found.append(f"every article ({articles}) is a copy of one the index "
+                         f"{self.index.where} already holds: were these inputs appended "
+                         "before (from stdin, a copy of a file, or records in Python, which "
+                         "the index cannot recognise as the same inputs)?")
+        if unembedded := said.get("fed_without_embeddings"):
+            found.append(f"this run embeds its articles but the {unembedded} earlier articles "
+                         f"fed from {self.index.where} have no embeddings (appended by runs "
+                         "without the encoder): events continue by copies only; keep one "
+                         "embed.model per index")
+        return found
 
     def untouched(self) -> dict[str, Any]:
         """What the report says of the index after a run without any article: nothing
