@@ -535,7 +535,8 @@ class CsvCutter:
         self.first = 1  # the open row's first line
         self.inner = 0  # line ends inside the open row so far
         self.quoted = False
-        self.closed = False  # the last byte read closed a quoted field (or is "" 's first)
+        self.closed = False  # the last byte read ended a quoted run: a closing quote, or
+        # the first of a doubled one (told apart by the byte after it)
         self.last: int | None = None  # the open row's last byte before this block
         self.head = PartialLine(limit)
 
