@@ -492,7 +492,7 @@ def test_a_run_killed_without_the_index_is_not_resumed_with_it(
     day_run(tmp_path, first, "day1", index)
     reused = {**second[0], "id": first[0]["id"]}  # an earlier day's id, another article
     source = write(tmp_path / "day2.jsonl", [reused, *second[1:]])
-    cfg = load_config(overrides=[*SETTINGS, "run.chunk_size=3"])
+    cfg = load_config(overrides=[*SETTINGS, "run.chunk_size=3", "run.workers=1"])
 
     def killed(*args: Any) -> Any:
         raise KeyboardInterrupt  # after every chunk was analysed
