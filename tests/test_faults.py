@@ -162,7 +162,7 @@ def test_a_file_named_twice_is_read_once_and_said_once(
     assert main(["run", str(seeds), str(first), str(tmp_path / "link.txt"), "--out", str(out),
                  "--workers", "1"]) == 0
     notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
-    assert len(notes) == 1 and "read once: 2 files" in notes[0]
+    assert len(notes) == 1 and "read once: 1 file named more than once" in notes[0]
     report = orjson.loads((out / "report.json").read_bytes())
     assert report["counts"]["in"] == 5 and report["notes"] == [notes[0].split("note: ", 1)[1]]
 

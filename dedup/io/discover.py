@@ -469,7 +469,8 @@ class Walker:
     follow_links: bool
     exclude: str | None  # real path of the output folder
     taken: dict[str, str] = field(default_factory=dict)  # real path or URL -> location
-    repeats: Tally = field(default_factory=Tally)  # files named again
+    repeated: set[str] = field(default_factory=set)  # the keys of ``repeats``
+    repeats: Tally = field(default_factory=Tally)  # files named again (each once)
     revisits: Tally = field(default_factory=Tally)  # folders reached again
     outside: Tally = field(default_factory=Tally)  # links out of their input folder
     excluded: Tally = field(default_factory=Tally)  # entries under the output folder
@@ -479,7 +480,9 @@ class Walker:
     def first_time(self, location: str, key: str) -> bool:
         """Whether the file ``key`` is named for the first time (else it is counted)."""
         if key in self.taken:
-            self.repeats.add(f"{location} is {self.taken[key]}")
+            if key not in self.repeated:  # a file, however often it is named again
+                self.repeated.add(key)
+                self.repeats.add(f"{location} is {self.taken[key]}")
             return False
         self.taken[key] = location
         return True
