@@ -354,7 +354,8 @@ def test_lone_surrogates_are_repaired_and_flagged(payload: bytes, title: str,
 @pytest.mark.parametrize(("written", "kept"), [
     ("123456789012345678901234567890", "123456789012345678901234567890"),
     ("-98765432109876543210", "-98765432109876543210"),
-    ("1.50", "1.50"), ("1e400", "1e400"), ("2.5E-3", "2.5E-3"), ("7", "7"),
+    ("1.50", "1.50"), ("1e400", "1e400"), ("2.5E-3", "2.5E-3"), ("7", "7"), ("-0", "-0"),
+    ("0", "0"),
     ("18446744073709551615", "18446744073709551615"),
 ])
 def test_numbers_keep_the_text_they_were_written_with(written: str, kept: str) -> None:

@@ -210,7 +210,7 @@ def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:
     if isinstance(values, str):
         return Reject(origin=item.origin, reason="wrong_field_type", detail=values,
                       id=text_or_none(field_value(data, cfg.fields.get("id", "id"))))
-    if any(isinstance(field_value(data, key), float) for key in cfg.fields.values()):
+    if any(_not_as_written(field_value(data, key)) for key in cfg.fields.values()):
         values = numbers_as_written(source, cfg) or values
     record = Record(
         id=values.get("id") or "",
@@ -288,6 +288,12 @@ def field_values(data: dict[str, Any], cfg: ReadConfig) -> dict[str, str | None]
             return f"{key} is a {type(value).__name__}"
         values[name] = None if value is None else str(value)
     return values
+
+
+def _not_as_written(value: Any) -> bool:
+    """Whether a number orjson read may not print as the line writes it: a float
+    (``1.50``, ``1e3``), or the integer 0 (written ``-0`` too)."""
+    return isinstance(value, float) or (type(value) is int and value == 0)
 
 
 def numbers_as_written(source: bytes | str, cfg: ReadConfig) -> dict[str, str | None] | None:
