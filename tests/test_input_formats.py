@@ -672,3 +672,20 @@ def test_compressed_stdin_is_recognised_by_its_first_bytes(
         overrides=["run.workers=1"], preset="news-please"))  # sampled, then all read
     assert report["counts"]["in"] == report["counts"]["out"] == 120
     assert len({row["id"] for row in articles(tmp_path / "out")}) == 120
+
+
+def test_a_mapping_wrong_after_the_first_records_is_warned(tmp_path: Path) -> None:
+    """read.fields.text = "body" is checked on the first 100 records; later ones that
+    hold "text" and no "body" are flagged and the run warns, not a silent headline."""
+    records = [{"id": f"r{i}", "title": f"Title {i}", "body": f"Body number {i} here."}
+               for i in range(120)]
+    records += [{"id": f"s{i}", "title": f"Other {i}", "text": f"Text number {i} here."}
+                for i in range(30)]
+    (tmp_path / "a.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    report = run_job([str(tmp_path / "a.jsonl")], tmp_path / "out", load_config(
+        overrides=["run.workers=1", 'embed.model="off"', 'read.fields.text="body"']))
+    assert report["counts"]["flagged"]["default_field_unread"] == 30
+    assert any("flag default_field_unread" in warning for warning in report["warnings"])
+    assert "default_field_unread" not in run_job(
+        [str(tmp_path / "a.jsonl")], tmp_path / "out2",
+        load_config(overrides=["run.workers=1", 'embed.model="off"']))["counts"]["flagged"]

@@ -116,6 +116,11 @@ def run_warnings(counts: dict[str, Any],
     if not counts["out"]:
         warnings.insert(0, f"no article: all {records_in} records were rejected "
                            "(see rejects.jsonl)")
+    if unmapped := counts["flagged"].get("default_field_unread", 0):
+        warnings.append(f"{unmapped} of {counts['out']} articles have no field where "
+                        "read.fields says to look, but one under its default name, which was "
+                        "not read (flag default_field_unread): is the mapping right for "
+                        "every file?")
     unread = counts["flagged"].get("bad_published", 0)
     if unread * 2 > counts["out"]:
         warnings.append(f"{unread} of {counts['out']} articles ({unread / counts['out']:.0%}) "

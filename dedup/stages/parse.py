@@ -23,7 +23,7 @@ import orjson
 
 from dedup.algorithms.hashing import hash64
 from dedup.io.compression import without_compression
-from dedup.io.read import BYTE_ORDER_MARKS, RawItem, ReadConfig, field_value
+from dedup.io.read import BYTE_ORDER_MARKS, DEFAULT_FIELDS, RawItem, ReadConfig, field_value
 from dedup.records import Record, Reject
 from dedup.stages.markup import without_markup
 
@@ -212,6 +212,8 @@ def record_from_json(item: RawItem, cfg: ReadConfig) -> Record | Reject:
                       id=text_or_none(field_value(data, cfg.fields.get("id", "id"))))
     if any(_not_as_written(field_value(data, key)) for key in cfg.fields.values()):
         values = numbers_as_written(source, cfg) or values
+    if unread_default_field(data, cfg):
+        flags.append("default_field_unread")
     record = Record(
         id=values.get("id") or "",
         title=values.get("title") or "",
@@ -288,6 +290,17 @@ def field_values(data: dict[str, Any], cfg: ReadConfig) -> dict[str, str | None]
             return f"{key} is a {type(value).__name__}"
         values[name] = None if value is None else str(value)
     return values
+
+
+def unread_default_field(data: dict[str, Any], cfg: ReadConfig) -> bool:
+    """Whether the record lacks a field the mapping moved away from its default name
+    (``read.fields.text = "body"``) and holds one under that default name (``text``):
+    the mapping is most likely wrong for it (checked on the first records only, before
+    the run), and the field the user meant is not read."""
+    return any(key != default and field_value(data, key) is None
+               and data.get(default) is not None
+               for name, default in DEFAULT_FIELDS.items()
+               if (key := cfg.fields.get(name, default)) != default)
 
 
 def _not_as_written(value: Any) -> bool:
