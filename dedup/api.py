@@ -31,15 +31,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dedup.config import SETTINGS, Config, ConfigError, load_config, set_value, validate
-from dedup.io.discover import UNSET
 from dedup.io.outdir import (
     CLUSTERS_FILE,
     KEPT_FILE,
     REJECTS_FILE,
     STORIES_FILE,
-    OutputError,
     article_files,
     check_output_dir,
+    output_folder,
 )
 from dedup.io.read import CellText, raw_json_line
 from dedup.job.run import outputs_written, run_job
@@ -180,10 +179,8 @@ def run(source: str | os.PathLike[str] | Iterable[Any],
     ``dedup`` logger and listed in ``report["warnings"]``.
     """
     cfg = configured(config, overrides)
-    if out is not None and not os.fspath(out).strip():  # Path("") is the current folder
-        raise OutputError(f"out is an empty path{UNSET}")
     if out is not None:  # a refusal must not wait for a long iterable to be written
-        check_output_dir(Path(out), [], outputs_written(cfg), force)
+        check_output_dir(output_folder(out), [], outputs_written(cfg), force)
     given = as_input(source)
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dedup-"))
     try:

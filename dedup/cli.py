@@ -30,9 +30,9 @@ from dedup.config import DEFAULT_CONFIG_FILE, ConfigError, commented_toml, load_
 from dedup.display import languages_text, mode_line
 from dedup.engines import EngineError
 from dedup.engines.base import WorkerLost, show_progress
-from dedup.io.discover import UNSET, InputError
+from dedup.io.discover import InputError
 from dedup.io.index import IndexStoreError
-from dedup.io.outdir import OutputError
+from dedup.io.outdir import OutputError, output_folder
 from dedup.io.presets import PRESETS
 from dedup.job.index_commands import compact_index, index_stats
 from dedup.job.run import run_job
@@ -124,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def folder_path(value: str) -> Path:
-    """``--out``'s folder; an empty one (``Path("")`` is the current folder) is refused."""
-    if not value.strip():
-        raise argparse.ArgumentTypeError(f"an empty path{UNSET}")
-    return Path(value)
+    """``--out``'s folder (:func:`~dedup.io.outdir.output_folder`), refused as argparse
+    refuses a value."""
+    try:
+        return output_folder(value)
+    except OutputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def at_least_one(text: str) -> int:

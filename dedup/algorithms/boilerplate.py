@@ -63,6 +63,10 @@ _SENTENCE_ENDS = frozenset(".!?…。！？؟")
 _CLOSING = "\"'”’»)]"  # what may follow a sentence's last mark
 _SENTENCE_LOWER_WORDS = 3  # words written lower-case (a cased script)
 _SENTENCE_LETTERS = 10  # or letters of a script without case
+# The bit of a line key that marks a sentence: a sentence on five small sites' few pages
+# is more likely a quote that different reports of one event share (their story tokens
+# differ: they are not copies) than furniture, which is names, calls and dates.
+SENTENCE_BIT = 1
 # A shape says something only if it keeps a word of two letters or more, or names the
 # site or a date: "\x04 \x04" (two capitalised words) would match every short heading.
 _TELLING_SHAPE = re.compile(rf"[^\W\d_]{{2}}|[{_SITE}{_DATE}]")
@@ -173,11 +177,6 @@ def line_keys(line: str, site: str) -> list[tuple[str, int]]:
         keys.append((LABEL, stable_hash(f"{LABEL}\0{label}") & ~SENTENCE_BIT))
     return keys
 
-
-# The bit of a line key that marks a sentence: a sentence on five small sites' few pages
-# is more likely a quote that different reports of one event share (their story tokens
-# differ: they are not copies) than furniture, which is names, calls and dates.
-SENTENCE_BIT = 1
 
 
 def site_of(source: str | None, url: str | None) -> str:

@@ -46,7 +46,7 @@ import orjson
 import scipy.sparse as sp
 
 from dedup.algorithms.cluster import DocumentCounts
-from dedup.io.discover import is_url
+from dedup.io.discover import UNSET, is_url
 from dedup.io.outdir import flock_held, holder_line
 from dedup.io.spool import atomic_file
 from dedup.sequences import MadeOnDemand
@@ -396,7 +396,10 @@ class UrlStorage:
 
 
 def storage_for(location: str) -> Storage:
-    """The index at ``location``: an fsspec URL or a local path."""
+    """The index at ``location``: an fsspec URL or a local path (not an empty one, which
+    ``Path`` would take for the current folder)."""
+    if not location.strip():
+        raise IndexStoreError(f"the index is an empty path{UNSET}")
     return UrlStorage(location) if is_url(location) else LocalStorage(Path(location))
 
 

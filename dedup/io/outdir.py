@@ -36,7 +36,7 @@ from pathlib import Path
 
 import orjson
 
-from dedup.io.discover import InputFile, is_url
+from dedup.io.discover import UNSET, InputFile, is_url
 from dedup.io.spool import atomic_file
 from dedup.job.checkpoint import is_resumable, mark_work_dir
 
@@ -73,6 +73,14 @@ NAMES_SHOWN = 5
 
 class OutputError(ValueError):
     """The output directory cannot be used: reported before any work starts."""
+
+
+def output_folder(value: str | os.PathLike[str]) -> Path:
+    """The output folder a user named; an empty name (``Path("")`` is the current
+    folder, most often an unset shell variable) is refused."""
+    if not os.fspath(value).strip():
+        raise OutputError(f"an empty path{UNSET}")
+    return Path(value)
 
 
 @dataclass(frozen=True, slots=True)

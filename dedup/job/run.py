@@ -40,14 +40,12 @@ from dedup.engines.base import Engine, Pass, show_progress
 from dedup.io.compression import without_compression
 from dedup.io.discover import (
     PARQUET_SUFFIXES,
-    UNSET,
     InputFile,
     check_unchanged,
     discover_inputs,
     is_url,
     versions_of,
 )
-from dedup.io.index import IndexStoreError
 from dedup.io.outdir import (
     ARTICLE_PARTS,
     ARTICLES_FILE,
@@ -134,9 +132,7 @@ def run_job(inputs: Sequence[str], out_dir: Path, cfg: Config, engine: Engine | 
         log.warning("%s", note)
     check_mapping(files, cfg.read)
     check_output_dir(out_dir, files, outputs_written(cfg), force)
-    if index is not None and not index.strip():
-        raise IndexStoreError(f"the index is an empty path{UNSET}")
-    appending = Appending.checked(index, out_dir, files, cfg) if index else None
+    appending = Appending.checked(index, out_dir, files, cfg) if index is not None else None
     prepare(cfg.embed.model)  # a table the workers read, built once if not cached
     with contextlib.ExitStack() as resources:
         if appending is not None:  # a busy index is refused before anything starts

@@ -13,6 +13,7 @@ import codecs
 import json
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -297,10 +298,12 @@ def unread_default_field(data: dict[str, Any], cfg: ReadConfig) -> bool:
     (``read.fields.text = "body"``) and holds one under that default name (``text``):
     the mapping is most likely wrong for it (checked on the first records only, before
     the run), and the field the user meant is not read."""
-    return any(key != default and field_value(data, key) is None
-               and data.get(default) is not None
-               for name, default in DEFAULT_FIELDS.items()
-               if (key := cfg.fields.get(name, default)) != default)
+    for name, key in cfg.fields.items():
+        default = DEFAULT_FIELDS.get(name, key)
+        if key != default and field_value(data, key) is None and \
+                data.get(default) is not None:
+            return True
+    return False
 
 
 def _not_as_written(value: Any) -> bool:
@@ -328,9 +331,15 @@ def text_or_none(value: Any) -> str | None:
     return str(value) if is_scalar(value) else None
 
 
-# A character a reader sees: not a space, and not one of the invisible format characters
-# (zero-width spaces and joiners, direction marks, word joiners, BOM, soft hyphen).
-_VISIBLE = re.compile(r"[^\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Unicode's categories of what a reader does not see: controls, format characters
+# (zero-width spaces and joiners, direction marks, BOM, soft hyphen) and separators.
+_UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def has_visible(text: str) -> bool:
+    """Whether ``text`` holds a character a reader sees (stops at the first: a real
+    text's first character)."""
+    return any(unicodedata.category(ch) not in _UNSEEN for ch in text)
 
 
 def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
@@ -350,8 +359,8 @@ def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
             setattr(record, name, plain)
             if "markup_removed" not in record.flags:
                 record.flags.append("markup_removed")
-    if not any(_VISIBLE.search(value) for value in (record.title, record.text,
-                                                     record.html or "")):
+    if not any(has_visible(value) for value in (record.title, record.text,
+                                                 record.html or "")):
         return Reject(origin=record.origin, reason="empty", detail="no title, text or html",
                       id=record.id or None)
     if not record.id:
