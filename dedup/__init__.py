@@ -5,7 +5,7 @@ files or on records in memory and returns a ``dedup.Result`` (see ``dedup.api``)
 ``dedup.load_config`` and ``dedup.Config`` build its configuration.
 
 These names are imported on first use: the job's modules take about a second to import
-(scikit-learn, scipy), which a plain ``import dedup`` need not pay.
+(scipy, datasketch, trafilatura), which a plain ``import dedup`` need not pay.
 """
 
 from __future__ import annotations

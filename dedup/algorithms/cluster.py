@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+import mmh3
 import numpy as np
 import scipy.sparse as sp
 import Stemmer
-from sklearn.utils import murmurhash3_32
 from sparse_dot_topn import sp_matmul_topn
 
 from dedup.algorithms.arrays import (
@@ -567,7 +567,7 @@ def feature_index(term: str, n_features: int) -> int:
     Same columns as that hasher, so hashed vectors stay comparable with vectors users
     build with scikit-learn.
     """
-    signed = murmurhash3_32(term, seed=0)
+    signed = mmh3.hash(term, 0, signed=True)
     if signed == _INT32_MIN:
         return (2**31 - 1 - (n_features - 1)) % n_features
     return abs(signed) % n_features

