@@ -72,9 +72,13 @@ def test_copies_of_earlier_articles_join_their_group_event_and_story(tmp_path: P
                                                               original["story_id"])
     clusters = rows(out / "clusters.jsonl")
     assert clusters and all(c["continues"] for c in clusters)
-    report = orjson.loads((out / "report.json").read_bytes())["index"]
-    assert report["copies_of_earlier"] == len(second)
-    assert report["articles_appended"] == 0, "copies of indexed articles are not kept again"
+    report = orjson.loads((out / "report.json").read_bytes())
+    assert report["index"]["copies_of_earlier"] == len(second)
+    assert report["index"]["articles_appended"] == 0, "copies of indexed articles not kept again"
+    # the counts say what articles.jsonl says: every article a copy, one group per original
+    assert report["counts"]["duplicates"] == len(second)
+    assert report["counts"]["dup_groups_with_copies"] == len(
+        {truth[record["id"]]["copy_of"] for record in second}) < len(second)
 
 
 def test_a_run_without_index_writes_no_continuation_fields(tmp_path: Path) -> None:

@@ -272,6 +272,19 @@ class DuplicateGroups:
     # int64 per row: the earlier run's article (its row in the index) it copies, or -1
     copies: np.ndarray
 
+    def originals(self) -> np.ndarray:
+        """bool per row: a copy of no other article, of this run or an earlier one (the
+        rows written to kept.jsonl; with an index, today's canonical of a group copying an
+        earlier article is a copy too)."""
+        return (self.canonical == np.arange(self.canonical.size)) & (self.copies < 0)
+
+    def original_of_copies(self) -> np.ndarray:
+        """Per copy (rows not :meth:`originals`, in order), what it copies as one number:
+        its canonical's row, or ``-1 - a`` for the index's article ``a``."""
+        copy_rows = ~self.originals()
+        return np.where(self.copies[copy_rows] >= 0, -1 - self.copies[copy_rows],
+                        self.canonical[copy_rows])
+
 
 class Signatures(Protocol):
     """What the global dedup step needs of the articles' MinHash signatures.

@@ -51,8 +51,7 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
     records_in = sum(len(p.seqs) + sum(p.rejected.values()) for p in prepared)
     if records_in != out + rejected:
         raise RuntimeError(f"accounting error: {records_in} in, {out} out, {rejected} rejected")
-    canonical = grouping.dups.canonical
-    duplicates = int(np.sum(canonical != np.arange(out)))
+    originals = grouping.dups.original_of_copies()
     sizes = Counter(grouping.label.tolist())
     cpu: Counter[str] = Counter()
     for seconds in [*(p.seconds for p in prepared), *(a.seconds for a in analysed),
@@ -68,10 +67,10 @@ def build_report(files: Sequence[InputFile], notes: Sequence[str], corpus: Corpu
             "rejected": rejected,
             "rejected_by_reason": dict(sorted(reasons.items())),
             "flagged": dict(sorted(flagged.items())),
-            "duplicates": duplicates,
+            "duplicates": originals.size,
             "exact_duplicate_pairs": grouping.dups.exact_pairs,
             "near_duplicate_pairs": grouping.dups.near_pairs,
-            "dup_groups_with_copies": len(set(canonical[canonical != np.arange(out)].tolist())),
+            "dup_groups_with_copies": np.unique(originals).size,
             "clusters": len(sizes),
             "clusters_with_several_articles": sum(1 for s in sizes.values() if s > 1),
             "stories": len(grouping.story_ids),
