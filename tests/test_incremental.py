@@ -14,6 +14,7 @@ import orjson
 import pytest
 import scipy.sparse as sp
 from synthetic import make_corpus
+from test_pipeline import assert_parquet_holds_the_jsonl
 from test_stories import feed
 
 from dedup.algorithms.continuation import Groups, continuations
@@ -62,7 +63,7 @@ def test_copies_of_earlier_articles_join_their_group_event_and_story(tmp_path: P
     first, second, truth = copies_split()
     index = str(tmp_path / "index")
     before = by_id(day_run(tmp_path, first, "day1", index))
-    out = day_run(tmp_path, second, "day2", index)
+    out = day_run(tmp_path, second, "day2", index, "write.parquet=true")
     after = by_id(out)
     for record in second:
         original = before[truth[record["id"]]["copy_of"]]
@@ -79,6 +80,7 @@ def test_copies_of_earlier_articles_join_their_group_event_and_story(tmp_path: P
     assert report["counts"]["duplicates"] == len(second)
     assert report["counts"]["dup_groups_with_copies"] == len(
         {truth[record["id"]]["copy_of"] for record in second}) < len(second)
+    assert_parquet_holds_the_jsonl(out, ("articles", "clusters", "stories"))
 
 
 def test_a_run_without_index_writes_no_continuation_fields(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -352,9 +353,14 @@ def test_parquet_copies_hold_the_jsonl_rows(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", records)
     run_job([str(source)], tmp_path / "out", load_config(
         overrides=["write.parquet=true", "write.kept_only=true"]))
-    for name in ("articles", "clusters", "stories", "kept"):
-        rows = read_jsonl(tmp_path / "out" / f"{name}.jsonl")
-        table = pq.read_table(tmp_path / "out" / f"{name}.parquet")
+    assert_parquet_holds_the_jsonl(tmp_path / "out", ("articles", "clusters", "stories", "kept"))
+
+
+def assert_parquet_holds_the_jsonl(out: Path, names: Sequence[str]) -> None:
+    """Each ``name.parquet`` holds the rows of ``name.jsonl``, every field."""
+    for name in names:
+        rows = read_jsonl(out / f"{name}.jsonl")
+        table = pq.read_table(out / f"{name}.parquet")
         copied = table.to_pylist(maps_as_pydicts="strict")
         assert len(copied) == len(rows)
         for row, copy in zip(rows, copied, strict=True):  # absent fields come back null

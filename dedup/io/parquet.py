@@ -53,16 +53,24 @@ STORIES = pa.schema([
                                    ("title", pa.string()), ("source", pa.string()),
                                    ("published", pa.string())]))),
 ])
+# What events and stories of a run with an index say besides (dedup.job.incremental):
+# whether one continues an earlier one, and the earlier events an event joined.
+CONTINUES = pa.field("continues", pa.bool_())
+MERGED = pa.field("merged", pa.list_(pa.string()))
 
 
-def parquet_copies(out_dir: Path, article_files: Sequence[Path], kept: bool = False) -> None:
+def parquet_copies(out_dir: Path, article_files: Sequence[Path], kept: bool = False,
+                   continued: bool = False) -> None:
     """articles.parquet, clusters.parquet and stories.parquet from the finished JSONL
-    outputs (the articles in one file or in parts), and kept.parquet with ``kept``."""
+    outputs (the articles in one file or in parts), and kept.parquet with ``kept``;
+    ``continued`` (a run with an index) adds the continuation fields."""
+    clusters = CLUSTERS.append(CONTINUES).append(MERGED) if continued else CLUSTERS
+    stories = STORIES.append(CONTINUES) if continued else STORIES
     jsonl_to_parquet(article_files, out_dir / "articles.parquet", ARTICLES)
     if kept:
         jsonl_to_parquet([out_dir / KEPT_FILE], out_dir / "kept.parquet", ARTICLES)
-    jsonl_to_parquet([out_dir / CLUSTERS_FILE], out_dir / "clusters.parquet", CLUSTERS)
-    jsonl_to_parquet([out_dir / STORIES_FILE], out_dir / "stories.parquet", STORIES)
+    jsonl_to_parquet([out_dir / CLUSTERS_FILE], out_dir / "clusters.parquet", clusters)
+    jsonl_to_parquet([out_dir / STORIES_FILE], out_dir / "stories.parquet", stories)
 
 
 def jsonl_to_parquet(sources: Sequence[Path], target: Path, schema: pa.Schema) -> None:

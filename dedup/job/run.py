@@ -232,7 +232,8 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         if cfg.write.parquet:
             from dedup.io.parquet import parquet_copies  # pyarrow is an optional extra
 
-            parquet_copies(out, article_files(out), cfg.write.kept_only)
+            parquet_copies(out, article_files(out), cfg.write.kept_only,
+                           continued=grouping.continued is not None)
         steps.done("write", ", ".join(sorted(path.name for path in out.iterdir())))
         samples = report_samples(out, corpus, grouping, events, members, written.sources) \
             if cfg.write.html else None
