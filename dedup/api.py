@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dedup.config import SETTINGS, Config, ConfigError, load_config, set_value, validate
+from dedup.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    load_config,
+    set_value,
+    validate,
+    with_checked_types,
+)
 from dedup.io.outdir import (
     CLUSTERS_FILE,
     KEPT_FILE,
@@ -203,9 +211,9 @@ def configured(config: Config | str | os.PathLike[str] | None,
     override set by the code that sets ``--set``'s (same checks, same messages), then
     validated."""
     if isinstance(config, Config):
-        settings = config
+        settings = with_checked_types(config)
     elif config is None or isinstance(config, str | os.PathLike):
-        settings = load_config(None if config is None else Path(config))
+        settings = load_config(config)
     else:
         raise TypeError(f"config must be a dedup.Config, a TOML file's path or None, "
                         f"not {type(config).__name__}")

@@ -13,10 +13,13 @@ writes the declarations out: as commented TOML (``dedup config``, the shipped
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib.util
 import inspect
 import itertools
 import json
+import numbers
+import os
 import textwrap
 import tomllib
 import types
@@ -100,19 +103,19 @@ def with_resolved_model(config: Config) -> Config:
     return dataclasses.replace(config, embed=dataclasses.replace(config.embed, model=model))
 
 
-def load_config(path: Path | None = None, overrides: typing.Sequence[str] = (),
-                preset: str | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None,
+                overrides: typing.Sequence[str] | str = (), preset: str | None = None) -> Config:
     """Defaults, then a preset's field mapping, then the TOML file, then
-    ``section.key=value`` overrides, validated: a file or ``--set`` can still change
-    single fields of a preset."""
+    ``section.key=value`` overrides (one string is one override), validated: a file or
+    ``--set`` can still change single fields of a preset."""
     config = Config()
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
         config = set_value(config, "read.fields", PRESETS[preset])
     if path is not None:
-        config = apply_mapping(config, read_toml(path), origin=str(path))
-    for item in overrides:
+        config = apply_mapping(config, read_toml(Path(path)), origin=str(path))
+    for item in [overrides] if isinstance(overrides, str) else overrides:
         config = apply_override(config, item)
     validate(config)
     return config
@@ -245,15 +248,21 @@ def coerce(value: Any, expected: Any, dotted: str) -> Any:
         return dict(value)
     if expected is Any:
         return value
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
     if expected is bool and not isinstance(value, bool):
         raise ConfigError(f"{dotted}: expected true or false, got {value!r}")
-    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+    # plain Python numbers whatever the kind given (numpy's, from a sweep in Python): the
+    # report and the resume fingerprint are JSON
+    if expected is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if expected is int:
         raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
+    if expected is str and isinstance(value, datetime.date):  # a TOML date, unquoted
+        return value.isoformat()
     if not isinstance(value, expected):
         raise ConfigError(f"{dotted}: expected {expected.__name__}, got {value!r}")
-    return value
+    return str(value) if expected is str else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +314,25 @@ def declared_settings() -> tuple[Setting, ...]:
 # Every setting with its declaration: what validate() checks, and what the TOML and the
 # README's table say.
 SETTINGS = declared_settings()
+
+
+def with_checked_types(config: Config) -> Config:
+    """``config`` (built in Python) with each value checked against its field's type as a
+    ``--set``'s is, and made the plain Python value ``--set`` would give (numpy numbers
+    from a sweep), so that a wrong type is one ConfigError, not a traceback later."""
+    kinds = field_types(Config)
+    sections = {}
+    for name, kind in kinds.items():
+        section = getattr(config, name)
+        if not isinstance(section, kind):
+            raise ConfigError(f"{name}: expected a {kind.__name__}, got {section!r}")
+        values = {key: coerce(getattr(section, key), expected, f"{name}.{key}")
+                  for key, expected in field_types(kind).items()}
+        try:
+            sections[name] = dataclasses.replace(section, **values)
+        except ValueError as err:  # a section's own __post_init__ check
+            raise ConfigError(f"{name}: {err}") from err
+    return Config(**sections)
 
 
 def validate(config: Config) -> None:

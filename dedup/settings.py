@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import typing
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
@@ -35,11 +36,13 @@ class Range(typing.NamedTuple):
     above: bool = False
 
     def problem(self, name: str, value: float) -> str | None:
-        """Why ``value`` is not allowed for ``name``, or None.  NaN is never allowed."""
+        """Why ``value`` is not allowed for ``name``, or None.  NaN and infinities are never
+        allowed (the report, in JSON, could not record them)."""
         low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
-        if low_ok and (self.high is None or value <= self.high):
+        if low_ok and (self.high is None or value <= self.high) and math.isfinite(value):
             return None
-        return f"{name} must be {self.describe()}, got {value!r}"
+        finite = "" if math.isnan(value) or math.isfinite(value) else "a finite number, "
+        return f"{name} must be {finite}{self.describe()}, got {value!r}"
 
     def describe(self) -> str:
         """The range in words: ">= 1", "0 to 1,024", "> 0 to 1"."""

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
 from synthetic import make_corpus
 
 import dedup
+from dedup.algorithms.cluster import ClusterConfig
 from dedup.api import Result
 from dedup.cli import main
 from dedup.config import Config, ConfigError
@@ -249,6 +251,13 @@ def untouched_records(consumed: list[int]) -> Iterator[dict[str, Any]]:
     ({"dedup__num_perm": "many"}, ConfigError, "dedup.num_perm: expected an integer"),
     ({"read__fields": {"txt": "body"}}, ConfigError, "did you mean 'text'"),
     ({"out": "foreign"}, OutputError, "holds files dedup did not write"),
+    # a Config built in Python is checked as --set is
+    ({"config": Config(cluster=ClusterConfig(threshold="0.3"))}, ConfigError,  # type: ignore[arg-type]
+     "cluster.threshold: expected float, got '0.3'"),
+    ({"config": Config(cluster={"threshold": 0.3})}, ConfigError,  # type: ignore[arg-type]
+     "cluster: expected a ClusterConfig, got {'threshold': 0.3}"),
+    ({"cluster__window_days": float("inf")}, ConfigError,
+     "cluster.window_days must be a finite number, >= 0, got inf"),
 ])
 def test_mistakes_raise_before_any_work(settings: dict[str, Any], error: type[Exception],
                                         message: str, tmp_path: Path,
@@ -262,6 +271,17 @@ def test_mistakes_raise_before_any_work(settings: dict[str, Any], error: type[Ex
         dedup.run(untouched_records(consumed), **settings)
     assert consumed == [] and list(own_temp_folder.iterdir()) == []
     assert [p.name for p in (tmp_path / "foreign").iterdir()] == ["notes.txt"]
+
+
+def test_numpy_numbers_are_settings_as_plain_ones(tmp_path: Path) -> None:
+    """A sweep over np.linspace gives numpy numbers: the run takes them as --set would."""
+    records = [{"id": "a", "title": "Talks", "text": "Leaders met in the capital today."}]
+    with dedup.run(records, out=tmp_path / "np", cluster__threshold=np.float64(0.4),
+                   dedup__num_perm=np.int64(64), embed__model="off") as numpy_run, \
+            dedup.run(records, out=tmp_path / "plain", cluster__threshold=0.4,
+                      dedup__num_perm=64, embed__model="off") as plain_run:
+        assert numpy_run.report["config"] == plain_run.report["config"]
+        assert type(numpy_run.report["config"]["cluster"]["threshold"]) is float
 
 
 def test_missing_input_is_the_cli_error(tmp_path: Path, own_temp_folder: Path) -> None:

@@ -235,6 +235,13 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
     path.write_text("[dedup]\nthreshold = 0.8\n[run]\nworkers = 3\n")
     cfg = load_config(path, ["dedup.threshold=0.9"])
     assert cfg.dedup.threshold == 0.9 and cfg.run.workers == 3
+    # the README's load_config("my.toml"): a path as a string, one override as a string
+    assert load_config(str(path), "dedup.threshold=0.9") == cfg
+    # a date setting written as a TOML date, unquoted, is its ISO form
+    path.write_text("[extract]\nlatest_date = 2025-01-01\n")
+    assert load_config(path).extract.latest_date == "2025-01-01"
+    assert load_config(overrides=["extract.latest_date=2025-01-01"]).extract.latest_date \
+        == "2025-01-01"
 
 
 @pytest.mark.parametrize("content, message", [
@@ -257,6 +264,8 @@ def test_a_config_file_that_is_not_toml_is_a_config_error(tmp_path: Path, conten
     ("clustr.threshold=0.3", "unknown config section .*; did you mean 'cluster'\\?$"),
     ("dedup.num_perm=many", "expected an integer"),
     ("dedup.threshold=2.0", "dedup.threshold must be"),
+    ("cluster.window_days=inf", "must be a finite number, >= 0, got inf"),
+    ("dedup.threshold=nan", "dedup.threshold must be > 0 to 1, got nan"),
     ("run.progress=sometimes", "run.progress"),
     ("novalue", "expected section.key=value"),
     ('read.fields.txt="body"', "'txt' is not a record field .*did you mean 'text'"),
