@@ -59,7 +59,9 @@ class Stopped(BaseException):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and for documentation)."""
-    parser = argparse.ArgumentParser(prog="dedup", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dedup", description="Clean, language-tag, deduplicate and cluster multilingual "
+                                  "news dumps into events and stories.")
     parser.add_argument("--version", action="version", version=f"dedup {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="clean, deduplicate and cluster article dumps")

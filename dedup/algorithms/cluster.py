@@ -109,9 +109,9 @@ class ClusterConfig:
     char_ngram: int = setting(2, Range(1, 10), doc="""
         Character n-gram length for scripts written without spaces (zh, ja, th ...).""")
     window_days: float = setting(7.0, Range(0.0, None), doc="""
-        Articles further apart than this (days, both dates known) never share a cluster: larger
-        follows long-running stories (recall) but lets recurring events of one kind merge
-        (precision).""")
+        Articles further apart than this (days, both dates known) are never joined by the
+        clustering: larger follows long-running stories (recall) but lets recurring events of
+        one kind merge (precision). A copy still joins its canonical's event whatever its date.""")
     block_days: float = setting(0.0, Range(0.0, None), doc="""
         Dated articles of a language are clustered in periods of this many days (UTC, counted
         from 1970-01-01), each an independent task with its own document frequencies, and
