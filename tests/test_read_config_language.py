@@ -391,10 +391,16 @@ def test_language_is_detected_and_deterministic(text: str, lang: str) -> None:
     ("ევროპის ლიდერები მომავალ კვირას პარიზში შეიკრიბებიან.", "ka"),
     ("Եվրոպայի առաջնորդները հաջորդ շաբաթ կհավաքվեն Փարիզում։", "hy"),
     ("Europeiske ledere skal møtes i Paris neste uke for å diskutere våpenhvilen.", "nb"),
+    # Traditional Chinese, which the n-grams took for Korean; Japanese and Korean kept
+    ("臺北市政府今日宣布，捷運票價將自明年一月起調整，市長表示此舉是為了維持營運品質。", "zh"),
+    ("中央氣象局表示，強烈颱風預計明日接近東部海域，民眾應嚴加防範強風豪雨。", "zh"),
+    ("日本銀行は金融政策決定会合で利上げを決めたと発表した", "ja"),
+    ("서울시는 내년부터 지하철 요금을 인상한다고 발표했다.", "ko"),
 ])
 def test_letters_decide_where_the_ngram_model_cannot(text: str, lang: str) -> None:
-    """langdetect has no be/kk/sr/ka/hy profile and mixes up the Cyrillic languages on
-    short text; alphabets, scripts and function words settle those."""
+    """langdetect has no be/kk/sr/ka/hy profile, mixes up the Cyrillic languages on
+    short text and takes Han text without kana or Hangul for Korean or Japanese;
+    alphabets, scripts and function words settle those."""
     assert detect_language("", text, LanguageConfig()).lang == lang
 
 

@@ -65,6 +65,16 @@ SERBIAN_WORDS = frozenset({"је", "у", "су", "није", "али", "шта",
 MACEDONIAN_WORDS = frozenset({"е", "во", "се", "ќе", "што", "но", "поради"})
 # Scripts that one language writes (langdetect has no profile for either).
 OWN_SCRIPTS = {"ka": (0x10A0, 0x1100), "hy": (0x0531, 0x0590)}
+# What tells apart the languages written with Han characters: Korean is written in
+# Hangul (Han characters only as rare loans), Japanese has kana in every sentence, and
+# Chinese has neither.  The model, scoring n-grams, took Traditional Chinese news for
+# Korean (whose profile holds Hanja n-grams) with confidence 1.0.
+HAN_WRITERS = {"han": ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)),
+               "kana": ((0x3040, 0x3100), (0x31F0, 0x3200), (0xFF66, 0xFFA0)),
+               "hangul": ((0x1100, 0x1200), (0x3130, 0x3190), (0xAC00, 0xD7A4))}
+# Below this share of a Han text's letters, Hangul or kana do not make it Korean or Japanese
+# (a quoted name, a brand).
+_OTHER_SCRIPT_SHARE = 0.05
 _CYRILLIC = (0x0400, 0x0530)
 _CYRILLIC_MODEL_LANGS = ("bg", "mk", "ru", "uk")
 # langdetect's own pre-cleaning: addresses say nothing about the language.
@@ -354,6 +364,7 @@ class Letters:
     alpha: np.ndarray  # bool per BMP code point: a letter
     script: np.ndarray  # int64 per BMP code point: index in OWN_SCRIPTS of its script, or -1
     outside: np.ndarray  # bool (language of ALPHABETS, Cyrillic code point): not in its alphabet
+    han_writing: np.ndarray  # int64 per BMP code point: index in HAN_WRITERS of its script, or -1
 
 
 @cache
@@ -365,28 +376,40 @@ def letters_table() -> Letters:
     outside = np.ones((len(ALPHABETS), _CYRILLIC[1] - _CYRILLIC[0]), dtype=bool)
     for row, alphabet in enumerate(ALPHABETS.values()):
         outside[row, [ord(c) - _CYRILLIC[0] for c in alphabet + alphabet.upper()]] = False
+    han_writing = np.full(_BMP, -1, dtype=np.int64)
+    for index, ranges in enumerate(HAN_WRITERS.values()):
+        for bounds in ranges:
+            han_writing[slice(*bounds)] = index
     return Letters(alpha=np.array([chr(c).isalpha() for c in range(_BMP)]), script=script,
-                   outside=outside)
+                   outside=outside, han_writing=han_writing)
 
 
 def letter_counts(samples: Sequence[str]) -> tuple[np.ndarray, ...]:
-    """Per sample: letters, letters per script of OWN_SCRIPTS, Cyrillic letters, and
-    Cyrillic letters outside each alphabet of ALPHABETS, counted for all samples at once."""
+    """Per sample: letters, letters per script of OWN_SCRIPTS, Cyrillic letters,
+    Cyrillic letters outside each alphabet of ALPHABETS, and letters per script of
+    HAN_WRITERS, counted for all samples at once."""
     table = letters_table()
     codes = np.frombuffer("".join(samples).encode("utf-32-le", "surrogatepass"),
                           dtype=np.uint32).astype(np.int64)
     doc_of = np.repeat(np.arange(len(samples)), [len(sample) for sample in samples])
     codes, doc_of = codes[codes < _BMP], doc_of[codes < _BMP]
     n_docs, n_scripts = len(samples), len(OWN_SCRIPTS)
-    script = table.script[codes]
-    scripts = np.bincount(doc_of[script >= 0] * n_scripts + script[script >= 0],
-                          minlength=n_docs * n_scripts).reshape(n_docs, n_scripts)
+    scripts = per_script(doc_of, table.script[codes], n_docs, n_scripts)
     in_cyrillic = (codes >= _CYRILLIC[0]) & (codes < _CYRILLIC[1])
     cyrillic_doc, cyrillic_code = doc_of[in_cyrillic], codes[in_cyrillic] - _CYRILLIC[0]
     foreign = np.stack([np.bincount(cyrillic_doc[row[cyrillic_code]], minlength=n_docs)
                         for row in table.outside], axis=1)
     return (np.bincount(doc_of[table.alpha[codes]], minlength=n_docs), scripts,
-            np.bincount(cyrillic_doc, minlength=n_docs), foreign)
+            np.bincount(cyrillic_doc, minlength=n_docs), foreign,
+            per_script(doc_of, table.han_writing[codes], n_docs, len(HAN_WRITERS)))
+
+
+def per_script(doc_of: np.ndarray, script: np.ndarray, n_docs: int,
+               n_scripts: int) -> np.ndarray:
+    """(documents, scripts) counts of the code points whose ``script`` is not -1."""
+    known = script >= 0
+    return np.bincount(doc_of[known] * n_scripts + script[known],
+                       minlength=n_docs * n_scripts).reshape(n_docs, n_scripts)
 
 
 def letter_rules(samples: Sequence[str], cfg: LanguageConfig,
@@ -399,7 +422,7 @@ def letter_rules(samples: Sequence[str], cfg: LanguageConfig,
     one whose alphabet fits best (confidence: the model's probability that the text is in
     one of the Cyrillic languages it knows).
     """
-    letters, scripts, cyrillic, foreign = letter_counts(samples)
+    letters, scripts, cyrillic, foreign, han_writing = letter_counts(samples)
     n_docs = len(samples)
     possible = foreign <= cfg.foreign_letter_share * cyrillic[:, None]
     column = {lang: index for index, lang in enumerate(model_langs)}
@@ -426,6 +449,12 @@ def letter_rules(samples: Sequence[str], cfg: LanguageConfig,
         cyrillic_mass = posterior[i, [column[code] for code in _CYRILLIC_MODEL_LANGS]].sum()
         if lang != model_langs[best[i]]:
             ruled[i] = Detected(lang, round(float(cyrillic_mass), 4))
+    han, kana, hangul = han_writing.T
+    chinese = ((letters >= cfg.min_letters) & (han * 2 > letters)
+               & (kana + hangul < _OTHER_SCRIPT_SHARE * letters)
+               & np.isin(best, [column["ko"], column["ja"]]))
+    for i in np.flatnonzero(chinese).tolist():
+        ruled[i] = ruled[i] or Detected("zh", round(float(han[i] / letters[i]), 4))
     return ruled
 
 
