@@ -110,6 +110,20 @@ def test_a_copy_cut_short_is_a_copy_of_the_article_it_is_most_like_only() -> Non
         ["a", "b", "c"]
 
 
+def test_a_page_of_two_wire_items_makes_neither_a_copy_of_the_other() -> None:
+    """A digest holding two unrelated wire items whole (or a page that ran on into the
+    next article) contains both; it must not join them into one group, while an original
+    holding two cut versions of itself stays their original."""
+    # each item is half the digest; cut versions below the threshold are only contained
+    cfg = DedupConfig(threshold=0.8, containment_min_jaccard=0.3)
+    item_a, item_c = " ".join(invented_sentences(4, 9)), " ".join(invented_sentences(5, 9))
+    assert group([item_a, item_c, item_a + " " + item_c], ["a", "c", "digest"], cfg=cfg) == \
+        ["a", "c", "digest"]
+    story = invented_sentences(6, 16)  # cut to its head and to its end: both contained,
+    cut = [" ".join(story), " ".join(story[:12]), " ".join(story[4:])]  # not alike
+    assert group(cut, ["story", "head", "middle"], cfg=cfg) == ["story"] * 3
+
+
 def test_headline_only_records_compare_titles() -> None:
     prints = fingerprint(documents(["Storm hits the coast", "Storm hits the coast",
                                     "Markets fall"], ["", "", ""]), CFG)

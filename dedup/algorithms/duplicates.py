@@ -393,7 +393,15 @@ def are_copies(jaccard: np.ndarray, shingles: np.ndarray, id_rank: np.ndarray,
     similar = jaccard >= cfg.threshold
     contained = ~similar & (shared >= cfg.containment * np.maximum(smaller, 1)) & (
         jaccard >= cfg.containment_min_jaccard) & (smaller >= cfg.containment_min_shingles)
-    return similar | best_container_only(contained, jaccard, counts, id_rank, pairs)
+    best = best_container_only(contained, jaccard, counts, id_rank, pairs)
+    return similar | without_compilations(best, similar, shared, counts, pairs)
+
+
+def contained_sides(rows: np.ndarray, counts: np.ndarray,
+                    pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the containment pairs ``rows``, the contained (smaller) article and its container."""
+    small_side = (counts[rows, 1] < counts[rows, 0]).astype(np.int64)
+    return pairs[rows, small_side], pairs[rows, 1 - small_side]
 
 
 def best_container_only(contained: np.ndarray, jaccard: np.ndarray, counts: np.ndarray,
@@ -403,14 +411,50 @@ def best_container_only(contained: np.ndarray, jaccard: np.ndarray, counts: np.n
     rows = np.flatnonzero(contained)
     if not rows.size:
         return contained
-    small_side = (counts[rows, 1] < counts[rows, 0]).astype(np.int64)
-    small = pairs[rows, small_side]
-    container = pairs[rows, 1 - small_side]
+    small, container = contained_sides(rows, counts, pairs)
     order = np.lexsort((id_rank[container], -jaccard[rows], small))
     first = np.r_[True, small[order][1:] != small[order][:-1]]
     kept = np.zeros_like(contained)
     kept[rows[order][first]] = True
     return kept
+
+
+def without_compilations(contained: np.ndarray, similar: np.ndarray, shared: np.ndarray,
+                         counts: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """``contained`` without the pairs of a container made of articles that are not copies
+    of each other: a digest of several wire items, or a page that ran on into the next
+    article.  Each item is contained in it, and groups are connected components, so the
+    items would become copies of each other (and ``--kept-only`` would keep one).
+
+    A container is such a compilation when its items are not connected by similar pairs
+    (or by containment in containers holding one item) and lie side by side in it: their
+    shingles shared with it add up to at most ``COMPILATION_COVER`` times its own.  Cut
+    versions of one story (``shared``: each pair's estimated shared shingles) keep most
+    of the same paragraphs, so theirs add up to more.
+    """
+    rows = np.flatnonzero(contained)
+    small, container = contained_sides(rows, counts, pairs)
+    n = int(pairs.max()) + 1 if pairs.size else 0
+    holds = np.bincount(container, minlength=n)
+    if not (holds > 1).any():
+        return contained
+    joined = np.concatenate([pairs[similar], pairs[rows[holds[container] == 1]]])
+    item = components(joined[:, 0], joined[:, 1], n)[small]
+    lowest, highest = np.full(n, n), np.full(n, -1)
+    np.minimum.at(lowest, container, item)
+    np.maximum.at(highest, container, item)
+    covered = np.bincount(container, weights=shared[rows], minlength=n)
+    size = np.zeros(n)
+    size[pairs.ravel()] = counts.ravel()
+    compilation = (lowest != highest) & (covered <= COMPILATION_COVER * size)
+    kept = contained.copy()
+    kept[rows[compilation[container]]] = False
+    return kept
+
+
+# How much more than once the items of a compilation may cover it (shingles across an
+# item's edges, estimation error); cut versions of one story cover their original more.
+COMPILATION_COVER = 1.1
 
 
 def rank_of(ids: Sequence[str]) -> np.ndarray:
