@@ -257,6 +257,22 @@ def test_a_feed_whose_titles_end_with_their_sites_name_gives_the_stories_of_bare
         "a site's name joins its headlines of other threads"
 
 
+def test_a_section_name_in_every_title_joins_no_stories(tmp_path: Path) -> None:
+    """Every headline ends with its section's name (" | Zorvek"): in short rows, whose
+    IDF is raised, that one word made stories of unrelated threads; a term in most of a
+    block's articles (``cluster.max_df``) now weighs nothing."""
+    made = headlines_with_pooled_words(3)
+    sectioned = [{**r, "title": f"{r['title']} | Zorvek"} for r in made.records]
+
+    def partition(records: list[dict[str, Any]], name: str, **settings: Any) -> set[frozenset[str]]:
+        articles = rows(run(tmp_path, records, name=name, **settings) / "articles.jsonl")
+        return {frozenset(members) for members in groups(articles, "story_id").values()}
+
+    assert partition(sectioned, "sectioned") == partition(made.records, "bare")
+    kept = partition(sectioned, "kept", **{"cluster.max_df": 1.0})
+    assert max(len({made.story[i] for i in members}) for members in kept) > 1
+
+
 @pytest.mark.parametrize(("url", "words"), [
     ("https://a.example/zoku/Vamo-Kelitu-resh-dorn_falu.html?id=1-2-3",
      ["Vamo", "Kelitu", "resh", "dorn", "falu"]),  # the segment joining most words
