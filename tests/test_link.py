@@ -204,6 +204,15 @@ def test_one_event_in_three_languages_is_one_cluster(tmp_path: Path) -> None:
     assert len(clusters_of(tmp_path / "off")) == 7
 
 
+def test_linked_clusters_span_no_more_than_one_cluster_may() -> None:
+    """Days 0-6 and 12-13 are six days apart but span 13: not one event, as in one
+    language; a report within a cluster that its copies made longer than the window
+    may join it, and an undated cluster meets any."""
+    first, last = np.array([0.0, 12.0, 5.0, 0.0, np.nan]), np.array([6.0, 13.0, 6.0, 400.0, np.nan])
+    a, b = np.array([0, 0, 3, 4]), np.array([1, 2, 2, 0])
+    assert _dates_allow(first, last, a, b, 7.0).tolist() == [False, True, True, True]
+
+
 @pytest.mark.parametrize("dense", [False, True])
 def test_date_slabs_find_every_pair_the_dates_allow(dense: bool) -> None:
     rng = np.random.default_rng(7)

@@ -230,7 +230,8 @@ def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: floa
     """Event number per cluster: linked clusters share one, numbered by smallest cluster.
 
     A link needs clusters of two different (known) languages, dates that allow one event
-    (their ranges at most ``window_days`` apart, or one undated), and that each is the
+    (together spanning at most ``window_days``, see :func:`_dates_allow`, or one
+    undated), and that each is the
     other's best match in its language: a cluster joins at most one cluster per other
     language directly, so one shared name cannot pull a whole topic together.
 
@@ -393,11 +394,12 @@ def _shared_anchors(weights: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.
 
 def _dates_allow(first: np.ndarray, last: np.ndarray, a: np.ndarray, b: np.ndarray,
                 window_days: float) -> np.ndarray:
-    """True where the two clusters' date ranges are at most ``window_days`` apart (the
-    later first day minus the earlier last day: negative when they overlap), or either
-    cluster has no dated member."""
-    return within_days(np.minimum(last[a], last[b]), np.maximum(first[a], first[b]),
-                       window_days)
+    """True where the two clusters' dates together span at most ``window_days``, as the
+    members of one cluster do (an event of days 0-6 and a report of days 12-13 are not
+    one event), or no more than the longer of them already does (its copies, which join
+    it whatever their dates), or either cluster has no dated member."""
+    longest = np.fmax(np.fmax(last[a] - first[a], last[b] - first[b]), window_days)
+    return within_days(np.minimum(first[a], first[b]), np.maximum(last[a], last[b]), longest)
 
 
 def _mutual_best(a: np.ndarray, b: np.ndarray, sims: np.ndarray,
