@@ -231,9 +231,9 @@ def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: floa
 
     A link needs clusters of two different (known) languages, dates that allow one event
     (together spanning at most ``window_days``, see :func:`_dates_allow`, or one
-    undated), and that each is the
-    other's best match in its language: a cluster joins at most one cluster per other
-    language directly, so one shared name cannot pull a whole topic together.
+    undated), and that each is the other's best match in its language: a cluster joins
+    at most one cluster per other language directly, so one shared name cannot pull a
+    whole topic together.
 
     Anchors link when their cosine reaches ``cfg.threshold`` over at least
     ``cfg.min_shared`` common anchors (one shared name gives small clusters a high cosine
