@@ -17,6 +17,7 @@ import importlib
 import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -353,6 +354,7 @@ def record_line(record: Any) -> bytes:
     A record no JSON can hold (a tuple as a key, a record holding itself) becomes a
     line the reader rejects (``not_an_object``) saying why; the run goes on."""
     text = CellText()
+    record = infinities_as_text(record)
     try:
         return orjson.dumps(record, default=text,
                             option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
@@ -363,6 +365,17 @@ def record_line(record: Any) -> bytes:
             json.dumps(record, default=text, separators=(",", ":")).encode()
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as err:
         return orjson.dumps(f"a record JSON cannot hold ({type(err).__name__}: {err})")
+
+
+def infinities_as_text(record: Any) -> Any:
+    """A record whose fields hold an infinite float gets them as text ("inf"): JSON has no
+    infinity and orjson writes null, which made ``published: inf`` a missing date instead
+    of one flagged ``bad_published``.  NaN stays null: it is how pandas says missing."""
+    if isinstance(record, dict) and any(isinstance(value, float) and math.isinf(value)
+                                        for value in record.values()):
+        return {key: str(value) if isinstance(value, float) and math.isinf(value) else value
+                for key, value in record.items()}
+    return record
 
 
 def write_parquet(table: pyarrow.Table, folder: Path) -> Path:

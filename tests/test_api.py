@@ -167,16 +167,21 @@ def test_records_json_cannot_hold_reach_the_job_as_from_a_file(own_temp_folder: 
              {"id": "dated", "title": "Budget vote delayed",
               "text": "The parliament delayed its budget vote by a week.",
               "published": datetime(2025, 3, 20, 10, 0, tzinfo=UTC)},
+             # JSON has no infinity (orjson writes null): a date, not a missing one
+             {"id": "infinite", "title": "Harbour festival opens",
+              "text": "The harbour festival opened with boats and music.",
+              "published": np.float64("inf")},
              "not a record"]
     with dedup.run(iter(given), run__workers=1) as result:
         out = result.out
-        long_id, dated = result.articles()
+        long_id, dated, infinite = result.articles()
         [reject] = result.rejects()
     assert long_id["id"] == "123456789012345678901234567890"
     assert "invalid_surrogates" in long_id["flags"] and "\ufffd" in long_id["text"]
     assert dated["published"].startswith("2025-03-20T10:00:00")
+    assert "published" not in infinite and infinite["flags"] == ["bad_published"]
     # the scratch file by its name: the same records give the same rejects every run
-    assert reject["reason"] == "not_an_object" and reject["origin"] == "records.jsonl:3"
+    assert reject["reason"] == "not_an_object" and reject["origin"] == "records.jsonl:4"
     assert result.report["inputs"] == ["records.jsonl"]
     assert not out.exists() and result.closed
     with pytest.raises(ValueError, match=r"temporary output folder is gone .*pass out=DIR"):
