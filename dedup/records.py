@@ -33,6 +33,17 @@ class Record:
     seq: int = -1
     flags: list[str] = field(default_factory=list)
 
+    def cut_to(self, max_text_chars: int, max_title_chars: int) -> None:
+        """Cut a longer text or title, flagged ``text_truncated`` / ``title_truncated``:
+        bounds the time and memory one record takes (a title is copied into three outputs,
+        and a megabyte one held a worker for minutes)."""
+        if len(self.text) > max_text_chars:
+            self.text = self.text[:max_text_chars]
+            self.flags.append("text_truncated")
+        if len(self.title) > max_title_chars:
+            self.title = self.title[:max_title_chars]
+            self.flags.append("title_truncated")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for orjson serialisation between stages.
 

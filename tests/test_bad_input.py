@@ -63,6 +63,10 @@ def bad_corpus(folder: Path) -> list[Path]:
         + BODY.encode() + b'"}\n',
         line({"id": "end-of-time", "title": "Late", "text": "Odesa. " + BODY,
               "published": "9999-12-31T23:59:59-14:00"}),
+        # each site-name look-up was quadratic: minutes and gigabytes for one record
+        line({"id": "separators", "title": "w - " * 30_000, "text": "Kherson. " + BODY}),
+        line({"id": "brackets", "title": "Grid plan - Wire", "text": "Sumy. " + BODY,
+              "source": "(" * 50_000}),
     ]))
     wide = folder / "wide.jsonl"  # UTF-16 without a byte-order mark
     wide.write_bytes(line({"id": "utf16", "title": "Wide text", "text": BODY}).decode()
@@ -115,6 +119,9 @@ def test_every_bad_record_is_kept_flagged_or_rejected_with_a_reason(tmp_path: Pa
     assert articles["123456789012345678901234567890"]["title"] == "Big id"
     assert articles["end-of-time"].get("published") is None
     assert articles["end-of-time"]["flags"] == ["bad_published"]
+    assert len(articles["separators"]["title"]) <= 2_000
+    assert articles["separators"]["flags"] == ["title_truncated"]
+    assert articles["brackets"]["title"] == "Grid plan - Wire"
     assert articles["utf16"]["text"] == BODY
 
     gz_kept = [i for i in articles if i.startswith("gz-")]
@@ -208,6 +215,7 @@ def test_text_extracted_from_html_is_capped_like_given_text() -> None:
 
     cfg = load_config(overrides=["read.max_text_chars=1000"])
     page = "<html><body><article><p>" + "&amp; " * 50_000 + "</p></article></body></html>"
-    record = apply_extraction(Record(id="amp", html=page), cfg.extract, cfg.read.max_text_chars)
+    record = apply_extraction(Record(id="amp", html=page), cfg.extract, cfg.read.max_text_chars,
+                              cfg.read.max_title_chars)
     assert isinstance(record, Record)
     assert len(record.text) == 1000 and "text_truncated" in record.flags

@@ -402,9 +402,9 @@ def test_a_given_text_wins_over_a_page_beside_it(html: str) -> None:
     """An export carrying both fields (or an empty html) keeps the text its maker chose."""
     given = Record(id="a", title="Given title", text="The text as given.\nIts second line.",
                    html=html)
-    kept = apply_extraction(given, ExtractConfig(), 10_000)
+    kept = apply_extraction(given, ExtractConfig(), 10_000, 2_000)
     assert isinstance(kept, Record)
     assert (kept.title, kept.text, kept.html, kept.flags) == (
         "Given title", "The text as given.\nIts second line.", None, [])
-    from_page = apply_extraction(Record(id="b", html=EN_PAGE), ExtractConfig(), 10_000)
+    from_page = apply_extraction(Record(id="b", html=EN_PAGE), ExtractConfig(), 10_000, 2_000)
     assert isinstance(from_page, Record) and EN_BODY[0] in from_page.text

@@ -81,6 +81,10 @@ class ReadConfig:
     max_text_chars: int = setting(200_000, Range(1, None), doc="""
         Longer texts are cut here and flagged "text_truncated": bounds time and memory per
         record at the cost of losing the tail of pathological articles.""")
+    max_title_chars: int = setting(2_000, Range(1, None), doc="""
+        Longer titles are cut here and flagged "title_truncated": a title is copied into
+        clusters.jsonl and stories.jsonl beside articles.jsonl, and read once per separator
+        for a site name; real headlines are under a few hundred characters.""")
     max_line_bytes: int = setting(DEFAULT_MAX_LINE_BYTES, Range(64, 1 << 31), doc="""
         Longer JSONL lines (and .json values, CSV rows, Parquet rows as JSON) are rejected
         "line_too_long", bigger .txt/.html files "file_too_large", found while streaming: bounds

@@ -263,7 +263,8 @@ def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
             parsed = item if isinstance(item, Reject) else parse_item(item, cfg.read)
         if isinstance(parsed, Record) and parsed.html is not None:
             with timer.stage("extract"):
-                parsed = apply_extraction(parsed, cfg.extract, cfg.read.max_text_chars)
+                parsed = apply_extraction(parsed, cfg.extract, cfg.read.max_text_chars,
+                                          cfg.read.max_title_chars)
         if isinstance(parsed, Reject):
             rejects.append((seq, parsed))
             continue

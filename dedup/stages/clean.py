@@ -15,6 +15,7 @@ has a length ceiling so long paragraphs are never touched.
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
 import unicodedata
@@ -759,9 +760,9 @@ def strip_site_name(title: str, source: str | None, url: str | None) -> str:
     if not cuts:  # most titles: nothing to look up
         return title
     name, host = _letters(_PARENTHESISED.sub(" ", source or "")), _host_label(url)
-    tails = [(title[: cut.start()], title[cut.end():]) for cut in reversed(cuts)]
-    heads = [(title[cut.end():], title[: cut.start()]) for cut in cuts]
-    for kept, part in tails + heads:
+    tails = ((title[: cut.start()], title[cut.end():]) for cut in reversed(cuts))
+    heads = ((title[cut.end():], title[: cut.start()]) for cut in cuts)
+    for kept, part in itertools.chain(tails, heads):
         key = _letters(_PARENTHESISED.sub(" ", part))
         names_host = (len(host) >= 3 and key.startswith(host)
                       and len(part.split()) <= _SITE_NAME_WORDS)
@@ -785,7 +786,7 @@ def _letters(text: str) -> str:
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[-–—|·»]|::)\s+")
 _NOT_LETTERS = re.compile(r"[\W_]+")
-_PARENTHESISED = re.compile(r"\\?\([^)]*\)")
+_PARENTHESISED = re.compile(r"\\?\([^()]*\)")  # innermost: linear on "((((..."
 # Host labels that name no site: subdomains of any site, and second-level domains of
 # country codes (news.com.au, bbc.co.uk).
 _HOST_PREFIXES = frozenset({"www", "m", "amp", "mobile", "edition", "news", "rss", "feeds",

@@ -149,10 +149,11 @@ def extract_html(html: str, url: str | None, cfg: ExtractConfig) -> Extracted:
     return result
 
 
-def apply_extraction(record: Record, cfg: ExtractConfig,
-                     max_text_chars: int) -> Record | Reject:
-    """Replace raw HTML by its main text, cut at ``max_text_chars`` like a given text
-    (``read.max_text_chars``); fields given in the input win over page metadata.  A page
+def apply_extraction(record: Record, cfg: ExtractConfig, max_text_chars: int,
+                     max_title_chars: int) -> Record | Reject:
+    """Replace raw HTML by its main text, text and title cut like given ones
+    (``read.max_text_chars``, ``read.max_title_chars``); fields given in the input win
+    over page metadata.  A page
     without title or text is rejected ``no_main_text``.
 
     A text given beside the page wins, and the page is not read: exports that carry
@@ -164,9 +165,7 @@ def apply_extraction(record: Record, cfg: ExtractConfig,
     record.html = None
     record.title = record.title or extracted.title
     record.text = extracted.text
-    if len(record.text) > max_text_chars:  # a page is bounded in bytes, not text
-        record.text = record.text[:max_text_chars]
-        record.flags.append("text_truncated")
+    record.cut_to(max_text_chars, max_title_chars)  # a page is bounded in bytes, not text
     record.published = record.published or extracted.published
     record.source = record.source or extracted.source
     record.lang = record.lang or extracted.lang

@@ -344,7 +344,8 @@ def has_visible(text: str) -> bool:
 
 def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
     """Shared checks: strip NULs and HTML markup in the title and text (see
-    :mod:`dedup.stages.markup`), give a stable id, bound text, normalise the date."""
+    :mod:`dedup.stages.markup`), give a stable id, bound text and title, normalise the
+    date."""
     for name in ("id", "title", "text", "html", "url", "source", "published", "lang"):
         value = getattr(record, name)
         if value and "\x00" in value:
@@ -365,9 +366,7 @@ def finish_record(record: Record, cfg: ReadConfig) -> Record | Reject:
                       id=record.id or None)
     if not record.id:
         record.id = content_id(record)
-    if len(record.text) > cfg.max_text_chars:
-        record.text = record.text[: cfg.max_text_chars]
-        record.flags.append("text_truncated")
+    record.cut_to(cfg.max_text_chars, cfg.max_title_chars)
     if record.published is not None:
         record.published = normalise_published(record.published, record.flags)
     return record
