@@ -234,3 +234,13 @@ def test_date_slabs_find_every_pair_the_dates_allow(dense: bool) -> None:
     expected = {(min(x, y), max(x, y)) for x, y in zip(a[keep], b[keep], strict=True)}
     got = {(min(x, y), max(x, y)) for x, y in zip(*found[:2], strict=True)}
     assert got == expected and len(got) == found[0].size and len(got) > 50
+
+
+def test_a_chain_of_links_through_other_languages_never_joins_two_clusters_of_one() -> None:
+    """English A and German X share names, X and French Y others, Y and English B others:
+    each pair is mutual best, but A and B were kept apart by English clustering.  The
+    weakest link of the chain gives way."""
+    clusters = cluster_anchors(["vodrak elmira sunet palov", "vodrak elmira sunet kirav tolmo",
+                                "kirav tolmo gansel ostrin", "gansel ostrin bekla murano"],
+                               ["en", "de", "fr", "en"])
+    assert link_clusters(clusters, CFG, window_days=7.0).tolist() == [0, 0, 0, 1]

@@ -247,18 +247,30 @@ def link_clusters(anchors_of: ClusterAnchors, cfg: LinkConfig, window_days: floa
                                        window_days)
     enough = _shared_anchors(weights, a, b) >= cfg.min_shared
     a, b, sims = a[enough], b[enough], sims[enough]
+    langs = spans.lang_codes()
     if centroids is None:
-        return _events([_mutual_best(a, b, sims, spans.lang_codes())], len(spans.langs))
+        return _events([_strength(_mutual_best(a, b, sims, langs), cfg.threshold)], langs)
     covered = _has_meaning(centroids)
     uncovered = ~(covered[a] & covered[b])
-    by_anchors = _mutual_best(a[uncovered], b[uncovered], sims[uncovered], spans.lang_codes())
+    by_anchors = _mutual_best(a[uncovered], b[uncovered], sims[uncovered], langs)
     by_meaning = _links_by_meaning(centroids, covered, weights, spans, cfg, window_days)
-    return _events([by_anchors, by_meaning], len(spans.langs))
+    return _events([_strength(by_anchors, cfg.threshold),
+                    _strength(by_meaning, cfg.semantic_threshold)], langs)
+
+
+_Links = tuple[np.ndarray, np.ndarray, np.ndarray]  # cluster a, cluster b, similarity
+
+
+def _strength(links: _Links, threshold: float) -> _Links:
+    """Links with their similarity as the share of the way from ``threshold`` to 1: how
+    far each cleared its bar, comparable between anchor and embedding cosines."""
+    a, b, sims = links
+    return a, b, (sims - threshold) / max(1.0 - threshold, 1e-9)
 
 
 def _links_by_meaning(centroids: np.ndarray, covered: np.ndarray, weights: sp.csr_matrix,
                       spans: ClusterSpans, cfg: LinkConfig,
-                      window_days: float) -> tuple[np.ndarray, np.ndarray]:
+                      window_days: float) -> _Links:
     """Mutual-best links of ``covered`` clusters whose mean embeddings' dot (the average
     cosine of their member pairs) reaches ``cfg.semantic_threshold``.
 
@@ -282,14 +294,42 @@ def _has_meaning(centroids: np.ndarray) -> np.ndarray:
     return np.any(centroids != 0, axis=1)
 
 
-def _events(links: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
-    """Event numbers of ``n`` clusters joined transitively by the ``links``."""
-    component = components(np.concatenate([pair[0] for pair in links]),
-                           np.concatenate([pair[1] for pair in links]), n)
-    first_cluster = np.full(component.max(initial=-1) + 1, n, dtype=np.int64)
+def _events(links: Sequence[_Links], lang_codes: np.ndarray) -> np.ndarray:
+    """Event numbers of the clusters (one language code each) that the links join,
+    numbered by smallest cluster.
+
+    Links join strongest first, and never two clusters of one language: clustering kept
+    those apart, and a chain of mutual-best links through other languages (English A to
+    German, German to French, French to English B) would otherwise make them one event.
+    """
+    a, b, strength = (np.concatenate([link[part] for link in links]) for part in range(3))
+    n = lang_codes.size
+    parent = np.arange(n)
+    held = {cluster: {int(lang_codes[cluster])} for cluster in sorted(set(a.tolist()) |
+                                                                      set(b.tolist()))}
+
+    def root(cluster: int) -> int:
+        while parent[cluster] != cluster:
+            parent[cluster] = parent[parent[cluster]]
+            cluster = int(parent[cluster])
+        return cluster
+
+    for index in np.lexsort((b, a, -strength)).tolist():
+        first, second = root(int(a[index])), root(int(b[index]))
+        if first == second or held[first] & held[second]:
+            continue
+        first, second = min(first, second), max(first, second)
+        parent[second] = first
+        held[first] |= held.pop(second)
+    component = parent
+    while not np.array_equal(component, component[component]):
+        component = component[component]
+    first_cluster = np.full(n, n, dtype=np.int64)
     np.minimum.at(first_cluster, component, np.arange(n))
-    event_of_component = np.empty_like(first_cluster)
-    event_of_component[np.argsort(first_cluster, kind="stable")] = np.arange(first_cluster.size)
+    used = np.unique(component)
+    event_of_component = np.empty(n, dtype=np.int64)
+    event_of_component[used[np.argsort(first_cluster[used], kind="stable")]] = \
+        np.arange(used.size)
     return event_of_component[component]
 
 
@@ -403,13 +443,14 @@ def _dates_allow(first: np.ndarray, last: np.ndarray, a: np.ndarray, b: np.ndarr
 
 
 def _mutual_best(a: np.ndarray, b: np.ndarray, sims: np.ndarray,
-                 lang_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs where each is the other's most similar cluster in its language.
+                 lang_codes: np.ndarray) -> _Links:
+    """The pairs (and their similarity) where each is the other's most similar cluster
+    in its language.
 
     Ties go to the smaller cluster number, so the choice does not depend on order.
     """
     if a.size == 0:
-        return a, b
+        return a, b, sims
     src, dst, sim = np.r_[a, b], np.r_[b, a], np.r_[sims, sims]
     order = np.lexsort((dst, -sim, lang_codes[dst], src))
     src, dst = src[order], dst[order]
@@ -418,7 +459,7 @@ def _mutual_best(a: np.ndarray, b: np.ndarray, sims: np.ndarray,
     n = lang_codes.size
     best = src[first] * n + dst[first]
     mutual = np.isin(a * n + b, best) & np.isin(b * n + a, best)
-    return a[mutual], b[mutual]
+    return a[mutual], b[mutual], sims[mutual]
 
 
 def merge_linked(clustering: Clustering, event_of: np.ndarray,
