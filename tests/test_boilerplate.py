@@ -34,7 +34,6 @@ from dedup.job.run import run_job
 from dedup.stages.clean import normalise_lines
 
 SETTINGS = ["run.workers=1", 'embed.model="off"']
-THRESHOLDS = Thresholds(min_stories=3, min_share=0.2, min_sites=5, long_min_share=0.05)
 
 
 def norm(line: str) -> str:
@@ -177,13 +176,13 @@ def test_many_strings_hash_at_once_to_what_each_hashes_to_alone() -> None:
 
 
 def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
-    thresholds = Thresholds(min_stories=3, min_share=0.2, min_sites=5, long_min_share=0.05)
+    thresholds = Thresholds(min_stories=3, min_share=0.2, min_sites=5)
     group_keys = np.array([1, 2, 3, 4], dtype=np.uint64)
     group_docs = np.array([100, 100, 5, 1], dtype=np.int64)
 
     def learned(groups: list[int], many_sites: bool = False) -> list[int]:
         return groups_learned(np.array(groups, dtype=np.uint64), group_keys, group_docs,
-                              thresholds, many_sites, thresholds.min_share)
+                              thresholds, many_sites)
 
     assert learned([1, 1, 2]) == []  # 2 of 100 pages, 1 of 100
     assert learned([1] * 40 + [3] * 4) == [1, 3]
@@ -204,13 +203,13 @@ def test_learned_pairs_do_not_depend_on_how_chunks_or_key_ranges_cut(tmp_path: P
         chunks = []
         for index, start in enumerate(range(0, len(articles), cut)):
             chunk = folder / f"chunk-{index:06d}.jsonl"
-            lines = map_lines(articles[start:start + cut], 200, 12)
+            lines = map_lines(articles[start:start + cut], 200)
             save_chunk_lines(chunk, lines)
             chunks.append((chunk, lines))
         groups = np.concatenate([lines.groups.reshape(-1) for _, lines in chunks])
         keys, counts = np.unique(groups, return_counts=True)
         parts = [learn_key_range([chunk for chunk, _ in chunks], key_range, keys, counts,
-                                 THRESHOLDS) for key_range in key_ranges(ranges)]
+                                 Thresholds(3, 0.2, 5)) for key_range in key_ranges(ranges)]
         return np.sort(np.concatenate([part.pairs for part in parts]))
 
     whole = learned(len(articles), 1)
@@ -224,21 +223,17 @@ def story(number: int) -> str:
     return " ".join("".join(rng.choice(list("abdefgiklmnoprstuvz"), 7)) for _ in range(40))
 
 
-def learn(records: list[tuple[str, str, str]], folder: Path,
-          titles: list[str] | None = None) -> set[tuple[int, int]]:
+def learn(records: list[tuple[str, str, str]], folder: Path) -> set[tuple[int, int]]:
     """(article, line number) of the lines learned as boilerplate in ``records`` (site,
-    language, text; titles if given), through the map and reduce sides as the job runs
-    them."""
+    language, text), through the map and reduce sides as the job runs them."""
     from dedup.algorithms.boilerplate import Boilerplate, learned_lines, save_boilerplate
 
-    titles = titles or [""] * len(records)
-    articles = [Article(site, lang, normalise_lines(text), title)
-                for (site, lang, text), title in zip(records, titles, strict=True)]
+    articles = [Article(site, lang, normalise_lines(text)) for site, lang, text in records]
     chunk = folder / "chunk-000000.jsonl"
-    lines = map_lines(articles, 200, 12)
+    lines = map_lines(articles, 200)
     save_chunk_lines(chunk, lines)
     keys, counts = np.unique(lines.groups.reshape(-1), return_counts=True)
-    parts = [learn_key_range([chunk], key_range, keys, counts, THRESHOLDS)
+    parts = [learn_key_range([chunk], key_range, keys, counts, Thresholds(3, 0.2, 5))
              for key_range in key_ranges(3)]
     save_boilerplate(folder / "learned.npy", parts)
     found = learned_lines(chunk, Boilerplate.load(folder / "learned.npy"))
@@ -293,52 +288,6 @@ def test_a_label_before_sentences_is_a_format_not_furniture(script: str,
               f"{caption}: {words.name()} {words.name()}"] for i in range(12)]
     found = learn([("site", "xx", "\n".join(page)) for page in pages], tmp_path)
     assert found == {(row, 5) for row in range(12)}
-
-
-@pytest.mark.parametrize("script", sorted(ALPHABETS))
-def test_a_notice_standing_in_for_one_article_in_ten_is_learned_and_a_copied_one_is_not(
-        script: str, tmp_path: Path) -> None:
-    """A site's paywall notice is the whole text of 4 of its 40 pages, each under its own
-    headline: too few pages for a short line, but a long line is not written twice by
-    chance.  A long paragraph that four copies of one story share (one headline) stays."""
-    rng = random.Random(17)
-    words = Words(rng, script)
-    notice, shared = words.sentence(16), words.sentence(16)
-    records, titles = [], []
-    for page in range(40):
-        text = notice if page % 10 == 0 else f"{story(1)}\n{shared}" if page % 10 == 1 \
-            else story(page)
-        records.append(("site", "xx", text))
-        titles.append(words.sentence(7) if page % 10 != 1 else "one headline of one story")
-    found = learn(records, tmp_path, titles)
-    assert found == {(page, 0) for page in range(0, 40, 10)}
-
-
-def test_pages_that_are_only_a_paywall_notice_are_headlines_not_copies(
-        tmp_path: Path) -> None:
-    """Three sites of 30 pages; on one, 4 pages are only its notice, each under its own
-    headline.  Those pages were "copies" of each other (one body); they are four
-    headline-only articles, and no other article loses its text."""
-    rng = random.Random(23)
-    words = Words(rng, "latin")
-    notice = words.sentence(18)
-    records = []
-    for site in range(3):
-        for page in range(30):
-            stub = site == 0 and page % 8 == 0
-            body = notice if stub else "\n".join(words.sentence(14) for _ in range(5))
-            records.append({"id": f"s{site}-{page:02d}", "title": words.sentence(8),
-                            "text": body, "source": f"site{site}", "language": "xx"})
-    (tmp_path / "in.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    run_job([str(tmp_path / "in.jsonl")], tmp_path / "out",
-            load_config(overrides=[*SETTINGS, "language.trust_input=true"]))
-    out = {a["id"]: a for a in map(orjson.loads,
-                                   (tmp_path / "out" / "articles.jsonl").read_bytes().splitlines())}
-    stubs = [r["id"] for r in records if r["text"] == notice]
-    assert len(stubs) == 4 and len(out) == len(records)
-    assert all(out[i]["text"] == "" and out[i]["duplicate_of"] is None for i in stubs)
-    assert all(norm(out[r["id"]]["text"]) == norm(r["text"]) for r in records
-               if r["id"] not in stubs)
 
 
 def test_a_sentence_ends_like_one_and_has_words_of_its_own() -> None:

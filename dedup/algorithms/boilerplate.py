@@ -67,11 +67,6 @@ _SENTENCE_LETTERS = 10  # or letters of a script without case
 # is more likely a quote that different reports of one event share (their story tokens
 # differ: they are not copies) than furniture, which is names, calls and dates.
 SENTENCE_BIT = 1
-# The bit of a line key that marks a long line (``boilerplate_long_line_words`` words or
-# more): two unrelated stories do not write the same long line by chance, so a site's
-# template (a paywall or newsletter notice) needs fewer of its pages than a short line.
-LONG_BIT = 2
-_FLAG_BITS = SENTENCE_BIT | LONG_BIT
 # A shape says something only if it keeps a word of two letters or more, or names the
 # site or a date: "\x04 \x04" (two capitalised words) would match every short heading.
 _TELLING_SHAPE = re.compile(rf"[^\W\d_]{{2}}|[{_SITE}{_DATE}]")
@@ -169,19 +164,17 @@ def is_sentence(text: str) -> bool:
                and not ch.isupper()) >= _SENTENCE_LETTERS
 
 
-def line_keys(line: str, site: str, long_words: int) -> list[tuple[str, int]]:
+def line_keys(line: str, site: str) -> list[tuple[str, int]]:
     """The keys a (short, normalised) line is learned and recognised by, kind first.
 
-    A line key's two lowest bits say whether the line is a sentence
-    (:data:`SENTENCE_BIT`) and whether it is long (:data:`LONG_BIT`, ``long_words``
-    words or more), which the reduce side needs and no longer has the line to tell."""
-    flags = (SENTENCE_BIT if is_sentence(line) else 0) | \
-        (LONG_BIT if len(line.split()) >= long_words else 0)
-    keys = [(LINE, stable_hash(f"{LINE}\0{line.casefold()}") & ~_FLAG_BITS | flags)]
+    A key's lowest bit says whether the line is a sentence (:data:`SENTENCE_BIT`), which
+    the reduce side needs and no longer has the line to tell."""
+    sentence = SENTENCE_BIT if is_sentence(line) else 0
+    keys = [(LINE, stable_hash(f"{LINE}\0{line.casefold()}") & ~SENTENCE_BIT | sentence)]
     if (shape := shape_of(line, site)) is not None:
-        keys.append((SHAPE, stable_hash(f"{SHAPE}\0{shape}") & ~_FLAG_BITS))
+        keys.append((SHAPE, stable_hash(f"{SHAPE}\0{shape}") & ~SENTENCE_BIT))
     if (label := label_of(line)) is not None:
-        keys.append((LABEL, stable_hash(f"{LABEL}\0{label}") & ~_FLAG_BITS))
+        keys.append((LABEL, stable_hash(f"{LABEL}\0{label}") & ~SENTENCE_BIT))
     return keys
 
 
@@ -284,7 +277,6 @@ class Article:
     site: str
     lang: str  # guessed from the raw text, only to group the site's pages
     lines: list[str]  # normalised lines of the text
-    title: str = ""
 
 
 @dataclass(slots=True)
@@ -300,10 +292,9 @@ class ChunkLines:
     kinds: np.ndarray  # uint8: the key's kind (index in KINDS)
 
 
-def map_lines(articles: Sequence[Article], max_line_chars: int,
-              long_words: int) -> ChunkLines:
-    """Keys of every article's short lines (:func:`line_keys`), its group and story tokens
-    (:func:`token_text`).
+def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
+    """Keys of every article's short lines, its group and story tokens (from its longest
+    lines: furniture is short, and copies share their paragraphs).
 
     The line of each key is kept so that the analyse pass drops learned lines by their
     place, without computing any key again.
@@ -312,8 +303,11 @@ def map_lines(articles: Sequence[Article], max_line_chars: int,
                       dtype=np.uint64).reshape(-1, 2)
     keys: list[int] = []
     places: list[tuple[int, int, int]] = []
+    contents: list[str] = []
     known: dict[str, dict[str, list[tuple[int, int]]]] = {}  # a site's furniture repeats
     for row, article in enumerate(articles):
+        longest_first = sorted(article.lines, key=len, reverse=True)
+        contents.append("\n".join(longest_first)[:_TOKEN_TEXT_CHARS].casefold())
         site, seen = article.site, known.setdefault(article.site, {})
         for number, line in enumerate(article.lines):
             if len(line) > max_line_chars:
@@ -321,34 +315,15 @@ def map_lines(articles: Sequence[Article], max_line_chars: int,
             found = seen.get(line)
             if found is None:
                 found = seen[line] = [(KINDS.index(kind), key)
-                                      for kind, key in line_keys(line, site, long_words)]
+                                      for kind, key in line_keys(line, site)]
             for kind_index, key in found:
                 keys.append(key)
                 places.append((row, number, kind_index))
     key_array = np.array(keys, dtype=np.uint64)
     order = np.argsort(key_array, kind="stable")
     place = np.array(places, dtype=np.uint32).reshape(-1, 3)[order]
-    tokens = story_tokens([token_text(article, max_line_chars) for article in articles])
-    return ChunkLines(groups=groups, tokens=tokens, keys=key_array[order],
+    return ChunkLines(groups=groups, tokens=story_tokens(contents), keys=key_array[order],
                       rows=place[:, 0], lines=place[:, 1], kinds=place[:, 2].astype(np.uint8))
-
-
-def token_text(article: Article, max_line_chars: int) -> str:
-    """What an article's story tokens are taken from: its longest lines, the paragraphs
-    that copies share and other stories do not.
-
-    When no line is longer than furniture can be, the lines may all be the site's
-    template (a paywall or cookie notice standing in for the article), which would make
-    every page showing it one story and the template content; such a page is known by
-    its title instead -- ten pages of one notice under ten headlines are ten stories --
-    unless the title is too short to give a token.
-    """
-    longest_first = sorted(article.lines, key=len, reverse=True)
-    title = article.title.strip()
-    if (not longest_first or len(longest_first[0]) <= max_line_chars) and \
-            len(title.encode("utf-8", "surrogatepass")) >= _WINDOW:
-        return title.casefold()
-    return "\n".join(longest_first)[:_TOKEN_TEXT_CHARS].casefold()
 
 
 def lines_path(chunk: Path, part: str) -> Path:
@@ -405,7 +380,6 @@ class Thresholds:
     min_stories: int
     min_share: float
     min_sites: int
-    long_min_share: float  # in place of min_share for a long line (LONG_BIT)
 
 
 @dataclass(slots=True)
@@ -440,11 +414,9 @@ def learn_key_range(chunks: Sequence[Path], key_range: tuple[int, int],
             continue
         many_sites = not int(keys[start]) & SENTENCE_BIT and \
             np.unique(groups[run, 1]).size >= thresholds.min_sites
-        min_share = thresholds.long_min_share if int(keys[start]) & LONG_BIT else \
-            thresholds.min_share
         learned_groups = [group for column in (0, 1) for group in
                           groups_learned(groups[run, column], group_keys, group_docs,
-                                         thresholds, many_sites, min_share)]
+                                         thresholds, many_sites)]
         if learned_groups:
             found.append((int(keys[start]), learned_groups, size, stories))
     pair_groups = np.array([group for _, learned, _, _ in found for group in learned],
@@ -487,12 +459,11 @@ def gather_range(chunks: Sequence[Path],
 
 
 def groups_learned(groups: np.ndarray, group_keys: np.ndarray, group_docs: np.ndarray,
-                   thresholds: Thresholds, many_sites: bool, min_share: float) -> list[int]:
+                   thresholds: Thresholds, many_sites: bool) -> list[int]:
     """The groups in which one key, held by the articles of ``groups`` (in enough
     stories), is boilerplate.
 
-    The key must be in ``min_share`` (the thresholds' own, or their ``long_min_share``
-    for a long line) of a group's articles, and in ``min_stories`` of
+    The key must be in ``min_share`` of a group's articles, and in ``min_stories`` of
     them -- unless it is on ``min_sites`` sites (``many_sites``) that, together, show
     it that often: many small sites showing a line on their few pages are a pattern,
     one site's two pages are not (nor two pages whose language was guessed wrong and
@@ -501,8 +472,8 @@ def groups_learned(groups: np.ndarray, group_keys: np.ndarray, group_docs: np.nd
     users, counts = np.unique(groups, return_counts=True)
     docs = group_docs[np.searchsorted(group_keys, users)]
     share = counts / docs
-    pooled = many_sites and counts.sum() >= min_share * docs.sum()
-    chosen = (share >= min_share) & ((counts >= thresholds.min_stories) | pooled)
+    pooled = many_sites and counts.sum() >= thresholds.min_share * docs.sum()
+    chosen = (share >= thresholds.min_share) & ((counts >= thresholds.min_stories) | pooled)
     return [int(group) for group in users[chosen]]
 
 

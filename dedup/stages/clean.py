@@ -48,16 +48,6 @@ class CleanConfig:
         of one event share): furniture that small sites (or a site's small sections in
         other languages) show on their few pages. Lower catches it on fewer sites,
         but lets a line that a few sites' tiny sections share by chance go too.""")
-    boilerplate_long_line_words: int = setting(12, Range(1, None), doc="""
-        A line of at least this many words is long: unrelated stories do not write it by
-        chance, so it is a site's template (a paywall, newsletter or cookie notice) from
-        `boilerplate_long_min_share` of the site's pages. Lower treats shorter lines so
-        ("He was 75." repeated in a few stories); higher needs longer notices.""")
-    boilerplate_long_min_share: float = setting(0.05, Range(0.0, 1.0, above=True), doc="""
-        ... the share of a site's articles (in one language) a long line must be in, in
-        place of `boilerplate_min_share`. Lower catches notices shown on fewer of a site's
-        pages (a paywall on one article in twenty), but also a background paragraph a site
-        repeats verbatim across its reports of a running story.""")
     boilerplate_max_line_chars: int = setting(200, Range(1, 10_000), doc="""
         Lines longer than this are never learned: real paragraphs are long, furniture short.
         Higher lets long repeated disclaimers be learned too, and costs time.""")
