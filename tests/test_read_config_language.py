@@ -37,6 +37,7 @@ from dedup.stages.language import (
     detect_language,
     detect_languages,
     given_language,
+    guessed_languages,
     iso_code,
     languages_of,
     ngrams,
@@ -490,6 +491,19 @@ def test_a_fields_table_in_a_toml_file_keeps_the_other_mappings(tmp_path: Path) 
 ])
 def test_a_given_language_is_read_as_its_code(given: str, code: str | None) -> None:
     assert given_language(given) == code
+
+
+def test_the_learner_groups_a_sites_pages_by_their_trusted_language() -> None:
+    """Boilerplate is counted per site and language before cleaning; with a trusted
+    input language that language is the group (a guess from a short sample split one
+    site's Galician pages among es, ca, pt and hu), and a code that names none is
+    guessed."""
+    english = "The central bank raised its interest rate by half a point on Thursday."
+    german = "Die Zentralbank hat am Donnerstag ihren Leitzins um einen halben Punkt erhöht."
+    records = [Record(id=str(n), title="", text=text, lang=lang) for n, (text, lang) in
+               enumerate([(english, "gl"), (german, "gl"), (german, "xx"), (english, "")])]
+    assert guessed_languages(records, LanguageConfig(trust_input=True)) == ["gl", "gl", "de", "en"]
+    assert guessed_languages(records, LanguageConfig()) == ["en", "de", "de", "en"]
 
 
 def test_a_trusted_language_that_names_none_is_detected_and_flagged() -> None:
