@@ -10,6 +10,7 @@ import random
 import re
 import socket
 import unicodedata
+from html import unescape
 
 import pytest
 
@@ -408,3 +409,31 @@ def test_a_given_text_wins_over_a_page_beside_it(html: str) -> None:
         "Given title", "The text as given.\nIts second line.", None, [])
     from_page = apply_extraction(Record(id="b", html=EN_PAGE), ExtractConfig(), 10_000, 2_000)
     assert isinstance(from_page, Record) and EN_BODY[0] in from_page.text
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u2060", "\xad", " \u200b\n"])
+def test_a_given_text_of_invisible_characters_is_no_text(invisible: str) -> None:
+    """A zero-width space or a BOM beside the page is not a text its maker chose."""
+    kept = apply_extraction(Record(id="a", text=invisible, html=EN_PAGE), ExtractConfig(),
+                            10_000, 2_000)
+    assert isinstance(kept, Record) and EN_BODY[0] in kept.text and EN_BODY[3] in kept.text
+
+
+@pytest.mark.parametrize("favor", ["precision", "balanced", "recall"])
+def test_references_a_page_shows_as_text_stay_as_the_reader_sees_them(favor: str) -> None:
+    """The parser decodes a page's references once; what it shows literally (an
+    article about markup) must not be decoded a second time."""
+    shown = ["To make text bold, write &lt;b&gt; before it and &lt;/b&gt; after it, as "
+             "every guide to the old markup language explains at length.",
+             "The sign &copy; is written &amp;copy; or &amp;#169; and a hard space "
+             "&amp;nbsp; in the source of a page that the browser then renders.",
+             "Researchers at AT&amp;T and R&amp;D labs said the results of Q&amp;A sessions "
+             "were published as &quot;preliminary&quot; in the spring report."]
+    page = news_page(lang="en", title="Markup &amp; entities, explained", site="Riverside Daily",
+                     published="2024-03-05T08:30:00+00:00", body=[*EN_BODY[:2], *shown],
+                     chrome=EN_CHROME)
+    result = extract_html(page, None, ExtractConfig(favor=favor))
+    reader_sees = [unescape(paragraph) for paragraph in shown]
+    assert reader_sees[0].startswith("To make text bold, write <b> before")
+    assert all(paragraph in result.text for paragraph in reader_sees)
+    assert result.title == "Markup & entities, explained"

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from html import unescape
 
 import trafilatura
 from lxml.etree import XPath
@@ -24,6 +25,7 @@ from trafilatura.settings import Document
 
 from dedup.records import Record, Reject
 from dedup.settings import Range, first_problem, setting
+from dedup.stages.parse import has_visible
 
 FAVOR_CHOICES = ("precision", "recall", "balanced")
 
@@ -157,8 +159,9 @@ def apply_extraction(record: Record, cfg: ExtractConfig, max_text_chars: int,
     without title or text is rejected ``no_main_text``.
 
     A text given beside the page wins, and the page is not read: exports that carry
-    both (or an empty ``html``) hold the text their maker chose."""
-    if record.text.strip():
+    both (or an empty ``html``) hold the text their maker chose.  A text of nothing a
+    reader sees (a zero-width space, a BOM) is no text."""
+    if has_visible(record.text):
         record.html = None
         return record
     extracted = extract_html(record.html or "", record.url, cfg)
@@ -170,7 +173,7 @@ def apply_extraction(record: Record, cfg: ExtractConfig, max_text_chars: int,
     record.source = record.source or extracted.source
     record.lang = record.lang or extracted.lang
     record.flags.extend(extracted.flags)
-    if not (record.title.strip() or record.text.strip()):
+    if not (has_visible(record.title) or has_visible(record.text)):
         return Reject(origin=record.origin, reason="no_main_text",
                       detail="HTML without extractable title or text", id=record.id)
     return record
@@ -195,10 +198,11 @@ def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractCon
     if fast and not cfg.fast:
         result.flags.append(FLAG_NO_FALLBACK)
     result.lang = _declared_lang(tree)
+    _escape_ampersands(tree)
     doc = _run_trafilatura(tree, url, cfg, fast)
     _fill_from_document(result, doc)
     if doc is None:  # no main text, so trafilatura gave no metadata either
-        result.title = _clean_line(tree.findtext(".//title"))
+        result.title = _clean_line(unescape(tree.findtext(".//title") or ""))
     if cfg.keep_lead and doc is not None:
         result.text = _with_lead(result.text, doc.description, tree)
 
@@ -249,6 +253,35 @@ def _drop_invisible(tree: HtmlElement) -> None:
     for element in list(tree.iter("noscript", "template")):
         if element.getparent() is not None:
             element.drop_tree()
+
+
+# What trafilatura reads besides text: meta tags' values (title, description, site name).
+_META_CONTENT = XPath("//meta[@content]")
+
+
+def _escape_ampersands(tree: HtmlElement) -> None:
+    """Write every "&" of the page's text and meta values as "&amp;".
+
+    The parser has already decoded the page's character references, and trafilatura
+    decodes its output text and metadata once more: a page that shows "&lt;b&gt;" (an
+    article about markup, written ``&amp;lt;b&amp;gt;``) came out as "<b>", "&copy;" as
+    "©", a literal "&nbsp;" as a space.  Escaped here, that second decoding gives back
+    what the reader sees.  Script and style text stay as they are (JSON-LD is decoded
+    by trafilatura on purpose); :func:`_with_lead` and the title fallback, which read
+    the tree itself, decode it.
+    """
+    for element in tree.iter():
+        if not isinstance(element.tag, str):  # comments, processing instructions
+            if element.tail and "&" in element.tail:
+                element.tail = element.tail.replace("&", "&amp;")
+            continue
+        if element.text and "&" in element.text and element.tag not in ("script", "style"):
+            element.text = element.text.replace("&", "&amp;")
+        if element.tail and "&" in element.tail:
+            element.tail = element.tail.replace("&", "&amp;")
+    for meta in _META_CONTENT(tree):
+        if "&" in (content := meta.get("content", "")):
+            meta.set("content", content.replace("&", "&amp;"))
 
 
 def _element_count(tree: HtmlElement | None) -> int:
@@ -318,7 +351,7 @@ def _with_lead(text: str, description: str | None, tree: HtmlElement) -> str:
     lead = _clean_line(description)
     if not text or len(lead) < _MIN_LEAD_CHARS or lead in " ".join(text.split()):
         return text
-    visible = _nfc(" ".join(" ".join(_VISIBLE_TEXT(tree)).split()))
+    visible = _nfc(" ".join(unescape(" ".join(_VISIBLE_TEXT(tree))).split()))
     return f"{lead}\n{text}" if lead in visible else text
 
 
