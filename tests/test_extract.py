@@ -437,3 +437,19 @@ def test_references_a_page_shows_as_text_stay_as_the_reader_sees_them(favor: str
     assert reader_sees[0].startswith("To make text bold, write <b> before")
     assert all(paragraph in result.text for paragraph in reader_sees)
     assert result.title == "Markup & entities, explained"
+
+
+@pytest.mark.parametrize("pattern", ["pdpdpd", "ppdppp"])
+def test_paragraphs_written_as_divs_among_paragraphs_are_kept(pattern: str) -> None:
+    """CMS bodies mix <p> and <div> paragraphs; trafilatura kept the <p>s of such an
+    article and dropped most <div>s (these two patterns lost 3 of 3 and 1 of 1)."""
+    paragraphs = [f"{EN_BODY[i % 4]} {EN_BODY[(i + 1) % 4]}" for i in range(6)]
+    body = "".join(f"<p>{text}</p>" if kind == "p" else f"<div>{text}</div>"
+                   for kind, text in zip(pattern, paragraphs, strict=True))
+    page = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Council '
+            'approves tram extension | Sitename</title></head><body><header><div '
+            'class="logo">Sitename</div><nav class="menu"><ul><li><a href="/w">World</a></li>'
+            '</ul></nav></header><main><article><h1>Council approves tram extension</h1>'
+            f'{body}</article></main><footer><p>Sitename 2024</p></footer></body></html>')
+    lines = extract_html(page, None, CFG).text.split("\n")
+    assert all(paragraph in lines for paragraph in paragraphs)

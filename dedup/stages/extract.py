@@ -25,6 +25,7 @@ from trafilatura.settings import Document
 
 from dedup.records import Record, Reject
 from dedup.settings import Range, first_problem, setting
+from dedup.stages.markup import INLINE_ELEMENTS
 from dedup.stages.parse import has_visible
 
 FAVOR_CHOICES = ("precision", "recall", "balanced")
@@ -198,6 +199,7 @@ def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractCon
     if fast and not cfg.fast:
         result.flags.append(FLAG_NO_FALLBACK)
     result.lang = _declared_lang(tree)
+    _divs_among_paragraphs_as_paragraphs(tree)
     _escape_ampersands(tree)
     doc = _run_trafilatura(tree, url, cfg, fast)
     _fill_from_document(result, doc)
@@ -253,6 +255,35 @@ def _drop_invisible(tree: HtmlElement) -> None:
     for element in list(tree.iter("noscript", "template")):
         if element.getparent() is not None:
             element.drop_tree()
+
+
+# Elements that sit inside a paragraph; a <div> holding only these (and text) is
+# written as a paragraph.
+_INLINE_TAGS = frozenset([*INLINE_ELEMENTS.split(), "br"])
+
+
+# ... and only when its text is at least this long: a paragraph, not a widget's line.
+_MIN_DIV_PARAGRAPH_CHARS = 80
+
+
+def _divs_among_paragraphs_as_paragraphs(tree: HtmlElement) -> None:
+    """Make a paragraph of each <div> of text and inline markup whose siblings are <p>s.
+
+    CMS bodies mix the two (an editor's pasted paragraph, a paragraph with a class);
+    trafilatura keeps the <p>s of such a container and drops the <div>s between them: 6
+    of 30 such paragraphs survived, against 90 of 90 <p>s.  A <div> with block children
+    (a box, a gallery, a teaser list) stays a <div>, and so does a short one: among
+    paragraphs, a short line of inline markup is a widget ("Visited 215 times", "About
+    the author", a date, a like count), which taken for text cost the development
+    pages 0.001 of F1.
+    """
+    for div in list(tree.iter("div")):
+        parent = div.getparent()
+        if parent is None or not any(sibling.tag == "p" for sibling in parent):
+            continue
+        if all(not isinstance(child.tag, str) or child.tag in _INLINE_TAGS for child in div) \
+                and len(" ".join(div.text_content().split())) >= _MIN_DIV_PARAGRAPH_CHARS:
+            div.tag = "p"
 
 
 # What trafilatura reads besides text: meta tags' values (title, description, site name).

@@ -24,8 +24,8 @@ _BLOCK = ("address article aside blockquote br dd div dl dt figcaption figure fo
           "tr ul")
 # Elements whose tags sit inside a line: removed with nothing in their place, so
 # ``Beyonc<b>é</b>`` stays one word.
-_INLINE = ("a abbr b bdi bdo big cite code del dfn em font i img ins kbd mark q s samp small "
-           "span strike strong sub sup time tt u var wbr")
+INLINE_ELEMENTS = ("a abbr b bdi bdo big cite code del dfn em font i img ins kbd mark q s "
+                   "samp small span strike strong sub sup time tt u var wbr")
 # Elements whose content is not text a reader sees.
 _HIDDEN = "script style noscript template"
 
@@ -35,7 +35,7 @@ def _tag(names: str) -> str:
 
 
 _BLOCK_TAG = re.compile(_tag(_BLOCK), re.IGNORECASE)
-_INLINE_TAG = re.compile(_tag(_INLINE), re.IGNORECASE)
+_INLINE_TAG = re.compile(_tag(INLINE_ELEMENTS), re.IGNORECASE)
 # The start of a comment or of a hidden element; its end is searched for from there (_END).
 _HIDDEN_START = re.compile(rf"<!--|<({'|'.join(_HIDDEN.split())})(?:\s[^<>]*)?>", re.IGNORECASE)
 _REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
