@@ -453,3 +453,25 @@ def test_paragraphs_written_as_divs_among_paragraphs_are_kept(pattern: str) -> N
             f'{body}</article></main><footer><p>Sitename 2024</p></footer></body></html>')
     lines = extract_html(page, None, CFG).text.split("\n")
     assert all(paragraph in lines for paragraph in paragraphs)
+
+
+def test_an_inline_image_before_the_article_does_not_push_it_out() -> None:
+    image = "<img alt='' src='data:image/jpeg;base64," + "/9j/4AAQSkZJRgABAQ" * 5000 + "'>"
+    page = EN_PAGE.replace("<main>", f"<main>{image}")
+    cfg = ExtractConfig(max_html_bytes=20_000)
+    assert len(page.encode()) > 4 * cfg.max_html_bytes
+    result = extract_html(page, None, cfg)
+    assert FLAG_TRUNCATED not in result.flags
+    assert all(paragraph in result.text for paragraph in EN_BODY)
+
+
+def test_a_menu_too_big_to_read_goes_before_the_article_is_cut() -> None:
+    """A page over the element limit lost its end, which was the article when a
+    mega-menu came first; the menu (a link list) goes instead."""
+    menu = "".join(f"<ul><li><a href='/c{i}'><span>Section {i}</span></a></li></ul>"
+                   for i in range(2000))
+    page = EN_PAGE.replace("<main>", f"<div class='mega-menu'>{menu}</div><main>")
+    result = extract_html(page, None, ExtractConfig(max_html_elements=3000))
+    assert FLAG_TRUNCATED in result.flags
+    assert all(paragraph in result.text for paragraph in EN_BODY)
+    assert "Section" not in result.text

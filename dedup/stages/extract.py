@@ -42,6 +42,8 @@ _VISIBLE_TEXT = XPath(
     "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
     " or ancestor::template)]"
 )
+# An attribute value this long is an inline image or serialised state, never text.
+_LONG_ATTRIBUTE = re.compile(r"""\s[\w:.-]+\s*=\s*(?:"[^"]{2048,}"|'[^']{2048,}')""")
 # Meta descriptions shorter than this are site slogans or labels rather than leads.
 _MIN_LEAD_CHARS = 40
 
@@ -71,14 +73,16 @@ class ExtractConfig:
     """Main-text extraction from raw HTML (trafilatura)."""
 
     max_html_bytes: int = setting(1_000_000, Range(1, None), doc="""
-        Pages above this many UTF-8 bytes lose their script/style/svg blocks and, if still too
-        big, are cut before parsing (flagged "html_truncated"): cost grows linearly with size
-        (about 3 s per MB on link-heavy markup) and a broken 50 MB page must not stall a worker.
-        Lower bounds cost harder but cuts more long pages; real article pages are well below.""")
+        Pages above this many UTF-8 bytes lose their script/style/svg blocks and long
+        attribute values (inline images) and, if still too big, are cut before parsing
+        (flagged "html_truncated"): cost grows linearly with size (about 3 s per MB on
+        link-heavy markup) and a broken 50 MB page must not stall a worker. Lower bounds cost
+        harder but cuts more long pages; real article pages are well below.""")
     max_html_elements: int = setting(20_000, Range(1, None), doc="""
-        Pages with more elements than this are cut to about this many (flagged
-        "html_truncated"): trafilatura's own pass grows faster than linearly with the element
-        count (20,000 short blocks: 3 s, 40,000: 14 s). Real article pages: 99% under 3,500.""")
+        Pages with more elements than this lose their largest link lists (menus, site maps,
+        archives) and, if still over, are cut to about this many (flagged "html_truncated"):
+        trafilatura's own pass grows faster than linearly with the element count (20,000
+        short blocks: 3 s, 40,000: 14 s). Real article pages: 99% under 3,500.""")
     fallback_max_elements: int = setting(5_000, Range(1, None), doc="""
         Pages with more elements than this skip the readability/jusText comparison (flagged
         "html_no_fallback"): jusText revises each run of short paragraphs neighbour by
@@ -185,8 +189,10 @@ def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractCon
     html, truncated = _bounded(html, cfg.max_html_bytes)
     tree = trafilatura.load_html(html) if html.strip() else None
     elements = _element_count(tree)
-    if elements > cfg.max_html_elements:
+    if tree is not None and elements > cfg.max_html_elements:
         truncated = True
+        elements -= _drop_link_lists(tree, elements - cfg.max_html_elements)
+    if elements > cfg.max_html_elements:
         html = html[: len(html) * cfg.max_html_elements // elements]
         tree = trafilatura.load_html(html)
         elements = _element_count(tree)
@@ -212,15 +218,18 @@ def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractCon
 def _bounded(html: str, max_bytes: int) -> tuple[str, bool]:
     """Return the page as at most ``max_bytes`` UTF-8 bytes, and whether content was cut.
 
-    An oversize page first loses its script/style/svg blocks, which trafilatura discards
+    An oversize page first loses its script/style/svg blocks and its long attribute
+    values (inline ``data:`` images, serialised state), which trafilatura discards
     anyway and which make up most of the bytes of many modern pages, so the cut only
-    reaches article markup on pages that are genuinely huge.  Lone surrogates (upstream
+    reaches article markup on pages that are genuinely huge (a 1.2 MB inline image
+    before the article left it with no text).  Lone surrogates (upstream
     mis-decoding) become "?" because lxml rejects them; a cut inside a multi-byte
     character drops that character.
     """
     data = html.encode("utf-8", errors="replace")
     if len(data) > max_bytes:
-        data = _drop_bulky_blocks(data.decode("utf-8")).encode("utf-8")
+        lean = _LONG_ATTRIBUTE.sub("", _drop_bulky_blocks(data.decode("utf-8")))
+        data = lean.encode("utf-8")
     if len(data) <= max_bytes:
         return data.decode("utf-8"), False
     return data[:max_bytes].decode("utf-8", errors="ignore"), True
@@ -246,6 +255,61 @@ def _drop_bulky_blocks(html: str) -> str:
         pos = closing.end()
     kept.append(html[pos:])
     return "".join(kept)
+
+
+# A subtree is a link list (a mega-menu, a site map, an archive) when links hold at
+# least this share of its text and at most this many characters are outside links
+# (the page's body around a menu is mostly link text too, but holds the article) ...
+_LINK_LIST_SHARE = 0.8
+_LINK_LIST_MAX_PLAIN_CHARS = 500
+# ... and it has at least this many elements: worth removing from a page too big to read.
+_LINK_LIST_MIN_ELEMENTS = 200
+
+
+def _drop_link_lists(tree: HtmlElement, excess: int) -> int:
+    """Remove the page's largest link lists, first in document order, until ``excess``
+    elements are gone or none is left; returns how many elements went.
+
+    A page with more elements than trafilatura can afford used to be cut at its end,
+    which kept a 26,000-element menu before the article and lost the article.  Menus,
+    site maps and archives are what makes pages that big, and they are link lists:
+    most of their text is link text.  One pass computes each subtree's size and link
+    text from the leaves up, a second removes the outermost qualifying subtrees.
+    """
+    elements = [element for element in tree.iter() if isinstance(element.tag, str)]
+    size: dict[HtmlElement, int] = {}
+    chars: dict[HtmlElement, tuple[int, int]] = {}  # (text, link text) of the subtree
+    for element in reversed(elements):
+        own = len(element.text or "") + sum(len(child.tail or "") for child in element)
+        text, linked = own, own if element.tag == "a" else 0
+        count = 1
+        for child in element:
+            if isinstance(child.tag, str):
+                count += size[child]
+                child_text, child_linked = chars[child]
+                text += child_text
+                linked += child_text if element.tag == "a" else child_linked
+        size[element], chars[element] = count, (text, linked)
+    removed = 0
+    for element in elements:
+        if removed >= excess:
+            break
+        if size[element] < _LINK_LIST_MIN_ELEMENTS or element.getparent() is None or \
+                not _in_tree(element, tree):
+            continue
+        text, linked = chars[element]
+        if text and linked >= _LINK_LIST_SHARE * text and \
+                text - linked <= _LINK_LIST_MAX_PLAIN_CHARS:
+            removed += size[element]
+            element.drop_tree()
+    return removed
+
+
+def _in_tree(element: HtmlElement, root: HtmlElement) -> bool:
+    """Whether ``element`` is still attached under ``root`` (an ancestor may have gone)."""
+    while (parent := element.getparent()) is not None:
+        element = parent
+    return element is root
 
 
 def _drop_invisible(tree: HtmlElement) -> None:
