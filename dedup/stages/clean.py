@@ -636,12 +636,16 @@ def strip_glued_caption(line: str) -> str:
 # ---------------------------------------------------------------------------------
 
 
-def take_title_from_text(lines: list[str]) -> tuple[str, list[str]]:
-    """The first line that is not a date stamp becomes the title, removed from text."""
+def take_title_from_text(lines: list[str], cfg: CleanConfig) -> tuple[str, list[str], bool]:
+    """The first line that is not a date stamp becomes the title, and whether it left
+    the text: a line that reads as a headline moves, a paragraph is copied -- a record
+    of one paragraph and no title kept it as its title and had no text left."""
     for i, line in enumerate(lines):
         if not is_date_line(line):
-            return line, lines[:i] + lines[i + 1:]
-    return "", lines
+            if _is_headline(line, cfg):
+                return line, lines[:i] + lines[i + 1:], True
+            return line, lines, False
+    return "", lines, False
 
 
 def drop_title_repeat(title: str, lines: list[str], cfg: CleanConfig) -> list[str]:
@@ -739,13 +743,15 @@ def clean_article(title: str, text: str, source: str | None, cfg: CleanConfig,
         if without_site != clean_title:
             clean_title = without_site
             flags.append("site_name_removed")
+    moved = False
     if not clean_title or is_cruft_title(clean_title, cfg):
-        clean_title, lines = take_title_from_text(lines)
+        clean_title, lines, moved = take_title_from_text(lines, cfg)
         if clean_title:
             flags.append("title_from_text")
-    lines = drop_title_repeat(clean_title, lines, cfg)
+    if moved or "title_from_text" not in flags:  # a copied paragraph stays in the text
+        lines = drop_title_repeat(clean_title, lines, cfg)
     lines = drop_trailing_teasers(lines, cfg)
-    removed = len(raw_lines) - len(lines) - ("title_from_text" in flags)
+    removed = len(raw_lines) - len(lines) - moved
     return Cleaned(clean_title, "\n".join(lines), removed, flags, by_pattern)
 
 
