@@ -475,3 +475,28 @@ def test_a_menu_too_big_to_read_goes_before_the_article_is_cut() -> None:
     assert FLAG_TRUNCATED in result.flags
     assert all(paragraph in result.text for paragraph in EN_BODY)
     assert "Section" not in result.text
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_the_next_story_stacked_below_the_article_is_not_its_text(wrapped: bool) -> None:
+    """Infinite scroll: each story an <article> with its own <h1>, maybe all inside one
+    wrapping <article>; the page's text is the first story's."""
+    next_story = ("<div class='next-story'><article><h1>Ferry service resumes after storm</h1>"
+                  + "".join(f"<p>{paragraph}</p>" for paragraph in UK_BODY) + "</article></div>")
+    page = EN_PAGE.replace("</article>", f"</article>{next_story}", 1)
+    if wrapped:
+        page = page.replace("<main>", "<main><article class='scroll'>").replace(
+            "</main>", "</article></main>")
+    text = extract_html(page, None, CFG).text
+    assert all(paragraph in text for paragraph in EN_BODY)
+    assert not any(paragraph in text for paragraph in UK_BODY)
+
+
+@pytest.mark.parametrize("fragment", [
+    "<p>{0}</p>", "{0}\n\n{1}", "{0}<br><br>{1}", "<div><p>{0}</p></div>"])
+def test_a_fragment_with_no_main_text_for_trafilatura_is_read_as_text(fragment: str) -> None:
+    html = fragment.format(*EN_BODY)
+    read = apply_extraction(Record(id="f", html=html), CFG, 10_000, 2_000)
+    assert isinstance(read, Record)
+    assert EN_BODY[0] in read.text.split("\n")
+    assert "{1}" not in fragment or EN_BODY[1] in read.text.split("\n")

@@ -25,7 +25,7 @@ from trafilatura.settings import Document
 
 from dedup.records import Record, Reject
 from dedup.settings import Range, first_problem, setting
-from dedup.stages.markup import INLINE_ELEMENTS
+from dedup.stages.markup import INLINE_ELEMENTS, without_markup
 from dedup.stages.parse import has_visible
 
 FAVOR_CHOICES = ("precision", "recall", "balanced")
@@ -54,6 +54,9 @@ FLAG_TRUNCATED = "html_truncated"
 FLAG_NO_MAIN_TEXT = "html_no_main_text"
 FLAG_ERROR = "html_extract_error"
 FLAG_NO_FALLBACK = "html_no_fallback"
+FLAG_FRAGMENT = "html_fragment"
+# A page, as opposed to a fragment of one: it opens its document, head or body.
+_PAGE_TAG = re.compile(r"<(?:!doctype|html|head|body)\b", re.IGNORECASE)
 
 # Loggers that report routine rejects ("empty HTML tree", "discarding data") at WARNING or
 # ERROR level; on millions of pages that is pure noise, and the flags carry the outcome.
@@ -164,12 +167,20 @@ def apply_extraction(record: Record, cfg: ExtractConfig, max_text_chars: int,
     without title or text is rejected ``no_main_text``.
 
     A text given beside the page wins, and the page is not read: exports that carry
-    both (or an empty ``html``) hold the text their maker chose.  A text of nothing a
-    reader sees (a zero-width space, a BOM) is no text."""
+    both (or an empty ``html``) hold the text their maker chose.  A fragment (no
+    ``<html>``, ``<head>`` or ``<body>``: a CMS export's body) in which trafilatura
+    finds no main text -- one paragraph, paragraphs without tags -- is read as text
+    with markup (flagged ``html_fragment``): it has no page around it to tell apart.
+    A text of nothing a reader sees (a zero-width space, a BOM) is no text."""
     if has_visible(record.text):
         record.html = None
         return record
-    extracted = extract_html(record.html or "", record.url, cfg)
+    page = record.html or ""
+    extracted = extract_html(page, record.url, cfg)
+    if not extracted.text and _is_fragment(page):
+        extracted.text = _as_lines(without_markup(page))
+        extracted.flags = [FLAG_FRAGMENT if flag == FLAG_NO_MAIN_TEXT else flag
+                           for flag in extracted.flags]
     record.html = None
     record.title = record.title or extracted.title
     record.text = extracted.text
@@ -182,6 +193,11 @@ def apply_extraction(record: Record, cfg: ExtractConfig, max_text_chars: int,
         return Reject(origin=record.origin, reason="no_main_text",
                       detail="HTML without extractable title or text", id=record.id)
     return record
+
+
+def _is_fragment(html: str) -> bool:
+    """Whether ``html`` is a piece of markup rather than a page, and holds something."""
+    return bool(html.strip()) and _PAGE_TAG.search(html) is None
 
 
 def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractConfig) -> None:
@@ -206,6 +222,7 @@ def _extract_into(result: Extracted, html: str, url: str | None, cfg: ExtractCon
         result.flags.append(FLAG_NO_FALLBACK)
     result.lang = _declared_lang(tree)
     _divs_among_paragraphs_as_paragraphs(tree)
+    _drop_stacked_stories(tree)
     _escape_ampersands(tree)
     doc = _run_trafilatura(tree, url, cfg, fast)
     _fill_from_document(result, doc)
@@ -310,6 +327,24 @@ def _in_tree(element: HtmlElement, root: HtmlElement) -> bool:
     while (parent := element.getparent()) is not None:
         element = parent
     return element is root
+
+
+def _drop_stacked_stories(tree: HtmlElement) -> None:
+    """Keep only the first of several <article>s that each have their own <h1>.
+
+    An <h1> is a page's own headline; an infinite-scroll page (or a "next story"
+    block) stacks the following stories below it, each an <article> with its own, and
+    trafilatura took the next one's paragraphs for the page's (6 of 6, on 5 of 20
+    pages).  An <article> wrapping such stories is not one of them; a live blog's
+    entries and teaser cards have no <h1> of their own and stay.
+    """
+    headed = [article for article in tree.iter("article")
+              if next(article.iter("h1"), None) is not None]
+    stories = [article for article in headed  # not a wrapper around the stories
+               if not any(other is not article and article in other.iterancestors()
+                          for other in headed)]
+    for article in stories[1:]:
+        article.drop_tree()
 
 
 def _drop_invisible(tree: HtmlElement) -> None:
