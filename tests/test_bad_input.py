@@ -53,7 +53,8 @@ def bad_corpus(folder: Path) -> list[Path]:
         line({"id": "bad-date", "title": "Grid plan", "text": BODY, "published": "last Tuesday"}),
         line({"id": "big-html", "html": "<html><body><article><h1>Grid</h1><p>" + BODY
               + "</p></article>" + "<div><p>filler</p></div>" * 30_000 + "</body></html>"}),
-        line({"id": "deep-html", "html": "<div>" * 5000 + "deep" + "</div>" * 5000}),
+        line({"id": "deep-html", "html": "<html><body>" + "<div>" * 5000 + "deep"
+              + "</div>" * 5000 + "</body></html>"}),
         line({"id": "feed", "title": "Headline only, from a feed"}),
         line({"title": "No id given", "text": BODY}),
         line({"id": "giant", "title": "Over the line limit", "text": (BODY + "\n") * 20_000}),

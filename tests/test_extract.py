@@ -216,6 +216,17 @@ def test_lead_outside_article_is_put_back_first() -> None:
     assert result.text.count(LEAD) == 1
 
 
+def test_a_short_chinese_lead_is_put_back_and_a_short_latin_label_is_not() -> None:
+    """The floor is in columns: 25 Chinese characters say as much as a sentence, 25
+    Latin letters are a label."""
+    lead = "市议会周二投票决定将有轨电车网络延长十二公里结束了持续两年的争论。"
+    label = "Local news you can trust!"
+    for shown, wanted in ((lead, True), (label, False)):
+        header = f'<div class="story-header"><div class="teaser-intro">{shown}</div></div>'
+        page = with_description(EN_PAGE.replace("<main>", f"<main>{header}"), shown)
+        assert (extract_html(page, None, CFG).text.split("\n")[0] == shown) is wanted
+
+
 def test_lead_already_in_text_is_not_repeated() -> None:
     page = with_description(EN_PAGE, EN_BODY[0])
     assert extract_html(page, None, CFG).text.count(EN_BODY[0]) == 1

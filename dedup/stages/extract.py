@@ -44,8 +44,9 @@ _VISIBLE_TEXT = XPath(
 )
 # An attribute value this long is an inline image or serialised state, never text.
 _LONG_ATTRIBUTE = re.compile(r"""\s[\w:.-]+\s*=\s*(?:"[^"]{2048,}"|'[^']{2048,}')""")
-# Meta descriptions shorter than this are site slogans or labels rather than leads.
-_MIN_LEAD_CHARS = 40
+# Meta descriptions narrower than this (in columns: a Chinese or Japanese character
+# takes two, and says as much as a short word) are site slogans or labels, not leads.
+_MIN_LEAD_COLUMNS = 40
 
 # The host part trafilatura falls back to as "site name" when the page declares none.
 _URL_HOST = re.compile(r"https?://(?:www\.|w[0-9]+\.)?([^/:?#]+)", re.IGNORECASE)
@@ -479,10 +480,15 @@ def _with_lead(text: str, description: str | None, tree: HtmlElement) -> str:
     short, stay out) and only added to a page that has main text of its own.
     """
     lead = _clean_line(description)
-    if not text or len(lead) < _MIN_LEAD_CHARS or lead in " ".join(text.split()):
+    if not text or _columns(lead) < _MIN_LEAD_COLUMNS or lead in " ".join(text.split()):
         return text
     visible = _nfc(" ".join(unescape(" ".join(_VISIBLE_TEXT(tree))).split()))
     return f"{lead}\n{text}" if lead in visible else text
+
+
+def _columns(text: str) -> int:
+    """The width of ``text`` in columns: two for a wide (East Asian) character."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _declared_sitename(sitename: str | None, page_url: str | None) -> str | None:
