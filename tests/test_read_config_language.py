@@ -98,6 +98,8 @@ def html_page(meta: str, body: str) -> str:
      "Київ оголосив про нові переговори.", "koi8_u"),
     ("<META CHARSET=gb2312>", CHINESE, "gbk"),
     ('<meta charset="iso-8859-1">', "Café “quoted” – dash", "cp1252"),  # read as browsers do
+    # 7-bit bytes between escapes, valid UTF-8 too
+    ('<meta charset="iso-2022-jp">', "東京で新しい経済データが発表された。", "iso2022_jp"),
 ])
 def test_html_files_are_read_in_the_charset_they_declare(meta: str, body: str,
                                                          encoding: str) -> None:

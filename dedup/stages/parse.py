@@ -94,9 +94,13 @@ def decode_document(payload: bytes, kind: str) -> tuple[str, list[str]]:
     when it finds none, as UTF-8 with the Windows-1252 fallback of :func:`decode_bytes`.
     Only text encodings browsers know are ever used (see :func:`text_codec`), and bytes
     one cannot read become U+FFFD (flagged ``undecodable_bytes``): never an error.
+    ISO-2022-JP writes Japanese in 7-bit bytes between escape sequences, which are
+    valid UTF-8: a page declaring it and holding an escape is read in it.
     """
     encoding, bom_length = bom_encoding(payload)
     payload, flags = payload[bom_length:], list[str]()
+    if encoding is None and kind == "html" and b"\x1b" in payload:
+        encoding = _escape_charset(payload[:1024])
     if encoding is None:
         try:
             return without_nuls(payload.decode("utf-8"), flags)
@@ -184,6 +188,13 @@ def guessed_charset(payload: bytes) -> str | None:
     readable text)."""
     best = charset_normalizer.from_bytes(payload, cp_isolation=list(WHATWG_CODECS)).best()
     return text_codec(best.encoding) if best is not None else None
+
+
+def _escape_charset(head: bytes) -> str | None:
+    """The charset an HTML head declares if it is one written with escape sequences
+    (ISO-2022), else None."""
+    declared = declared_charset(head)
+    return declared if declared is not None and declared.startswith("iso2022") else None
 
 
 def declared_charset(head: bytes) -> str | None:
