@@ -214,13 +214,15 @@ def test_cruft_title_is_replaced_by_first_content_line(cruft_title: str) -> None
     assert cleaned.flags == ["title_from_text"]
 
 
-def test_a_paragraph_taken_as_the_missing_title_stays_in_the_text() -> None:
-    """Without a title, a first line that reads as a headline moves to the title; a
-    paragraph is copied there, or a one-paragraph record would have no text left."""
+def test_a_lone_paragraph_taken_as_the_missing_title_stays_in_the_text() -> None:
+    """Without a title, the first line moves to the title; a paragraph that is the
+    only line is copied there, or the record would have no text left."""
     assert clean(BODY, title="") == Cleaned(BODY, BODY, 0, ["title_from_text"])
     second = "The vote was 31 to 12, with two abstentions from the opposition benches."
     cleaned = clean(f"{BODY}\n{second}", title="")
-    assert (cleaned.title, cleaned.text) == (BODY, f"{BODY}\n{second}")
+    assert (cleaned.title, cleaned.text) == (BODY, second)
+    assert clean("Council approves budget", title="") == Cleaned(
+        "Council approves budget", "", 0, ["title_from_text"])
 
 
 def test_headline_only_record_keeps_its_title() -> None:

@@ -638,11 +638,11 @@ def strip_glued_caption(line: str) -> str:
 
 def take_title_from_text(lines: list[str], cfg: CleanConfig) -> tuple[str, list[str], bool]:
     """The first line that is not a date stamp becomes the title, and whether it left
-    the text: a line that reads as a headline moves, a paragraph is copied -- a record
-    of one paragraph and no title kept it as its title and had no text left."""
+    the text: it moves, unless it is a paragraph and the text's only line -- a record of
+    one paragraph and no title kept it as its title and had no text left."""
     for i, line in enumerate(lines):
         if not is_date_line(line):
-            if _is_headline(line, cfg):
+            if _is_headline(line, cfg) or len(lines) > 1:
                 return line, lines[:i] + lines[i + 1:], True
             return line, lines, False
     return "", lines, False
