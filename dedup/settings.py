@@ -27,6 +27,10 @@ T = TypeVar("T")
 ABOUT = "dedup.setting"
 
 
+# The largest integer a setting may hold: what a 64-bit signed number can.
+_LARGEST_INTEGER = 2**63 - 1
+
+
 class Range(typing.NamedTuple):
     """Allowed values of a numeric setting: ``low`` to ``high`` (None: unbounded), both
     included unless ``above`` (then values must be greater than ``low``)."""
@@ -37,7 +41,10 @@ class Range(typing.NamedTuple):
 
     def problem(self, name: str, value: float) -> str | None:
         """Why ``value`` is not allowed for ``name``, or None.  NaN and infinities are never
-        allowed (the report, in JSON, could not record them)."""
+        allowed (the report, in JSON, could not record them), nor integers beyond 64 bits
+        (nor could the JSON writer)."""
+        if isinstance(value, int) and abs(value) > _LARGEST_INTEGER:
+            return f"{name} must be {self.describe()} and fit in 64 bits, got {value!r}"
         low_ok = self.low is None or (value > self.low if self.above else value >= self.low)
         if low_ok and (self.high is None or value <= self.high) and math.isfinite(value):
             return None

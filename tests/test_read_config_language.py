@@ -268,6 +268,7 @@ def test_a_config_file_that_is_not_toml_is_a_config_error(tmp_path: Path, conten
     ("dedup.num_perm=many", "expected an integer"),
     ("dedup.threshold=2.0", "dedup.threshold must be"),
     ("cluster.window_days=inf", "must be a finite number, >= 0, got inf"),
+    ("read.max_text_chars=99999999999999999999", "must be >= 1 and fit in 64 bits"),
     ("dedup.threshold=nan", "dedup.threshold must be > 0 to 1, got nan"),
     ("run.progress=sometimes", "run.progress"),
     ("novalue", "expected section.key=value"),
