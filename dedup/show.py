@@ -19,6 +19,7 @@ import orjson
 
 from dedup.display import day_range, languages_text
 from dedup.io.outdir import CLUSTERS_FILE, REPORT, STORIES_FILE, article_files
+from dedup.io.spool import json_bytes
 
 
 class ShowError(ValueError):
@@ -63,7 +64,7 @@ def lookup(out_dir: Path, wanted: str, limit: int,
            kinds: Sequence[str] = KINDS) -> dict[str, Any]:
     """The story, event or article called ``wanted`` (of ``kinds``); an article comes
     with its event."""
-    key = orjson.dumps(wanted)
+    key = json_bytes(wanted)
     for kind, files, prefix in (
             ("story", [out_dir / STORIES_FILE], b'{"story_id":' + key + b","),
             ("event", [out_dir / CLUSTERS_FILE], b'{"cluster_id":' + key + b","),
@@ -76,7 +77,7 @@ def lookup(out_dir: Path, wanted: str, limit: int,
             found: dict[str, Any] = {"kind": kind,
                                      kind: trimmed(row, listed, limit) if listed else row}
             if kind == "article":
-                event_key = orjson.dumps(row["cluster_id"])
+                event_key = json_bytes(row["cluster_id"])
                 event = first_line_starting([out_dir / CLUSTERS_FILE],
                                             b'{"cluster_id":' + event_key + b",")
                 found["event"] = trimmed(event, "members", limit) if event else None

@@ -18,6 +18,7 @@ from synthetic import make_corpus
 from dedup.algorithms.cluster import ClusterConfig, feature_index
 from dedup.cli import main
 from dedup.config import load_config
+from dedup.io.spool import json_bytes
 from dedup.io.write import (
     LEAD_CHARS,
     Placement,
@@ -252,7 +253,9 @@ def test_article_rows_joined_from_parts_equal_whole_rows(optional: dict[str, Any
              "lang": "uk", "lang_confidence": 0.9871, "cluster_id": "c-0f", "story_id": "s-1e",
              "dup_group": "a-0", "duplicate_of": "a-0", "is_representative": False, **optional}
     head, tail = article_row_parts(record)
-    assert placed_row(head, tail, placed) == orjson.dumps(whole) + b"\n"
+    line = placed_row(head, tail, placed)
+    assert line == json_bytes(whole) + b"\n" and orjson.loads(line) == whole
+    assert len(line.decode().splitlines()) == 1  # U+2028 escaped: one line to every reader
     assert b"\n" not in head + tail  # each part is one spool line
     assert row_fields(head, tail) == {k: v for k, v in whole.items()
                                       if k not in ("cluster_id", "story_id", "dup_group",
@@ -284,7 +287,8 @@ def test_cluster_lines_joined_from_parts_equal_whole_rows(url: str | None) -> No
                                     member["duplicate_of"]))
     line = cluster_line(head, cluster_description(row, ["kyiv", "лід"]),
                         b"[" + b",".join(entries) + b"]")
-    assert line == orjson.dumps(whole) + b"\n"
+    assert line == json_bytes(whole) + b"\n" and orjson.loads(line) == whole
+    assert len(line.decode().splitlines()) == 1
     assert orjson.loads(line) == whole
 
 

@@ -155,3 +155,24 @@ def test_an_article_whose_id_is_an_events_is_found_with_article(
     assert found["kind"] == "article" and found["article"]["title"] == "Named like an event"
     assert main(["show", str(out), "s-0000000000000000", "--article"]) == 2
     assert "is no article id" in capsys.readouterr().err
+
+
+def test_ids_with_line_separators_stay_one_row_and_are_found(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """U+2028, U+2029 and U+0085 are valid raw in JSON, but Python's str.splitlines and
+    older JavaScript end a line there: the outputs escape them."""
+    ids = ["a\u2028b", "c\u2029d", "e\u0085f"]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps({"id": record_id, "title": f"Story {n}",
+                                              "text": f"Paragraph {n} of its own words."})
+                                + b"\n" for n, record_id in enumerate(ids)))
+    assert main(["run", str(source), "--out", str(tmp_path / "out"), "-q",
+                 "--set", 'embed.model="off"']) == 0
+    capsys.readouterr()
+    for name in ("articles.jsonl", "clusters.jsonl", "stories.jsonl"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert len(text.splitlines()) == len(text.split("\n")) - 1  # a row is a line
+        assert not any(separator in text for separator in "\u2028\u2029\u0085")
+    assert {row["id"] for row in rows(tmp_path / "out" / "articles.jsonl")} == set(ids)
+    found = orjson.loads(shown(capsys, str(tmp_path / "out"), ids[0], "--json"))
+    assert found["kind"] == "article" and found["article"]["id"] == ids[0]

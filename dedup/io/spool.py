@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import orjson
@@ -60,6 +60,22 @@ def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
 
 # Errors of writing a file (a full disk, a quota) that come without its name.
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+# Characters JSON allows unescaped that some readers of JSON lines take for line ends
+# (Python's str.splitlines, JavaScript before ES2019): an id holding one split its row.
+_LINE_ENDS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"),
+              (b"\xe2\x80\xa9", b"\\u2029"))
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON of ``value``, with U+0085, U+2028 and U+2029 escaped, so that every
+    output row is one line to every reader."""
+    data = orjson.dumps(value)
+    if b"\xc2\x85" in data or b"\xe2\x80" in data:
+        for raw, escaped in _LINE_ENDS:
+            data = data.replace(raw, escaped)
+    return data
 
 
 def write_lines(path: Path, lines: Iterable[bytes]) -> None:
@@ -220,7 +236,7 @@ def read_row_parts(path: Path) -> list[tuple[bytes, bytes]]:
 def spool_rejects(path: Path, rejects: Sequence[tuple[int, Reject]]) -> dict[str, int]:
     """Spool a pass's rejects as their rejects.jsonl lines, each after its input position;
     returns how many there are per reason."""
-    write_lines(path, (b"%d %s\n" % (seq, orjson.dumps(reject.to_dict()))
+    write_lines(path, (b"%d %s\n" % (seq, json_bytes(reject.to_dict()))
                        for seq, reject in rejects))
     return dict(sorted(Counter(reject.reason for _, reject in rejects).items()))
 

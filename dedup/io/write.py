@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from dedup.algorithms.hashing import hash64
-from dedup.io.spool import atomic_file
+from dedup.io.spool import atomic_file, json_bytes
 from dedup.records import Record
 from dedup.settings import setting
 
@@ -82,7 +82,7 @@ def article_row_parts(record: Record) -> tuple[bytes, bytes]:
     cluster is known, so the write pass never decodes and re-encodes the texts: that was
     most of its time.  Optional input fields appear only when they were given.
     """
-    head = orjson.dumps({
+    head = json_bytes({
         "id": record.id,
         "title": record.title,
         "text": record.text,
@@ -93,18 +93,18 @@ def article_row_parts(record: Record) -> tuple[bytes, bytes]:
                             if (value := getattr(record, name))}
     if record.flags:
         tail["flags"] = record.flags
-    return head[:-1], orjson.dumps(tail)[1:]
+    return head[:-1], json_bytes(tail)[1:]
 
 
 def placed_row(head: bytes, tail: bytes, placed: Placement) -> bytes:
     """The articles.jsonl line from :func:`article_row_parts` and the placement.
 
-    Compact JSON objects join byte for byte: the line equals ``orjson.dumps`` of the
+    Compact JSON objects join byte for byte: the line equals ``json_bytes`` of the
     whole row, keys in this order: id, title, text, lang, lang_confidence, cluster_id,
     story_id, dup_group, duplicate_of, is_representative, then url, source, published,
     flags.
     """
-    middle = orjson.dumps({
+    middle = json_bytes({
         "cluster_id": placed.cluster_id,
         "story_id": placed.story_id,
         "dup_group": placed.dup_group,
@@ -129,7 +129,7 @@ def cluster_description(row: dict[str, Any], top_terms: list[str]) -> bytes:
     """
     representative = {"id": row["id"], "title": row["title"], "url": row.get("url"),
                       "lead": row["text"][:LEAD_CHARS]}
-    return orjson.dumps({"representative": representative, "top_terms": top_terms})[1:-1]
+    return json_bytes({"representative": representative, "top_terms": top_terms})[1:-1]
 
 
 def member_head(head: bytes, tail: bytes) -> bytes:
@@ -142,7 +142,7 @@ def member_head(head: bytes, tail: bytes) -> bytes:
     """
     named = orjson.loads(head[:head.index(b',"text":')] + b"}")
     given = orjson.loads(b"{" + tail)
-    return orjson.dumps({"id": named["id"], "title": named["title"],
+    return json_bytes({"id": named["id"], "title": named["title"],
                          "source": given.get("source"), "published": given.get("published")
                          })[:-1]
 
@@ -150,8 +150,8 @@ def member_head(head: bytes, tail: bytes) -> bytes:
 def member_entry(member: bytes, similarity: float, duplicate_of: str | None) -> bytes:
     """One clusters.jsonl member from its :func:`member_head`: the JSON object with
     ``similarity`` and ``duplicate_of`` after the head's fields."""
-    return b"".join([member, b',"similarity":', orjson.dumps(similarity),
-                     b',"duplicate_of":', orjson.dumps(duplicate_of), b"}"])
+    return b"".join([member, b',"similarity":', json_bytes(similarity),
+                     b',"duplicate_of":', json_bytes(duplicate_of), b"}"])
 
 
 def cluster_line(head: dict[str, Any], description: bytes, members: bytes,
@@ -161,8 +161,8 @@ def cluster_line(head: dict[str, Any], description: bytes, members: bytes,
     one stories.jsonl line: its head, description, then its events under
     ``members_key``).
 
-    Compact JSON objects join byte for byte: the line equals ``orjson.dumps`` of the
+    Compact JSON objects join byte for byte: the line equals ``json_bytes`` of the
     whole row with its keys in that order.
     """
-    return b"".join([orjson.dumps(head)[:-1], b",", description, b',"', members_key, b'":',
+    return b"".join([json_bytes(head)[:-1], b",", description, b',"', members_key, b'":',
                      members, b"}\n"])

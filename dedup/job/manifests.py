@@ -28,7 +28,7 @@ from dedup.io.outdir import (
     REJECTS_FILE,
     STORIES_FILE,
 )
-from dedup.io.spool import atomic_file
+from dedup.io.spool import atomic_file, json_bytes
 from dedup.io.write import cluster_line, member_entry
 from dedup.job.corpus import Corpus
 from dedup.job.events import Grouping
@@ -367,7 +367,7 @@ def write_stories(out_dir: Path, corpus: Corpus, grouping: Grouping, events: Eve
             if grouping.continued is not None:
                 head["continues"] = bool(grouping.continued.earlier_story[story] >= 0)
             yield cluster_line(head, os.pread(stories_handle, length[story], offset[story]),
-                               orjson.dumps([event_entry(lab) for lab in
+                               json_bytes([event_entry(lab) for lab in
                                              timeline[bounds[story]:bounds[story + 1]]]),
                                members_key=b"events")
 
