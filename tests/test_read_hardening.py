@@ -164,6 +164,9 @@ TEXT = "\n".join(orjson.dumps(r).decode() for r in RECORDS[:2]) + "\n\n" + \
     ("cr only", TEXT.replace("\n", "\r").encode()),
     ("crlf", TEXT.replace("\n", "\r\n").encode()),
     ("utf-16-le crlf", TEXT.replace("\n", "\r\n").encode("utf-16")),
+    # two files joined with cat, each with its own byte-order mark
+    ("utf-8 boms mid-file", codecs.BOM_UTF8 + TEXT.encode().replace(
+        b"\n\n", b"\n\n" + codecs.BOM_UTF8)),
 ])
 @pytest.mark.parametrize("gzipped", [False, True])
 def test_every_encoding_and_line_end_reads_the_same_records(

@@ -245,7 +245,9 @@ def loaded_json(payload: bytes) -> tuple[Any, bytes | str, list[str]] | str:
     """The parsed line, the text it was parsed from, and the repairs made to it; or why
     it is not JSON.
 
-    orjson first (fast and strict).  Failing that, the line is read as UTF-8 with the
+    orjson first (fast and strict).  A UTF-8 byte-order mark before the line (a file
+    joined to another with ``cat`` keeps its own) is dropped.  Failing that, the line is
+    read as UTF-8 with the
     Windows-1252 fallback (``invalid_utf8``), escapes of lone UTF-16 surrogates, which
     orjson refuses and no text can hold, become U+FFFD (``invalid_surrogates``), and the
     standard library parses what orjson still cannot, such as a number beyond a double
@@ -255,6 +257,8 @@ def loaded_json(payload: bytes) -> tuple[Any, bytes | str, list[str]] | str:
         return orjson.loads(payload), payload, []
     except orjson.JSONDecodeError:
         pass
+    if payload.startswith(codecs.BOM_UTF8):  # files joined with cat: each one's own BOM
+        return loaded_json(payload[len(codecs.BOM_UTF8):])
     text, flags = decode_bytes(payload)
     repaired = _SURROGATE_ESCAPE.sub(repaired_escape, text)
     if repaired != text:
