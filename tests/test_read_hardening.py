@@ -378,6 +378,15 @@ def test_what_json_does_not_allow_stays_rejected() -> None:
 # -- dates --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("given", ["2025-03-20+02:00", "2025-03-20-05:00", "2025-03-20+0200",
+                                   "20250320+05:30", "2025-03-20Z"])
+def test_a_zone_after_a_date_alone_is_not_a_time_of_day(given: str) -> None:
+    """Python read the offset of ``2025-03-20+02:00`` as 02:00; a date's zone without a
+    time of day says nothing: the date alone."""
+    flags: list[str] = []
+    assert normalise_published(given, flags) == "2025-03-20" and not flags
+
+
 @pytest.mark.parametrize(("given", "normalised"), [
     ("9999-12-31T23:59:59-14:00", None), ("0001-01-01T00:00:00+14:00", None),
     ("9999-12-31T09:59:59-14:00", "9999-12-31T23:59:59Z"),

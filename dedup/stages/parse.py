@@ -395,10 +395,17 @@ def content_id(record: Record) -> str:
     return f"h{hash64(*encoded, byteorder='big'):016x}"
 
 
+# An ISO date with a zone but no time (``2025-03-20+02:00``): Python reads the offset
+# as a time of day, 02:00.
+_ZONED_DATE = re.compile(r"\s*(\d{4}-?\d{2}-?\d{2})(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$")
+
+
 def normalise_published(value: str, flags: list[str]) -> str | None:
     """ISO 8601 in UTC (``YYYY-MM-DD`` for a date alone, else ``...THH:MM:SSZ``);
     unparseable, or outside the years 1 to 9999 once in UTC -> None, flagged
     ``bad_published``."""
+    if (zoned_date := _ZONED_DATE.match(value)) is not None:
+        value = zoned_date[1]  # a date's zone says nothing without a time of day
     parsed = parse_datetime(value)
     normalised = None if parsed is None else \
         parsed.date().isoformat() if is_iso_date_only(value) else utc_iso(parsed)
