@@ -147,7 +147,7 @@ def test_english_article_keeps_story_and_drops_boilerplate() -> None:
 def test_english_article_metadata() -> None:
     result = extract_html(EN_PAGE, "https://riverside.example/city/tram", CFG)
     assert result.title == "Council approves tram extension after two-year dispute"
-    assert result.published == "2024-03-05"
+    assert result.published == "2024-03-05T08:30:00Z"  # the page's time, in UTC
     assert result.source == "Riverside Daily"
     assert result.lang == "en"
 
@@ -166,7 +166,7 @@ def test_ukrainian_article() -> None:
     for snippet in UK_CHROME.values():
         assert snippet not in result.text
     assert result.title == "Рада схвалила розширення трамвайної мережі"
-    assert result.published == "2023-11-20"
+    assert result.published == "2023-11-20T15:05:00Z"  # 17:05 at +02:00
     assert result.source == "Міські новини"
     assert result.lang == "uk"
 
@@ -245,7 +245,7 @@ def test_invisible_description_is_not_added() -> None:
 def test_published_date_respects_fixed_latest_date() -> None:
     """A date after ``latest_date`` is implausible; the ceiling is config, not today."""
     cfg = ExtractConfig(latest_date="2024-01-01")
-    assert extract_html(EN_PAGE, None, cfg).published != "2024-03-05"
+    assert not (extract_html(EN_PAGE, None, cfg).published or "").startswith("2024-03-05")
 
 
 def test_no_network_access(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -364,7 +364,7 @@ def test_oversize_scripts_are_dropped_before_cutting() -> None:
     assert_well_formed(result)
     assert FLAG_TRUNCATED not in result.flags
     assert all(paragraph in result.text for paragraph in EN_BODY)
-    assert result.published == "2024-02-01"
+    assert result.published == "2024-02-01T10:00:00Z"
 
 
 def test_unclosed_script_in_oversize_page() -> None:
@@ -511,3 +511,8 @@ def test_a_fragment_with_no_main_text_for_trafilatura_is_read_as_text(fragment: 
     assert isinstance(read, Record)
     assert EN_BODY[0] in read.text.split("\n")
     assert "{1}" not in fragment or EN_BODY[1] in read.text.split("\n")
+
+
+def test_a_pages_date_without_a_time_stays_a_date() -> None:
+    page = EN_PAGE.replace("2024-03-05T08:30:00+00:00", "2024-03-05")
+    assert extract_html(page, None, CFG).published == "2024-03-05"

@@ -26,7 +26,7 @@ from trafilatura.settings import Document
 from dedup.records import Record, Reject
 from dedup.settings import Range, first_problem, setting
 from dedup.stages.markup import INLINE_ELEMENTS, without_markup
-from dedup.stages.parse import has_visible
+from dedup.stages.parse import has_visible, normalise_published
 
 FAVOR_CHOICES = ("precision", "recall", "balanced")
 
@@ -453,6 +453,7 @@ def _run_trafilatura(tree: HtmlElement, url: str | None, cfg: ExtractConfig,
         deduplicate=LRUCache(maxsize=4096) if cfg.deduplicate else False,
         with_metadata=True,
         date_extraction_params={
+            "outputformat": _DATE_FORMAT,
             "extensive_search": cfg.date_text_search,
             "original_date": True,
             "max_date": cfg.latest_date,
@@ -467,7 +468,8 @@ def _fill_from_document(result: Extracted, doc: Document | None) -> None:
         return
     result.title = _clean_line(doc.title)
     result.text = _as_lines(doc.text)
-    result.published = doc.date or None
+    found = _page_date(doc.date)
+    result.published = None if found is None else normalise_published(found, result.flags)
     result.source = _declared_sitename(doc.sitename, doc.url)
 
 
@@ -489,6 +491,19 @@ def _with_lead(text: str, description: str | None, tree: HtmlElement) -> str:
 def _columns(text: str) -> int:
     """The width of ``text`` in columns: two for a wide (East Asian) character."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+# htmldate's output: the time and zone where the page gives them (a date alone comes
+# out at midnight without a zone, see :func:`_page_date`).
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def _page_date(found: str | None) -> str | None:
+    """The page's publication date as htmldate found it, a date alone when the page gave
+    no time of day (midnight and no zone: htmldate's rendering of a bare date)."""
+    if not found:
+        return None
+    return found[:10] if found.endswith("T00:00:00") else found
 
 
 def _declared_sitename(sitename: str | None, page_url: str | None) -> str | None:
