@@ -135,13 +135,15 @@ def folder_path(value: str) -> Path:
 
 
 def at_least_one(text: str) -> int:
-    """An argument that counts things to show: a whole number, at least 1."""
+    """An argument that counts things to show: a whole number, at least 1 (and one a
+    list can be cut at)."""
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    if not 1 <= value <= sys.maxsize:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {sys.maxsize:,}, got {text!r}")
     return value
 
 

@@ -64,7 +64,10 @@ def lookup(out_dir: Path, wanted: str, limit: int,
            kinds: Sequence[str] = KINDS) -> dict[str, Any]:
     """The story, event or article called ``wanted`` (of ``kinds``); an article comes
     with its event."""
-    key = json_bytes(wanted)
+    try:
+        key = json_bytes(wanted)
+    except TypeError:  # bytes of another encoding on the command line: surrogates
+        raise ShowError(f"{wanted!r} is not UTF-8 text, so no id of a run") from None
     for kind, files, prefix in (
             ("story", [out_dir / STORIES_FILE], b'{"story_id":' + key + b","),
             ("event", [out_dir / CLUSTERS_FILE], b'{"cluster_id":' + key + b","),

@@ -135,10 +135,12 @@ def test_show_says_what_it_cannot_find(seeds_out: Path, tmp_path: Path,
     assert "is no story, event or article id" in capsys.readouterr().err
     assert main(["show", str(tmp_path)]) == 2
     assert "no finished run here" in capsys.readouterr().err
-    for limit in ("0", "-1", "ten"):
+    for limit in ("0", "-1", "ten", "99999999999999999999"):
         with pytest.raises(SystemExit):  # argparse's usage error, exit 2
             main(["show", str(seeds_out), "--limit", limit])
-        assert "expected a whole number of at least 1" in capsys.readouterr().err
+        assert "expected a whole number from 1 to" in capsys.readouterr().err
+    assert main(["show", str(seeds_out), "c\udc85d"]) == 2  # argv bytes not UTF-8
+    assert "is not UTF-8 text" in capsys.readouterr().err
 
 
 def test_an_article_whose_id_is_an_events_is_found_with_article(
