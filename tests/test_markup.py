@@ -25,6 +25,13 @@ from dedup.stages.parse import parse_item
     ("before<script type='text/javascript'>var a = '<p>';</script>after", "beforeafter"),
     ("kept<!-- a comment <p> -->text<style>p {color: red}</style>", "kepttext"),
     ("a text about &lt;p&gt; tags", "a text about <p> tags"),  # decoded after tags go
+    ('Said so.<iframe src="https://v.example/e">Watch</iframe> Then left.',
+     "Said so. Then left."),  # what a page shows in a player's place is not text
+    ('<video controls><source src="a.mp4">No video</video>Caption <fb:like href="x"/>here',
+     "Caption here"),
+    ("<center>Notice</center><details><summary>More</summary>Body</details>",
+     "\nNotice\n\n\nMore\nBody\n"),
+    ('<label>Name <input type="text"></label><button>Send</button> done', "Name  done"),
 ])
 def test_markup_is_removed(given: str, plain: str) -> None:
     assert without_markup(given) == plain
@@ -35,6 +42,7 @@ def test_markup_is_removed(given: str, plain: str) -> None:
     "x&y;z", "<pr> is not pre", "&notanentity", "a <p class", "2 << 3",
     "put a <script> tag in the page", "<!-- never closed " * 2000,  # a start with no end
     "&amplifier; &notes; &copyright;",  # no HTML name, though each starts with a legacy one
+    "ratio 3:2 and time 10:30", "see <https://a.example/x:y>",
 ])
 def test_what_is_not_markup_stays(text: str) -> None:
     assert without_markup(text) == text

@@ -19,15 +19,22 @@ import re
 from html.entities import html5
 
 # Elements whose tags end a line: a paragraph, a list item, a heading...
-_BLOCK = ("address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 "
-          "h3 h4 h5 h6 header hr li main nav ol p pre section table tbody td tfoot th thead "
-          "tr ul")
+_BLOCK = ("address article aside blockquote body br caption center col colgroup dd details "
+          "div dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hr "
+          "html legend li main menu nav ol p pre section summary table tbody td tfoot th "
+          "thead tr ul")
 # Elements whose tags sit inside a line: removed with nothing in their place, so
-# ``Beyonc<b>é</b>`` stays one word.
-INLINE_ELEMENTS = ("a abbr b bdi bdo big cite code del dfn em font i img ins kbd mark q s "
-                   "samp small span strike strong sub sup time tt u var wbr")
-# Elements whose content is not text a reader sees.
-_HIDDEN = "script style noscript template"
+# ``Beyonc<b>é</b>`` stays one word (empty ones, such as <input> or <meta>, too).
+INLINE_ELEMENTS = ("a abbr area b bdi bdo big cite code data del dfn em embed font i img "
+                   "input ins kbd label link map mark meta meter nobr optgroup option output "
+                   "param picture progress q rp rt ruby s samp small source span strike "
+                   "strong sub sup time track tt u var wbr")
+# Elements whose content is not text a reader sees: code, styles, and what a page shows
+# in their place (a player, a frame, a drawing, a form's controls and their labels).
+_HIDDEN = ("script style noscript template iframe object canvas svg audio video select "
+           "textarea button title dialog")
+# A namespaced tag (``<fb:like ...>``, ``<o:p>``): a CMS's or a plug-in's, never HTML's.
+_NAMESPACED_TAG = re.compile(r"</?[A-Za-z][\w-]*:[\w.-]+(?:\s[^<>]*)?/?>")
 
 
 def _tag(names: str) -> str:
@@ -53,6 +60,7 @@ def without_markup(text: str, line_break: str = "\n") -> str:
         text = _without_hidden(text)
         text = _BLOCK_TAG.sub(line_break, text)
         text = _INLINE_TAG.sub("", text)
+        text = _NAMESPACED_TAG.sub("", text)
     if "&" in text:
         text = _REFERENCE.sub(_decoded, text)
     return text
