@@ -244,3 +244,43 @@ def test_a_chain_of_links_through_other_languages_never_joins_two_clusters_of_on
                                 "kirav tolmo gansel ostrin", "gansel ostrin bekla murano"],
                                ["en", "de", "fr", "en"])
     assert link_clusters(clusters, CFG, window_days=7.0).tolist() == [0, 0, 0, 1]
+
+
+def test_an_undated_cluster_links_at_its_storys_dates(tmp_path: Path) -> None:
+    """An undated Catalan report sits in a Catalan story of August (an undated cluster
+    meets any date) and shares its names with a French event of October: linked by its
+    missing dates, it joined the two stories 61 days apart."""
+    rng = random.Random(4)
+
+    def word() -> str:
+        return "".join(rng.choice("bcdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+
+    filler = [word() for _ in range(3000)]
+    names = ["Zorvanek", "Plimstad", "Quarvel", "4821", "Dettmold"]
+    catalan = ["vorquel", "plimbast", "zandor", "quiffle", "morbane", "trelk"]
+    french = ["gruvette", "plonsier", "marbeau", "quillon", "dravelle", "sornet"]
+
+    def text(words: list[str], share: float = 0.4) -> str:
+        return "\n".join(" ".join(rng.choice(words) if rng.random() < share
+                                  else rng.choice(filler) for _ in range(25)).capitalize() + "."
+                         for _ in range(5))
+
+    records: list[dict[str, object]] = [
+        {"id": f"fr{i}", "title": " ".join(rng.sample(names + french, 6)),
+         "text": text(french + names), "lang": "fr", "published": "2024-10-17T08:00:00Z"}
+        for i in range(4)]
+    records.append({"id": "ca-undated", "title": " ".join(rng.sample(names + catalan, 6)),
+                    "text": text(catalan + names), "lang": "ca"})
+    records.append({"id": "ca-august", "title": " ".join(rng.sample(catalan + filler[:20], 5)),
+                    "text": text(catalan, 0.2), "lang": "ca", "published": "2024-08-17T08:00:00Z"})
+    records += [{"id": f"bg{i}", "title": " ".join(rng.sample(filler, 6)),
+                 "text": text(filler[:50], 0.0), "lang": rng.choice(["fr", "ca"]),
+                 "published": f"2024-09-0{1 + i % 9}"} for i in range(40)]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    run_job([str(source)], tmp_path / "out",
+            load_config(overrides=['embed.model="off"', "language.trust_input=true"]))
+    story = {row["id"]: row["story_id"] for row in map(
+        orjson.loads, (tmp_path / "out" / "articles.jsonl").read_bytes().splitlines())}
+    assert story["ca-undated"] == story["ca-august"]  # the Catalan story holds it
+    assert story["ca-august"] != story["fr0"]

@@ -116,13 +116,27 @@ def group_ids(ids: Sequence[str], groups: np.ndarray, prefix: str) -> list[str]:
 
 def cluster_spans(corpus: Corpus, canonical_rows: np.ndarray,
                   clustering: Clustering) -> ClusterSpans:
-    """Each cluster's language (its representative's) and date range."""
+    """Each cluster's language (its representative's) and date range; an undated
+    cluster's is its story's, where the story has dates.
+
+    An undated cluster meets any date in its language's story step, so it can sit in a
+    story of August; linked to an October event by its dates (none), it joined the two
+    stories 61 days apart, over ``cluster.story_window_days``.  Its story's dates are
+    the time it is about.
+    """
     n_clusters = clustering.representative.size
     days = corpus.days[canonical_rows]
     first_day = np.full(n_clusters, np.nan)
     last_day = np.full(n_clusters, np.nan)
     np.fmin.at(first_day, clustering.labels, days)
     np.fmax.at(last_day, clustering.labels, days)
+    story = clustering.stories.of_event
+    story_first = np.full(int(story.max(initial=-1)) + 1, np.nan)
+    story_last = story_first.copy()
+    np.fmin.at(story_first, story, first_day)
+    np.fmax.at(story_last, story, last_day)
+    undated = np.isnan(first_day)
+    first_day[undated], last_day[undated] = story_first[story[undated]], story_last[story[undated]]
     return ClusterSpans(langs=[corpus.langs[canonical_rows[r]]
                                for r in clustering.representative.tolist()],
                         first_day=first_day, last_day=last_day)
