@@ -305,8 +305,7 @@ def _events(links: Sequence[_Links], lang_codes: np.ndarray) -> np.ndarray:
     a, b, strength = (np.concatenate([link[part] for link in links]) for part in range(3))
     n = lang_codes.size
     parent = np.arange(n)
-    held = {cluster: {int(lang_codes[cluster])} for cluster in sorted(set(a.tolist()) |
-                                                                      set(b.tolist()))}
+    held = {cluster: {int(lang_codes[cluster])} for cluster in set(a.tolist()) | set(b.tolist())}
 
     def root(cluster: int) -> int:
         while parent[cluster] != cluster:
@@ -319,18 +318,12 @@ def _events(links: Sequence[_Links], lang_codes: np.ndarray) -> np.ndarray:
         if first == second or held[first] & held[second]:
             continue
         first, second = min(first, second), max(first, second)
-        parent[second] = first
+        parent[second] = first  # so a component's root is its smallest cluster
         held[first] |= held.pop(second)
-    component = parent
-    while not np.array_equal(component, component[component]):
-        component = component[component]
-    first_cluster = np.full(n, n, dtype=np.int64)
-    np.minimum.at(first_cluster, component, np.arange(n))
-    used = np.unique(component)
-    event_of_component = np.empty(n, dtype=np.int64)
-    event_of_component[used[np.argsort(first_cluster[used], kind="stable")]] = \
-        np.arange(used.size)
-    return event_of_component[component]
+    root_of = parent
+    while not np.array_equal(root_of, root_of[root_of]):
+        root_of = root_of[root_of]
+    return np.unique(root_of, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _anchor_weights(anchors_of: ClusterAnchors, cfg: LinkConfig) -> sp.csr_matrix:

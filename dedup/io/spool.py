@@ -72,8 +72,8 @@ def json_bytes(value: Any) -> bytes:
     """Compact JSON of ``value``, with U+0085, U+2028 and U+2029 escaped, so that every
     output row is one line to every reader."""
     data = orjson.dumps(value)
-    if b"\xc2\x85" in data or b"\xe2\x80" in data:
-        for raw, escaped in _LINE_ENDS:
+    for raw, escaped in _LINE_ENDS:
+        if raw in data:
             data = data.replace(raw, escaped)
     return data
 

@@ -150,7 +150,7 @@ def member_head(head: bytes, tail: bytes) -> bytes:
 def member_entry(member: bytes, similarity: float, duplicate_of: str | None) -> bytes:
     """One clusters.jsonl member from its :func:`member_head`: the JSON object with
     ``similarity`` and ``duplicate_of`` after the head's fields."""
-    return b"".join([member, b',"similarity":', json_bytes(similarity),
+    return b"".join([member, b',"similarity":', orjson.dumps(similarity),
                      b',"duplicate_of":', json_bytes(duplicate_of), b"}"])
 
 

@@ -386,6 +386,8 @@ def _divs_among_paragraphs_as_paragraphs(tree: HtmlElement) -> None:
             div.tag = "p"
 
 
+# Elements whose text is not markup text: left to trafilatura's own decoding.
+_RAW_TEXT_TAGS = frozenset({"script", "style"})
 # What trafilatura reads besides text: meta tags' values (title, description, site name).
 _META_CONTENT = XPath("//meta[@content]")
 
@@ -402,11 +404,9 @@ def _escape_ampersands(tree: HtmlElement) -> None:
     the tree itself, decode it.
     """
     for element in tree.iter():
-        if not isinstance(element.tag, str):  # comments, processing instructions
-            if element.tail and "&" in element.tail:
-                element.tail = element.tail.replace("&", "&amp;")
-            continue
-        if element.text and "&" in element.text and element.tag not in ("script", "style"):
+        # a comment's or processing instruction's own text is not the page's
+        if element.text and "&" in element.text and element.tag not in _RAW_TEXT_TAGS \
+                and isinstance(element.tag, str):
             element.text = element.text.replace("&", "&amp;")
         if element.tail and "&" in element.tail:
             element.tail = element.tail.replace("&", "&amp;")

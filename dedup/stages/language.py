@@ -225,18 +225,23 @@ def guessed_languages(records: Sequence[Record], cfg: LanguageConfig) -> list[st
     language before they are cleaned -- or the input's, where configured to trust it
     (a guess from a short sample splits a site's pages among close languages: one
     site's Galician pages were guessed es, ca, pt and hu)."""
-    given = [given_language(r.lang) if cfg.trust_input and r.lang else None for r in records]
+    given = trusted_languages(records, cfg)
     unknown = [r for r, code in zip(records, given, strict=True) if code is None]
     found = iter(detect_languages([r.title for r in unknown], [r.text for r in unknown],
                                   replace(cfg, sample_chars=GUESS_SAMPLE_CHARS)))
     return [code if code is not None else next(found).lang for code in given]
 
 
+def trusted_languages(records: Sequence[Record], cfg: LanguageConfig) -> list[str | None]:
+    """Each record's given language where configured to trust it and it names one."""
+    return [given_language(r.lang) if cfg.trust_input and r.lang else None for r in records]
+
+
 def languages_of(records: Sequence[Record], prior: SitePrior,
                  cfg: LanguageConfig) -> list[Detected]:
     """The input's language where configured to trust it, else detection on cleaned text,
     each record's site's languages as the prior (see ``language.site_prior_weight``)."""
-    given = [given_language(r.lang) if cfg.trust_input and r.lang else None for r in records]
+    given = trusted_languages(records, cfg)
     for record, code in zip(records, given, strict=True):
         if cfg.trust_input and record.lang and code is None:
             record.flags.append("lang_not_understood")  # detected instead

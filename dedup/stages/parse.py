@@ -247,11 +247,10 @@ def loaded_json(payload: bytes) -> tuple[Any, bytes | str, list[str]] | str:
 
     orjson first (fast and strict).  A UTF-8 byte-order mark before the line (a file
     joined to another with ``cat`` keeps its own) is dropped.  Failing that, the line is
-    read as UTF-8 with the
-    Windows-1252 fallback (``invalid_utf8``), escapes of lone UTF-16 surrogates, which
-    orjson refuses and no text can hold, become U+FFFD (``invalid_surrogates``), and the
-    standard library parses what orjson still cannot, such as a number beyond a double
-    (``1e400``), keeping numbers as written.
+    read as UTF-8 with the Windows-1252 fallback (``invalid_utf8``), escapes of lone
+    UTF-16 surrogates, which orjson refuses and no text can hold, become U+FFFD
+    (``invalid_surrogates``), and the standard library parses what orjson still cannot,
+    such as a number beyond a double (``1e400``), keeping numbers as written.
     """
     try:
         return orjson.loads(payload), payload, []
