@@ -15,6 +15,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 
 import dedup.algorithms.cluster as cluster_module
+from dedup.algorithms.absent import FedEvents
+from dedup.algorithms.absent import neighbour_matrix as absent_neighbours
 from dedup.algorithms.cluster import (
     BlockSpool,
     ClusterConfig,
@@ -423,14 +425,15 @@ def assert_neighbours_are(got: sp.csr_matrix, want: list[list[int]]) -> None:
 
 
 def found_by(neighbours: list[list[int]], weights: sp.csr_matrix,
-             clustered: int) -> list[list[int]]:
-    """The neighbours when rows from ``clustered`` on are frozen: the others' as searched among
-    all rows, and each frozen row's the rows whose neighbours it is, closest first."""
+             clustered: int, knn: int) -> list[list[int]]:
+    """The neighbours when rows from ``clustered`` on are frozen (each of an event of its
+    own, nothing absent): the others' as searched among all rows, and each frozen row's
+    the ``knn`` closest rows whose neighbours it is, closest first."""
     exact = (weights @ weights.T).toarray()
     found = [[] if i >= clustered else row for i, row in enumerate(neighbours)]
     for i in range(clustered, len(neighbours)):
         found[i] = sorted((j for j in range(clustered) if i in neighbours[j]),
-                          key=lambda j: (-exact[i, j], j))
+                          key=lambda j: (-exact[i, j], j))[:knn]
     return found
 
 
@@ -454,9 +457,9 @@ def test_the_neighbour_search_finds_the_k_nearest_within_the_window(
     weights = _tfidf_rows(counts.astype(np.float64), cfg)
     want = brute_force_neighbours(weights, days, cfg)
     if clustered is not None:
-        want = found_by(want, weights, clustered)
+        want = found_by(want, weights, clustered, cfg.knn)
         assert sum(map(len, want[clustered:])) > clustered  # frozen rows are found
-    assert_neighbours_are(spool.neighbours(len(plan), days.size, clustered), want)
+    assert_neighbours_are(spool.neighbours(len(plan), days.size, cfg, clustered), want)
 
 
 def test_short_rows_weigh_terms_with_a_flatter_idf_and_the_others_keep_theirs() -> None:
@@ -680,3 +683,42 @@ def test_the_largest_link_group_starts_first_and_alone_gets_threads(tmp_path: Pa
     assert [(task[0], task[2], task[4]) for task in tasks] == [
         (spools[2], 0, 3), (spools[0], 1, 1), (spools[0], 0, 1), (spools[0], 2, 1),
         (spools[2], 1, 1)]
+
+
+def test_absent_members_of_a_fed_event_compete_for_neighbour_places() -> None:
+    """Rows 0-2 are today's, 3-4 the fed articles of one earlier event with four more
+    articles absent (column 5 stands for them).  A row counts them as four neighbours
+    at its mean cosine to all the event's fed articles, and keeps its ``knn`` (3) best:
+    row 0 (close to both fed articles) keeps two of them and drops weaker real
+    neighbours, row 1 (busy with its own, and close to one fed article only) none; the
+    fed rows keep their mate and the absent members, not the rows of today that found
+    them."""
+    found = (np.array([0, 0, 0, 1, 1, 1]), np.array([3, 4, 1, 2, 0, 3]),
+             np.array([0.6, 0.5, 0.4, 0.9, 0.8, 0.3]))
+    cosine = np.zeros((5, 5))
+    for (a, b), value in {(0, 3): 0.6, (0, 4): 0.5, (1, 3): 0.3, (1, 4): 0.1,
+                          (3, 4): 0.7}.items():
+        cosine[a, b] = cosine[b, a] = value
+    def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cosine[a, b]
+    fed = FedEvents(np.array([0, 0]), np.array([4]))
+    matrix = absent_neighbours(found, 5, 3, fed, cosines, knn=3)
+    root2 = np.sqrt(2.0)
+    expected = np.zeros((5, 6))
+    expected[0, [3, 5]] = [0.6, 0.55 * root2]
+    expected[1, [2, 0, 3]] = [0.9, 0.8, 0.3]
+    expected[3, [4, 5]] = [0.7, 0.7 * root2]
+    expected[4, [3, 5]] = [0.7, 0.7 * root2]
+    assert np.allclose(matrix.toarray(), expected)
+    # one close fed article is not the event: row 1 finds row 3 at 0.6 (and row 2), but
+    # its mean over both fed articles is (0.6 + 0.1) / 2: its last place goes to an
+    # absent member at 0.35, not 0.6
+    cosine[1, 3] = cosine[3, 1] = 0.6
+    one = absent_neighbours((np.array([1, 1]), np.array([2, 3]), np.array([0.9, 0.6])),
+                            5, 3, fed, cosines, knn=3).toarray()
+    assert np.allclose(one[1], [0, 0, 0.9, 0.6, 0, 0.35])
+    # nothing absent: the fed rows keep their mate and the best rows that found them
+    alone = absent_neighbours(found, 5, 3, FedEvents(np.array([0, 0]), np.array([0])),
+                              cosines, knn=3).toarray()
+    assert np.allclose(alone[3, :5], [0.6, 0.3, 0, 0, 0.7])
+    assert np.allclose(alone[0, :5], [0, 0.4, 0, 0.6, 0.5])

@@ -4,6 +4,7 @@ the index commands.  Generated corpora of invented words only."""
 
 from __future__ import annotations
 
+import random
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -15,9 +16,9 @@ import pytest
 import scipy.sparse as sp
 from synthetic import make_corpus
 from test_pipeline import assert_parquet_holds_the_jsonl
-from test_stories import feed
+from test_stories import feed, invented
 
-from dedup.algorithms.continuation import Groups, continuations
+from dedup.algorithms.continuation import Groups, IndexConfig, continuations
 from dedup.cli import main
 from dedup.config import load_config
 from dedup.io.index import HEAD, LOCK, Index, LocalStorage, Strings
@@ -199,14 +200,63 @@ def test_fed_articles_carry_events_over_where_profiles_alone_would_not(
     assert found[0] != whole
 
 
+def events_of_one_kind(seed: int) -> list[dict[str, Any]]:
+    """Event "a" (eight reports on days 1-2, three more on day 4) and event "b" of the
+    same kind (eight reports on days 4-5): every sentence holds three of the kind's six
+    words, one of its event's words and one of its names; among eight unrelated events
+    ("f..."), so that the block is large enough for neighbourhoods to count."""
+    rng = random.Random(seed)
+    common = [invented(rng, 3) for _ in range(60)]
+    kind = [invented(rng, 3) for _ in range(6)]
+    records = []
+
+    def reports(prefix: str, shared: list[str], days: list[int]) -> None:
+        own = [invented(rng, 3) for _ in range(4)]
+        names = [invented(rng, 3).capitalize() for _ in range(3)]
+        for number, day in enumerate(days):
+            def sentence(extra: int) -> str:
+                chosen = (rng.sample(shared, len(shared) // 2) + rng.sample(own, 1)
+                          + rng.sample(names, 1) + rng.sample(common, extra))
+                rng.shuffle(chosen)
+                return " ".join(chosen).capitalize() + "."
+            records.append({"id": f"{prefix}{number}", "title": sentence(2)[:-1],
+                            "text": "\n".join(sentence(6) for _ in range(6)),
+                            "published": f"2025-01-{day:02d}T{number:02d}:00:00Z",
+                            "source": f"site-{number % 3}", "lang": "en"})
+
+    reports("a", kind, [1, 2] * 4 + [4] * 3)
+    reports("b", kind, [4, 5] * 4)
+    for other in range(8):
+        reports(f"f{other}-", [invented(rng, 3) for _ in range(2)], [1 + 3 * (other % 2)] * 8)
+    return records
+
+
+def test_an_event_of_one_kind_today_does_not_take_an_earlier_one(tmp_path: Path) -> None:
+    """Today's reports of another event of the earlier one's kind find its fed articles
+    (they share most words) but do not take them, as one run over both days keeps the
+    two apart; the earlier event's own later reports continue it.  Fed articles stood
+    for their event without its other reports and were taken."""
+    records = events_of_one_kind(seed=0)
+    source = write(tmp_path / "all.jsonl", records)
+    run_job([str(source)], tmp_path / "all", load_config(overrides=SETTINGS))
+    whole = by_id(tmp_path / "all")
+    assert whole["a0"]["cluster_id"] != whole["b0"]["cluster_id"]
+    index = str(tmp_path / "index")
+    first = [r for r in records if r["published"] < "2025-01-03"]
+    earlier = by_id(day_run(tmp_path, first, "day1", index))
+    today = by_id(day_run(tmp_path, [r for r in records if r not in first], "day2", index))
+    assert partition({**earlier, **today}, "cluster_id") == partition(whole, "cluster_id")
+    assert today["a8"]["cluster_id"] == earlier["a0"]["cluster_id"] != today["b0"]["cluster_id"]
+
+
 def test_clustered_votes_need_most_of_both_events_fed_articles_and_two_headlines() -> None:
-    cfg = load_config(overrides=SETTINGS).index
+    cfg = load_config(overrides=[*SETTINGS, "index.fed_share=0.8"]).index
     # fed articles 0-4 of earlier event 0 (bodies), 5-6 of event 1 (headlines), 7 of 2
     none = Fed.none(2**10)
     fed = Fed(none.rows, np.array([0, 0, 0, 0, 0, 1, 1, 2]),
-              np.array([False] * 5 + [True] * 3), none.days)
-    def votes(joined: list[int]) -> dict[tuple[int, int], float]:
-        found = _clustered_votes(np.array(joined), fed, 3, 3, cfg).tocoo()
+              np.array([False] * 5 + [True] * 3), none.days, np.zeros(8, dtype=np.int64))
+    def votes(joined: list[int], share: IndexConfig = cfg) -> dict[tuple[int, int], float]:
+        found = _clustered_votes(np.array(joined), fed, 3, 3, share).tocoo()
         return {(int(t), int(e)): float(n) for t, e, n in zip(found.row, found.col,
                                                                found.data, strict=True)}
     # today's event 0 holds 4 of event 0's 5: 0.8 of them, and all it holds
@@ -217,6 +267,13 @@ def test_clustered_votes_need_most_of_both_events_fed_articles_and_two_headlines
     assert votes([0, 0, 0, 0, 0, 0, 0, -1]) == {}
     # one headline alone, all its event had fed, is not enough
     assert votes([-1] * 7 + [2]) == {}
+    # by default half is enough: 3 of 5, and 5 of the 7 it holds
+    half = load_config(overrides=SETTINGS).index
+    assert half.fed_share == 0.5
+    assert votes([0, 0, 0, 1, 1, 2, 2, 0], half) == {(0, 0): 3.0, (2, 1): 2.0}
+    assert votes([0, 0, 0, 0, 0, 0, 0, -1], half) == {(0, 0): 5.0}
+    # 3 of event 0's 5 and both of event 1's: event 0's are 3 of the 5 it holds, 1's 2
+    assert votes([0, 0, 1, 1, 1, 1, 1, -1], half) == {(1, 0): 3.0}
 
 
 def test_second_run_bytes_do_not_depend_on_workers_chunks_or_storage(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from dedup.algorithms.absent import FedEvents
 from dedup.algorithms.arrays import heaviest_per_row, largest_per_group, membership
 from dedup.algorithms.cluster import (
     Clustering,
@@ -84,13 +85,23 @@ class Fed:
     events: np.ndarray  # int64: the kept event each is in now
     headline: np.ndarray  # bool: without a body
     days: np.ndarray  # float64
+    # int64: how many articles of its event, dated as fed ones may be, are not fed
+    absent: np.ndarray
 
     @classmethod
     def none(cls, n_features: int) -> Fed:
         """No article fed."""
         empty = Frozen.empty(n_features)
         return cls(ArticleRows(np.zeros(0, dtype=np.int64), [], empty.rows),
-                   np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), empty.days)
+                   np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), empty.days,
+                   np.zeros(0, dtype=np.int64))
+
+    def earlier_events(self) -> FedEvents:
+        """Their events numbered from 0, with each event's absent articles."""
+        events, of_row = np.unique(self.events, return_inverse=True)
+        absent = np.zeros(events.size, dtype=np.int64)
+        absent[of_row] = self.absent
+        return FedEvents(of_row.reshape(-1).astype(np.int64), absent)
 
 
 @dataclass(slots=True)
@@ -120,7 +131,8 @@ class Earlier:
         """What today's clustering takes along: the fed articles' rows, and every earlier
         run's document frequencies for its IDF."""
         fed = self.fed
-        return Frozen(fed.rows.rows, fed.rows.langs, fed.days, fed.rows.embeddings, self.counts)
+        return Frozen(fed.rows.rows, fed.rows.langs, fed.days, fed.rows.embeddings, self.counts,
+                      fed.earlier_events())
 
     def event_of_article(self, article: int) -> int:
         """The kept event an earlier article is in now (merges followed), or -1 (its
@@ -214,6 +226,7 @@ def _fed(earlier: Earlier, generations: Sequence[str], days: Sequence[np.ndarray
     articles = np.concatenate([p[0] for p in parts])
     events = np.concatenate([p[1] for p in parts])
     kept = np.sort(_latest_per_group(articles, events, per_event))
+    absent = np.bincount(events)[events[kept]] - np.bincount(events[kept])[events[kept]]
     found = [p[2] for p in parts]
     langs = [lang for rows in found for lang in rows.langs]
     embeddings = [rows.embeddings for rows in found if rows.embeddings is not None]
@@ -223,7 +236,7 @@ def _fed(earlier: Earlier, generations: Sequence[str], days: Sequence[np.ndarray
                        np.concatenate(embeddings)[kept] if len(embeddings) == len(found)
                        else None)
     return Fed(rows, events[kept], earlier.articles.lengths[articles[kept]] == 0,
-               earlier.articles.days[articles[kept]])
+               earlier.articles.days[articles[kept]], absent)
 
 
 def _latest_per_group(order: np.ndarray, groups: np.ndarray, most: int) -> np.ndarray:
