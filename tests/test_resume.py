@@ -27,8 +27,10 @@ ARGS = ["--workers", "2", "--set", "run.chunk_size=10"]
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated corpus of about four hundred records in four languages, plus bad lines."""
-    records, _ = make_corpus(seed=11, per_language=20)
+    """A generated corpus of about two hundred records in four languages, plus bad lines:
+    twenty chunks, enough for a run to be killed mid-step at every point waited for.
+    Kept small because every test runs the job twice or three times from it."""
+    records, _ = make_corpus(seed=11, per_language=10)
     path = tmp_path_factory.mktemp("corpus") / "in.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records)
                      + b'{"id": "broken", "title": \n[1, 2]\n')
