@@ -36,8 +36,9 @@ DASK = Path(sys.executable).parent / "dask"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated corpus in four languages."""
-    records, _ = make_corpus(seed=13, per_language=20)
+    """A generated corpus of about two hundred records in four languages: twenty chunks,
+    and with the test's task sizes still dozens of LSH, comparison and search tasks."""
+    records, _ = make_corpus(seed=13, per_language=10)
     path = tmp_path_factory.mktemp("corpus") / "in.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     return path
