@@ -17,7 +17,7 @@ from pathlib import Path
 import dask
 import orjson
 import pytest
-from distributed import Client
+from distributed import Client, LocalCluster
 from processes import run_folder
 from synthetic import make_corpus
 
@@ -102,22 +102,29 @@ def test_local_cluster_gives_the_local_bytes(corpus: Path, local: dict[str, byte
 
 
 def test_incremental_runs_on_dask_give_the_local_bytes(tmp_path: Path) -> None:
-    """Two days appended to an index: the same outputs and the same index files."""
+    """Two days appended to an index: the same outputs and the same index files.
+
+    Both Dask days run on one LocalCluster, as days would on a long-lived cluster (its
+    workers keep their state from one run to the next); an engine starting its own
+    LocalCluster is the test above."""
     records, _ = make_corpus(seed=17, per_language=6)
     days = []
     for day, part in enumerate((records[::2], records[1::2])):
         days.append(tmp_path / f"day{day}.jsonl")
         days[-1].write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in part))
     found = {}
-    for engine in ("local", "dask"):
-        index = tmp_path / f"index-{engine}"
-        for day, path in enumerate(days):
-            run_job([str(path)], tmp_path / f"{engine}{day}", load_config(overrides=[
-                "run.workers=2", "run.chunk_size=10", f'run.engine="{engine}"']),
-                index=str(index))
-        found[engine] = (outputs(tmp_path / f"{engine}1"), {
-            str(path.relative_to(index)): path.read_bytes()
-            for path in sorted(index.rglob("*")) if path.is_file() and path.name != LOCK})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        engines = {"local": ['run.engine="local"'],
+                   "dask": ['run.engine="dask"', f'run.scheduler="{cluster.scheduler_address}"']}
+        for engine, settings in engines.items():
+            index = tmp_path / f"index-{engine}"
+            for day, path in enumerate(days):
+                run_job([str(path)], tmp_path / f"{engine}{day}", load_config(overrides=[
+                    "run.workers=2", "run.chunk_size=10", *settings]), index=str(index))
+            found[engine] = (outputs(tmp_path / f"{engine}1"), {
+                str(path.relative_to(index)): path.read_bytes()
+                for path in sorted(index.rglob("*")) if path.is_file() and path.name != LOCK})
     assert found["local"] == found["dask"]
     assert b'"continues":true' in found["local"][0]["clusters.jsonl"]
 
