@@ -18,7 +18,7 @@ import dask
 import orjson
 import pytest
 from distributed import Client, LocalCluster
-from processes import run_folder
+from processes import POLL_SECONDS, run_folder
 from synthetic import make_corpus
 
 import dedup.engines.dask as dask_engine
@@ -147,7 +147,7 @@ def test_a_worker_killed_mid_run_changes_nothing(
     def kill_one_worker_once_chunks_are_done() -> None:
         deadline = time.monotonic() + 120
         while not any(run_folder(out).glob("*.prepared")) and time.monotonic() < deadline:
-            time.sleep(0.002)
+            time.sleep(POLL_SECONDS)
         os.killpg(workers[0].pid, signal.SIGKILL)
 
     killer = threading.Thread(target=kill_one_worker_once_chunks_are_done)
