@@ -10,6 +10,11 @@ time, the peak memory of the process tree, what the run found in the index (copi
 earlier articles, events and stories continued) and the index's size after it; then the
 last day run without an index, timed in the same session, and the ratio of the two.
 The lexical job, as ``throughput.py`` pins it.
+
+This machine's speed drifts by half over minutes, so one ratio of two runs minutes apart
+can say 1.3x or 2.0x of the same code.  ``--pairs N`` times the last day N times more,
+each time with a copy of the index as it was before that day and then alone, back to
+back, and prints each pair's ratio and their median.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -57,6 +63,21 @@ def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
+def last_day_pair(part: Path, scratch: Path, workers: int, extra: list[str],
+                  pair: int) -> float:
+    """The last day run with a copy of the index before it, then alone; prints and
+    returns the ratio of the two walls."""
+    index = scratch / "index-pair"
+    shutil.rmtree(index, ignore_errors=True)
+    shutil.copytree(scratch / "index-before-last-day", index)
+    with_index = run_job(part, workers, ["--index", str(index), *extra], 0, None)
+    alone = run_job(part, workers, extra, 0, None)
+    ratio = with_index["bench"]["wall"] / alone["bench"]["wall"]
+    print(f"pair {pair}: with the index {with_index['bench']['wall']:.1f} s, alone "
+          f"{alone['bench']['wall']:.1f} s = x{ratio:.2f}", flush=True)
+    return ratio
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dump", type=Path, required=True)
@@ -64,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help=f"config override passed to dedup run (after the pinned {LEXICAL})")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="time the last day this many more times, with the index and "
+                             "alone back to back")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args(argv)
     extra = [item for value in (LEXICAL, *args.set) for item in ("--set", value)]
@@ -79,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{'copies':>7} {'fed':>7} {'fed in':>7} {'ev cont':>7} {'st cont':>7} "
               f"{'index MB':>9} {'B/article':>9}")
         for day, part in enumerate(parts, 1):
+            if day == len(parts) and args.pairs:
+                shutil.copytree(index, scratch / "index-before-last-day")
             report = run_job(part, args.workers, ["--index", str(index), *extra], 0, None)
             found = report["index"]
             size = folder_bytes(index)
@@ -99,17 +125,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"day {args.days} alone: {alone['bench']['wall']:.1f} s, peak "
               f"{alone['bench']['peak_rss_bytes'] >> 20:,} MB; with the index: "
               f"{rows[-1]['wall']:.1f} s = x{ratio:.2f}")
+        steps = {**alone["seconds"]["wall_by_step"], **rows[-1]["wall_by_step"]}  # + index
         print("per step, with the index / alone (s): " + ", ".join(
             f"{step} {rows[-1]['wall_by_step'].get(step, 0):.1f}/"
-            f"{alone['seconds']['wall_by_step'].get(step, 0):.1f}"
-            for step in alone["seconds"]["wall_by_step"]))
+            f"{alone['seconds']['wall_by_step'].get(step, 0):.1f}" for step in steps))
+        pairs = [last_day_pair(parts[-1], scratch, args.workers, extra, pair)
+                 for pair in range(1, args.pairs + 1)]
+        if pairs:
+            print(f"day {args.days} in pairs, median x{statistics.median(pairs):.2f}")
         if args.json:
             args.json.write_text(json.dumps({
                 "commit": commit(), "dump": str(args.dump), "days": rows,
                 "alone": {"wall": alone["bench"]["wall"],
                           "peak_rss_bytes": alone["bench"]["peak_rss_bytes"],
                           "wall_by_step": alone["seconds"]["wall_by_step"]},
-                "ratio_last_day": ratio}, indent=2))
+                "ratio_last_day": ratio, "ratios_in_pairs": pairs}, indent=2))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

@@ -110,11 +110,14 @@ def test_incremental_harness_runs_days_of_a_dump_with_one_index(
     dates = [[r.get("published") or "~" for r in part] for part in parts]
     assert all(max(a) <= min(b) for a, b in itertools.pairwise(dates))
     assert incremental.main(["--dump", str(dump), "--days", "2", "--workers", "1",
-                             "--json", str(tmp_path / "r.json")]) == 0
+                             "--pairs", "1", "--json", str(tmp_path / "r.json")]) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert [day["articles"] for day in result["days"]] == [300, 300]
     assert result["days"][1]["index"]["earlier_articles"] > 0
-    assert result["ratio_last_day"] > 0 and "alone" in capsys.readouterr().out
+    assert result["ratio_last_day"] > 0 and len(result["ratios_in_pairs"]) == 1
+    printed = capsys.readouterr().out
+    assert "alone" in printed and "pair 1: with the index" in printed
+    assert "index" in result["days"][1]["wall_by_step"]  # today's generation, timed apart
 
 
 def test_bcubed_scores_a_partition_against_the_truth() -> None:

@@ -12,8 +12,8 @@ made it look like one of its own, and took it — and with it the earlier event.
 So each earlier event's *absent* members (its articles near today's dates that are not
 fed) stand in as one virtual neighbour: a column of their own in the neighbourhood
 matrix, weighted as that many neighbours of the similarity the row has to the event's
-fed articles (a fed article: to its fed mates; today's article: to the fed articles it
-found).  They compete for a row's ``knn`` places like real neighbours, by similarity, so
+fed articles (a fed article: to its fed mates; today's article that found one of them:
+to all of them).  They compete for a row's ``knn`` places like real neighbours, by similarity, so
 a report of today that continues the event shares that column with the fed articles,
 while another event of its kind, whose rows are full of its own reports, does not.
 """

@@ -248,6 +248,9 @@ def run_steps(files: Sequence[InputFile], notes: Sequence[str], work: Path, resu
         report["index"] = appending.prepare(corpus, grouping, earlier) if earlier is not None \
             else appending.untouched()
         report["warnings"] += appending.warnings(report["index"], report["counts"]["out"])
+        # today's generation of the index, timed apart from the page made after it
+        steps.done("index", f"{report['index']['articles_appended']:,} articles to append")
+        report["seconds"]["wall_by_step"]["index"] = round(steps.wall["index"], 3)
     if samples is not None:
         samples["rejects"] = examples
         write_html(out / HTML_REPORT, report, samples)
