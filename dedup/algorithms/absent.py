@@ -36,6 +36,15 @@ class FedEvents:
     absent: np.ndarray  # int64 per event
 
     @classmethod
+    def numbered(cls, event_of_row: np.ndarray, absent_of_row: np.ndarray) -> FedEvents:
+        """Rows given with any event ids and each row's event's absent count: the events
+        numbered from 0 in id order."""
+        events, of_row = np.unique(event_of_row, return_inverse=True)
+        absent = np.zeros(events.size, dtype=np.int64)
+        absent[of_row] = absent_of_row
+        return cls(of_row.reshape(-1).astype(np.int64), absent)
+
+    @classmethod
     def alone(cls, rows: int) -> FedEvents:
         """Every frozen row an event of its own, with nothing absent (frozen rows given
         without their events)."""
@@ -43,8 +52,8 @@ class FedEvents:
 
     def take(self, picks: np.ndarray) -> FedEvents:
         """The frozen rows at ``picks``, their events numbered anew."""
-        events, of_row = np.unique(self.of_row[picks], return_inverse=True)
-        return FedEvents(of_row.reshape(-1).astype(np.int64), self.absent[events])
+        events = self.of_row[picks]
+        return FedEvents.numbered(events, self.absent[events])
 
 
 # (rows, columns, similarities) of a neighbour matrix's entries
@@ -86,16 +95,11 @@ def _mean_to_every_fed(finder: np.ndarray, event: np.ndarray, fed: FedEvents,
     """Per (row of today, event) where the row found one of the event's frozen rows, the
     row's mean cosine to all of them: one close article of an event says little about
     its other articles (a headline that shares a name with one), all of them more."""
-    holder, events, _ = _mean_per_event(finder, event, np.zeros(finder.size))
-    order = np.argsort(fed.of_row, kind="stable")
-    sizes = np.bincount(fed.of_row, minlength=fed.absent.size)
-    starts = np.cumsum(sizes) - sizes
-    per_pair = sizes[events]
-    rows = np.repeat(holder, per_pair)
-    members = order[np.repeat(starts[events], per_pair) + _ranks(per_pair)] + clustered
-    sums = np.bincount(np.repeat(np.arange(holder.size), per_pair),
-                       weights=cosines(rows, members), minlength=holder.size)
-    return holder, events, sums / np.maximum(per_pair, 1)
+    holder, events, _ = _per_event(finder, event)
+    pair, member = _members(fed.of_row, events)
+    sums = np.bincount(pair, weights=cosines(holder[pair], member + clustered),
+                       minlength=holder.size)
+    return holder, events, sums / np.maximum(np.bincount(pair, minlength=holder.size), 1)
 
 
 def _weighed(entries: Entries) -> tuple[np.ndarray, ...]:
@@ -105,17 +109,20 @@ def _weighed(entries: Entries) -> tuple[np.ndarray, ...]:
 
 def _mates(of_row: np.ndarray, clustered: int) -> tuple[np.ndarray, np.ndarray]:
     """Every ordered pair of distinct frozen rows (block numbers) of one event."""
-    if not of_row.size:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = np.argsort(of_row, kind="stable")
-    starts = np.flatnonzero(np.r_[True, of_row[order][1:] != of_row[order][:-1]])
-    sizes = np.diff(np.r_[starts, order.size])
-    per_row = np.repeat(sizes, sizes)  # each row's event's size, in event order
-    a = np.repeat(order, per_row)
-    first = np.repeat(np.repeat(starts, sizes), per_row)
-    b = order[first + _ranks(per_row)]
+    a, b = _members(of_row, of_row)
     keep = a != b
     return a[keep] + clustered, b[keep] + clustered
+
+
+def _members(of_row: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each entry of ``events``, every frozen row (numbered from 0) of that event:
+    (the entry's place, the row), entry by entry."""
+    order = np.argsort(of_row, kind="stable")
+    sizes = np.bincount(of_row, minlength=int(events.max(initial=-1)) + 1)
+    starts = np.cumsum(sizes) - sizes
+    per_entry = sizes[events]
+    place = np.repeat(np.arange(events.size), per_entry)
+    return place, order[np.repeat(starts[events], per_entry) + _ranks(per_entry)]
 
 
 def _ranks(lengths: np.ndarray) -> np.ndarray:
@@ -124,16 +131,24 @@ def _ranks(lengths: np.ndarray) -> np.ndarray:
     return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
+def _per_event(holder: np.ndarray, event: np.ndarray,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (row, event) pairs of entries, and each entry's pair."""
+    if not holder.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    width = int(event.max()) + 1
+    keys, inverse = np.unique(holder * width + event, return_inverse=True)
+    return keys // width, keys % width, inverse.reshape(-1)
+
+
 def _mean_per_event(holder: np.ndarray, event: np.ndarray,
                     sims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per (row, event) it has entries with, the row, the event and their mean similarity."""
-    if not holder.size:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0)
-    width = int(event.max()) + 1
-    keys, inverse = np.unique(holder * width + event, return_inverse=True)
-    mean = np.bincount(inverse, weights=sims) / np.bincount(inverse)
-    return keys // width, keys % width, mean
+    rows, events, pair = _per_event(holder, event)
+    mean = np.bincount(pair, weights=sims, minlength=rows.size) \
+        / np.maximum(np.bincount(pair, minlength=rows.size), 1)
+    return rows, events, mean
 
 
 def _best(candidates: list[tuple[np.ndarray, ...]], n: int, columns: int,

@@ -98,10 +98,7 @@ class Fed:
 
     def earlier_events(self) -> FedEvents:
         """Their events numbered from 0, with each event's absent articles."""
-        events, of_row = np.unique(self.events, return_inverse=True)
-        absent = np.zeros(events.size, dtype=np.int64)
-        absent[of_row] = self.absent
-        return FedEvents(of_row.reshape(-1).astype(np.int64), absent)
+        return FedEvents.numbered(self.events, self.absent)
 
 
 @dataclass(slots=True)
