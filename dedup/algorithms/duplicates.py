@@ -80,6 +80,19 @@ class DedupConfig:
         ... if their estimated Jaccard is at least this: the LSH step then looks for candidates
         down to this similarity (more bands: 32 instead of 21 at 128 permutations), which costs
         band keys and candidate checks.""")
+    min_line_words: int = setting(20, Range(0, None), doc="""
+        Signatures are made of the lines of at least this many words, where an article has
+        one: paragraphs, which copies share, while a page's furniture the cleaner missed (a
+        teaser with another article's headline, a byline, an author's bio, a caption) is
+        shorter and differs between the sites that carry a copy. Lower lets more of it in
+        (two copies of a one-paragraph lead on two sites looked 0.4 alike with three such
+        lines each); higher leaves out short paragraphs. Measured on three sets of
+        syndicated copies with furniture the cleaner did not know, pair recall: 0 (every
+        line) 0.885 / 0.909 / 0.901, 12 0.959 / 0.955 / 0.943, 20 0.997 / 0.982 / 0.983, 30
+        0.987 / 0.965 / 0.966; on the development set 0.991 / 0.992 / 0.989 / 0.989
+        (precision 0.992 at each). Their precision at 20 is that of the same sets with the
+        furniture taken out by hand (0.974 / 0.922 / 0.992: some originals of one wire
+        story are copies of each other). 0: every line.""")
     containment_min_shingles: int = setting(20, Range(1, None), doc="""
         ... and the smaller article has at least this many shingles: in a few words, one shared
         phrase makes a high containment.""")
@@ -174,11 +187,30 @@ def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
                          if length else 0
                          for field, length in zip(fields.tolist(), lengths.tolist(), strict=True)),
                         dtype=np.uint64, count=fields.size)
-    index, _ = docs.positions(fields)
+    index, of_field = docs.positions(fields)
+    kept = content_tokens(docs, index, of_field, cfg.min_line_words)
+    index = index[kept]
+    lengths = np.bincount(np.searchsorted(fields, of_field[kept]), minlength=fields.size)
     hashes = VOCABULARY.facts("sha1_hash32", docs.ids[index], word_hashes, np.uint32)
     values, counts = shingle_hashes(hashes, lengths, cfg.shingle_size)
     return Fingerprints(exact=exact, signatures=minhash_signatures(values, counts, cfg),
                         shingles=counts.astype(np.int64))
+
+
+def content_tokens(docs: Documents, index: np.ndarray, of_field: np.ndarray,
+                   min_words: int) -> np.ndarray:
+    """Which of the tokens at ``index`` (of fields ``of_field``) a signature is made of:
+    those of lines with at least ``min_words`` tokens, or every token of a field
+    without such a line."""
+    if not min_words or not index.size:
+        return np.ones(index.size, dtype=bool)
+    line = np.searchsorted(docs.line_breaks, docs.starts[index])
+    _, inverse, sizes = np.unique(line, return_inverse=True, return_counts=True)
+    long_line = sizes[inverse.reshape(-1)] >= min_words
+    fields, field_of = np.unique(of_field, return_inverse=True)
+    has_long = np.zeros(fields.size, dtype=bool)
+    has_long[field_of.reshape(-1)[long_line]] = True
+    return long_line | ~has_long[field_of.reshape(-1)]
 
 
 def content_hash(token_hashes: np.ndarray) -> int:

@@ -239,6 +239,7 @@ class Documents:
     hashes: np.ndarray  # uint64 per token: :func:`token_hashes`
     ids: np.ndarray  # int64 per token: its id in VOCABULARY, valid until the next batch
     bounds: np.ndarray  # int64 (fields + 1): field f's tokens are bounds[f]:bounds[f + 1]
+    line_breaks: np.ndarray  # int64: where each newline of ``text`` is
 
     def __len__(self) -> int:
         return len(self.raw) // 2
@@ -270,4 +271,4 @@ def documents(titles: Sequence[str], texts: Sequence[str]) -> Documents:
         text[start:end] for start, end in zip(starts[picked].tolist(), ends[picked].tolist(),
                                               strict=True)])
     return Documents(raw=raw, text=text, starts=starts, ends=ends, hashes=hashes, ids=ids,
-                     bounds=bounds)
+                     bounds=bounds, line_breaks=np.flatnonzero(codes == 10))
