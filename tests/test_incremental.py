@@ -390,6 +390,15 @@ def test_user_mistakes_with_the_index_are_refused_before_any_work(
     signatures.write_bytes(signatures.read_bytes()[:-100])
     assert cli(str(day2), "--out", str(tmp_path / "o3"), "--index", str(damaged)) == 2
     assert "damaged index, gen-000001 cannot be read" in capsys.readouterr().err
+    older = tmp_path / "older"  # made before dedup.min_line_words: every line signed
+    shutil.copytree(index, older)
+    head = orjson.loads((older / HEAD).read_bytes())
+    del head["settings"]["dedup.min_line_words"]
+    (older / HEAD).write_bytes(orjson.dumps(head))
+    assert "dedup.min_line_words: index 0, this run 20" in refused(
+        str(day2), "--out", str(tmp_path / "o2"), "--index", str(older))
+    assert cli(str(day2), "--out", str(tmp_path / "o4"), "--index", str(older),
+               "--set", "dedup.min_line_words=0") == 0
     with Index.at(str(index)).storage.locked():  # another run is appending
         assert "another dedup run" in refused(str(day2), "--out", str(tmp_path / "o2"),
                                               "--index", str(index))

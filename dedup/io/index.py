@@ -214,6 +214,12 @@ class Generation:
     copy_ids: Sequence[str] = ()
 
 
+# Index settings added since indexes were first made, each with the value that does what
+# the job did before it: an index made before a setting existed was made with that value,
+# which the run can then be given to keep appending to it.
+SETTINGS_ADDED = {"dedup.min_line_words": 0}
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """The head file: the settings the index was made with, its generations (oldest
@@ -247,7 +253,7 @@ class Head:
             raise IndexStoreError(f"{where}: index format version {raw.get('version')}, "
                                   f"this dedup reads version {VERSION}")
         try:
-            return cls(dict(raw["settings"]), tuple(raw["generations"]),
+            return cls({**SETTINGS_ADDED, **raw["settings"]}, tuple(raw["generations"]),
                        tuple(raw["fingerprints"]), int(raw["articles"]), raw["first_day"],
                        raw["last_day"])
         except (KeyError, TypeError, ValueError) as err:
