@@ -5,6 +5,7 @@ nothing can pass by knowing a string."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ import pytest
 from sites import ALPHABETS, Words, make_sites_corpus
 
 from dedup.algorithms.boilerplate import (
+    SENTENCE_BIT,
+    SITE_BIT,
     Article,
     Thresholds,
     count_stories,
@@ -23,6 +26,7 @@ from dedup.algorithms.boilerplate import (
     label_of,
     learn_key_range,
     map_lines,
+    pattern_text,
     save_chunk_lines,
     shape_of,
     story_tokens,
@@ -113,8 +117,12 @@ def test_learning_does_not_depend_on_chunks_or_workers(
 
 @pytest.mark.parametrize(("line", "site", "shape"), [
     ("Updated 14 August 2025, 10:30", "", "\x03 \x02 \x03 \x02, \x02:\x02"),
-    ("Themen: Zorvak Belim", "", "themen: \x04 \x04"),
-    ("Kelda Morn, Vasto Gazet", "Vasto Gazet", "\x04 \x04, \x01"),
+    ("Themen: Zorvak Belim", "", "themen: \x04"),  # a run of names is one name
+    ("Kelda Morn, Vasto Gazet", "Vasto Gazet", "\x04, \x01"),
+    ("Kelda Morn | Ostra Pelvik Agenzi", "", "\x04 | \x04"),  # first word starts a name
+    ("Vorn Tel skrivet for 东方通讯社", "", "\x04 skrivet for \x04"),  # a caseless name
+    ("Kelda Morn velt for Vasto Gazet zu ern. Kontakt: morn@vastogazet.example", "Vasto Gazet",
+     "\x04 velt for \x01 zu ern. \x04: \x05"),  # names the site: may be longer
     ("© 2025 Vasto Gazet. Ulna verkat", "Vasto Gazet", "© \x02 \x01. \x04 verkat"),
     ("Αλφα 12.03.2024 10:05", "", "αλφα \x02.\x02.\x02 \x02:\x02"),
 ])
@@ -134,6 +142,16 @@ def test_sentences_and_telling_nothing_have_no_shape(line: str) -> None:
 
 def test_labels_are_the_few_words_before_a_colon() -> None:
     assert label_of("Fotka: Vorn kelda in the rain") == "fotka"
+    assert label_of("VELDO | Zorvak Belim tarn") == "veldo"  # or a bar, or an arrow
+    assert label_of("Velt ost → Zorvak Belim tarn") == "velt ost"
+    # a site's label of its own pages, whatever follows: "Also on SITE: <headline>"
+    assert label_of("Ern op Vasto Gazet: the mayor said the bridge will open soon.",
+                    "Vasto Gazet") == "ern op \x01"
+    assert label_of("Ern op Vasto Gazet: the mayor said the bridge will open soon.") is None
+    # the report names a learned label, a teaser's too
+    assert pattern_text("label", "Ern op Vasto Gazet: the mayor said it.", "Vasto Gazet") == \
+        "ern op <site>: …"
+    assert pattern_text("label", "→ The mayor said the bridge will open soon.", "") == "→ …"
     assert label_of("Читать далее: что-то") == "читать далее"
     assert label_of("The minister said at the summit in Brussels today: we agree") is None
     assert label_of("No colon here") is None
@@ -176,13 +194,19 @@ def test_many_strings_hash_at_once_to_what_each_hashes_to_alone() -> None:
 
 
 def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
-    thresholds = Thresholds(min_stories=3, min_share=0.2, min_sites=5)
+    thresholds = Thresholds(min_stories=3, min_share=0.2, min_sites=5, site_min_share=0.05,
+                            furniture_min_stories=3)
     group_keys = np.array([1, 2, 3, 4], dtype=np.uint64)
     group_docs = np.array([100, 100, 5, 1], dtype=np.int64)
 
-    def learned(groups: list[int], many_sites: bool = False) -> list[int]:
+    def learned(groups: list[int], many_sites: bool = False, key: int = 0) -> list[int]:
         return groups_learned(np.array(groups, dtype=np.uint64), group_keys, group_docs,
-                              thresholds, many_sites)
+                              thresholds, many_sites, thresholds.share_of(key),
+                              thresholds.stories_of(key))
+
+    # a line naming its site (an author's bio) needs fewer of the site's pages
+    assert learned([1] * 6) == [] and learned([1] * 6, key=SITE_BIT) == [1]
+    assert learned([1] * 4, key=SITE_BIT | SENTENCE_BIT) == []
 
     assert learned([1, 1, 2]) == []  # 2 of 100 pages, 1 of 100
     assert learned([1] * 40 + [3] * 4) == [1, 3]
@@ -191,6 +215,9 @@ def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
     assert learned([4, 3, 3, 3]) == [3]
     # ... but not when those sites show it on few of theirs
     assert learned([4, 1, 1], many_sites=True) == []
+    # furniture (not a sentence) on two pages of a small section
+    thresholds = dataclasses.replace(thresholds, furniture_min_stories=2)
+    assert learned([3, 3]) == [3] and learned([3, 3], key=SENTENCE_BIT) == []
 
 
 def test_learned_pairs_do_not_depend_on_how_chunks_or_key_ranges_cut(tmp_path: Path) -> None:
@@ -209,7 +236,8 @@ def test_learned_pairs_do_not_depend_on_how_chunks_or_key_ranges_cut(tmp_path: P
         groups = np.concatenate([lines.groups.reshape(-1) for _, lines in chunks])
         keys, counts = np.unique(groups, return_counts=True)
         parts = [learn_key_range([chunk for chunk, _ in chunks], key_range, keys, counts,
-                                 Thresholds(3, 0.2, 5)) for key_range in key_ranges(ranges)]
+                                 Thresholds(3, 0.2, 5, 0.05, 3))
+                 for key_range in key_ranges(ranges)]
         return np.sort(np.concatenate([part.pairs for part in parts]))
 
     whole = learned(len(articles), 1)
@@ -223,7 +251,12 @@ def story(number: int) -> str:
     return " ".join("".join(rng.choice(list("abdefgiklmnoprstuvz"), 7)) for _ in range(40))
 
 
-def learn(records: list[tuple[str, str, str]], folder: Path) -> set[tuple[int, int]]:
+# The thresholds most tests learn with: three stories for any line.
+STRICT = Thresholds(3, 0.2, 5, 0.05, 3)
+
+
+def learn(records: list[tuple[str, str, str]], folder: Path,
+          thresholds: Thresholds = STRICT) -> set[tuple[int, int]]:
     """(article, line number) of the lines learned as boilerplate in ``records`` (site,
     language, text), through the map and reduce sides as the job runs them."""
     from dedup.algorithms.boilerplate import Boilerplate, learned_lines, save_boilerplate
@@ -233,7 +266,7 @@ def learn(records: list[tuple[str, str, str]], folder: Path) -> set[tuple[int, i
     lines = map_lines(articles, 200)
     save_chunk_lines(chunk, lines)
     keys, counts = np.unique(lines.groups.reshape(-1), return_counts=True)
-    parts = [learn_key_range([chunk], key_range, keys, counts, Thresholds(3, 0.2, 5))
+    parts = [learn_key_range([chunk], key_range, keys, counts, thresholds)
              for key_range in key_ranges(3)]
     save_boilerplate(folder / "learned.npy", parts)
     found = learned_lines(chunk, Boilerplate.load(folder / "learned.npy"))
@@ -322,3 +355,56 @@ def test_a_quote_that_reports_on_small_sites_share_stays_and_their_widget_goes(
     found = learn(records, tmp_path)
     assert {where[place] for place in found} == {"widget"}
     assert len(found) == 5
+
+
+def shipped_thresholds() -> Thresholds:
+    """The learner's thresholds as the default configuration sets them."""
+    clean = load_config().clean
+    return Thresholds(clean.boilerplate_min_stories, clean.boilerplate_min_share,
+                      clean.boilerplate_min_sites, clean.boilerplate_site_min_share,
+                      clean.boilerplate_furniture_min_stories)
+
+
+@pytest.mark.parametrize("script", sorted(ALPHABETS))
+def test_furniture_that_varies_by_author_outlet_or_headline_is_learned(
+        script: str, tmp_path: Path) -> None:
+    """A site's pages carry, each with another author, beat or outlet: a bio naming the
+    site, a byline "NAME | OUTLET" without a label, a teaser "LABEL → <another
+    article's headline>" written as a sentence.  They go; the page's paragraph and a
+    format line before a sentence about the page ("LABEL: <its own words>.") stay."""
+    rng = random.Random(17)
+    words = Words(rng, script)
+    site = f"{words.name()} {words.name()}"
+    people = [f"{words.name()} {words.name()}" for _ in range(6)]
+    outlets = [f"{words.name()} {words.name()} {words.name()}" for _ in range(4)]
+    beats = [words.word() for _ in range(6)]  # each bio on fewer pages than other lines need
+    bio = [words.word() for _ in range(4)]
+    teaser, format_label = words.name(), words.name()
+    records = []
+    for _ in range(24):
+        own = [words.word() for _ in range(40)]
+        about = " ".join(own[:10]).capitalize() + "."
+        records.append((site, "xx", "\n".join([
+            " ".join(own),
+            f"{rng.choice(people)} | {rng.choice(outlets)}",
+            f"{format_label}: {about}",
+            f"{teaser} → {words.sentence(10)}",
+            f"{rng.choice(people)} {' '.join(bio[:2])} {rng.choice(beats)} "
+            f"{' '.join(bio[2:])} {site}."])))
+    found = learn(records, tmp_path, shipped_thresholds())
+    assert {line for _, line in found} == {1, 3, 4}
+    assert len(found) >= 22 * 3  # nearly every page's three
+
+
+def test_a_small_sections_furniture_is_learned_from_two_pages_and_its_quote_is_not(
+        tmp_path: Path) -> None:
+    """A site's section in another language has two pages, of two stories: a header
+    line they share is furniture, a sentence they share is a quote."""
+    rng = random.Random(23)
+    words = Words(rng, "latin")
+    header, quote = f"{words.name()} · {words.name()}", words.sentence(10)
+    records = [("site", "aa", story(i)) for i in range(20)]
+    records += [("site", "bb", "\n".join([header, story(100 + i), quote])) for i in range(2)]
+    found = learn(records, tmp_path, shipped_thresholds())
+    assert found == {(20, 0), (21, 0)}
+
