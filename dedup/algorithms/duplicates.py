@@ -187,30 +187,41 @@ def fingerprint(docs: Documents, cfg: DedupConfig) -> Fingerprints:
                          if length else 0
                          for field, length in zip(fields.tolist(), lengths.tolist(), strict=True)),
                         dtype=np.uint64, count=fields.size)
-    index, of_field = docs.positions(fields)
-    kept = content_tokens(docs, index, of_field, cfg.min_line_words)
-    index = index[kept]
-    lengths = np.bincount(np.searchsorted(fields, of_field[kept]), minlength=fields.size)
+    index, _ = docs.positions(fields)
+    if cfg.min_line_words:
+        kept = content_tokens(docs, index, lengths, cfg.min_line_words)
+        index, lengths = index[kept], _field_sums(kept, lengths)
     hashes = VOCABULARY.facts("sha1_hash32", docs.ids[index], word_hashes, np.uint32)
     values, counts = shingle_hashes(hashes, lengths, cfg.shingle_size)
     return Fingerprints(exact=exact, signatures=minhash_signatures(values, counts, cfg),
                         shingles=counts.astype(np.int64))
 
 
-def content_tokens(docs: Documents, index: np.ndarray, of_field: np.ndarray,
+def content_tokens(docs: Documents, index: np.ndarray, lengths: np.ndarray,
                    min_words: int) -> np.ndarray:
-    """Which of the tokens at ``index`` (of fields ``of_field``) a signature is made of:
-    those of lines with at least ``min_words`` tokens, or every token of a field
-    without such a line."""
-    if not min_words or not index.size:
-        return np.ones(index.size, dtype=bool)
+    """Which of the tokens at ``index`` (fields of ``lengths`` tokens, one after
+    another, in text order) a signature is made of: those of lines with at least
+    ``min_words`` tokens, or every token of a field without such a line.  A line's
+    tokens come in a run, so its size is the distance between run starts (no sort)."""
+    if not index.size:
+        return np.ones(0, dtype=bool)
     line = np.searchsorted(docs.line_breaks, docs.starts[index])
-    _, inverse, sizes = np.unique(line, return_inverse=True, return_counts=True)
-    long_line = sizes[inverse.reshape(-1)] >= min_words
-    fields, field_of = np.unique(of_field, return_inverse=True)
-    has_long = np.zeros(fields.size, dtype=bool)
-    has_long[field_of.reshape(-1)[long_line]] = True
-    return long_line | ~has_long[field_of.reshape(-1)]
+    starts = np.flatnonzero(np.r_[True, line[1:] != line[:-1]])
+    sizes = np.diff(np.r_[starts, line.size])
+    long_line = np.repeat(sizes >= min_words, sizes)
+    has_long = _field_sums(long_line, lengths) > 0
+    return long_line | ~np.repeat(has_long, lengths)
+
+
+def _field_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per field of ``lengths`` items (one after another), how many of its ``values``
+    are true."""
+    sums = np.zeros(lengths.size, dtype=np.int64)
+    filled = lengths > 0
+    if filled.any():
+        sums[filled] = np.add.reduceat(values.astype(np.int64),
+                                       (np.cumsum(lengths) - lengths)[filled])
+    return sums
 
 
 def content_hash(token_hashes: np.ndarray) -> int:
