@@ -101,7 +101,6 @@ CRUFT_BY_CLASS = {
                   "Siga-nos no Facebook e no Twitter", "Obserwuj nas na Facebooku",
                   "Bizi Twitter'da takip edin", "Підписуйтесь на нас у Facebook",
                   "Síguenos en Facebook y Twitter", "Подписывайтесь на нас в Facebook"],
-    "hashtags": ["#Elections #Kyiv", "#Выборы, #Киев", "#CoalitionOfTheWilling"],
     "copyright": ["© 2025 Some Outlet. All rights reserved.",
                   "© 2024 Nachrichten AG. Alle Rechte vorbehalten.",
                   "Periódico S.A. Todos los derechos reservados.",
@@ -149,7 +148,7 @@ def test_cruft_line_is_removed(line: str) -> None:
     "Related: police said two suspects were arrested on Monday.",  # not a headline
     "Смотрите также: по данным полиции, задержаны двое.",
     "#1 seed Gauff advanced to the final.",
-    "#MeToo founder Tarana Burke spoke at the rally.",
+    "#SaveTheLibrary #BooksNotCuts",  # a campaign's tags, in a story about it
 ])
 def test_cruft_looking_content_survives(line: str) -> None:
     assert line in kept_lines(line)
@@ -203,27 +202,6 @@ def test_learned_lines_are_removed_by_number_and_named_with_their_pattern() -> N
 def test_title_repeated_at_top_of_text_is_removed() -> None:
     cleaned = clean(f"Council Approves Budget.\n{BODY}", title="Council approves budget")
     assert cleaned.text == BODY and cleaned.removed_lines == 1
-
-
-@pytest.mark.parametrize("caption", [
-    "Council approves budget for the harbour. Photo by Ann Lee",
-    "▲ Council approves budget for the harbour — Ann Lee/Wire Photos",
-    "Council approves budget for th (Credit: Wire Photos)",  # the headline cut short
-])
-def test_a_caption_of_the_headline_and_a_credit_is_removed(caption: str) -> None:
-    cleaned = clean(f"{BODY}\n{caption}\n{BODY}",
-                    title="UPDATE: Council approves budget for the harbour")
-    assert cleaned.text == f"{BODY}\n{BODY}"
-
-
-@pytest.mark.parametrize("line", [
-    "Council approves budget for the harbour after a long night of talks",  # goes on
-    "Council approves budget for the harbour, Mayor Ann Lee said on Monday.",
-    "Council approves budget for the harbour As Port Workers Strike",  # the whole headline
-])
-def test_a_line_going_on_from_the_headline_stays(line: str) -> None:
-    cleaned = clean(f"{BODY}\n{line}", title="Council approves budget for the harbour")
-    assert line in cleaned.text
 
 
 @pytest.mark.parametrize("cruft_title", [

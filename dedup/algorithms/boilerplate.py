@@ -38,7 +38,7 @@ import numpy as np
 
 from dedup.algorithms.arrays import components
 from dedup.algorithms.hashing import span_hashes, text_bytes
-from dedup.algorithms.lexicon import DATE_WORDS, NAME_PARTICLES, stopwords_for
+from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.io.spool import save_array
 
 # Kinds of key a line has (saved as their index in KINDS).
@@ -57,15 +57,10 @@ _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
 # An e-mail or web address: one variable part, like a name ("Contact: ann@site.example").
 _ADDRESS = re.compile(r"\S+@\S+\.\w+|(?:https?://|www\.)\S+", re.IGNORECASE)
-# Names written one after another ("Ann Lee", "Atlas Press Agency", "Agencia de
-# Noticias") are one name: a byline's shape is then the same whoever wrote the article
-# and whatever the outlet.
-_NAME_RUN = re.compile(
-    f"{_NAME}(?:[ \u00a0]+(?:(?:{'|'.join(sorted(NAME_PARTICLES))})[ \u00a0]+)*{_NAME})+")
-# "Label: rest", "LABEL | rest", "Label → rest": a label of at most this many words and
-# characters (the site's name counting as one word); or an arrow alone, "→ rest" (not
-# a bullet: lists are content).
-_LABEL = re.compile(r"^(?:([^:：|→»›]{1,40}?)(?:\s*[:：]|\s+[|→»›])|([→»›▶►]))\s*\S")
+# "Label: rest": a label of at most this many words and characters (the site's name
+# counting as one word).  Only a colon: bars and arrows also set off a table's cells,
+# bullets and routes ("Labour | 412,330", "→ Turnout rose").
+_LABEL = re.compile(r"^([^:：]{1,40}?)\s*[:：]\s*\S")
 _MAX_LABEL_WORDS = 3
 # A label's rest that is a sentence of its own -- it ends like one and has words of its
 # own -- is content in a fixed format ("Q: ...?", "Why it matters: ... .", an interview's
@@ -75,32 +70,20 @@ _SENTENCE_ENDS = frozenset(".!?…。！？؟")
 _CLOSING = "\"'”’»)]"  # what may follow a sentence's last mark
 _SENTENCE_LOWER_WORDS = 3  # words written lower-case (a cased script)
 _SENTENCE_LETTERS = 10  # or letters of a script without case
-# A teaser's sentence (another article's headline) is foreign to its page: of its words
-# of at least this many letters (not function words), at least this many, of which at
-# most this share on another line of the page or in its title.  An interview's question
-# or answer, a "Why it matters: ..." line, share the page's words.
-_TOPIC_WORD_CHARS = 5
-_TOPIC_WORD = re.compile(rf"[^\W\d_]{{{_TOPIC_WORD_CHARS},}}")
-_FOREIGN_MIN_WORDS = 3
-_FOREIGN_MAX_SHARED = 0.25
-# A page with more labelled sentences than this is a dialogue or a format (an
-# interview's questions and answers): they are its content, however foreign they look.
-_MAX_TEASERS = 2
 # The bit of a line key that marks a sentence: a sentence on five small sites' few pages
 # is more likely a quote that different reports of one event share (their story tokens
 # differ: they are not copies) than furniture, which is names, calls and dates.
 SENTENCE_BIT = 1
-# The bit that marks a line naming its own site: the site speaking of itself (a bio, a
-# call, a teaser of its pages) is furniture on fewer of its pages than other lines need
-# (``boilerplate_site_min_share``); a report quoting the site's name is not on three
-# unrelated stories' pages.
+# The bit that marks a line naming its own site that is not a sentence: the site speaking
+# of itself (a call to follow it, "Also on SITE: <Headline>", a byline with its name) is
+# furniture on fewer of its pages than other lines need (``boilerplate_site_min_share``);
+# a sentence naming it ("X did not respond to a SITE request for comment.") is content.
 SITE_BIT = 2
 _FLAG_BITS = SENTENCE_BIT | SITE_BIT
-# A shape says something only if it keeps a word of two letters or more, names the site
-# or a date, or sets names apart with a bar, a dot or a slash (a byline's "NAME | OUTLET",
-# a credit's "NAME/AGENCY"): "\x04" (capitalised words) would match every short heading,
+# A shape says something only if it keeps a word of two letters or more, or names the
+# site or a date: "\x04 \x04" (two capitalised words) would match every short heading,
 # "\x05" every line of a bare link (a list of sources).
-_TELLING_SHAPE = re.compile(rf"[^\W\d_]{{2}}|[{_SITE}{_DATE}]|{_NAME}\s*[|·•/]\s*{_NAME}")
+_TELLING_SHAPE = re.compile(rf"[^\W\d_]{{2}}|[{_SITE}{_DATE}]")
 # Furniture is a few fixed words around the variable parts ("Updated <date>", "© <year>
 # <site>. All rights reserved."); a line keeping more words than this is a sentence with
 # names in it, and templated sentences (results, market reports) are content.
@@ -108,11 +91,6 @@ _MAX_SHAPE_WORDS = 4
 _KEPT_WORD = re.compile(r"[^\W\d_]+")
 # ... and is short: a longer line (a list of tags, of names) is left to its label.
 _MAX_SHAPE_CHARS = 80
-# A line naming its own site is the site speaking of itself (an author's bio, a call to
-# follow it, a teaser of its other articles), whatever its length: its shape may keep
-# more words.
-_MAX_SITE_SHAPE_WORDS = 12
-_MAX_SITE_SHAPE_CHARS = 200
 
 
 def stable_hash(text: str) -> int:
@@ -134,37 +112,30 @@ def _date_words() -> frozenset[str]:
 _FUNCTION_WORDS = frozenset({"del", "las", "last", "mis", "stand", "jour", "los"})
 
 
-def shape_of(line: str, site: str, names_site: bool | None = None) -> str | None:
+def shape_of(line: str, site: str) -> str | None:
     """The line with its variable parts masked, or None when nothing was masked or what
     is left says nothing.
 
     Digits become one placeholder, month and day names another, the site's own name a
     third, e-mail and web addresses a fourth, and capitalised words (names, outlets,
-    places; a run of them is one name) a fifth -- as do words of a script without case
-    in a line with cased letters (an outlet's name in Chinese in an English byline) --
-    except the first word, which is capitalised in any line, unless the line names the
-    site (then it is a byline or a credit, and its first word a name) or the next word is
-    capitalised too (a name).  ``names_site``: whether the line names the site, if the
-    caller knows.
+    places) a fifth -- as do words of a script without case in a line that starts in a
+    cased one (an outlet's name in Chinese in an English byline) -- except the first
+    word, which is capitalised in any line, unless the line names the site (then it is a
+    byline or a credit, and its first word a name) or the next word is capitalised too
+    (a name).
     """
-    if len(line) > _MAX_SHAPE_CHARS and (len(line) > _MAX_SITE_SHAPE_CHARS or
-                                         names_site is False or not site):
-        return None  # the common case of a paragraph, decided first
-    text = line.casefold()
-    if names_site is None:
-        names_site = bool(site) and site.casefold() in text
-    if not names_site and len(line) > _MAX_SHAPE_CHARS:
+    if len(line) > _MAX_SHAPE_CHARS:
         return None
-    most_words = _MAX_SITE_SHAPE_WORDS if names_site else _MAX_SHAPE_WORDS
     words = line.split()
-    if sum(1 for word in words if word[0].islower()) > most_words:
+    if sum(1 for word in words if word[0].islower()) > _MAX_SHAPE_WORDS:
         return None  # a sentence: found before the costlier masking below
+    text = line.casefold()
     if "@" in line or "://" in line or "www." in text:
         line = _ADDRESS.sub(_LINK, line)
-    if names_site:
-        line = site_masked(line, site)
-        names_site = _SITE in line
-    cased = line.upper() != line  # it has a lower-case letter
+    line = site_masked(line, site)
+    names_site = _SITE in line
+    first_letter = next((ch for ch in line if ch.isalpha()), "")
+    cased = first_letter.islower() or first_letter.isupper()
     dates = _date_words()
 
     def masked(word: re.Match[str]) -> str:
@@ -181,9 +152,9 @@ def shape_of(line: str, site: str, names_site: bool | None = None) -> str | None
         return folded
 
     first_word = len(line) - len(line.lstrip())
-    shape = _NAME_RUN.sub(_NAME, _WORD.sub(masked, line))
+    shape = _WORD.sub(masked, line)
     if shape == text or not _TELLING_SHAPE.search(shape) or \
-            len(_KEPT_WORD.findall(shape)) > most_words:
+            len(_KEPT_WORD.findall(shape)) > _MAX_SHAPE_WORDS:
         return None
     return shape
 
@@ -196,55 +167,45 @@ def _starts_name(line: str, end: int) -> bool:
 
 
 def site_masked(line: str, site: str) -> str:
-    """The line with its site's name (any case) as one placeholder."""
-    if not site or site.casefold() not in line.casefold():
-        return line
-    return re.sub(re.escape(site), _SITE, line, flags=re.IGNORECASE)
+    """The line with its site's name (any case, as a word of its own) as one
+    placeholder."""
+    return _site_name(site).sub(_SITE, line) if names(line, site) else line
+
+
+def names(line: str, site: str) -> bool:
+    """Whether the line names the site: its name in any case, as a word of its own ("AP"
+    is not in "happened", "stern" not in "gestern")."""
+    return bool(site) and site.casefold() in line.casefold() and \
+        _site_name(site).search(line) is not None
+
+
+@cache
+def _site_name(site: str) -> re.Pattern[str]:
+    """The site's name as a word of its own, any case."""
+    return re.compile(rf"(?<!\w){re.escape(site)}(?!\w)", re.IGNORECASE)
 
 
 def label_of(line: str, site: str = "") -> str | None:
-    """The words before a colon (or a bar or an arrow) that start a line ("Photo: ...",
-    "Fuente: ...", "RELATED | ..."), if short and if what follows is not a sentence --
-    unless the label names the site ("Also on SITE: ..."): a site announcing its own
-    pages, never an interview's or a format's label.  A label before a sentence may
-    still be a teaser's (:class:`LineKeys`)."""
+    """The words before a colon that start a line ("Photo: ...", "Fuente: ...", "Also on
+    SITE: ..."; the site's name counts as one word), if short and if what follows is not
+    a sentence: "Q: ...?", "DW: ...?" (an interviewer named by the outlet), "Why it
+    matters: ... ." are a site's format for its content."""
     found = _label_and_rest(line, site)
-    if found is None or (_SITE not in found[0] and is_sentence(found[1])):
+    if found is None or is_sentence(found[1]):
         return None
     return found[0]
 
 
 def _label_and_rest(line: str, site: str) -> tuple[str, str] | None:
     """A line's label (case-folded, the site's name masked) and what follows it."""
+    line = site_masked(line, site)
     found = _LABEL.match(line)
     if found is None:
         return None
-    label = found[1] or found[2]
-    if site and len(label) >= len(site):
-        label = site_masked(label, site)
+    label = found[1]
     if len(label.split()) > _MAX_LABEL_WORDS:
         return None
     return label.casefold(), line[found.end() - 1:]
-
-
-def topic_words(text: str) -> list[str]:
-    """The folded words of a cased script with at least ``_TOPIC_WORD_CHARS`` letters:
-    what tells what a line is about (a script without case has no word boundaries to
-    count on, so its lines have none)."""
-    return [word for word in _TOPIC_WORD.findall(text.casefold()) if word[0].islower()]
-
-
-def is_foreign(words: Sequence[str], page: str, line: str, stopwords: frozenset[str]) -> bool:
-    """Whether the sentence of a line with these words (:func:`topic_words`) is foreign
-    to its page: at least ``_FOREIGN_MIN_WORDS`` of them, of which at most
-    ``_FOREIGN_MAX_SHARED`` elsewhere on the page (``page``: the page and its title,
-    ``line``: the whole line, both case-folded; a word inside a longer one counts, which
-    errs towards the page's own)."""
-    content = {word for word in words if word not in stopwords}
-    if len(content) < _FOREIGN_MIN_WORDS:
-        return False
-    shared = sum(1 for word in content if page.count(word) > line.count(word))
-    return shared <= _FOREIGN_MAX_SHARED * len(content)
 
 
 def is_sentence(text: str) -> bool:
@@ -266,15 +227,14 @@ def is_sentence(text: str) -> bool:
 
 def line_keys(line: str, site: str) -> list[tuple[str, int]]:
     """The keys a (short, normalised) line is learned and recognised by, kind first
-    (:class:`LineKeys`; a teaser's label not among them)."""
+    (:class:`LineKeys`)."""
     found = LineKeys.of(line, site)
     return [(KINDS[kind], key) for kind, key in zip(found.kinds, found.keys, strict=True)]
 
 
 @dataclass(slots=True)
 class LineKeys:
-    """A line's keys and their kinds, and the key of its teaser's label with the
-    sentence after it, which counts only on a page that sentence is foreign to.
+    """A line's keys and their kinds.
 
     A key's lowest bits say whether the line is a sentence (:data:`SENTENCE_BIT`) and
     whether it names its site (:data:`SITE_BIT`), which the reduce side needs and no
@@ -282,34 +242,21 @@ class LineKeys:
 
     keys: list[int]
     kinds: list[int]  # the index in KINDS of each key
-    teaser_key: int
-    teaser: str | list[str] | None  # the sentence, then its words once asked for
 
     @classmethod
     def of(cls, line: str, site: str) -> LineKeys:
         """Every key of one line, each computed once."""
-        folded = line.casefold()
-        names_site = SITE_BIT if site and site.casefold() in folded else 0
         sentence = SENTENCE_BIT if is_sentence(line) else 0
-        keys, kinds = [_key(LINE, folded, names_site | sentence)], [_KIND_INDEX[LINE]]
-        if (shape := shape_of(line, site, bool(names_site))) is not None:
+        names_site = SITE_BIT if not sentence and names(line, site) else 0
+        keys = [_key(LINE, line.casefold(), names_site | sentence)]
+        kinds = [_KIND_INDEX[LINE]]
+        if (shape := shape_of(line, site)) is not None:
             keys.append(_key(SHAPE, shape, names_site | sentence))
             kinds.append(_KIND_INDEX[SHAPE])
-        if (found := _label_and_rest(line, site if names_site else "")) is None:
-            return cls(keys, kinds, 0, None)
-        label, rest = found
-        key = _key(LABEL, label, names_site)
-        if _SITE in label or not is_sentence(rest):
-            keys.append(key)
+        if (label := label_of(line, site)) is not None:
+            keys.append(_key(LABEL, label, names_site))
             kinds.append(_KIND_INDEX[LABEL])
-            return cls(keys, kinds, 0, None)
-        return cls(keys, kinds, key, rest)
-
-    def teaser_words(self) -> list[str]:
-        """The words of the sentence after the teaser's label (:func:`topic_words`)."""
-        if isinstance(self.teaser, str):
-            self.teaser = topic_words(self.teaser)
-        return self.teaser or []
+        return cls(keys, kinds)
 
 
 def _key(kind: str, text: str, flags: int) -> int:
@@ -450,7 +397,6 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
         longest_first = sorted(article.lines, key=len, reverse=True)
         contents.append("\n".join(longest_first)[:_TOKEN_TEXT_CHARS].casefold())
         site, seen = article.site, known.setdefault(article.site, {})
-        teasers: list[tuple[int, str, LineKeys]] = []
         before = len(keys)
         for number, line in enumerate(article.lines):
             if len(line) > max_line_chars:
@@ -461,16 +407,6 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
             keys += found.keys
             kinds += found.kinds
             numbers += [number] * len(found.keys)
-            if found.teaser is not None:
-                teasers.append((number, line, found))
-        if 0 < len(teasers) <= _MAX_TEASERS:
-            page = "\n".join((article.title, *article.lines)).casefold()
-            stopwords = stopwords_for(article.lang)
-            for number, line, found in teasers:
-                if is_foreign(found.teaser_words(), page, line.casefold(), stopwords):
-                    keys.append(found.teaser_key)
-                    kinds.append(_KIND_INDEX[LABEL])
-                    numbers.append(number)
         per_article[row] = len(keys) - before
     key_array = np.array(keys, dtype=np.uint64)
     order = np.argsort(key_array, kind="stable")
@@ -531,19 +467,14 @@ def learned_lines(chunk: Path, learned: Boilerplate) -> dict[int, dict[int, tupl
 class Thresholds:
     """What a line needs to be learned (from the clean settings)."""
 
-    min_stories: int  # for a sentence
+    min_stories: int
     min_share: float
     min_sites: int
-    site_min_share: float  # for a line naming its own site
-    furniture_min_stories: int  # for a line that is not a sentence
+    site_min_share: float  # for a line naming its own site, not a sentence
 
     def share_of(self, key: int) -> float:
         """The share of a group's articles a key must be in."""
         return self.site_min_share if key & SITE_BIT else self.min_share
-
-    def stories_of(self, key: int) -> int:
-        """The stories a key must be in."""
-        return self.min_stories if key & SENTENCE_BIT else self.furniture_min_stories
 
 
 @dataclass(slots=True)
@@ -571,19 +502,17 @@ def learn_key_range(chunks: Sequence[Path], key_range: tuple[int, int],
     found: list[tuple[int, list[int], int, int]] = []
     for start, size in zip(starts.tolist(), sizes.tolist(), strict=True):
         key = int(keys[start])
-        needed = thresholds.stories_of(key)
-        if size < needed:
+        if size < thresholds.min_stories:
             continue
         run = slice(start, start + size)
         stories = count_stories(tokens[run])
-        if stories < needed:
+        if stories < thresholds.min_stories:
             continue
         many_sites = not key & SENTENCE_BIT and \
             np.unique(groups[run, 1]).size >= thresholds.min_sites
         learned_groups = [group for column in (0, 1) for group in
                           groups_learned(groups[run, column], group_keys, group_docs,
-                                         thresholds, many_sites, thresholds.share_of(key),
-                                         needed)]
+                                         thresholds, many_sites, thresholds.share_of(key))]
         if learned_groups:
             found.append((int(keys[start]), learned_groups, size, stories))
     pair_groups = np.array([group for _, learned, _, _ in found for group in learned],
@@ -626,8 +555,7 @@ def gather_range(chunks: Sequence[Path],
 
 
 def groups_learned(groups: np.ndarray, group_keys: np.ndarray, group_docs: np.ndarray,
-                   thresholds: Thresholds, many_sites: bool, min_share: float,
-                   min_stories: int) -> list[int]:
+                   thresholds: Thresholds, many_sites: bool, min_share: float) -> list[int]:
     """The groups in which one key, held by the articles of ``groups`` (in enough
     stories), is boilerplate.
 
@@ -641,7 +569,7 @@ def groups_learned(groups: np.ndarray, group_keys: np.ndarray, group_docs: np.nd
     docs = group_docs[np.searchsorted(group_keys, users)]
     share = counts / docs
     pooled = many_sites and counts.sum() >= min_share * docs.sum()
-    chosen = (share >= min_share) & ((counts >= min_stories) | pooled)
+    chosen = (share >= min_share) & ((counts >= thresholds.min_stories) | pooled)
     return [int(group) for group in users[chosen]]
 
 
@@ -703,8 +631,7 @@ def pattern_text(kind: str, line: str, site: str) -> str:
     if kind == SHAPE and (shape := shape_of(line, site)) is not None:
         return _named(shape)
     if kind == LABEL and (found := _label_and_rest(line, site)) is not None:
-        label = _named(found[0])  # a teaser's label too
-        return f"{label}: …" if label[-1].isalnum() or label[-1] == ">" else f"{label} …"
+        return f"{_named(found[0])}: …"
     return line
 
 

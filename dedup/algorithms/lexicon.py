@@ -145,9 +145,3 @@ DATE_WORDS: frozenset[str] = frozenset({
     "ekim", "kasım", "aralık", "pazartesi", "salı", "çarşamba", "perşembe", "cuma",
     "cumartesi", "pazar", "saat", "güncelleme", "güncellendi", "bugün", "dün",
 })
-
-# Lower-case particles inside a name ("Agencia de Noticias", "Ursula von der Leyen").
-NAME_PARTICLES: frozenset[str] = frozenset({
-    "de", "da", "di", "del", "della", "dos", "das", "do", "du", "van", "von", "der",
-    "den", "ten", "ter", "le", "la", "bin", "ibn", "al", "el", "y", "e",
-})

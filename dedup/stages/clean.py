@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dedup.algorithms.boilerplate import is_sentence, site_of
-from dedup.algorithms.lexicon import DATE_WORDS, NAME_PARTICLES
+from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.records import Record
 from dedup.settings import Range, setting
 
@@ -35,27 +35,23 @@ class CleanConfig:
     boilerplate_min_stories: int = setting(3, Range(2, None), doc="""
         Learned boilerplate (dedup/algorithms/boilerplate.py): a line, its shape or its label
         must be in at least this many unrelated stories (articles that are not copies of each
-        other), if it is a sentence. Lower learns the furniture of small dumps and small
-        sites sooner, but lets a sentence that a few reports happen to share be taken for
-        furniture.""")
-    boilerplate_furniture_min_stories: int = setting(2, Range(2, None), doc="""
-        ... and this many, for a line that is not a sentence (names, calls, dates, a
-        label's list): a site's section in another language has a few pages, on two of
-        which its furniture is already a pattern. Measured on three sets of sites with
-        furniture the cleaner did not know, cruft removed: 3 0.960 / 0.962 / 0.968, 2
-        0.966 / 0.967 / 0.972, content kept the same (0.997). Higher protects a
-        subheading or a data line that two stories of a small section share.""")
+        other). Lower learns the furniture of small dumps and small sites sooner, but lets a
+        sentence that a few reports happen to share be taken for furniture (and a small
+        section's subheading or data line that two of its stories share: measured, 2 lost
+        "Hintergrund", "Scorers: NAME 63" and "Attendance: 4,312" lines on sites' small
+        sections in another language).""")
     boilerplate_min_share: float = setting(0.2, Range(0.0, 1.0, above=True), doc="""
         ... and in at least this share of the articles of a site (in one language) to be removed
         from that site's pages. Lower catches furniture shown on only some pages (a section's
         footer, a caption credit); higher protects lines a site repeats in a few of its stories
         ("He was 75.").""")
     boilerplate_site_min_share: float = setting(0.05, Range(0.0, 1.0, above=True), doc="""
-        ... or this share, for a line that names its own site: an author's bio ("NAME
-        covers energy for SITE."), a call to follow it, a teaser of its other pages
-        ("Also on SITE: ..."), each varying with the author or the beat, so that each
-        form is on fewer pages. Lower catches rarer such lines; higher protects a site's
-        name quoted in a few of its reports.""")
+        ... or this share, for a line that names its own site and is not a sentence: a call
+        to follow it, a byline with its name, a teaser of its pages ("Also on SITE: A
+        Headline"), each varying with the author or the headline, so that each form is on
+        fewer pages. Lower catches rarer such lines; higher protects a data line naming
+        the site. A sentence naming it ("X did not respond to a SITE request for
+        comment.") needs the share of any line.""")
     boilerplate_min_sites: int = setting(5, Range(1, None), doc="""
         ... or in fewer (down to one) of a site's pages when this many sites show it on,
         together, that share of their pages and it is not a sentence (a quote that reports
@@ -296,6 +292,12 @@ LANGUAGE_CODES: frozenset[str] = frozenset({
     "eng", "rus", "ukr", "deu", "укр", "рус", "ру", "уа",
 })
 
+# Lower-case name particles allowed inside a person's name in a byline.
+NAME_PARTICLES: frozenset[str] = frozenset({
+    "de", "da", "di", "del", "della", "dos", "das", "do", "du", "van", "von", "der",
+    "den", "ten", "ter", "le", "la", "bin", "ibn", "al", "el", "y", "e",
+})
+
 # Words joining several authors in one byline.
 NAME_CONJUNCTIONS: frozenset[str] = frozenset({
     "and", "&", "und", "и", "і", "та", "y", "et", "e", "i", "ve",
@@ -392,22 +394,6 @@ _LABELLED_BYLINE = re.compile(
 # Bylines with a preposition: "By X", "Von X", "Por X", "Par X", "Di X" -- capitalised
 # as a byline is, so "by" inside running text never starts one.
 _PREPOSITION_BYLINE = re.compile(r"^(?:By|BY|Von|VON|Por|POR|Par|PAR|Di|DI|Przez)\s+(?P<name>.+)$")
-
-# A line of hashtags only ("#Elections #Kyiv"): a tag list without a label.
-_HASHTAGS = re.compile(r"^#[^\W\d_][^\s#,]*(?:[\s,]+#[^\W\d_][^\s#,]*)*$")
-
-# A caption of the page's headline: its first words (at least), then a credit of a few
-# words, most of them names.
-_CAPTION_TITLE_WORDS = 5
-_CAPTION_CREDIT_WORDS = 8
-_CAPTION_CREDIT_LOWER = 2
-_MAX_CREDIT_CHARS = 100  # characters past the headline's length
-# Marks before a caption's first word ("▲ ", "» "), and the characters a caption of
-# the headline shares with its start.
-_LEADING_MARKS = string.punctuation + string.whitespace + "▲►▶•·«»„“”‘’–—"
-_HEADLINE_START_CHARS = 12
-# What sets a credit off from the headline before it (a headline going on has a space).
-_CREDIT_MARK = re.compile(r"[.(|/:—–]")
 
 # Structural limits of the line shapes below (not tuning knobs: a language switcher
 # of more than ~10 codes or a date stamp of more than ~80 characters does not occur).
@@ -625,8 +611,6 @@ def _is_short_cruft_line(line: str, source: str | None, cfg: CleanConfig) -> boo
         is_language_switcher(line) or is_byline(line, source, cfg)
     ):
         return True
-    if line[:1] == "#" and _HASHTAGS.match(line) is not None:
-        return True
     return is_breadcrumb(line, cfg)
 
 
@@ -683,65 +667,6 @@ def drop_title_repeat(title: str, lines: list[str], cfg: CleanConfig) -> list[st
     title_key = phrase_key(title)
     kept_head = [line for line in head if phrase_key(line) != title_key]
     return kept_head + lines[cfg.title_repeat_scan_lines:]
-
-
-def drop_title_captions(title: str, lines: list[str]) -> list[str]:
-    """Remove captions made of the page's own headline and a credit, anywhere in the
-    text: "HEADLINE. Photo by NAME", "HEADLINE (Credit: AGENCY)", "▲ HEADLINE — NAME"
-    (an image's caption or alt text).  A paragraph that goes on from the headline's
-    words says more than names: it has lower-case words; a credit has a name, and a mark
-    before it (a line that goes on with capitalised words after a space is the whole
-    headline of a page whose title was cut)."""
-    longest = len(title) + _MAX_CREDIT_CHARS  # a paragraph is longer: not even looked at
-    starts: tuple[str, ...] | None = None  # how the headline (or all but its label) starts
-    title_words: list[str] | None = None
-    captions = set()
-    for number, line in enumerate(lines):
-        if len(line) > longest:
-            continue
-        if starts is None:
-            starts = _headline_starts(title)
-        if not line[:_MAX_CREDIT_CHARS].casefold().lstrip(_LEADING_MARKS).startswith(starts):
-            continue
-        if title_words is None:
-            title_words = [word.casefold() for word in _LETTER_WORD.findall(title)]
-        if len(title_words) >= _CAPTION_TITLE_WORDS and _is_title_caption(line, title_words):
-            captions.add(number)
-    if not captions:
-        return lines
-    return [line for number, line in enumerate(lines) if number not in captions]
-
-
-def _headline_starts(title: str) -> tuple[str, ...]:
-    """The first characters of the headline, and of what follows its first word (a
-    label: "UPDATE: ..."), case-folded: what a caption of it starts with."""
-    folded = title.casefold().lstrip(_LEADING_MARKS)
-    after = _LETTER_WORD.match(folded)
-    rest = folded[after.end():].lstrip(_LEADING_MARKS) if after else ""
-    return tuple(start[:_HEADLINE_START_CHARS] for start in (folded, rest)
-                 if len(start) >= _HEADLINE_START_CHARS)
-
-
-def _is_title_caption(line: str, title_words: list[str]) -> bool:
-    """Whether ``line`` starts with the headline's words (or all but a first label
-    word; the last one perhaps cut short), then a mark, then a few words of a credit."""
-    found = list(_LETTER_WORD.finditer(line))
-    folded = [word[0].casefold() for word in found]
-    if folded[0] not in title_words[:2]:
-        return False
-    for wanted in (title_words, title_words[1:]):
-        same = 0
-        while same < min(len(folded), len(wanted)) and folded[same] == wanted[same]:
-            same += 1
-        if same < min(len(folded), len(wanted)) and wanted[same].startswith(folded[same]):
-            same += 1  # the caption cut the headline inside a word
-        if same >= _CAPTION_TITLE_WORDS:
-            credit = [word[0] for word in found[same:]]
-            lower = sum(1 for word in credit if word[0].islower())
-            return 0 < len(credit) <= _CAPTION_CREDIT_WORDS and lower <= _CAPTION_CREDIT_LOWER \
-                and lower < len(credit) and \
-                _CREDIT_MARK.search(line, found[same - 1].end(), found[same].start()) is not None
-    return False
 
 
 def _is_headline(line: str, cfg: CleanConfig) -> bool:
@@ -834,7 +759,7 @@ def clean_article(title: str, text: str, source: str | None, cfg: CleanConfig,
         if clean_title:
             flags.append("title_from_text")
     if moved or "title_from_text" not in flags:  # a copied paragraph stays in the text
-        lines = drop_title_captions(clean_title, drop_title_repeat(clean_title, lines, cfg))
+        lines = drop_title_repeat(clean_title, lines, cfg)
     lines = drop_trailing_teasers(lines, cfg)
     removed = len(raw_lines) - len(lines) - moved
     return Cleaned(clean_title, "\n".join(lines), removed, flags, by_pattern)
