@@ -132,18 +132,31 @@ def invented_line(rng: np.random.Generator, words: int) -> str:
 
 def test_copies_on_sites_with_other_furniture_are_found_by_their_paragraph() -> None:
     """A one-paragraph lead syndicated to four sites, each copy among short lines the
-    cleaner left (a teaser with another headline, a byline, a bio, a caption: 4 to 18
-    words, different on each site): the copies share only the paragraph, so a signature
-    of every line sees them about half alike.  An unrelated lead on the first site,
-    with the same furniture as its copy, stays apart."""
+    cleaner left (a teaser with another headline, a byline, a caption: 3 to 10 words,
+    different on each site): the copies share only the paragraph, so a signature of
+    every line sees them about half alike.  An unrelated lead on the first site, with
+    the same furniture as its copy, stays apart."""
     rng = np.random.default_rng(7)
     lead = " ".join(invented_sentences(8, 3))  # 36 words
-    furniture = [[invented_line(rng, n) for n in (18, 4, 12, 14)] for _ in range(4)]
+    furniture = [[invented_line(rng, n) for n in (10, 3, 8)] for _ in range(4)]
     copies = ["\n".join([f[0], lead, *f[1:]]) for f in furniture]
     other = "\n".join([furniture[0][0], " ".join(invented_sentences(9, 3)), *furniture[0][1:]])
     ids = ["a", "b", "c", "d", "e"]
     assert group([*copies, other], ids) == ["a", "a", "a", "a", "e"]
     assert group([*copies, other], ids, cfg=DedupConfig(min_line_words=0)) == ids
+
+
+def test_releases_sharing_only_a_long_disclaimer_are_not_copies() -> None:
+    """Press releases of one sender: a few short lines of news each, then the same
+    disclaimer of 36 words.  The disclaimer is the only paragraph but not most of a
+    release: each is compared whole, and they stay apart."""
+    rng = np.random.default_rng(13)
+    disclaimer = " ".join(invented_sentences(21, 3))
+    releases = ["\n".join([*(invented_line(rng, 9) for _ in range(3)), disclaimer])
+                for _ in range(4)]
+    assert group(releases, ["a", "b", "c", "d"]) == ["a", "b", "c", "d"]
+    assert group(releases, ["a", "b", "c", "d"],
+                 cfg=DedupConfig(min_paragraph_share=0)) == ["a", "a", "a", "a"]
 
 
 def test_a_text_without_a_paragraph_is_compared_whole() -> None:

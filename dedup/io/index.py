@@ -217,7 +217,7 @@ class Generation:
 # Index settings added since indexes were first made, each with the value that does what
 # the job did before it: an index made before a setting existed was made with that value,
 # which the run can then be given to keep appending to it.
-SETTINGS_ADDED = {"dedup.min_line_words": 0}
+SETTINGS_ADDED = {"dedup.min_line_words": 0, "dedup.min_paragraph_share": 0.6}
 
 
 @dataclass(frozen=True, slots=True)
