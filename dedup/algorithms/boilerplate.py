@@ -362,7 +362,6 @@ class Article:
     site: str
     lang: str  # guessed from the raw text, only to group the site's pages
     lines: list[str]  # normalised lines of the text
-    title: str = ""
 
 
 @dataclass(slots=True)

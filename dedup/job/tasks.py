@@ -273,7 +273,7 @@ def prepare_chunk(batch: Batch, path: Path, cfg: Config) -> PreparedChunk:
     with timer.stage("language"):
         langs = guessed_languages(records, cfg.language)
     with timer.stage("clean"):
-        articles = [Article(site_of(r.source, r.url), lang, normalise_lines(r.text), r.title)
+        articles = [Article(site_of(r.source, r.url), lang, normalise_lines(r.text))
                     for r, lang in zip(records, langs, strict=True)]
         for record, article in zip(records, articles, strict=True):
             record.text = "\n".join(article.lines)  # what every later stage reads
