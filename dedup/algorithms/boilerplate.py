@@ -169,7 +169,9 @@ def _starts_name(line: str, end: int) -> bool:
 def site_masked(line: str, site: str) -> str:
     """The line with its site's name (any case, as a word of its own) as one
     placeholder."""
-    return _site_name(site).sub(_SITE, line) if names(line, site) else line
+    if not site or site.casefold() not in line.casefold():
+        return line
+    return _site_name(site).sub(_SITE, line)
 
 
 def names(line: str, site: str) -> bool:
@@ -190,22 +192,12 @@ def label_of(line: str, site: str = "") -> str | None:
     SITE: ..."; the site's name counts as one word), if short and if what follows is not
     a sentence: "Q: ...?", "DW: ...?" (an interviewer named by the outlet), "Why it
     matters: ... ." are a site's format for its content."""
-    found = _label_and_rest(line, site)
-    if found is None or is_sentence(found[1]):
-        return None
-    return found[0]
-
-
-def _label_and_rest(line: str, site: str) -> tuple[str, str] | None:
-    """A line's label (case-folded, the site's name masked) and what follows it."""
     line = site_masked(line, site)
     found = _LABEL.match(line)
-    if found is None:
+    if found is None or len(found[1].split()) > _MAX_LABEL_WORDS or \
+            is_sentence(line[found.end() - 1:]):
         return None
-    label = found[1]
-    if len(label.split()) > _MAX_LABEL_WORDS:
-        return None
-    return label.casefold(), line[found.end() - 1:]
+    return found[1].casefold()
 
 
 def is_sentence(text: str) -> bool:
@@ -225,16 +217,9 @@ def is_sentence(text: str) -> bool:
                and not ch.isupper()) >= _SENTENCE_LETTERS
 
 
-def line_keys(line: str, site: str) -> list[tuple[str, int]]:
-    """The keys a (short, normalised) line is learned and recognised by, kind first
-    (:class:`LineKeys`)."""
-    found = LineKeys.of(line, site)
-    return [(KINDS[kind], key) for kind, key in zip(found.kinds, found.keys, strict=True)]
-
-
 @dataclass(slots=True)
 class LineKeys:
-    """A line's keys and their kinds.
+    """The keys a (short, normalised) line is learned and recognised by, and their kinds.
 
     A key's lowest bits say whether the line is a sentence (:data:`SENTENCE_BIT`) and
     whether it names its site (:data:`SITE_BIT`), which the reduce side needs and no
@@ -513,7 +498,7 @@ def learn_key_range(chunks: Sequence[Path], key_range: tuple[int, int],
                           groups_learned(groups[run, column], group_keys, group_docs,
                                          thresholds, many_sites, thresholds.share_of(key))]
         if learned_groups:
-            found.append((int(keys[start]), learned_groups, size, stories))
+            found.append((key, learned_groups, size, stories))
     pair_groups = np.array([group for _, learned, _, _ in found for group in learned],
                            dtype=np.uint64)
     pair_keys = np.array([key for key, learned, _, _ in found for _ in learned],
@@ -576,8 +561,6 @@ def count_stories(tokens: np.ndarray) -> int:
     """How many stories the articles with these story tokens make: articles sharing a
     token are one story (connected components over shared tokens)."""
     articles = len(tokens)
-    if articles == 2:  # most keys a few pages share: no components needed
-        return 1 if (tokens[0] == tokens[1]).any() else 2
     if articles < 2 or all(np.unique(tokens[:, slot]).size == articles
                            for slot in range(STORY_TOKENS)):
         return articles  # no two share a token: as many stories as articles
@@ -629,8 +612,8 @@ def pattern_text(kind: str, line: str, site: str) -> str:
     parts named, or its label."""
     if kind == SHAPE and (shape := shape_of(line, site)) is not None:
         return _named(shape)
-    if kind == LABEL and (found := _label_and_rest(line, site)) is not None:
-        return f"{_named(found[0])}: …"
+    if kind == LABEL and (label := label_of(line, site)) is not None:
+        return f"{_named(label)}: …"
     return line
 
 

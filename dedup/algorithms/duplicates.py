@@ -88,12 +88,11 @@ class DedupConfig:
         (two copies of a one-paragraph lead on two sites looked 0.4 alike with three such
         lines each); higher leaves out short paragraphs. Measured on three sets of
         syndicated copies with furniture the cleaner did not know (min_paragraph_share
-        0), pair recall: 0 (every
-        line) 0.885 / 0.909 / 0.901, 12 0.959 / 0.955 / 0.943, 20 0.997 / 0.982 / 0.983, 30
-        0.987 / 0.965 / 0.966; on the development set 0.991 / 0.992 / 0.989 / 0.989
-        (precision 0.992 at each). Their precision at 20 is that of the same sets with the
-        furniture taken out by hand (0.974 / 0.922 / 0.992: some originals of one wire
-        story are copies of each other). 0: every line.""")
+        0), pair recall: 0 (every line) 0.885 / 0.909 / 0.901, 12 0.959 / 0.955 / 0.943,
+        20 0.997 / 0.982 / 0.983, 30 0.987 / 0.965 / 0.966; on the development set 0.991 /
+        0.992 / 0.989 / 0.989 (precision 0.992 at each). Their precision at 20 is that of
+        the same sets with the furniture taken out by hand (0.974 / 0.922 / 0.992: some
+        originals of one wire story are copies of each other). 0: every line.""")
     min_paragraph_share: float = setting(0.6, Range(0.0, 1.0), doc="""
         ... if those lines hold at least this share of the article's words; else it is
         compared whole. A long line among short ones is not always the article: press
