@@ -249,7 +249,7 @@ def test_an_event_of_one_kind_today_does_not_take_an_earlier_one(tmp_path: Path)
     assert today["a8"]["cluster_id"] == earlier["a0"]["cluster_id"] != today["b0"]["cluster_id"]
 
 
-def test_clustered_votes_need_most_of_both_events_fed_articles_and_two_headlines() -> None:
+def test_clustered_votes_need_a_share_of_both_events_fed_articles_and_two_headlines() -> None:
     cfg = load_config(overrides=[*SETTINGS, "index.fed_share=0.8"]).index
     # fed articles 0-4 of earlier event 0 (bodies), 5-6 of event 1 (headlines), 7 of 2
     none = Fed.none(2**10)
@@ -267,13 +267,18 @@ def test_clustered_votes_need_most_of_both_events_fed_articles_and_two_headlines
     assert votes([0, 0, 0, 0, 0, 0, 0, -1]) == {}
     # one headline alone, all its event had fed, is not enough
     assert votes([-1] * 7 + [2]) == {}
-    # by default half is enough: 3 of 5, and 5 of the 7 it holds
-    half = load_config(overrides=SETTINGS).index
-    assert half.fed_share == 0.5
-    assert votes([0, 0, 0, 1, 1, 2, 2, 0], half) == {(0, 0): 3.0, (2, 1): 2.0}
-    assert votes([0, 0, 0, 0, 0, 0, 0, -1], half) == {(0, 0): 5.0}
-    # 3 of event 0's 5 and both of event 1's: event 0's are 3 of the 5 it holds, 1's 2
-    assert votes([0, 0, 1, 1, 1, 1, 1, -1], half) == {(1, 0): 3.0}
+    # by default two fifths are enough, of an earlier event's fed articles and of those
+    # today's event holds: 3 of 5, and 2 of 5 (two events of today then continue one)
+    share = load_config(overrides=SETTINGS).index
+    assert share.fed_share == 0.4
+    assert votes([0, 0, 0, 1, 1, 2, 2, 0], share) == {(0, 0): 3.0, (1, 0): 2.0, (2, 1): 2.0}
+    # event 1's two are 2 of the 7 today's event holds: too few
+    assert votes([0, 0, 0, 0, 0, 0, 0, -1], share) == {(0, 0): 5.0}
+    # one of event 0's 5 is too few, even when it is all that today's event holds
+    assert votes([1, 0, 0, 0, 0, -1, -1, -1], share) == {(0, 0): 4.0}
+    # 3 of event 0's 5 and both of event 1's are each two fifths of the 5 it holds: it
+    # meets both (and merges them), as the other event of today meets event 0
+    assert votes([0, 0, 1, 1, 1, 1, 1, -1], share) == {(0, 0): 2.0, (1, 0): 3.0, (1, 1): 2.0}
 
 
 def test_second_run_bytes_do_not_depend_on_workers_chunks_or_storage(tmp_path: Path) -> None:
