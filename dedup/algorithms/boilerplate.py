@@ -177,8 +177,7 @@ def site_masked(line: str, site: str) -> str:
 def names(line: str, site: str) -> bool:
     """Whether the line names the site: its name in any case, as a word of its own ("AP"
     is not in "happened", "stern" not in "gestern")."""
-    return bool(site) and site.casefold() in line.casefold() and \
-        _site_name(site).search(line) is not None
+    return site_masked(line, site) != line
 
 
 @cache
