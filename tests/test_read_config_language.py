@@ -417,6 +417,29 @@ def test_a_quoted_word_does_not_decide_a_long_text() -> None:
     assert detect_language("", text, LanguageConfig(foreign_letter_share=0.0)).lang != "ru"
 
 
+# A page's furniture left in English above its own text: Latin letters make more n-grams
+# than Han characters do, and the model took such Chinese pages for English.
+NOTICE = "We value your privacy. We and our partners use cookies. Accept all | Reject"
+
+
+@pytest.mark.parametrize("text, lang", [
+    (f"{NOTICE}\n臺北市政府今日宣布，捷運票價將自明年一月起調整，市長表示此舉是為了維持營運品質。"
+     "中央氣象局表示，強烈颱風預計明日接近東部海域，民眾應嚴加防範強風豪雨。", "zh"),
+    (f"{NOTICE}\n日本銀行は金融政策決定会合で利上げを決めたと発表した。政府は来年度の予算案を"
+     "閣議決定し、防衛費と社会保障費が過去最大となった。", "ja"),
+    (f"{NOTICE}\n서울시는 내년부터 지하철 요금을 인상한다고 발표했다. 정부는 다음 주 파리에서 "
+     "열리는 회의에 장관을 보내기로 했으며 관계자들은 협상이 길어질 것으로 내다봤다.", "ko"),
+    (f"{NOTICE}\nЛидеры ЕС соберутся в Париже на следующей неделе, сообщил министр.", "ru"),
+    (f"{NOTICE}\nأعلنت الحكومة اليوم أن الوزراء سيجتمعون في باريس الأسبوع المقبل.", "ar"),
+    (f"{NOTICE}\nΟι ηγέτες της Ευρώπης θα συναντηθούν στο Παρίσι την επόμενη εβδομάδα.", "el"),
+    # and a line in another script does not decide a text mostly in Latin letters
+    ("Leaders from the EU, the UK and Canada will gather in Paris next week to discuss "
+     "guarantees.\n臺北市政府今日宣布", "en"),
+])
+def test_the_script_most_letters_are_in_bounds_the_language(text: str, lang: str) -> None:
+    assert detect_language("", text, LanguageConfig()).lang == lang
+
+
 def test_too_little_text_is_undetermined() -> None:
     assert detect_language("", "12 34 !!", LanguageConfig()).lang == "und"
     # bytes that could not be decoded say nothing (a page of them came out Bengali)
