@@ -20,6 +20,7 @@ from dedup.algorithms.boilerplate import (
     Article,
     Thresholds,
     count_stories,
+    frames_of,
     groups_learned,
     is_sentence,
     label_of,
@@ -29,6 +30,7 @@ from dedup.algorithms.boilerplate import (
     pattern_text,
     save_chunk_lines,
     shape_of,
+    stable_hash,
     story_tokens,
 )
 from dedup.algorithms.duplicates import key_ranges
@@ -382,3 +384,78 @@ def test_lines_naming_the_site_are_furniture_unless_they_are_sentences(
     found = learn(records, tmp_path, shipped_thresholds())
     assert {line for _, line in found} == {1, 2}
     assert len(found) >= 22 * 2  # nearly every page's two
+
+
+@pytest.mark.parametrize(("line", "frame"), [
+    ("→ Vorn kelda tarn belim ulna in the rain.", ("lead→", "lead\0→")),
+    ("VELDO | Vorn kelda tarn belim ulna in the rain.", ("lead|", "lead\0veldo |")),
+    ("Ern op more → Zorvak Belim", ("lead→", "lead\0ern op more →")),
+    ("Vorn kelda tarn belim ulna. Fotka ba Zorvak Belim", ("credit", "credit\0fotka ba \x04 \x04")),
+    ("Vorn kelda tarn belim (Kreditu: Zorvak/Belim)", ("credit", "credit\0(kreditu: \x04/\x04)")),
+    ("Zorvak Belim | Tarn Ulnavi", ("names|", "names\0\x04 \x04 | \x04 \x04")),
+    ("#Zorvak #belim", ("names#", "names\0#\x04 #\x04")),
+])
+def test_frames_are_a_lead_in_a_credit_or_names_and_separators(
+        line: str, frame: tuple[str, str]) -> None:
+    assert frames_of(line, "") == [frame]
+
+
+@pytest.mark.parametrize("line", [
+    "Labour | 412,330 | 38.1%",  # a table's row: a name before the bar
+    "Zorvak 2 | Belim 1",  # a result
+    "14:05 | Police have closed the bridge",  # a live blog's time
+    "— Vorn kelda tarn belim, he said.",  # dialogue and datelines open with dashes
+    "Vorn kelda tarn belim. Nobody knows why",  # the next sentence, unfinished
+    "Vorn kelda tarn belim ulna (AP)",  # a credit that keeps no word
+    "Zorvak Belim",  # names alone: any short heading
+    "#Zorvak",
+])
+def test_lines_of_content_forms_have_no_frame(line: str) -> None:
+    assert frames_of(line, "") == []
+
+
+def test_the_report_names_a_frame_by_its_fixed_part() -> None:
+    line = "Vorn kelda tarn belim ulna. Fotka ba Zorvak Belim"
+    (_, credit), = frames_of(line, "")
+    key = stable_hash(f"frame\0{credit}")
+    assert pattern_text("frame", line, "", key) == "… fotka ba <Name> <Name>"
+    (_, lead), = frames_of("VELDO | Zorvak belim tarn", "")
+    assert pattern_text("frame", "VELDO | Zorvak belim tarn", "",
+                        stable_hash(f"frame\0{lead}")) == "veldo | …"
+
+
+@pytest.mark.parametrize("script", sorted(ALPHABETS))
+def test_framed_furniture_alone_goes_and_framed_runs_stay(script: str, tmp_path: Path) -> None:
+    """Each page holds, with another headline, caption or person each time, a teaser
+    after a lead-in, a caption with a credit, a byline of names and a line of hashtags,
+    each alone between paragraphs -- and the same forms in runs, as content writes
+    them: a list of arrowed facts, a table's rows, a post's hashtags.  The furniture
+    goes, the runs stay."""
+    rng = random.Random(23)
+    words = Words(rng, script)
+    lead, credit = words.word().upper(), f"{words.name()} {words.word()}"
+    outlets = [f"{words.name()} {words.name()}" for _ in range(5)]
+
+    def person() -> str:
+        return f"{words.name()} {words.name()}"
+
+    records, runs = [], set()
+    for page in range(24):
+        lines = [story(page),
+                 f"{lead} | {words.sentence(9)}",
+                 story(1000 + page),
+                 f"{words.sentence(7)[:-1]}. {credit} {person()}",
+                 story(2000 + page),
+                 f"{person()} | {rng.choice(outlets)}",
+                 story(3000 + page),
+                 f"#{words.name()} #{words.name()}"]
+        if page % 3 == 0:
+            run = [f"→ {words.sentence(8)}" for _ in range(3)] + \
+                [f"{words.name()} {words.name()} | {words.name()}" for _ in range(3)] + \
+                [f"#{words.name()} #{words.name()}" for _ in range(2)]
+            runs |= {(page, number) for number in range(len(lines), len(lines) + len(run))}
+            lines += run
+        records.append(("site", "xx", "\n".join(lines)))
+    found = learn(records, tmp_path, shipped_thresholds())
+    assert not found & runs
+    assert found == {(page, line) for page in range(24) for line in (1, 3, 5, 7)}

@@ -1,7 +1,8 @@
 """Boilerplate learned from the corpus: the lines a site shows on many of its pages.
 
 A line is boilerplate when it -- or its *shape*, the line with numbers, dates, capitalised
-names and the outlet's own name masked, or its *label*, the few words before a colon --
+names and the outlet's own name masked, its *label*, the few words before a colon, or its
+*frame*, the fixed part around a headline, a caption or names (``_MARKERS``) --
 recurs across several unrelated articles and on a good share of the pages of the site
 (and language) that shows it.  Nothing here names a string: what is learned is what the
 dump repeats, so it works on sites, languages and scripts never seen before.
@@ -27,7 +28,8 @@ into chunks: every count is a sum over articles.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -42,8 +44,8 @@ from dedup.algorithms.lexicon import DATE_WORDS
 from dedup.io.spool import save_array
 
 # Kinds of key a line has (saved as their index in KINDS).
-LINE, SHAPE, LABEL = "line", "shape", "label"
-KINDS = (LINE, SHAPE, LABEL)
+LINE, SHAPE, LABEL, FRAME = "line", "shape", "label", "frame"
+KINDS = (LINE, SHAPE, LABEL, FRAME)
 _KIND_INDEX = {kind: index for index, kind in enumerate(KINDS)}
 # Story tokens per article: min-hashes of its text's byte windows under this many
 # permutations.  Copies share most windows, so they share a token with high probability
@@ -93,6 +95,40 @@ _KEPT_WORD = re.compile(r"[^\W\d_]+")
 _MAX_SHAPE_CHARS = 80
 
 
+# *Frames*: the fixed part of a line whose rest is a headline, a caption or names -- a
+# lead-in before a marker ("→ <headline>", "RELATED | <headline>"), a credit after the
+# caption ("<caption>. Photo by <Name>", "<caption> (Credit: <Name>)"), or a line of names
+# and separators ("<Name> | <Name>", "#<Name> #<Name>").  Content has such lines too, but
+# in runs: a table's rows, a list's bullets, a post's hashtags, a fixture list.  So a
+# line's frame counts only where neither neighbouring line has a frame of its family
+# (:func:`map_lines`); furniture stands alone between paragraphs.  A frame's family is its
+# form and its marker or separator ("lead|", "names#", "credit").
+_MARKERS = "|→►▶▲▼•"
+# Dashes and guillemets are left out: they open quotes and dialogue lines ("— Yes, he
+# said.", "»Wir ...«") and datelines ("KYIV — ...").
+_LEAD_IN = re.compile(rf"^([^{_MARKERS}]{{0,30}}?)\s*([{_MARKERS}])\s*(?=\S)")
+_MAX_LEAD_IN_WORDS = 3
+# A credit ending a line: a parenthesis, or a part after the last sentence without an
+# end of its own.
+_MIN_CREDIT_CHARS = 2
+_MAX_PARENTHESIS_CHARS = 40
+_MAX_PART_CHARS = 50
+_MAX_CREDIT_WORDS = 6
+# A line of names (or tags) and separators: its shape keeps no word, so the lines need a
+# separator and two names to make a frame.
+_SEPARATOR = re.compile("[|/#•·]")
+# What a line needs for any frame but a credit: a marker or a separator.
+_MARK_OR_SEPARATOR = re.compile(f"[{_MARKERS}/#·]")
+_HASHTAG = re.compile(r"#\w+")
+_PLACEHOLDERS = frozenset("\x01\x02\x03\x04\x05")
+# A sentence after a lead-in is about its page when this share of its words (of four
+# letters or more) are on the page's other lines.
+_ABOUT_SHARE = 0.5
+_LONG_WORD = re.compile(r"[^\W\d_]{4,}")
+# Frames are looked for on short lines only: a lead paragraph is longer.
+_MAX_FRAME_CHARS = 160
+
+
 def stable_hash(text: str) -> int:
     """A 64-bit MurmurHash3 of the text: equal in every process and run, unlike
     ``hash()``, and a quarter of blake2b's cost (every short line of the dump has
@@ -124,6 +160,16 @@ def shape_of(line: str, site: str) -> str | None:
     byline or a credit, and its first word a name) or the next word is capitalised too
     (a name).
     """
+    shape = _masked(line, site)
+    if shape is None or not _TELLING_SHAPE.search(shape) or \
+            len(_KEPT_WORD.findall(shape)) > _MAX_SHAPE_WORDS:
+        return None
+    return shape
+
+
+def _masked(line: str, site: str) -> str | None:
+    """The line with its variable parts masked (see :func:`shape_of`), or None when it is
+    long, a sentence, or nothing was masked."""
     if len(line) > _MAX_SHAPE_CHARS:
         return None
     words = line.split()
@@ -153,10 +199,7 @@ def shape_of(line: str, site: str) -> str | None:
 
     first_word = len(line) - len(line.lstrip())
     shape = _WORD.sub(masked, line)
-    if shape == text or not _TELLING_SHAPE.search(shape) or \
-            len(_KEPT_WORD.findall(shape)) > _MAX_SHAPE_WORDS:
-        return None
-    return shape
+    return None if shape == text else shape
 
 
 def _starts_name(line: str, end: int) -> bool:
@@ -184,6 +227,122 @@ def names(line: str, site: str) -> bool:
 def _site_name(site: str) -> re.Pattern[str]:
     """The site's name as a word of its own, any case."""
     return re.compile(rf"(?<!\w){re.escape(site)}(?!\w)", re.IGNORECASE)
+
+
+def frames_of(line: str, site: str) -> list[tuple[str, str]]:
+    """The line's frames (see ``_MARKERS``): (family, frame text) pairs.  A line can have
+    a lead-in and a credit."""
+    if len(line) > _MAX_FRAME_CHARS or not _may_have_frame(line):
+        return []
+    masked = site_masked(line, site)
+    found = []
+    if (lead := _lead_in(masked)) is not None:
+        found.append((f"{_LEAD}{lead[-1]}", f"{_LEAD}\0{lead}"))
+    if (credit := _credit(masked)) is not None:
+        found.append((_CREDIT, f"{_CREDIT}\0{credit}"))
+    if (names := _names_line(line, site)) is not None:
+        found.append((f"{_NAMES}{names[1]}", f"{_NAMES}\0{names[0]}"))
+    return found
+
+
+def _may_have_frame(line: str) -> bool:
+    """Whether the line has what any frame needs: a marker or separator, a closing
+    parenthesis at its end, or a part after a sentence (most lines have none: this is
+    asked of every short line of the dump)."""
+    return _MARK_OR_SEPARATOR.search(line) is not None or line.endswith(")") or (
+        line[-1:] not in _SENTENCE_ENDS and (". " in line or "? " in line or "! " in line))
+
+
+_LEAD, _CREDIT, _NAMES = "lead", "credit", "names"  # the forms of a frame
+
+
+def _is_lead(family: str) -> bool:
+    """Whether a frame family is a lead-in's."""
+    return family.startswith(_LEAD)
+
+
+def _words_of(lines: Sequence[str]) -> Counter[str]:
+    """How many of a page's lines hold each word (of four letters or more, case
+    folded)."""
+    return Counter(word for line in lines for word in set(_LONG_WORD.findall(line.casefold())))
+
+
+def _about(line: str, page_words: Counter[str]) -> bool:
+    """Whether a line's words are mostly on its page's other lines too: a sentence
+    after a lead-in that speaks of the page's story ("UPDATE | The suspect was
+    charged.") is content; a teaser's headline is of another story."""
+    words = set(_LONG_WORD.findall(line.casefold()))
+    shared = sum(1 for word in words if page_words[word] > 1)
+    return bool(words) and shared >= _ABOUT_SHARE * len(words)
+
+
+def _lead_in(line: str) -> str | None:
+    """The words before a marker that opens the line, with the marker, if they are a
+    label of a few words written in lower case or capitals ("RELATED |", "Read more →",
+    "→"): a capitalised word is a name ("Labour | 412,330"), unless it starts a lead-in of
+    more words, and a number a time ("14:05 |")."""
+    found = _LEAD_IN.match(line)
+    if found is None:
+        return None
+    words = found[1].split()
+    if len(words) > _MAX_LEAD_IN_WORDS or _DIGIT.search(found[1]) or \
+            any(word[:1].isupper() and not word.isupper() for word in words[len(words) > 1:]):
+        return None
+    return f"{found[1].strip().casefold()} {found[2]}".lstrip()
+
+
+def _credit(line: str) -> str | None:
+    """The credit ending a line after its caption, its names masked: "(credit: <Name>)",
+    "photo by <Name> <Name>".  It must keep a word and mask a name or a number: a
+    parenthesis of fixed words ("(AP)", "(video)") also ends a line of content, and a
+    part after a sentence without names is the next sentence, unfinished."""
+    parenthesis = _trailing_parenthesis(line)
+    part = parenthesis if parenthesis is not None else _part_after_sentence(line)
+    if part is None or len(part.split()) > _MAX_CREDIT_WORDS or \
+            (part == part.lower() and _DIGIT.search(part) is None):
+        return None  # nothing to mask (a lower-case day name is not a credit either)
+    shape = shape_of(part, "")
+    if shape is None or _PLACEHOLDERS.isdisjoint(shape):
+        return None
+    return f"({shape})" if parenthesis is not None else shape
+
+
+def _trailing_parenthesis(line: str) -> str | None:
+    """What the parenthesis ending the line holds, if text comes before it."""
+    if not line.endswith(")"):
+        return None
+    opening = line.rfind("(")
+    inside = line[opening + 1:-1]
+    if opening < 1 or not line[:opening].strip() or ")" in inside or \
+            not _MIN_CREDIT_CHARS <= len(inside) <= _MAX_PARENTHESIS_CHARS:
+        return None
+    return inside
+
+
+def _part_after_sentence(line: str) -> str | None:
+    """The part after the line's last sentence, if it has no end of its own."""
+    if line[-1:] in _SENTENCE_ENDS:
+        return None
+    end = max(line.rfind(". "), line.rfind("! "), line.rfind("? "))
+    part = line[end + 2:].strip() if end >= 0 else ""
+    if not _MIN_CREDIT_CHARS < len(part) <= _MAX_PART_CHARS or \
+            any(mark in part for mark in ".!?"):
+        return None
+    return part
+
+
+def _names_line(line: str, site: str) -> tuple[str, str] | None:
+    """The shape of a line made of names (or hashtags) and a separator, and the
+    separator: "<Name> <Name> | <Name>", "#<Name> #<Name>".  Not with numbers or dates:
+    "Arsenal 2 | Chelsea 1" is a result."""
+    separator = _SEPARATOR.search(line)
+    if separator is None:
+        return None
+    shape = _masked(_HASHTAG.sub("#X", line), site)
+    if shape is None or _KEPT_WORD.search(shape) or _NUMBER in shape or _DATE in shape or \
+            sum(1 for ch in shape if ch in _PLACEHOLDERS) < 2:
+        return None
+    return shape, separator[0]
 
 
 def label_of(line: str, site: str = "") -> str | None:
@@ -222,17 +381,24 @@ class LineKeys:
 
     A key's lowest bits say whether the line is a sentence (:data:`SENTENCE_BIT`) and
     whether it names its site (:data:`SITE_BIT`), which the reduce side needs and no
-    longer has the line to tell."""
+    longer has the line to tell.  Its frames' keys are apart: whether they count depends
+    on the lines around it (:meth:`frames_alone`)."""
 
     keys: list[int]
     kinds: list[int]  # the index in KINDS of each key
+    frames: list[tuple[str, int]]  # (family, key) of each frame (see ``_MARKERS``)
+    families: frozenset[str]  # of its frames
+    leads_a_sentence: bool  # a lead-in before a sentence: see :func:`_about`
 
     @classmethod
     def of(cls, line: str, site: str) -> LineKeys:
         """Every key of one line, each computed once."""
+        folded = line.casefold()
+        if site and site.casefold() not in folded:
+            site = ""  # spares each key's look for the site's name in the line
         sentence = SENTENCE_BIT if is_sentence(line) else 0
         names_site = SITE_BIT if not sentence and names(line, site) else 0
-        keys = [_key(LINE, line.casefold(), names_site | sentence)]
+        keys = [_key(LINE, folded, names_site | sentence)]
         kinds = [_KIND_INDEX[LINE]]
         if (shape := shape_of(line, site)) is not None:
             keys.append(_key(SHAPE, shape, names_site | sentence))
@@ -240,7 +406,25 @@ class LineKeys:
         if (label := label_of(line, site)) is not None:
             keys.append(_key(LABEL, label, names_site))
             kinds.append(_KIND_INDEX[LABEL])
-        return cls(keys, kinds)
+        frames = [(family, _key(FRAME, frame, sentence))
+                  for family, frame in frames_of(line, site)]
+        if not frames:
+            return cls(keys, kinds, frames, _NO_FAMILIES, False)
+        return cls(keys, kinds, frames, frozenset(family for family, _ in frames),
+                   bool(sentence) and any(_is_lead(family) for family, _ in frames))
+
+    def frames_alone(self, before: LineKeys | None, after: LineKeys | None,
+                     about_page: bool) -> list[int]:
+        """The keys of the frames that count: not of a family the line before or after
+        has too (a table's rows, a list's bullets, a run of hashtags are content), and
+        no lead-in when the sentence after it is ``about_page``."""
+        taken = (before.families if before is not None else _NO_FAMILIES) | \
+            (after.families if after is not None else _NO_FAMILIES)
+        return [key for family, key in self.frames if family not in taken
+                and not (about_page and _is_lead(family))]
+
+
+_NO_FAMILIES: frozenset[str] = frozenset()
 
 
 def _key(kind: str, text: str, flags: int) -> int:
@@ -381,6 +565,7 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
         contents.append("\n".join(longest_first)[:_TOKEN_TEXT_CHARS].casefold())
         site, seen = article.site, known.setdefault(article.site, {})
         before = len(keys)
+        framed: list[int] = []  # the lines with frames, decided once their neighbours are known
         for number, line in enumerate(article.lines):
             if len(line) > max_line_chars:
                 continue
@@ -390,6 +575,13 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
             keys += found.keys
             kinds += found.kinds
             numbers += [number] * len(found.keys)
+            if found.frames:
+                framed.append(number)
+        if framed:
+            frame_keys = _frames_alone(article.lines, seen, framed)
+            keys += [key for _, key in frame_keys]
+            kinds += [_KIND_INDEX[FRAME]] * len(frame_keys)
+            numbers += [number for number, _ in frame_keys]
         per_article[row] = len(keys) - before
     key_array = np.array(keys, dtype=np.uint64)
     order = np.argsort(key_array, kind="stable")
@@ -397,6 +589,27 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
     return ChunkLines(groups=groups, tokens=story_tokens(contents), keys=key_array[order],
                       rows=rows[order], lines=np.array(numbers, dtype=np.uint32)[order],
                       kinds=np.array(kinds, dtype=np.uint8)[order])
+
+
+def _frames_alone(lines: Sequence[str], line_keys: Mapping[str, LineKeys],
+                  framed: Sequence[int]) -> list[tuple[int, int]]:
+    """(line, key) of the frames of the ``framed`` lines that count (see
+    :meth:`LineKeys.frames_alone`); ``line_keys`` holds the keys of the page's short
+    lines."""
+    found: list[tuple[int, int]] = []
+    page_words: Counter[str] | None = None
+    last = len(lines) - 1
+    for number in framed:
+        keys = line_keys[lines[number]]
+        about_page = False
+        if keys.leads_a_sentence:
+            if page_words is None:
+                page_words = _words_of(lines)
+            about_page = _about(lines[number], page_words)
+        found += [(number, key) for key in keys.frames_alone(
+            line_keys.get(lines[number - 1]) if number else None,
+            line_keys.get(lines[number + 1]) if number < last else None, about_page)]
+    return found
 
 
 def lines_path(chunk: Path, part: str) -> Path:
@@ -606,13 +819,19 @@ _PLACEHOLDER_NAMES = {_SITE: "<site>", _NUMBER: "<number>", _DATE: "<date>", _NA
                       _LINK: "<address>"}
 
 
-def pattern_text(kind: str, line: str, site: str) -> str:
+def pattern_text(kind: str, line: str, site: str, key: int = 0) -> str:
     """A learned pattern as the report shows it: the line, its shape with its masked
-    parts named, or its label."""
+    parts named, its label, or its frame (the one of ``key``)."""
     if kind == SHAPE and (shape := shape_of(line, site)) is not None:
         return _named(shape)
     if kind == LABEL and (label := label_of(line, site)) is not None:
         return f"{_named(label)}: …"
+    if kind == FRAME:
+        for _, frame in frames_of(line, site):
+            if _key(FRAME, frame, 0) == key & ~_FLAG_BITS:
+                form, text = frame.split("\0")
+                return {_LEAD: f"{_named(text)} …", _CREDIT: f"… {_named(text)}"}.get(
+                    form, _named(text))
     return line
 
 
@@ -651,7 +870,7 @@ class Removals:
             name = str(key)
             patterns[name] = patterns.get(name, 0) + 1
             if name not in self.patterns:
-                self.patterns[name] = [kind, pattern_text(kind, line, site)]
+                self.patterns[name] = [kind, pattern_text(kind, line, site, key)]
 
     def merge(self, other: Removals) -> Removals:
         """Add ``other`` (a later chunk's) into this one; first examples are kept."""
