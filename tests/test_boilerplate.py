@@ -407,6 +407,7 @@ def test_frames_are_a_lead_in_a_credit_or_names_and_separators(
     "— Vorn kelda tarn belim, he said.",  # dialogue and datelines open with dashes
     "Vorn kelda tarn belim. Nobody knows why",  # the next sentence, unfinished
     "Vorn kelda tarn belim ulna (AP)",  # a credit that keeps no word
+    "Vorn kelda tarn belim ulna (Serves 4)",  # a number is not a name
     "Zorvak Belim",  # names alone: any short heading
     "#Zorvak",
 ])

@@ -121,6 +121,7 @@ _SEPARATOR = re.compile("[|/#•·]")
 _MARK_OR_SEPARATOR = re.compile(f"[{_MARKERS}/#·]")
 _HASHTAG = re.compile(r"#\w+")
 _PLACEHOLDERS = frozenset("\x01\x02\x03\x04\x05")
+_CREDITED = frozenset("\x01\x04\x05")  # a credit names a site, a person or an address
 # A sentence after a lead-in is about its page when this share of its words (of four
 # letters or more) are on the page's other lines.
 _ABOUT_SHARE = 0.5
@@ -293,16 +294,16 @@ def _lead_in(line: str) -> str | None:
 
 def _credit(line: str) -> str | None:
     """The credit ending a line after its caption, its names masked: "(credit: <Name>)",
-    "photo by <Name> <Name>".  It must keep a word and mask a name or a number: a
-    parenthesis of fixed words ("(AP)", "(video)") also ends a line of content, and a
-    part after a sentence without names is the next sentence, unfinished."""
+    "photo by <Name> <Name>".  It must keep a word and mask a name (a person, an agency,
+    an address): a parenthesis of fixed words or numbers ("(AP)", "(video)", "(Serves
+    4)") also ends a line of content, and a part after a sentence without names is the
+    next sentence, unfinished."""
     parenthesis = _trailing_parenthesis(line)
     part = parenthesis if parenthesis is not None else _part_after_sentence(line)
-    if part is None or len(part.split()) > _MAX_CREDIT_WORDS or \
-            (part == part.lower() and _DIGIT.search(part) is None):
-        return None  # nothing to mask (a lower-case day name is not a credit either)
+    if part is None or len(part.split()) > _MAX_CREDIT_WORDS or part == part.lower():
+        return None  # no capital, no name
     shape = shape_of(part, "")
-    if shape is None or _PLACEHOLDERS.isdisjoint(shape):
+    if shape is None or _CREDITED.isdisjoint(shape):
         return None
     return f"({shape})" if parenthesis is not None else shape
 
