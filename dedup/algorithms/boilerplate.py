@@ -429,7 +429,7 @@ _NO_FAMILIES: frozenset[str] = frozenset()
 
 
 def _key(kind: str, text: str, flags: int) -> int:
-    """The key of a line, shape or label, with its flag bits."""
+    """The key of a line, shape, label or frame, with its flag bits."""
     return stable_hash(f"{kind}\0{text}") & ~_FLAG_BITS | flags
 
 

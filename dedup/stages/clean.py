@@ -33,7 +33,7 @@ class CleanConfig:
     """Boilerplate removal: generic line rules, and boilerplate learned from the dump itself."""
 
     boilerplate_min_stories: int = setting(3, Range(2, None), doc="""
-        Learned boilerplate (dedup/algorithms/boilerplate.py): a line, its shape or its label
+        Learned boilerplate (dedup/algorithms/boilerplate.py): a line, its shape, label or frame
         must be in at least this many unrelated stories (articles that are not copies of each
         other). Lower learns the furniture of small dumps and small sites sooner, but lets a
         sentence that a few reports happen to share be taken for furniture (and a small

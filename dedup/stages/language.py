@@ -77,12 +77,14 @@ HAN_WRITERS = {"han": ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)),
 # Below this share of a Han text's letters, Hangul or kana do not make it Korean or Japanese
 # (a quoted name, a brand).
 _OTHER_SCRIPT_SHARE = 0.05
+_CYRILLIC = (0x0400, 0x0530)
+_CYRILLIC_MODEL_LANGS = ("bg", "mk", "ru", "uk")
 # Scripts that several of the model's languages write, and which: a text most of whose
 # letters are in one of them is in one of its languages, whatever the n-grams of a line
 # left in another script say (a Chinese page under an English cookie notice scored "en"
 # with confidence 1.0: Latin letters make more n-grams than Han characters).
 SCRIPT_LANGUAGES: dict[str, tuple[tuple[tuple[int, int], ...], tuple[str, ...]]] = {
-    "cyrillic": (((0x0400, 0x0530),), ("bg", "mk", "ru", "uk")),
+    "cyrillic": ((_CYRILLIC,), _CYRILLIC_MODEL_LANGS),
     "arabic": (((0x0600, 0x0700), (0x0750, 0x0780), (0xFB50, 0xFE00), (0xFE70, 0xFF00)),
                ("ar", "fa", "ur")),
     "greek": (((0x0370, 0x0400),), ("el",)),
@@ -99,8 +101,6 @@ SCRIPT_LANGUAGES: dict[str, tuple[tuple[tuple[int, int], ...], tuple[str, ...]]]
     "han": (tuple(bounds for ranges in HAN_WRITERS.values() for bounds in ranges),
             ("zh", "ja", "ko")),
 }
-_CYRILLIC = (0x0400, 0x0530)
-_CYRILLIC_MODEL_LANGS = ("bg", "mk", "ru", "uk")
 # langdetect's own pre-cleaning: addresses say nothing about the language.
 _URL = re.compile(r"https?://[-_.?&~;+=/#0-9A-Za-z]{1,2076}")
 _MAIL = re.compile(r"[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{1,255}")
@@ -428,14 +428,14 @@ def letters_table() -> Letters:
 
 @dataclass(frozen=True, slots=True)
 class LetterCounts:
-    """Per sample, counted for all samples at once: its letters, and of them those..."""
+    """Letters of each sample, counted for all samples at once (one row per sample)."""
 
-    letters: np.ndarray
-    scripts: np.ndarray  # (samples, OWN_SCRIPTS) ... in each script one language writes
-    cyrillic: np.ndarray  # ... in Cyrillic
-    foreign: np.ndarray  # (samples, ALPHABETS) ... in Cyrillic, outside each alphabet
-    han_writing: np.ndarray  # (samples, HAN_WRITERS) ... of Han, kana, Hangul
-    shared_scripts: np.ndarray  # (samples, SCRIPT_LANGUAGES) ... in each of those scripts
+    letters: np.ndarray  # all its letters
+    scripts: np.ndarray  # per script of OWN_SCRIPTS
+    cyrillic: np.ndarray  # in Cyrillic
+    foreign: np.ndarray  # in Cyrillic and outside each alphabet of ALPHABETS
+    han_writing: np.ndarray  # per script of HAN_WRITERS (Han, kana, Hangul)
+    shared_scripts: np.ndarray  # per script of SCRIPT_LANGUAGES
 
 
 def letter_counts(samples: Sequence[str]) -> LetterCounts:
