@@ -392,7 +392,8 @@ def test_lines_naming_the_site_are_furniture_unless_they_are_sentences(
     ("Ern op more → Zorvak Belim", ("lead→", "lead\0ern op more →")),
     ("Vorn kelda tarn belim ulna. Fotka ba Zorvak Belim", ("credit", "credit\0fotka ba \x04 \x04")),
     ("Vorn kelda tarn belim (Kreditu: Zorvak/Belim)", ("credit", "credit\0(kreditu: \x04/\x04)")),
-    ("Zorvak Belim | Tarn Ulnavi", ("names|", "names\0\x04 \x04 | \x04 \x04")),
+    ("Zorvak Belim / Tarn Ulnavi", ("names/", "names\0\x04 / \x04")),
+    ("Zorvak Belim · Agencia de Tarn Ulnavi", ("names·", "names\0\x04 · \x04")),  # one name
     ("#Zorvak #belim", ("names#", "names\0#\x04 #\x04")),
 ])
 def test_frames_are_a_lead_in_a_credit_or_names_and_separators(
@@ -409,6 +410,7 @@ def test_frames_are_a_lead_in_a_credit_or_names_and_separators(
     "Vorn kelda tarn belim ulna (AP)",  # a credit that keeps no word
     "Vorn kelda tarn belim ulna (Serves 4)",  # a number is not a name
     "Zorvak Belim",  # names alone: any short heading
+    "Zorvak Belim | Tarn Ulnavi",  # a match's header, or a byline: one form
     "#Zorvak",
 ])
 def test_lines_of_content_forms_have_no_frame(line: str) -> None:
@@ -447,12 +449,12 @@ def test_framed_furniture_alone_goes_and_framed_runs_stay(script: str, tmp_path:
                  story(1000 + page),
                  f"{words.sentence(7)[:-1]}. {credit} {person()}",
                  story(2000 + page),
-                 f"{person()} | {rng.choice(outlets)}",
+                 f"{person()} · {rng.choice(outlets)}",
                  story(3000 + page),
                  f"#{words.name()} #{words.name()}"]
         if page % 3 == 0:
             run = [f"→ {words.sentence(8)}" for _ in range(3)] + \
-                [f"{words.name()} {words.name()} | {words.name()}" for _ in range(3)] + \
+                [f"{words.name()} {words.name()} · {words.name()}" for _ in range(3)] + \
                 [f"#{words.name()} #{words.name()}" for _ in range(2)]
             runs |= {(page, number) for number in range(len(lines), len(lines) + len(run))}
             lines += run

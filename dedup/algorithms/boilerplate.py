@@ -115,11 +115,15 @@ _MAX_PARENTHESIS_CHARS = 40
 _MAX_PART_CHARS = 50
 _MAX_CREDIT_WORDS = 6
 # A line of names (or tags) and separators: its shape keeps no word, so the lines need a
-# separator and two names to make a frame.
-_SEPARATOR = re.compile("[|/#•·]")
+# separator and two names to make a frame.  Not a bar: a match report's header
+# ("Crystal Palace | Aston Villa") is a byline's form ("Ann Lee | Wire Service").
+_SEPARATOR = re.compile("[/#•·]")
 # What a line needs for any frame but a credit: a marker or a separator.
 _MARK_OR_SEPARATOR = re.compile(f"[{_MARKERS}/#·]")
 _HASHTAG = re.compile(r"#\w+")
+# A name of several words, with particles ("Ana de la Cruz", "Agencia Ibérica de
+# Noticias"): one name in a names line, however many words each page's has.
+_NAME_RUN = re.compile("\x04(?:[ \u00a0]+(?:[^\\W\\d_]{1,3}[ \u00a0]+)*\x04)+")
 _PLACEHOLDERS = frozenset("\x01\x02\x03\x04\x05")
 _CREDITED = frozenset("\x01\x04\x05")  # a credit names a site, a person or an address
 # A sentence after a lead-in is about its page when this share of its words (of four
@@ -339,8 +343,14 @@ def _names_line(line: str, site: str) -> tuple[str, str] | None:
     separator = _SEPARATOR.search(line)
     if separator is None:
         return None
-    shape = _masked(_HASHTAG.sub("#X", line), site)
-    if shape is None or _KEPT_WORD.search(shape) or _NUMBER in shape or _DATE in shape or \
+    tagged = _HASHTAG.sub("#" + _NAME, line)
+    shape = _masked(tagged, site)
+    if shape is None:  # nothing masked but the tags, or a sentence or long line: no frame
+        if tagged == line or len(line) > _MAX_SHAPE_CHARS:
+            return None
+        shape = tagged.casefold()
+    shape = _NAME_RUN.sub(_NAME, shape)
+    if _KEPT_WORD.search(shape) or _NUMBER in shape or _DATE in shape or \
             sum(1 for ch in shape if ch in _PLACEHOLDERS) < 2:
         return None
     return shape, separator[0]
