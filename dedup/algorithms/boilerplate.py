@@ -98,7 +98,7 @@ _MAX_SHAPE_CHARS = 80
 # *Frames*: the fixed part of a line whose rest is a headline, a caption or names -- a
 # lead-in before a marker ("→ <headline>", "RELATED | <headline>"), a credit after the
 # caption ("<caption>. Photo by <Name>", "<caption> (Credit: <Name>)"), or a line of names
-# and separators ("<Name> | <Name>", "#<Name> #<Name>").  Content has such lines too, but
+# and separators ("<Name> / <Name>", "#<Name> #<Name>").  Content has such lines too, but
 # in runs: a table's rows, a list's bullets, a post's hashtags, a fixture list.  So a
 # line's frame counts only where neither neighbouring line has a frame of its family
 # (:func:`map_lines`); furniture stands alone between paragraphs.  A frame's family is its
@@ -337,9 +337,9 @@ def _part_after_sentence(line: str) -> str | None:
 
 
 def _names_line(line: str, site: str) -> tuple[str, str] | None:
-    """The shape of a line made of names (or hashtags) and a separator, and the
-    separator: "<Name> <Name> | <Name>", "#<Name> #<Name>".  Not with numbers or dates:
-    "Arsenal 2 | Chelsea 1" is a result."""
+    """The shape of a line made of names (or hashtags) and a separator, each name of
+    several words one name, and the separator: "<Name> / <Name>", "#<Name> #<Name>".  Not
+    with numbers or dates: "Arsenal 2 / Chelsea 1" is a result."""
     separator = _SEPARATOR.search(line)
     if separator is None:
         return None
