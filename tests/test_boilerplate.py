@@ -462,3 +462,19 @@ def test_framed_furniture_alone_goes_and_framed_runs_stay(script: str, tmp_path:
     found = learn(records, tmp_path, shipped_thresholds())
     assert not found & runs
     assert found == {(page, line) for page in range(24) for line in (1, 3, 5, 7)}
+
+
+def test_a_lead_in_before_a_sentence_about_its_page_stays(tmp_path: Path) -> None:
+    """A site's updates ("UPDATE | <more of this story>") on every page stay; its
+    teasers ("VELDO | <another story's headline>") go."""
+    rng = random.Random(29)
+    words = Words(rng, "latin")
+    update, teaser = words.word().upper(), words.word().upper()
+    records = []
+    for page in range(12):
+        own = [words.word() + "s" for _ in range(30)]  # this page's words (4+ letters)
+        update_line = f"{update} | {' '.join(rng.sample(own, 8)).capitalize()}."
+        records.append(("site", "xx", "\n".join([
+            " ".join(own), update_line, story(page), f"{teaser} | {words.sentence(8)}"])))
+    found = learn(records, tmp_path, shipped_thresholds())
+    assert found == {(page, 3) for page in range(12)}
