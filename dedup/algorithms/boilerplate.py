@@ -104,6 +104,7 @@ _MAX_SHAPE_CHARS = 80
 # (:func:`map_lines`); furniture stands alone between paragraphs.  A frame's family is its
 # form and its marker or separator ("lead|", "names#", "credit").
 _MARKERS = "|→►▶▲▼•"
+_LEAD, _CREDIT, _NAMES = "lead", "credit", "names"  # the forms of a frame
 # Dashes and guillemets are left out: they open quotes and dialogue lines ("— Yes, he
 # said.", "»Wir ...«") and datelines ("KYIV — ...").
 _LEAD_IN = re.compile(rf"^([^{_MARKERS}]{{0,30}}?)\s*([{_MARKERS}])\s*(?=\S)")
@@ -117,15 +118,16 @@ _MAX_CREDIT_WORDS = 6
 # A line of names (or tags) and separators: its shape keeps no word, so the lines need a
 # separator and two names to make a frame.  Not a bar: a match report's header
 # ("Crystal Palace | Aston Villa") is a byline's form ("Ann Lee | Wire Service").
-_SEPARATOR = re.compile("[/#•·]")
+_SEPARATORS = "/#•·"
+_SEPARATOR = re.compile(f"[{_SEPARATORS}]")
 # What a line needs for any frame but a credit: a marker or a separator.
-_MARK_OR_SEPARATOR = re.compile(f"[{_MARKERS}/#·]")
+_MARK_OR_SEPARATOR = re.compile(f"[{_MARKERS}{_SEPARATORS}]")
 _HASHTAG = re.compile(r"#\w+")
 # A name of several words, with particles ("Ana de la Cruz", "Agencia Ibérica de
 # Noticias"): one name in a names line, however many words each page's has.
-_NAME_RUN = re.compile("\x04(?:[ \u00a0]+(?:[^\\W\\d_]{1,3}[ \u00a0]+)*\x04)+")
-_PLACEHOLDERS = frozenset("\x01\x02\x03\x04\x05")
-_CREDITED = frozenset("\x01\x04\x05")  # a credit names a site, a person or an address
+_NAME_RUN = re.compile(f"{_NAME}(?:[ \u00a0]+(?:[^\\W\\d_]{{1,3}}[ \u00a0]+)*{_NAME})+")
+_PLACEHOLDERS = frozenset((_SITE, _NUMBER, _DATE, _NAME, _LINK))
+_CREDITED = frozenset((_SITE, _NAME, _LINK))  # a credit names a site, a person or an address
 # A sentence after a lead-in is about its page when this share of its words (of four
 # letters or more) are on the page's other lines.
 _ABOUT_SHARE = 0.5
@@ -256,9 +258,6 @@ def _may_have_frame(line: str) -> bool:
     asked of every short line of the dump)."""
     return _MARK_OR_SEPARATOR.search(line) is not None or line.endswith(")") or (
         line[-1:] not in _SENTENCE_ENDS and (". " in line or "? " in line or "! " in line))
-
-
-_LEAD, _CREDIT, _NAMES = "lead", "credit", "names"  # the forms of a frame
 
 
 def _is_lead(family: str) -> bool:

@@ -469,15 +469,20 @@ def within_majority_script(scores: np.ndarray, counts: LetterCounts, cfg: Langua
     majority = (letters >= cfg.min_letters) & (shared[np.arange(len(letters)), top] * 2 > letters)
     if not majority.any():
         return scores
-    writes = np.array([[lang in langs for lang in model_langs]
-                       for _, langs in SCRIPT_LANGUAGES.values()])  # (scripts, languages)
-    allowed = writes[top]
+    allowed = _writers(tuple(model_langs))[top]
     outside = majority & ~allowed[np.arange(len(letters)), scores.argmax(axis=1)]
     if not outside.any():
         return scores
     scores = scores.copy()
     scores[outside] = np.where(allowed[outside], scores[outside], -np.inf)
     return scores
+
+
+@cache
+def _writers(model_langs: tuple[str, ...]) -> np.ndarray:
+    """(SCRIPT_LANGUAGES, model languages): whether the language writes the script."""
+    return np.array([[lang in langs for lang in model_langs]
+                     for _, langs in SCRIPT_LANGUAGES.values()])
 
 
 def per_script(doc_of: np.ndarray, script: np.ndarray, n_docs: int,
