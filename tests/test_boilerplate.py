@@ -194,8 +194,8 @@ def test_many_strings_hash_at_once_to_what_each_hashes_to_alone() -> None:
 
 def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
     thresholds = Thresholds(min_stories=3, min_share=0.2, min_sites=5, site_min_share=0.05)
-    group_keys = np.array([1, 2, 3, 4], dtype=np.uint64)
-    group_docs = np.array([100, 100, 5, 1], dtype=np.int64)
+    group_keys = np.array([1, 2, 3, 4, 5, 6, 7], dtype=np.uint64)
+    group_docs = np.array([100, 100, 5, 1, 2, 2, 1], dtype=np.int64)
 
     def learned(groups: list[int], many_sites: bool = False, key: int = 0) -> list[int]:
         return groups_learned(np.array(groups, dtype=np.uint64), group_keys, group_docs,
@@ -212,6 +212,10 @@ def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
     assert learned([4, 3, 3, 3]) == [3]
     # ... but not when those sites show it on few of theirs
     assert learned([4, 1, 1], many_sites=True) == []
+    assert learned([4, 1, 1, 2, 2], many_sites=True) == []
+    # one page in a big group (its language guessed wrong) does not hide what most of
+    # the small groups show: 5 pages of 106 in all, but four groups of five
+    assert learned([4, 5, 6, 7, 1], many_sites=True) == [4, 5, 6, 7]
 
 
 def test_learned_pairs_do_not_depend_on_how_chunks_or_key_ranges_cut(tmp_path: Path) -> None:

@@ -767,15 +767,19 @@ def groups_learned(groups: np.ndarray, group_keys: np.ndarray, group_docs: np.nd
 
     The key must be in ``min_share`` of a group's articles, and in ``min_stories`` of
     them -- unless it is on ``min_sites`` sites (``many_sites``) that, together, show
-    it that often: many small sites showing a line on their few pages are a pattern,
-    one site's two pages are not (nor two pages whose language was guessed wrong and
-    that make a group of their own).
+    it that often, or most of which show it that often: many small sites showing a line
+    on their few pages are a pattern, one site's two pages are not (nor two pages whose
+    language was guessed wrong and that make a group of their own).  "Most of which":
+    one page whose language was guessed wrong puts the line in a big group of its
+    site, whose pages would outweigh the small groups' in the sum; a line that big
+    groups show on a few pages each (a common subheading) fails both ways.
     """
     users, counts = np.unique(groups, return_counts=True)
     docs = group_docs[np.searchsorted(group_keys, users)]
-    share = counts / docs
-    pooled = many_sites and counts.sum() >= min_share * docs.sum()
-    chosen = (share >= min_share) & ((counts >= thresholds.min_stories) | pooled)
+    enough = counts / docs >= min_share
+    pooled = many_sites and (counts.sum() >= min_share * docs.sum()
+                             or 2 * np.count_nonzero(enough) > enough.size)
+    chosen = enough & ((counts >= thresholds.min_stories) | pooled)
     return [int(group) for group in users[chosen]]
 
 
