@@ -482,3 +482,27 @@ def test_a_lead_in_before_a_sentence_about_its_page_stays(tmp_path: Path) -> Non
             " ".join(own), update_line, story(page), f"{teaser} | {words.sentence(8)}"])))
     found = learn(records, tmp_path, shipped_thresholds())
     assert found == {(page, 3) for page in range(12)}
+
+
+@pytest.mark.parametrize("script", sorted(ALPHABETS))
+def test_a_label_naming_the_site_leads_its_teasers_not_its_reports(
+        script: str, tmp_path: Path) -> None:
+    """On every page of a site: its correspondent's line about the page's story
+    ("<SITE> <word>: <more of this story>.") and an interviewer named by the outlet
+    ("<SITE>: <question>?") stay; a teaser of another story ("<Also> <SITE>: <its
+    headline>.") goes."""
+    rng = random.Random(31)
+    words = Words(rng, script)
+    site = f"{words.name()} {words.name()}"
+    correspondent, also = words.word(), words.name()
+    records = []
+    for page in range(12):
+        own = [words.word() + words.word() for _ in range(30)]  # this page's words
+        records.append((site, "xx", "\n".join([
+            " ".join(own),
+            f"{site} {correspondent}: {' '.join(rng.sample(own, 8)).capitalize()}.",
+            story(page),
+            f"{also} {site}: {words.sentence(8)}",
+            f"{site}: {' '.join(rng.sample(own, 6)).capitalize()}?"])))
+    found = learn(records, tmp_path, shipped_thresholds())
+    assert found == {(page, 3) for page in range(12)}

@@ -96,9 +96,10 @@ _MAX_SHAPE_CHARS = 80
 
 
 # *Frames*: the fixed part of a line whose rest is a headline, a caption or names -- a
-# lead-in before a marker ("→ <headline>", "RELATED | <headline>"), a credit after the
-# caption ("<caption>. Photo by <Name>", "<caption> (Credit: <Name>)"), or a line of names
-# and separators ("<Name> / <Name>", "#<Name> #<Name>").  Content has such lines too, but
+# lead-in before a marker ("→ <headline>", "RELATED | <headline>") or a label naming the
+# site before a colon ("Also on <SITE>: <headline>."), a credit after the caption
+# ("<caption>. Photo by <Name>", "<caption> (Credit: <Name>)"), or a line of names and
+# separators ("<Name> / <Name>", "#<Name> #<Name>").  Content has such lines too, but
 # in runs: a table's rows, a list's bullets, a post's hashtags, a fixture list.  So a
 # line's frame counts only where neither neighbouring line has a frame of its family
 # (:func:`map_lines`); furniture stands alone between paragraphs.  A frame's family is its
@@ -239,12 +240,14 @@ def _site_name(site: str) -> re.Pattern[str]:
 def frames_of(line: str, site: str) -> list[tuple[str, str]]:
     """The line's frames (see ``_MARKERS``): (family, frame text) pairs.  A line can have
     a lead-in and a credit."""
-    if len(line) > _MAX_FRAME_CHARS or not _may_have_frame(line):
+    if len(line) > _MAX_FRAME_CHARS or not _may_have_frame(line, site):
         return []
     masked = site_masked(line, site)
     found = []
     if (lead := _lead_in(masked)) is not None:
         found.append((f"{_LEAD}{lead[-1]}", f"{_LEAD}\0{lead}"))
+    elif site and (lead := _site_lead_in(masked)) is not None:
+        found.append((f"{_LEAD}:", f"{_LEAD}\0{lead}"))
     if (credit := _credit(masked)) is not None:
         found.append((_CREDIT, f"{_CREDIT}\0{credit}"))
     if (names := _names_line(line, site)) is not None:
@@ -252,11 +255,13 @@ def frames_of(line: str, site: str) -> list[tuple[str, str]]:
     return found
 
 
-def _may_have_frame(line: str) -> bool:
+def _may_have_frame(line: str, site: str) -> bool:
     """Whether the line has what any frame needs: a marker or separator, a closing
-    parenthesis at its end, or a part after a sentence (most lines have none: this is
-    asked of every short line of the dump)."""
-    return _MARK_OR_SEPARATOR.search(line) is not None or line.endswith(")") or (
+    parenthesis at its end, a colon where it names the site (``site`` is empty when it
+    does not), or a part after a sentence (most lines have none: this is asked of every
+    short line of the dump)."""
+    return _MARK_OR_SEPARATOR.search(line) is not None or line.endswith(")") or \
+        (site != "" and ":" in line) or (
         line[-1:] not in _SENTENCE_ENDS and (". " in line or "? " in line or "! " in line))
 
 
@@ -293,6 +298,18 @@ def _lead_in(line: str) -> str | None:
             any(word[:1].isupper() and not word.isupper() for word in words[len(words) > 1:]):
         return None
     return f"{found[1].strip().casefold()} {found[2]}".lstrip()
+
+
+def _site_lead_in(line: str) -> str | None:
+    """A label naming the site and more, before a colon and a sentence ("Also on <SITE>:
+    <A headline.>"): a lead-in of the site's teasers.  The site's name alone is an
+    interviewer's ("DW: ...?"), and a label without it the site's format for its
+    content ("Why it matters: ...", "Editor's note: ...")."""
+    found = _LABEL.match(line)
+    if found is None or _SITE not in found[1] or found[1] == _SITE or \
+            len(found[1].split()) > _MAX_LABEL_WORDS or not is_sentence(line[found.end() - 1:]):
+        return None
+    return f"{found[1].casefold()}:"
 
 
 def _credit(line: str) -> str | None:
