@@ -14,10 +14,12 @@ import orjson
 import pytest
 from sites import ALPHABETS, Words, make_sites_corpus
 
+from dedup.algorithms import boilerplate
 from dedup.algorithms.boilerplate import (
     SENTENCE_BIT,
     SITE_BIT,
     Article,
+    KnownLines,
     Thresholds,
     count_stories,
     frames_of,
@@ -216,6 +218,39 @@ def test_a_line_rare_in_big_groups_is_not_learned_but_furniture_is() -> None:
     # one page in a big group (its language guessed wrong) does not hide what most of
     # the small groups show: 5 pages of 106 in all, but four groups of five
     assert learned([4, 5, 6, 7, 1], many_sites=True) == [4, 5, 6, 7]
+
+
+def test_a_chunks_keys_do_not_depend_on_the_lines_the_worker_met_before(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker keeps the keys of lines it met (a site's furniture is in every chunk):
+    whatever it holds, how often its generations turn over, and what line limit the
+    chunk before had, a chunk's keys are those of a fresh worker."""
+    corpus = make_sites_corpus(seed=8, stories=6)
+    articles = [Article(r["source"], "xx", normalise_lines(r["text"])) for r in corpus.records]
+    chunks = [articles[start:start + 9] for start in range(0, len(articles), 9)]
+
+    def arrays(chunk: list[Article], chars: int) -> tuple[np.ndarray, ...]:
+        lines = map_lines(chunk, chars)
+        return lines.keys, lines.rows, lines.lines, lines.kinds, lines.tokens
+
+    def keys(limit: int, max_chars: list[int]) -> list[tuple[np.ndarray, ...]]:
+        monkeypatch.setattr(boilerplate, "_KNOWN_LINES", KnownLines(limit))
+        return [arrays(chunk, chars)
+                for chunk, chars in zip(chunks, max_chars * len(chunks), strict=False)]
+
+    def fresh(chars: int) -> list[tuple[np.ndarray, ...]]:
+        found = []
+        for chunk in chunks:
+            monkeypatch.setattr(boilerplate, "_KNOWN_LINES", KnownLines(10**9))
+            found.append(arrays(chunk, chars))
+        return found
+
+    expected = {chars: fresh(chars) for chars in (40, 200)}
+    for limit, max_chars in ((10**9, [200]), (25, [200]), (25, [200, 40])):
+        for index, found in enumerate(keys(limit, max_chars)):
+            chars = max_chars[index % len(max_chars)]
+            assert all(np.array_equal(a, b) for a, b in zip(found, expected[chars][index],
+                                                            strict=True))
 
 
 def test_learned_pairs_do_not_depend_on_how_chunks_or_key_ranges_cut(tmp_path: Path) -> None:

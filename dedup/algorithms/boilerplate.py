@@ -586,11 +586,11 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
     numbers: list[int] = []  # the line of each key
     per_article = np.zeros(len(articles), dtype=np.int64)  # keys of each
     contents: list[str] = []
-    known: dict[str, dict[str, LineKeys]] = {}  # a site's furniture repeats
+    known = _KNOWN_LINES.get(max_line_chars)
     for row, article in enumerate(articles):
         longest_first = sorted(article.lines, key=len, reverse=True)
         contents.append("\n".join(longest_first)[:_TOKEN_TEXT_CHARS].casefold())
-        site, seen = article.site, known.setdefault(article.site, {})
+        site, seen, earlier = article.site, *known.of_site(article.site)
         before = len(keys)
         framed: list[int] = []  # the lines with frames, decided once their neighbours are known
         for number, line in enumerate(article.lines):
@@ -598,7 +598,10 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
                 continue
             found = seen.get(line)
             if found is None:
-                found = seen[line] = LineKeys.of(line, site)
+                found = earlier.get(line)
+                if found is None:
+                    found = LineKeys.of(line, site)
+                seen[line] = found
             keys += found.keys
             kinds += found.kinds
             numbers += [number] * len(found.keys)
@@ -616,6 +619,43 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
     return ChunkLines(groups=groups, tokens=story_tokens(contents), keys=key_array[order],
                       rows=rows[order], lines=np.array(numbers, dtype=np.uint32)[order],
                       kinds=np.array(kinds, dtype=np.uint8)[order])
+
+
+class KnownLines:
+    """The keys of the short lines a worker has met lately, per site: a site's furniture
+    is on its pages in every chunk, where most other short lines are met once.
+
+    Two generations: a line is looked up in the current one, then in the one before,
+    and kept in the current one; when the current one holds ``limit`` lines it becomes
+    the one before, and the lines not met since are dropped.  A line's keys depend on
+    the line and its site only, so what is kept changes the time, never the keys.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.max_line_chars = -1  # of the lines held
+        self.current: dict[str, dict[str, LineKeys]] = {}
+        self.before: dict[str, dict[str, LineKeys]] = {}
+
+    def get(self, max_line_chars: int) -> KnownLines:
+        """These lines, for a chunk whose short lines have at most ``max_line_chars``
+        (another limit than the last chunk's starts afresh); a new generation if the
+        current one is full."""
+        if max_line_chars != self.max_line_chars:
+            self.current, self.before, self.max_line_chars = {}, {}, max_line_chars
+        elif sum(len(lines) for lines in self.current.values()) >= self.limit:
+            self.current, self.before = {}, self.current
+        return self
+
+    def of_site(self, site: str) -> tuple[dict[str, LineKeys], dict[str, LineKeys]]:
+        """The site's lines of the current generation (to add to) and of the one
+        before."""
+        return self.current.setdefault(site, {}), self.before.get(site, _NO_LINES)
+
+
+_NO_LINES: dict[str, LineKeys] = {}
+# Lines a generation holds: about 0.5 KB each (their keys and the line).
+_KNOWN_LINES = KnownLines(50_000)
 
 
 def _frames_alone(lines: Sequence[str], line_keys: Mapping[str, LineKeys],
