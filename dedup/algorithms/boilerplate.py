@@ -628,7 +628,11 @@ class KnownLines:
     Two generations: a line is looked up in the current one, then in the one before,
     and kept in the current one; when the current one holds ``limit`` lines it becomes
     the one before, and the lines not met since are dropped.  A line's keys depend on
-    the line and its site only, so what is kept changes the time, never the keys.
+    the line and its site only, so what is kept changes the time, never the keys --
+    also where threads of one process share it (a Dask worker with threads): a chunk's
+    lines are right in whichever generation they land, and the generation's size is
+    summed without running Python code between items, so no thread adds a site to it
+    meanwhile.
     """
 
     def __init__(self, limit: int) -> None:
@@ -643,7 +647,7 @@ class KnownLines:
         current one is full."""
         if max_line_chars != self.max_line_chars:
             self.current, self.before, self.max_line_chars = {}, {}, max_line_chars
-        elif sum(len(lines) for lines in self.current.values()) >= self.limit:
+        elif sum(map(len, self.current.values())) >= self.limit:
             self.current, self.before = {}, self.current
         return self
 
@@ -654,7 +658,8 @@ class KnownLines:
 
 
 _NO_LINES: dict[str, LineKeys] = {}
-# Lines a generation holds: about 0.5 KB each (their keys and the line).
+# Lines a generation holds: about 0.5 KB each (their keys and the line), so the two
+# hold at most ~50 MB in a worker.
 _KNOWN_LINES = KnownLines(50_000)
 
 
