@@ -305,11 +305,10 @@ def _site_lead_in(line: str) -> str | None:
     <A headline.>"): a lead-in of the site's teasers.  The site's name alone is an
     interviewer's ("DW: ...?"), and a label without it the site's format for its
     content ("Why it matters: ...", "Editor's note: ...")."""
-    found = _LABEL.match(line)
-    if found is None or _SITE not in found[1] or found[1] == _SITE or \
-            len(found[1].split()) > _MAX_LABEL_WORDS or not is_sentence(line[found.end() - 1:]):
+    found = _colon_label(line)
+    if found is None or not found[1] or _SITE not in found[0] or found[0] == _SITE:
         return None
-    return f"{found[1].casefold()}:"
+    return f"{found[0].casefold()}:"
 
 
 def _credit(line: str) -> str | None:
@@ -377,12 +376,19 @@ def label_of(line: str, site: str = "") -> str | None:
     SITE: ..."; the site's name counts as one word), if short and if what follows is not
     a sentence: "Q: ...?", "DW: ...?" (an interviewer named by the outlet), "Why it
     matters: ... ." are a site's format for its content."""
-    line = site_masked(line, site)
-    found = _LABEL.match(line)
-    if found is None or len(found[1].split()) > _MAX_LABEL_WORDS or \
-            is_sentence(line[found.end() - 1:]):
+    found = _colon_label(site_masked(line, site))
+    if found is None or found[1]:
         return None
-    return found[1].casefold()
+    return found[0].casefold()
+
+
+def _colon_label(line: str) -> tuple[str, bool] | None:
+    """The words before a colon that start a line (its site's name masked), if few
+    enough for a label, and whether what follows the colon is a sentence."""
+    found = _LABEL.match(line)
+    if found is None or len(found[1].split()) > _MAX_LABEL_WORDS:
+        return None
+    return found[1], is_sentence(line[found.end() - 1:])
 
 
 def is_sentence(text: str) -> bool:
