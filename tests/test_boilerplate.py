@@ -32,6 +32,7 @@ from dedup.algorithms.boilerplate import (
     pattern_text,
     save_chunk_lines,
     shape_of,
+    site_ending,
     stable_hash,
     story_tokens,
 )
@@ -356,7 +357,7 @@ def test_a_label_before_sentences_is_a_format_not_furniture(script: str,
     assert found == {(row, 5) for row in range(12)}
 
 
-def test_a_sentence_ends_like_one_and_has_words_of_its_own() -> None:
+def test_a_site_ending_like_one_and_has_words_of_its_own() -> None:
     assert is_sentence("What did the minister say about it?")
     assert is_sentence("你如何看待这次会议的结果？")
     assert is_sentence("他说 Affinity 的结果已经公布了很久了。")  # scripts mixed
@@ -434,6 +435,9 @@ def test_lines_naming_the_site_are_furniture_unless_they_are_sentences(
     ("Zorvak Belim / Tarn Ulnavi", ("names/", "names\0\x04 / \x04")),
     ("Zorvak Belim · Agencia de Tarn Ulnavi", ("names·", "names\0\x04 · \x04")),  # one name
     ("#Zorvak #belim", ("names#", "names\0#\x04 #\x04")),
+    ("Zorvak Belim | Tarn Ulnavi", ("names|", "names\0\x04 | \x04")),
+    ("Zorvak Belim, Agencia de Tarn", ("names,", "names\0\x04, \x04")),
+    ("Zorvak Belim — Tarn Ulnavi", ("names—", "names\0\x04 — \x04")),
 ])
 def test_frames_are_a_lead_in_a_credit_or_names_and_separators(
         line: str, frame: tuple[str, str]) -> None:
@@ -449,7 +453,8 @@ def test_frames_are_a_lead_in_a_credit_or_names_and_separators(
     "Vorn kelda tarn belim ulna (AP)",  # a credit that keeps no word
     "Vorn kelda tarn belim ulna (Serves 4)",  # a number is not a name
     "Zorvak Belim",  # names alone: any short heading
-    "Zorvak Belim | Tarn Ulnavi",  # a match's header, or a byline: one form
+    "Zorvak, Belim",  # a place, its country
+    "Zorvak Belim, tarn ulnavi kelda",  # a name, then words
     "#Zorvak",
 ])
 def test_lines_of_content_forms_have_no_frame(line: str) -> None:
@@ -541,3 +546,76 @@ def test_a_label_naming_the_site_leads_its_teasers_not_its_reports(
             f"{site}: {' '.join(rng.sample(own, 6)).capitalize()}?"])))
     found = learn(records, tmp_path, shipped_thresholds())
     assert found == {(page, 3) for page in range(12)}
+
+
+@pytest.mark.parametrize("script", sorted(ALPHABETS))
+def test_names_a_report_names_again_stay_and_bylines_go(script: str, tmp_path: Path) -> None:
+    """Every page of one site carries a byline, a person and an outlet its text never
+    names, around a bar, a comma or a dash; every page of another a match's header,
+    two clubs its report names (one of them, on some pages).  The bylines go, the
+    headers stay, in whichever form."""
+    rng = random.Random(37)
+    words = Words(rng, script)
+    people = [f"{words.name()} {words.name()}" for _ in range(10)]
+    outlets = [f"{words.name()} {words.name()}" for _ in range(4)]
+    clubs = [f"{words.name()} {words.name()}" for _ in range(8)]
+    separators = [" | ", ", ", " — "]
+    records = []
+    for page in range(18):
+        separator = separators[page % 3]
+        home, away = rng.sample(clubs, 2)
+        named = f"{home} {words.word()} {away}" if page % 2 else f"{words.word()} {home}"
+        records.append(("wire", "xx", "\n".join([
+            story(page), f"{rng.choice(people)}{separator}{rng.choice(outlets)}",
+            story(100 + page)])))
+        records.append(("clubs", "xx", "\n".join([
+            f"{home}{separator}{away}", story(200 + page), f"{named} {story(300 + page)}"])))
+    found = learn(records, tmp_path, shipped_thresholds())
+    assert found == {(2 * page, 1) for page in range(18)}
+
+
+def test_a_line_ending_with_its_sites_name_is_known_by_its_ends() -> None:
+    """Its first words and its last, names, the site and addresses masked; not a short
+    line (its shape is its template), nor one that does not end with the site's name or
+    an address: a report's formula naming the site ends with the page's news."""
+    site = "Vell Gazett"
+    first = site_ending("Zorvak Belim is a tarnist ulna kelda for Vell Gazett.", site)
+    second = site_ending("Orn Tel Arvik is a tarnist belim for Vell Gazett.", site)
+    assert first == second == "\x04 is a tarnist \u2026 \x01."
+    assert site_ending("Zorvak told Vell Gazett.", site) is None
+    assert site_ending("Zorvak Belim is a tarnist ulna kelda for Orn.", site) is None
+    assert site_ending("Vell Gazett has asked Zorvak ulna kelda for comment.", site) is None
+    assert site_ending("Zorvak Belim tarn ulna for Vell Gazett kelda. Orn: zb@vell.example",
+                       site) == "\x04 tarn ulna for \u2026 \x05"
+    assert site_ending("Zorvak Belim is a tarnist ulna kelda for Vell Gazett.", "") is None
+    assert pattern_text("shape", "Orn Tel Arvik is a tarnist belim for Vell Gazett.",
+                        site) == "<Name> is a tarnist … <site>."
+
+
+@pytest.mark.parametrize("script", sorted(ALPHABETS))
+def test_a_sites_notes_on_its_authors_go_and_its_reports_sentences_stay(
+        script: str, tmp_path: Path) -> None:
+    """Each page ends with a note on its author naming the site ("<Name> <is a
+    reporter> <a beat> <for> <SITE>."), the beat one of five; on a quarter of the pages
+    a sentence names the site among other words, and on a third a formula opens with it
+    ("<SITE> <has asked> <whom> <for comment>.").  The notes go, the sentences stay."""
+    rng = random.Random(41)
+    words = Words(rng, script)
+    site = f"{words.name()} {words.name()}"
+    verb = f"{words.word()} {words.word()}"
+    role, particle = words.word(), words.word()
+    beats = [" ".join(words.word() for _ in range(rng.randint(1, 3))) for _ in range(5)]
+    records = []
+    asked = f"{words.word()} {words.word()} {words.word()}"
+    for page in range(20):
+        lines = [story(page), story(100 + page)]
+        if page % 3 == 1:
+            lines.insert(1, f"{site} {asked} {words.word()} {words.word()} {words.word()}.")
+        if page % 4 == 0:
+            lines.insert(1, f"{words.name()} {words.word()} {words.word()} {site} "
+                            f"{words.word()} {words.word()} {words.word()}.")
+        lines.append(f"{words.name()} {words.name()} {verb} {role} {rng.choice(beats)} "
+                     f"{particle} {site}.")
+        records.append((site, "xx", "\n".join(lines)))
+    found = learn(records, tmp_path, shipped_thresholds())
+    assert found == {(page, 2 + (page % 4 == 0) + (page % 3 == 1)) for page in range(20)}
