@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -427,3 +428,18 @@ def test_chunk_files_name_every_chunks_file_and_pickle_small(tmp_path: Path) -> 
         tmp_path / "chunk-000000-bands.npy", tmp_path / "chunk-000001-bands.npy"]
     with pytest.raises(IndexError):
         files[50_000]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(enabled: bool,
+                                                           tmp_path: Path) -> None:
+    """Chunk tasks pause the collector's cycle detection (the clean stage's CPU); a run
+    in the caller's process gives it back as the caller had it."""
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        run_job([str(SEEDS)], tmp_path / "out", load_config(
+            overrides=["run.workers=1", 'embed.model="off"']))
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
