@@ -256,7 +256,9 @@ def _cycles_left_for_later() -> Iterator[None]:
     between chunks (its known lines and vocabulary, the libraries' modules), over and
     over.  With them, the clean stage took 11% more CPU on 100,000 articles of the
     realistic dump (run side by side).  Cycles a task makes (a caught exception's
-    traceback) wait until it ends.
+    traceback) wait until it ends.  Threads of one process (a Dask worker's) share the
+    switch: a task that starts while another has paused it leaves it to that one to
+    turn back on.
     """
     enabled = gc.isenabled()
     gc.disable()
