@@ -96,6 +96,8 @@ _MAX_SHAPE_CHARS = 80
 # A line naming its site and ending with its name or an address, too long for a shape,
 # is known by this many words at its start and its last (:func:`site_ending`).
 _ENDS_WORDS = 4
+# Names in a row, without the particles ``_NAME_RUN`` allows between them: in a sentence
+# a short word between capitalised ones is as often a verb ("ist", "est").
 _NAMES_IN_A_ROW = re.compile(f"{_NAME}(?:[ \u00a0]+{_NAME})+")
 
 
@@ -460,9 +462,9 @@ def is_sentence(text: str) -> bool:
 
 
 # The keys a (short, normalised) line is learned and recognised by, and what the map
-# side needs of them: (keys, kinds, frames, families, asks_about) -- its keys, the
-# index in KINDS of each, its frames' (family, key) pairs (see ``_MARKERS``), their
-# families, and whether it is a lead-in before a sentence or names (see :func:`_about`).
+# side needs of them: (keys, kinds, frames, asks_about) -- its keys, the index in
+# KINDS of each, its frames' (family, key) pairs (see ``_MARKERS``), and whether it is a
+# lead-in before a sentence or names (see :func:`_about`).
 #
 # A key's lowest bits say whether the line is a sentence (:data:`SENTENCE_BIT`) and
 # whether it names its site (:data:`SITE_BIT`), which the reduce side needs and no
@@ -473,8 +475,7 @@ def is_sentence(text: str) -> bool:
 # such a tuple once it has seen it.  As objects with lists, a worker's known lines
 # (:class:`KnownLines`) were visited by every full collection, in every stage: the
 # map side went from 0.12 to 0.16 ms an article over one worker's 500k articles.
-LineKeys = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[str, int], ...],
-                 tuple[str, ...], bool]
+LineKeys = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[str, int], ...], bool]
 
 
 def line_keys(line: str, site: str) -> LineKeys:
@@ -497,10 +498,9 @@ def line_keys(line: str, site: str) -> LineKeys:
         kinds.append(_KIND_INDEX[LABEL])
     frames = tuple((family, _key(FRAME, frame, sentence))
                    for family, frame in frames_of(line, site))
-    families = tuple(family for family, _ in frames)
-    return (tuple(keys), tuple(kinds), frames, families,
-            (bool(sentence) and any(map(_is_lead, families)))
-            or any(map(_may_be_about, families)))
+    return (tuple(keys), tuple(kinds), frames,
+            any((sentence and _is_lead(family)) or _may_be_about(family)
+                for family, _ in frames))
 
 
 def _line_frames_alone(line: LineKeys, before: LineKeys | None, after: LineKeys | None,
@@ -508,7 +508,7 @@ def _line_frames_alone(line: LineKeys, before: LineKeys | None, after: LineKeys 
     """The keys of a line's frames that count: not of a family the line before or after
     has too (a table's rows, a list's bullets, a run of hashtags are content), and no
     lead-in before a sentence, nor names, that are ``about_page``."""
-    _, _, frames, _, _ = line
+    _, _, frames, _ = line
     taken = _families(before) + _families(after)
     return [key for family, key in frames if family not in taken
             and not (about_page and (_is_lead(family) or _may_be_about(family)))]
@@ -518,8 +518,8 @@ def _families(keys: LineKeys | None) -> tuple[str, ...]:
     """The families of a line's frames (none where there is no line)."""
     if keys is None:
         return ()
-    _, _, _, families, _ = keys
-    return families
+    _, _, frames, _ = keys
+    return tuple(family for family, _ in frames)
 
 
 def _key(kind: str, text: str, flags: int) -> int:
@@ -670,7 +670,7 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
                 if found is None:
                     found = line_keys(line, site)
                 seen[line] = found
-            its_keys, its_kinds, its_frames, _, _ = found
+            its_keys, its_kinds, its_frames, _ = found
             keys += its_keys
             kinds += its_kinds
             numbers += [number] * len(its_keys)
