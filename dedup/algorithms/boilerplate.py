@@ -40,7 +40,7 @@ import numpy as np
 
 from dedup.algorithms.arrays import components
 from dedup.algorithms.hashing import span_hashes, text_bytes
-from dedup.algorithms.lexicon import DATE_WORDS
+from dedup.algorithms.lexicon import DATE_WORDS, STAMP_WORDS
 from dedup.io.spool import save_array
 
 # Kinds of key a line has (saved as their index in KINDS).
@@ -64,14 +64,17 @@ _ADDRESS = re.compile(r"\S+@\S+\.\w+|(?:https?://|www\.)\S+", re.IGNORECASE)
 # bullets and routes ("Labour | 412,330", "→ Turnout rose").
 _LABEL = re.compile(r"^([^:：]{1,40}?)\s*[:：]\s*\S")
 _MAX_LABEL_WORDS = 3
+_MAX_LABEL_CHARS = 41  # the label's 40 and its colon
 # A label's rest that is a sentence of its own -- it ends like one and has words of its
 # own -- is content in a fixed format ("Q: ...?", "Why it matters: ... .", an interview's
 # "Antwort: ..."), however many pages show the label; furniture after a label is names,
-# dates, tags or a headline ("Photo: NAME / AGENCY", "Read more: TITLE").
+# dates, tags or a headline ("Photo: NAME / AGENCY", "Read more: TITLE") -- or a
+# headline written as a sentence, which names what its page does not (a teaser's frame).
 _SENTENCE_ENDS = frozenset(".!?…。！？؟")
 _CLOSING = "\"'”’»)]"  # what may follow a sentence's last mark
 _SENTENCE_LOWER_WORDS = 3  # words written lower-case (a cased script)
 _SENTENCE_LETTERS = 10  # or letters of a script without case
+_CASELESS_FROM = "\u0590"  # where the scripts without case begin (Hebrew, then Arabic...)
 # The bit of a line key that marks a sentence: a sentence on five small sites' few pages
 # is more likely a quote that different reports of one event share (their story tokens
 # differ: they are not copies) than furniture, which is names, calls and dates.
@@ -81,7 +84,15 @@ SENTENCE_BIT = 1
 # furniture on fewer of its pages than other lines need (``boilerplate_site_min_share``);
 # a sentence naming it ("X did not respond to a SITE request for comment.") is content.
 SITE_BIT = 2
-_FLAG_BITS = SENTENCE_BIT | SITE_BIT
+# The bit that marks a *loose* key, one that joins lines of different words: a teaser's
+# frame (a label before a sentence naming what its page does not, see
+# :func:`_sentence_label`) and a loose shape (see :func:`shapes_of`).  A format of a
+# site's own text ("Background: <...>.") names something new on some of its pages too,
+# and title-case headings of one form ("What the <Ruling Means>") look alike once their
+# words are one name, so that a loose key needs more of a site's pages
+# (``boilerplate_loose_min_share``).
+LOOSE_BIT = 4
+_FLAG_BITS = SENTENCE_BIT | SITE_BIT | LOOSE_BIT
 # A shape says something only if it keeps a word of two letters or more, or names the
 # site or a date: "\x04 \x04" (two capitalised words) would match every short heading,
 # "\x05" every line of a bare link (a list of sources).
@@ -96,22 +107,32 @@ _MAX_SHAPE_CHARS = 80
 # A line naming its site and ending with its name or an address, too long for a shape,
 # is known by this many words at its start and its last (:func:`site_ending`).
 _ENDS_WORDS = 4
-# Names in a row, without the particles ``_NAME_RUN`` allows between them: in a sentence
-# a short word between capitalised ones is as often a verb ("ist", "est").
-_NAMES_IN_A_ROW = re.compile(f"{_NAME}(?:[ \u00a0]+{_NAME})+")
+# A date or time in any of its forms ("28 Dec 2025 06:54", "12/26/2024 11:00", "3. März
+# 2024, 14.05"), once masked: numbers and calendar words in a row, with the marks between.
+_WHEN = re.compile(f"[{_NUMBER}{_DATE}](?:[ \u00a0.,/:\\-]*[{_NUMBER}{_DATE}])+")
+# What a stamp keeps besides its dates: a word (of two letters or more) or the site.
+_TELLING_STAMP = re.compile(rf"[^\W\d_]{{2}}|{_SITE}")
+# Names in a row, with at most two particles of one or two letters between them ("Ana
+# de la Cruz", "Agencia Ibérica de Noticias"): one name in a shape, however many words
+# each page's has.  Not the longer particles ``_NAME_RUN`` allows in a line of names: in
+# a sentence a short word between capitalised ones is as often a verb ("ist", "est").
+_NAMES_IN_A_ROW = re.compile(
+    f"{_NAME}(?:[ \u00a0]+(?:[^\\W\\d_]{{1,2}}[ \u00a0]+){{0,2}}{_NAME})+")
 
 
 # *Frames*: the fixed part of a line whose rest is a headline, a caption or names -- a
 # lead-in before a marker ("→ <headline>", "RELATED | <headline>") or a label naming the
 # site before a colon ("Also on <SITE>: <headline>."), a credit after the caption
 # ("<caption>. Photo by <Name>", "<caption> (Credit: <Name>)"), or a line of names and
-# separators ("<Name> / <Name>", "#<Name> #<Name>").  Content has such lines too, but
+# separators ("<Name> / <Name>", "#<Name> #<Name>"), or a label before a headline
+# written as a sentence ("MORE: <A headline.>", a teaser).  Content has such lines too, but
 # in runs: a table's rows, a list's bullets, a post's hashtags, a fixture list.  So a
 # line's frame counts only where neither neighbouring line has a frame of its family
 # (:func:`map_lines`); furniture stands alone between paragraphs.  A frame's family is its
-# form and its marker or separator ("lead|", "names#", "credit").
+# form and its marker or separator ("lead|", "names#", "credit", "teaser").
 _MARKERS = "|→►▶▲▼•"
 _LEAD, _CREDIT, _NAMES = "lead", "credit", "names"  # the forms of a frame
+_TEASER = "teaser"  # a label before a sentence that names what its page does not
 # Dashes and guillemets are left out: they open quotes and dialogue lines ("— Yes, he
 # said.", "»Wir ...«") and datelines ("KYIV — ...").
 _LEAD_IN = re.compile(rf"^([^{_MARKERS}]{{0,30}}?)\s*([{_MARKERS}])\s*(?=\S)")
@@ -142,6 +163,9 @@ _HASHTAG = re.compile(r"#\w+")
 _NAME_RUN = re.compile(f"{_NAME}(?:[ \u00a0]+(?:[^\\W\\d_]{{1,3}}[ \u00a0]+)*{_NAME})+")
 _PLACEHOLDERS = frozenset((_SITE, _NUMBER, _DATE, _NAME, _LINK))
 _CREDITED = frozenset((_SITE, _NAME, _LINK))  # a credit names a site, a person or an address
+# A credit's names, in a row or around slashes ("<Name>/<Name>", a photographer and an
+# agency), are one name: each page's credit has other names, in other numbers.
+_CREDITED_NAMES = re.compile(f"{_NAME}(?:[ \u00a0]*/[ \u00a0]*{_NAME})+")
 # A sentence after a lead-in is about its page when this share of its words (of four
 # letters or more) are on the page's other lines.
 _ABOUT_SHARE = 0.5
@@ -179,11 +203,49 @@ def shape_of(line: str, site: str) -> str | None:
     cased one (an outlet's name in Chinese in an English byline) -- except the first
     word, which is capitalised in any line, unless the line names the site (then it is a
     byline or a credit, and its first word a name) or the next word is capitalised too
-    (a name).
+    (a name).  Names in a row are one name where they are names (see :func:`shapes_of`).
     """
-    shape = _masked(line, site)
-    if shape is None or not _TELLING_SHAPE.search(shape) or \
-            len(_KEPT_WORD.findall(shape)) > _MAX_SHAPE_WORDS:
+    masked = _masked(line, site)
+    return None if masked is None else _shape_and_loose(line, masked)[0]
+
+
+def shapes_of(line: str, site: str) -> tuple[str | None, str | None, str | None]:
+    """The line's shape (:func:`shape_of`), its *loose* shape and its stamp
+    (:func:`stamp_of`), or None for each; the line is masked once.
+
+    A shape makes names in a row one name, however many words each page's has, where
+    the line's capitalised words are names: where they make two groups (a person and
+    an outlet, "Written by <Name> for <Name>") or the line says something in lower
+    case around them ("with reporting by <Name>").  In a line of one group after a few
+    short words they may be a title-case heading's words ("What the Ruling Means") as
+    well as a name ("Written by Ann Lee"): its shape keeps how many there are, and its
+    loose shape makes them one, which a site's pages need more often (``LOOSE_BIT``).
+    """
+    masked = _masked(line, site)
+    if masked is None:
+        return None, None, None
+    dated = (_DATE in masked or masked.count(_NUMBER) > 1) and \
+        any(_date_run(run) == _DATE for run in _WHEN.finditer(masked))
+    return (*_shape_and_loose(line, masked), stamp_of(line, site) if dated else None)
+
+
+def _shape_and_loose(line: str, shape: str) -> tuple[str | None, str | None]:
+    """The shape and the loose shape of a line, from the line masked (see
+    :func:`shapes_of`)."""
+    if shape.count(_NAME) < 2:
+        return _telling(shape), None
+    collapsed = _NAMES_IN_A_ROW.sub(_NAME, shape)
+    if collapsed == shape:
+        return _telling(shape), None
+    if collapsed.count(_NAME) >= 2 or \
+            any(word[:1].islower() and _LONG_WORD.match(word) for word in line.split()):
+        return _telling(collapsed), None
+    return _telling(shape), _telling(collapsed)
+
+
+def _telling(shape: str) -> str | None:
+    """The shape, if it says something and is short enough for a template."""
+    if not _TELLING_SHAPE.search(shape) or len(_KEPT_WORD.findall(shape)) > _MAX_SHAPE_WORDS:
         return None
     return shape
 
@@ -200,8 +262,9 @@ def _masked(line: str, site: str) -> str | None:
     return None if shape == line.casefold() else shape
 
 
-def _mask_words(line: str, site: str) -> str:
-    """The line, case folded, with its variable parts masked (see :func:`shape_of`)."""
+def _mask_words(line: str, site: str, dates: frozenset[str] | None = None) -> str:
+    """The line, case folded, with its variable parts masked (see :func:`shape_of`);
+    ``dates``: the words masked as dates (all of the date words if None)."""
     text = line.casefold()
     if "@" in line or "://" in line or "www." in text:
         line = _ADDRESS.sub(_LINK, line)
@@ -209,7 +272,9 @@ def _mask_words(line: str, site: str) -> str:
     names_site = _SITE in line
     first_letter = next((ch for ch in line if ch.isalpha()), "")
     cased = first_letter.islower() or first_letter.isupper()
-    dates = _date_words()
+    stamps = dates is not None  # stamp words are not among the dates: they are kept
+    if dates is None:
+        dates = _date_words()
 
     def masked(word: re.Match[str]) -> str:
         token = word.group()
@@ -218,6 +283,8 @@ def _mask_words(line: str, site: str) -> str:
         folded = token.casefold()
         if folded in dates:
             return _DATE
+        if stamps and folded in STAMP_WORDS:  # a word of a stamp's template
+            return folded
         initial = token[0]
         if (initial.isupper() or (cased and not initial.islower())) and \
                 (word.start() > first_word or names_site or _starts_name(line, word.end())):
@@ -226,6 +293,43 @@ def _mask_words(line: str, site: str) -> str:
 
     first_word = len(line) - len(line.lstrip())
     return _WORD.sub(masked, line)
+
+
+def stamp_of(line: str, site: str) -> str | None:
+    """A date stamp's template, whatever form its dates take: the line's shape with its
+    stamp words kept ("updated", "veröffentlicht") and each date or time, in any form,
+    one placeholder: "Updated 28 Dec 2025 06:54" and "Updated 12/26/2024 11:00" are both
+    "updated <date>".  A site writes its stamps' dates in several forms, each form then
+    on too few of its pages to be learned.  None where no date was merged, and where
+    nothing but dates is left: a line that is only a date is a report's own dateline as
+    often as furniture, and keeps its shape, one per form.  (A line's keys ask for its
+    stamp only where its shape has a date: :func:`shapes_of`.)"""
+    if len(line) > _MAX_SHAPE_CHARS or _DIGIT.search(line) is None:
+        return None
+    masked = _mask_words(line, site, _calendar_words())
+    stamp = _WHEN.sub(_date_run, masked)
+    if stamp == masked or _TELLING_STAMP.search(stamp) is None or \
+            sum(1 for word in _KEPT_WORD.findall(stamp)
+                if word not in STAMP_WORDS) > _MAX_SHAPE_WORDS:
+        return None
+    return stamp
+
+
+def _date_run(found: re.Match[str]) -> str:
+    """A run of masked numbers and calendar words as one date, if it is a date or a
+    time: a calendar word, three numbers (day, month, year) or a time; a score ("3-1")
+    or a figure ("4,312") is left as it is."""
+    run = found.group()
+    if _DATE in run or run.count(_NUMBER) >= 3 or f"{_NUMBER}:{_NUMBER}" in run:
+        return _DATE
+    return run
+
+
+@cache
+def _calendar_words() -> frozenset[str]:
+    """The date words that are part of a date (months, days, times), not the words
+    that say what the date is (``STAMP_WORDS``)."""
+    return _date_words() - STAMP_WORDS
 
 
 def site_ending(line: str, site: str) -> str | None:
@@ -279,14 +383,25 @@ def _site_name(site: str) -> re.Pattern[str]:
 def frames_of(line: str, site: str) -> list[tuple[str, str]]:
     """The line's frames (see ``_MARKERS``): (family, frame text) pairs.  A line can have
     a lead-in and a credit."""
-    if len(line) > _MAX_FRAME_CHARS or not _may_have_frame(line, site):
+    return _frames(line, site, _colon_label(site_masked(line, site)))
+
+
+def _frames(line: str, site: str, colon: tuple[str, bool] | None) -> list[tuple[str, str]]:
+    """:func:`frames_of`, given the line's :func:`_colon_label` (of the line with its
+    site's name masked), which its label needs too."""
+    if len(line) > _MAX_FRAME_CHARS:
         return []
+    if not _may_have_frame(line, site):  # a teaser's label at most
+        label = _sentence_label(colon)
+        return [] if label is None else [(_TEASER, f"{_TEASER}\0{label}")]
     masked = site_masked(line, site)
     found = []
     if (lead := _lead_in(masked)) is not None:
         found.append((f"{_LEAD}{lead[-1]}", f"{_LEAD}\0{lead}"))
-    elif site and (lead := _site_lead_in(masked)) is not None:
+    elif site and (lead := _site_lead_in(colon)) is not None:
         found.append((f"{_LEAD}:", f"{_LEAD}\0{lead}"))
+    elif (label := _sentence_label(colon)) is not None:
+        found.append((_TEASER, f"{_TEASER}\0{label}"))
     if (credit := _credit(masked)) is not None:
         found.append((_CREDIT, f"{_CREDIT}\0{credit}"))
     if (names := _names_line(line, site)) is not None:
@@ -305,6 +420,12 @@ def _may_have_frame(line: str, site: str) -> bool:
         line[-1:] not in _SENTENCE_ENDS and (". " in line or "? " in line or "! " in line))
 
 
+def _speaks_of_page(family: str) -> bool:
+    """Whether a frame family's lines are content where they speak of their page (see
+    :func:`_about` and :func:`_names_foreign`): lead-ins, teasers and names."""
+    return _is_lead(family) or family == _TEASER or _may_be_about(family)
+
+
 def _is_lead(family: str) -> bool:
     """Whether a frame family is a lead-in's."""
     return family.startswith(_LEAD)
@@ -317,19 +438,32 @@ def _may_be_about(family: str) -> bool:
 
 
 def _words_of(lines: Sequence[str]) -> Counter[str]:
-    """How many of a page's lines hold each word (of four letters or more, case
-    folded)."""
+    """How many of the lines hold each word (of four letters or more, case folded)."""
     return Counter(word for line in lines for word in set(_LONG_WORD.findall(line.casefold())))
 
 
-def _about(line: str, page_words: Counter[str]) -> bool:
-    """Whether a line's words are mostly on its page's other lines too: a sentence
-    after a lead-in that speaks of the page's story ("UPDATE | The suspect was
-    charged.") is content, a teaser's headline is of another story; names the report
-    names again are its subject ("Crystal Palace | Aston Villa"), a byline's are not."""
+def _about(line: str, others: Sequence[str]) -> bool:
+    """Whether a line's words are mostly on its page's other lines too (``others``, the
+    page's text): a sentence after a lead-in that speaks of the page's story ("UPDATE |
+    The suspect was charged.") is content, a teaser's headline is of another story;
+    names the report names again are its subject ("Crystal Palace | Aston Villa"), a
+    byline's are not."""
     words = set(_LONG_WORD.findall(line.casefold()))
-    shared = sum(1 for word in words if page_words[word] > 1)
-    return bool(words) and shared >= _ABOUT_SHARE * len(words)
+    if not words:
+        return False
+    page_words = _words_of(others)
+    return sum(1 for word in words if page_words[word]) >= _ABOUT_SHARE * len(words)
+
+
+def _names_foreign(line: str, page: str) -> bool:
+    """Whether the sentence after a line's label names someone or something (a
+    capitalised word but its first) and the rest of its page (``page``, its lines
+    joined) names none of them: a teaser's headline is of another story ("MORE: Pompeo
+    returning from North Korea, Trump says."), a format's sentence speaks of its page or
+    names no one ("Why it matters: Commuters have waited a decade.").  A name inside a
+    longer word counts as named ("Trump" in "Trumpet"): such a line stays."""
+    found = {word for word in _WORD.findall(line.partition(":")[2])[1:] if word[:1].isupper()}
+    return bool(found) and all(page.count(name) == line.count(name) for name in found)
 
 
 def _lead_in(line: str) -> str | None:
@@ -347,23 +481,39 @@ def _lead_in(line: str) -> str | None:
     return f"{found[1].strip().casefold()} {found[2]}".lstrip()
 
 
-def _site_lead_in(line: str) -> str | None:
+def _site_lead_in(found: tuple[str, bool] | None) -> str | None:
     """A label naming the site and more, before a colon and a sentence ("Also on <SITE>:
     <A headline.>"): a lead-in of the site's teasers.  The site's name alone is an
     interviewer's ("DW: ...?"), and a label without it the site's format for its
-    content ("Why it matters: ...", "Editor's note: ...")."""
-    found = _colon_label(line)
+    content ("Why it matters: ...", "Editor's note: ...").  ``found``: the line's
+    :func:`_colon_label`."""
     if found is None or not found[1] or _SITE not in found[0] or found[0] == _SITE:
         return None
     return f"{found[0].casefold()}:"
 
 
+def _sentence_label(found: tuple[str, bool] | None) -> str | None:
+    """The label before a colon and a sentence ("MORE: <A headline.>", "Why it matters:
+    <...>."), written as a label (in lower case or capitals after its first word, no
+    number), if it is not the site's name alone (an interviewer's, "DW: ...?").  Such a
+    line is furniture only where its sentence names what its page does not
+    (:func:`_names_foreign`): a format of the page's own text ("Why it matters:",
+    "Editor's note:", "Q:") speaks of the page.  ``found``: the line's
+    :func:`_colon_label`."""
+    if found is None or not found[1] or found[0] == _SITE or _DIGIT.search(found[0]):
+        return None
+    words = found[0].split()
+    if any(word[:1].isupper() and not word.isupper() for word in words[1:]):
+        return None
+    return f"{found[0].casefold()}:"
+
+
 def _credit(line: str) -> str | None:
-    """The credit ending a line after its caption, its names masked: "(credit: <Name>)",
-    "photo by <Name> <Name>".  It must keep a word and mask a name (a person, an agency,
-    an address): a parenthesis of fixed words or numbers ("(AP)", "(video)", "(Serves
-    4)") also ends a line of content, and a part after a sentence without names is the
-    next sentence, unfinished."""
+    """The credit ending a line after its caption, its names masked and one name:
+    "(credit: <Name>)", "photo by <Name>".  It must keep a word and mask a name (a
+    person, an agency, an address): a parenthesis of fixed words or numbers ("(AP)",
+    "(video)", "(Serves 4)") also ends a line of content, and a part after a sentence
+    without names is the next sentence, unfinished."""
     parenthesis = _trailing_parenthesis(line)
     part = parenthesis if parenthesis is not None else _part_after_sentence(line)
     if part is None or len(part.split()) > _MAX_CREDIT_WORDS or part == part.lower():
@@ -371,6 +521,7 @@ def _credit(line: str) -> str | None:
     shape = shape_of(part, "")
     if shape is None or _CREDITED.isdisjoint(shape):
         return None
+    shape = _CREDITED_NAMES.sub(_NAME, _NAMES_IN_A_ROW.sub(_NAME, shape))
     return f"({shape})" if parenthesis is not None else shape
 
 
@@ -457,6 +608,8 @@ def is_sentence(text: str) -> bool:
             lower += 1
             if lower >= _SENTENCE_LOWER_WORDS:
                 return True
+    if max(text) < _CASELESS_FROM:  # no letter of a script without case: a quick no
+        return False
     return sum(1 for ch in text if ch.isalpha() and not ch.islower()
                and not ch.isupper()) >= _SENTENCE_LETTERS
 
@@ -487,19 +640,31 @@ def line_keys(line: str, site: str) -> LineKeys:
     names_site = SITE_BIT if not sentence and names(line, site) else 0
     keys = [_key(LINE, folded, names_site | sentence)]
     kinds = [_KIND_INDEX[LINE]]
-    if (shape := shape_of(line, site)) is not None:
+    shape, loose, stamp = shapes_of(line, site)
+    if shape is not None:
         keys.append(_key(SHAPE, shape, names_site | sentence))
+        kinds.append(_KIND_INDEX[SHAPE])
+    if loose is not None:
+        keys.append(_key(SHAPE, loose, names_site | sentence | LOOSE_BIT))
         kinds.append(_KIND_INDEX[SHAPE])
     elif (ends := site_ending(line, site)) is not None:
         keys.append(_key(SHAPE, ends, sentence))  # not names_site: any line's share
         kinds.append(_KIND_INDEX[SHAPE])
-    if (label := label_of(line, site)) is not None:
-        keys.append(_key(LABEL, label, names_site))
+    if stamp is not None and stamp != shape:
+        keys.append(_key(SHAPE, stamp, names_site | sentence))
+        kinds.append(_KIND_INDEX[SHAPE])
+    colon = _colon_label(site_masked(line, site))
+    if colon is not None and not colon[1]:  # its label (see label_of)
+        keys.append(_key(LABEL, colon[0].casefold(), names_site))
         kinds.append(_KIND_INDEX[LABEL])
-    frames = tuple((family, _key(FRAME, frame, sentence))
-                   for family, frame in frames_of(line, site))
+    found = _frames(line, site, colon)
+    if not found:
+        return tuple(keys), tuple(kinds), (), False
+    frames = tuple((family, _key(FRAME, frame,
+                                 sentence | (LOOSE_BIT if family == _TEASER else 0)))
+                   for family, frame in found)
     return (tuple(keys), tuple(kinds), frames,
-            any((sentence and _is_lead(family)) or _may_be_about(family)
+            any((sentence and _is_lead(family)) or family == _TEASER or _may_be_about(family)
                 for family, _ in frames))
 
 
@@ -511,7 +676,7 @@ def _line_frames_alone(line: LineKeys, before: LineKeys | None, after: LineKeys 
     _, _, frames, _ = line
     taken = _families(before) + _families(after)
     return [key for family, key in frames if family not in taken
-            and not (about_page and (_is_lead(family) or _may_be_about(family)))]
+            and not (about_page and _speaks_of_page(family))]
 
 
 def _families(keys: LineKeys | None) -> tuple[str, ...]:
@@ -656,8 +821,7 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
     contents: list[str] = []
     known = _KNOWN_LINES.get(max_line_chars)
     for row, article in enumerate(articles):
-        longest_first = sorted(article.lines, key=len, reverse=True)
-        contents.append("\n".join(longest_first)[:_TOKEN_TEXT_CHARS].casefold())
+        contents.append(_token_text(article.lines))
         site, seen, earlier = article.site, *known.of_site(article.site)
         before = len(keys)
         framed: list[int] = []  # the lines with frames, decided once their neighbours are known
@@ -688,6 +852,15 @@ def map_lines(articles: Sequence[Article], max_line_chars: int) -> ChunkLines:
     return ChunkLines(groups=groups, tokens=story_tokens(contents), keys=key_array[order],
                       rows=rows[order], lines=np.array(numbers, dtype=np.uint32)[order],
                       kinds=np.array(kinds, dtype=np.uint8)[order])
+
+
+def _token_text(lines: Sequence[str]) -> str:
+    """What an article's story tokens are made of: the start of its longest lines,
+    joined (most often of the longest alone: it is spared joining the whole text)."""
+    longest = max(lines, key=len, default="")
+    if len(longest) >= _TOKEN_TEXT_CHARS:
+        return longest[:_TOKEN_TEXT_CHARS].casefold()
+    return "\n".join(sorted(lines, key=len, reverse=True))[:_TOKEN_TEXT_CHARS].casefold()
 
 
 class KnownLines:
@@ -736,23 +909,43 @@ def _frames_alone(lines: Sequence[str], known: Mapping[str, LineKeys],
                   framed: Sequence[int], site: str) -> list[tuple[int, int]]:
     """(line, key) of the frames of the ``framed`` lines that count (see
     :func:`_line_frames_alone`); ``known`` holds the keys of the page's short lines.
-    Whether a line speaks of its page leaves the site's name out: the page's furniture
-    names it too."""
+    Whether a teaser's names are on its page is asked of the whole page, and whether a
+    lead-in's or names' words are, of the page's text (see :func:`_text_of_page`), its
+    site's name left out."""
     found: list[tuple[int, int]] = []
-    page_words: Counter[str] | None = None
+    text: list[int] | None = None  # the numbers of the page's text lines
     last = len(lines) - 1
     for number in framed:
         keys = known[lines[number]]
         *_, asks_about = keys
         about_page = False
-        if asks_about:
-            if page_words is None:
-                page_words = _words_of(lines)
-            about_page = _about(site_masked(lines[number], site), page_words)
+        if asks_about and _TEASER in _families(keys):
+            about_page = not _names_foreign(lines[number], "\n".join(lines))
+        elif asks_about:
+            if text is None:
+                text = [at for at, line in enumerate(lines)
+                        if _text_of_page(line, site, known.get(line))]
+            about_page = _about(site_masked(lines[number], site),
+                                [lines[at] for at in text if at != number])
         found += [(number, key) for key in _line_frames_alone(
             keys, known.get(lines[number - 1]) if number else None,
             known.get(lines[number + 1]) if number < last else None, about_page)]
     return found
+
+
+def _text_of_page(line: str, site: str, keys: LineKeys | None) -> bool:
+    """Whether a line is of the page's own text, where a name named again is what the
+    page is about: a sentence or a paragraph, not naming the site.  The page's other
+    furniture names the author again too ("Written by <Name> for <Outlet>", "<Name> has
+    written for <SITE> since 2021.").  ``keys``: the line's, if known (they say whether
+    it is a sentence)."""
+    if len(line) > _MAX_FRAME_CHARS:
+        sentence = True
+    elif keys is not None:
+        sentence = bool(keys[0][0] & SENTENCE_BIT)
+    else:
+        sentence = is_sentence(line)
+    return sentence and not names(line, site)
 
 
 def lines_path(chunk: Path, part: str) -> Path:
@@ -810,9 +1003,12 @@ class Thresholds:
     min_share: float
     min_sites: int
     site_min_share: float  # for a line naming its own site, not a sentence
+    loose_min_share: float  # for a loose key (``LOOSE_BIT``)
 
     def share_of(self, key: int) -> float:
         """The share of a group's articles a key must be in."""
+        if key & LOOSE_BIT:
+            return self.loose_min_share
         return self.site_min_share if key & SITE_BIT else self.min_share
 
 
@@ -969,16 +1165,22 @@ _PLACEHOLDER_NAMES = {_SITE: "<site>", _NUMBER: "<number>", _DATE: "<date>", _NA
 def pattern_text(kind: str, line: str, site: str, key: int = 0) -> str:
     """A learned pattern as the report shows it: the line, its shape with its masked
     parts named, its label, or its frame (the one of ``key``)."""
-    if kind == SHAPE and (shape := shape_of(line, site) or site_ending(line, site)):
-        return _named(shape)
+    if kind == SHAPE:
+        shapes = [shape for shape in (*shapes_of(line, site), site_ending(line, site))
+                  if shape is not None]
+        for shape in shapes:
+            if _key(SHAPE, shape, 0) == key & ~_FLAG_BITS:
+                return _named(shape)
+        if shapes:
+            return _named(shapes[0])
     if kind == LABEL and (label := label_of(line, site)) is not None:
         return f"{_named(label)}: …"
     if kind == FRAME:
         for _, frame in frames_of(line, site):
             if _key(FRAME, frame, 0) == key & ~_FLAG_BITS:
                 form, text = frame.split("\0")
-                return {_LEAD: f"{_named(text)} …", _CREDIT: f"… {_named(text)}"}.get(
-                    form, _named(text))
+                return {_LEAD: f"{_named(text)} …", _TEASER: f"{_named(text)} …",
+                        _CREDIT: f"… {_named(text)}"}.get(form, _named(text))
     return line
 
 

@@ -145,3 +145,13 @@ DATE_WORDS: frozenset[str] = frozenset({
     "ekim", "kasım", "aralık", "pazartesi", "salı", "çarşamba", "perşembe", "cuma",
     "cumartesi", "pazar", "saat", "güncelleme", "güncellendi", "bugün", "dün",
 })
+
+# The words of DATE_WORDS that say a date is a stamp, not which date it is: the fixed part
+# of a date line ("Updated <date>", "Veröffentlicht am <date>"), where the date varies.
+STAMP_WORDS: frozenset[str] = frozenset({
+    "updated", "update", "published", "posted", "last", "aktualisiert", "veröffentlicht",
+    "stand", "publié", "mis", "jour", "actualizado", "publicado", "aggiornato",
+    "pubblicato", "atualizado", "zaktualizowano", "opublikowano", "обновлено",
+    "опубликовано", "оновлено", "опубліковано", "güncelleme", "güncellendi",
+})
+

@@ -47,7 +47,8 @@ def learn_boilerplate(prepared: Sequence[PreparedChunk], work: Path, cfg: Config
     keys = sum(p.line_keys for p in prepared)
     thresholds = Thresholds(cfg.clean.boilerplate_min_stories, cfg.clean.boilerplate_min_share,
                             cfg.clean.boilerplate_min_sites,
-                            cfg.clean.boilerplate_site_min_share)
+                            cfg.clean.boilerplate_site_min_share,
+                            cfg.clean.boilerplate_loose_min_share)
     chunks = ChunkFiles(work, len(prepared), chunk_itself)
     ranges = key_ranges(max(LEARN_MIN_TASKS, -(-keys // LINE_KEYS_PER_TASK)))
     tasks = ((chunks, key_range, group_keys, group_docs, thresholds) for key_range in ranges)

@@ -52,6 +52,16 @@ class CleanConfig:
         fewer pages. Lower catches rarer such lines; higher protects a data line naming
         the site. A sentence naming it ("X did not respond to a SITE request for
         comment.") needs the share of any line.""")
+    boilerplate_loose_min_share: float = setting(0.3, Range(0.0, 1.0, above=True), doc="""
+        ... or this share, for a key that joins lines of different words: a label before
+        a sentence that names someone or something its page does not ("MORE: <a headline
+        of another story>.", a teaser of the site's other pages), and a line whose
+        capitalised words, one group of them, are made one name ("Written by <Name>"). A
+        format of a site's own text names something new on some of its pages too
+        ("Background: ...", "Editor's note: ..."), and title-case headings of one form
+        look alike once their words are one name ("What the <Ruling Means>"), so that
+        this is above the share of any line. Lower catches such teasers and bylines on
+        fewer of a site's pages; higher protects such formats and headings on more.""")
     boilerplate_min_sites: int = setting(3, Range(1, None), doc="""
         ... or in fewer (down to one) of a site's pages when this many sites show it on,
         together or most of them, that share of their pages and it is not a sentence (a
