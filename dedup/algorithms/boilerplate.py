@@ -64,7 +64,6 @@ _ADDRESS = re.compile(r"\S+@\S+\.\w+|(?:https?://|www\.)\S+", re.IGNORECASE)
 # bullets and routes ("Labour | 412,330", "→ Turnout rose").
 _LABEL = re.compile(r"^([^:：]{1,40}?)\s*[:：]\s*\S")
 _MAX_LABEL_WORDS = 3
-_MAX_LABEL_CHARS = 41  # the label's 40 and its colon
 # A label's rest that is a sentence of its own -- it ends like one and has words of its
 # own -- is content in a fixed format ("Q: ...?", "Why it matters: ... .", an interview's
 # "Antwort: ..."), however many pages show the label; furniture after a label is names,
