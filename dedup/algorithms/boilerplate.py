@@ -579,10 +579,12 @@ def label_of(line: str, site: str = "") -> str | None:
     SITE: ..."; the site's name counts as one word), if short and if what follows is not
     a sentence: "Q: ...?", "DW: ...?" (an interviewer named by the outlet), "Why it
     matters: ... ." are a site's format for its content."""
-    found = _colon_label(site_masked(line, site))
-    if found is None or found[1]:
-        return None
-    return found[0].casefold()
+    return _label(_colon_label(site_masked(line, site)))
+
+
+def _label(found: tuple[str, bool] | None) -> str | None:
+    """A line's label from its :func:`_colon_label`: none before a sentence."""
+    return None if found is None or found[1] else found[0].casefold()
 
 
 def _colon_label(line: str) -> tuple[str, bool] | None:
@@ -653,8 +655,8 @@ def line_keys(line: str, site: str) -> LineKeys:
         keys.append(_key(SHAPE, stamp, names_site | sentence))
         kinds.append(_KIND_INDEX[SHAPE])
     colon = _colon_label(site_masked(line, site))
-    if colon is not None and not colon[1]:  # its label (see label_of)
-        keys.append(_key(LABEL, colon[0].casefold(), names_site))
+    if (label := _label(colon)) is not None:
+        keys.append(_key(LABEL, label, names_site))
         kinds.append(_KIND_INDEX[LABEL])
     found = _frames(line, site, colon)
     if not found:
@@ -913,13 +915,16 @@ def _frames_alone(lines: Sequence[str], known: Mapping[str, LineKeys],
     site's name left out."""
     found: list[tuple[int, int]] = []
     text: list[int] | None = None  # the numbers of the page's text lines
+    page: str | None = None  # its lines joined
     last = len(lines) - 1
     for number in framed:
         keys = known[lines[number]]
         *_, asks_about = keys
         about_page = False
         if asks_about and _TEASER in _families(keys):
-            about_page = not _names_foreign(lines[number], "\n".join(lines))
+            if page is None:
+                page = "\n".join(lines)
+            about_page = not _names_foreign(lines[number], page)
         elif asks_about:
             if text is None:
                 text = [at for at, line in enumerate(lines)
