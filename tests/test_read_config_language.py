@@ -44,6 +44,7 @@ from dedup.stages.language import (
     normalised_codes,
     pack,
     profiles,
+    sample_text,
 )
 from dedup.stages.parse import parse_item, published_day
 
@@ -490,6 +491,19 @@ def test_batch_detection_is_per_article() -> None:
     assert detect_languages([""] * len(texts), texts, LanguageConfig()) == alone
     assert detect_languages([], [], LanguageConfig()) == []
     assert detect_languages([""] * 3, texts[::-1][:3], LanguageConfig()) == alone[::-1][:3]
+
+
+def test_the_sample_is_the_title_then_lines_at_even_steps_until_the_budget() -> None:
+    """The detector reads the title and lines spread over the text, blank ones skipped;
+    a title that fills the budget is the whole sample."""
+    lines = [f"line {i} " + "w" * 10 for i in range(8)]  # 17 characters each
+    text = "\n\n".join(lines)
+    assert sample_text("Title", text, 1000) == "\n".join(["Title", *lines])
+    # 5 + 17 * 2 = 39 of 40: every fourth line first, the last one cut to the budget
+    assert sample_text("Title", text, 40) == "\n".join(["Title", lines[0], lines[4], "l"])
+    assert sample_text("A long headline", text, 10) == "A long hea"
+    assert sample_text("Exactly ten", "", 11) == "Exactly ten"
+    assert sample_text("", "", 80) == ""
 
 
 @pytest.mark.parametrize("overrides", [

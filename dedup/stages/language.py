@@ -24,7 +24,7 @@ a leftover English footer deciding the result.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -637,14 +637,19 @@ def iso_code(code: str) -> str:
 
 
 def sample_text(title: str, text: str, budget: int) -> str:
-    """Title plus lines taken at even steps through the text until ``budget`` characters."""
+    """Title plus lines taken at even steps through the text until ``budget`` characters.
+
+    A title that fills the budget is the sample: the text is not read (the first pass's
+    guess reads 80 characters, and most titles are that long)."""
+    if len(title) >= budget:
+        return title[:budget]
     lines = [line for line in text.split("\n") if line.strip()]
     total = sum(len(line) for line in lines)
     if len(title) + total <= budget:
         return "\n".join([title, *lines])
-    picked = [title[:budget]]
-    used = len(picked[0])
-    fitting = max(1, round(len(lines) * max(1, budget - used) / max(1, total)))
+    picked = [title]
+    used = len(title)
+    fitting = max(1, round(len(lines) * (budget - used) / max(1, total)))
     for index in evenly_spaced(len(lines), fitting):
         if used >= budget:
             break
@@ -654,11 +659,10 @@ def sample_text(title: str, text: str, budget: int) -> str:
     return "\n".join(picked)
 
 
-def evenly_spaced(count: int, wanted: int) -> list[int]:
-    """``wanted`` indices spread evenly over ``range(count)``, then the rest in order."""
-    if count == 0:
-        return []
+def evenly_spaced(count: int, wanted: int) -> Iterator[int]:
+    """``wanted`` indices spread evenly over ``range(count)``, then the rest in order;
+    lazily, since a sample stops after its first few."""
     stride = max(1, count // max(1, wanted))
-    first = list(range(0, count, stride))
-    chosen = set(first)
-    return first + [i for i in range(count) if i not in chosen]
+    yield from range(0, count, stride)
+    if stride > 1:
+        yield from (i for i in range(count) if i % stride)
