@@ -382,18 +382,19 @@ def _site_name(site: str) -> re.Pattern[str]:
 def frames_of(line: str, site: str) -> list[tuple[str, str]]:
     """The line's frames (see ``_MARKERS``): (family, frame text) pairs.  A line can have
     a lead-in and a credit."""
-    return _frames(line, site, _colon_label(site_masked(line, site)))
+    masked = site_masked(line, site)
+    return _frames(line, site, masked, _colon_label(masked))
 
 
-def _frames(line: str, site: str, colon: tuple[str, bool] | None) -> list[tuple[str, str]]:
-    """:func:`frames_of`, given the line's :func:`_colon_label` (of the line with its
-    site's name masked), which its label needs too."""
+def _frames(line: str, site: str, masked: str,
+            colon: tuple[str, bool] | None) -> list[tuple[str, str]]:
+    """:func:`frames_of`, given the line with its site's name masked and that line's
+    :func:`_colon_label`, which the line's other keys need too."""
     if len(line) > _MAX_FRAME_CHARS:
         return []
     if not _may_have_frame(line, site):  # a teaser's label at most
         label = _sentence_label(colon)
         return [] if label is None else [(_TEASER, f"{_TEASER}\0{label}")]
-    masked = site_masked(line, site)
     found = []
     if (lead := _lead_in(masked)) is not None:
         found.append((f"{_LEAD}{lead[-1]}", f"{_LEAD}\0{lead}"))
@@ -638,7 +639,8 @@ def line_keys(line: str, site: str) -> LineKeys:
     if site and site.casefold() not in folded:
         site = ""  # spares each key's look for the site's name in the line
     sentence = SENTENCE_BIT if is_sentence(line) else 0
-    names_site = SITE_BIT if not sentence and names(line, site) else 0
+    masked = site_masked(line, site)  # the line itself where it does not name the site
+    names_site = SITE_BIT if not sentence and masked != line else 0
     keys = [_key(LINE, folded, names_site | sentence)]
     kinds = [_KIND_INDEX[LINE]]
     shape, loose, stamp = shapes_of(line, site)
@@ -654,11 +656,11 @@ def line_keys(line: str, site: str) -> LineKeys:
     if stamp is not None and stamp != shape:
         keys.append(_key(SHAPE, stamp, names_site | sentence))
         kinds.append(_KIND_INDEX[SHAPE])
-    colon = _colon_label(site_masked(line, site))
+    colon = _colon_label(masked)
     if (label := _label(colon)) is not None:
         keys.append(_key(LABEL, label, names_site))
         kinds.append(_KIND_INDEX[LABEL])
-    found = _frames(line, site, colon)
+    found = _frames(line, site, masked, colon)
     if not found:
         return tuple(keys), tuple(kinds), (), False
     frames = tuple((family, _key(FRAME, frame,
